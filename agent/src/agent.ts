@@ -1,0 +1,124 @@
+// The agent: composition of runtime, worker and session, and its long-running loops.
+//   session  — Dispatcher stream to the controller (assignments in, status out)
+//   events   — the engine's container events for this node → poke the task's runner
+//   resync   — every RESYNC_MS, and after the engine comes back, look at every task again
+// Nothing here stops a container because the controller is unreachable.
+import { backoffMs, sleep } from '../../proto/src/clock.js';
+import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
+import type { Logger } from '../../proto/src/log.js';
+import type { NodeDescription } from '../../proto/src/model.js';
+import { describeNode, type Advertise } from './node-info.js';
+import type { ContainerRuntime } from './runtime/runtime.js';
+import { Session } from './session.js';
+import { Worker } from './worker.js';
+import type { AgentMetrics } from './metrics/metrics.js';
+import { TASK_STATE_ORDER } from '../../proto/src/types.js';
+
+/** Safety net for lost engine events: every task is looked at this often. */
+export const RESYNC_MS = 10_000;
+
+export interface AgentConfig {
+  nodeId: string;
+  controllers: string[];
+  advertise: Advertise;
+  resyncMs?: number;
+}
+
+export interface Agent {
+  readonly worker: Worker;
+  readonly session: Session;
+  start(signal: AbortSignal): Promise<void>;
+}
+
+export function createAgent(deps: { config: AgentConfig; runtime: ContainerRuntime; log: Logger; now?: () => number; metrics?: AgentMetrics }): Agent {
+  const { config, runtime, log, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  let session: Session;
+  const worker = new Worker({
+    runtime,
+    nodeId: config.nodeId,
+    report: (taskId, status) => session.report(taskId, status),
+    log: log.child({ loop: 'worker' }),
+    now,
+  });
+  const describe = async (): Promise<NodeDescription> => {
+    const d = describeNode(await runtime.info(), config.advertise);
+    metrics?.capacityCpu.set(d.capacity.cpuMilli / 1000);
+    metrics?.capacityMemory.set(d.capacity.memoryBytes);
+    return d;
+  };
+  if (metrics) {
+    // Tasks by state, computed when scraped.
+    const g = metrics.tasks as unknown as { collect?: () => void };
+    g.collect = () => {
+      const counts = new Map<string, number>(TASK_STATE_ORDER.map((s) => [s, 0]));
+      for (const { status } of worker.statuses()) counts.set(status.state, (counts.get(status.state) ?? 0) + 1);
+      for (const [state, n] of counts) metrics.tasks.labels(state).set(n);
+    };
+  }
+  session = new Session({
+    nodeId: config.nodeId,
+    addresses: config.controllers,
+    describe,
+    containers: () => worker.discover(),
+    statuses: () => worker.statuses(),
+    onAssignments: (set) => worker.apply(set),
+    log: log.child({ loop: 'session' }),
+    onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),
+  });
+
+  const engineEvents = async (signal: AbortSignal): Promise<void> => {
+    let failures = 0;
+    let first = true;
+    while (!signal.aborted) {
+      try {
+        // Subscribe first, then resync: nothing that happens in between is missed.
+        const stream = runtime.events({ [LABEL_NODE]: config.nodeId }, (e) => {
+          const taskId = e.labels[LABEL_TASK];
+          if (taskId) worker.poke(taskId);
+        }, signal);
+        if (!first) {
+          log.info({ loop: 'events' }, 'engine back; resyncing every task');
+          await worker.resync();
+        }
+        first = false;
+        failures = 0;
+        await stream;
+      } catch (err) {
+        if (signal.aborted) break;
+        log.warn({ loop: 'events', err: err instanceof Error ? err.message : String(err) }, 'engine event stream broke; reconnecting');
+        first = false;
+      }
+      await sleep(backoffMs(failures++, 200, 5_000), signal);
+    }
+  };
+
+  const resyncLoop = async (signal: AbortSignal): Promise<void> => {
+    while (!signal.aborted) {
+      await sleep(config.resyncMs ?? RESYNC_MS, signal);
+      if (signal.aborted) break;
+      await worker.resync().catch((err: unknown) => log.warn({ loop: 'resync', err: err instanceof Error ? err.message : String(err) }, 'resync failed'));
+    }
+  };
+
+  return {
+    worker,
+    get session() {
+      return session;
+    },
+    async start(signal: AbortSignal): Promise<void> {
+      // Wait for the engine: the agent is useless without it, and must not give up.
+      for (let i = 0; !signal.aborted; i++) {
+        try {
+          const info = await runtime.info();
+          log.info({ engine: info.engineVersion, cpus: info.cpus, memoryBytes: info.memoryBytes }, 'engine reachable');
+          break;
+        } catch (err) {
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'engine not reachable yet');
+          await sleep(backoffMs(i, 200, 5_000), signal);
+        }
+      }
+      await Promise.all([session.run(signal), engineEvents(signal), resyncLoop(signal)]);
+    },
+  };
+}

@@ -1,0 +1,220 @@
+// DockerRuntime: ContainerRuntime on a Docker engine through dockerode. The only user of
+// dockerode in the project.
+import Docker from 'dockerode';
+import type { PortBinding } from '../../../../proto/src/model.js';
+import {
+  ContainerExistsError, EngineUnavailableError,
+  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo,
+} from '../runtime.js';
+import { createOptions } from './create-options.js';
+
+/** A call to the engine that takes longer is an error (a hung engine must not hang the agent). */
+const ENGINE_CALL_TIMEOUT_MS = 60_000;
+
+interface DockerError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  json?: { message?: string };
+}
+
+function classify(err: unknown): Error {
+  const e = err as DockerError;
+  if (e?.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) {
+    return new EngineUnavailableError(`docker engine unavailable: ${e.code}`, { cause: err });
+  }
+  if (e?.statusCode === 502 || e?.statusCode === 503) return new EngineUnavailableError(`docker engine unavailable: ${e.statusCode}`, { cause: err });
+  const msg = e?.json?.message ?? e?.message ?? String(err);
+  return err instanceof Error ? Object.assign(err, { message: msg }) : new Error(msg);
+}
+
+function parseTime(s: string | undefined): number {
+  if (!s || s.startsWith('0001-')) return 0;
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : 0;
+}
+
+function portsOf(settings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PortBinding[] {
+  const out: PortBinding[] = [];
+  for (const [k, binds] of Object.entries(settings ?? {})) {
+    const [port, protocol] = k.split('/');
+    for (const b of binds ?? []) {
+      // One binding per address family is enough to reach it; keep IPv4 when there are both.
+      if (b.HostIp === '::' && out.some((o) => o.containerPort === Number(port) && o.protocol === (protocol ?? 'tcp'))) continue;
+      out.push({ containerPort: Number(port), hostPort: Number(b.HostPort), protocol: protocol ?? 'tcp', hostIp: b.HostIp });
+    }
+  }
+  return out.sort((a, b) => a.containerPort - b.containerPort);
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly docker: Docker;
+
+  constructor(opts: { socketPath?: string; host?: string } = {}) {
+    this.docker = new Docker({ ...(opts.socketPath ? { socketPath: opts.socketPath } : {}), ...(opts.host ? { host: opts.host } : {}), timeout: ENGINE_CALL_TIMEOUT_MS });
+  }
+
+  /** From DOCKER_HOST-style addresses: unix:///path or a bare socket path. */
+  static fromAddress(address: string): DockerRuntime {
+    const path = address.startsWith('unix://') ? address.slice('unix://'.length) : address;
+    return new DockerRuntime({ socketPath: path });
+  }
+
+  async info(): Promise<EngineInfo> {
+    try {
+      const i = (await this.docker.info()) as { Name: string; ServerVersion: string; OSType: string; Architecture: string; NCPU: number; MemTotal: number };
+      return { hostname: i.Name, engineVersion: i.ServerVersion, os: i.OSType, arch: i.Architecture === 'x86_64' ? 'amd64' : i.Architecture === 'aarch64' ? 'arm64' : i.Architecture, cpus: i.NCPU, memoryBytes: i.MemTotal };
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if ((err as DockerError).statusCode === 404) return false;
+      throw classify(err);
+    }
+  }
+
+  async pullImage(ref: string, signal?: AbortSignal): Promise<void> {
+    try {
+      const stream = (await this.docker.pull(ref, signal ? { abortSignal: signal } : {})) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
+          const failed = out?.find((o) => o.error);
+          if (err) reject(err);
+          else if (failed) reject(new Error(failed.error));
+          else resolve();
+        });
+      });
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async create(req: CreateRequest): Promise<string> {
+    try {
+      const c = await this.docker.createContainer(createOptions(req));
+      return c.id;
+    } catch (err) {
+      if ((err as DockerError).statusCode === 409) throw new ContainerExistsError(req.name);
+      throw classify(err);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if ((err as DockerError).statusCode === 304) return; // already started
+      throw classify(err);
+    }
+  }
+
+  async stop(id: string, graceMs: number): Promise<void> {
+    const c = this.docker.getContainer(id);
+    try {
+      await c.stop({ t: Math.ceil(graceMs / 1000) });
+    } catch (err) {
+      const code = (err as DockerError).statusCode;
+      if (code === 304 || code === 404) return; // already stopped or gone
+      throw classify(err);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as DockerError).statusCode;
+      if (code === 404) return;
+      if (code === 409 && /already in progress/.test((err as DockerError).json?.message ?? '')) return;
+      throw classify(err);
+    }
+  }
+
+  async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    try {
+      const i = await this.docker.getContainer(idOrName).inspect();
+      return {
+        id: i.Id,
+        name: i.Name.replace(/^\//, ''),
+        labels: i.Config.Labels ?? {},
+        state: i.State.Status,
+        running: i.State.Running,
+        exitCode: i.State.ExitCode,
+        startedAtMs: parseTime(i.State.StartedAt),
+        finishedAtMs: parseTime(i.State.FinishedAt),
+        ports: portsOf(i.NetworkSettings?.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>),
+        error: i.State.Error ?? '',
+      };
+    } catch (err) {
+      if ((err as DockerError).statusCode === 404) return undefined;
+      throw classify(err);
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    let summaries: Docker.ContainerInfo[];
+    try {
+      summaries = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+    } catch (err) {
+      throw classify(err);
+    }
+    const out: ContainerInfo[] = [];
+    for (const s of summaries) {
+      const info = await this.inspect(s.Id);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  async events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.getEvents({
+        filters: { type: ['container'], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+        abortSignal: signal,
+      } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+    } catch (err) {
+      if (signal.aborted) return;
+      throw classify(err);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.on('data', (chunk: Buffer) => {
+        buf += chunk.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          try {
+            const ev = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+            onEvent({ action: (ev.Action ?? '').split(':')[0] ?? '', containerId: ev.Actor?.ID ?? ev.id ?? '', labels: ev.Actor?.Attributes ?? {} });
+          } catch {
+            // a partial or foreign line: ignore
+          }
+        }
+      });
+      stream.on('end', () => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve();
+        else reject(new EngineUnavailableError('docker event stream ended'));
+      });
+      stream.on('error', (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve();
+        else reject(classify(err));
+      });
+    });
+  }
+}

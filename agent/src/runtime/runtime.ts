@@ -1,0 +1,77 @@
+// ContainerRuntime: what the agent needs from a container engine. DockerRuntime (dockerode) is
+// the real one; tests and hollow agents use fakes. Narrow on purpose.
+import type { PortBinding } from '../../../proto/src/model.js';
+import type { ServiceSpec } from '../../../proto/src/spec/service.js';
+
+export interface EngineInfo {
+  hostname: string;
+  engineVersion: string;
+  os: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** Docker's state: created, running, paused, restarting, removing, exited, dead. */
+  state: string;
+  running: boolean;
+  exitCode: number;
+  /** 0 when never started. */
+  startedAtMs: number;
+  finishedAtMs: number;
+  ports: PortBinding[];
+  /** Error the engine recorded for the last start, if any. */
+  error: string;
+}
+
+export interface CreateRequest {
+  name: string;
+  labels: Record<string, string>;
+  spec: ServiceSpec;
+}
+
+export interface ContainerEvent {
+  /** start, die, stop, kill, oom, destroy, health_status, ... */
+  action: string;
+  containerId: string;
+  labels: Record<string, string>;
+}
+
+/** The container exists already under that name (a retried create); `id` is the existing one. */
+export class ContainerExistsError extends Error {
+  override readonly name = 'ContainerExistsError';
+  constructor(readonly containerName: string) {
+    super(`container ${containerName} exists`);
+  }
+}
+
+/** The engine cannot be reached (socket gone, daemon restarting): retry with backoff. */
+export class EngineUnavailableError extends Error {
+  override readonly name = 'EngineUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface ContainerRuntime {
+  info(): Promise<EngineInfo>;
+  /** True when the image is on the engine. */
+  hasImage(ref: string): Promise<boolean>;
+  pullImage(ref: string, signal?: AbortSignal): Promise<void>;
+  /** Creates the container; ContainerExistsError if the name is taken. */
+  create(req: CreateRequest): Promise<string>;
+  start(id: string): Promise<void>;
+  /** Sends the container's stop signal (set at create), then SIGKILL after graceMs. */
+  stop(id: string, graceMs: number): Promise<void>;
+  remove(id: string): Promise<void>;
+  /** undefined when no such container. */
+  inspect(idOrName: string): Promise<ContainerInfo | undefined>;
+  /** Containers carrying all of these labels, running or not. */
+  list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** Streams container events with these labels until the signal aborts or the stream breaks. */
+  events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void>;
+}

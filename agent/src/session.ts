@@ -1,0 +1,188 @@
+// The agent's Dispatcher session: Hello → Welcome, then assignments in, heartbeats and batched
+// task status out. A broken session is reopened with capped, jittered backoff, against the next
+// known controller address (or the leader a follower points to). Assignments from an epoch older
+// than the newest one seen are refused: a deposed leader cannot command this agent.
+import * as grpc from '@grpc/grpc-js';
+import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import { backoffMs, sleep } from '../../proto/src/clock.js';
+import { descriptionToPb, statusToPb, taskFromPb } from '../../proto/src/convert.js';
+import type { Logger } from '../../proto/src/log.js';
+import type { NodeDescription, TaskStatus } from '../../proto/src/model.js';
+import type { AgentMessage } from '../../proto/gen/berth/v1/AgentMessage.js';
+import type { ControllerMessage__Output } from '../../proto/gen/berth/v1/ControllerMessage.js';
+import type { ContainerInfo } from './runtime/runtime.js';
+import type { AssignmentSet } from './worker.js';
+import { LABEL_TASK } from '../../proto/src/labels.js';
+
+/** Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not hammered. */
+export const RECONNECT_INITIAL_MS = 100;
+export const RECONNECT_MAX_MS = 5_000;
+/** Status updates wait this long to travel together (one write batch on the controller). */
+export const STATUS_FLUSH_MS = 20;
+/** Metadata key by which a follower names the leader's address. */
+export const LEADER_METADATA = 'berth-leader-address';
+
+export interface SessionDeps {
+  nodeId: string;
+  addresses: string[];
+  describe: () => Promise<NodeDescription>;
+  /** Containers this node holds now (for Hello). */
+  containers: () => Promise<ContainerInfo[]>;
+  /** Every task status to send after (re)connecting. */
+  statuses: () => Array<{ taskId: string; status: TaskStatus }>;
+  onAssignments: (set: AssignmentSet) => void;
+  log: Logger;
+  /** Notified on every state change (tests and metrics). */
+  onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
+}
+
+export class Session {
+  private outbox = new Map<string, TaskStatus>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private stream: grpc.ClientDuplexStream<AgentMessage, ControllerMessage__Output> | undefined;
+  private epochSeen = 0;
+  private addressIndex = 0;
+  private preferred: string | undefined;
+  connected = false;
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  get epoch(): number {
+    return this.epochSeen;
+  }
+
+  /** Queue a status for the controller (the newest per task wins). */
+  report(taskId: string, status: TaskStatus): void {
+    this.outbox.set(taskId, status);
+    if (!this.connected || this.flushTimer) return;
+    this.flushTimer = setTimeout(() => this.flush(), STATUS_FLUSH_MS);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const address = this.nextAddress();
+      const started = Date.now();
+      try {
+        await this.once(address, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        const e = err as grpc.ServiceError;
+        const leader = e.metadata?.get(LEADER_METADATA)?.[0];
+        if (typeof leader === 'string' && leader && leader !== address) {
+          this.preferred = leader;
+          this.deps.log.info({ address, leader }, 'controller is not the leader; following');
+        } else {
+          this.deps.log.warn({ address, err: e.details || e.message }, 'session ended');
+        }
+      } finally {
+        this.connected = false;
+        this.stream = undefined;
+        if (this.flushTimer) clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+        this.deps.onState?.('disconnected');
+      }
+      // A session that lasted a while was healthy: start the backoff over.
+      if (Date.now() - started > 10_000) failures = 0;
+      const delay = backoffMs(failures++, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+      await sleep(delay / 2 + Math.random() * (delay / 2), signal);
+    }
+  }
+
+  private nextAddress(): string {
+    if (this.preferred) {
+      const p = this.preferred;
+      this.preferred = undefined;
+      return p;
+    }
+    const a = this.deps.addresses[this.addressIndex % this.deps.addresses.length]!;
+    this.addressIndex++;
+    return a;
+  }
+
+  private once(address: string, signal: AbortSignal): Promise<void> {
+    const { dispatcher } = protos();
+    this.deps.onState?.('connecting', { address });
+    const client = new dispatcher.berth.v1.Dispatcher(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    return new Promise<void>((resolve, reject) => {
+      let heartbeat: NodeJS.Timeout | undefined;
+      let finished = false;
+      const finish = (err?: Error): void => {
+        if (finished) return;
+        finished = true;
+        if (heartbeat) clearInterval(heartbeat);
+        signal.removeEventListener('abort', onAbort);
+        stream.removeAllListeners();
+        stream.on('error', () => undefined);
+        stream.cancel();
+        client.close();
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = (): void => finish();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const stream = client.Session();
+      this.stream = stream;
+      stream.on('error', (err: Error) => finish(err));
+      stream.on('end', () => finish(new Error('controller closed the session')));
+      let sessionEpoch = 0;
+      stream.on('data', (msg: ControllerMessage__Output) => {
+        if (msg.welcome) {
+          const w = msg.welcome;
+          if (w.epoch < this.epochSeen) {
+            this.deps.log.warn({ epoch: w.epoch, seen: this.epochSeen, address }, 'refusing controller with an older epoch');
+            finish(new Error(`stale leader epoch ${w.epoch} < ${this.epochSeen}`));
+            return;
+          }
+          this.epochSeen = w.epoch;
+          sessionEpoch = w.epoch;
+          this.connected = true;
+          this.deps.log.info({ address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId }, 'session established');
+          this.deps.onState?.('connected', { epoch: w.epoch, address });
+          heartbeat = setInterval(() => {
+            stream.write({ heartbeat: { seq: Date.now() } });
+          }, Math.max(100, w.heartbeatPeriodMs));
+          for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
+          this.flush();
+        } else if (msg.assignments) {
+          const a = msg.assignments;
+          if (a.epoch < sessionEpoch || a.epoch < this.epochSeen) {
+            this.deps.log.warn({ epoch: a.epoch, seen: this.epochSeen }, 'refusing assignments from an older epoch');
+            finish(new Error('stale epoch in assignments'));
+            return;
+          }
+          try {
+            this.deps.onAssignments({ full: a.full, upsert: a.upsert.map(taskFromPb), remove: a.remove });
+          } catch (err) {
+            this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'bad assignments');
+          }
+        }
+      });
+      void (async () => {
+        try {
+          const [description, containers] = await Promise.all([this.deps.describe(), this.deps.containers()]);
+          if (finished) return;
+          stream.write({
+            hello: {
+              nodeId: this.deps.nodeId,
+              description: descriptionToPb(description),
+              containers: containers.map((c) => ({ containerId: c.id, taskId: c.labels[LABEL_TASK] ?? '', state: c.state, startedAtMs: c.startedAtMs })),
+              epochSeen: this.epochSeen,
+            },
+          });
+        } catch (err) {
+          finish(err instanceof Error ? err : new Error(String(err)));
+        }
+      })();
+    });
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.connected || !this.stream || this.outbox.size === 0) return;
+    const updates = [...this.outbox.entries()].map(([taskId, status]) => ({ taskId, status: statusToPb(status) }));
+    this.outbox.clear();
+    this.stream.write({ status: { updates } });
+  }
+}

@@ -1,0 +1,58 @@
+// berth agent: run the agent of one Docker host.
+import type { Command } from 'commander';
+import { runAgent } from '../../../agent/src/main.js';
+import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
+import { CliError } from './apply.js';
+import { collect, parseKeyValue } from './common.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('Run the agent of one Docker host')
+    .option('--controller <addresses>', 'comma-separated controller addresses (env BERTH_CONTROLLERS)', process.env['BERTH_CONTROLLERS'] ?? '127.0.0.1:7070')
+    .option('--docker <socket>', 'Docker engine socket (env DOCKER_HOST)', process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock')
+    .option('--node-id <id>', 'node id (default: hostname)')
+    .option('--address <ip>', 'address at which this node\'s published ports are reached', '127.0.0.1')
+    .option('--label <key=value>', 'node label (repeatable)', collect, [])
+    .option('--cpus <n>', 'advertise at most this many CPUs')
+    .option('--memory <size>', 'advertise at most this much memory (e.g. 2Gi)')
+    .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
+    .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
+    .action(async (opts: { controller: string; docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string }) => {
+      let cpuMilli: number | undefined;
+      let memoryBytes: number | undefined;
+      if (opts.cpus !== undefined) {
+        const v = parseCpu(opts.cpus);
+        if (typeof v === 'string') throw new CliError(`--cpus: ${v}`, 2);
+        cpuMilli = v;
+      }
+      if (opts.memory !== undefined) {
+        const v = parseBytes(opts.memory);
+        if (typeof v === 'string') throw new CliError(`--memory: ${v}`, 2);
+        memoryBytes = v;
+      }
+      const labels: Record<string, string> = {};
+      for (const l of opts.label) {
+        const [k, v] = parseKeyValue(l);
+        labels[k] = v;
+      }
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await runAgent(
+        {
+          nodeId: opts.nodeId,
+          controllers: opts.controller.split(',').filter(Boolean),
+          docker: opts.docker,
+          address: opts.address,
+          labels,
+          cpuMilli,
+          memoryBytes,
+          hostname: opts.hostname,
+          metricsListen: opts.metrics,
+        },
+        ac.signal,
+      );
+    });
+}

@@ -1,0 +1,38 @@
+// berth delete service NAME | berth delete -f FILE
+import type { Command } from 'commander';
+import { loadManifests } from '../manifest.js';
+import { client } from './common.js';
+import { CliError } from './apply.js';
+
+export function registerDelete(program: Command): void {
+  program
+    .command('delete')
+    .description('Delete services: their containers stop gracefully, then their records go')
+    .argument('[kind]', 'service')
+    .argument('[names...]', 'service names')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-f, --filename <path...>', 'delete the services named in these manifests')
+    .action(async (kind: string | undefined, names: string[], opts: { namespace: string; filename?: string[] }, cmd: Command) => {
+      const targets: Array<{ namespace: string; name: string }> = [];
+      if (opts.filename) {
+        for (const d of loadManifests(opts.filename)) {
+          const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
+          if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
+          targets.push({ namespace: m.namespace ?? 'default', name: m.name });
+        }
+      } else {
+        if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new CliError('usage: berth delete service NAME... | berth delete -f FILE', 2);
+        if (names.length === 0) throw new CliError('name the service(s) to delete', 2);
+        for (const name of names) targets.push({ namespace: opts.namespace, name });
+      }
+      const c = client(cmd);
+      try {
+        for (const t of targets) {
+          await c.deleteService(t.namespace, t.name);
+          process.stdout.write(`service/${t.namespace}/${t.name} deleted (containers stopping)\n`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+}

@@ -1,0 +1,215 @@
+// berth up: a working local cluster in one command. Starts etcd, nats-server (JetStream), a
+// Docker engine if none answers on the default socket, a controller and one agent; builds the
+// local busybox image; applies an example and prints where each replica answers. Ctrl-C stops
+// everything it started and removes the containers Berth ran. All data lives in one folder, so
+// the next `berth up` resumes the same cluster.
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import Docker from 'dockerode';
+import { LABEL_MANAGED, LABEL_NODE } from '../../../proto/src/labels.js';
+import { BerthClient } from '../client.js';
+import { loadManifests } from '../manifest.js';
+import { servicesTable, taskAddresses, tasksTable } from '../output.js';
+import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
+import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
+import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
+import { CliError } from './apply.js';
+
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** The berth entry point of this installation (to start controller and agent as processes). */
+function berthBin(): string {
+  return fileURLToPath(new URL('../main.js', import.meta.url));
+}
+
+/** Stops a process a previous `berth up` left behind, known by the pid file it wrote. */
+async function stopStale(pidFile: string, log: (s: string) => void): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // not running
+  }
+  log(`stopping process ${pid} left by an earlier berth up (${pidFile})`);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('Start a local cluster (etcd, NATS, Docker if needed, controller, agent) and run an example')
+    .option('--data <dir>', 'folder for all local cluster data', '.berth')
+    .option('--example <file>', 'manifest to apply once the cluster is up', 'deploy/examples/web.yaml')
+    .option('--no-example', 'apply nothing')
+    .option('--api <host:port>', 'controller API address', '127.0.0.1:7070')
+    .option('--etcd-port <port>', 'etcd client port', '2379')
+    .option('--nats-port <port>', 'NATS client port', '4222')
+    .option('--node-id <id>', 'node id of the local agent', hostname())
+    .option('--detach', 'start, apply, print, then leave the cluster running and exit')
+    .action(async (opts: { data: string; example: string | false; api: string; etcdPort: string; natsPort: string; nodeId: string; detach?: boolean }) => {
+      const data = resolve(opts.data);
+      const logs = ensureDir(data, 'logs');
+      const run = ensureDir(data, 'run');
+      const say = (s: string): void => void process.stdout.write(`berth up: ${s}\n`);
+      const started: Proc[] = [];
+      const pidFiles = new Map<Proc, string>();
+      const pid = (name: string, p: Proc): void => {
+        started.push(p);
+        pidFiles.set(p, join(run, `${name}.pid`));
+        writeFileSync(join(run, `${name}.pid`), String(p.pid));
+      };
+      for (const name of ['agent', 'controller', 'nats', 'etcd', 'dockerd']) await stopStale(join(run, `${name}.pid`), say);
+
+      const etcdPort = Number(opts.etcdPort);
+      const natsPort = Number(opts.natsPort);
+      const apiPort = Number(opts.api.slice(opts.api.lastIndexOf(':') + 1));
+      for (const [what, port] of [['etcd', etcdPort], ['etcd peer', etcdPort + 1], ['NATS', natsPort], ['NATS monitor', natsPort + 4000], ['controller API', apiPort]] as const) {
+        if (await portInUse(port)) throw new CliError(`port ${port} (${what}) is in use on 127.0.0.1; stop what holds it or choose another with the berth up flags`);
+      }
+
+      let docker: Docker | undefined;
+      const stopAll = async (): Promise<void> => {
+        say('stopping');
+        const agentProc = started.find((p) => p.name === 'agent');
+        await agentProc?.stop();
+        try {
+          if (!docker) throw new Error('no engine');
+          const d = docker;
+          const leftovers = await d.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_NODE}=${opts.nodeId}`] } });
+          for (const c of leftovers) await d.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+          if (leftovers.length > 0) say(`removed ${leftovers.length} container(s)`);
+        } catch (err) {
+          say(`could not remove containers: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        for (const p of [...started].reverse()) {
+          await p.stop();
+          rmSync(pidFiles.get(p) ?? '', { force: true });
+        }
+        say('stopped; data kept in ' + data);
+      };
+
+      let cancelled = false;
+      const interrupted = new Promise<void>((resolveWait) => {
+        const on = (): void => {
+          cancelled = true;
+          resolveWait();
+        };
+        process.once('SIGINT', on);
+        process.once('SIGTERM', on);
+      });
+      const check = (): void => {
+        if (cancelled) throw new CliError('interrupted', 130);
+      };
+
+      const startup = async (): Promise<void> => {
+        // Docker: use the engine on the default socket, or start one with its data in our folder.
+        let socket = process.env['DOCKER_HOST']?.replace(/^unix:\/\//, '') ?? DEFAULT_SOCKET;
+        if (!(await dockerAnswers(socket))) {
+          socket = DEFAULT_SOCKET;
+          check();
+          say(`no Docker engine answers; starting dockerd (data in ${join(data, 'docker')})`);
+          const d = await startDockerd({
+            dataRoot: join(data, 'docker'),
+            execRoot: '/var/run/berth-docker',
+            socket,
+            pidFile: join(run, 'dockerd.docker.pid'),
+            logFile: join(logs, 'dockerd.log'),
+          });
+          pid('dockerd', d.proc);
+        } else say(`using the Docker engine on ${socket}`);
+        docker = new Docker({ socketPath: socket });
+        await ensureBusyboxImage(docker);
+        say(`image ${LOCAL_IMAGE} ready`);
+
+        check();
+        const etcd = await startEtcd({ dir: join(data, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1, logFile: join(logs, 'etcd.log') });
+        pid('etcd', etcd.proc);
+        say(`etcd on ${etcd.endpoint}`);
+        check();
+        const nats = await startNats({ dir: join(data, 'nats'), port: natsPort, monitorPort: natsPort + 4000, logFile: join(logs, 'nats.log') });
+        pid('nats', nats.proc);
+        say(`nats-server (JetStream) on ${nats.url}`);
+
+        check();
+        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local'], { logFile: join(logs, 'controller.log') });
+        pid('controller', controller);
+        const client = new BerthClient(opts.api);
+        try {
+          await waitUntil(async () => (await client.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
+          say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
+
+          check();
+          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471'], { logFile: join(logs, 'agent.log') });
+          pid('agent', agent);
+          await waitUntil(async () => (await client.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
+          say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
+
+          if (opts.example) {
+            const docs = loadManifests([opts.example]);
+            for (const d of docs) {
+              const res = await client.applyService({ manifestJson: JSON.stringify(d.doc) });
+              say(`service/${res.service?.meta?.namespace}/${res.service?.meta?.name} ${res.result}`);
+            }
+            const names = docs.map((d) => (d.doc as { metadata: { name: string } }).metadata.name);
+            await waitUntil(async () => {
+              check();
+              const services = await client.listServices();
+              return services.filter((s) => names.includes(s.meta?.name ?? '')).every((s) => (s.status?.running ?? 0) >= (s.status?.desired ?? 0));
+            }, 'the example to run', { timeoutMs: 120_000, intervalMs: 250 });
+            const services = await client.listServices();
+            const tasks = await client.listTasks({});
+            process.stdout.write(`\n$ berth get services\n${servicesTable(services)}\n\n$ berth get tasks\n${tasksTable(tasks)}\n\n`);
+            for (const t of tasks.sort((a, b) => a.slot - b.slot)) {
+              for (const a of taskAddresses(t)) process.stdout.write(`${t.service}.${t.slot} answers at http://${a}/\n`);
+            }
+          }
+        } finally {
+          client.close();
+        }
+      };
+
+      try {
+        await Promise.race([startup(), interrupted]);
+        check();
+        process.stdout.write(`\nThe cluster runs. Try:  node ${berthBin()} get tasks\n`);
+        if (opts.detach) {
+          process.stdout.write(`Detached; stop it with: kill $(cat ${run}/*.pid)\n`);
+          for (const p of started) p.child.unref();
+          started.length = 0;
+          return;
+        }
+        process.stdout.write('Press Ctrl-C to stop it (containers are removed; data is kept in ' + data + ').\n');
+        for (const p of started) {
+          void p.exited.then((code) => {
+            if (!cancelled) say(`${p.name} exited (${String(code)}); see ${p.logFile}`);
+          });
+        }
+        await interrupted;
+      } finally {
+        if (started.length > 0) await stopAll();
+      }
+    });
+}

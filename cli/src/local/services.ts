@@ -1,0 +1,102 @@
+// The real components the local cluster and the tests run: etcd, nats-server (JetStream) and
+// dockerd, each from Debian's packages, started with their data in a folder of ours.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { httpOk, spawnProc, waitUntil, type Proc } from './process.js';
+
+export interface Etcd {
+  proc: Proc;
+  endpoint: string;
+}
+
+export async function startEtcd(opts: { dir: string; clientPort: number; peerPort: number; logFile: string; name?: string }): Promise<Etcd> {
+  mkdirSync(opts.dir, { recursive: true });
+  const name = opts.name ?? 'berth';
+  const client = `http://127.0.0.1:${opts.clientPort}`;
+  const peer = `http://127.0.0.1:${opts.peerPort}`;
+  const proc = spawnProc('etcd', 'etcd', [
+    '--name', name,
+    '--data-dir', opts.dir,
+    '--listen-client-urls', client,
+    '--advertise-client-urls', client,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `${name}=${peer}`,
+    '--initial-cluster-state', 'new',
+    // Keep an hour of history for watches; older revisions are compacted away.
+    '--auto-compaction-mode', 'periodic',
+    '--auto-compaction-retention', '1h',
+  ], { logFile: opts.logFile });
+  await waitUntil(() => httpOk(`${client}/health`, 'true'), 'etcd to be healthy', { proc, timeoutMs: 30_000 });
+  return { proc, endpoint: client };
+}
+
+export interface Nats {
+  proc: Proc;
+  url: string;
+  monitor: string;
+}
+
+export async function startNats(opts: { dir: string; port: number; monitorPort: number; logFile: string }): Promise<Nats> {
+  mkdirSync(opts.dir, { recursive: true });
+  const proc = spawnProc('nats-server', 'nats-server', [
+    '-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir,
+  ], { logFile: opts.logFile });
+  const monitor = `http://127.0.0.1:${opts.monitorPort}`;
+  await waitUntil(() => httpOk(`${monitor}/healthz?js-enabled-only=true`), 'nats-server to be ready', { proc, timeoutMs: 30_000 });
+  return { proc, url: `nats://127.0.0.1:${opts.port}`, monitor };
+}
+
+export interface Dockerd {
+  proc: Proc;
+  socket: string;
+  docker: Docker;
+}
+
+export interface DockerdOptions {
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  pidFile: string;
+  logFile: string;
+  /** An existing bridge device of ours; without it, dockerd's default docker0. */
+  bridge?: string;
+  /** Default host address published ports bind to (one loopback address per simulated host). */
+  ip?: string;
+  /** Leave iptables alone (several engines on one machine). */
+  noIptables?: boolean;
+}
+
+export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
+  for (const d of [opts.dataRoot, opts.execRoot]) mkdirSync(d, { recursive: true });
+  const args = [
+    '--data-root', opts.dataRoot,
+    '--exec-root', opts.execRoot,
+    '--pidfile', opts.pidFile,
+    '-H', `unix://${opts.socket}`,
+    '--storage-driver', 'overlay2',
+  ];
+  if (opts.bridge) args.push('--bridge', opts.bridge);
+  if (opts.ip) args.push('--ip', opts.ip);
+  if (opts.noIptables) args.push('--iptables=false', '--ip-masq=false');
+  const proc = spawnProc('dockerd', 'dockerd', args, { logFile: opts.logFile });
+  const docker = new Docker({ socketPath: opts.socket });
+  await waitUntil(async () => (await docker.ping()).toString() === 'OK', `dockerd on ${opts.socket}`, { proc, timeoutMs: 60_000 });
+  return { proc, socket: opts.socket, docker };
+}
+
+export async function dockerAnswers(socket: string): Promise<boolean> {
+  try {
+    const d = new Docker({ socketPath: socket, timeout: 3_000 });
+    return (await d.ping()).toString() === 'OK';
+  } catch {
+    return false;
+  }
+}
+
+export function ensureDir(...parts: string[]): string {
+  const p = join(...parts);
+  mkdirSync(p, { recursive: true });
+  return p;
+}

@@ -1,0 +1,255 @@
+// Dispatcher server (leader only): one bidirectional session per agent. On Hello it registers
+// the node, answers Welcome (heartbeat period, epoch), sends the node's full assignment set and
+// then deltas as tasks change. Heartbeats go to the node lifecycle (memory only); task status
+// goes to the batched StatusWriter. A follower refuses sessions and names the leader.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../../proto/src/log.js';
+import type { Clock } from '../../../proto/src/clock.js';
+import type { NodeRecord, TaskRecord } from '../../../proto/src/model.js';
+import { ConflictError } from '../../../proto/src/errors.js';
+import { descriptionFromPb, statusFromPb, taskToPb } from '../../../proto/src/convert.js';
+import type { AgentMessage__Output } from '../../../proto/gen/berth/v1/AgentMessage.js';
+import type { ControllerMessage } from '../../../proto/gen/berth/v1/ControllerMessage.js';
+import type { DispatcherHandlers } from '../../../proto/gen/berth/v1/Dispatcher.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import type { ClusterCache } from '../store/cluster.js';
+import type { NodeLifecycle } from '../nodes/lifecycle.js';
+import type { EventSink } from '../events/events.js';
+import type { StatusWriter } from './status-writer.js';
+
+/** An agent must say Hello this soon after opening its session. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** Task changes for one node gather this long before one Assignments message. */
+const DELTA_DEBOUNCE_MS = 5;
+export const LEADER_METADATA = 'berth-leader-address';
+
+type Call = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
+
+/** What the agent acts on: a change to anything else is not worth a message. */
+function signature(t: TaskRecord): string {
+  return `${t.desiredState}|${t.specRevision}|${t.nodeId}`;
+}
+
+class AgentSession {
+  private sent = new Map<string, string>();
+  private dirty = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  closed = false;
+
+  constructor(
+    readonly nodeId: string,
+    private readonly call: Call,
+    private readonly epoch: number,
+    private readonly cache: ClusterCache,
+  ) {}
+
+  sendFull(): void {
+    const tasks = this.cache.tasksOfNode(this.nodeId).map((t) => t.value);
+    this.sent = new Map(tasks.map((t) => [t.id, signature(t)]));
+    this.write({ assignments: { epoch: this.epoch, full: true, upsert: tasks.map((t) => taskToPb(t)), remove: [], seq: ++this.seq } });
+  }
+
+  notify(taskId: string): void {
+    if (this.closed) return;
+    this.dirty.add(taskId);
+    this.timer ??= setTimeout(() => this.flush(), DELTA_DEBOUNCE_MS);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    const upsert: TaskRecord[] = [];
+    const remove: string[] = [];
+    for (const id of this.dirty) {
+      const t = this.cache.tasks.get(this.cache.keys.task(id))?.value;
+      if (t && t.nodeId === this.nodeId) {
+        const sig = signature(t);
+        if (this.sent.get(id) !== sig) {
+          this.sent.set(id, sig);
+          upsert.push(t);
+        }
+      } else if (this.sent.delete(id)) remove.push(id);
+    }
+    this.dirty.clear();
+    if (upsert.length === 0 && remove.length === 0) return;
+    this.write({ assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => taskToPb(t)), remove, seq: ++this.seq } });
+  }
+
+  write(msg: ControllerMessage): void {
+    if (!this.closed) this.call.write(msg);
+  }
+
+  close(err?: grpc.StatusObject): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (err) this.call.emit('error', err);
+    else this.call.end();
+  }
+}
+
+export interface LeaderContext {
+  epoch: number;
+  cache: ClusterCache;
+  lifecycle: NodeLifecycle;
+  statusWriter: StatusWriter;
+  events: EventSink;
+}
+
+export class DispatcherServer {
+  private leader: LeaderContext | undefined;
+  private removeHandler: (() => void) | undefined;
+  private sessions = new Map<string, AgentSession>();
+  private leaderAddress = '';
+
+  constructor(private readonly deps: { controllerId: string; log: Logger; clock: Clock; metrics?: ControllerMetrics | undefined }) {}
+
+  /** Called when this controller gains (ctx) or loses (undefined) leadership. */
+  setLeader(ctx: LeaderContext | undefined): void {
+    this.leader = ctx;
+    this.removeHandler?.();
+    this.removeHandler = undefined;
+    if (!ctx) {
+      for (const s of this.sessions.values()) s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
+      this.sessions.clear();
+      this.deps.metrics?.agentSessions.set(0);
+      return;
+    }
+    this.removeHandler = ctx.cache.tasks.addHandler({
+      onUpsert: (_k, t, old) => {
+        if (this.leader !== ctx) return;
+        this.sessions.get(t.value.nodeId)?.notify(t.value.id);
+        if (old && old.value.nodeId !== t.value.nodeId) this.sessions.get(old.value.nodeId)?.notify(t.value.id);
+      },
+      onDelete: (_k, t) => {
+        if (this.leader !== ctx) return;
+        this.sessions.get(t.value.nodeId)?.notify(t.value.id);
+      },
+    });
+  }
+
+  /** Address agents are sent to when this controller is a follower. */
+  setLeaderAddress(address: string): void {
+    this.leaderAddress = address;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  handlers(): DispatcherHandlers {
+    return { Session: (call: Call) => this.session(call) };
+  }
+
+  private session(call: Call): void {
+    const ctx = this.leader;
+    const { log } = this.deps;
+    if (!ctx) {
+      const md = new grpc.Metadata();
+      if (this.leaderAddress) md.set(LEADER_METADATA, this.leaderAddress);
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'not the leader', metadata: md });
+      return;
+    }
+    let session: AgentSession | undefined;
+    const helloTimer = setTimeout(() => {
+      if (!session) call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: 'no Hello', metadata: new grpc.Metadata() });
+    }, HELLO_TIMEOUT_MS);
+    const closed = (): void => {
+      clearTimeout(helloTimer);
+      if (!session || session.closed) return;
+      session.closed = true;
+      if (this.sessions.get(session.nodeId) === session) {
+        this.sessions.delete(session.nodeId);
+        this.deps.metrics?.agentSessions.set(this.sessions.size);
+      }
+      ctx.lifecycle.sessionClosed(session.nodeId);
+      log.info({ node: session.nodeId }, 'agent session closed');
+    };
+    call.on('error', closed);
+    call.on('end', () => {
+      closed();
+      call.end();
+    });
+    call.on('cancelled', closed);
+    call.on('close', closed);
+    call.on('data', (msg: AgentMessage__Output) => {
+      if (msg.hello) {
+        if (session) return;
+        const hello = msg.hello;
+        const nodeId = hello.nodeId;
+        if (!nodeId || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(nodeId)) {
+          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'hello.nodeId: invalid node id', metadata: new grpc.Metadata() });
+          return;
+        }
+        clearTimeout(helloTimer);
+        const s = new AgentSession(nodeId, call, ctx.epoch, ctx.cache);
+        session = s;
+        void this.register(ctx, nodeId, descriptionFromPb(hello.description ?? ({} as never)))
+          .then(async () => {
+            if (s.closed || this.leader !== ctx) return;
+            const prev = this.sessions.get(nodeId);
+            if (prev) {
+              // The newest session of a node wins (the old one is a half-dead connection).
+              prev.close({ code: grpc.status.ABORTED, details: 'replaced by a newer session', metadata: new grpc.Metadata() });
+              ctx.lifecycle.sessionClosed(nodeId);
+            }
+            this.sessions.set(nodeId, s);
+            this.deps.metrics?.agentSessions.set(this.sessions.size);
+            ctx.lifecycle.sessionOpened(nodeId);
+            s.write({ welcome: { heartbeatPeriodMs: ctx.lifecycle.timings.heartbeatPeriodMs, epoch: ctx.epoch, controllerId: this.deps.controllerId } });
+            await ctx.cache.synced;
+            if (s.closed) return;
+            s.sendFull();
+            log.info({ node: nodeId, containers: hello.containers.length, epochSeen: hello.epochSeen }, 'agent session open');
+          })
+          .catch((err: unknown) => {
+            log.warn({ node: nodeId, err: err instanceof Error ? err.message : String(err) }, 'node registration failed');
+            s.close({ code: grpc.status.UNAVAILABLE, details: 'registration failed, retry', metadata: new grpc.Metadata() });
+          });
+        return;
+      }
+      if (!session || session.closed) return;
+      if (msg.heartbeat) ctx.lifecycle.heartbeat(session.nodeId);
+      else if (msg.status) {
+        ctx.lifecycle.heartbeat(session.nodeId);
+        const updates: Array<{ taskId: string; status: ReturnType<typeof statusFromPb> }> = [];
+        for (const u of msg.status.updates) {
+          if (!u.status) continue;
+          try {
+            updates.push({ taskId: u.taskId, status: statusFromPb(u.status) });
+          } catch {
+            // unknown state from a newer agent: ignore that one
+          }
+        }
+        ctx.statusWriter.enqueue(session.nodeId, updates);
+      }
+    });
+  }
+
+  /** Creates or refreshes the node record: description from the agent, state ready. */
+  private async register(ctx: LeaderContext, nodeId: string, description: NodeRecord['description']): Promise<void> {
+    const { cache } = ctx;
+    const key = cache.keys.node(nodeId);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await cache.store.get(key);
+      const now = this.deps.clock.now();
+      try {
+        if (!cur) {
+          const node: NodeRecord = { id: nodeId, description, state: 'ready', availability: 'active', labels: {}, stateChangedAtMs: now, message: 'registered' };
+          await cache.store.commit([{ op: 'create', key, value: JSON.stringify(node) }]);
+          ctx.events.publish({ type: 'node.registered', node: nodeId, state: 'ready', message: `node ${nodeId} joined (${description.hostname})` });
+        } else {
+          const old = JSON.parse(cur.value) as NodeRecord;
+          const next: NodeRecord = { ...old, description, ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}) };
+          if (JSON.stringify(next) !== cur.value) await cache.store.commit([{ op: 'update', key, value: JSON.stringify(next), modRevision: cur.modRevision }]);
+          if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    throw new Error(`could not register node ${nodeId}: kept conflicting`);
+  }
+}

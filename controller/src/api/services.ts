@@ -1,0 +1,154 @@
+// The service API's logic, free of gRPC: apply (create-or-update with optimistic concurrency and
+// numbered revisions), get, list, delete; task and node listings with computed status.
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../../proto/src/clock.js';
+import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import type { NodeRecord, Resources, RevisionRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import { canonicalJson, validateServiceManifest } from '../../../proto/src/spec/service.js';
+import { isTerminal } from '../../../proto/src/types.js';
+import type { Keys } from '../store/keys.js';
+import type { KeyValue, Store, WriteOp } from '../store/store.js';
+import type { EventSink } from '../events/events.js';
+
+/** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
+export const REVISIONS_KEPT = 10;
+/** Largest manifest document accepted. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+export type ApplyResult = 'created' | 'updated' | 'unchanged';
+
+export interface ServiceStatusSummary {
+  desired: number;
+  running: number;
+  pending: number;
+  message: string;
+}
+
+function versioned<T>(kv: KeyValue): Versioned<T> {
+  return { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision, createRevision: kv.createRevision };
+}
+
+function newUid(): string {
+  return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8);
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  return canonicalJson(Object.entries(a).sort()) === canonicalJson(Object.entries(b).sort());
+}
+
+export class ServiceApi {
+  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; events: EventSink }) {}
+
+  /** Parses and validates a manifest document given as JSON text. */
+  parseDocument(json: string): unknown {
+    if (Buffer.byteLength(json) > MAX_MANIFEST_BYTES) {
+      throw new ValidationError([{ path: '(document)', message: `larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB` }]);
+    }
+    try {
+      return JSON.parse(json) as unknown;
+    } catch (err) {
+      throw new ValidationError([{ path: '(document)', message: `not valid JSON: ${err instanceof Error ? err.message : String(err)}` }]);
+    }
+  }
+
+  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
+    const { store, keys, clock } = this.deps;
+    const v = validateServiceManifest(doc);
+    if (!v.ok) throw new ValidationError(v.issues);
+    const { metadata, spec } = v.value;
+    const labels = metadata.labels ?? {};
+    const key = keys.service(metadata.namespace, metadata.name);
+    const cur = await store.get(key);
+    if (opts.expectedRevision && (cur?.modRevision ?? 0) !== opts.expectedRevision) {
+      throw new ConflictError(`service ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`, [key], cur?.modRevision ?? 0);
+    }
+    const now = clock.now();
+    if (!cur) {
+      const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };
+      if (opts.dryRun) return { service: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: 'apply' };
+      const r = await store.commit([
+        { op: 'create', key, value: JSON.stringify(record) },
+        { op: 'put', key: keys.revision(metadata.namespace, metadata.name, 1), value: JSON.stringify(rev) },
+      ]);
+      this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: `created at revision 1 (${spec.replicas} replicas of ${spec.image})` });
+      return { service: { value: record, modRevision: r, createRevision: r }, result: 'created' };
+    }
+    const old = versioned<ServiceRecord>(cur);
+    if (old.value.deleting) throw new FailedPreconditionError(`service ${metadata.namespace}/${metadata.name} is being deleted; apply again when it is gone`);
+    const specChanged = canonicalJson(spec) !== canonicalJson(old.value.spec);
+    if (!specChanged && sameLabels(labels, old.value.meta.labels)) return { service: old, result: 'unchanged' };
+    const n = specChanged ? old.value.specRevision + 1 : old.value.specRevision;
+    const record: ServiceRecord = { ...old.value, meta: { ...old.value.meta, labels, updatedAtMs: now }, spec, specRevision: n };
+    if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
+    const ops: WriteOp[] = [{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }];
+    if (specChanged) {
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: 'apply' };
+      ops.push({ op: 'put', key: keys.revision(metadata.namespace, metadata.name, n), value: JSON.stringify(rev) });
+      if (n - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(metadata.namespace, metadata.name, n - REVISIONS_KEPT) });
+    }
+    const r = await store.commit(ops);
+    this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: specChanged ? `updated to revision ${n}` : 'labels updated' });
+    return { service: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
+  }
+
+  async get(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {
+    const kv = await this.deps.store.get(this.deps.keys.service(namespace, name));
+    if (!kv) throw new NotFoundError(`service ${namespace}/${name}`);
+    return versioned<ServiceRecord>(kv);
+  }
+
+  async list(namespace?: string): Promise<Array<Versioned<ServiceRecord>>> {
+    const { keys } = this.deps;
+    const prefix = namespace ? `${keys.services}${namespace}/` : keys.services;
+    const { items } = await this.deps.store.list(prefix);
+    return items.map((kv) => versioned<ServiceRecord>(kv));
+  }
+
+  async delete(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {
+    const cur = await this.get(namespace, name);
+    if (cur.value.deleting) return cur;
+    const next: ServiceRecord = { ...cur.value, deleting: true, meta: { ...cur.value.meta, updatedAtMs: this.deps.clock.now() } };
+    const r = await this.deps.store.commit([{ op: 'update', key: this.deps.keys.service(namespace, name), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+    this.deps.events.publish({ type: 'service.deleting', namespace, service: name, message: 'stopping its containers' });
+    return { value: next, modRevision: r, createRevision: cur.createRevision };
+  }
+
+  async tasks(filter: { namespace?: string; service?: string; nodeId?: string; all?: boolean } = {}): Promise<Array<Versioned<TaskRecord>>> {
+    const { items } = await this.deps.store.list(this.deps.keys.tasks);
+    return items
+      .map((kv) => versioned<TaskRecord>(kv))
+      .filter(({ value: t }) =>
+        (!filter.namespace || t.namespace === filter.namespace) &&
+        (!filter.service || t.service === filter.service) &&
+        (!filter.nodeId || t.nodeId === filter.nodeId) &&
+        (filter.all || t.desiredState === 'running'));
+  }
+
+  async nodes(): Promise<Array<{ node: Versioned<NodeRecord>; allocated: Resources; tasks: number }>> {
+    const [{ items }, tasks] = await Promise.all([this.deps.store.list(this.deps.keys.nodes), this.tasks({ all: true })]);
+    const per = new Map<string, { allocated: Resources; tasks: number }>();
+    for (const { value: t } of tasks) {
+      if (!t.nodeId || isTerminal(t.status.state)) continue;
+      const e = per.get(t.nodeId) ?? { allocated: { cpuMilli: 0, memoryBytes: 0 }, tasks: 0 };
+      e.allocated.cpuMilli += t.spec.resources.cpu;
+      e.allocated.memoryBytes += t.spec.resources.memory;
+      if (t.desiredState === 'running') e.tasks++;
+      per.set(t.nodeId, e);
+    }
+    return items.map((kv) => {
+      const node = versioned<NodeRecord>(kv);
+      const e = per.get(node.value.id) ?? { allocated: { cpuMilli: 0, memoryBytes: 0 }, tasks: 0 };
+      return { node, ...e };
+    });
+  }
+
+  /** desired / running / pending of a service from its tasks. */
+  static summarize(svc: ServiceRecord, tasks: TaskRecord[]): ServiceStatusSummary {
+    const live = tasks.filter((t) => t.serviceUid === svc.meta.uid && t.desiredState === 'running');
+    const running = live.filter((t) => t.status.state === 'running').length;
+    const pendingTasks = live.filter((t) => t.status.state === 'pending');
+    const reason = pendingTasks.find((t) => t.status.message)?.status.message ?? '';
+    return { desired: svc.deleting ? 0 : svc.spec.replicas, running, pending: pendingTasks.length, message: svc.deleting ? 'deleting' : reason };
+  }
+}

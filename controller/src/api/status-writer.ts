@@ -1,0 +1,115 @@
+// Writes task status reported by agents, in batches. The newest report per task wins; a report
+// is dropped when the task is gone, belongs to another node, or would move its state backwards.
+import type { Logger } from '../../../proto/src/log.js';
+import type { TaskRecord, TaskStatus } from '../../../proto/src/model.js';
+import { ConflictError } from '../../../proto/src/errors.js';
+import { isTerminal, taskStateRank } from '../../../proto/src/types.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import type { ClusterCache } from '../store/cluster.js';
+import type { WriteOp } from '../store/store.js';
+import type { EventSink } from '../events/events.js';
+import { runLimited } from '../scheduler/shell.js';
+
+/** Reports gather this long before one write batch. */
+export const STATUS_WRITE_DEBOUNCE_MS = 25;
+/** Operations per transaction (etcd allows 128). */
+const OPS_PER_TXN = 64;
+/** A report that keeps conflicting is retried this often before it waits for the next report. */
+const MAX_ATTEMPTS = 5;
+
+/** Whether a reported status may replace the stored one. */
+export function acceptStatus(stored: TaskStatus, reported: TaskStatus): boolean {
+  if (isTerminal(stored.state)) return false;
+  const a = taskStateRank(stored.state);
+  const b = taskStateRank(reported.state);
+  if (b < a) return false;
+  if (b > a) return true;
+  return JSON.stringify(stored) !== JSON.stringify({ ...reported, timestampMs: stored.timestampMs });
+}
+
+interface Pending {
+  nodeId: string;
+  status: TaskStatus;
+  attempts: number;
+}
+
+export class StatusWriter {
+  private pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly deps: { cache: ClusterCache; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink }) {}
+
+  enqueue(nodeId: string, updates: Array<{ taskId: string; status: TaskStatus }>): void {
+    for (const u of updates) this.pending.set(u.taskId, { nodeId, status: u.status, attempts: 0 });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.pending.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.flushing) {
+        void this.flushing.then(() => this.schedule());
+        return;
+      }
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
+      });
+    }, STATUS_WRITE_DEBOUNCE_MS);
+  }
+
+  /** Writes everything pending now (tests call it directly). */
+  async flush(): Promise<void> {
+    const { cache, metrics } = this.deps;
+    const batch = [...this.pending.entries()];
+    this.pending.clear();
+    const writes: Array<{ taskId: string; p: Pending; op: WriteOp; prev: TaskRecord; next: TaskRecord }> = [];
+    for (const [taskId, p] of batch) {
+      const cur = cache.tasks.get(cache.keys.task(taskId));
+      if (!cur || cur.value.nodeId !== p.nodeId || !acceptStatus(cur.value.status, p.status)) {
+        metrics?.statusWrites.labels('stale').inc();
+        continue;
+      }
+      const next: TaskRecord = { ...cur.value, status: p.status };
+      writes.push({ taskId, p, prev: cur.value, next, op: { op: 'update', key: cache.keys.task(taskId), value: JSON.stringify(next), modRevision: cur.modRevision } });
+    }
+    const jobs: Array<() => Promise<void>> = [];
+    for (let i = 0; i < writes.length; i += OPS_PER_TXN) {
+      const chunk = writes.slice(i, i + OPS_PER_TXN);
+      jobs.push(async () => {
+        try {
+          await cache.store.commit(chunk.map((w) => w.op));
+          for (const w of chunk) this.written(w.prev, w.next);
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+          // One moved key fails the whole chunk: write one by one.
+          for (const w of chunk) {
+            try {
+              await cache.store.commit([w.op]);
+              this.written(w.prev, w.next);
+            } catch (e) {
+              if (!(e instanceof ConflictError)) throw e;
+              metrics?.statusWrites.labels('conflict').inc();
+              if (w.p.attempts + 1 < MAX_ATTEMPTS && !this.pending.has(w.taskId)) this.pending.set(w.taskId, { ...w.p, attempts: w.p.attempts + 1 });
+            }
+          }
+        }
+      });
+    }
+    try {
+      await runLimited(jobs, 8);
+    } catch (err) {
+      metrics?.statusWrites.labels('error').inc();
+      this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'status write failed; agents report again on reconnect');
+    }
+    this.schedule();
+  }
+
+  private written(prev: TaskRecord, next: TaskRecord): void {
+    this.deps.metrics?.statusWrites.labels('ok').inc();
+    if (prev.status.state !== next.status.state) {
+      this.deps.events.publish({ type: 'task.state', namespace: next.namespace, service: next.service, node: next.nodeId, task: next.id, slot: next.slot, state: next.status.state, message: next.status.message });
+    }
+  }
+}

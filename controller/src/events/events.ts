@@ -1,0 +1,38 @@
+// Cluster events: what a user cares about, published for `berth events` and dashboards.
+// Events are never authoritative: losing one loses no work (etcd holds the truth).
+
+export type EventType =
+  | 'service.applied'
+  | 'service.deleting'
+  | 'service.deleted'
+  | 'task.state'
+  | 'task.unschedulable'
+  | 'node.state'
+  | 'node.registered';
+
+export interface BerthEvent {
+  type: EventType;
+  namespace?: string;
+  service?: string;
+  node?: string;
+  task?: string;
+  slot?: number;
+  state?: string;
+  message: string;
+  /** Set by the sink when absent. */
+  timeMs?: number;
+}
+
+export interface EventSink {
+  publish(e: BerthEvent): void;
+}
+
+export const nullSink: EventSink = { publish: () => undefined };
+
+/** Collects events in memory (unit tests). */
+export class MemorySink implements EventSink {
+  readonly events: BerthEvent[] = [];
+  publish(e: BerthEvent): void {
+    this.events.push(e);
+  }
+}

@@ -1,0 +1,52 @@
+// Composition root of the controller: real etcd, NATS and clock are chosen here, nowhere else.
+import { hostname } from 'node:os';
+import { systemClock } from '../../proto/src/clock.js';
+import { logger } from '../../proto/src/log.js';
+import { NatsEventPublisher } from './events/nats-publisher.js';
+import { nullSink } from './events/events.js';
+import { Manager } from './manager.js';
+import { DEFAULT_NODE_TIMINGS, type NodeTimings } from './nodes/node-plan.js';
+import { EtcdStore, etcdClient } from './store/etcd-store.js';
+import { DEFAULT_PREFIX, Keys } from './store/keys.js';
+
+export interface ControllerOptions {
+  id?: string | undefined;
+  listen: string;
+  advertise?: string | undefined;
+  etcd: string[];
+  nats: string[];
+  metricsListen?: string | undefined;
+  prefix?: string | undefined;
+  timings?: Partial<NodeTimings> | undefined;
+  leaseTtlSec?: number | undefined;
+}
+
+export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
+  const id = opts.id ?? `${hostname()}-${process.pid}`;
+  const log = logger('controller', { controller: id });
+  const client = etcdClient({ endpoints: opts.etcd });
+  const store = new EtcdStore(client);
+  const events = opts.nats.length > 0 ? new NatsEventPublisher(opts.nats, log.child({ loop: 'events' })) : nullSink;
+  const manager = new Manager({
+    config: {
+      id,
+      listen: opts.listen,
+      advertise: opts.advertise ?? opts.listen,
+      metricsListen: opts.metricsListen,
+      timings: { ...DEFAULT_NODE_TIMINGS, ...opts.timings },
+      leaseTtlSec: opts.leaseTtlSec,
+    },
+    store,
+    etcd: client,
+    keys: new Keys(opts.prefix ?? DEFAULT_PREFIX),
+    clock: systemClock,
+    log,
+    events,
+  });
+  try {
+    await manager.start(signal);
+  } finally {
+    client.close();
+    log.info('controller stopped');
+  }
+}

@@ -1,0 +1,128 @@
+// The controller process: API servers on every replica; leader-only loops (orchestrator,
+// scheduler, node lifecycle, dispatcher sessions) start when this replica wins the election and
+// stop the moment it loses. One shutdown path: abort the signal given to start().
+import * as grpc from '@grpc/grpc-js';
+import type { Etcd3 } from 'etcd3';
+import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import type { Clock } from '../../proto/src/clock.js';
+import type { Logger } from '../../proto/src/log.js';
+import { controlHandlers } from './api/control.js';
+import { DispatcherServer } from './api/dispatcher.js';
+import { ServiceApi } from './api/services.js';
+import { StatusWriter } from './api/status-writer.js';
+import type { EventSink } from './events/events.js';
+import { FencedStore, LeaderElector } from './leader.js';
+import { ControllerMetrics } from './metrics/metrics.js';
+import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js';
+import { NodeLifecycle } from './nodes/lifecycle.js';
+import type { NodeTimings } from './nodes/node-plan.js';
+import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { SchedulerLoop } from './scheduler/shell.js';
+import { ClusterCache } from './store/cluster.js';
+import type { Keys } from './store/keys.js';
+import type { Store } from './store/store.js';
+
+export interface ManagerConfig {
+  id: string;
+  /** host:port the gRPC server binds. */
+  listen: string;
+  /** Address others reach this controller at (followers name the leader's). */
+  advertise: string;
+  metricsListen?: string | undefined;
+  timings: NodeTimings;
+  leaseTtlSec?: number | undefined;
+}
+
+export interface ManagerDeps {
+  config: ManagerConfig;
+  store: Store;
+  etcd: Etcd3;
+  keys: Keys;
+  clock: Clock;
+  log: Logger;
+  events: EventSink & { start?(signal: AbortSignal): Promise<void> };
+}
+
+export class Manager {
+  readonly metrics = new ControllerMetrics({ processMetrics: true });
+  readonly cache: ClusterCache;
+  readonly dispatcher: DispatcherServer;
+  readonly api: ServiceApi;
+  readonly elector: LeaderElector;
+  private server: grpc.Server | undefined;
+  private http: HttpEndpoint | undefined;
+  boundAddress = '';
+  metricsAddress = '';
+  private leading = false;
+
+  constructor(private readonly deps: ManagerDeps) {
+    const { config, store, keys, clock, log, etcd, events } = deps;
+    this.cache = new ClusterCache(store, keys, log);
+    this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
+    this.api = new ServiceApi({ store, keys, clock, events });
+    this.elector = new LeaderElector({
+      client: etcd,
+      store,
+      keys,
+      self: { id: config.id, address: config.advertise },
+      ...(config.leaseTtlSec ? { ttlSec: config.leaseTtlSec } : {}),
+      log: log.child({ loop: 'election' }),
+      metrics: this.metrics,
+      onLeaderChange: (l) => this.dispatcher.setLeaderAddress(l && l.id !== config.id ? l.address : ''),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { config, log } = this.deps;
+    const { control, dispatcher } = protos();
+    const server = new grpc.Server(CHANNEL_OPTIONS);
+    server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
+    if (config.metricsListen) {
+      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced);
+      this.metricsAddress = this.http.address;
+    }
+    log.info({ api: this.boundAddress, metrics: this.metricsAddress || undefined }, 'controller serving');
+    try {
+      await Promise.all([
+        this.cache.start(signal),
+        this.deps.events.start?.(signal),
+        this.elector.run(signal, (l) => this.lead(l.epoch, l.signal)),
+      ]);
+    } finally {
+      this.dispatcher.setLeader(undefined);
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+      await this.http?.close();
+    }
+  }
+
+  /** Runs the leader-only loops until leadership ends. */
+  private async lead(epoch: number, signal: AbortSignal): Promise<void> {
+    const { config, store, keys, clock, log, events } = this.deps;
+    const cache = this.cache.withStore(new FencedStore(store, keys.leader, epoch));
+    await this.cache.synced;
+    if (signal.aborted) return;
+    this.leading = true;
+    const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events });
+    const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
+    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
+    const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
+    this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
+    try {
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
+    } finally {
+      this.leading = false;
+      this.dispatcher.setLeader(undefined);
+    }
+  }
+}

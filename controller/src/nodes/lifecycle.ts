@@ -1,0 +1,91 @@
+// Node lifecycle (leader only): heartbeats and sessions live in memory; only transitions
+// (ready → unknown → down, and back) are written to the store.
+import { sleep, type Clock } from '../../../proto/src/clock.js';
+import type { Logger } from '../../../proto/src/log.js';
+import type { NodeRecord } from '../../../proto/src/model.js';
+import { ConflictError } from '../../../proto/src/errors.js';
+import type { ClusterCache } from '../store/cluster.js';
+import type { EventSink } from '../events/events.js';
+import { planNodeStates, type Liveness, type NodeTimings } from './node-plan.js';
+
+/** How often liveness is evaluated: bounds how late a transition is written. */
+export const NODE_TICK_MS = 100;
+
+export class NodeLifecycle {
+  private live = new Map<string, Liveness>();
+  private leaderSinceMs: number;
+
+  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; timings: NodeTimings; events: EventSink }) {
+    this.leaderSinceMs = deps.clock.now();
+  }
+
+  get timings(): NodeTimings {
+    return this.deps.timings;
+  }
+
+  sessionOpened(nodeId: string): void {
+    const l = this.live.get(nodeId) ?? { sessions: 0, lastHeartbeatMs: 0 };
+    l.sessions++;
+    l.lastHeartbeatMs = this.deps.clock.now();
+    delete l.lostAtMs;
+    this.live.set(nodeId, l);
+  }
+
+  sessionClosed(nodeId: string): void {
+    const l = this.live.get(nodeId);
+    if (!l) return;
+    l.sessions = Math.max(0, l.sessions - 1);
+    if (l.sessions === 0) l.lostAtMs = this.deps.clock.now();
+    this.tick();
+  }
+
+  heartbeat(nodeId: string): void {
+    const l = this.live.get(nodeId);
+    if (l) l.lastHeartbeatMs = this.deps.clock.now();
+  }
+
+  isConnected(nodeId: string): boolean {
+    return (this.live.get(nodeId)?.sessions ?? 0) > 0;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.leaderSinceMs = this.deps.clock.now();
+    await this.deps.cache.synced;
+    while (!signal.aborted) {
+      this.tick();
+      await sleep(NODE_TICK_MS, signal);
+    }
+  }
+
+  private writing = false;
+
+  /** Evaluates liveness and writes transitions (one pass at a time). */
+  tick(): void {
+    if (this.writing) return;
+    const { cache, clock, timings } = this.deps;
+    const nodes = cache.nodes.list();
+    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings);
+    if (transitions.length === 0) return;
+    this.writing = true;
+    void (async () => {
+      try {
+        for (const tr of transitions) {
+          const cur = cache.nodes.get(cache.keys.node(tr.nodeId));
+          if (!cur || cur.value.state === tr.state) continue;
+          const next: NodeRecord = { ...cur.value, state: tr.state, message: tr.message, stateChangedAtMs: clock.now() };
+          try {
+            await cache.store.commit([{ op: 'update', key: cache.keys.node(tr.nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+            this.deps.log.info({ node: tr.nodeId, from: cur.value.state, to: tr.state, reason: tr.message }, 'node state changed');
+            this.deps.events.publish({ type: 'node.state', node: tr.nodeId, state: tr.state, message: tr.message });
+          } catch (err) {
+            if (!(err instanceof ConflictError)) throw err;
+          }
+        }
+      } catch (err) {
+        this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'node transition write failed');
+      } finally {
+        this.writing = false;
+      }
+    })();
+  }
+}

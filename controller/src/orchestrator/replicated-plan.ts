@@ -1,0 +1,179 @@
+// PURE planner of a replicated service: given the service, its tasks and the nodes, it returns
+// every change that converges the slots. No I/O, no clock (now is an input), no randomness.
+//
+// Slot model: slots 1..replicas each want one live task (desired running) at the current spec
+// revision. A slot whose live task died gets a new task in the same slot; slots above replicas
+// are shut down; a live task of an older revision is replaced one slot at a time, the next only
+// when the previous replacement runs. Dead tasks are kept as history (a few per slot) and the
+// rest deleted. A deleting service shuts everything down, then its records go.
+import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
+import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
+
+/** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
+export const TASK_HISTORY_PER_SLOT = 3;
+/** A failed slot is refilled no sooner than this after its task ended: a crash loop stays slow. */
+export const RESTART_DELAY_MS = 1_000;
+
+export interface TaskChange {
+  taskId: string;
+  desiredState: DesiredState;
+  /** Set when the controller, not the agent, decides the observed state (e.g. node lost). */
+  status?: TaskStatus;
+}
+
+export interface ReplicatedPlan {
+  create: TaskRecord[];
+  update: TaskChange[];
+  /** Task records to delete (their containers are removed by the agents). */
+  delete: string[];
+  /** All tasks are gone and the service is deleting: remove the service and its revisions. */
+  deleteService: boolean;
+  /** Look again after this long (a restart delay is running). */
+  requeueAfterMs?: number;
+}
+
+export interface PlanInput {
+  service: ServiceRecord;
+  tasks: TaskRecord[];
+  nodes: ReadonlyMap<string, Pick<NodeRecord, 'state'>>;
+  nowMs: number;
+}
+
+export function taskId(serviceUid: string, slot: number, instance: number): string {
+  return `${serviceUid}-${slot}-${instance}`;
+}
+
+export function containerName(svc: ServiceRecord, slot: number, instance: number): string {
+  return `berth-${svc.meta.namespace}-${svc.meta.name}-${slot}-${instance}-${svc.meta.uid}`;
+}
+
+export function instanceOf(task: Pick<TaskRecord, 'id'>): number {
+  return Number(task.id.slice(task.id.lastIndexOf('-') + 1));
+}
+
+/** A live task that can no longer run: its container ended or its node is gone. */
+function isDead(t: TaskRecord, nodes: PlanInput['nodes']): boolean {
+  if (isTerminal(t.status.state)) return true;
+  return t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
+}
+
+export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number): TaskRecord {
+  return {
+    id: taskId(svc.meta.uid, slot, instance),
+    namespace: svc.meta.namespace,
+    service: svc.meta.name,
+    serviceUid: svc.meta.uid,
+    slot,
+    nodeId: '',
+    specRevision: svc.specRevision,
+    desiredState: 'running',
+    spec: svc.spec,
+    containerName: containerName(svc, slot, instance),
+    createdAtMs: nowMs,
+    status: { state: 'pending', message: 'waiting for placement', timestampMs: nowMs },
+  };
+}
+
+export function planReplicated(input: PlanInput): ReplicatedPlan {
+  const { service: svc, nodes, nowMs } = input;
+  const plan: ReplicatedPlan = { create: [], update: [], delete: [], deleteService: false };
+  // Tasks of an earlier incarnation of the same name are leftovers: remove them.
+  const tasks = input.tasks.filter((t) => {
+    if (t.serviceUid === svc.meta.uid) return true;
+    plan.delete.push(t.id);
+    return false;
+  });
+
+  const bySlot = new Map<number, TaskRecord[]>();
+  for (const t of tasks) {
+    let list = bySlot.get(t.slot);
+    if (!list) bySlot.set(t.slot, (list = []));
+    list.push(t);
+  }
+  for (const list of bySlot.values()) list.sort((a, b) => instanceOf(a) - instanceOf(b));
+
+  const shutdown = (t: TaskRecord): void => {
+    if (t.desiredState !== 'running') return;
+    const lostNode = !isTerminal(t.status.state) && t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
+    plan.update.push({
+      taskId: t.id,
+      desiredState: 'shutdown',
+      ...(lostNode ? { status: { ...t.status, state: 'orphaned', message: 'node down', timestampMs: nowMs } } : {}),
+    });
+  };
+
+  if (svc.deleting) {
+    let allDone = true;
+    for (const t of tasks) {
+      shutdown(t);
+      if (!isDead(t, nodes) && t.nodeId !== '') allDone = false;
+    }
+    if (allDone) {
+      plan.delete.push(...tasks.map((t) => t.id));
+      plan.deleteService = true;
+    }
+    return dedupe(plan);
+  }
+
+  const replicas = svc.spec.replicas;
+  let requeue: number | undefined;
+  let updating = 0; // slots whose current-revision task is not running yet
+  const outdated: TaskRecord[] = [];
+
+  for (let slot = 1; slot <= replicas; slot++) {
+    const list = bySlot.get(slot) ?? [];
+    const live = list.filter((t) => t.desiredState === 'running');
+    // More than one live task in a slot (a lost race): keep the newest.
+    for (const extra of live.slice(0, -1)) shutdown(extra);
+    const current = live[live.length - 1];
+    if (current && !isDead(current, nodes)) {
+      if (current.specRevision !== svc.specRevision) outdated.push(current);
+      else if (current.status.state !== 'running') updating++;
+      continue;
+    }
+    if (current) shutdown(current);
+    // The slot is empty: refill it, after the restart delay if its last task failed.
+    const last = list[list.length - 1];
+    const failed = last !== undefined && ['failed', 'complete', 'rejected'].includes(last.status.state);
+    const wait = failed ? last.status.timestampMs + RESTART_DELAY_MS - nowMs : 0;
+    if (wait > 0) {
+      requeue = Math.min(requeue ?? Infinity, wait);
+      continue;
+    }
+    plan.create.push(newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs));
+  }
+
+  for (const [slot, list] of bySlot) {
+    if (slot > replicas) {
+      // Scaled away: stop what runs; once everything of the slot is done, forget the slot.
+      for (const t of list) shutdown(t);
+      if (list.every((t) => isDead(t, nodes) || t.nodeId === '')) plan.delete.push(...list.map((t) => t.id));
+      continue;
+    }
+    // History: keep the newest TASK_HISTORY_PER_SLOT dead tasks of the slot.
+    const dead = list.filter((t) => t.desiredState !== 'running' && (isTerminal(t.status.state) || t.nodeId === ''));
+    if (dead.length > TASK_HISTORY_PER_SLOT) plan.delete.push(...dead.slice(0, dead.length - TASK_HISTORY_PER_SLOT).map((t) => t.id));
+  }
+
+  // Rolling replacement of outdated tasks: one slot at a time, stop-first, the next only when
+  // the previous replacement runs.
+  if (updating === 0) {
+    const next = outdated.sort((a, b) => a.slot - b.slot)[0];
+    if (next) {
+      shutdown(next);
+      const list = bySlot.get(next.slot)!;
+      plan.create.push(newTask(svc, next.slot, instanceOf(list[list.length - 1]!) + 1, nowMs));
+    }
+  }
+
+  if (requeue !== undefined && Number.isFinite(requeue)) plan.requeueAfterMs = Math.max(1, requeue);
+  return dedupe(plan);
+}
+
+function dedupe(plan: ReplicatedPlan): ReplicatedPlan {
+  const seen = new Set<string>();
+  plan.delete = plan.delete.filter((id) => (seen.has(id) ? false : (seen.add(id), true)));
+  const deleting = new Set(plan.delete);
+  plan.update = plan.update.filter((u) => !deleting.has(u.taskId));
+  return plan;
+}

@@ -1,0 +1,124 @@
+// Shell of the replicated orchestrator: maps cache events to service keys, and per key reads
+// the cache, calls the pure planner and commits its changes conditionally.
+import type { Clock } from '../../../proto/src/clock.js';
+import type { Logger } from '../../../proto/src/log.js';
+import type { TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import { runQueue } from '../reconcile/runner.js';
+import { WorkQueue } from '../reconcile/workqueue.js';
+import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
+import type { WriteOp } from '../store/store.js';
+import type { EventSink } from '../events/events.js';
+import { planReplicated } from './replicated-plan.js';
+
+/** Every service is looked at this often even without events (level-triggered safety net). */
+export const ORCHESTRATOR_RESYNC_MS = 30_000;
+/** etcd allows 128 operations per transaction; stay below. */
+export const MAX_OPS_PER_TXN = 100;
+
+export class ReplicatedOrchestrator {
+  readonly queue: WorkQueue;
+
+  constructor(
+    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number },
+  ) {
+    this.queue = new WorkQueue(deps.clock);
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { cache } = this.deps;
+    const enqueueTask = (t: TaskRecord): void => this.queue.add(serviceKeyOf(t.namespace, t.service));
+    const off: Array<() => void> = [];
+    off.push(cache.services.addHandler({
+      onUpsert: (_k, s) => this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name)),
+      onDelete: (_k, s) => this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name)),
+    }));
+    off.push(cache.tasks.addHandler({
+      onUpsert: (_k, t, old) => {
+        // Status chatter of a running task changes nothing for the orchestrator.
+        if (old && old.value.status.state === t.value.status.state && old.value.desiredState === t.value.desiredState && old.value.nodeId === t.value.nodeId) return;
+        enqueueTask(t.value);
+      },
+      onDelete: (_k, t) => enqueueTask(t.value),
+    }));
+    off.push(cache.nodes.addHandler({
+      onUpsert: (_k, n, old) => {
+        if (old?.value.state === n.value.state) return;
+        for (const t of cache.tasksOfNode(n.value.id)) enqueueTask(t.value);
+      },
+    }));
+    await cache.synced;
+    const resync = (): void => {
+      for (const s of cache.services.list()) this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name));
+      for (const key of cache.tasks.indexValues('service')) this.queue.add(key);
+    };
+    resync();
+    const timer = setInterval(resync, ORCHESTRATOR_RESYNC_MS);
+    try {
+      await runQueue({
+        loop: 'replicated',
+        queue: this.queue,
+        reconcile: (key) => this.reconcile(key),
+        workers: this.deps.workers ?? 4,
+        log: this.deps.log,
+        metrics: this.deps.metrics,
+        signal,
+      });
+    } finally {
+      clearInterval(timer);
+      for (const f of off) f();
+    }
+  }
+
+  async reconcile(serviceKey: string): Promise<{ requeueAfterMs?: number } | void> {
+    const { cache, clock } = this.deps;
+    const [namespace, name] = serviceKey.split('/') as [string, string];
+    const svc = cache.service(namespace, name);
+    const tasks = cache.tasksOfService(namespace, name);
+    const byId = new Map<string, Versioned<TaskRecord>>(tasks.map((t) => [t.value.id, t]));
+    if (!svc) {
+      // Records of a service that no longer exists: remove them (their containers go with them).
+      const ops: WriteOp[] = tasks.map((t) => ({ op: 'delete', key: cache.keys.task(t.value.id), modRevision: t.modRevision }));
+      await commitChunks(cache, ops);
+      return;
+    }
+    const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
+    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now() });
+    const ops: WriteOp[] = [];
+    for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
+    for (const u of plan.update) {
+      const cur = byId.get(u.taskId);
+      if (!cur) continue;
+      const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
+      ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
+    }
+    for (const id of plan.delete) {
+      const cur = byId.get(id);
+      if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
+    }
+    if (plan.deleteService) {
+      ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
+      ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
+    }
+    if (ops.length > 0) {
+      await commitChunks(cache, ops);
+      this.deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
+      for (const u of plan.update) {
+        const t = byId.get(u.taskId)?.value;
+        if (t && u.status) this.deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
+      }
+      if (plan.deleteService) this.deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
+    }
+    return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+}
+
+/**
+ * Commits ops in transactions of at most MAX_OPS_PER_TXN. Creates go before updates and deletes
+ * of the service record last, so a chunk boundary never loses the service before its tasks.
+ */
+export async function commitChunks(cache: Pick<ClusterCache, 'store'>, ops: WriteOp[]): Promise<void> {
+  for (let i = 0; i < ops.length; i += MAX_OPS_PER_TXN) {
+    await cache.store.commit(ops.slice(i, i + MAX_OPS_PER_TXN));
+  }
+}

@@ -1,0 +1,58 @@
+// The controller's shared caches: one informer per object kind, with the indexes the loops use.
+import type { Logger } from '../../../proto/src/log.js';
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+import { Informer } from './informer.js';
+import type { Keys } from './keys.js';
+import type { KeyValue, Store } from './store.js';
+
+export const decodeJson = <T>(kv: KeyValue): T => JSON.parse(kv.value) as T;
+
+export function serviceKeyOf(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export class ClusterCache {
+  readonly services: Informer<ServiceRecord>;
+  readonly tasks: Informer<TaskRecord>;
+  readonly nodes: Informer<NodeRecord>;
+
+  constructor(
+    readonly store: Store,
+    readonly keys: Keys,
+    log: Logger,
+  ) {
+    this.services = new Informer<ServiceRecord>(store, keys.services, decodeJson, log.child({ loop: 'informer', kind: 'service' }));
+    this.tasks = new Informer<TaskRecord>(store, keys.tasks, decodeJson, log.child({ loop: 'informer', kind: 'task' }));
+    this.nodes = new Informer<NodeRecord>(store, keys.nodes, decodeJson, log.child({ loop: 'informer', kind: 'node' }));
+    this.tasks.addIndex('service', (t) => [serviceKeyOf(t.namespace, t.service)]);
+    this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
+    this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));
+  }
+
+  /** The same caches, writing through another store (the leader's fenced one). */
+  withStore(store: Store): ClusterCache {
+    const view = Object.create(this) as ClusterCache;
+    Object.defineProperty(view, 'store', { value: store });
+    return view;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    await Promise.all([this.services.start(signal), this.tasks.start(signal), this.nodes.start(signal)]);
+  }
+
+  get synced(): Promise<void> {
+    return Promise.all([this.services.synced, this.tasks.synced, this.nodes.synced]).then(() => undefined);
+  }
+
+  service(namespace: string, name: string) {
+    return this.services.get(this.keys.service(namespace, name));
+  }
+
+  tasksOfService(namespace: string, name: string) {
+    return this.tasks.byIndex('service', serviceKeyOf(namespace, name));
+  }
+
+  tasksOfNode(nodeId: string) {
+    return this.tasks.byIndex('node', nodeId);
+  }
+}

@@ -1,0 +1,213 @@
+// Store on etcd (etcd3 client). Lists page through large prefixes at one pinned revision; commits
+// are single transactions whose failure branch reads back the keys that moved, so a conflict
+// reports their current revisions; watches resume from their last revision and report
+// compaction as CompactedError.
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions } from 'etcd3';
+import { ConflictError, UnavailableError } from '../../../proto/src/errors.js';
+import { CompactedError, type KeyValue, type Store, type Watch, type WatchEvent, type WatchHandler, type WriteOp } from './store.js';
+
+/** Keys per page when listing: bounds each response while the whole list stays one snapshot. */
+const LIST_PAGE_SIZE = 1000;
+/** A unary etcd call that takes longer fails: the API answers UNAVAILABLE fast during an outage. */
+export const ETCD_CALL_TIMEOUT_MS = 5_000;
+
+export interface EtcdStoreOptions {
+  endpoints: string[];
+  callTimeoutMs?: number;
+}
+
+export function etcdClient(opts: EtcdStoreOptions): Etcd3 {
+  const timeout = opts.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS;
+  const options: IOptions = {
+    hosts: opts.endpoints,
+    dialTimeout: timeout,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    grpcOptions: {
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      'grpc.max_send_message_length': 16 * 1024 * 1024,
+    },
+  };
+  return new Etcd3(options);
+}
+
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i] = end[i]! + 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+function toKv(kv: { key: Buffer; value: Buffer; create_revision: string; mod_revision: string }): KeyValue {
+  return { key: kv.key.toString(), value: kv.value.toString(), createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision) };
+}
+
+export function classifyEtcdError(err: unknown): Error {
+  if (err instanceof ConflictError || err instanceof UnavailableError) return err;
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError) {
+    return new UnavailableError(`etcd unavailable: ${err.message}`, { cause: err });
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/unavailable|deadline|ECONNREFUSED|No connection established|circuit/i.test(msg)) {
+    return new UnavailableError(`etcd unavailable: ${msg}`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(msg);
+}
+
+export class EtcdStore implements Store {
+  constructor(readonly client: Etcd3) {}
+
+  static connect(opts: EtcdStoreOptions): EtcdStore {
+    return new EtcdStore(etcdClient(opts));
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    try {
+      const res = await this.client.kv.range({ key: Buffer.from(key) });
+      const kv = res.kvs[0];
+      return kv ? toKv(kv) : undefined;
+    } catch (err) {
+      throw classifyEtcdError(err);
+    }
+  }
+
+  async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    try {
+      const end = prefixEnd(prefix);
+      const items: KeyValue[] = [];
+      let start = Buffer.from(prefix);
+      let revision = 0;
+      for (;;) {
+        const res = await this.client.kv.range({
+          key: start,
+          range_end: end,
+          limit: LIST_PAGE_SIZE,
+          ...(revision > 0 ? { revision } : {}),
+        });
+        if (revision === 0) revision = Number(res.header.revision);
+        for (const kv of res.kvs) items.push(toKv(kv));
+        const last = res.kvs[res.kvs.length - 1];
+        if (!res.more || !last) break;
+        start = Buffer.concat([last.key, Buffer.from([0])]);
+      }
+      return { items, revision };
+    } catch (err) {
+      throw classifyEtcdError(err);
+    }
+  }
+
+  async commit(ops: WriteOp[]): Promise<number> {
+    const compare = [];
+    const success = [];
+    const readBack = [];
+    for (const op of ops) {
+      const key = op.op === 'deletePrefix' ? Buffer.from(op.prefix) : Buffer.from(op.key);
+      switch (op.op) {
+        case 'create':
+          compare.push({ key, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 });
+          success.push({ request_put: { key, value: Buffer.from(op.value), ...(op.leaseId ? { lease: op.leaseId } : {}) } });
+          readBack.push({ request_range: { key } });
+          break;
+        case 'update':
+          compare.push({ key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: op.modRevision });
+          success.push({ request_put: { key, value: Buffer.from(op.value) } });
+          readBack.push({ request_range: { key } });
+          break;
+        case 'put':
+          success.push({ request_put: { key, value: Buffer.from(op.value) } });
+          break;
+        case 'delete':
+          if (op.modRevision !== undefined) {
+            compare.push({ key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: op.modRevision });
+            readBack.push({ request_range: { key } });
+          }
+          success.push({ request_delete_range: { key } });
+          break;
+        case 'deletePrefix':
+          success.push({ request_delete_range: { key, range_end: prefixEnd(op.prefix) } });
+          break;
+        case 'check':
+          compare.push({ key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: op.modRevision });
+          readBack.push({ request_range: { key } });
+          break;
+      }
+    }
+    let res;
+    try {
+      res = await this.client.kv.txn({ compare, success, failure: readBack });
+    } catch (err) {
+      throw classifyEtcdError(err);
+    }
+    if (res.succeeded) return Number(res.header.revision);
+    // Find which conditions failed from the values read back in the failure branch.
+    const moved: string[] = [];
+    let current: number | undefined;
+    const conditional = ops.filter((op) => op.op !== 'deletePrefix' && op.op !== 'put' && !(op.op === 'delete' && op.modRevision === undefined));
+    conditional.forEach((op, i) => {
+      const kv = res.responses[i]?.response_range?.kvs[0];
+      const have = kv ? Number(kv.mod_revision) : 0;
+      const want = op.op === 'create' ? 0 : 'modRevision' in op ? (op.modRevision ?? have) : have;
+      const ok = op.op === 'create' ? have === 0 : have === want;
+      if (!ok && 'key' in op) {
+        moved.push(op.key);
+        current ??= have;
+      }
+    });
+    throw new ConflictError(`conflict on ${moved.join(', ') || 'write'}`, moved, current);
+  }
+
+  watch(prefix: string, fromRevision: number, handler: WatchHandler): Watch {
+    let closed = false;
+    let watcher: Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>> | undefined;
+    const fail = (err: Error): void => {
+      if (closed) return;
+      closed = true;
+      void watcher?.cancel().catch(() => undefined);
+      handler.onError(err);
+    };
+    this.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(fromRevision + 1))
+      .create()
+      .then((w) => {
+        watcher = w;
+        if (closed) {
+          void w.cancel().catch(() => undefined);
+          return;
+        }
+        w.on('data', (res) => {
+          if (closed) return;
+          const events: WatchEvent[] = res.events.map((ev) => ({
+            type: ev.type === 'Delete' ? 'delete' : 'put',
+            key: ev.kv.key.toString(),
+            value: ev.type === 'Delete' ? '' : ev.kv.value.toString(),
+            createRevision: Number(ev.kv.create_revision),
+            modRevision: Number(ev.kv.mod_revision),
+          }));
+          if (events.length > 0) handler.onEvents(events);
+        });
+        w.on('error', (err: Error) => {
+          if (/compacted/i.test(err.message)) {
+            const m = /compact(?:ed)? revision[^0-9]*([0-9]+)/i.exec(err.message);
+            fail(new CompactedError(m ? Number(m[1]) : 0));
+          } else fail(classifyEtcdError(err));
+        });
+      })
+      .catch((err: unknown) => fail(classifyEtcdError(err)));
+    return {
+      close: () => {
+        closed = true;
+        void watcher?.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

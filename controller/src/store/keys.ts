@@ -1,0 +1,49 @@
+// The etcd key layout. The only file that knows it.
+export const DEFAULT_PREFIX = '/berth/v1/';
+
+export class Keys {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {}
+
+  get services(): string {
+    return `${this.prefix}services/`;
+  }
+  service(namespace: string, name: string): string {
+    return `${this.services}${namespace}/${name}`;
+  }
+  revisions(namespace: string, name: string): string {
+    return `${this.prefix}revisions/${namespace}/${name}/`;
+  }
+  /** Zero-padded so that keys sort in revision order. */
+  revision(namespace: string, name: string, n: number): string {
+    return `${this.revisions(namespace, name)}${String(n).padStart(10, '0')}`;
+  }
+  get tasks(): string {
+    return `${this.prefix}tasks/`;
+  }
+  task(id: string): string {
+    return `${this.tasks}${id}`;
+  }
+  get nodes(): string {
+    return `${this.prefix}nodes/`;
+  }
+  node(id: string): string {
+    return `${this.nodes}${id}`;
+  }
+  get leader(): string {
+    return `${this.prefix}leader`;
+  }
+
+  /** namespace/name of a service key, or undefined if the key is not one. */
+  parseService(key: string): { namespace: string; name: string } | undefined {
+    if (!key.startsWith(this.services)) return undefined;
+    const [namespace, name, ...rest] = key.slice(this.services.length).split('/');
+    if (!namespace || !name || rest.length > 0) return undefined;
+    return { namespace, name };
+  }
+  parseTask(key: string): string | undefined {
+    return key.startsWith(this.tasks) ? key.slice(this.tasks.length) : undefined;
+  }
+  parseNode(key: string): string | undefined {
+    return key.startsWith(this.nodes) ? key.slice(this.nodes.length) : undefined;
+  }
+}

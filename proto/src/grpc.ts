@@ -1,0 +1,60 @@
+// Loads the berth.v1 protos at run time with @grpc/proto-loader and exposes the service
+// definitions and client constructors, typed by the generated code in proto/gen.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as ControlProto } from '../gen/control.js';
+import type { ProtoGrpcType as DispatcherProto } from '../gen/dispatcher.js';
+
+/** Must match the flags proto/gen.mjs passes to proto-loader-gen-types. */
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+/** The folder that holds berth/v1/*.proto, found from this file (source or dist). */
+function protoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'proto', 'berth', 'v1', 'objects.proto');
+    if (existsSync(candidate)) return join(dir, 'proto');
+    if (existsSync(join(dir, 'berth', 'v1', 'objects.proto'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find proto/berth/v1 from ' + fileURLToPath(import.meta.url));
+}
+
+let loaded: { control: ControlProto; dispatcher: DispatcherProto } | undefined;
+
+export function protos(): { control: ControlProto; dispatcher: DispatcherProto } {
+  if (!loaded) {
+    const root = protoRoot();
+    const opts = { ...LOADER_OPTIONS, includeDirs: [root] };
+    const control = grpc.loadPackageDefinition(
+      protoLoader.loadSync('berth/v1/control.proto', opts),
+    ) as unknown as ControlProto;
+    const dispatcher = grpc.loadPackageDefinition(
+      protoLoader.loadSync('berth/v1/dispatcher.proto', opts),
+    ) as unknown as DispatcherProto;
+    loaded = { control, dispatcher };
+  }
+  return loaded;
+}
+
+/** Largest message either side accepts (manifests are limited to 1 MiB; full assignment sets can be large). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // Keepalive pings find a dead peer behind a silent link; the session's own heartbeats do the
+  // same at the application level.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};

@@ -1,0 +1,111 @@
+// The objects Berth stores (as JSON in etcd) and passes between its parts.
+import type { DesiredState, NodeAvailability, NodeState, TaskState } from './types.js';
+import type { ServiceSpec } from './spec/service.js';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  /** New for every incarnation of the name. */
+  uid: string;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/** Desired state of a service, written by the API. */
+export interface ServiceRecord {
+  meta: ObjectMeta;
+  spec: ServiceSpec;
+  /** Berth revision number of `spec` (1, 2, ...). */
+  specRevision: number;
+  /** Set by delete: tasks are shut down, then the records are removed. */
+  deleting: boolean;
+}
+
+/** One stored revision of a service spec (the last ten are kept). */
+export interface RevisionRecord {
+  namespace: string;
+  name: string;
+  specRevision: number;
+  spec: ServiceSpec;
+  labels: Record<string, string>;
+  createdAtMs: number;
+  cause: string;
+}
+
+export interface PortBinding {
+  containerPort: number;
+  hostPort: number;
+  protocol: string;
+  hostIp: string;
+}
+
+export interface TaskStatus {
+  state: TaskState;
+  message: string;
+  err?: string;
+  containerId?: string;
+  ports?: PortBinding[];
+  timestampMs: number;
+  exitCode?: number;
+  startedAtMs?: number;
+  health?: string;
+}
+
+/** One replica slot's incarnation. Written by the leader; its status comes from the agent. */
+export interface TaskRecord {
+  id: string;
+  namespace: string;
+  service: string;
+  serviceUid: string;
+  /** 1..replicas for replicated services. */
+  slot: number;
+  /** '' until placed. */
+  nodeId: string;
+  specRevision: number;
+  desiredState: DesiredState;
+  /** Copy of the service spec at specRevision: what the agent runs. */
+  spec: ServiceSpec;
+  containerName: string;
+  createdAtMs: number;
+  status: TaskStatus;
+}
+
+export interface Resources {
+  /** Thousandths of a CPU. */
+  cpuMilli: number;
+  memoryBytes: number;
+}
+
+export interface NodeDescription {
+  hostname: string;
+  capacity: Resources;
+  engineVersion: string;
+  os: string;
+  arch: string;
+  labels: Record<string, string>;
+  address: string;
+  agentVersion: string;
+}
+
+export interface NodeRecord {
+  id: string;
+  description: NodeDescription;
+  state: NodeState;
+  availability: NodeAvailability;
+  /** Operator labels; override agent labels of the same key. */
+  labels: Record<string, string>;
+  stateChangedAtMs: number;
+  message: string;
+}
+
+/** A stored object with the store revisions it was read at. */
+export interface Versioned<T> {
+  value: T;
+  modRevision: number;
+  createRevision: number;
+}
+
+export function taskIsLive(t: Pick<TaskRecord, 'desiredState'>): boolean {
+  return t.desiredState === 'running';
+}
