@@ -98,6 +98,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
       await sleep(config.resyncMs ?? RESYNC_MS, signal);
       if (signal.aborted) break;
       await worker.resync().catch((err: unknown) => log.warn({ loop: 'resync', err: err instanceof Error ? err.message : String(err) }, 'resync failed'));
+      session.resendAll();
     }
   };
 

@@ -23,7 +23,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   const nodeId = opts.nodeId ?? hostname();
   const log = logger('agent', { node: nodeId });
   const metrics = new AgentMetrics({ processMetrics: true });
-  const runtime = instrument(DockerRuntime.fromAddress(opts.docker), metrics);
+  const runtime = instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' }));
   const agent = createAgent({
     metrics,
     config: {

@@ -51,6 +51,16 @@ export class Session {
     return this.epochSeen;
   }
 
+  /**
+   * Sends every task's current status again: a level-triggered safety net (the controller
+   * writes only what differs from what it stored), so a report lost on the way is repaired.
+   */
+  resendAll(): void {
+    if (!this.connected) return;
+    for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
+    this.flush();
+  }
+
   /** Queue a status for the controller (the newest per task wins). */
   report(taskId: string, status: TaskStatus): void {
     this.outbox.set(taskId, status);

@@ -21,7 +21,7 @@ export function buildProgram(): Command {
     .name('berth')
     .description('Berth: run services across Docker hosts')
     .version(VERSION)
-    .option('--controller <host:port>', 'controller address (env BERTH_CONTROLLER; default 127.0.0.1:7070)')
+    .option('--controller <host:port>', 'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default 127.0.0.1:7070)')
     .showHelpAfterError()
     .exitOverride();
   registerUp(program);

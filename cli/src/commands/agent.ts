@@ -3,13 +3,12 @@ import type { Command } from 'commander';
 import { runAgent } from '../../../agent/src/main.js';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { CliError } from './apply.js';
-import { collect, parseKeyValue } from './common.js';
+import { collect, controllerAddress, parseKeyValue } from './common.js';
 
 export function registerAgent(program: Command): void {
   program
     .command('agent')
-    .description('Run the agent of one Docker host')
-    .option('--controller <addresses>', 'comma-separated controller addresses (env BERTH_CONTROLLERS)', process.env['BERTH_CONTROLLERS'] ?? '127.0.0.1:7070')
+    .description('Run the agent of one Docker host (--controller takes a comma-separated list of controllers)')
     .option('--docker <socket>', 'Docker engine socket (env DOCKER_HOST)', process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock')
     .option('--node-id <id>', 'node id (default: hostname)')
     .option('--address <ip>', 'address at which this node\'s published ports are reached', '127.0.0.1')
@@ -18,7 +17,8 @@ export function registerAgent(program: Command): void {
     .option('--memory <size>', 'advertise at most this much memory (e.g. 2Gi)')
     .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
-    .action(async (opts: { controller: string; docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string }) => {
+    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string }, cmd: Command) => {
+      const controllers = controllerAddress(cmd);
       let cpuMilli: number | undefined;
       let memoryBytes: number | undefined;
       if (opts.cpus !== undefined) {
@@ -43,7 +43,7 @@ export function registerAgent(program: Command): void {
       await runAgent(
         {
           nodeId: opts.nodeId,
-          controllers: opts.controller.split(',').filter(Boolean),
+          controllers: controllers.split(',').map((a) => a.trim()).filter(Boolean),
           docker: opts.docker,
           address: opts.address,
           labels,

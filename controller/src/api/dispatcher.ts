@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { Clock } from '../../../proto/src/clock.js';
-import type { NodeRecord, TaskRecord } from '../../../proto/src/model.js';
+import type { NodeRecord } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import { descriptionFromPb, statusFromPb, taskToPb } from '../../../proto/src/convert.js';
 import type { AgentMessage__Output } from '../../../proto/gen/berth/v1/AgentMessage.js';
@@ -16,6 +16,7 @@ import type { ClusterCache } from '../store/cluster.js';
 import type { NodeLifecycle } from '../nodes/lifecycle.js';
 import type { EventSink } from '../events/events.js';
 import type { StatusWriter } from './status-writer.js';
+import { diffAssignments, fullAssignments } from './assignments.js';
 
 /** An agent must say Hello this soon after opening its session. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -25,10 +26,6 @@ export const LEADER_METADATA = 'berth-leader-address';
 
 type Call = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
 
-/** What the agent acts on: a change to anything else is not worth a message. */
-function signature(t: TaskRecord): string {
-  return `${t.desiredState}|${t.specRevision}|${t.nodeId}`;
-}
 
 class AgentSession {
   private sent = new Map<string, string>();
@@ -45,9 +42,9 @@ class AgentSession {
   ) {}
 
   sendFull(): void {
-    const tasks = this.cache.tasksOfNode(this.nodeId).map((t) => t.value);
-    this.sent = new Map(tasks.map((t) => [t.id, signature(t)]));
-    this.write({ assignments: { epoch: this.epoch, full: true, upsert: tasks.map((t) => taskToPb(t)), remove: [], seq: ++this.seq } });
+    const { upsert, sent } = fullAssignments(this.cache.tasksOfNode(this.nodeId).map((t) => t.value));
+    this.sent = sent;
+    this.write({ assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => taskToPb(t)), remove: [], seq: ++this.seq } });
   }
 
   notify(taskId: string): void {
@@ -59,18 +56,7 @@ class AgentSession {
   private flush(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const upsert: TaskRecord[] = [];
-    const remove: string[] = [];
-    for (const id of this.dirty) {
-      const t = this.cache.tasks.get(this.cache.keys.task(id))?.value;
-      if (t && t.nodeId === this.nodeId) {
-        const sig = signature(t);
-        if (this.sent.get(id) !== sig) {
-          this.sent.set(id, sig);
-          upsert.push(t);
-        }
-      } else if (this.sent.delete(id)) remove.push(id);
-    }
+    const { upsert, remove } = diffAssignments(this.nodeId, this.sent, this.dirty, (id) => this.cache.tasks.get(this.cache.keys.task(id))?.value);
     this.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return;
     this.write({ assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => taskToPb(t)), remove, seq: ++this.seq } });

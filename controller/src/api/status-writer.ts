@@ -14,8 +14,6 @@ import { runLimited } from '../scheduler/shell.js';
 export const STATUS_WRITE_DEBOUNCE_MS = 25;
 /** Operations per transaction (etcd allows 128). */
 const OPS_PER_TXN = 64;
-/** A report that keeps conflicting is retried this often before it waits for the next report. */
-const MAX_ATTEMPTS = 5;
 
 /** Whether a reported status may replace the stored one. */
 export function acceptStatus(stored: TaskStatus, reported: TaskStatus): boolean {
@@ -91,7 +89,9 @@ export class StatusWriter {
             } catch (e) {
               if (!(e instanceof ConflictError)) throw e;
               metrics?.statusWrites.labels('conflict').inc();
-              if (w.p.attempts + 1 < MAX_ATTEMPTS && !this.pending.has(w.taskId)) this.pending.set(w.taskId, { ...w.p, attempts: w.p.attempts + 1 });
+              // Lost a race with the orchestrator or scheduler: try again once the cache has the
+              // newer task (the next flush re-checks whether the report still applies).
+              if (!this.pending.has(w.taskId)) this.pending.set(w.taskId, { ...w.p, attempts: w.p.attempts + 1 });
             }
           }
         }

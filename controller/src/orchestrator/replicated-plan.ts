@@ -8,6 +8,7 @@
 // rest deleted. A deleting service shuts everything down, then its records go.
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
+import { taskSpecKey } from '../../../proto/src/spec/service.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
@@ -116,6 +117,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   }
 
   const replicas = svc.spec.replicas;
+  const wantKey = taskSpecKey(svc.spec);
   let requeue: number | undefined;
   let updating = 0; // slots whose current-revision task is not running yet
   const outdated: TaskRecord[] = [];
@@ -127,7 +129,8 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     for (const extra of live.slice(0, -1)) shutdown(extra);
     const current = live[live.length - 1];
     if (current && !isDead(current, nodes)) {
-      if (current.specRevision !== svc.specRevision) outdated.push(current);
+      // Outdated only when what the task runs changed (a scale-only change replaces nothing).
+      if (current.specRevision !== svc.specRevision && taskSpecKey(current.spec) !== wantKey) outdated.push(current);
       else if (current.status.state !== 'running') updating++;
       continue;
     }

@@ -62,11 +62,14 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
-  /** Next key to process; undefined once shut down. */
+  /**
+   * Next key to process; undefined once shut down, even if keys are still queued: a stopped loop
+   * (e.g. a leader-only loop after losing the election) must not go on reconciling.
+   */
   get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.pop();
     if (key !== undefined) return Promise.resolve(key);
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

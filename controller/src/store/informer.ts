@@ -99,9 +99,13 @@ export class Informer<T> {
         if (needList) {
           await this.relist();
           needList = false;
+          failures = 0;
         }
+        const watchedFrom = this.lastRevision;
         const err = await this.watchUntilError(signal);
         if (signal.aborted) break;
+        // A watch that delivered events worked: this failure is the first in a row again.
+        if (this.lastRevision > watchedFrom) failures = 0;
         if (err instanceof CompactedError) {
           this.log.info({ prefix: this.prefix, compactRevision: err.compactRevision }, 'watch compacted, listing again');
           needList = true;

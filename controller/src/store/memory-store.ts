@@ -55,8 +55,8 @@ export class MemoryStore implements Store {
     }
     if (failed.length > 0) throw new ConflictError(`conflict on ${failed.join(', ')}`, failed, current);
     const events: WatchEvent[] = [];
-    if (ops.every((op) => op.op === 'check')) return this.revision;
-    const rev = ++this.revision;
+    // Like etcd, a commit that changes nothing (checks only, deleting absent keys) keeps the revision.
+    const rev = this.revision + 1;
     for (const op of ops) {
       switch (op.op) {
         case 'create':
@@ -83,6 +83,8 @@ export class MemoryStore implements Store {
           break;
       }
     }
+    if (events.length === 0) return this.revision;
+    this.revision = rev;
     this.history.push(...events);
     for (const w of this.watchers) this.deliver(w, events);
     return rev;

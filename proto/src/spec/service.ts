@@ -161,6 +161,19 @@ export function formatServiceSpec(spec: ServiceSpec): unknown {
   return serviceSpecSchema.format(spec);
 }
 
+/**
+ * Fields that change how many tasks run, not what a task runs: changing only these scales the
+ * service without replacing any container.
+ */
+export const SCALE_FIELDS = ['replicas'] as const;
+
+/** The part of a spec that a running task embodies; tasks are replaced when it changes. */
+export function taskSpecKey(spec: ServiceSpec): string {
+  const rest: Record<string, unknown> = { ...spec };
+  for (const f of SCALE_FIELDS) delete rest[f];
+  return JSON.stringify(rest);
+}
+
 /** Stable JSON of a canonical value: key order is the schema's, so equal specs give equal text. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);

@@ -1,0 +1,299 @@
+// Test harness: a real Berth cluster on one machine. etcd, nats-server (JetStream), several
+// dockerd instances (own data root, exec root, socket, pidfile and bridge; published ports bind
+// to a loopback address of their own, so each stands for one host), controllers and one agent
+// per engine, all as processes of the built `berth` binary. stop() removes everything it
+// started: processes by pid, containers by label, bridges, temp dirs.
+import { execFile } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { BerthClient } from '../../cli/src/client.js';
+import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
+import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
+import { startDockerd, startEtcd, startNats, type Dockerd, type Etcd, type Nats } from '../../cli/src/local/services.js';
+import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { createBridge, deleteBridge, hostAddress, type Bridge } from './netns.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
+/** pids of every process a harness started in this vitest run; the global teardown kills leftovers. */
+export const PID_REGISTRY = process.env['BERTH_PID_REGISTRY'] ?? `/tmp/berth-test-pids-${process.pid}`;
+
+export interface HostSpec {
+  name?: string;
+  labels?: Record<string, string>;
+  cpus?: number;
+  memory?: string;
+}
+
+export interface Host {
+  index: number;
+  nodeId: string;
+  address: string;
+  dockerd: Dockerd;
+  docker: Docker;
+  bridge: Bridge;
+  agent: Proc | undefined;
+  spec: HostSpec;
+  dir: string;
+}
+
+export interface ClusterOptions {
+  hosts: number | HostSpec[];
+  controllers?: number;
+  heartbeatPeriod?: string;
+  heartbeatGrace?: string;
+  downAfter?: string;
+  /** Start agents (default true). */
+  agents?: boolean;
+}
+
+let runCounter = 0;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class TestCluster {
+  etcd!: Etcd;
+  nats!: Nats;
+  hosts: Host[] = [];
+  controllers: Array<{ proc: Proc; address: string; metrics: string; id: string }> = [];
+  readonly dir: string;
+  private procs: Proc[] = [];
+  private clients: BerthClient[] = [];
+  private readonly runId: number;
+
+  private constructor(readonly opts: ClusterOptions) {
+    this.dir = mkdtempSync('/tmp/bt-');
+    this.runId = (process.pid * 7 + runCounter++) % 10_000;
+  }
+
+  static async start(opts: ClusterOptions): Promise<TestCluster> {
+    const c = new TestCluster(opts);
+    try {
+      await c.boot();
+    } catch (err) {
+      await c.stop().catch(() => undefined);
+      throw err;
+    }
+    return c;
+  }
+
+  get api(): string {
+    return this.controllers.map((c) => c.address).join(',');
+  }
+
+  private track(p: Proc): Proc {
+    this.procs.push(p);
+    appendFileSync(PID_REGISTRY, `${p.pid}\n`);
+    return p;
+  }
+
+  private async boot(): Promise<void> {
+    const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
+    const [etcd, nats, ...dockerds] = await Promise.all([
+      startEtcd({ dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log') }),
+      startNats({ dir: join(this.dir, 'nats'), port: natsPort, monitorPort: natsMon, logFile: join(this.dir, 'nats.log') }),
+      ...specs.map(async (spec, i) => {
+        const dir = join(this.dir, `h${i + 1}`);
+        const bridge = createBridge();
+        try {
+          const d = await startDockerd({
+            dataRoot: join(dir, 'data'),
+            execRoot: join(dir, 'x'),
+            socket: join(dir, 'docker.sock'),
+            pidFile: join(dir, 'docker.pid'),
+            logFile: join(dir, 'dockerd.log'),
+            bridge: bridge.name,
+            ip: hostAddress(this.runId, i),
+            noIptables: true,
+          });
+          return { d, bridge, dir, spec, i };
+        } catch (err) {
+          deleteBridge(bridge.name);
+          throw err;
+        }
+      }),
+    ]);
+    this.etcd = etcd;
+    this.nats = nats;
+    this.track(etcd.proc);
+    this.track(nats.proc);
+    for (const x of dockerds) {
+      this.track(x.d.proc);
+      this.hosts.push({
+        index: x.i,
+        nodeId: x.spec.name ?? `h${x.i + 1}`,
+        address: hostAddress(this.runId, x.i),
+        dockerd: x.d,
+        docker: x.d.docker,
+        bridge: x.bridge,
+        agent: undefined,
+        spec: x.spec,
+        dir: x.dir,
+      });
+    }
+    await Promise.all(this.hosts.map((h) => ensureBusyboxImage(h.docker)));
+    for (let i = 0; i < (this.opts.controllers ?? 1); i++) await this.startController(i);
+    if (this.opts.agents !== false) {
+      for (const h of this.hosts) await this.startAgent(h.index);
+      await this.waitFor(async () => {
+        const nodes = await this.client().listNodes();
+        return this.hosts.every((h) => nodes.some((n) => n.id === h.nodeId && n.state === 'ready'));
+      }, 'every node ready', 30_000);
+    }
+  }
+
+  async startController(i: number): Promise<void> {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const id = `c${i + 1}`;
+    const proc = this.track(spawnProc(`controller-${id}`, process.execPath, [
+      BERTH_BIN, 'controller',
+      '--listen', address,
+      '--etcd', this.etcd.endpoint,
+      '--nats', this.nats.url,
+      '--metrics', `127.0.0.1:${metricsPort}`,
+      '--id', id,
+      '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
+      '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
+      '--down-after', this.opts.downAfter ?? '5s',
+    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    const existing = this.controllers.findIndex((c) => c.id === id);
+    const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
+    if (existing >= 0) this.controllers[existing] = entry;
+    else this.controllers.push(entry);
+    const client = new BerthClient(address);
+    try {
+      await waitUntil(async () => (await client.listNodes(), true), `controller ${id} API`, { proc, timeoutMs: 30_000 });
+    } finally {
+      client.close();
+    }
+  }
+
+  async startAgent(index: number): Promise<Proc> {
+    const h = this.hosts[index]!;
+    const args = [
+      BERTH_BIN, 'agent',
+      '--controller', this.api,
+      '--docker', `unix://${h.dockerd.socket}`,
+      '--node-id', h.nodeId,
+      '--address', h.address,
+      '--hostname', h.nodeId,
+    ];
+    for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
+    if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
+    if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
+    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    return h.agent;
+  }
+
+  /** kill -9 the agent of a host. */
+  async killAgent(index: number): Promise<void> {
+    const a = this.hosts[index]!.agent;
+    if (!a) return;
+    a.signal('SIGKILL');
+    await a.exited;
+    this.hosts[index]!.agent = undefined;
+  }
+
+  client(): BerthClient {
+    const c = new BerthClient(this.controllers[0]!.address);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Runs the real berth binary against this cluster. */
+  berth(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((resolvePromise) => {
+      const child = execFile(process.execPath, [BERTH_BIN, ...args], {
+        env: { ...process.env, BERTH_CONTROLLER: this.controllers[0]!.address, NO_COLOR: '1', ...opts.env },
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolvePromise({ code, stdout, stderr });
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      else child.stdin?.end();
+    });
+  }
+
+  /** Berth containers on a host's engine. */
+  async containers(index: number, all = true): Promise<Docker.ContainerInfo[]> {
+    return this.hosts[index]!.docker.listContainers({ all, filters: { label: [`${LABEL_MANAGED}=true`] } });
+  }
+
+  async running(index: number): Promise<Docker.ContainerInfo[]> {
+    return (await this.containers(index, false)).filter((c) => c.State === 'running');
+  }
+
+  async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+    try {
+      await waitUntil(check, what, { timeoutMs, intervalMs: 100 });
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${this.logTails()}`);
+    }
+  }
+
+  logTails(lines = 15): string {
+    const files = readdirSync(this.dir).filter((f) => f.endsWith('.log') && (f.startsWith('controller') || f.startsWith('agent')));
+    return files.map((f) => `--- ${f}\n${tail(join(this.dir, f), lines)}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.close();
+    const order = [...this.procs].reverse();
+    // Agents and controllers first, then engines (after their containers), then etcd and NATS.
+    for (const p of order.filter((p) => p.name.startsWith('agent') || p.name.startsWith('controller'))) await p.stop(5_000);
+    for (const h of this.hosts) {
+      try {
+        const cs = await h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
+        await Promise.all(cs.map((c) => h.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      } catch {
+        /* engine already gone */
+      }
+    }
+    for (const p of order.filter((p) => p.name === 'dockerd')) await p.stop(20_000);
+    for (const h of this.hosts) deleteBridge(h.bridge.name);
+    for (const p of order) await p.stop(5_000);
+    if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function image(): string {
+  return LOCAL_IMAGE;
+}
+
+/** Manifest text for a busybox httpd service. */
+export function webManifest(opts: { name?: string; replicas?: number; extra?: string; port?: boolean } = {}): string {
+  return `apiVersion: berth.dev/v1
+kind: Service
+metadata:
+  name: ${opts.name ?? 'web'}
+spec:
+  image: ${LOCAL_IMAGE}
+  replicas: ${opts.replicas ?? 2}
+  command: [httpd, -f, -p, "8080", -h, /www]
+${opts.port === false ? '' : '  ports:\n    - containerPort: 8080\n'}  stop: { gracePeriod: 2s }
+${opts.extra ?? ''}`;
+}
+
+export function distIsFresh(): boolean {
+  if (!existsSync(BERTH_BIN)) return false;
+  const built = statSync(BERTH_BIN).mtimeMs;
+  const newest = (dir: string): number => {
+    let m = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      m = Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return m;
+  };
+  return ['proto/src', 'controller/src', 'agent/src', 'cli/src'].every((d) => newest(join(ROOT, d)) <= built);
+}

@@ -1,0 +1,39 @@
+// Integration prerequisites: root (dockerd, bridges), the Debian binaries, a fresh build. At the
+// end, any process a harness started and did not stop (a crashed test) is killed by its pid.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { BERTH_BIN, ROOT, distIsFresh } from '../harness/cluster.js';
+
+const PID_REGISTRY = `/tmp/berth-test-pids-${process.pid}`;
+// Workers inherit this: every harness of this run records its pids in one file.
+process.env['BERTH_PID_REGISTRY'] = PID_REGISTRY;
+
+export function setup(): void {
+  if (process.getuid?.() !== 0) throw new Error('integration tests run dockerd and create bridges: run them as root (npm test does the set-up)');
+  for (const bin of ['etcd', 'nats-server', 'dockerd', 'busybox', 'ip']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`]);
+    } catch {
+      throw new Error(`${bin} not found: run deploy/local/setup.sh (npm test does)`);
+    }
+  }
+  if (!distIsFresh()) {
+    execFileSync(process.execPath, [`${ROOT}/node_modules/typescript/bin/tsc`, '-p', `${ROOT}/tsconfig.build.json`], { stdio: 'inherit' });
+  }
+  if (!existsSync(BERTH_BIN)) throw new Error('build failed: no ' + BERTH_BIN);
+  rmSync(PID_REGISTRY, { force: true });
+}
+
+export function teardown(): void {
+  if (!existsSync(PID_REGISTRY)) return;
+  for (const line of readFileSync(PID_REGISTRY, 'utf8').split('\n')) {
+    const pid = Number(line);
+    if (!pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(PID_REGISTRY, { force: true });
+}

@@ -1,0 +1,192 @@
+// An in-memory ContainerRuntime with Docker's observable semantics as DockerRuntime exposes
+// them: names are unique (a second create is ContainerExistsError, Docker's 409), start of a
+// running container and stop of a stopped or missing one are no-ops, remove forces and ignores a
+// missing container. Every call is logged so tests assert on what the agent did.
+import type { PortBinding } from '../../proto/src/model.js';
+import {
+  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo,
+} from '../../agent/src/runtime/runtime.js';
+
+export interface FakeContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  image: string;
+  state: 'created' | 'running' | 'exited' | 'dead';
+  exitCode: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+  ports: PortBinding[];
+  error: string;
+}
+
+export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'events';
+
+export interface Call {
+  op: CallOp;
+  /** Image, container id/name, or JSON of the label filter. */
+  arg: string;
+  graceMs?: number;
+}
+
+/** Calls that change the engine (everything but reads). */
+export const WRITE_OPS: readonly CallOp[] = ['pullImage', 'create', 'start', 'stop', 'remove'];
+
+export class FakeRuntime implements ContainerRuntime {
+  readonly containers = new Map<string, FakeContainer>();
+  readonly images = new Set<string>();
+  readonly calls: Call[] = [];
+  /** Thrown by the next pullImage (then cleared). */
+  pullError: Error | undefined;
+  /** Runs inside create() before the name check: lets a test race a create. */
+  beforeCreate: ((req: CreateRequest) => void) | undefined;
+  /** Exit code a stopped container reports (SIGTERM'd shells exit 143). */
+  stopExitCode = 143;
+  private seq = 0;
+
+  constructor(private readonly now: () => number = () => 0) {}
+
+  // ---- test helpers (not logged) ----
+
+  /** Puts a container on the engine as if it had been created earlier. */
+  seed(c: Partial<FakeContainer> & Pick<FakeContainer, 'name' | 'labels'>): FakeContainer {
+    const full: FakeContainer = {
+      id: c.id ?? this.newId(),
+      image: 'berth-local/web:1',
+      state: 'running',
+      exitCode: 0,
+      startedAtMs: this.now() || 1,
+      finishedAtMs: 0,
+      ports: [],
+      error: '',
+      ...c,
+    };
+    this.containers.set(full.id, full);
+    return full;
+  }
+
+  /** The container's process ended on its own. */
+  exit(id: string, code: number, error = ''): void {
+    const c = this.must(id);
+    c.state = 'exited';
+    c.exitCode = code;
+    c.error = error;
+    c.finishedAtMs = this.now();
+  }
+
+  byName(name: string): FakeContainer | undefined {
+    for (const c of this.containers.values()) if (c.name === name) return c;
+    return undefined;
+  }
+
+  callsOf(op: CallOp): Call[] {
+    return this.calls.filter((c) => c.op === op);
+  }
+
+  /** The engine-changing calls, as `op arg` strings. */
+  writes(): string[] {
+    return this.calls.filter((c) => WRITE_OPS.includes(c.op)).map((c) => `${c.op} ${c.arg}`);
+  }
+
+  // ---- ContainerRuntime ----
+
+  async info(): Promise<EngineInfo> {
+    this.calls.push({ op: 'info', arg: '' });
+    return { hostname: 'fake', engineVersion: 'fake-1', os: 'linux', arch: 'amd64', cpus: 4, memoryBytes: 8 * 2 ** 30 };
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    this.calls.push({ op: 'hasImage', arg: ref });
+    return this.images.has(ref);
+  }
+
+  async pullImage(ref: string): Promise<void> {
+    this.calls.push({ op: 'pullImage', arg: ref });
+    const err = this.pullError;
+    if (err) {
+      this.pullError = undefined;
+      throw err;
+    }
+    this.images.add(ref);
+  }
+
+  async create(req: CreateRequest): Promise<string> {
+    this.calls.push({ op: 'create', arg: req.name });
+    this.beforeCreate?.(req);
+    if (this.byName(req.name)) throw new ContainerExistsError(req.name);
+    const c = this.seed({ name: req.name, labels: { ...req.labels }, image: req.spec.image, state: 'created', startedAtMs: 0 });
+    return c.id;
+  }
+
+  async start(id: string): Promise<void> {
+    this.calls.push({ op: 'start', arg: id });
+    const c = this.must(id);
+    if (c.state === 'running') return;
+    c.state = 'running';
+    c.startedAtMs = this.now() || 1;
+    c.exitCode = 0;
+  }
+
+  async stop(id: string, graceMs: number): Promise<void> {
+    this.calls.push({ op: 'stop', arg: id, graceMs });
+    const c = this.find(id);
+    if (!c || c.state !== 'running') return;
+    c.state = 'exited';
+    c.exitCode = this.stopExitCode;
+    c.finishedAtMs = this.now();
+  }
+
+  async remove(id: string): Promise<void> {
+    this.calls.push({ op: 'remove', arg: id });
+    const c = this.find(id);
+    if (c) this.containers.delete(c.id);
+  }
+
+  async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    this.calls.push({ op: 'inspect', arg: idOrName });
+    const c = this.find(idOrName);
+    return c ? this.info_(c) : undefined;
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    this.calls.push({ op: 'list', arg: JSON.stringify(labels) });
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
+      .map((c) => this.info_(c));
+  }
+
+  async events(labels: Record<string, string>, _onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'events', arg: JSON.stringify(labels) });
+    if (signal.aborted) return;
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
+  private find(idOrName: string): FakeContainer | undefined {
+    return this.containers.get(idOrName) ?? this.byName(idOrName);
+  }
+
+  private must(id: string): FakeContainer {
+    const c = this.find(id);
+    if (!c) throw new Error(`no such container: ${id}`);
+    return c;
+  }
+
+  private newId(): string {
+    return `c${String(++this.seq).padStart(4, '0')}`;
+  }
+
+  private info_(c: FakeContainer): ContainerInfo {
+    return {
+      id: c.id,
+      name: c.name,
+      labels: { ...c.labels },
+      state: c.state,
+      running: c.state === 'running',
+      exitCode: c.exitCode,
+      startedAtMs: c.startedAtMs,
+      finishedAtMs: c.finishedAtMs,
+      ports: c.ports.map((p) => ({ ...p })),
+      error: c.error,
+    };
+  }
+}

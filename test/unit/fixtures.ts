@@ -1,0 +1,125 @@
+// Fixture builders for unit tests: small, explicit defaults that a test overrides where it matters.
+import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../proto/src/model.js';
+import type { ServiceSpec } from '../../proto/src/spec/service.js';
+import type { DesiredState, NodeAvailability, NodeState, TaskState } from '../../proto/src/types.js';
+import { containerName, taskId } from '../../controller/src/orchestrator/replicated-plan.js';
+
+/** A fixed point in time for tests that do not care about the clock. */
+export const T0 = 1_700_000_000_000;
+
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+
+export function mockSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    image: 'berth-local/web:1',
+    replicas: 1,
+    resources: { cpu: 0, memory: 0 },
+    stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
+    ...over,
+  };
+}
+
+export interface MockServiceOptions {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  replicas?: number;
+  specRevision?: number;
+  deleting?: boolean;
+  spec?: Partial<ServiceSpec>;
+}
+
+export function mockService(o: MockServiceOptions = {}): ServiceRecord {
+  return {
+    meta: {
+      name: o.name ?? 'web',
+      namespace: o.namespace ?? 'default',
+      labels: {},
+      uid: o.uid ?? 'u1',
+      createdAtMs: T0,
+      updatedAtMs: T0,
+    },
+    spec: mockSpec({ ...(o.spec ?? {}), replicas: o.replicas ?? o.spec?.replicas ?? 1 }),
+    specRevision: o.specRevision ?? 1,
+    deleting: o.deleting ?? false,
+  };
+}
+
+export interface MockTaskOptions {
+  slot?: number;
+  instance?: number;
+  nodeId?: string;
+  state?: TaskState;
+  desiredState?: DesiredState;
+  specRevision?: number;
+  /** Timestamp of the status. */
+  timestampMs?: number;
+  serviceUid?: string;
+  status?: Partial<TaskStatus>;
+}
+
+/** A task of `svc` in slot/instance, placed on n1 and running unless told otherwise. */
+export function mockTask(svc: ServiceRecord, o: MockTaskOptions = {}): TaskRecord {
+  const slot = o.slot ?? 1;
+  const instance = o.instance ?? 0;
+  const uid = o.serviceUid ?? svc.meta.uid;
+  const s: ServiceRecord = { ...svc, meta: { ...svc.meta, uid } };
+  return {
+    id: taskId(uid, slot, instance),
+    namespace: svc.meta.namespace,
+    service: svc.meta.name,
+    serviceUid: uid,
+    slot,
+    nodeId: o.nodeId ?? 'n1',
+    specRevision: o.specRevision ?? svc.specRevision,
+    desiredState: o.desiredState ?? 'running',
+    spec: svc.spec,
+    containerName: containerName(s, slot, instance),
+    createdAtMs: T0,
+    status: { state: o.state ?? 'running', message: '', timestampMs: o.timestampMs ?? T0, ...(o.status ?? {}) },
+  };
+}
+
+export interface MockNodeOptions {
+  state?: NodeState;
+  availability?: NodeAvailability;
+  cpuMilli?: number;
+  memoryBytes?: number;
+  stateChangedAtMs?: number;
+}
+
+export function mockNode(id: string, o: MockNodeOptions = {}): NodeRecord {
+  return {
+    id,
+    description: {
+      hostname: `host-${id}`,
+      capacity: { cpuMilli: o.cpuMilli ?? 4000, memoryBytes: o.memoryBytes ?? 8 * GiB },
+      engineVersion: '27.0',
+      os: 'linux',
+      arch: 'amd64',
+      labels: {},
+      address: '127.0.0.1',
+      agentVersion: '0.1.0',
+    },
+    state: o.state ?? 'ready',
+    availability: o.availability ?? 'active',
+    labels: {},
+    stateChangedAtMs: o.stateChangedAtMs ?? T0,
+    message: '',
+  };
+}
+
+/** Lets every queued microtask and promise continuation run (no timers involved). */
+export async function flushMicrotasks(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await Promise.resolve();
+}
+
+/** Runs pending I/O-free async work until `cond` holds; fails after `turns` event-loop turns. */
+export async function settle(cond: () => boolean, what = 'condition', turns = 200): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (cond()) return;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
