@@ -33,7 +33,6 @@ export interface Agent {
 export function createAgent(deps: { config: AgentConfig; runtime: ContainerRuntime; log: Logger; now?: () => number; metrics?: AgentMetrics }): Agent {
   const { config, runtime, log, metrics } = deps;
   const now = deps.now ?? Date.now;
-  let session: Session;
   const worker = new Worker({
     runtime,
     nodeId: config.nodeId,
@@ -56,7 +55,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
       for (const [state, n] of counts) metrics.tasks.labels(state).set(n);
     };
   }
-  session = new Session({
+  const session: Session = new Session({
     nodeId: config.nodeId,
     addresses: config.controllers,
     describe,

@@ -5,7 +5,7 @@ import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import { isTerminal, type TaskState } from '../../proto/src/types.js';
 import {
-  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK,
+  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime } from './runtime/runtime.js';
 
@@ -20,6 +20,7 @@ export function containerLabels(task: TaskRecord, nodeId: string): Record<string
     [LABEL_SLOT]: String(task.slot),
     [LABEL_NODE]: nodeId,
     [LABEL_REVISION]: String(task.specRevision),
+    [LABEL_TASK_CREATED]: String(task.createdAtMs),
   };
 }
 
@@ -106,7 +107,16 @@ export class TaskRunner {
   private async inspect(): Promise<ContainerInfo | undefined> {
     const rt = this.deps.runtime;
     const info = this.containerId ? await rt.inspect(this.containerId) : await rt.inspect(this.task.containerName);
-    if (info) this.containerId = info.id;
+    if (!info) return undefined;
+    const created = info.labels[LABEL_TASK_CREATED];
+    if (created !== undefined && created !== String(this.task.createdAtMs)) {
+      // A leftover of an earlier task with the same id (a slot scaled away and back): not ours.
+      this.deps.log.info({ task: this.task.id, container: info.id }, 'removing leftover container of an earlier incarnation');
+      await rt.remove(info.id);
+      this.containerId = undefined;
+      return undefined;
+    }
+    this.containerId = info.id;
     return info;
   }
 

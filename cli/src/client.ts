@@ -21,7 +21,6 @@ export class ApiError extends Error {
   }
 }
 
-type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 
 export class BerthClient {
   readonly raw: ControlAPIClient;
@@ -31,9 +30,10 @@ export class BerthClient {
     this.raw = new control.berth.v1.ControlAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
-  private call<Req, Res>(method: Unary<Req, Res>, req: Req, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
+  /** Runs one unary call with a deadline; errors become ApiError with a readable message. */
+  private call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(this.raw, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) {
           const msg = err.code === grpc.status.UNAVAILABLE && /No connection|ECONNREFUSED|connect/i.test(err.details)
             ? `cannot reach the controller at ${this.address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
@@ -47,26 +47,22 @@ export class BerthClient {
   }
 
   applyService(req: ApplyServiceRequest): Promise<ApplyServiceResponse__Output> {
-    return this.call(this.raw.ApplyService as Unary<ApplyServiceRequest, ApplyServiceResponse__Output>, req);
+    return this.call((md, o, cb) => this.raw.ApplyService(req, md, o, cb));
   }
   getService(namespace: string, name: string): Promise<Service__Output> {
-    return this.call(this.raw.GetService as Unary<{ namespace: string; name: string }, Service__Output>, { namespace, name });
+    return this.call((md, o, cb) => this.raw.GetService({ namespace, name }, md, o, cb));
   }
   async listServices(namespace = ''): Promise<Service__Output[]> {
-    const r = await this.call(this.raw.ListServices as Unary<{ namespace: string }, { services: Service__Output[] }>, { namespace });
-    return r.services;
+    return (await this.call<{ services: Service__Output[] }>((md, o, cb) => this.raw.ListServices({ namespace }, md, o, cb))).services;
   }
   async deleteService(namespace: string, name: string): Promise<Service__Output | null> {
-    const r = await this.call(this.raw.DeleteService as Unary<{ namespace: string; name: string }, { service: Service__Output | null }>, { namespace, name });
-    return r.service;
+    return (await this.call<{ service: Service__Output | null }>((md, o, cb) => this.raw.DeleteService({ namespace, name }, md, o, cb))).service;
   }
   async listTasks(req: ListTasksRequest = {}): Promise<Task__Output[]> {
-    const r = await this.call(this.raw.ListTasks as Unary<ListTasksRequest, { tasks: Task__Output[] }>, req);
-    return r.tasks;
+    return (await this.call<{ tasks: Task__Output[] }>((md, o, cb) => this.raw.ListTasks(req, md, o, cb))).tasks;
   }
   async listNodes(): Promise<Node__Output[]> {
-    const r = await this.call(this.raw.ListNodes as Unary<object, { nodes: Node__Output[] }>, {});
-    return r.nodes;
+    return (await this.call<{ nodes: Node__Output[] }>((md, o, cb) => this.raw.ListNodes({}, md, o, cb))).nodes;
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { humanBytes } from '../../proto/src/spec/units.js';
 
 /** Replaces control characters (C0, DEL, C1, ESC sequences) by visible escapes. */
 export function escapeControl(s: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

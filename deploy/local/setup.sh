@@ -6,25 +6,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PACKAGES=(docker.io etcd-server nats-server busybox-static prometheus docker-registry iproute2 tar)
-# command each package provides, to see what is missing without dpkg state
-declare -A PROVIDES=([docker.io]=dockerd [etcd-server]=etcd [nats-server]=nats-server [busybox-static]=busybox [prometheus]=prometheus [docker-registry]=docker-registry [iproute2]=ip [tar]=tar)
+# docker.io: dockerd (the engines); etcd-server (+ etcd-client for etcdctl): the store;
+# nats-server: the event bus; busybox-static: the local image; prometheus, docker-registry:
+# the metrics and registry tests; iproute2: bridges and network namespaces of the test hosts.
+PACKAGES=(docker.io etcd-server etcd-client nats-server busybox-static prometheus docker-registry iproute2 tar)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-  if ! command -v "${PROVIDES[$p]}" >/dev/null 2>&1; then missing+=("$p"); fi
+  installed "$p" || missing+=("$p")
 done
-# busybox must be the static one (copied into images)
-if command -v busybox >/dev/null 2>&1 && ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked' && [ ! -e /bin/busybox ]; then
-  missing+=(busybox-static)
-fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "setup: missing Debian packages: ${missing[*]}" >&2
     echo "setup: install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2

@@ -26,7 +26,7 @@ export async function serveMetrics(listen: string, registry: Registry, ready: ()
       const ok = ready();
       reply(ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n');
     } else if (routes[path]) {
-      Promise.resolve(routes[path]!()).then(([c, t, b]) => reply(c, t, b), (err: unknown) => reply(500, 'text/plain', String(err)));
+      Promise.resolve(routes[path]()).then(([c, t, b]) => reply(c, t, b), (err: unknown) => reply(500, 'text/plain', String(err)));
     } else reply(404, 'text/plain', 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@
 // It relies on the Store interface only. Every test writes under its own unique key prefix, so
 // the suite can run against a shared etcd; revision assertions assume no other client writes
 // to that etcd while a test runs (as in the integration project, which runs one file at a time).
+// No commit writes one key twice: etcd refuses such a transaction outright (duplicate key).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../proto/src/errors.js';
 import { CompactedError, type KeyValue, type Store, type Watch, type WatchEvent, type WriteOp } from '../../controller/src/store/store.js';
@@ -276,6 +277,18 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
     });
 
     describe('atomic commits', () => {
+      it('refuse a commit that names one key twice, and write nothing', async () => {
+        const r1 = await store.commit([{ op: 'create', key: `${p}a`, value: 'a1' }]);
+        await expect(store.commit([
+          { op: 'put', key: `${p}b`, value: 'b1' },
+          { op: 'update', key: `${p}a`, value: 'a2', modRevision: r1 },
+          { op: 'delete', key: `${p}a` },
+        ])).rejects.toThrow(/duplicate key/);
+        const { items, revision } = await store.list(p);
+        expect(revision).toBe(r1);
+        expect(items.map((kv) => kv.key)).toEqual([`${p}a`]);
+      });
+
       it('apply every op at one revision when all conditions hold', async () => {
         const r1 = await store.commit([
           { op: 'create', key: `${p}a`, value: 'a1' },
@@ -303,10 +316,12 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
         const r1 = await store.commit([
           { op: 'create', key: `${p}a`, value: 'a1' },
           { op: 'create', key: `${p}b`, value: 'b1' },
+          { op: 'create', key: `${p}guard`, value: '' },
           { op: 'create', key: `${p}z/1`, value: '' },
         ]);
         const before = await store.list(p);
         const rec = watchRec(p, r1);
+        // (etcd refuses a transaction that writes one key twice, so every op names its own key.)
         const err = await conflictOf(
           store.commit([
             { op: 'update', key: `${p}a`, value: 'a2', modRevision: r1 },
@@ -314,10 +329,10 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
             { op: 'deletePrefix', prefix: `${p}z/` },
             { op: 'delete', key: `${p}b` },
             { op: 'create', key: `${p}c`, value: 'c1' },
-            { op: 'update', key: `${p}b`, value: 'b2', modRevision: r1 + 100 }, // fails
+            { op: 'check', key: `${p}guard`, modRevision: r1 + 100 }, // fails
           ]),
         );
-        expect(err.keys).toEqual([`${p}b`]);
+        expect(err.keys).toEqual([`${p}guard`]);
         expect(err.currentRevision).toBe(r1);
         const after = await store.list(p);
         expect(after).toEqual(before);

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';

@@ -1,4 +1,5 @@
 // Fixture builders for unit tests: small, explicit defaults that a test overrides where it matters.
+import fc from 'fast-check';
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import type { DesiredState, NodeAvailability, NodeState, TaskState } from '../../proto/src/types.js';
@@ -115,6 +116,11 @@ export async function flushMicrotasks(turns = 20): Promise<void> {
   for (let i = 0; i < turns; i++) await Promise.resolve();
 }
 
+/** Lets pending I/O-free async work (promise chains over fakes) run to completion. */
+export async function idle(turns = 10): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
 /** Runs pending I/O-free async work until `cond` holds; fails after `turns` event-loop turns. */
 export async function settle(cond: () => boolean, what = 'condition', turns = 200): Promise<void> {
   for (let i = 0; i < turns; i++) {
@@ -122,4 +128,14 @@ export async function settle(cond: () => boolean, what = 'condition', turns = 20
     await new Promise<void>((r) => setImmediate(r));
   }
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Property tests run with a fixed seed so the suite is deterministic. To explore further, run
+ * with FC_SEED=<n> (another seed) and/or FC_RUNS=<n> (more cases per property).
+ */
+export function configureProperties(): void {
+  const seed = process.env['FC_SEED'];
+  const runs = process.env['FC_RUNS'];
+  fc.configureGlobal({ seed: seed ? Number(seed) : 0x0be27, numRuns: runs ? Number(runs) : 200 });
 }

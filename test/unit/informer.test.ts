@@ -66,7 +66,7 @@ describe('Informer over MemoryStore', () => {
     expect(t.inf.hasSynced).toBe(false);
     let synced = false;
     void t.inf.synced.then(() => (synced = true));
-    t.start();
+    void t.start();
     await tick();
     expect(synced).toBe(true);
     expect(t.inf.hasSynced).toBe(true);
@@ -84,7 +84,7 @@ describe('Informer over MemoryStore', () => {
 
   it('delivers creates, updates (with the old object) and deletes to handlers, and keeps indexes', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     const r1 = await t.store.commit([{ op: 'create', key: `${P}a`, value: val('n1', 1) }]);
     await tick();
@@ -111,7 +111,7 @@ describe('Informer over MemoryStore', () => {
   it('an index added after sync covers what is cached already', async () => {
     const t = setup();
     await t.store.commit([{ op: 'create', key: `${P}a`, value: val('n7') }]);
-    t.start();
+    void t.start();
     await tick();
     t.inf.addIndex('v', (o) => [String(o.v)]);
     expect(t.inf.byIndex('v', '0').map((o) => o.value.node)).toEqual(['n7']);
@@ -120,7 +120,7 @@ describe('Informer over MemoryStore', () => {
 
   it('receives every create of one commit', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     const keys = Array.from({ length: 50 }, (_, i) => `${P}t${String(i).padStart(2, '0')}`);
     const r = await t.store.commit(keys.map((key) => ({ op: 'create' as const, key, value: val('n1') })));
@@ -134,7 +134,7 @@ describe('Informer over MemoryStore', () => {
 
   it('skips objects it cannot decode and goes on', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     await t.store.commit([
       { op: 'create', key: `${P}bad`, value: '{not json' },
@@ -148,7 +148,7 @@ describe('Informer over MemoryStore', () => {
   it('after a broken watch resumes from its last revision without missing or repeating events', async () => {
     const t = setup();
     await t.store.commit([{ op: 'create', key: `${P}a`, value: val('n1', 1) }]);
-    t.start();
+    void t.start();
     await tick();
     t.store.breakWatches(new Error('stream reset'));
     // Changes while the informer waits to watch again.
@@ -167,7 +167,7 @@ describe('Informer over MemoryStore', () => {
 
   it('a watch that worked and then broke is resumed after the initial delay every time', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     for (let i = 0; i < 5; i++) {
       await t.store.commit([{ op: 'put', key: `${P}k`, value: val('n1', i) }]);
@@ -183,7 +183,7 @@ describe('Informer over MemoryStore', () => {
 
   it('consecutive failures back off exponentially', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     // Each re-watch fails at once, without delivering anything.
     const breakAgain = (): void => t.store.breakWatches(new Error('flapping'));
@@ -205,7 +205,7 @@ describe('Informer over MemoryStore', () => {
       { op: 'create', key: `${P}b`, value: val('n2', 1) },
       { op: 'create', key: `${P}c`, value: val('n3', 1) },
     ]);
-    t.start();
+    void t.start();
     await tick();
     t.seen.upserts.length = 0;
     t.store.breakWatches(new Error('stream reset'));
@@ -234,7 +234,7 @@ describe('Informer over MemoryStore', () => {
     const t = setup();
     const extra: string[] = [];
     const off = t.inf.addHandler({ onUpsert: (k) => extra.push(k) });
-    t.start();
+    void t.start();
     await tick();
     await t.store.commit([{ op: 'put', key: `${P}1`, value: val('n1') }]);
     await tick();
@@ -257,7 +257,7 @@ describe('Informer over MemoryStore', () => {
     const t = setup(store);
     let synced = false;
     void t.inf.synced.then(() => (synced = true));
-    t.start();
+    void t.start();
     await tick();
     expect(synced).toBe(false);
     await tick(REWATCH_MS + 2 * REWATCH_MS);
@@ -268,7 +268,7 @@ describe('Informer over MemoryStore', () => {
 
   it('start() resolves when the signal aborts', async () => {
     const t = setup();
-    t.start();
+    void t.start();
     await tick();
     await t.stop(); // would hang if the watch kept it alive
     await t.store.commit([{ op: 'put', key: `${P}after`, value: val('n1') }]);

@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { schedule, tieHash, type PendingTask, type Plan, type SchedNode, type Snapshot } from '../../controller/src/scheduler/scheduler.js';
 import type { NodeAvailability, NodeState } from '../../proto/src/types.js';
-import { GiB, MiB } from './fixtures.js';
+import { GiB, MiB, configureProperties } from './fixtures.js';
+
+configureProperties();
 
 interface NodeOpts {
   cpuMilli?: number;
@@ -230,7 +232,6 @@ describe('schedule properties', () => {
         expect(seen).toEqual(pending.map((t) => t.id).sort());
         for (const u of p.unplaced) expect(u.reason).toMatch(/^(no nodes in the cluster|\d+ nodes?: .+)$/);
       }),
-      { numRuns: 300 },
     );
   });
 
@@ -253,7 +254,6 @@ describe('schedule properties', () => {
         expect(schedule({ nodes: [...nodes].reverse() }, [...pending].reverse(), seed)).toEqual(p);
         expect(schedule({ nodes }, pending, seed)).toEqual(p);
       }),
-      { numRuns: 200 },
     );
   });
 
@@ -276,7 +276,6 @@ describe('schedule properties', () => {
         const sorted = (pl: Plan): number[] => [...countByNode(pl).values()].sort((x, y) => x - y);
         expect(sorted(b)).toEqual(sorted(a));
       }),
-      { numRuns: 200 },
     );
   });
 });

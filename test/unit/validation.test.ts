@@ -5,6 +5,9 @@ import {
   formatBytes, formatCpu, formatDuration, humanBytes, parseBytes, parseCpu, parseDuration,
 } from '../../proto/src/spec/units.js';
 import type { Issue } from '../../proto/src/spec/dsl.js';
+import { configureProperties } from './fixtures.js';
+
+configureProperties();
 
 const manifest = (spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
   apiVersion: 'berth.dev/v1',

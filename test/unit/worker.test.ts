@@ -4,12 +4,12 @@ import { containerLabels } from '../../agent/src/task-runner.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { silentLogger } from '../../proto/src/log.js';
 import {
-  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK,
+  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { DesiredState } from '../../proto/src/types.js';
 import { FakeRuntime } from './fake-runtime.js';
-import { mockService, mockTask, settle } from './fixtures.js';
+import { idle, mockService, mockTask, settle } from './fixtures.js';
 
 const IMAGE = 'berth-local/web:1';
 const NODE = 'n1';
@@ -58,6 +58,7 @@ describe('Worker + TaskRunner', () => {
         [LABEL_SLOT]: String(t.slot),
         [LABEL_NODE]: NODE,
         [LABEL_REVISION]: '1',
+        [LABEL_TASK_CREATED]: String(t.createdAtMs),
       });
       expect(statesOf(t.id)).toEqual(['preparing', 'starting', 'running']);
     }
@@ -112,7 +113,7 @@ describe('Worker + TaskRunner', () => {
     const found = await worker.discover();
     expect(found.map((c) => c.id)).toEqual([existing.id]);
     await apply({ full: true, upsert: [t] });
-    await settle(() => true);
+    await idle();
     expect(rt.writes()).toEqual([]);
     expect(statesOf(t.id)).toEqual(['running']);
     expect(lastOf(t.id)?.containerId).toBe(existing.id);
@@ -156,7 +157,8 @@ describe('Worker + TaskRunner', () => {
 
     // A delta before any full set: the agent cannot know what it owns yet.
     await apply({ full: false, upsert: [kept], remove: [stale.id] });
-    await settle(() => true);
+    await worker.resync(); // the periodic resync neither
+    await idle();
     expect(rt.callsOf('stop')).toEqual([]);
     expect(rt.callsOf('remove')).toEqual([]);
     expect(rt.containers.size).toBe(4);
@@ -217,7 +219,7 @@ describe('Worker + TaskRunner', () => {
     expect(rt.callsOf('stop').at(-1)!.graceMs).toBe(5_000);
     expect(worker.taskIds).toEqual([]);
     worker.poke(t.id); // a late engine event for it changes nothing
-    await settle(() => true);
+    await idle();
     expect(rt.callsOf('create')).toHaveLength(1);
   });
 
@@ -269,6 +271,20 @@ describe('Worker + TaskRunner', () => {
     const { apply, worker } = setup();
     await apply({ full: true, upsert: [task(1), task(2)] });
     expect(worker.statuses().map((s) => [s.taskId, s.status.state]).sort()).toEqual([['u1-1-0', 'running'], ['u1-2-0', 'running']]);
+  });
+
+  it('a leftover container of an earlier task with the same id is removed, not adopted', async () => {
+    const { rt, apply, statesOf } = setup();
+    const t = task(1);
+    // The slot was scaled away and back: an old container with the same name exited long ago.
+    const old = rt.seed({ name: t.containerName, labels: { ...containerLabels(t, NODE), [LABEL_TASK_CREATED]: String(t.createdAtMs - 60_000) }, state: 'exited', exitCode: 137 });
+    await apply({ full: true, upsert: [t] });
+    expect(rt.containers.has(old.id)).toBe(false);
+    const c = rt.byName(t.containerName);
+    expect(c?.state).toBe('running');
+    expect(c?.labels[LABEL_TASK_CREATED]).toBe(String(t.createdAtMs));
+    expect(statesOf(t.id)).not.toContain('failed');
+    expect(statesOf(t.id).at(-1)).toBe('running');
   });
 
   it('a task already terminal when assigned (after an agent restart) is left as it is', async () => {

@@ -36,9 +36,9 @@ export async function ensureBusyboxImage(docker: Docker, ref = LOCAL_IMAGE): Pro
     writeFileSync(join(root, 'www', 'index.html'), '<h1>Hello from Berth</h1>\n');
     const [repo, tag] = ref.split(':') as [string, string];
     const tar = spawn('tar', ['-c', '-C', root, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const stream = await docker.importImage(tar.stdout as unknown as string, { repo, tag, changes: ['ENV PATH=/bin', 'CMD ["sh"]'] } as object);
+    const stream = await docker.importImage(tar.stdout, { repo, tag, changes: ['ENV PATH=/bin', 'CMD ["sh"]'] } as object);
     await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(stream as NodeJS.ReadableStream, (err: Error | null) => (err ? reject(err) : resolve()));
+      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
     });
     if (!(await hasImage(docker, ref))) throw new Error(`importing ${ref} did not produce the image`);
   } finally {

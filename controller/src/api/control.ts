@@ -27,7 +27,7 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
           const st = toStatus(err);
           metrics?.apiRequests.labels(method, grpc.status[st.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN').inc();
           if (st.code === grpc.status.INTERNAL) log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
-          callback(st as grpc.ServiceError, null);
+          callback(st, null);
         },
       );
     };

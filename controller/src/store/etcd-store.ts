@@ -162,6 +162,7 @@ export class EtcdStore implements Store {
 
   watch(prefix: string, fromRevision: number, handler: WatchHandler): Watch {
     let closed = false;
+    let lastRevision = fromRevision;
     let watcher: Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>> | undefined;
     const fail = (err: Error): void => {
       if (closed) return;
@@ -189,13 +190,16 @@ export class EtcdStore implements Store {
             createRevision: Number(ev.kv.create_revision),
             modRevision: Number(ev.kv.mod_revision),
           }));
+          for (const e of events) lastRevision = Math.max(lastRevision, e.modRevision);
           if (events.length > 0) handler.onEvents(events);
         });
         w.on('error', (err: Error) => {
-          if (/compacted/i.test(err.message)) {
-            const m = /compact(?:ed)? revision[^0-9]*([0-9]+)/i.exec(err.message);
-            fail(new CompactedError(m ? Number(m[1]) : 0));
-          } else fail(classifyEtcdError(err));
+          // etcd cancels a watch whose start revision was compacted, but the client library
+          // drops the compact revision from the error: ask etcd whether the next revision we
+          // need is still there.
+          void this.compactedSince(prefix, lastRevision + 1).then((compactedAt) => {
+            fail(compactedAt !== undefined ? new CompactedError(compactedAt) : classifyEtcdError(err));
+          });
         });
       })
       .catch((err: unknown) => fail(classifyEtcdError(err)));
@@ -205,6 +209,16 @@ export class EtcdStore implements Store {
         void watcher?.cancel().catch(() => undefined);
       },
     };
+  }
+
+  /** If `revision` of prefix has been compacted away, a revision at which it was; else undefined. */
+  private async compactedSince(prefix: string, revision: number): Promise<number | undefined> {
+    try {
+      await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), revision, limit: 1, count_only: true });
+      return undefined;
+    } catch (err) {
+      return /compacted/i.test(err instanceof Error ? err.message : String(err)) ? revision : undefined;
+    }
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,13 @@ export class MemoryStore implements Store {
 
   async commit(ops: WriteOp[]): Promise<number> {
     this.assertOpen();
+    // etcd refuses a transaction that names one key twice: so does this store.
+    const named = new Set<string>();
+    for (const op of ops) {
+      if (op.op === 'deletePrefix') continue;
+      if (named.has(op.key)) throw new Error(`duplicate key in one commit: ${op.key}`);
+      named.add(op.key);
+    }
     const failed: string[] = [];
     let current: number | undefined;
     for (const op of ops) {

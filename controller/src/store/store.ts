@@ -63,7 +63,10 @@ export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   /** Every key under prefix, and the revision the listing was read at. */
   list(prefix: string): Promise<{ items: KeyValue[]; revision: number }>;
-  /** Applies all ops atomically or throws ConflictError; returns the new revision. */
+  /**
+   * Applies all ops atomically or throws ConflictError; returns the new revision. A commit may
+   * name each key once (etcd refuses duplicates).
+   */
   commit(ops: WriteOp[]): Promise<number>;
   /** Changes under prefix after fromRevision (exclusive), in order, until closed. */
   watch(prefix: string, fromRevision: number, handler: WatchHandler): Watch;

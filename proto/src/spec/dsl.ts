@@ -273,6 +273,8 @@ export function withDefault<T>(schema: Schema<T>, defaultInput: unknown, doc: st
   return { schema, mode: 'default', defaultValue: v, doc };
 }
 
+// `any` here lets fields of different value types share one record type (Field is invariant in T).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Fields = Record<string, Field<any, FieldMode>>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 type ValueOf<F> = F extends Field<infer T, FieldMode> ? T : never;

@@ -47,7 +47,7 @@ const labels = (): MapSchema<string> =>
   );
 
 function noControlChars(s: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
+   
   return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(s) ? 'must not contain control characters' : undefined;
 }
 

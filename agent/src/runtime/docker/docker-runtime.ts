@@ -81,7 +81,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async pullImage(ref: string, signal?: AbortSignal): Promise<void> {
     try {
-      const stream = (await this.docker.pull(ref, signal ? { abortSignal: signal } : {})) as NodeJS.ReadableStream;
+      const stream = (await this.docker.pull(ref, signal ? { abortSignal: signal } : {}));
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
           const failed = out?.find((o) => o.error);
@@ -148,7 +148,7 @@ export class DockerRuntime implements ContainerRuntime {
         exitCode: i.State.ExitCode,
         startedAtMs: parseTime(i.State.StartedAt),
         finishedAtMs: parseTime(i.State.FinishedAt),
-        ports: portsOf(i.NetworkSettings?.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>),
+        ports: portsOf(i.NetworkSettings?.Ports),
         error: i.State.Error ?? '',
       };
     } catch (err) {
@@ -178,7 +178,7 @@ export class DockerRuntime implements ContainerRuntime {
       stream = (await this.docker.getEvents({
         filters: { type: ['container'], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
         abortSignal: signal,
-      } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+      } as Docker.GetEventsOptions));
     } catch (err) {
       if (signal.aborted) return;
       throw classify(err);
