@@ -29,21 +29,24 @@ function protoRoot(): string {
   throw new Error('cannot find proto/berth/v1 from ' + fileURLToPath(import.meta.url));
 }
 
-let loaded: { control: ControlProto; dispatcher: DispatcherProto } | undefined;
+const loaded = new Map<string, unknown>();
+
+/**
+ * Loads one proto file of berth/v1 (e.g. 'control') and returns its package tree, typed by the
+ * ProtoGrpcType generated for that file (proto/gen/<file>.ts).
+ */
+export function loadProto<T>(file: string): T {
+  let pkg = loaded.get(file);
+  if (!pkg) {
+    const root = protoRoot();
+    pkg = grpc.loadPackageDefinition(protoLoader.loadSync(`berth/v1/${file}.proto`, { ...LOADER_OPTIONS, includeDirs: [root] }));
+    loaded.set(file, pkg);
+  }
+  return pkg as T;
+}
 
 export function protos(): { control: ControlProto; dispatcher: DispatcherProto } {
-  if (!loaded) {
-    const root = protoRoot();
-    const opts = { ...LOADER_OPTIONS, includeDirs: [root] };
-    const control = grpc.loadPackageDefinition(
-      protoLoader.loadSync('berth/v1/control.proto', opts),
-    ) as unknown as ControlProto;
-    const dispatcher = grpc.loadPackageDefinition(
-      protoLoader.loadSync('berth/v1/dispatcher.proto', opts),
-    ) as unknown as DispatcherProto;
-    loaded = { control, dispatcher };
-  }
-  return loaded;
+  return { control: loadProto<ControlProto>('control'), dispatcher: loadProto<DispatcherProto>('dispatcher') };
 }
 
 /** Largest message either side accepts (manifests are limited to 1 MiB; full assignment sets can be large). */
