@@ -12,7 +12,7 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
 import { startDockerd, startEtcd, startNats, type Dockerd, type Etcd, type Nats } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
-import { createBridge, deleteBridge, hostAddress, type Bridge } from './netns.js';
+import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
@@ -48,8 +48,6 @@ export interface ClusterOptions {
   agents?: boolean;
 }
 
-let runCounter = 0;
-
 export interface CliResult {
   code: number;
   stdout: string;
@@ -64,11 +62,10 @@ export class TestCluster {
   readonly dir: string;
   private procs: Proc[] = [];
   private clients: BerthClient[] = [];
-  private readonly runId: number;
+  private readonly runBase = randomRunBase();
 
   private constructor(readonly opts: ClusterOptions) {
     this.dir = mkdtempSync('/tmp/bt-');
-    this.runId = (process.pid * 7 + runCounter++) % 10_000;
   }
 
   static async start(opts: ClusterOptions): Promise<TestCluster> {
@@ -109,7 +106,7 @@ export class TestCluster {
             pidFile: join(dir, 'docker.pid'),
             logFile: join(dir, 'dockerd.log'),
             bridge: bridge.name,
-            ip: hostAddress(this.runId, i),
+            ip: hostAddress(this.runBase, i),
             noIptables: true,
           });
           return { d, bridge, dir, spec, i };
@@ -128,7 +125,7 @@ export class TestCluster {
       this.hosts.push({
         index: x.i,
         nodeId: x.spec.name ?? `h${x.i + 1}`,
-        address: hostAddress(this.runId, x.i),
+        address: hostAddress(this.runBase, x.i),
         dockerd: x.d,
         docker: x.d.docker,
         bridge: x.bridge,

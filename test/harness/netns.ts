@@ -44,7 +44,15 @@ export function deleteBridge(name: string): void {
   }
 }
 
-/** A loopback address of its own for each simulated host (all of 127/8 is local on Linux). */
-export function hostAddress(runId: number, index: number): string {
-  return `127.${100 + (runId % 100)}.${Math.floor(index / 250)}.${1 + (index % 250)}`;
+/**
+ * A loopback address of its own for each simulated host (all of 127/8 is local on Linux);
+ * `runBase` (two random bytes per cluster) keeps parallel test runs apart.
+ */
+export function hostAddress(runBase: [number, number], index: number): string {
+  return `127.${runBase[0]}.${(runBase[1] + Math.floor(index / 250)) % 256}.${1 + (index % 250)}`;
+}
+
+export function randomRunBase(): [number, number] {
+  const b = randomBytes(2);
+  return [2 + (b[0]! % 250), b[1]!];
 }
