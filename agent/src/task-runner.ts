@@ -306,8 +306,9 @@ export class TaskRunner {
     }
     if (health === 'unhealthy') return this.onUnhealthy(info, now, detail);
     // Just restarted: wait a moment before saying it runs (see the file comment).
-    if (this.restarts > 0 && this.last?.state !== 'running' && now - this.lastStartAtMs < RESTARTED_REPORT_SETTLE_MS) {
-      return this.wakeAt(this.lastStartAtMs + RESTARTED_REPORT_SETTLE_MS);
+    const upSince = info.startedAtMs || this.lastStartAtMs;
+    if (this.restarts > 0 && this.last?.state !== 'running' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
+      return this.wakeAt(upSince + RESTARTED_REPORT_SETTLE_MS);
     }
     const restarted = this.restarts > 0 ? ` (restarted ${this.restarts}×)` : '';
     const message = health === 'healthy' ? `container running, healthy${restarted}` : health === 'starting' ? `container running, health check pending${restarted}` : `container running${restarted}`;
@@ -372,10 +373,10 @@ export class TaskRunner {
         this.wakeAt(this.restartDueAt);
         return;
       case 'end':
-        this.setStatus(d.state, d.state === 'complete' ? d.reason : `${why}: ${d.reason}`, d.state === 'failed' ? { ...base, err: why } : base);
+        this.setStatus(d.state, `${why} (${d.reason})`, d.state === 'failed' ? { ...base, err: why } : base);
         return;
       case 'move':
-        this.setStatus('failed', d.reason, { ...base, err: why });
+        this.setStatus('failed', `${why}; ${d.reason}`, { ...base, err: why });
         return;
     }
   }
