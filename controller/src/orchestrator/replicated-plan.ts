@@ -10,7 +10,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../..
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { refillDecision } from './restart-plan.js';
-import { planRollout, startFirstPredecessor, type RolloutEvent, type SlotState } from './rollout-plan.js';
+import { planRollout, slotRoles, type RolloutEvent, type SlotState } from './rollout-plan.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
@@ -136,12 +136,11 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
     const live = list.filter((t) => t.desiredState === 'running');
-    // More than one live task in a slot (a lost race): keep the newest, and the outdated task
-    // that a start-first successor is replacing until that one is ready.
-    const predecessor = startFirstPredecessor(svc, live, dead);
-    for (const extra of live.slice(0, -1)) if (extra !== predecessor) shutdown(extra);
+    // More than one live task in a slot: keep the one at the current spec, and the outdated task
+    // that a start-first successor is replacing until that one is ready (see slotRoles).
+    const { current, predecessor } = slotRoles(svc, live, dead);
+    for (const extra of live) if (extra !== current && extra !== predecessor) shutdown(extra);
     const keep = predecessor ? [predecessor] : [];
-    const current = live[live.length - 1];
     if (current && !isDead(current, nodes)) {
       slots.push({ slot, live: [...keep, current], tasks: list });
       continue;
@@ -156,7 +155,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     const decision = refillDecision(svc, list, nowMs);
     if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
     if (!decision.refill || decision.waitMs > 0) {
-      slots.push({ slot, live: [], tasks: list });
+      slots.push({ slot, live: [], tasks: list, refillPending: decision.refill });
       continue;
     }
     const last = list[list.length - 1];
