@@ -7,9 +7,10 @@
 // - A health check (http/tcp/exec, or the image's own HEALTHCHECK run by the engine) turns a
 //   running task `healthy`; `retries` failures in a row make it unhealthy.
 // - A container that ended or turned unhealthy is restarted in place per restart policy, after an
-//   exponential backoff. Each restart is reported once (`starting`, with the restart count and
-//   why); the `running` that follows a restart is reported only once the container stayed up
-//   RESTARTED_REPORT_SETTLE_MS, so a crash loop costs one status write per restart.
+//   exponential backoff. The task stays `running` (its state never goes back): each restart is
+//   reported once, as container `backoff` with the restart count and why; the container `up` that
+//   follows is reported only once it stayed up RESTARTED_REPORT_SETTLE_MS, so a crash loop costs
+//   one status write per restart.
 // - After LOCAL_RESTARTS_BEFORE_MOVE restarts in a row the task is given up on this node
 //   (`failed`): the controller replaces it, ranking this node last.
 import { backoffMs, systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import { formatDuration } from '../../proto/src/spec/units.js';
 import type { PullPolicy } from '../../proto/src/spec/lifecycle.js';
-import { isTerminal, type TaskState } from '../../proto/src/types.js';
+import { isTerminal, statusOrder, type TaskState } from '../../proto/src/types.js';
 import {
   LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
@@ -184,11 +185,17 @@ export class TaskRunner {
     if (prev && isTerminal(prev.state)) return; // terminal is final
     const next: TaskStatus = { ...(prev ?? {}), state, message, timestampMs: this.deps.now(), ...extra };
     if (!('err' in extra)) delete next.err;
+    if (!('container' in extra)) delete next.container; // absent: up (or not running)
     if (this.restarts > 0) next.restarts = this.restarts;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
       a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
-      a.restarts === b.restarts && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+      a.restarts === b.restarts && a.container === b.container && JSON.stringify(a.ports) === JSON.stringify(b.ports);
     if (prev && same(prev, next)) return;
+    if (prev && statusOrder(next, prev) < 0) {
+      // The controller would refuse it too: a bug of this runner, said out loud.
+      this.deps.log.error({ task: this.task.id, from: prev.state, to: next.state, restarts: next.restarts ?? 0 }, 'task status would go backwards; not reported');
+      return;
+    }
     this.last = next;
     this.deps.report(this.task.id, next);
   }
@@ -307,7 +314,7 @@ export class TaskRunner {
     if (health === 'unhealthy') return this.onUnhealthy(info, now, detail);
     // Just restarted: wait a moment before saying it runs (see the file comment).
     const upSince = info.startedAtMs || this.lastStartAtMs;
-    if (this.restarts > 0 && this.last?.state !== 'running' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
+    if (this.restarts > 0 && this.last?.container === 'backoff' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
       return this.wakeAt(upSince + RESTARTED_REPORT_SETTLE_MS);
     }
     const restarted = this.restarts > 0 ? ` (restarted ${this.restarts}×)` : '';
@@ -369,7 +376,7 @@ export class TaskRunner {
         this.counters = d.counters;
         this.restarts++;
         this.restartDueAt = now + d.delayMs;
-        this.setStatus('starting', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, base);
+        this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, { ...base, container: 'backoff' });
         this.wakeAt(this.restartDueAt);
         return;
       case 'end':

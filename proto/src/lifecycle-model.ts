@@ -44,9 +44,10 @@ export function isOutdated(t: Pick<TaskRecord, 'specRevision' | 'spec' | 'restar
   return t.specRevision !== svc.specRevision && taskSpecKey(t.spec) !== taskSpecKey(svc.spec);
 }
 
-/** Ready: the container runs and, when it has a health check, the check passes. */
+/** Ready: the container runs (is not waiting for a restart) and, when it has a health check, the check passes. */
 export function isReady(t: Pick<TaskRecord, 'desiredState' | 'status'>): boolean {
-  return t.desiredState === 'running' && t.status.state === 'running' && (!t.status.health || t.status.health === 'healthy');
+  const s = t.status;
+  return t.desiredState === 'running' && s.state === 'running' && s.container !== 'backoff' && (!s.health || s.health === 'healthy');
 }
 
 /** A sign that a task failed: ended, restarted, unhealthy, or its image could not be pulled. */
