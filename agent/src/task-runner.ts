@@ -25,7 +25,7 @@ import {
 import { HealthTracker, runProbe } from './health/probe.js';
 import { ImagePuller, ImageUnavailableError } from './images.js';
 import { decideRestart, type EndedRun, type RestartCounters } from './restart-plan.js';
-import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type PullAuth } from './runtime/runtime.js';
+import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
 
@@ -65,6 +65,14 @@ export function containerLabels(task: TaskRecord, nodeId: string): Record<string
 
 export class TaskRunner {
   private containerId: string | undefined;
+  /**
+   * The engine may hold this task's container without the runner knowing its id. False for a
+   * task new to this node (the worker lists the node's containers at start and at every resync,
+   * and hands over any it finds): its first step then creates without looking first, and a name
+   * already taken still surfaces as ContainerExistsError.
+   */
+  private mayExist: boolean;
+  private nameConflict = false;
   private last: TaskStatus | undefined;
   private running = false;
   private dirty = false;
@@ -90,9 +98,11 @@ export class TaskRunner {
   constructor(
     public task: AssignedTask,
     private readonly deps: RunnerDeps,
-    adopted?: ContainerInfo,
+    adopted?: ContainerSummary,
   ) {
     this.containerId = adopted?.id;
+    // A new runner's container is found by its name only if the worker met it when listing.
+    this.mayExist = adopted !== undefined;
     this.clock = deps.clock ?? { now: deps.now, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms) };
     this.puller = deps.puller ?? new ImagePuller(deps.runtime);
     // Terminal states survive a restart of the agent: the controller already knows them.
@@ -202,6 +212,7 @@ export class TaskRunner {
 
   private async inspect(): Promise<ContainerInfo | undefined> {
     const rt = this.deps.runtime;
+    if (!this.containerId && !this.mayExist) return undefined;
     const info = this.containerId ? await rt.inspect(this.containerId) : await rt.inspect(this.task.containerName);
     if (!info) return undefined;
     const created = info.labels[LABEL_TASK_CREATED];
@@ -261,6 +272,7 @@ export class TaskRunner {
         return this.wakeAt(this.pullRetryAt);
       }
       if (this.task.desiredState !== 'running') return this.poke(); // changed during the pull
+      this.mayExist = true; // from here on, a create may have happened (even if it fails)
       try {
         id = await runtime.create({ name: task.containerName, labels: containerLabels(task, this.deps.nodeId), spec: task.spec });
       } catch (err) {
@@ -269,9 +281,21 @@ export class TaskRunner {
           this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, { err: err instanceof Error ? err.message : String(err) });
           return;
         }
-        id = (await runtime.inspect(task.containerName))?.id;
-        if (!id) throw err;
+        // The name is taken: by this task's container (a retried create), or by a leftover of an
+        // earlier incarnation, which inspect() removes (then the next pass creates anew).
+        const existing = await this.inspect();
+        if (!existing) {
+          // Twice in a row means the engine holds the name without a container: leave it to the resync.
+          if (this.nameConflict) throw err;
+          this.nameConflict = true;
+          this.dirty = true;
+          return;
+        }
+        this.nameConflict = false;
+        if (existing.running || existing.startedAtMs > 0) return this.poke(); // it ran already: the next pass follows it
+        id = existing.id;
       }
+      this.nameConflict = false;
       this.containerId = id;
     }
     this.setStatus('starting', 'starting container', { containerId: id });

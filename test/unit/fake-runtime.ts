@@ -4,7 +4,7 @@
 // missing container. Every call is logged so tests assert on what the agent did.
 import type { PortBinding } from '../../proto/src/model.js';
 import {
-  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerSummary, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../../agent/src/runtime/runtime.js';
 
 export interface FakeContainer {
@@ -23,7 +23,7 @@ export interface FakeContainer {
   ipAddress?: string;
 }
 
-export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'events' | 'execCheck';
+export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'summaries' | 'events' | 'execCheck';
 
 export interface Call {
   op: CallOp;
@@ -166,6 +166,13 @@ export class FakeRuntime implements ContainerRuntime {
     return [...this.containers.values()]
       .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
       .map((c) => this.info_(c));
+  }
+
+  async summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    this.calls.push({ op: 'summaries', arg: JSON.stringify(labels) });
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
+      .map((c) => ({ id: c.id, name: c.name, labels: { ...c.labels }, state: c.state, running: c.state === 'running' }));
   }
 
   async events(labels: Record<string, string>, _onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
