@@ -19,10 +19,49 @@ interface Timeline {
   engineDieMs?: number;
 }
 
+type EngineEvent = { Action: string; timeNano: number; id?: string; Actor: { ID?: string; Attributes: Record<string, string> } };
+
+/** Streams the engine's container events with `label` to `onEvent` until stopped. */
+export async function engineEvents(docker: Docker, label: string, onEvent: (e: EngineEvent) => void): Promise<{ stop(): void }> {
+  const stream = (await docker.getEvents({ filters: { type: ['container'], label: [label] } })) as NodeJS.ReadableStream & { destroy(): void };
+  let buf = '';
+  stream.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    for (const line of lines.filter(Boolean)) onEvent(JSON.parse(line) as EngineEvent);
+  });
+  return { stop: () => stream.destroy() };
+}
+
+/** Engine create → start latency of every container with `label` created while it records (ms). */
+export async function createToStart(docker: Docker, label: string): Promise<{ stop(): number[] }> {
+  const created = new Map<string, number>();
+  const lat: number[] = [];
+  const rec = await engineEvents(docker, label, (e) => {
+    const id = e.Actor.ID ?? e.id ?? '';
+    if (e.Action === 'create') created.set(id, e.timeNano / 1e6);
+    else if (e.Action === 'start' && created.has(id)) lat.push(Math.round(e.timeNano / 1e6 - created.get(id)!));
+  });
+  return {
+    stop: () => {
+      rec.stop();
+      return lat;
+    },
+  };
+}
+
+/** "median 812 ms, p90 1534 ms (n=100)". */
+export function summarize(l: readonly number[]): string {
+  if (l.length === 0) return 'n=0';
+  const q = (p: number): number => [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
+  return `median ${q(0.5)} ms, p90 ${q(0.9)} ms (n=${l.length})`;
+}
+
 export class RolloutProfile {
   private byTask = new Map<string, Timeline>();
   private watcher: Watcher | undefined;
-  private events: (NodeJS.ReadableStream & { destroy(): void }) | undefined;
+  private events: { stop(): void } | undefined;
   private readonly etcd: Etcd3;
 
   constructor(endpoint: string, private readonly docker: Docker) {
@@ -48,27 +87,19 @@ export class RolloutProfile {
       if (!t.storedMs.has(rec.status.state)) t.storedMs.set(rec.status.state, now);
       if (rec.desiredState !== 'running' && t.shutdownSeenMs === undefined) t.shutdownSeenMs = now;
     });
-    this.events = (await this.docker.getEvents({ filters: { type: ['container'], label: ['berth.managed=true'] } })) as NodeJS.ReadableStream & { destroy(): void };
-    let buf = '';
-    this.events.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines.filter(Boolean)) {
-        const e = JSON.parse(line) as { Action: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
-        const id = e.Actor.Attributes['berth.task'];
-        if (!id) continue;
-        const t = this.tl(id);
-        const ms = Math.round(e.timeNano / 1e6);
-        if (e.Action === 'create') t.engineCreateMs ??= ms;
-        else if (e.Action === 'start') t.engineStartMs ??= ms;
-        else if (e.Action === 'die') t.engineDieMs ??= ms;
-      }
+    this.events = await engineEvents(this.docker, 'berth.managed=true', (e) => {
+      const id = e.Actor.Attributes['berth.task'];
+      if (!id) return;
+      const t = this.tl(id);
+      const ms = Math.round(e.timeNano / 1e6);
+      if (e.Action === 'create') t.engineCreateMs ??= ms;
+      else if (e.Action === 'start') t.engineStartMs ??= ms;
+      else if (e.Action === 'die') t.engineDieMs ??= ms;
     });
   }
 
   async stop(): Promise<void> {
-    this.events?.destroy();
+    this.events?.stop();
     await this.watcher?.cancel();
     this.etcd.close();
   }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TestCluster, image } from '../harness/cluster.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
-import { RolloutProfile } from './rollout-profile.js';
+import { RolloutProfile, createToStart, summarize } from './rollout-profile.js';
 
 const run = promisify(execFile);
 const REPLICAS = 100;
@@ -74,7 +74,7 @@ async function runningOf(service: string): Promise<number> {
   return stdout.split('\n').filter((l) => l.startsWith('Running')).length;
 }
 
-async function swarm(): Promise<{ ms: number; minReady: number }> {
+async function swarm(): Promise<{ ms: number; minReady: number; engine: string }> {
   await docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:0');
   await docker('service', 'create', '--detach', '--name', 'swarmweb', '--replicas', String(REPLICAS), '--stop-grace-period', '10s',
     '--update-parallelism', '10', '--update-order', 'start-first', '--update-delay', '0s', '--update-monitor', '1s', '--update-failure-action', 'rollback',
@@ -88,6 +88,7 @@ async function swarm(): Promise<{ ms: number; minReady: number }> {
       await sleep(250);
     }
   })();
+  const engine = await createToStart(cluster.hosts[0]!.docker, 'com.docker.swarm.service.name=swarmweb');
   const t0 = Date.now();
   await docker('service', 'update', '--detach', '--force', '--update-parallelism', '10', '--update-order', 'start-first', 'swarmweb');
   await cluster.waitFor(async () => {
@@ -97,7 +98,7 @@ async function swarm(): Promise<{ ms: number; minReady: number }> {
   const ms = Date.now() - t0;
   sampling = false;
   await sampler;
-  return { ms, minReady };
+  return { ms, minReady, engine: summarize(engine.stop()) };
 }
 
 it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () => {
@@ -114,4 +115,5 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
     ['speed-up', `${(s.ms / b.ms).toFixed(2)}x`, ''],
   ];
   process.stdout.write(`\nrolling update of ${REPLICAS} replicas on one engine\n${rows.map((r) => r[0]!.padEnd(56) + r[1]!.padEnd(12) + r[2]).join('\n')}\n`);
+  process.stdout.write(`Swarm's engine create → start: ${s.engine}\n`);
 });
