@@ -17,6 +17,7 @@ import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
@@ -117,9 +118,10 @@ export class Manager {
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
     const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
+    const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
       this.leading = false;
       this.dispatcher.setLeader(undefined);

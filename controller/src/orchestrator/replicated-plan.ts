@@ -14,6 +14,11 @@ import { taskSpecKey } from '../../../proto/src/spec/service.js';
 export const TASK_HISTORY_PER_SLOT = 3;
 /** A failed slot is refilled no sooner than this after its task ended: a crash loop stays slow. */
 export const RESTART_DELAY_MS = 1_000;
+/**
+ * A start-first handover (drain, rebalance) whose new task does not run within this long ends:
+ * a drain stops the old task anyway (the node must empty), a rebalance gives up the move.
+ */
+export const HANDOVER_TIMEOUT_MS = 30_000;
 
 export interface TaskChange {
   taskId: string;
@@ -36,7 +41,7 @@ export interface ReplicatedPlan {
 export interface PlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
-  nodes: ReadonlyMap<string, Pick<NodeRecord, 'state'>>;
+  nodes: ReadonlyMap<string, Pick<NodeRecord, 'state'> & Partial<Pick<NodeRecord, 'availability'>>>;
   nowMs: number;
 }
 
@@ -125,9 +130,21 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
     const live = list.filter((t) => t.desiredState === 'running');
-    // More than one live task in a slot (a lost race): keep the newest.
-    for (const extra of live.slice(0, -1)) shutdown(extra);
     const current = live[live.length - 1];
+    // Start-first handover (drain, rebalance): the task being replaced runs until its successor does.
+    const handover = planHandover(current, live, nodes, nowMs);
+    if (handover.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, handover.requeueAfterMs);
+    // More than one live task in a slot (a lost race, or a handover that ended): keep the newest.
+    for (const extra of live.slice(0, -1)) if (extra !== handover.keep) shutdown(extra);
+    if (handover.cancel) {
+      // A rebalance move that did not start in time: keep the task where it is.
+      shutdown(handover.cancel);
+      continue;
+    }
+    if (current && !isDead(current, nodes) && handover.drainFrom) {
+      plan.create.push({ ...newTask(svc, slot, instanceOf(list[list.length - 1]!) + 1, nowMs), handoverFrom: current.id });
+      continue;
+    }
     if (current && !isDead(current, nodes)) {
       // Outdated only when what the task runs changed (a scale-only change replaces nothing).
       if (current.specRevision !== svc.specRevision && taskSpecKey(current.spec) !== wantKey) outdated.push(current);
@@ -143,7 +160,8 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
       requeue = Math.min(requeue ?? Infinity, wait);
       continue;
     }
-    plan.create.push(newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs));
+    const refill = newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs);
+    plan.create.push(handover.keep ? { ...refill, handoverFrom: handover.keep.id } : refill);
   }
 
   for (const [slot, list] of bySlot) {
@@ -171,6 +189,40 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
 
   if (requeue !== undefined && Number.isFinite(requeue)) plan.requeueAfterMs = Math.max(1, requeue);
   return dedupe(plan);
+}
+
+interface Handover {
+  /** The older task that keeps running while its successor starts. */
+  keep?: TaskRecord;
+  /** The successor of a rebalance move that did not run in time: shut it down. */
+  cancel?: TaskRecord;
+  /** The slot's task is on a draining node and nothing replaces it yet: start its successor. */
+  drainFrom?: TaskRecord;
+  requeueAfterMs?: number;
+}
+
+/**
+ * Start-first moves. `current` (the newest live task of a slot) may name the task it replaces
+ * (handoverFrom); that one keeps running until `current` runs, dies, or HANDOVER_TIMEOUT_MS
+ * passes. A live task on a draining node with no successor gets one.
+ */
+export function planHandover(
+  current: TaskRecord | undefined,
+  live: readonly TaskRecord[],
+  nodes: PlanInput['nodes'],
+  nowMs: number,
+): Handover {
+  if (!current) return {};
+  const old = current.handoverFrom ? live.find((t) => t.id === current.handoverFrom) : undefined;
+  if (!old || isDead(old, nodes)) {
+    const draining = current.nodeId !== '' && nodes.get(current.nodeId)?.availability === 'drain';
+    return draining && !isDead(current, nodes) ? { drainFrom: current } : {};
+  }
+  if (current.status.state === 'running' && !isDead(current, nodes)) return {}; // done: the old one goes
+  const left = current.createdAtMs + HANDOVER_TIMEOUT_MS - nowMs;
+  if (left > 0) return { keep: old, requeueAfterMs: left };
+  const oldDraining = old.nodeId !== '' && nodes.get(old.nodeId)?.availability === 'drain';
+  return oldDraining ? {} : { keep: old, cancel: current };
 }
 
 function dedupe(plan: ReplicatedPlan): ReplicatedPlan {

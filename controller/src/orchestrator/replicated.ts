@@ -2,14 +2,15 @@
 // the cache, calls the pure planner and commits its changes conditionally.
 import type { Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import { modeOf } from '../../../proto/src/spec/placement.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
 import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
-import { planReplicated } from './replicated-plan.js';
+import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
@@ -43,7 +44,7 @@ export class ReplicatedOrchestrator {
     }));
     off.push(cache.nodes.addHandler({
       onUpsert: (_k, n, old) => {
-        if (old?.value.state === n.value.state) return;
+        if (old?.value.state === n.value.state && old.value.availability === n.value.availability) return;
         for (const t of cache.tasksOfNode(n.value.id)) enqueueTask(t.value);
       },
     }));
@@ -82,35 +83,48 @@ export class ReplicatedOrchestrator {
       await commitChunks(cache, ops);
       return;
     }
+    if (modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now() });
-    const ops: WriteOp[] = [];
-    for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
-    for (const u of plan.update) {
-      const cur = byId.get(u.taskId);
-      if (!cur) continue;
-      const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
-      ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
-    }
-    for (const id of plan.delete) {
-      const cur = byId.get(id);
-      if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
-    }
-    if (plan.deleteService) {
-      ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
-      ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
-    }
-    if (ops.length > 0) {
-      await commitChunks(cache, ops);
-      this.deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
-      for (const u of plan.update) {
-        const t = byId.get(u.taskId)?.value;
-        if (t && u.status) this.deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
-      }
-      if (plan.deleteService) this.deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
-    }
+    await commitPlan(this.deps, serviceKey, svc, byId, plan);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
+}
+
+/** Writes an orchestrator plan (replicated or global) conditionally and publishes its events. */
+export async function commitPlan(
+  deps: { cache: ClusterCache; log: Logger; events: EventSink },
+  serviceKey: string,
+  svc: Versioned<ServiceRecord>,
+  byId: ReadonlyMap<string, Versioned<TaskRecord>>,
+  plan: ReplicatedPlan,
+): Promise<void> {
+  const { cache } = deps;
+  const { namespace, name } = svc.value.meta;
+  const ops: WriteOp[] = [];
+  for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
+  for (const u of plan.update) {
+    const cur = byId.get(u.taskId);
+    if (!cur) continue;
+    const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
+    ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
+  }
+  for (const id of plan.delete) {
+    const cur = byId.get(id);
+    if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
+  }
+  if (plan.deleteService) {
+    ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
+    ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
+  }
+  if (ops.length === 0) return;
+  await commitChunks(cache, ops);
+  deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
+  for (const u of plan.update) {
+    const t = byId.get(u.taskId)?.value;
+    if (t && u.status) deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
+  }
+  if (plan.deleteService) deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
 }
 
 /**

@@ -216,8 +216,11 @@ function portClash(index: Map<string, PortUse[]>, want: HostPortRequest): PortUs
   return uses.find((u) => anyAddress(u.hostIp) || anyAddress(want.hostIp) || u.hostIp === want.hostIp);
 }
 
+/** What constraints and spreadBy can look at. */
+export type NodeAttributes = Pick<SchedNode, 'id' | 'hostname' | 'os' | 'arch' | 'labels'>;
+
 /** Value of a node attribute (constraints, spreadBy); undefined when the node lacks it. */
-export function nodeAttribute(n: SchedNode, attribute: string): string | undefined {
+export function nodeAttribute(n: NodeAttributes, attribute: string): string | undefined {
   switch (attribute) {
     case 'node.id':
       return n.id;
@@ -232,7 +235,7 @@ export function nodeAttribute(n: SchedNode, attribute: string): string | undefin
   }
 }
 
-export function constraintHolds(n: SchedNode, c: Constraint): boolean {
+export function constraintHolds(n: NodeAttributes, c: Constraint): boolean {
   const v = nodeAttribute(n, c.attribute);
   return c.op === '==' ? v === c.value : v !== c.value;
 }
