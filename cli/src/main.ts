@@ -10,6 +10,8 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerUp(program);
+  registerNodes(program);
+  registerPlan(program);
   registerApply(program);
   registerGet(program);
   registerDelete(program);

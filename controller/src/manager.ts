@@ -3,11 +3,13 @@
 // stop the moment it loses. One shutdown path: abort the signal given to start().
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { DispatcherServer } from './api/dispatcher.js';
+import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
@@ -83,6 +85,8 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    const nodeApi = new NodeApi({ store: this.deps.store, keys: this.deps.keys, clock: this.deps.clock, services: this.api });
+    server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
