@@ -8,11 +8,13 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
-import type { ClusterCache } from '../store/cluster.js';
+import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
 import { schedule, type SchedNode } from './scheduler.js';
 import { RequirementCache, buildNodes, holdsResources } from './snapshot.js';
 import { holdPort, portConflictOf } from './ports.js';
+import { planRebalance } from './rebalance-plan.js';
+import { newTask, instanceOf } from '../orchestrator/replicated-plan.js';
 
 export { holdsResources, effectiveLabels } from './snapshot.js';
 
@@ -22,6 +24,10 @@ export const BATCH_DEBOUNCE_MS = 10;
 export const PENDING_RETRY_MS = 5_000;
 /** Concurrent placement commits. */
 const COMMIT_CONCURRENCY = 32;
+/** Rebalancing is looked at no more often than this (it asks the scheduler once per candidate node). */
+export const REBALANCE_CHECK_MS = 1_000;
+/** After a rebalance move had to be given up (its new task did not run), the service waits this long. */
+export const REBALANCE_BACKOFF_MS = 5 * 60_000;
 /** Attempts at marking a node's port busy before giving up (the next failure marks it again). */
 const PORT_MARK_ATTEMPTS = 5;
 
@@ -32,6 +38,9 @@ export class SchedulerLoop {
   private seed = 0;
   private lastReason = new Map<string, string>();
   private portMarks: Promise<void> = Promise.resolve();
+  private lastRebalanceMs = 0;
+  /** serviceKey → no rebalance moves before this time (a move was given up). */
+  private rebalanceBackoff = new Map<string, number>();
 
   constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink }) {}
 
@@ -46,6 +55,10 @@ export class SchedulerLoop {
       onUpsert: (_k, t, old) => {
         if (t.value.nodeId === '' && t.value.desiredState === 'running') this.trigger();
         else if (old && holdsResources(old.value) && !holdsResources(t.value)) this.trigger(); // capacity freed
+        if (t.value.handoverFrom && old?.value.desiredState === 'running' && t.value.desiredState !== 'running' && t.value.status.state !== 'running') {
+          // A start-first move ended without its new task running (e.g. a rebalance that timed out).
+          this.rebalanceBackoff.set(serviceKeyOf(t.value.namespace, t.value.service), this.deps.clock.now() + REBALANCE_BACKOFF_MS);
+        }
         if (t.value.nodeId !== '' && old?.value.status.state !== t.value.status.state) {
           const conflict = portConflictOf(t.value);
           if (conflict) this.markPort(t.value.nodeId, conflict, t.value.id);
@@ -126,6 +139,7 @@ export class SchedulerLoop {
   async pass(): Promise<void> {
     const { cache, metrics, log, clock } = this.deps;
     const { nodes, pending } = this.snapshot();
+    await this.rebalance(nodes);
     if (pending.length === 0) {
       metrics?.unschedulable.set(0);
       return;
@@ -174,6 +188,42 @@ export class SchedulerLoop {
     metrics?.unschedulable.set(plan.unplaced.length);
     if (plan.assignments.length > 0 || plan.unplaced.length > 0) {
       log.debug({ placed: plan.assignments.length, unplaced: plan.unplaced.length }, 'scheduling pass');
+    }
+  }
+
+  /**
+   * Opt-in rebalancing: for services with placement.rebalance, start-first moves onto nodes that
+   * have too few of their replicas (rebalance-plan.ts). A move is a new task in the same slot,
+   * created only while the old task is unchanged; the orchestrator stops the old one once the
+   * new one runs.
+   */
+  private async rebalance(nodes: SchedNode[]): Promise<void> {
+    const { cache, clock, log, events } = this.deps;
+    const now = clock.now();
+    if (now - this.lastRebalanceMs < REBALANCE_CHECK_MS) return;
+    this.lastRebalanceMs = now;
+    for (const s of cache.services.list()) {
+      const svc = s.value;
+      if (!svc.spec.placement?.rebalance) continue;
+      const sk = serviceKeyOf(svc.meta.namespace, svc.meta.name);
+      if ((this.rebalanceBackoff.get(sk) ?? 0) > now) continue;
+      const tasks = cache.tasksOfService(svc.meta.namespace, svc.meta.name);
+      const moves = planRebalance({ nodes, service: svc, tasks: tasks.map((t) => t.value), seed: this.seed });
+      for (const m of moves) {
+        const old = tasks.find((t) => t.value.id === m.task.id)!;
+        const slotTasks = tasks.filter((t) => t.value.slot === m.task.slot).map((t) => instanceOf(t.value));
+        const next: TaskRecord = { ...newTask(svc, m.task.slot, Math.max(...slotTasks) + 1, now), handoverFrom: m.task.id };
+        try {
+          await cache.store.commit([
+            { op: 'create', key: cache.keys.task(next.id), value: JSON.stringify(next) },
+            { op: 'check', key: cache.keys.task(old.value.id), modRevision: old.modRevision },
+          ]);
+          log.info({ service: sk, slot: m.task.slot, from: m.fromNode, to: m.toNode }, 'rebalancing: moving a replica (start-first)');
+          events.publish({ type: 'task.state', namespace: svc.meta.namespace, service: svc.meta.name, task: next.id, slot: next.slot, state: 'pending', message: `rebalancing: replica moves from ${m.fromNode} to ${m.toNode}` });
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
     }
   }
 }
