@@ -33,7 +33,8 @@ export function portConflictOf(t: TaskRecord): HostPortRequest | undefined {
     const ip = m[p.ip] ?? '';
     const declared = (t.spec.ports ?? []).find((x) => x.hostPort === port);
     const protocol = p.proto !== undefined ? m[p.proto]! : (declared?.protocol ?? 'tcp');
-    const hostIp = declared?.hostIP ?? (ip === '0.0.0.0' || ip === '::' ? '' : ip);
+    // Held in the terms of the task's request: a port asked on every address blocks every address.
+    const hostIp = declared ? (declared.hostIP ?? '') : ip === '0.0.0.0' || ip === '::' ? '' : ip;
     return { protocol, port, hostIp };
   }
   return undefined;
