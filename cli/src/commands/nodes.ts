@@ -88,7 +88,7 @@ export function registerNodes(program: Command): void {
         if (!opts.wait) return;
         const deadline = Date.now() + timeoutS * 1000;
         for (;;) {
-          const left = (await c.listTasks({ nodeId: node })).filter((t) => t.desiredState === 'running' || t.status?.state === 'running');
+          const left = (await c.listTasks({ nodeId: node, all: true })).filter((t) => t.desiredState === 'running' || t.status?.state === 'running');
           if (left.length === 0) break;
           if (Date.now() > deadline) throw new CliError(`node/${node}: ${left.length} task(s) still there after ${timeoutS}s: ${left.map((t) => `${t.service}.${t.slot}`).join(', ')}`);
           await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));

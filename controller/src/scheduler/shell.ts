@@ -39,6 +39,7 @@ export class SchedulerLoop {
   private lastReason = new Map<string, string>();
   private portMarks: Promise<void> = Promise.resolve();
   private lastRebalanceMs = 0;
+  private rebalanceTimer: NodeJS.Timeout | undefined;
   /** serviceKey → no rebalance moves before this time (a move was given up). */
   private rebalanceBackoff = new Map<string, number>();
 
@@ -86,6 +87,7 @@ export class SchedulerLoop {
       }
     } finally {
       clearInterval(retry);
+      if (this.rebalanceTimer) clearTimeout(this.rebalanceTimer);
       for (const f of off) f();
       await this.portMarks;
     }
@@ -200,7 +202,14 @@ export class SchedulerLoop {
   private async rebalance(nodes: SchedNode[]): Promise<void> {
     const { cache, clock, log, events } = this.deps;
     const now = clock.now();
-    if (now - this.lastRebalanceMs < REBALANCE_CHECK_MS) return;
+    if (now - this.lastRebalanceMs < REBALANCE_CHECK_MS) {
+      // Too soon: look again when it is time (a move that just finished may allow the next).
+      this.rebalanceTimer ??= setTimeout(() => {
+        this.rebalanceTimer = undefined;
+        this.trigger();
+      }, REBALANCE_CHECK_MS - (now - this.lastRebalanceMs));
+      return;
+    }
     this.lastRebalanceMs = now;
     for (const s of cache.services.list()) {
       const svc = s.value;
