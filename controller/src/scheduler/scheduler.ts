@@ -144,31 +144,19 @@ class NodeWork implements HeapItem {
   cpu: number;
   mem: number;
   total: number;
-  byService: ReadonlyMap<string, number>;
-  private ownMap = false;
+  /** loadWith(0, 0), kept up to date as tasks are booked. */
+  baseLoad: number;
   portIndex: Map<string, PortUse[]> | undefined;
   /** Per group being placed: its tasks here, its rank keys, its spread group. */
   svc = 0;
   load = 0;
   group: SpreadGroup | undefined;
 
-  constructor(readonly node: SchedNode, readonly tieBreak: number) {
+  constructor(readonly node: SchedNode, readonly index: number, readonly tieBreak: number) {
     this.cpu = node.allocated.cpuMilli;
     this.mem = node.allocated.memoryBytes;
     this.total = node.totalTasks;
-    this.byService = node.tasksByService;
-  }
-
-  count(serviceKey: string): number {
-    return this.byService.get(serviceKey) ?? 0;
-  }
-
-  setCount(serviceKey: string, n: number): void {
-    if (!this.ownMap) {
-      this.byService = new Map(this.byService);
-      this.ownMap = true;
-    }
-    (this.byService as Map<string, number>).set(serviceKey, n);
+    this.baseLoad = this.loadWith(0, 0);
   }
 
   ports(): Map<string, PortUse[]> {
@@ -184,6 +172,24 @@ class NodeWork implements HeapItem {
     const c = this.node.capacity;
     return ((c.cpuMilli > 0 ? (this.cpu + cpu) / c.cpuMilli : 0) + (c.memoryBytes > 0 ? (this.mem + mem) / c.memoryBytes : 0)) / 2;
   }
+}
+
+/**
+ * Live tasks per node of the services a pass looks at (its own and those named by affinity),
+ * as arrays indexed by node: built once from the snapshot, updated as tasks are booked.
+ */
+type Counts = Map<string, Int32Array>;
+
+function buildCounts(works: readonly NodeWork[], keys: ReadonlySet<string>): Counts {
+  const counts: Counts = new Map();
+  for (const k of keys) counts.set(k, new Int32Array(works.length));
+  for (const w of works) {
+    for (const [k, c] of w.node.tasksByService) {
+      const a = counts.get(k);
+      if (a) a[w.index] = c;
+    }
+  }
+  return counts;
 }
 
 class SpreadGroup implements HeapItem {
@@ -268,6 +274,9 @@ export function summarize(rejections: readonly Rejection[], nodeCount: number): 
 
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const fixed = (kind: string, text: string): Rejection => ({ kind, text: () => text, amount: 0 });
+/** Rejections that do not depend on the group, made once. */
+const NOT_READY: Record<string, Rejection> = { unknown: fixed('state-unknown', 'node unknown'), down: fixed('state-down', 'node down') };
+const NOT_ACTIVE: Record<string, Rejection> = { pause: fixed('avail-pause', 'availability pause'), drain: fixed('avail-drain', 'availability drain') };
 
 /** One group of identical pending tasks. */
 interface TaskGroup {
@@ -279,22 +288,38 @@ interface TaskGroup {
   order: number;
 }
 
+function samePorts(a: readonly HostPortRequest[] | undefined, b: readonly HostPortRequest[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return (a?.length ?? 0) === 0 && (b?.length ?? 0) === 0;
+  return a.every((p, i) => p.port === b[i]!.port && p.protocol === b[i]!.protocol && p.hostIp === b[i]!.hostIp);
+}
+
+/** Same group: same revision, and (so that a caller mixing them never overbooks) same resources and ports. */
+function sameGroup(a: PendingTask, b: PendingTask): boolean {
+  return (a.revision ?? 0) === (b.revision ?? 0)
+    && a.resources.cpuMilli === b.resources.cpuMilli
+    && a.resources.memoryBytes === b.resources.memoryBytes
+    && (a.targetNodeId !== undefined) === (b.targetNodeId !== undefined)
+    && samePorts(a.hostPorts, b.hostPorts);
+}
+
 function groupTasks(pending: readonly PendingTask[]): TaskGroup[] {
-  const groups = new Map<string, TaskGroup>();
+  const byService = new Map<string, TaskGroup[]>();
+  const list: TaskGroup[] = [];
   for (const t of pending) {
-    // Resources and ports are part of the key too: a caller that mixes them within a revision
-    // still never overbooks a node or a port.
-    const ports = t.hostPorts?.map((p) => `${p.hostIp}:${p.port}/${p.protocol}`).join(',') ?? '';
-    const key = `${t.serviceKey}\u0000${t.revision ?? 0}\u0000${t.resources.cpuMilli}\u0000${t.resources.memoryBytes}\u0000${ports}\u0000${t.targetNodeId !== undefined ? 'pinned' : ''}`;
-    let g = groups.get(key);
+    let groups = byService.get(t.serviceKey);
+    if (!groups) byService.set(t.serviceKey, (groups = []));
+    let g = groups.find((x) => sameGroup(x.first, t));
     if (!g) {
       const p = t.placement;
       const order = t.targetNodeId !== undefined ? 0 : (p?.affinity?.length ?? 0) + (p?.antiAffinity?.length ?? 0) > 0 ? 2 : 1;
-      groups.set(key, (g = { key, serviceKey: t.serviceKey, first: t, tasks: [], order }));
+      const r = t.resources;
+      const key = `${t.serviceKey}\u0000${String(t.revision ?? 0).padStart(12, '0')}\u0000${r.cpuMilli}\u0000${r.memoryBytes}\u0000${t.hostPorts?.map((x) => `${x.hostIp}:${x.port}/${x.protocol}`).join(',') ?? ''}\u0000${order === 0 ? 'pinned' : ''}`;
+      groups.push((g = { key, serviceKey: t.serviceKey, first: t, tasks: [], order }));
+      list.push(g);
     }
     g.tasks.push(t);
   }
-  const list = [...groups.values()];
   for (const g of list) {
     g.tasks.sort(byId);
     g.first = g.tasks[0]!;
@@ -313,10 +338,17 @@ class GroupPlacer {
   readonly placedOn = new Map<NodeWork, number>();
   private readonly selfAffinity: boolean;
   private readonly selfAnti: boolean;
-  private readonly otherAffinity: readonly string[];
-  private readonly otherAnti: readonly string[];
+  private readonly otherAffinity: readonly Int32Array[];
+  private readonly otherAnti: readonly Int32Array[];
+  private readonly otherAffinityKeys: readonly string[];
+  private readonly otherAntiKeys: readonly string[];
+  /** Tasks of this service per node index. */
+  readonly own: Int32Array;
+  /** spreadBy as a label key, read straight from the labels (the common case). */
+  readonly spreadLabel: string | undefined;
+  private readonly rejections = new Map<string, Rejection>();
 
-  constructor(group: TaskGroup) {
+  constructor(group: TaskGroup, counts: Counts) {
     this.sk = group.serviceKey;
     this.req = group.first;
     this.cpu = this.req.resources.cpuMilli;
@@ -325,8 +357,28 @@ class GroupPlacer {
     this.binpack = p?.strategy === 'binpack';
     this.selfAffinity = p?.affinity?.includes(this.sk) ?? false;
     this.selfAnti = p?.antiAffinity?.includes(this.sk) ?? false;
-    this.otherAffinity = p?.affinity?.filter((s) => s !== this.sk) ?? [];
-    this.otherAnti = p?.antiAffinity?.filter((s) => s !== this.sk) ?? [];
+    this.otherAffinityKeys = p?.affinity?.filter((s) => s !== this.sk) ?? [];
+    this.otherAntiKeys = p?.antiAffinity?.filter((s) => s !== this.sk) ?? [];
+    this.otherAffinity = this.otherAffinityKeys.map((k) => counts.get(k)!);
+    this.otherAnti = this.otherAntiKeys.map((k) => counts.get(k)!);
+    this.own = counts.get(this.sk)!;
+    const sb = this.binpack ? undefined : p?.spreadBy;
+    this.spreadLabel = sb?.startsWith('node.labels.') ? sb.slice('node.labels.'.length) : undefined;
+  }
+
+  /** A rejection without amount, made once per group and kind. */
+  private fx(kind: string, text: string): Rejection {
+    let r = this.rejections.get(kind);
+    if (!r) this.rejections.set(kind, (r = fixed(kind, text)));
+    return r;
+  }
+
+  /** Value of spreadBy on n ('' when the node lacks it). */
+  spreadValue(n: NodeWork): string {
+    const sb = this.req.placement?.spreadBy;
+    if (this.binpack || sb === undefined) return '';
+    if (this.spreadLabel !== undefined) return n.node.labels?.[this.spreadLabel] ?? '';
+    return nodeAttribute(n.node, sb) ?? '';
   }
 
   /** Spread: fewer of this service, fewer tasks, less loaded. Binpack: more loaded after placing, more tasks. Then the hash. */
@@ -349,21 +401,25 @@ class GroupPlacer {
 
   /** Prepares n's rank keys for this group. */
   rank(n: NodeWork): void {
-    n.svc = n.count(this.sk);
-    n.load = this.binpack ? n.loadWith(this.cpu, this.mem) : n.loadWith(0, 0);
+    n.svc = this.own[n.index]!;
+    n.load = this.binpack ? n.loadWith(this.cpu, this.mem) : n.baseLoad;
   }
 
   /** Filters decided once per group: nothing this group does changes them. */
   staticReject(n: NodeWork): Rejection | undefined {
     const node = n.node;
-    if (node.state !== 'ready') return fixed(`state-${node.state}`, `node ${node.state}`);
-    if (node.availability !== 'active') return fixed(`avail-${node.availability}`, `availability ${node.availability}`);
+    if (node.state !== 'ready') return NOT_READY[node.state] ?? fixed(`state-${node.state}`, `node ${node.state}`);
+    if (node.availability !== 'active') return NOT_ACTIVE[node.availability] ?? fixed(`avail-${node.availability}`, `availability ${node.availability}`);
     const cs = this.req.placement?.constraints;
     if (cs) {
-      for (const c of cs) if (!constraintHolds(node, c)) return fixed(`constraint ${c.text}`, `constraint ${c.text}`);
+      for (const c of cs) if (!constraintHolds(node, c)) return this.fx(`constraint ${c.text}`, `constraint ${c.text}`);
     }
-    for (const s of this.otherAffinity) if (n.count(s) === 0) return fixed(`affinity ${s}`, `affinity: no task of ${s}`);
-    for (const s of this.otherAnti) if (n.count(s) > 0) return fixed(`anti ${s}`, `anti-affinity: runs ${s}`);
+    for (let i = 0; i < this.otherAffinity.length; i++) {
+      if (this.otherAffinity[i]![n.index] === 0) return this.fx(`affinity ${this.otherAffinityKeys[i]}`, `affinity: no task of ${this.otherAffinityKeys[i]}`);
+    }
+    for (let i = 0; i < this.otherAnti.length; i++) {
+      if (this.otherAnti[i]![n.index]! > 0) return this.fx(`anti ${this.otherAntiKeys[i]}`, `anti-affinity: runs ${this.otherAntiKeys[i]}`);
+    }
     return undefined;
   }
 
@@ -382,15 +438,15 @@ class GroupPlacer {
         if (clash) {
           const what = `port ${want.port}/${want.protocol}`;
           return clash.owner === ''
-            ? fixed(`port ${what} host`, `${what} in use on the host (not by Berth)`)
-            : fixed(`port ${what} ${clash.owner}`, `${what} taken by ${clash.owner}`);
+            ? this.fx(`port ${what} host`, `${what} in use on the host (not by Berth)`)
+            : this.fx(`port ${what} ${clash.owner}`, `${what} taken by ${clash.owner}`);
         }
       }
     }
     const max = this.req.placement?.maxPerNode;
-    if (max !== undefined && n.svc >= max) return fixed('maxPerNode', `maxPerNode ${max} reached`);
-    if (this.selfAnti && n.svc > 0) return fixed(`anti ${this.sk}`, `anti-affinity: runs ${this.sk}`);
-    if (this.selfAffinity && n.svc === 0) return fixed(`affinity ${this.sk}`, `affinity: no task of ${this.sk}`);
+    if (max !== undefined && n.svc >= max) return this.fx('maxPerNode', `maxPerNode ${max} reached`);
+    if (this.selfAnti && n.svc > 0) return this.fx(`anti ${this.sk}`, `anti-affinity: runs ${this.sk}`);
+    if (this.selfAffinity && n.svc === 0) return this.fx(`affinity ${this.sk}`, `affinity: no task of ${this.sk}`);
     return undefined;
   }
 
@@ -404,21 +460,31 @@ class GroupPlacer {
     n.mem += this.mem;
     n.total++;
     n.svc++;
-    n.setCount(this.sk, n.svc);
-    for (const p of this.req.hostPorts ?? []) addPort(n.ports(), { ...p, owner: this.sk });
+    this.own[n.index] = n.svc;
+    const hp = this.req.hostPorts;
+    if (hp) for (const p of hp) addPort(n.ports(), { ...p, owner: this.sk });
     this.placedOn.set(n, (this.placedOn.get(n) ?? 0) + 1);
-    n.load = this.binpack ? n.loadWith(this.cpu, this.mem) : n.loadWith(0, 0);
+    n.baseLoad = n.loadWith(0, 0);
+    n.load = this.binpack ? n.loadWith(this.cpu, this.mem) : n.baseLoad;
   }
 }
 
 export function schedule(snapshot: Snapshot, pending: readonly PendingTask[], seed: number, opts: ScheduleOptions = {}): Plan {
-  const works = [...snapshot.nodes].sort(byId).map((n) => new NodeWork(n, tieHash(seed, n.id)));
+  const works = [...snapshot.nodes].sort(byId).map((n, i) => new NodeWork(n, i, tieHash(seed, n.id)));
   const workById = new Map(works.map((w) => [w.node.id, w]));
   const plan: Plan = { assignments: [], unplaced: [] };
   if (opts.explain) plan.explain = [];
+  const groups = groupTasks(pending);
+  const keys = new Set<string>();
+  for (const g of groups) {
+    keys.add(g.serviceKey);
+    for (const k of g.first.placement?.affinity ?? []) keys.add(k);
+    for (const k of g.first.placement?.antiAffinity ?? []) keys.add(k);
+  }
+  const counts = buildCounts(works, keys);
 
-  for (const group of groupTasks(pending)) {
-    const g = new GroupPlacer(group);
+  for (const group of groups) {
+    const g = new GroupPlacer(group, counts);
     if (group.order === 0) placePinned(g, group, workById, works.length, plan);
     else placeFree(g, group, works, plan);
     if (plan.explain) plan.explain.push(explainGroup(g, group, works));
@@ -452,7 +518,7 @@ function placeFree(g: GroupPlacer, group: TaskGroup, works: readonly NodeWork[],
   const members = new Map<SpreadGroup, NodeWork[]>();
   for (const n of works) {
     g.rank(n);
-    const value = spreadBy ? (nodeAttribute(n.node, spreadBy) ?? '') : '';
+    const value = spreadBy ? g.spreadValue(n) : '';
     let sg = spreadGroups.get(value);
     if (!sg) {
       spreadGroups.set(value, (sg = new SpreadGroup(value, g.less)));
@@ -525,7 +591,7 @@ function explainGroup(g: GroupPlacer, group: TaskGroup, works: readonly NodeWork
     if (r) return { nodeId: n.node.id, placed: 0, reason: r.text(r.amount) };
     if (group.order === 0) return { nodeId: n.node.id, placed: 0, reason: 'not its node (global task pinned elsewhere)' };
     const pct = Math.round(n.loadWith(0, 0) * 100);
-    return { nodeId: n.node.id, placed: 0, reason: `fits, ranked lower (${n.count(g.sk)} of this service, ${n.total} tasks, ${pct}% allocated)` };
+    return { nodeId: n.node.id, placed: 0, reason: `fits, ranked lower (${g.own[n.index]} of this service, ${n.total} tasks, ${pct}% allocated)` };
   });
   return { serviceKey: group.serviceKey, nodes };
 }
