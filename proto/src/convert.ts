@@ -50,6 +50,7 @@ export function taskToPb(t: TaskRecord, extra: { modRevision?: number; nodeAddre
     serviceUid: t.serviceUid,
     modRevision: extra.modRevision ?? 0,
     nodeAddress: extra.nodeAddress ?? '',
+    targetNodeId: t.targetNodeId ?? '',
   };
 }
 
@@ -67,6 +68,7 @@ export function taskFromPb(t: PbTaskOut): TaskRecord {
     containerName: t.containerName,
     createdAtMs: t.createdAtMs,
     status: t.status ? statusFromPb(t.status) : { state: 'assigned', message: '', timestampMs: 0 },
+    ...(t.targetNodeId ? { targetNodeId: t.targetNodeId } : {}),
   };
 }
 

@@ -90,6 +90,7 @@ describe('scheduling on three Docker hosts', () => {
     await cluster.startAgent(2);
     await nodeReady('h3');
     await waitRunning('agent', (c) => c.every((n) => n === 1), 'one per node after h3 joined');
+    await cluster.waitFor(async () => /agent\.h3 +default +h3 +running +running/.test((await cluster.berth(['get', 'tasks', 'agent'])).stdout), 'get tasks names global tasks by node');
     const svc = await cluster.client().getService('default', 'agent');
     expect(svc.status).toMatchObject({ desired: 3, running: 3 });
 

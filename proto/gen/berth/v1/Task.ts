@@ -31,6 +31,10 @@ export interface Task {
    * Node address, for the printed "where to reach it".
    */
   'nodeAddress'?: (string);
+  /**
+   * Global services: the node this task belongs to (set before it is placed).
+   */
+  'targetNodeId'?: (string);
 }
 
 export interface Task__Output {
@@ -60,4 +64,8 @@ export interface Task__Output {
    * Node address, for the printed "where to reach it".
    */
   'nodeAddress': (string);
+  /**
+   * Global services: the node this task belongs to (set before it is placed).
+   */
+  'targetNodeId': (string);
 }
