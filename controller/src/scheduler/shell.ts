@@ -60,7 +60,8 @@ export class SchedulerLoop {
           // A start-first move ended without its new task running (e.g. a rebalance that timed out).
           this.rebalanceBackoff.set(serviceKeyOf(t.value.namespace, t.value.service), this.deps.clock.now() + REBALANCE_BACKOFF_MS);
         }
-        if (t.value.nodeId !== '' && old?.value.status.state !== t.value.status.state) {
+        // Only a failure seen happening: one found in the initial listing was marked by whoever saw it.
+        if (old && t.value.nodeId !== '' && old.value.status.state !== t.value.status.state) {
           const conflict = portConflictOf(t.value);
           if (conflict) this.markPort(t.value.nodeId, conflict, t.value.id);
         }
