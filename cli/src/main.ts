@@ -10,6 +10,7 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
+import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
@@ -34,6 +35,8 @@ export function buildProgram(): Command {
   registerDelete(program);
   registerController(program);
   registerAgent(program);
+  registerRollout(program);
+  registerRegistry(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -4,6 +4,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
+import { rolloutHandlers } from './api/rollout-server.js';
+import { RolloutApi } from './api/rollouts.js';
+import { RegistryCredentialApi } from './api/registry-credentials.js';
 import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
@@ -85,7 +89,14 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
-    const nodeApi = new NodeApi({ store: this.deps.store, keys: this.deps.keys, clock: this.deps.clock, services: this.api });
+    const { store, keys, clock, events } = this.deps;
+    server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
+      rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
+      credentials: new RegistryCredentialApi({ store, keys, clock }),
+      cache: this.cache,
+      log: log.child({ loop: 'api' }),
+    }));
+    const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
     server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

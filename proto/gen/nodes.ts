@@ -13,6 +13,7 @@ import type { PlanRequest as _berth_v1_PlanRequest, PlanRequest__Output as _bert
 import type { PlanResponse as _berth_v1_PlanResponse, PlanResponse__Output as _berth_v1_PlanResponse__Output } from './berth/v1/PlanResponse.js';
 import type { PlannedTask as _berth_v1_PlannedTask, PlannedTask__Output as _berth_v1_PlannedTask__Output } from './berth/v1/PlannedTask.js';
 import type { PortBinding as _berth_v1_PortBinding, PortBinding__Output as _berth_v1_PortBinding__Output } from './berth/v1/PortBinding.js';
+import type { RegistryAuth as _berth_v1_RegistryAuth, RegistryAuth__Output as _berth_v1_RegistryAuth__Output } from './berth/v1/RegistryAuth.js';
 import type { Resources as _berth_v1_Resources, Resources__Output as _berth_v1_Resources__Output } from './berth/v1/Resources.js';
 import type { Service as _berth_v1_Service, Service__Output as _berth_v1_Service__Output } from './berth/v1/Service.js';
 import type { ServicePlan as _berth_v1_ServicePlan, ServicePlan__Output as _berth_v1_ServicePlan__Output } from './berth/v1/ServicePlan.js';
@@ -40,6 +41,7 @@ export interface ProtoGrpcType {
       PlanResponse: MessageTypeDefinition<_berth_v1_PlanResponse, _berth_v1_PlanResponse__Output>
       PlannedTask: MessageTypeDefinition<_berth_v1_PlannedTask, _berth_v1_PlannedTask__Output>
       PortBinding: MessageTypeDefinition<_berth_v1_PortBinding, _berth_v1_PortBinding__Output>
+      RegistryAuth: MessageTypeDefinition<_berth_v1_RegistryAuth, _berth_v1_RegistryAuth__Output>
       Resources: MessageTypeDefinition<_berth_v1_Resources, _berth_v1_Resources__Output>
       Service: MessageTypeDefinition<_berth_v1_Service, _berth_v1_Service__Output>
       ServicePlan: MessageTypeDefinition<_berth_v1_ServicePlan, _berth_v1_ServicePlan__Output>

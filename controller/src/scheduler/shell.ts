@@ -150,7 +150,7 @@ export class SchedulerLoop {
     const end = metrics?.schedulingLatency.startTimer();
     const byId = new Map(pending.map((t) => [t.value.id, t]));
     const reqs = new RequirementCache();
-    const plan = schedule({ nodes }, pending.map((t) => reqs.pendingTask(t.value)), this.seed++);
+    const plan = schedule({ nodes }, pending.map((t) => reqs.pendingTask(t.value, t.value.avoidNodes)), this.seed++);
     const now = clock.now();
     const writes: Array<() => Promise<void>> = [];
     for (const a of plan.assignments) {
