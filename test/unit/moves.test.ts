@@ -22,6 +22,13 @@ describe('drain: start-first handover', () => {
     expect(plan.create.map((t) => [t.id, t.slot, t.handoverFrom, t.nodeId])).toEqual([[taskId('u1', 1, 1), 1, onN1.id, '']]);
   });
 
+  it('stop-first when the service\'s update order says so: the old task stops, the slot is refilled at once', () => {
+    const stopFirst = { ...svc, spec: { ...svc.spec, update: { ...svc.spec.update, order: 'stop-first' as const, maxUnavailable: 1 } } };
+    const plan = planReplicated({ service: stopFirst, tasks: [onN1, onN2], nodes: draining, nowMs: T0 });
+    expect(plan.update).toEqual([{ taskId: onN1.id, desiredState: 'shutdown' }]);
+    expect(plan.create.map((t) => [t.slot, t.handoverFrom])).toEqual([[1, undefined]]);
+  });
+
   it('while the successor starts the old task stays; once it runs the old one is stopped', () => {
     const next = { ...mockTask(svc, { slot: 1, instance: 1, nodeId: 'n3', state: 'starting' }), handoverFrom: onN1.id, createdAtMs: T0 };
     const waiting = planReplicated({ service: svc, tasks: [onN1, next, onN2], nodes: draining, nowMs: T0 + 1000 });

@@ -3,13 +3,14 @@
 // the same slot (handoverFrom = the old one) that the scheduler places; the old one stops only
 // once the new one runs (replicated-plan.ts), so the service never drops below what runs now.
 //
-// Rules: only a service whose every slot has exactly one live task, running, at the current
-// revision (no move, update or restart in flight); at most `maxMoving` moves at once; a move
+// Rules: only a service whose every slot has exactly one live task, ready (running and healthy),
+// at the current spec (no move, update or restart in flight); at most `maxMoving` moves at once; a move
 // only where the real scheduler, asked to place that replica now, picks another node AND the
 // spread strictly improves: Φ = M·Σ(group count²) + Σ(node count²) drops (M outweighs any node
 // term). Φ is a non-negative integer that every move lowers, so rebalancing always stops.
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
+import { isOutdated, isReady } from '../../../proto/src/lifecycle-model.js';
 import { schedule, nodeAttribute, type SchedNode } from './scheduler.js';
 import { RequirementCache, serviceKey } from './snapshot.js';
 
@@ -32,7 +33,7 @@ export function planRebalance(input: { nodes: readonly SchedNode[]; service: Ser
   const live = input.tasks.filter((t) => t.serviceUid === svc.meta.uid && t.desiredState === 'running');
   const slots = new Set(live.map((t) => t.slot));
   const settled = live.length === svc.spec.replicas && slots.size === live.length
-    && live.every((t) => t.status.state === 'running' && t.nodeId !== '' && t.specRevision === svc.specRevision);
+    && live.every((t) => isReady(t) && t.nodeId !== '' && !isOutdated(t, svc));
   if (!settled) return [];
 
   const spreadBy = svc.spec.placement?.spreadBy;
