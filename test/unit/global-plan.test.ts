@@ -54,14 +54,24 @@ describe('planGlobal', () => {
     expect(back.create.map((t) => t.id)).toEqual(['u1-n1-1']);
   });
 
-  it('a failed task is replaced after the restart delay; an outdated one one node at a time', () => {
+  it('a failed task is replaced after the restart backoff; outdated ones by the rolling update, one node at a time', () => {
     const failed = gtask('n1', { state: 'failed' });
     expect(planGlobal({ service: svc(), tasks: [failed], nodes: [mockNode('n1')], nowMs: T0 }).requeueAfterMs).toBe(1000);
     expect(planGlobal({ service: svc(), tasks: [failed], nodes: [mockNode('n1')], nowMs: T0 + 1000 }).create.map((t) => t.id)).toEqual(['u1-n1-1']);
     const newer = { ...svc(), specRevision: 2, spec: { ...svc().spec, image: 'berth-local/busybox:2' } };
+    // start-first (the default update order), maxSurge 1: one node at a time, the old task stays until the new one is ready.
     const plan = planGlobal({ service: newer, tasks: [gtask('n1'), gtask('n2')], nodes: [mockNode('n1'), mockNode('n2')], nowMs: T0 });
-    expect(plan.update.map((u) => u.taskId)).toEqual(['u1-n1-0']);
-    expect(plan.create.map((t) => [t.id, t.specRevision])).toEqual([['u1-n1-1', 2]]);
+    expect(plan.update).toEqual([]);
+    expect(plan.create.map((t) => [t.id, t.specRevision, t.targetNodeId])).toEqual([['u1-n1-1', 2, 'n1']]);
+    const starting = { ...plan.create[0]!, nodeId: 'n1', status: { state: 'running' as const, message: '', timestampMs: T0 } };
+    const next = planGlobal({ service: newer, tasks: [gtask('n1'), starting, gtask('n2')], nodes: [mockNode('n1'), mockNode('n2')], nowMs: T0 + 10 });
+    expect(next.update.map((u) => u.taskId)).toEqual(['u1-n1-0']);
+    expect(next.create.map((t) => t.id)).toEqual(['u1-n2-1']);
+    // stop-first: the old task stops first.
+    const stopFirst = { ...newer, spec: { ...newer.spec, update: { ...newer.spec.update, order: 'stop-first' as const, maxUnavailable: 1 } } };
+    const sf = planGlobal({ service: stopFirst, tasks: [gtask('n1'), gtask('n2')], nodes: [mockNode('n1'), mockNode('n2')], nowMs: T0 });
+    expect(sf.update.map((u) => u.taskId)).toEqual(['u1-n1-0']);
+    expect(sf.create.map((t) => t.id)).toEqual(['u1-n1-1']);
   });
 
   it('deleting: stops everything, then removes the records and the service', () => {

@@ -5,21 +5,26 @@
 // no live task of the service; the task is pinned to the node (targetNodeId) and placed by the
 // scheduler, which still checks that it fits (memory, ports, ...) and explains when it does not.
 // A live task stays while its node is not down, not draining and still meets the constraints
-// (a paused or unknown node keeps its task). A dead task is replaced after the restart delay; a
-// task of an older spec is replaced one node at a time, the next when the previous one runs.
+// (a paused or unknown node keeps its task). A dead task is replaced as the restart policy says
+// (restart-plan.ts); tasks of an older spec are replaced by the rolling update (rollout-plan.ts)
+// with the service's update settings, each node counting as one replica.
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { parseConstraint, type Constraint } from '../../../proto/src/spec/placement.js';
-import { taskSpecKey } from '../../../proto/src/spec/service.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import { constraintHolds } from '../scheduler/scheduler.js';
 import { effectiveLabels } from '../scheduler/snapshot.js';
-import { RESTART_DELAY_MS, TASK_HISTORY_PER_SLOT, instanceOf, type ReplicatedPlan, type TaskChange } from './replicated-plan.js';
+import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
+import { TASK_HISTORY_PER_SLOT, instanceOf, type ReplicatedPlan, type TaskChange } from './replicated-plan.js';
+import { refillDecision } from './restart-plan.js';
+import { planRollout, startFirstPredecessor, type SlotState } from './rollout-plan.js';
 
 export interface GlobalPlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
   nodes: readonly NodeRecord[];
   nowMs: number;
+  /** The service's rollout record, if any. */
+  rollout?: RolloutRecord | undefined;
 }
 
 export function globalTaskId(serviceUid: string, nodeId: string, instance: number): string {
@@ -30,8 +35,10 @@ export function globalContainerName(svc: ServiceRecord, nodeId: string, instance
   return `berth-${svc.meta.namespace}-${svc.meta.name}-${nodeId}-${instance}-${svc.meta.uid}`;
 }
 
-function newGlobalTask(svc: ServiceRecord, nodeId: string, instance: number, nowMs: number): TaskRecord {
+function newGlobalTask(svc: ServiceRecord, nodeId: string, instance: number, nowMs: number, priorFailures = 0): TaskRecord {
   return {
+    ...(priorFailures ? { priorFailures } : {}),
+    ...(svc.restartGeneration ? { restartGeneration: svc.restartGeneration } : {}),
     id: globalTaskId(svc.meta.uid, nodeId, instance),
     namespace: svc.meta.namespace,
     service: svc.meta.name,
@@ -106,14 +113,16 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
   }
 
   const cs = constraintsOf(svc);
-  const wantKey = taskSpecKey(svc.spec);
   let requeue: number | undefined;
-  let updating = 0;
-  const outdated: TaskRecord[] = [];
   const nextInstance = (nodeId: string): number => {
     const l = byNode.get(nodeId) ?? [];
-    return l.length > 0 ? instanceOf(l[l.length - 1]!) + 1 : 0;
+    const made = plan.create.filter((t) => t.targetNodeId === nodeId);
+    const last = made[made.length - 1] ?? l[l.length - 1];
+    return last ? instanceOf(last) + 1 : 0;
   };
+  // Nodes that keep a task are the "slots" of the rolling update (numbered in node id order).
+  const slots: SlotState[] = [];
+  const slotNode = new Map<number, string>();
 
   const nodeIds = [...new Set([...nodeById.keys(), ...byNode.keys()])].sort();
   for (const nodeId of nodeIds) {
@@ -123,39 +132,58 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
     const keep = node !== undefined && node.state !== 'down' && node.availability !== 'drain' && meets;
     const create = node !== undefined && node.state === 'ready' && node.availability === 'active' && meets;
     const live = list.filter((t) => t.desiredState === 'running');
-    if (!keep) {
-      for (const t of live) shutdown(t);
-    } else {
-      for (const extra of live.slice(0, -1)) shutdown(extra);
-      const current = live[live.length - 1];
-      if (current && !isDead(current)) {
-        if (current.specRevision !== svc.specRevision && taskSpecKey(current.spec) !== wantKey) outdated.push(current);
-        else if (current.status.state !== 'running') updating++;
-      } else {
-        if (current) shutdown(current);
-        if (create) {
-          const last = list[list.length - 1];
-          const failed = last !== undefined && ['failed', 'complete', 'rejected'].includes(last.status.state);
-          const wait = failed ? last.status.timestampMs + RESTART_DELAY_MS - nowMs : 0;
-          if (wait > 0) requeue = Math.min(requeue ?? Infinity, wait);
-          else plan.create.push(newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs));
-        }
-      }
-    }
     // History: the newest few dead tasks per node; all of them once the node is gone.
     const dead = list.filter((t) => t.desiredState !== 'running' && (isTerminal(t.status.state) || t.nodeId === ''));
     plan.delete.push(...(node === undefined ? dead : dead.slice(0, Math.max(0, dead.length - TASK_HISTORY_PER_SLOT))).map((t) => t.id));
+    if (!keep) {
+      for (const t of live) shutdown(t);
+      continue;
+    }
+    const slot = slots.length + 1;
+    slotNode.set(slot, nodeId);
+    // Start-first update on this node: the outdated task stays until its successor is ready.
+    const predecessor = startFirstPredecessor(svc, live, isDead);
+    for (const extra of live.slice(0, -1)) if (extra !== predecessor) shutdown(extra);
+    const kept = predecessor ? [predecessor] : [];
+    const current = live[live.length - 1];
+    if (current && !isDead(current)) {
+      slots.push({ slot, live: [...kept, current], tasks: list });
+      continue;
+    }
+    if (current) shutdown(current);
+    if (predecessor || !create) {
+      slots.push({ slot, live: kept, tasks: list });
+      continue;
+    }
+    // No task on the node: start one, after the restart policy's backoff if the last one failed.
+    const decision = refillDecision(svc, list, nowMs);
+    if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
+    if (!decision.refill || decision.waitMs > 0) {
+      slots.push({ slot, live: [], tasks: list });
+      continue;
+    }
+    const t = newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs, decision.priorFailures);
+    plan.create.push(t);
+    slots.push({ slot, live: [t], tasks: [...list, t] });
   }
 
-  if (updating === 0) {
-    const next = outdated.sort((a, b) => (nodeOf(a) < nodeOf(b) ? -1 : 1))[0];
-    if (next) {
-      shutdown(next);
-      const nodeId = nodeOf(next);
-      const node = nodeById.get(nodeId);
-      if (node && node.state === 'ready' && node.availability === 'active') plan.create.push(newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs));
-    }
+  // Rolling update of the nodes whose task runs an outdated spec, with the service's update
+  // settings; the budgets count the nodes as replicas.
+  const r = planRollout({ service: { ...svc, spec: { ...svc.spec, replicas: slots.length } }, slots, record: input.rollout, nowMs });
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  for (const id of r.shutdown) {
+    const t = byId.get(id);
+    if (t) shutdown(t);
   }
+  for (const slot of r.replace) {
+    const nodeId = slotNode.get(slot)!;
+    const node = nodeById.get(nodeId);
+    if (node && node.state === 'ready' && node.availability === 'active') plan.create.push(newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs));
+  }
+  if (r.record) plan.rollout = r.record;
+  if (r.rollbackTo) plan.rollbackTo = r.rollbackTo;
+  if (r.events.length > 0) plan.rolloutEvents = r.events;
+  if (r.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, r.requeueAfterMs);
 
   const deleting = new Set(plan.delete);
   plan.update = [...changes.values()].filter((u) => !deleting.has(u.taskId));

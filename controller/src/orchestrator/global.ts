@@ -12,7 +12,7 @@ import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
 import { effectiveLabels } from '../scheduler/snapshot.js';
 import { planGlobal } from './global-plan.js';
-import { ORCHESTRATOR_RESYNC_MS, commitPlan } from './replicated.js';
+import { ORCHESTRATOR_RESYNC_MS, applyPlan } from './replicated.js';
 
 const isGlobal = (s: ServiceRecord): boolean => modeOf(s.spec) === 'global';
 
@@ -51,6 +51,13 @@ export class GlobalOrchestrator {
         },
         onDelete: (_k, t) => enqueueTask(t.value),
       }),
+      // Pause and resume (written by the API) steer the rolling update.
+      cache.rollouts.addHandler({
+        onUpsert: (_k, r) => {
+          const s = cache.service(r.value.namespace, r.value.name);
+          if (s && isGlobal(s.value)) this.queue.add(serviceKeyOf(r.value.namespace, r.value.name));
+        },
+      }),
       cache.nodes.addHandler({
         onUpsert: (_k, n, old) => {
           if (!old || placementView(old.value) !== placementView(n.value)) this.enqueueAll();
@@ -77,8 +84,9 @@ export class GlobalOrchestrator {
     if (!svc || !isGlobal(svc.value)) return;
     const tasks = cache.tasksOfService(namespace, name);
     const byId = new Map<string, Versioned<TaskRecord>>(tasks.map((t) => [t.value.id, t]));
-    const plan = planGlobal({ service: svc.value, tasks: tasks.map((t) => t.value), nodes: cache.nodes.list().map((n) => n.value), nowMs: clock.now() });
-    await commitPlan(this.deps, serviceKey, svc, byId, plan);
+    const rollout = cache.rollout(namespace, name);
+    const plan = planGlobal({ service: svc.value, tasks: tasks.map((t) => t.value), nodes: cache.nodes.list().map((n) => n.value), nowMs: clock.now(), rollout: rollout?.value });
+    await applyPlan(this.deps, serviceKey, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 }

@@ -3,6 +3,7 @@
 import type { Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
@@ -96,26 +97,43 @@ export class ReplicatedOrchestrator {
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const rollout = cache.rollout(namespace, name);
     const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value });
-    const rolloutOps: WriteOp[] = [];
-    if (plan.rollout && !plan.rollbackTo) {
-      const key = cache.keys.rollout(namespace, name);
-      rolloutOps.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
-    }
-    await commitPlan(this.deps, serviceKey, svc, byId, plan, rolloutOps);
-    for (const e of plan.rolloutEvents ?? []) this.deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
-    if (plan.rollbackTo) {
-      const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
-      if (r.ok) {
-        this.deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
-        this.deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
-      } else if (plan.rollout) {
-        const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
-        const key = cache.keys.rollout(namespace, name);
-        await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
-        this.deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
-      }
-    }
+    await applyPlan(this.deps, serviceKey, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+}
+
+/**
+ * Commits an orchestrator plan (replicated or global): the rollout record with the task changes,
+ * then the rollout's events and, when its failureAction says so, the rollback.
+ */
+export async function applyPlan(
+  deps: { cache: ClusterCache; clock: Clock; log: Logger; events: EventSink },
+  serviceKey: string,
+  svc: Versioned<ServiceRecord>,
+  byId: ReadonlyMap<string, Versioned<TaskRecord>>,
+  plan: ReplicatedPlan,
+  rollout: Versioned<RolloutRecord> | undefined,
+): Promise<void> {
+  const { cache, clock } = deps;
+  const { namespace, name } = svc.value.meta;
+  const rolloutOps: WriteOp[] = [];
+  if (plan.rollout && !plan.rollbackTo) {
+    const key = cache.keys.rollout(namespace, name);
+    rolloutOps.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
+  }
+  await commitPlan(deps, serviceKey, svc, byId, plan, rolloutOps);
+  for (const e of plan.rolloutEvents ?? []) deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
+  if (plan.rollbackTo) {
+    const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
+    if (r.ok) {
+      deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
+      deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
+    } else if (plan.rollout) {
+      const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
+      const key = cache.keys.rollout(namespace, name);
+      await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
+      deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
+    }
   }
 }
 
