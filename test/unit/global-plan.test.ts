@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eligibleNodes, globalTaskId, planGlobal } from '../../controller/src/orchestrator/global-plan.js';
+import { rolloutProgress } from '../../controller/src/orchestrator/rollout-plan.js';
 import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
 import type { NodeAvailability, NodeState } from '../../proto/src/types.js';
 import { T0, configureProperties, mockNode, mockService } from './fixtures.js';
@@ -124,5 +125,12 @@ describe('planGlobal', () => {
         }
       }),
     );
+  });
+});
+
+describe('rollout progress of a global service', () => {
+  it('counts nodes as replicas', () => {
+    const s = svc();
+    expect(rolloutProgress(s, [gtask('n1'), gtask('n2'), gtask('n3', { state: 'starting' })])).toEqual({ replicas: 3, updated: 2, ready: 2, outdated: 0 });
   });
 });
