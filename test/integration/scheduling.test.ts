@@ -90,7 +90,8 @@ describe('scheduling on three Docker hosts', () => {
     await cluster.startAgent(2);
     await nodeReady('h3');
     await waitRunning('agent', (c) => c.every((n) => n === 1), 'one per node after h3 joined');
-    await cluster.waitFor(async () => /agent\.h3 +default +h3 +running +running/.test((await cluster.berth(['get', 'tasks', 'agent'])).stdout), 'get tasks names global tasks by node');
+    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'agent' })).filter((t) => t.status?.state === 'running').length === 3, 'three global tasks running');
+    expect((await cluster.berth(['get', 'tasks', 'agent'])).stdout).toMatch(/agent\.h3 +default +h3 +running +running/);
     const svc = await cluster.client().getService('default', 'agent');
     expect(svc.status).toMatchObject({ desired: 3, running: 3 });
 
@@ -173,9 +174,9 @@ describe('scheduling on three Docker hosts', () => {
     expect(await cluster.client().listServices()).toHaveLength(0);
 
     await apply('huge', spec);
-    await cluster.waitFor(async () => (await cluster.berth(['get', 'tasks', 'huge'])).stdout.includes('no suitable node: 3 nodes: memory short by 1Gi'), 'reason in get tasks');
+    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'huge' })).some((t) => t.status?.message === 'no suitable node: 3 nodes: memory short by 1Gi'), 'the reason on the task');
     const tasks = (await cluster.berth(['get', 'tasks', 'huge'])).stdout;
-    expect(tasks).toMatch(/huge\.1 +default +- +running +pending/);
+    expect(tasks).toMatch(/huge\.1 +default +- +running +pending .*no suitable node: 3 nodes: memory short by 1Gi/);
     expect((await cluster.berth(['get', 'services', 'huge', '-o', 'wide'])).stdout).toContain('no suitable node: 3 nodes: memory short by 1Gi');
     // Capacity appears (h3's operator shrinks what it asks for): re-applied smaller, it runs.
     await apply('huge', 'replicas: 1\nresources: { memory: 1536Mi }\n');
@@ -194,7 +195,8 @@ describe('scheduling on three Docker hosts', () => {
       await apply('ports', `replicas: 3\nports: [{ containerPort: 8080, hostPort: ${port} }]\n`);
       await waitRunning('ports', (c) => c[1] === 1 && c[2] === 1 && c[0] === 0, 'h2 and h3 run it, h1 cannot');
       const reason = `2 nodes: port ${port}/tcp taken by default/ports; 1 node: port ${port}/tcp in use on the host (not by Berth)`;
-      await cluster.waitFor(async () => (await cluster.berth(['get', 'tasks', 'ports'])).stdout.includes(reason), 'the busy port named as the reason');
+      await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'ports' })).some((t) => t.status?.message === `no suitable node: ${reason}`), 'the busy port named as the reason');
+      expect((await cluster.berth(['get', 'tasks', 'ports'])).stdout).toContain(reason);
       // No crash loop: a few seconds later still exactly one failed attempt on h1.
       await new Promise((r) => setTimeout(r, 4000));
       const all = await cluster.client().listTasks({ service: 'ports', all: true });
