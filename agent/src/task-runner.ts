@@ -23,7 +23,7 @@ import {
   LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import { HealthTracker, runProbe } from './health/probe.js';
-import { ImagePuller, ImageUnavailableError } from './images.js';
+import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
 import { decideRestart, type EndedRun, type RestartCounters } from './restart-plan.js';
 import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
 
@@ -89,6 +89,8 @@ export class TaskRunner {
   // pulls
   private pullFailures = 0;
   private pullRetryAt: number | undefined;
+  /** Aborts the pull this runner waits for (the task is no longer wanted). */
+  private pullAbort: AbortController | undefined;
   // health
   private tracker: HealthTracker | undefined;
   private trackedRun = '';
@@ -121,6 +123,7 @@ export class TaskRunner {
     this.task = task;
     // New credentials: retry a failed pull now rather than at the end of its backoff.
     if (JSON.stringify(task.pullAuth ?? null) !== prevAuth) this.pullRetryAt = undefined;
+    if (task.desiredState !== 'running') this.pullAbort?.abort();
     this.poke();
   }
 
@@ -136,6 +139,7 @@ export class TaskRunner {
   async remove(): Promise<void> {
     this.removed = true;
     this.cancelTimers();
+    this.pullAbort?.abort();
     await this.idle;
     const id = this.containerId ?? (await this.deps.runtime.inspect(this.task.containerName))?.id;
     if (!id) return;
@@ -260,16 +264,23 @@ export class TaskRunner {
     if (!id) {
       if (this.pullRetryAt !== undefined && now < this.pullRetryAt) return this.wakeAt(this.pullRetryAt);
       this.setStatus('preparing', 'preparing container');
+      const abort = (this.pullAbort = new AbortController());
       try {
-        await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`));
+        await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`), abort.signal);
         this.pullFailures = 0;
         this.pullRetryAt = undefined;
       } catch (err) {
+        if (err instanceof PullAbandonedError) {
+          this.deps.log.info({ task: task.id, image: task.spec.image }, 'pull abandoned: the task is no longer wanted');
+          return this.poke(); // the next pass reports what is
+        }
         if (!(err instanceof ImageUnavailableError)) throw err;
         const delay = backoffMs(this.pullFailures++, PULL_RETRY_INITIAL_MS, PULL_RETRY_MAX_MS);
         this.pullRetryAt = now + delay;
         this.setStatus('preparing', `${err.message}; retrying in ${formatDuration(delay)}`, { err: err.message });
         return this.wakeAt(this.pullRetryAt);
+      } finally {
+        this.pullAbort = undefined;
       }
       if (this.task.desiredState !== 'running') return this.poke(); // changed during the pull
       this.mayExist = true; // from here on, a create may have happened (even if it fails)

@@ -47,6 +47,11 @@ export class FakeRuntime implements ContainerRuntime {
   execResult: (id: string, command: string[]) => ExecResult = () => ({ exitCode: 0, output: '' });
   /** Credentials each pullImage call was given. */
   readonly pullAuths: Array<PullAuth | undefined> = [];
+  /** Pulls wait (for releasePulls or their abort signal) instead of finishing at once. */
+  pullsHang = false;
+  readonly releasePulls: Array<() => void> = [];
+  /** Images whose pull was aborted through its signal. */
+  readonly abortedPulls: string[] = [];
   /** Exit code a stopped container reports (SIGTERM'd shells exit 143). */
   stopExitCode = 143;
   private seq = 0;
@@ -107,9 +112,19 @@ export class FakeRuntime implements ContainerRuntime {
     return this.images.has(ref);
   }
 
-  async pullImage(ref: string, _signal?: AbortSignal, auth?: PullAuth): Promise<void> {
+  async pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
     this.calls.push({ op: 'pullImage', arg: ref });
     this.pullAuths.push(auth);
+    if (this.pullsHang) {
+      // A registry that never answers: the pull ends only when aborted, or when a test releases it.
+      await new Promise<void>((resolve, reject) => {
+        this.releasePulls.push(resolve);
+        signal?.addEventListener('abort', () => {
+          this.abortedPulls.push(ref);
+          reject(new Error('aborted'));
+        }, { once: true });
+      });
+    }
     const err = this.pullError;
     if (err) {
       this.pullError = undefined;

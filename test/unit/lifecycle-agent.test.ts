@@ -120,6 +120,35 @@ describe('health checks', () => {
 });
 
 describe('image pulls', () => {
+  it('a pull in flight is abandoned when the task is no longer wanted: shutdown at once, the pull aborted', async () => {
+    const { rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
+    rt.pullsHang = true;
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await settle(() => reports.at(-1)?.status.message === 'pulling image reg.example:5000/app:1', 'pulling');
+    worker.apply({ full: false, upsert: [{ ...t, desiredState: 'shutdown' }], remove: [] });
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'shutdown', message: 'never started' });
+    expect(rt.abortedPulls).toEqual(['reg.example:5000/app:1']);
+    expect(rt.callsOf('create')).toEqual([]);
+  });
+
+  it('a shared pull goes on for the tasks still waiting when one of them leaves', async () => {
+    const { rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
+    const t2 = { ...t, id: `${t.id}-b`, slot: 2, containerName: `${t.containerName}-b` };
+    rt.pullsHang = true;
+    worker.apply({ full: true, upsert: [t, t2], remove: [] });
+    await settle(() => reports.filter((r) => r.status.message.startsWith('pulling image')).length === 2, 'both pulling');
+    expect(rt.callsOf('pullImage')).toHaveLength(1); // one pull for both
+    worker.apply({ full: false, upsert: [{ ...t, desiredState: 'shutdown' }], remove: [] });
+    await settle(() => reports.some((r) => r.taskId === t.id && r.status.state === 'shutdown'), 'first task shut down');
+    expect(rt.abortedPulls).toEqual([]);
+    rt.pullsHang = false;
+    rt.releasePulls.forEach((release) => release());
+    await settle(() => reports.some((r) => r.taskId === t2.id && r.status.state === 'running'), 'second task running');
+    await worker.settled();
+    expect(rt.callsOf('create').map((c) => c.arg)).toEqual([t2.containerName]);
+  });
+
   it('a failed pull retries with capped backoff and stops when the task is no longer wanted', async () => {
     const { clock, rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
     rt.pullError = new Error('unauthorized');
