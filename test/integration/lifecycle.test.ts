@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, image } from '../harness/cluster.js';
+import { ensureImageWithHealthcheck } from '../harness/images.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
 
@@ -78,6 +79,53 @@ describe('health checks run by the agent', () => {
     const out = (await cluster.berth(['get', 'tasks', 'http-ok'])).stdout;
     expect(out).toMatch(/ healthy /);
     for (const [name] of cases) expect((await cluster.berth(['delete', 'service', name])).code).toBe(0);
+  });
+});
+
+describe("the image's own HEALTHCHECK", () => {
+  const HC_IMAGE = 'berth-local/healthcheck:1';
+
+  it('is followed when the spec has no health block (healthy, or unhealthy and restarted), and replaced by one', async () => {
+    // The image checks that /www/index.html exists, every 500ms, 2 failures in a row.
+    await ensureImageWithHealthcheck(cluster.hosts[0]!.docker, HC_IMAGE, ['httpd', '-f', '-p', '8080', '-h', '/www'], { shell: 'test -f /www/index.html', intervalMs: 500, timeoutMs: 500, retries: 2 });
+    const spec = (extra: string): string => `  stop: { gracePeriod: 1s }\n  restart: { backoff: { initial: 500ms, max: 2s } }\n${extra}`;
+    const hcManifest = (name: string, extra: string): string => {
+      const f = join(cluster.dir, `${name}-${Date.now()}.yaml`);
+      writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata:\n  name: ${name}\nspec:\n  image: ${HC_IMAGE}\n${spec(extra)}`);
+      return f;
+    };
+    // hc-ok keeps the file; hc-bad deletes it, so its image's check fails; hc-own brings a tcp
+    // check of its own and deletes the file too: the image's check is off and does not matter.
+    for (const [name, extra] of [
+      ['hc-ok', ''],
+      ['hc-bad', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n'],
+      ['hc-own', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n  health: { tcp: { port: 8080 }, interval: 300ms, timeout: 250ms, retries: 2 }\n'],
+    ] as const) {
+      const res = await cluster.berth(['apply', '-f', hcManifest(name, extra)]);
+      expect(res.code, res.stderr).toBe(0);
+    }
+    const first = async (name: string): Promise<Task__Output | undefined> => (await tasksOf(name))[0];
+    await cluster.waitFor(async () => {
+      const [ok, bad, own] = await Promise.all([first('hc-ok'), first('hc-bad'), first('hc-own')]);
+      return ok?.status?.health === 'healthy' && (bad?.status?.restarts ?? 0) >= 1 && own?.status?.health === 'healthy';
+    }, "the image's check followed", 60_000);
+    // Healthy by the engine's check: ready, never restarted.
+    const ok = (await first('hc-ok'))!;
+    expect(ready(ok)).toBe(true);
+    expect(ok.status!.restarts).toBe(0);
+    // Unhealthy by the engine's check: the agent stopped it as unhealthy and restarted it in place.
+    const bad = (await first('hc-bad'))!;
+    expect(bad.status!.state).toBe('running');
+    expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === bad.id)).toHaveLength(1);
+    const agentLog = readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8');
+    expect(agentLog).toMatch(new RegExp(`"task":"${bad.id}".*container unhealthy`));
+    // A health block replaces the image's check: the engine does not run it in that container.
+    const own = (await first('hc-own'))!;
+    expect(own.status!.restarts).toBe(0);
+    const inspected = await cluster.hosts[0]!.docker.getContainer(own.status!.containerId).inspect();
+    expect(inspected.Config.Healthcheck?.Test).toEqual(['NONE']);
+    expect(inspected.State.Health).toBeUndefined();
+    for (const name of ['hc-ok', 'hc-bad', 'hc-own']) expect((await cluster.berth(['delete', 'service', name])).code).toBe(0);
   });
 });
 
