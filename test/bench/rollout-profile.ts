@@ -1,6 +1,7 @@
 // Where a Berth rollout spends its time: while it runs, the task records (etcd watch) and the
 // engine's container events are timestamped; afterwards every new task's path is split into
 // phases and printed as median / p90 / max. Used by `npm run bench:rollout`.
+import { readFileSync, readdirSync } from 'node:fs';
 import { Etcd3, type Watcher } from 'etcd3';
 import type Docker from 'dockerode';
 import type { TaskRecord } from '../../proto/src/model.js';
@@ -139,5 +140,50 @@ export class RolloutProfile {
     const rows = [...phases.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, l]) =>
       `  ${name.padEnd(58)} n=${String(l.length).padEnd(4)} median ${String(q(l, 0.5)).padStart(6)} ms   p90 ${String(q(l, 0.9)).padStart(6)} ms   max ${String(Math.max(...l)).padStart(6)} ms`);
     return rows.join('\n');
+  }
+}
+
+/** CPU seconds and bytes written by a process and its children (dockerd: containerd; the shims are daemons of their own), from /proc. */
+function usageOf(pid: number): { cpuS: number; writeBytes: number } {
+  const ticks = 100; // USER_HZ on Linux
+  let cpuS = 0;
+  let writeBytes = 0;
+  const seen = new Set<number>();
+  const visit = (p: number): void => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuS += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / ticks; // utime stime cutime cstime
+      const io = readFileSync(`/proc/${p}/io`, 'utf8');
+      writeBytes += Number(/^write_bytes: (\d+)/m.exec(io)?.[1] ?? 0);
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean)) visit(Number(c));
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  };
+  visit(pid);
+  return { cpuS, writeBytes };
+}
+
+/** Resource use of named processes between start() and report(). */
+export class ProcessUsage {
+  private before = new Map<string, { cpuS: number; writeBytes: number }>();
+
+  constructor(private readonly pids: Record<string, number>) {}
+
+  start(): void {
+    for (const [name, pid] of Object.entries(this.pids)) this.before.set(name, usageOf(pid));
+  }
+
+  report(): string {
+    return Object.entries(this.pids).map(([name, pid]) => {
+      const a = this.before.get(name)!;
+      const b = usageOf(pid);
+      return `  ${name.padEnd(40)} cpu ${(b.cpuS - a.cpuS).toFixed(1).padStart(6)} s   written ${((b.writeBytes - a.writeBytes) / 2 ** 20).toFixed(1).padStart(7)} MiB`;
+    }).join('\n');
   }
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TestCluster, image } from '../harness/cluster.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
-import { RolloutProfile, createToStart, summarize } from './rollout-profile.js';
+import { ProcessUsage, RolloutProfile, createToStart, summarize } from './rollout-profile.js';
 
 const run = promisify(execFile);
 const REPLICAS = 100;
@@ -51,6 +51,13 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   })();
   const profile = new RolloutProfile(cluster.etcd.endpoint, cluster.hosts[0]!.docker);
   await profile.start();
+  const usage = new ProcessUsage({
+    'dockerd + containerd': cluster.hosts[0]!.dockerd.proc.pid,
+    etcd: cluster.etcd.proc.pid,
+    controller: cluster.controllers[0]!.proc.pid,
+    agent: cluster.hosts[0]!.agent!.pid,
+  });
+  usage.start();
   const t0 = Date.now();
   await cluster.berth(['apply', '-f', manifest('v2')]);
   await cluster.waitFor(async () => {
@@ -58,6 +65,7 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
     return s.revision === 2 && s.state === 'completed';
   }, 'Berth rollout completed', 600_000);
   const ms = Date.now() - t0;
+  const used = usage.report();
   sampling = false;
   await sampler;
   rc.close();
@@ -66,7 +74,7 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   await profile.stop();
   await cluster.berth(['delete', 'service', 'web']);
   await cluster.waitFor(async () => (await cluster.containers(0)).length === 0, 'Berth containers gone', 300_000);
-  return { ms, minReady, profile: profile.report(2) };
+  return { ms, minReady, profile: `${profile.report(2)}\n resources used during the rollout:\n${used}` };
 }
 
 async function runningOf(service: string): Promise<number> {
@@ -74,7 +82,7 @@ async function runningOf(service: string): Promise<number> {
   return stdout.split('\n').filter((l) => l.startsWith('Running')).length;
 }
 
-async function swarm(): Promise<{ ms: number; minReady: number; engine: string }> {
+async function swarm(): Promise<{ ms: number; minReady: number; engine: string; used: string }> {
   await docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:0');
   await docker('service', 'create', '--detach', '--name', 'swarmweb', '--replicas', String(REPLICAS), '--stop-grace-period', '10s',
     '--update-parallelism', '10', '--update-order', 'start-first', '--update-delay', '0s', '--update-monitor', '1s', '--update-failure-action', 'rollback',
@@ -89,6 +97,9 @@ async function swarm(): Promise<{ ms: number; minReady: number; engine: string }
     }
   })();
   const engine = await createToStart(cluster.hosts[0]!.docker, 'com.docker.swarm.service.name=swarmweb');
+  // Swarm's manager and agent live inside dockerd.
+  const usage = new ProcessUsage({ 'dockerd + containerd (Swarm runs inside)': cluster.hosts[0]!.dockerd.proc.pid });
+  usage.start();
   const t0 = Date.now();
   await docker('service', 'update', '--detach', '--force', '--update-parallelism', '10', '--update-order', 'start-first', 'swarmweb');
   await cluster.waitFor(async () => {
@@ -96,9 +107,10 @@ async function swarm(): Promise<{ ms: number; minReady: number; engine: string }
     return stdout.trim() === 'completed';
   }, 'Swarm update completed', 900_000);
   const ms = Date.now() - t0;
+  const used = usage.report();
   sampling = false;
   await sampler;
-  return { ms, minReady, engine: summarize(engine.stop()) };
+  return { ms, minReady, engine: summarize(engine.stop()), used };
 }
 
 it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () => {
@@ -115,5 +127,5 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
     ['speed-up', `${(s.ms / b.ms).toFixed(2)}x`, ''],
   ];
   process.stdout.write(`\nrolling update of ${REPLICAS} replicas on one engine\n${rows.map((r) => r[0]!.padEnd(56) + r[1]!.padEnd(12) + r[2]).join('\n')}\n`);
-  process.stdout.write(`Swarm's engine create → start: ${s.engine}\n`);
+  process.stdout.write(`Swarm's engine create → start: ${s.engine}\nresources used during Swarm's update:\n${s.used}\n`);
 });
