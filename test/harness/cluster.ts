@@ -160,7 +160,7 @@ export class TestCluster {
       '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
       '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
       '--down-after', this.opts.downAfter ?? '5s',
-    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
     if (existing >= 0) this.controllers[existing] = entry;
@@ -186,7 +186,7 @@ export class TestCluster {
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
     if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
-    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     return h.agent;
   }
 
