@@ -86,6 +86,8 @@ export interface NodeDescription {
   labels: Record<string, string>;
   address: string;
   agentVersion: string;
+  /** Host paths services may bind-mount here (agent --allow-host-path); absent: none. */
+  allowedHostPaths?: string[];
 }
 
 export interface NodeRecord {

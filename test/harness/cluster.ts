@@ -3,8 +3,8 @@
 // to a loopback address of their own, so each stands for one host), controllers and one agent
 // per engine, all as processes of the built `berth` binary. stop() removes everything it
 // started: processes by pid, containers by label, bridges, temp dirs.
-import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
@@ -24,6 +24,8 @@ export interface HostSpec {
   labels?: Record<string, string>;
   cpus?: number;
   memory?: string;
+  /** The agent's --allow-host-path flags. */
+  allowHostPaths?: string[];
 }
 
 export interface Host {
@@ -186,6 +188,7 @@ export class TestCluster {
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
     if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
+    for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
     h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
     return h.agent;
   }
@@ -259,7 +262,23 @@ export class TestCluster {
     for (const p of order.filter((p) => p.name === 'dockerd')) await p.stop(20_000);
     for (const h of this.hosts) deleteBridge(h.bridge.name);
     for (const p of order) await p.stop(5_000);
+    unmountUnder(this.dir);
     if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Unmounts what a stopped dockerd left mounted under `dir` (a container in networkMode host
+ * makes it bind-mount <exec-root>/netns/default), so the directory can be removed.
+ */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      /* already gone */
+    }
   }
 }
 

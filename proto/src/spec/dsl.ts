@@ -59,6 +59,8 @@ export class StringSchema extends Schema<string> {
       check?: (s: string) => string | undefined;
       /** Accept numbers and booleans and turn them into strings (env values, labels). */
       coerceScalars?: boolean;
+      /** The canonical spelling of a valid value (e.g. "CAP_NET_ADMIN" → "NET_ADMIN"). */
+      normalize?: (s: string) => string;
       typeName?: string;
     } = {},
   ) {
@@ -95,7 +97,7 @@ export class StringSchema extends Schema<string> {
       ctx.add(path, why);
       return INVALID;
     }
-    return s;
+    return this.opts.normalize ? this.opts.normalize(s) : s;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { argList, containerFields, refineContainer } from './container.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -58,9 +59,6 @@ const env = new MapSchema(
   { max: 1000 },
 );
 
-const argList = (): ArraySchema<string> =>
-  new ArraySchema(new StringSchema({ max: 32 * 1024, coerceScalars: true, check: (s) => (s.includes('\u0000') ? 'must not contain NUL' : undefined) }), { max: 1000 });
-
 const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
 const IP_RE = /^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$|^[0-9a-fA-F:]+$/;
 
@@ -106,12 +104,13 @@ export const stopSchema = obj({
 export const serviceSpecSchema = obj({
   image: required(image, 'Image to run. An image already on the engine is used as it is; a missing one is pulled.'),
   replicas: withDefault(new IntSchema({ min: 0, max: MAX_REPLICAS }), 1, `Number of copies (0–${MAX_REPLICAS}).`),
-  entrypoint: optional(argList(), "Replaces the image's ENTRYPOINT."),
-  command: optional(argList(), "Replaces the image's CMD (arguments to the entrypoint)."),
+  entrypoint: optional(argList(), "Replaces the image's ENTRYPOINT (`docker run --entrypoint`, Compose `entrypoint`, Kubernetes `command`). Docker then also drops the image's CMD."),
+  command: optional(argList(), "Replaces the image's CMD, the words after the entrypoint (`docker run IMAGE COMMAND…`, Compose `command`, Kubernetes `args`)."),
   env: optional(env, 'Environment variables.'),
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
+  ...containerFields,
 }).refine((spec, path, ctx) => {
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();
@@ -127,7 +126,7 @@ export const serviceSpecSchema = obj({
       seenHost.set(hk, i);
     }
   });
-});
+}).refine(refineContainer);
 
 export type ServiceSpec = Infer<typeof serviceSpecSchema>;
 export type PortSpec = Infer<typeof portSchema>;

@@ -1,0 +1,45 @@
+// Which host paths a node lets containers bind-mount. The operator lists them with the agent's
+// --allow-host-path (repeatable); everything else is refused, so a manifest cannot reach /etc,
+// the Docker socket or another service's data. Lexical checks only (no I/O): symlinks are
+// resolved by the runtime guard (runtime/host-path-guard.ts) before it asks this again.
+import { absolutePathProblem } from '../../proto/src/spec/container.js';
+import type { ServiceSpec } from '../../proto/src/spec/service.js';
+
+/** The allowed roots, checked and de-duplicated; an error names the bad one. */
+export function parseAllowedHostPaths(paths: readonly string[]): string[] {
+  for (const p of paths) {
+    const why = absolutePathProblem(p);
+    if (why) throw new Error(`--allow-host-path ${JSON.stringify(p)}: ${why}`);
+  }
+  return [...new Set(paths)].sort();
+}
+
+/** True when `path` is `root` or lies below it (by whole path segments: /srv/data2 is not under /srv/data). */
+export function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
+}
+
+export function isAllowed(path: string, allowed: readonly string[]): boolean {
+  return allowed.some((root) => isUnder(path, root));
+}
+
+/** Why a host path is refused on this node, in words that name the path and the remedy. */
+export function refusal(path: string, allowed: readonly string[], resolvedFrom?: string): string {
+  const what = resolvedFrom ? `host path ${resolvedFrom} (which resolves to ${path})` : `host path ${path}`;
+  return allowed.length === 0
+    ? `${what} is not allowed: this node allows no host paths (start its agent with --allow-host-path)`
+    : `${what} is not allowed on this node: it allows only ${allowed.join(', ')} (agent flag --allow-host-path)`;
+}
+
+/** The bind sources of a spec, in order. */
+export function bindSources(spec: ServiceSpec): string[] {
+  return (spec.volumes ?? []).filter((v) => v.type === 'bind' && v.source !== undefined).map((v) => v.source!);
+}
+
+/** The first refusal for a spec's bind volumes, or undefined when every one is allowed. */
+export function hostPathRefusal(spec: ServiceSpec, allowed: readonly string[]): string | undefined {
+  for (const source of bindSources(spec)) {
+    if (!isAllowed(source, allowed)) return refusal(source, allowed);
+  }
+  return undefined;
+}
