@@ -189,8 +189,9 @@ describe('container fields on a real engine', () => {
     expect(c.Config.Labels).toMatchObject({ 'com.example.team': 'ops', tier: '1', [LABEL_SERVICE]: 'fields' });
     expect(c.Config.Labels[LABEL_TASK]).toBeTruthy();
     expect(c.HostConfig.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
-    expect(c.Config.StopSignal).toBe('SIGINT');
-    expect((c.Config as { StopTimeout?: number }).StopTimeout).toBe(3);
+    const config = c.Config as { StopSignal?: string; StopTimeout?: number };
+    expect(config.StopSignal).toBe('SIGINT');
+    expect(config.StopTimeout).toBe(3);
     expect(c.HostConfig.Init).toBe(true);
     expect(c.HostConfig.ReadonlyRootfs).toBe(true);
     const caps = (l: string[] | null | undefined): string[] => (l ?? []).map((x) => x.replace(/^CAP_/, '')).sort();

@@ -14,7 +14,7 @@ export class HostPathRefusedError extends Error {
 }
 
 /** realpath, or undefined when the path does not exist (the engine then refuses the bind itself). */
-async function resolved(path: string): Promise<string | undefined> {
+export async function resolvePath(path: string): Promise<string | undefined> {
   try {
     return await realpath(path);
   } catch {
@@ -22,7 +22,7 @@ async function resolved(path: string): Promise<string | undefined> {
   }
 }
 
-export function guardHostPaths(runtime: ContainerRuntime, allowed: readonly string[]): ContainerRuntime {
+export function guardHostPaths(runtime: ContainerRuntime, allowed: readonly string[], resolved: (path: string) => Promise<string | undefined> = resolvePath): ContainerRuntime {
   const out = Object.create(runtime) as ContainerRuntime;
   out.create = async (req: CreateRequest): Promise<string> => {
     const sources = bindSources(req.spec);

@@ -5,6 +5,8 @@ import type { Clock } from '../../../proto/src/clock.js';
 import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { NodeRecord, Resources, RevisionRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { canonicalJson, validateServiceManifest } from '../../../proto/src/spec/service.js';
+import { MAX_DOCUMENT_BYTES } from '../../../proto/src/spec/limits.js';
+import { parseJsonDocument } from '../../../proto/src/spec/safe-json.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import type { Keys } from '../store/keys.js';
 import type { KeyValue, Store, WriteOp } from '../store/store.js';
@@ -13,7 +15,7 @@ import type { EventSink } from '../events/events.js';
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
 export const REVISIONS_KEPT = 10;
 /** Largest manifest document accepted. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
+export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
 
@@ -39,16 +41,14 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
 export class ServiceApi {
   constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; events: EventSink }) {}
 
-  /** Parses and validates a manifest document given as JSON text. */
+  /**
+   * Parses a manifest document given as JSON text, strictly (size, depth, duplicate and
+   * prototype keys, broken Unicode: proto/src/spec/safe-json.ts); apply() validates it.
+   */
   parseDocument(json: string): unknown {
-    if (Buffer.byteLength(json) > MAX_MANIFEST_BYTES) {
-      throw new ValidationError([{ path: '(document)', message: `larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB` }]);
-    }
-    try {
-      return JSON.parse(json) as unknown;
-    } catch (err) {
-      throw new ValidationError([{ path: '(document)', message: `not valid JSON: ${err instanceof Error ? err.message : String(err)}` }]);
-    }
+    const r = parseJsonDocument(json, { maxBytes: MAX_MANIFEST_BYTES });
+    if (!r.ok) throw new ValidationError(r.issues);
+    return r.value;
   }
 
   async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
