@@ -12,6 +12,7 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
 import { startDockerd, startEtcd, startNats, type Dockerd, type Etcd, type Nats } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -147,6 +148,13 @@ export class TestCluster {
     }
   }
 
+  /** One key for every controller of the cluster (they must share it). */
+  get secretKeyFile(): string {
+    const path = join(this.dir, 'secret.key');
+    ensureKeyFile(path);
+    return path;
+  }
+
   async startController(i: number): Promise<void> {
     const port = await freePort();
     const metricsPort = await freePort();
@@ -162,6 +170,7 @@ export class TestCluster {
       '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
       '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
       '--down-after', this.opts.downAfter ?? '5s',
+      '--secret-key-file', this.secretKeyFile,
     ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };

@@ -1,8 +1,13 @@
-// berth apply -f FILE|DIR|- : create or update the services in the manifests.
+// berth apply -f FILE|DIR|- : create or update the services and secrets in the manifests
+// (Compose files are converted on the way: cli/src/compose/).
 import type { Command } from 'commander';
-import { validateServiceManifest } from '../../../proto/src/spec/service.js';
+import { BerthClient } from '../client.js';
+import { expandCompose } from '../compose/load.js';
+import { checkDocuments } from '../documents.js';
 import { loadManifests } from '../manifest.js';
-import { client } from './common.js';
+import { escapeControl } from '../output.js';
+import { SecretClient } from '../secret-client.js';
+import { controllerAddress } from './common.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -11,44 +16,40 @@ export class CliError extends Error {
   }
 }
 
-function describeDoc(d: { source: string; index: number; doc: unknown }): string {
-  const o = d.doc as { kind?: unknown; metadata?: { name?: unknown } } | null;
-  const name = typeof o?.metadata?.name === 'string' ? o.metadata.name : '?';
-  const kind = typeof o?.kind === 'string' ? o.kind : 'document';
-  return `${d.source} (document ${d.index}, ${kind} ${name})`;
-}
-
 export function registerApply(program: Command): void {
   program
     .command('apply')
-    .description('Create or update services from manifests (YAML or JSON; files, directories or - for stdin)')
+    .description('Create or update services and secrets from manifests or Compose files (YAML or JSON; files, directories or - for stdin)')
     .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
     .option('--dry-run', 'validate and compare with what is stored, write nothing')
-    .action(async (opts: { filename: string[]; dryRun?: boolean }, cmd: Command) => {
-      const docs = loadManifests(opts.filename);
+    .option('--strict', 'Compose files: keys Berth does not honour are errors instead of warnings')
+    .action(async (opts: { filename: string[]; dryRun?: boolean; strict?: boolean }, cmd: Command) => {
+      const docs = expandCompose(loadManifests(opts.filename), { strict: !!opts.strict, warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`) });
       if (docs.length === 0) throw new CliError('no documents found in the given manifests');
       // Validate everything first: one bad document applies none of them.
-      const problems: string[] = [];
-      for (const d of docs) {
-        const kind = (d.doc as { kind?: unknown } | null)?.kind;
-        if (kind !== 'Service') {
-          problems.push(`${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: Service`}`);
-          continue;
-        }
-        const v = validateServiceManifest(d.doc);
-        if (!v.ok) problems.push(`${describeDoc(d)}:\n${v.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
-      }
-      if (problems.length > 0) throw new CliError(`invalid manifest, nothing applied:\n${problems.join('\n')}`);
-      const c = client(cmd);
+      const checked = checkDocuments(docs);
+      if (checked.problems.length > 0) throw new CliError(`invalid manifest, nothing applied:\n${checked.problems.join('\n')}`);
+      const address = controllerAddress(cmd);
+      const c = new BerthClient(address);
+      const sc = new SecretClient(address);
+      const suffix = opts.dryRun ? ' (dry run)' : '';
       try {
-        for (const d of docs) {
-          const res = await c.applyService({ manifestJson: JSON.stringify(d.doc), dryRun: !!opts.dryRun });
+        // Secrets first: services will refer to them.
+        for (const d of checked.docs.filter((x) => x.kind === 'Secret')) {
+          const res = await sc.applySecret({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
+          const name = `${res.secret?.meta?.namespace}/${res.secret?.meta?.name}`;
+          const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
+          process.stdout.write(`secret/${name} ${verb}${res.result !== 'unchanged' ? ` (version ${res.secret?.version})` : ''}${suffix}\n`);
+        }
+        for (const d of checked.docs.filter((x) => x.kind === 'Service')) {
+          const res = await c.applyService({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
           const name = `${res.service?.meta?.namespace}/${res.service?.meta?.name}`;
           const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
-          process.stdout.write(`service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}\n`);
+          process.stdout.write(`service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${suffix}\n`);
         }
       } finally {
         c.close();
+        sc.close();
       }
     });
 }

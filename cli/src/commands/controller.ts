@@ -26,6 +26,7 @@ export function registerController(program: Command): void {
     .option('--heartbeat-grace <duration>', 'node unknown after no heartbeat for this long', '6s')
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
+    .option('--secret-key-file <path>', 'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)', process.env['BERTH_SECRET_KEY_FILE'])
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -48,6 +49,7 @@ export function registerController(program: Command): void {
             downAfterMs: duration('--down-after', opts['downAfter'])!,
           },
           leaseTtlSec: ttl,
+          secretKeyFile: opts['secretKeyFile'],
         },
         ac.signal,
       );

@@ -4,11 +4,13 @@ import { stringify } from 'yaml';
 import { nodesTable, servicesTable, tasksTable } from '../output.js';
 import { client } from './common.js';
 import { CliError } from './apply.js';
+import { getSecrets } from './secrets.js';
 
-const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
+const KINDS: Record<string, 'services' | 'tasks' | 'nodes' | 'secrets'> = {
   service: 'services', services: 'services', svc: 'services',
   task: 'tasks', tasks: 'tasks',
   node: 'nodes', nodes: 'nodes',
+  secret: 'secrets', secrets: 'secrets',
 };
 
 function emit(format: string | undefined, data: unknown, tableText: () => string): void {
@@ -27,8 +29,8 @@ function withSpec<T extends { specJson: string }>(o: T): Omit<T, 'specJson'> & {
 export function registerGet(program: Command): void {
   program
     .command('get')
-    .description('List services, tasks or nodes')
-    .argument('<kind>', 'services | tasks | nodes')
+    .description('List services, tasks, nodes or secrets')
+    .argument('<kind>', 'services | tasks | nodes | secrets')
     .argument('[name]', 'only this service (services, tasks)')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-A, --all-namespaces', 'every namespace')
@@ -36,8 +38,9 @@ export function registerGet(program: Command): void {
     .option('-a, --all', 'tasks: include finished ones (history)')
     .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; output?: string; all?: boolean }, cmd: Command) => {
       const kind = KINDS[kindArg];
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks or nodes`, 2);
+      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks, nodes or secrets`, 2);
       const ns = opts.allNamespaces ? '' : opts.namespace;
+      if (kind === 'secrets') return getSecrets(cmd, ns, name, (data, text) => emit(opts.output, data, text));
       const c = client(cmd);
       try {
         if (kind === 'services') {

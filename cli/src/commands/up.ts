@@ -17,6 +17,7 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
 import { CliError } from './apply.js';
+import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -154,7 +155,10 @@ export function registerUp(program: Command): void {
         say(`nats-server (JetStream) on ${nats.url}`);
 
         check();
-        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local'], { logFile: join(logs, 'controller.log') });
+        // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
+        const secretKey = join(data, 'secret.key');
+        if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
+        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log') });
         pid('controller', controller);
         const client = new BerthClient(opts.api);
         try {

@@ -26,15 +26,15 @@ export interface ServiceStatusSummary {
   message: string;
 }
 
-function versioned<T>(kv: KeyValue): Versioned<T> {
+export function versioned<T>(kv: KeyValue): Versioned<T> {
   return { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision, createRevision: kv.createRevision };
 }
 
-function newUid(): string {
+export function newUid(): string {
   return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8);
 }
 
-function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+export function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   return canonicalJson(Object.entries(a).sort()) === canonicalJson(Object.entries(b).sort());
 }
 
