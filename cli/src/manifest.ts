@@ -10,7 +10,7 @@
 // - tags: only YAML's core ones (a custom !tag is an error, not a silent string).
 import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
 import { FORBIDDEN_KEYS, MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES, childPath, forbiddenKeyMessage } from '../../proto/src/spec/limits.js';
 
 /** Largest manifest file (and document) accepted. */
@@ -121,6 +121,13 @@ export function decodeUtf8(source: string, buf: Uint8Array): string {
 
 /** Deepest nesting of flow collections ([ and {), found by the lexer without building anything. */
 function flowDepthOver(text: string, limit: number): boolean {
+  // Fewer brackets than the limit cannot nest deeper than it: skip the lexer (most manifests).
+  let brackets = 0;
+  for (let i = 0; i < text.length && brackets <= limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) brackets++;
+  }
+  if (brackets <= limit) return false;
   let depth = 0;
   for (const tok of new Lexer().lex(text)) {
     if (tok === '[' || tok === '{') {
@@ -205,6 +212,17 @@ function valueTooDeep(value: unknown): boolean {
   return false;
 }
 
+/** 1-based line and column of a character offset (only computed for a message). */
+function linePos(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: offset - start + 1 };
+}
+
 /** A path for a message: a hostile one can be thousands of characters long. */
 function shortPath(path: string): string {
   return path.length > MAX_PATH_SHOWN ? `${path.slice(0, MAX_PATH_SHOWN)}…` : path;
@@ -214,24 +232,23 @@ const MAX_PATH_SHOWN = 120;
 export function parseDocuments(source: string, text: string): SourceDoc[] {
   if (text.length > MAX_MANIFEST_BYTES || Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new ManifestError(`${source}: larger than the 1 MiB limit`);
   if (flowDepthOver(text, MAX_DEPTH)) throw new ManifestError(`${source}: nested deeper than ${MAX_DEPTH} levels`);
-  const lineCounter = new LineCounter();
   let docs: Array<Document.Parsed>;
   try {
     // uniqueKeys off: checkTree finds duplicates in linear time. merge: Compose files use <<.
-    docs = parseAllDocuments(text, { uniqueKeys: false, strict: true, prettyErrors: true, merge: true, lineCounter }) as Array<Document.Parsed>;
+    docs = parseAllDocuments(text, { uniqueKeys: false, strict: true, prettyErrors: false, merge: true }) as Array<Document.Parsed>;
   } catch (e) {
     throw new ManifestError(`${source}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const out: SourceDoc[] = [];
   docs.forEach((d, i) => {
     const where = (offset: number): string => {
-      const { line, col } = lineCounter.linePos(offset);
+      const { line, col } = linePos(text, offset);
       return `${source}: document ${i + 1}, line ${line}, column ${col}`;
     };
     const err = d.errors[0];
     if (err) {
       const deep = /Maximum call stack/.test(err.message);
-      throw new ManifestError(`${where(err.pos[0])}: ${deep ? `nested deeper than ${MAX_DEPTH} levels` : err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+      throw new ManifestError(`${where(err.pos[0])}: ${deep ? `nested deeper than ${MAX_DEPTH} levels` : err.message.split('\n')[0]!}`);
     }
     const { problem, aliases } = checkTree(d);
     if (problem) throw new ManifestError(`${where(problem.offset)}: ${problem.path ? `${shortPath(problem.path)}: ` : ''}${problem.message}`);

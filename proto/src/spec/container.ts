@@ -14,6 +14,8 @@ const MAX_PATH_CHARS = 4096;
 export const MAX_VOLUMES = 100;
 
 const CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+/** Paths take no control character at all (not even tab or newline). */
+const PATH_CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const noNul = (s: string): string | undefined => (s.includes('\u0000') ? 'must not contain NUL' : undefined);
 
 /** A list of command-line words (entrypoint, command, args); numbers become strings. */
@@ -23,7 +25,7 @@ export const argList = (): ArraySchema<string> =>
 /** Why `s` is not a clean absolute path, or undefined when it is one. */
 export function absolutePathProblem(s: string): string | undefined {
   if (!s.startsWith('/')) return `${JSON.stringify(s)} is not an absolute path (it must start with "/")`;
-  if (CONTROL_CHARS.test(s)) return 'must not contain control characters';
+  if (PATH_CONTROL_CHARS.test(s)) return 'must not contain control characters';
   if (s.length > 1 && s.endsWith('/')) return `${JSON.stringify(s)}: remove the trailing "/"`;
   if (s.includes('//')) return `${JSON.stringify(s)}: remove the repeated "/"`;
   if (s.split('/').some((seg) => seg === '.' || seg === '..')) return `${JSON.stringify(s)}: "." and ".." are not allowed in paths`;
@@ -79,7 +81,7 @@ export const volumeSchema = obj({
       if (v.source !== undefined) ctx.add(at('source'), 'a tmpfs volume has no source');
       break;
   }
-});
+}, 'volume: source, if given, is a volume name (letters, digits, "_", "." and "-", at least two characters). bind: source is required, an absolute path. tmpfs: no source. size and mode only for tmpfs. target is not "/".');
 export type VolumeSpec = Infer<typeof volumeSchema>;
 
 // ---- labels, logging, capabilities ----
@@ -154,11 +156,14 @@ export const containerFields = {
   logging: optional(loggingSchema, 'Log driver and its options; default: the engine\'s default driver.'),
   init: optional(new BoolSchema(), 'Run an init process (docker-init) as PID 1 that forwards signals and reaps zombies.'),
   readOnlyRootFilesystem: optional(new BoolSchema(), 'Mount the container\'s root filesystem read-only (write to volumes or tmpfs instead).'),
-  capAdd: optional(capabilityList(), 'Linux capabilities to add to the engine\'s default set (NET_ADMIN, SYS_TIME, …).'),
+  capAdd: optional(capabilityList(), 'Linux capabilities (capabilities(7) names; a CAP_ prefix and lower case are accepted and stored without) to add to the engine\'s default set (NET_ADMIN, SYS_TIME, …).'),
   capDrop: optional(capabilityList(), 'Linux capabilities to drop from the engine\'s default set (ALL drops every one; combine with capAdd to keep a few).'),
 };
 
 export type ContainerFields = ObjectOf<typeof containerFields>;
+
+export const CONTAINER_RULES =
+  'No ports with networkMode host or none; each volume target once; each capability once per list, and not in both capAdd and capDrop.';
 
 /** Cross-field rules of the container fields, run on the whole spec. */
 export function refineContainer(spec: ContainerFields & { ports?: unknown[] | undefined }, path: string, ctx: Ctx): void {

@@ -46,7 +46,7 @@ export const secretManifestSchema = obj({
   if (keys > MAX_SECRET_KEYS) ctx.add(at('data'), `at most ${MAX_SECRET_KEYS} keys per secret (got ${keys})`);
   const total = Object.values(secretValues(s)).reduce((n, v) => n + v.length, 0);
   if (total > MAX_SECRET_BYTES) ctx.add(at('data'), `the values total ${total} bytes; a secret holds at most ${MAX_SECRET_BYTES} (512Ki)`);
-});
+}, `A key appears in data or stringData, not both; at most ${MAX_SECRET_KEYS} keys; the decoded values total at most 512Ki.`);
 export type SecretManifest = Infer<typeof secretManifestSchema>;
 
 export function validateSecretManifest(doc: unknown): Validated<SecretManifest> {

@@ -6,7 +6,7 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
-import { argList, containerFields, refineContainer } from './container.js';
+import { argList, CONTAINER_RULES, containerFields, refineContainer } from './container.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -88,7 +88,7 @@ export const resourcesSchema = obj({
   if (r.limits?.cpu !== undefined && r.limits.cpu > 0 && r.limits.cpu < r.cpu) ctx.add(`${path}.limits.cpu`, 'must not be below the reservation resources.cpu');
   if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < r.memory) ctx.add(`${path}.limits.memory`, 'must not be below the reservation resources.memory');
   if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < 6 * 2 ** 20) ctx.add(`${path}.limits.memory`, 'must be at least 6Mi (the engine refuses less)');
-});
+}, 'A limit (when not 0) is at least its reservation; a memory limit is at least 6Mi.');
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGPWR', 'SIGSTOP'] as const;
 const signal = new StringSchema({
@@ -97,7 +97,7 @@ const signal = new StringSchema({
 });
 
 export const stopSchema = obj({
-  signal: withDefault(signal, 'SIGTERM', 'Signal sent to stop the container.'),
+  signal: withDefault(signal, 'SIGTERM', `Signal sent to stop the container: ${SIGNALS.join(', ')}.`),
   gracePeriod: withDefault(duration({ min: 0, max: 3_600_000 }), '10s', 'Time between the stop signal and SIGKILL.'),
 });
 
@@ -126,7 +126,7 @@ export const serviceSpecSchema = obj({
       seenHost.set(hk, i);
     }
   });
-}).refine(refineContainer);
+}, 'Each containerPort/protocol is published once; each hostIP:hostPort/protocol is used once.').refine(refineContainer, CONTAINER_RULES);
 
 export type ServiceSpec = Infer<typeof serviceSpecSchema>;
 export type PortSpec = Infer<typeof portSchema>;
