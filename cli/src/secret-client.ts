@@ -1,5 +1,5 @@
-// A promise-based SecretAPI client, sharing the connection handling and error messages of
-// BerthClient (client.ts).
+// A promise-based SecretAPI client: the deadlines and error wording of the ControlAPI client it
+// extends.
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as SecretsProto } from '../../proto/gen/secrets.js';
@@ -9,30 +9,29 @@ import type { ApplySecretResponse__Output } from '../../proto/gen/berth/v1/Apply
 import type { Secret__Output } from '../../proto/gen/berth/v1/Secret.js';
 import { BerthClient } from './client.js';
 
-export class SecretClient {
-  readonly raw: SecretAPIClient;
-  private readonly base: BerthClient;
+export class SecretClient extends BerthClient {
+  readonly secrets: SecretAPIClient;
 
-  constructor(readonly address: string) {
-    this.base = new BerthClient(address);
-    this.raw = new (loadProto<SecretsProto>('secrets').berth.v1.SecretAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string) {
+    super(address);
+    this.secrets = new (loadProto<SecretsProto>('secrets').berth.v1.SecretAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   applySecret(req: ApplySecretRequest): Promise<ApplySecretResponse__Output> {
-    return this.base.call((md, o, cb) => this.raw.ApplySecret(req, md, o, cb));
+    return this.call((md, o, cb) => this.secrets.ApplySecret(req, md, o, cb));
   }
   getSecret(namespace: string, name: string): Promise<Secret__Output> {
-    return this.base.call((md, o, cb) => this.raw.GetSecret({ namespace, name }, md, o, cb));
+    return this.call((md, o, cb) => this.secrets.GetSecret({ namespace, name }, md, o, cb));
   }
   async listSecrets(namespace = ''): Promise<Secret__Output[]> {
-    return (await this.base.call<{ secrets: Secret__Output[] }>((md, o, cb) => this.raw.ListSecrets({ namespace }, md, o, cb))).secrets;
+    return (await this.call<{ secrets: Secret__Output[] }>((md, o, cb) => this.secrets.ListSecrets({ namespace }, md, o, cb))).secrets;
   }
   async deleteSecret(namespace: string, name: string): Promise<Secret__Output | null> {
-    return (await this.base.call<{ secret: Secret__Output | null }>((md, o, cb) => this.raw.DeleteSecret({ namespace, name }, md, o, cb))).secret;
+    return (await this.call<{ secret: Secret__Output | null }>((md, o, cb) => this.secrets.DeleteSecret({ namespace, name }, md, o, cb))).secret;
   }
 
-  close(): void {
-    this.raw.close();
-    this.base.close();
+  override close(): void {
+    this.secrets.close();
+    super.close();
   }
 }

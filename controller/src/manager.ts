@@ -5,10 +5,16 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as SecretsProto } from '../../proto/gen/secrets.js';
+import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
+import { rolloutHandlers } from './api/rollout-server.js';
+import { RolloutApi } from './api/rollouts.js';
+import { RegistryCredentialApi } from './api/registry-credentials.js';
+import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { DispatcherServer } from './api/dispatcher.js';
+import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { SecretApi } from './api/secrets.js';
 import { secretHandlers } from './api/secret-handlers.js';
@@ -21,6 +27,7 @@ import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
@@ -91,6 +98,15 @@ export class Manager {
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
     server.addService(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI.service, secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    const { store, keys, clock, events } = this.deps;
+    server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
+      rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
+      credentials: new RegistryCredentialApi({ store, keys, clock }),
+      cache: this.cache,
+      log: log.child({ loop: 'api' }),
+    }));
+    const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
+    server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -126,9 +142,10 @@ export class Manager {
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
     const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
+    const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
       this.leading = false;
       this.dispatcher.setLeader(undefined);

@@ -20,6 +20,8 @@ export interface ServiceRecord {
   specRevision: number;
   /** Set by delete: tasks are shut down, then the records are removed. */
   deleting: boolean;
+  /** Bumped by `berth rollout restart`: tasks of an older generation are replaced by the rolling update. */
+  restartGeneration?: number;
 }
 
 /** One stored revision of a service spec (the last ten are kept). */
@@ -50,6 +52,8 @@ export interface TaskStatus {
   exitCode?: number;
   startedAtMs?: number;
   health?: string;
+  /** Times the agent restarted this task's container in place (restart policy). */
+  restarts?: number;
 }
 
 /** One replica slot's incarnation. Written by the leader; its status comes from the agent. */
@@ -69,6 +73,19 @@ export interface TaskRecord {
   containerName: string;
   createdAtMs: number;
   status: TaskStatus;
+  /** Failures in a row of this slot before this task (its restart backoff goes on from there). */
+  priorFailures?: number;
+  /** Nodes where this slot failed repeatedly: the scheduler ranks them last. */
+  avoidNodes?: string[];
+  /** The service's restartGeneration when this task was created. */
+  restartGeneration?: number;
+  /** Global services: the one node this task may be placed on (the scheduler still checks it fits). */
+  targetNodeId?: string;
+  /**
+   * Start-first move (drain, rebalance): the id of the older live task of the same slot that
+   * keeps running until this one runs; then it is shut down.
+   */
+  handoverFrom?: string;
 }
 
 export interface Resources {
@@ -99,6 +116,21 @@ export interface NodeRecord {
   labels: Record<string, string>;
   stateChangedAtMs: number;
   message: string;
+  /**
+   * Host ports found held by something other than Berth (a task failed to bind them). The
+   * scheduler keeps tasks needing them off the node until `untilMs`; see controller/src/scheduler/ports.ts.
+   */
+  unavailablePorts?: UnavailablePort[];
+}
+
+export interface UnavailablePort {
+  protocol: string;
+  port: number;
+  /** '' for every address of the node. */
+  hostIp: string;
+  untilMs: number;
+  /** Consecutive failures: the hold doubles with each. */
+  failures: number;
 }
 
 /** A stored object with the store revisions it was read at. */

@@ -1,7 +1,6 @@
 // berth apply -f FILE|DIR|- : create or update the services and secrets in the manifests
 // (Compose files are converted on the way: cli/src/compose/).
 import type { Command } from 'commander';
-import { BerthClient } from '../client.js';
 import { expandCompose } from '../compose/load.js';
 import { checkDocuments } from '../documents.js';
 import { loadManifests } from '../manifest.js';
@@ -29,14 +28,13 @@ export function registerApply(program: Command): void {
       // Validate everything first: one bad document applies none of them.
       const checked = checkDocuments(docs);
       if (checked.problems.length > 0) throw new CliError(`invalid manifest, nothing applied:\n${checked.problems.join('\n')}`);
-      const address = controllerAddress(cmd);
-      const c = new BerthClient(address);
-      const sc = new SecretClient(address);
+      // One connection for both APIs (SecretClient extends the ControlAPI client).
+      const c = new SecretClient(controllerAddress(cmd));
       const suffix = opts.dryRun ? ' (dry run)' : '';
       try {
         // Secrets first: services will refer to them.
         for (const d of checked.docs.filter((x) => x.kind === 'Secret')) {
-          const res = await sc.applySecret({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
+          const res = await c.applySecret({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
           const name = `${res.secret?.meta?.namespace}/${res.secret?.meta?.name}`;
           const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
           process.stdout.write(`secret/${name} ${verb}${res.result !== 'unchanged' ? ` (version ${res.secret?.version})` : ''}${suffix}\n`);
@@ -49,7 +47,6 @@ export function registerApply(program: Command): void {
         }
       } finally {
         c.close();
-        sc.close();
       }
     });
 }

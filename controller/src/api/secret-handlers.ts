@@ -6,7 +6,7 @@ import type { SecretRecord } from '../../../proto/src/model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { SecretApi } from './secrets.js';
 import type { ServiceApi } from './services.js';
-import { unaryHandlers } from './unary.js';
+import { unaryFactory } from './control.js';
 
 export function secretToPb(s: SecretRecord, modRevision: number): Secret {
   return {
@@ -19,7 +19,7 @@ export function secretToPb(s: SecretRecord, modRevision: number): Secret {
 }
 
 export function secretHandlers(api: SecretApi, edge: Pick<ServiceApi, 'parseDocument'>, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): SecretAPIHandlers {
-  const unary = unaryHandlers(deps);
+  const unary = unaryFactory(deps);
   return {
     ApplySecret: unary('ApplySecret', async (req) => {
       const { secret, result } = await api.apply(edge.parseDocument(req.manifestJson), { expectedRevision: req.expectedRevision, dryRun: req.dryRun });

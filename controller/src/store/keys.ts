@@ -35,6 +35,19 @@ export class Keys {
   secret(namespace: string, name: string): string {
     return `${this.secrets}${namespace}/${name}`;
   }
+  get rollouts(): string {
+    return `${this.prefix}rollouts/`;
+  }
+  /** The rollout record of a service (state of its newest rolling update). */
+  rollout(namespace: string, name: string): string {
+    return `${this.rollouts}${namespace}/${name}`;
+  }
+  get registryCredentials(): string {
+    return `${this.prefix}registrycredentials/`;
+  }
+  registryCredential(namespace: string, name: string): string {
+    return `${this.registryCredentials}${namespace}/${name}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

@@ -92,5 +92,7 @@ export function createOptions(req: CreateRequest, image: ImageDefaults = {}): Do
     StopSignal: spec.stop.signal,
     StopTimeout: Math.ceil(spec.stop.gracePeriod / 1000),
     HostConfig: hostConfig,
+    // A Berth health check (run by the agent) replaces the image's own HEALTHCHECK.
+    ...(spec.health ? { Healthcheck: { Test: ['NONE'] } } : {}),
   };
 }
