@@ -166,8 +166,8 @@ services:
         limits: { cpus: "0.5", memory: 64M }
         reservations: { memory: 16M }
     stop_grace_period: 1s
-    healthcheck: { test: ["CMD", "true"] }
-    restart: always
+    healthcheck: { test: ["CMD", "true"], interval: 1s, timeout: 1s }
+    restart: on-failure:3
     networks: [front]
   ${worker}:
     image: ${LOCAL_IMAGE}
@@ -188,8 +188,6 @@ networks:
     const warnings = res.stderr.trim().split('\n');
     expect(warnings).toEqual([
       `warning: ${f}: networks: not honoured: Berth uses the engine's bridge network (or networkMode host/none); containers reach each other through published ports`,
-      `warning: ${f}: services.web.healthcheck: not honoured: health checks come with a later version of Berth`,
-      `warning: ${f}: services.web.restart: not honoured: Berth replaces every container that ends, like restart: always; restart policies come with a later version`,
       `warning: ${f}: services.web.networks: not honoured: Berth uses the engine's bridge network (or networkMode host/none); containers reach each other through published ports`,
     ]);
     await cluster.waitFor(async () => (await cluster.running(0)).filter((c) => ['web', 'worker'].includes(c.Labels[LABEL_SERVICE] ?? '')).length === 3, 'two web and one worker container running');
@@ -204,15 +202,22 @@ networks:
     expect(info.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'demo_data', Target: '/data' }, { Type: 'volume', Target: '/tmp' }]);
     expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual(['8080/tcp']);
     const services = await cluster.client().listServices();
-    expect(services.find((s) => s.meta?.name === 'web')?.meta?.labels).toEqual({ 'com.docker.compose.project': 'demo', 'com.docker.compose.service': 'web' });
+    const webService = services.find((s) => s.meta?.name === 'web')!;
+    expect(webService.meta?.labels).toEqual({ 'com.docker.compose.project': 'demo', 'com.docker.compose.service': 'web' });
+    // healthcheck and restart became Berth's health check and restart policy, and they work.
+    expect(JSON.parse(webService.specJson)).toMatchObject({ health: { exec: { command: ['true'] }, interval: 1000, timeout: 1000, retries: 3 }, restart: { policy: 'on-failure', maxAttempts: 3 } });
+    await cluster.waitFor(async () => {
+      const tasks = await cluster.client().listTasks({ service: 'web' });
+      return tasks.length === 2 && tasks.every((t) => t.status?.health === 'healthy');
+    }, 'both web tasks healthy by the converted health check');
   });
 
   it('--strict turns what is not honoured into errors and applies nothing', async () => {
-    const f = file('strict/docker-compose.yml'.replace('/', '-'), compose('strict', 'strict-web', 'strict-worker'));
+    const f = file('strict-docker-compose.yml', compose('strict', 'strict-web', 'strict-worker'));
     const res = await cluster.berth(['apply', '--strict', '-f', f]);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('cannot convert the Compose file (--strict: keys that are not honoured are errors); nothing was sent:');
-    expect(res.stderr).toContain(`${f}: services.strict-web.healthcheck: not honoured`);
+    expect(res.stderr).toContain(`${f}: services.strict-web.networks: not honoured`);
     expect(await serviceNames()).not.toContain('strict-web');
     expect(await serviceNames()).not.toContain('strict-worker');
   });
@@ -224,7 +229,8 @@ networks:
     const docs = parseAllDocuments(res.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> });
     expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(['Service/conv-web', 'Service/conv-worker']);
     expect(docs[0]!.spec).toMatchObject({ replicas: 2, resources: { memory: '16Mi', limits: { cpu: 0.5, memory: '64Mi' } }, volumes: [{ type: 'volume', source: 'conv_data', target: '/data' }, { type: 'volume', target: '/tmp' }] });
-    expect(res.stderr).toContain('services.conv-web.healthcheck: not honoured');
+    expect(res.stderr).toContain('services.conv-web.networks: not honoured');
+    expect(docs[0]!.spec).toMatchObject({ health: { exec: { command: ['true'] } }, restart: { policy: 'on-failure', maxAttempts: 3 } });
     const dry = await cluster.berth(['apply', '--dry-run', '-f', file('converted.yaml', res.stdout)]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toBe('service/default/conv-web created (revision 1) (dry run)\nservice/default/conv-worker created (revision 1) (dry run)\n');

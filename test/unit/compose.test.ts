@@ -152,6 +152,8 @@ describe('Compose import of a realistic file', () => {
         { type: 'volume', source: 'shop-uploads', target: '/uploads' },
       ],
       logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      health: { exec: { command: ['wget', '-qO-', 'http://localhost/'] }, interval: '10s', timeout: '10s', retries: 3, startPeriod: '0s' },
+      restart: { policy: 'on-failure' },
     });
   });
 
@@ -182,22 +184,21 @@ describe('Compose import of a realistic file', () => {
       'version',
       'networks',
       'volumes.unused.driver',
-      'services.web.restart',
       'services.web.volumes[5].volume',
       'services.web.depends_on',
       'services.web.networks',
       'services.web.deploy.resources.limits.pids',
-      'services.web.deploy.placement',
-      'services.web.deploy.restart_policy',
-      'services.web.healthcheck',
+      'services.web.deploy.placement.constraints[0]',
       'services.api_v2.build',
     ]);
-    expect(r.ignored.find((i) => i.path === 'services.web.healthcheck')!.message).toBe('not honoured: health checks come with a later version of Berth');
+    expect(r.ignored.find((i) => i.path === 'services.web.deploy.placement.constraints[0]')!.message).toMatch(/^not honoured: unknown attribute "node.role"/);
     expect(r.ignored.every((i) => i.message.startsWith('not honoured: '))).toBe(true);
   });
 
   it('notes renames and values the environment does not have', () => {
     expect(r.notes).toEqual([
+      { path: 'services.web.restart', message: 'deploy.restart_policy is used instead' },
+      { path: 'services.web.healthcheck.timeout', message: '30s (Docker\'s default) is longer than the interval; Berth uses 10s' },
       { path: 'services.web.environment[2]', message: 'MISSING takes its value from the environment, where it is not set; left out' },
       { path: 'services.api_v2', message: 'named api-v2 in Berth (names are DNS-1123 labels)' },
       { path: 'services.api_v2.environment.TOKEN', message: 'TOKEN takes its value from the environment, where it is not set; left out' },
@@ -234,6 +235,67 @@ describe('Compose import errors name their path', () => {
     const r = convert('services:\n  a:\n    image: x\n    ports: [{ target: 80, published: 8080, mode: ingress }]\n');
     expect(r.ignored.map((i) => i.path)).toEqual(['services.a.ports[0].mode']);
     expect((r.manifests[0]!['spec'] as { ports: unknown }).ports).toEqual([{ containerPort: 80, hostPort: 8080 }]);
+  });
+});
+
+describe('Compose lifecycle and placement keys map onto Berth\'s fields', () => {
+  const spec = (service: string): Record<string, unknown> => {
+    const r = convert(`services:\n  a:\n    image: x\n${service.replace(/^/gm, '    ')}\n`);
+    expect(r.errors).toEqual([]);
+    const m = r.manifests[0]!;
+    const v = validateServiceManifest(m);
+    expect(v.ok, JSON.stringify(v)).toBe(true);
+    return m['spec'] as Record<string, unknown>;
+  };
+
+  it.each([
+    ['test: curl -f http://localhost/', { exec: { command: ['/bin/sh', '-c', 'curl -f http://localhost/'] }, interval: '30s', timeout: '30s', retries: 3, startPeriod: '0s' }],
+    ['test: ["CMD-SHELL", "pg_isready"]\n  interval: 5s\n  timeout: 2s\n  retries: 5\n  start_period: 1m', { exec: { command: ['/bin/sh', '-c', 'pg_isready'] }, interval: '5s', timeout: '2s', retries: 5, startPeriod: '1m' }],
+    ['test: ["CMD", "true"]\n  interval: 1m30s', { exec: { command: ['true'] }, interval: '90s', timeout: '30s', retries: 3, startPeriod: '0s' }],
+  ])('healthcheck %j', (hc, health) => {
+    expect(spec(`healthcheck:\n  ${hc}`)['health']).toEqual(health);
+  });
+
+  it('healthcheck disable and NONE are reported (an image HEALTHCHECK cannot be switched off)', () => {
+    for (const hc of ['disable: true', 'test: ["NONE"]']) {
+      const r = convert(`services:\n  a:\n    image: x\n    healthcheck:\n      ${hc}\n`);
+      expect(r.ignored.map((i) => i.path)).toEqual([`services.a.healthcheck.${hc.split(':')[0]}`]);
+      expect(r.manifests[0]!['spec']).not.toHaveProperty('health');
+    }
+  });
+
+  it.each([
+    ['no', { policy: 'never' }],
+    ['always', { policy: 'always' }],
+    ['on-failure', { policy: 'on-failure' }],
+    ['on-failure:5', { policy: 'on-failure', maxAttempts: 5 }],
+    ['unless-stopped', { policy: 'always' }],
+  ])('restart: %s', (value, restart) => {
+    expect(spec(`restart: "${value}"`)['restart']).toEqual(restart);
+  });
+
+  it('deploy.restart_policy, update_config, mode global and placement', () => {
+    expect(spec('deploy:\n  mode: global')['mode']).toBe('global');
+    const s = spec(`deploy:
+  replicas: 3
+  restart_policy: { condition: on-failure, max_attempts: 3, delay: 5s, window: 2m }
+  update_config: { parallelism: 2, delay: 10s, order: stop-first, failure_action: pause, monitor: 30s, max_failure_ratio: 0.2 }
+  placement:
+    constraints: ["node.labels.zone == a", "node.platform.os == linux"]
+    preferences: [{ spread: node.labels.zone }]`);
+    expect(s['replicas']).toBe(3);
+    expect(s['restart']).toEqual({ policy: 'on-failure', maxAttempts: 3, backoff: { initial: '5s', resetAfter: '2m' } });
+    expect(s['update']).toEqual({ delay: '10s', order: 'stop-first', failureAction: 'pause', monitor: '30s', maxFailureRatio: 0.2, maxUnavailable: 2 });
+    expect(s['placement']).toEqual({ constraints: ['node.labels.zone == a', 'node.platform.os == linux'], spreadBy: 'node.labels.zone' });
+    expect(spec('deploy:\n  update_config: { parallelism: 0 }')['update']).toEqual({ maxSurge: '100%' });
+    expect(spec('deploy:\n  replicas: 4\n  placement: { max_replicas_per_node: 2 }')['placement']).toEqual({ maxPerNode: 2 });
+  });
+
+  it('errors in lifecycle keys name their path', () => {
+    expect(convert('services:\n  a:\n    image: x\n    restart: sometimes\n').errors).toEqual([{ path: 'services.a.restart', message: 'expected no, always, on-failure[:N] or unless-stopped, got "sometimes"' }]);
+    expect(convert('services:\n  a:\n    image: x\n    healthcheck: { interval: 5s }\n').errors).toEqual([{ path: 'services.a.healthcheck.test', message: 'required: the command of the check' }]);
+    expect(convert('services:\n  a:\n    image: x\n    deploy: { mode: replicated-job }\n').errors[0]!.path).toBe('services.a.deploy.mode');
+    expect(convert('services:\n  a:\n    image: x\n    deploy: { restart_policy: { condition: sometimes } }\n').errors[0]!.path).toBe('services.a.deploy.restart_policy.condition');
   });
 });
 

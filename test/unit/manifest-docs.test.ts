@@ -52,7 +52,14 @@ describe('docs/manifest.md', () => {
     const [compose] = parseDocuments('docs/manifest.md', blocks[i]!);
     const r = convertCompose(compose!.doc, { projectDir: '/home/me/shop', env: {}, readFile: () => '' });
     expect(r.errors).toEqual([]);
-    expect(r.ignored.map((x) => x.path)).toEqual(['services.web.healthcheck']);
+    expect(r.ignored.map((x) => x.path)).toEqual(['networks', 'services.web.networks']);
+    expect(r.notes.map((x) => x.path)).toEqual(['services.web.healthcheck.timeout', 'services.web.restart']);
     expect(r.manifests).toEqual(parseDocuments('docs/manifest.md', blocks[i + 1]!).map((d) => d.doc));
+    // The stderr lines the page shows are the ones berth prints (cli/src/compose/load.ts).
+    const shown = /with these lines on stderr:\n\n```\n([\s\S]*?)```/.exec(markdown)![1]!.trim().split('\n');
+    expect(shown).toEqual([
+      ...r.notes.map((n) => `note: docker-compose.yml: ${n.path}: ${n.message}`),
+      ...r.ignored.map((n) => `warning: docker-compose.yml: ${n.path}: ${n.message}`),
+    ]);
   });
 });

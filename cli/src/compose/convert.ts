@@ -7,6 +7,10 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { formatBytes, formatDuration } from '../../../proto/src/spec/units.js';
 import { API_VERSION, serviceSpecSchema } from '../../../proto/src/spec/service.js';
 import { interpolate, parseEnvFile } from './interpolate.js';
+import { convertHealthcheck, convertPlacement, convertRestart, convertRestartPolicy, convertUpdateConfig } from './lifecycle.js';
+import { dockerBytes, goDurationMs, scalarString } from './values.js';
+
+export { dockerBytes, goDurationMs };
 
 export interface ComposeIssue {
   /** Where in the Compose file: `services.web.deploy.placement`. */
@@ -49,7 +53,6 @@ export function isComposeDocument(doc: unknown): boolean {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const scalarString = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
 
 /** Why a key is not honoured, for the keys people use most; others get a generic reason. */
 const REASONS: Record<string, string> = {
@@ -60,8 +63,6 @@ const REASONS: Record<string, string> = {
   links: 'use published ports instead',
   external_links: 'use published ports instead',
   expose: 'Berth has no unpublished ports list; use ports to publish',
-  healthcheck: 'health checks come with a later version of Berth',
-  restart: 'Berth replaces every container that ends, like restart: always; restart policies come with a later version',
   secrets: 'Berth Secrets cannot be given to containers yet',
   configs: 'not supported by Berth',
   profiles: 'Berth applies every service of the file',
@@ -70,9 +71,7 @@ const REASONS: Record<string, string> = {
   privileged: 'not supported by Berth',
   devices: 'not supported by Berth',
   version: 'obsolete in the Compose specification',
-  placement: 'Swarm placement constraints are not converted',
-  update_config: 'rolling update settings are not converted',
-  rollback_config: 'rollback settings are not converted',
+  rollback_config: 'a failed update rolls back with the update settings (update.failureAction: rollback)',
 };
 
 function reason(key: string): string {
@@ -115,27 +114,6 @@ export function shellWords(s: string): string[] | string {
   }
   if (inWord) words.push(cur);
   return words;
-}
-
-/** Docker's memory units (binary multiples): 512m, 1g, 1.5G, 64Mi, 1024, "1gb". */
-export function dockerBytes(v: unknown): number | string {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  const s = scalarString(v);
-  const m = s === undefined ? null : /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgtp])?(?:i?b)?$/i.exec(s.trim());
-  if (!m) return `expected a size such as 512m or 1g, got ${JSON.stringify(v)}`;
-  const power = 'bkmgtp'.indexOf((m[2] ?? 'b').toLowerCase());
-  const bytes = Math.round(Number(m[1]) * 1024 ** power);
-  return Number.isSafeInteger(bytes) ? bytes : `${JSON.stringify(v)} is too large`;
-}
-
-/** Go durations (1m30s, 500ms, 1.5s, 10us) as milliseconds, rounded up. */
-export function goDurationMs(v: unknown): number | string {
-  const s = scalarString(v)?.trim();
-  if (s === undefined || !/^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/.test(s)) return `expected a duration such as 10s or 1m30s, got ${JSON.stringify(v)}`;
-  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let ms = 0;
-  for (const m of s.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * unitMs[m[2]!]!;
-  return Math.ceil(ms - 1e-9);
 }
 
 /** A tmpfs mode as Compose files write it (1777, "1777", 0o1777 read as 1023) → octal string. */
@@ -304,6 +282,21 @@ function convertService(svc: Record<string, unknown>, base: string, ctx: Service
       case 'deploy':
         convertDeploy(value, p, { spec, resources, limits, bytes, cpus }, out);
         break;
+      case 'healthcheck': {
+        const h = convertHealthcheck(value, p, out);
+        if (h) spec['health'] = h;
+        break;
+      }
+      case 'restart': {
+        // deploy.restart_policy, when present, wins (as in Compose).
+        if (isRecord(svc['deploy']) && svc['deploy']['restart_policy'] !== undefined) {
+          out.notes.push({ path: p, message: 'deploy.restart_policy is used instead' });
+          break;
+        }
+        const r = convertRestart(value, p, out);
+        if (r) spec['restart'] = r;
+        break;
+      }
       case 'scale':
         spec['replicas'] = value;
         break;
@@ -631,7 +624,8 @@ function convertDeploy(
     if (k.startsWith('x-') || v === null || v === undefined) continue;
     if (k === 'replicas') x.spec['replicas'] = v;
     else if (k === 'mode') {
-      if (v !== 'replicated') out.ignored.push({ path: kp, message: `not honoured: ${JSON.stringify(v)} services come with a later version of Berth; converted as replicated` });
+      if (v === 'global') x.spec['mode'] = 'global';
+      else if (v !== 'replicated') out.errors.push({ path: kp, message: `expected replicated or global, got ${JSON.stringify(v)}` });
     } else if (k === 'resources' && isRecord(v)) {
       for (const [rk, rv] of Object.entries(v)) {
         const rp = `${kp}.${rk}`;
@@ -651,7 +645,16 @@ function convertDeploy(
           } else out.ignored.push({ path: ip, message: `not honoured: ${reason(ik)}` });
         }
       }
-    } else if (k === 'restart_policy') out.ignored.push({ path: kp, message: `not honoured: ${REASONS['restart']!}` });
-    else out.ignored.push({ path: kp, message: `not honoured: ${reason(k)}` });
+    } else if (k === 'restart_policy') {
+      // Swarm's deploy.restart_policy wins over the service's restart, as in Compose.
+      const r = convertRestartPolicy(v, kp, out);
+      if (r) x.spec['restart'] = r;
+    } else if (k === 'update_config') {
+      const u = convertUpdateConfig(v, kp, out);
+      if (u) x.spec['update'] = u;
+    } else if (k === 'placement') {
+      const pl = convertPlacement(v, kp, out);
+      if (pl) x.spec['placement'] = pl;
+    } else out.ignored.push({ path: kp, message: `not honoured: ${reason(k)}` });
   }
 }
