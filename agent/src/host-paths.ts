@@ -1,9 +1,13 @@
-// Which host paths a node lets containers bind-mount. The operator lists them with the agent's
+// The agent's side of the host-path allowlist. The operator lists the paths with the agent's
 // --allow-host-path (repeatable); everything else is refused, so a manifest cannot reach /etc,
 // the Docker socket or another service's data. Lexical checks only (no I/O): symlinks are
-// resolved by the runtime guard (runtime/host-path-guard.ts) before it asks this again.
+// resolved by the runtime guard (runtime/host-path-guard.ts) before it asks this again. The
+// scheduler applies the same rule (proto/src/host-paths.ts) to the advertised list.
+import { bindSources, firstRefusedPath, isAllowed, isUnder } from '../../proto/src/host-paths.js';
 import { absolutePathProblem } from '../../proto/src/spec/container.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
+
+export { bindSources, isAllowed, isUnder };
 
 /** The allowed roots, checked and de-duplicated; an error names the bad one. */
 export function parseAllowedHostPaths(paths: readonly string[]): string[] {
@@ -14,15 +18,6 @@ export function parseAllowedHostPaths(paths: readonly string[]): string[] {
   return [...new Set(paths)].sort();
 }
 
-/** True when `path` is `root` or lies below it (by whole path segments: /srv/data2 is not under /srv/data). */
-export function isUnder(path: string, root: string): boolean {
-  return path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
-}
-
-export function isAllowed(path: string, allowed: readonly string[]): boolean {
-  return allowed.some((root) => isUnder(path, root));
-}
-
 /** Why a host path is refused on this node, in words that name the path and the remedy. */
 export function refusal(path: string, allowed: readonly string[], resolvedFrom?: string): string {
   const what = resolvedFrom ? `host path ${resolvedFrom} (which resolves to ${path})` : `host path ${path}`;
@@ -31,15 +26,8 @@ export function refusal(path: string, allowed: readonly string[], resolvedFrom?:
     : `${what} is not allowed on this node: it allows only ${allowed.join(', ')} (agent flag --allow-host-path)`;
 }
 
-/** The bind sources of a spec, in order. */
-export function bindSources(spec: ServiceSpec): string[] {
-  return (spec.volumes ?? []).filter((v) => v.type === 'bind' && v.source !== undefined).map((v) => v.source!);
-}
-
 /** The first refusal for a spec's bind volumes, or undefined when every one is allowed. */
 export function hostPathRefusal(spec: ServiceSpec, allowed: readonly string[]): string | undefined {
-  for (const source of bindSources(spec)) {
-    if (!isAllowed(source, allowed)) return refusal(source, allowed);
-  }
-  return undefined;
+  const refused = firstRefusedPath(bindSources(spec), allowed);
+  return refused === undefined ? undefined : refusal(refused, allowed);
 }
