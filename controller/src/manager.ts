@@ -3,10 +3,12 @@
 // stop the moment it loses. One shutdown path: abort the signal given to start().
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
+import { manageHandlers } from './api/manage.js';
 import { DispatcherServer } from './api/dispatcher.js';
 import { ServiceApi } from './api/services.js';
 import { StatusWriter } from './api/status-writer.js';
@@ -82,6 +84,7 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    server.addService(loadProto<ManageProto>('manage').berth.v1.ManageAPI.service, manageHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics, controllerId: config.id, isLeader: () => this.leading }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );

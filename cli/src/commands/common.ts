@@ -1,14 +1,28 @@
 // Options and helpers shared by the commands.
 import type { Command } from 'commander';
 import { BerthClient, DEFAULT_CONTROLLER } from '../client.js';
+import { ManageClient } from '../manage-client.js';
+import { configPath, loadConfig, resolveController, type ResolvedController } from '../config.js';
 
+/** The controller this command talks to: --controller > --context > BERTH_CONTROLLER > current context > default (cli/src/config.ts). */
+export function resolvedController(cmd: Command): ResolvedController {
+  const opts = cmd.optsWithGlobals<{ controller?: string; context?: string }>();
+  const path = configPath();
+  return resolveController({ flag: opts.controller, context: opts.context, env: process.env['BERTH_CONTROLLER'], config: () => loadConfig(path), configPath: path });
+}
+
+/** For daemons (the agent): --controller > BERTH_CONTROLLER > default; never the user's contexts. */
 export function controllerAddress(cmd: Command): string {
   const opts = cmd.optsWithGlobals<{ controller?: string }>();
   return opts.controller ?? process.env['BERTH_CONTROLLER'] ?? DEFAULT_CONTROLLER;
 }
 
 export function client(cmd: Command): BerthClient {
-  return new BerthClient(controllerAddress(cmd));
+  return new BerthClient(resolvedController(cmd).address);
+}
+
+export function manageClient(cmd: Command): ManageClient {
+  return new ManageClient(resolvedController(cmd).address);
 }
 
 /** "k=v" → [k, v]; used by --label. */

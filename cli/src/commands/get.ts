@@ -1,27 +1,45 @@
-// berth get services|tasks|nodes
+// berth get services|tasks|nodes [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|json|yaml] [-a]
+//
+// -l selects by labels, in the CLI (the controller lists, the CLI filters): services by their
+// labels, tasks by the labels of their service, nodes by their effective labels (agent labels,
+// overridden by operator labels). -o json|yaml print the shapes of ../views.ts.
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { nodesTable, servicesTable, tasksTable } from '../output.js';
-import { client } from './common.js';
+import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
+import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
+import { nodeLabels, nodeView, serviceView, sortNodes, sortServices, sortTasks, taskView } from '../views.js';
+import { client, EXIT_USAGE } from './common.js';
 import { CliError } from './apply.js';
 
-const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
+export const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
   service: 'services', services: 'services', svc: 'services',
   task: 'tasks', tasks: 'tasks',
   node: 'nodes', nodes: 'nodes',
 };
 
-function emit(format: string | undefined, data: unknown, tableText: () => string): void {
-  if (format === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-  else if (format === 'yaml') process.stdout.write(stringify(data));
-  else if (format === undefined || format === 'wide') process.stdout.write(tableText() + '\n');
-  else throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use wide, json or yaml`, 2);
+export const OUTPUT_FORMATS = ['wide', 'json', 'yaml'] as const;
+
+/** -o: the table (default or wide) or a machine format; an unknown format is a usage error. */
+export function checkOutputFormat(format: string | undefined, allowed: readonly string[] = OUTPUT_FORMATS): void {
+  if (format !== undefined && !allowed.includes(format)) {
+    throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use ${allowed.join(', ')}`, EXIT_USAGE);
+  }
 }
 
-/** Parsed spec in place of its JSON text, for -o json|yaml. */
-function withSpec<T extends { specJson: string }>(o: T): Omit<T, 'specJson'> & { spec: unknown } {
-  const { specJson, ...rest } = o;
-  return { ...rest, spec: JSON.parse(specJson) as unknown };
+/** Prints `items` (views) as json/yaml `{items: [...]}` for lists, the object itself for one; else the table. */
+export function emit(format: string | undefined, data: unknown, tableText: () => string): void {
+  if (format === 'json') process.stdout.write(toJson(data));
+  else if (format === 'yaml') process.stdout.write(toYaml(data));
+  else process.stdout.write(tableText() + '\n');
+}
+
+export function selectorOption(value: string | undefined): Requirement[] | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseSelector(value);
+  } catch (err) {
+    if (err instanceof SelectorError) throw new CliError(`-l: ${err.message}`, EXIT_USAGE);
+    throw err;
+  }
 }
 
 export function registerGet(program: Command): void {
@@ -29,27 +47,44 @@ export function registerGet(program: Command): void {
     .command('get')
     .description('List services, tasks or nodes')
     .argument('<kind>', 'services | tasks | nodes')
-    .argument('[name]', 'only this service (services, tasks)')
+    .argument('[name]', 'only this service (services, tasks) or node (nodes)')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-A, --all-namespaces', 'every namespace')
+    .option('-l, --selector <selector>', 'only objects whose labels match, e.g. tier=front,env!=dev,app,!legacy,env in (a,b)')
     .option('-o, --output <format>', 'wide | json | yaml')
     .option('-a, --all', 'tasks: include finished ones (history)')
-    .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; output?: string; all?: boolean }, cmd: Command) => {
+    .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; all?: boolean }, cmd: Command) => {
       const kind = KINDS[kindArg];
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks or nodes`, 2);
+      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks or nodes`, EXIT_USAGE);
+      checkOutputFormat(opts.output);
+      const selector = selectorOption(opts.selector);
       const ns = opts.allNamespaces ? '' : opts.namespace;
+      const wide = opts.output === 'wide';
+      const list = name === undefined;
       const c = client(cmd);
       try {
         if (kind === 'services') {
-          let services = name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns);
-          services = services.sort((a, b) => `${a.meta?.namespace}/${a.meta?.name}`.localeCompare(`${b.meta?.namespace}/${b.meta?.name}`));
-          emit(opts.output, services.map(withSpec), () => servicesTable(services, opts.output === 'wide'));
+          let services = sortServices(name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns));
+          if (selector) services = services.filter((s) => matches(s.meta?.labels ?? {}, selector));
+          const views = services.map(serviceView);
+          emit(opts.output, list ? { items: views } : views[0] ?? null, () => servicesTable(services, wide));
         } else if (kind === 'tasks') {
-          const tasks = await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all });
-          emit(opts.output, tasks.map(withSpec), () => tasksTable(tasks, opts.output === 'wide'));
+          let tasks = sortTasks(await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all }));
+          if (selector) {
+            const services = await c.listServices(ns);
+            const selected = new Set(services.filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''));
+            tasks = tasks.filter((t) => selected.has(t.serviceUid));
+          }
+          emit(opts.output, { items: tasks.map(taskView) }, () => tasksTable(tasks, wide));
         } else {
-          const nodes = await c.listNodes();
-          emit(opts.output, nodes, () => nodesTable(nodes));
+          let nodes = sortNodes(await c.listNodes());
+          if (name !== undefined) {
+            nodes = nodes.filter((n) => n.id === name);
+            if (nodes.length === 0) throw new CliError(`node ${name} not found`);
+          }
+          if (selector) nodes = nodes.filter((n) => matches(nodeLabels(n), selector));
+          const views = nodes.map(nodeView);
+          emit(opts.output, list ? { items: views } : views[0] ?? null, () => nodesTable(nodes, wide));
         }
       } finally {
         c.close();

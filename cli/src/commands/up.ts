@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { LABEL_MANAGED, LABEL_NODE } from '../../../proto/src/labels.js';
 import { BerthClient } from '../client.js';
 import { loadManifests } from '../manifest.js';
@@ -140,7 +140,7 @@ export function registerUp(program: Command): void {
           });
           pid('dockerd', d.proc);
         } else say(`using the Docker engine on ${socket}`);
-        docker = new Docker({ socketPath: socket });
+        docker = new (await import('dockerode')).default({ socketPath: socket });
         await ensureBusyboxImage(docker);
         say(`image ${LOCAL_IMAGE} ready`);
 
