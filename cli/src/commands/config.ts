@@ -39,7 +39,7 @@ export function registerConfig(program: Command): void {
 
   config
     .command('use-context')
-    .description('Make NAME the current context')
+    .description('Make this context the current one')
     .argument('<context>', 'context name')
     .action((name: string) => {
       const path = configPath();

@@ -1,6 +1,7 @@
 // berth delete service NAME | berth delete -f FILE
 import type { Command } from 'commander';
 import { loadManifests } from '../manifest.js';
+import { oneLine } from '../output.js';
 import { client } from './common.js';
 import { CliError } from './apply.js';
 
@@ -16,7 +17,10 @@ export function registerDelete(program: Command): void {
       const targets: Array<{ namespace: string; name: string }> = [];
       if (opts.filename) {
         for (const d of loadManifests(opts.filename)) {
-          const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
+          const doc = d.doc as { kind?: unknown; metadata?: { name?: string; namespace?: string } } | null;
+          // Only Service documents name services: a document of another kind must not delete a service of the same name.
+          if (doc?.kind !== 'Service') throw new CliError(`${d.source} (document ${d.index}): kind: ${doc?.kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(doc.kind)}; this version deletes: Service`}; nothing deleted`);
+          const m = doc.metadata;
           if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
           targets.push({ namespace: m.namespace ?? 'default', name: m.name });
         }
@@ -29,7 +33,7 @@ export function registerDelete(program: Command): void {
       try {
         for (const t of targets) {
           await c.deleteService(t.namespace, t.name);
-          process.stdout.write(`service/${t.namespace}/${t.name} deleted (containers stopping)\n`);
+          process.stdout.write(oneLine(`service/${t.namespace}/${t.name} deleted (containers stopping)`) + '\n');
         }
       } finally {
         c.close();
