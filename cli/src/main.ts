@@ -5,10 +5,15 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { status } from '@grpc/grpc-js';
 import { BERTH_VERSION } from '../../proto/src/version.js';
-import { ApiError } from './client.js';
 import { ConfigError } from './config.js';
+import { registerDiff } from './commands/diff.js';
+import { registerDescribe } from './commands/describe.js';
+import { registerScale } from './commands/scale.js';
+import { registerVersion } from './commands/version.js';
+import { registerConfig } from './commands/config.js';
+import { registerCompletion } from './commands/completion.js';
+import { ApiError } from './client.js';
 import { ManifestError } from './manifest.js';
 import { escapeControl } from './output.js';
 import { CliError, registerApply } from './commands/apply.js';
@@ -17,13 +22,9 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
-import { registerDiff } from './commands/diff.js';
-import { registerDescribe } from './commands/describe.js';
-import { registerScale } from './commands/scale.js';
-import { registerVersion } from './commands/version.js';
-import { registerConfig } from './commands/config.js';
-import { registerCompletion } from './commands/completion.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
+import { registerRegistry, registerRollout } from './commands/rollout.js';
+import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
+import { status } from '@grpc/grpc-js';
 
 export const VERSION = BERTH_VERSION;
 
@@ -49,12 +50,27 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerController(program);
   registerAgent(program);
-  const exitOverride = (c: Command): void => {
-    c.exitOverride();
-    c.commands.forEach(exitOverride);
-  };
-  program.commands.forEach(exitOverride);
+  registerRollout(program);
+  registerRegistry(program);
+  for (const c of program.commands) c.exitOverride();
   return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    // A command may end normally with a non-zero code that is not an error (diff: differences).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return EXIT_USAGE;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    // Messages may quote the server (names, container errors): control characters are escaped.
+    process.stderr.write(`error: ${escapeControl(msg)}\n`);
+    return exitCodeOf(err);
+  }
 }
 
 /** The exit code of an error (docs/cli.md, Exit codes). */
@@ -64,23 +80,6 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof ManifestError) return EXIT_FAILED;
   if (err instanceof ApiError) return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED ? EXIT_UNAVAILABLE : EXIT_FAILED;
   return EXIT_FAILED;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  try {
-    await buildProgram().parseAsync(argv);
-    // A command may end normally with a non-zero code that is not an error (diff: differences).
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
-      return EXIT_USAGE;
-    }
-    const msg = err instanceof Error ? err.message : String(err);
-    // Messages may quote the server (names, container errors): escape control characters, keep lines.
-    process.stderr.write(`error: ${escapeControl(msg)}\n`);
-    return exitCodeOf(err);
-  }
 }
 
 /** True when this file is the program being run (not imported, e.g. by the docs test). */

@@ -53,13 +53,13 @@ export function age(ms: number, now = Date.now()): string {
 }
 
 const STATE_COLORS: Record<string, Color> = {
-  running: COLOR.green, ready: COLOR.green, complete: COLOR.green,
-  failed: COLOR.red, rejected: COLOR.red, down: COLOR.red, orphaned: COLOR.red,
+  running: COLOR.green, ready: COLOR.green, complete: COLOR.green, healthy: COLOR.green,
+  failed: COLOR.red, rejected: COLOR.red, down: COLOR.red, orphaned: COLOR.red, unhealthy: COLOR.red,
   pending: COLOR.yellow, unknown: COLOR.yellow, preparing: COLOR.yellow, starting: COLOR.yellow, assigned: COLOR.yellow,
 };
-/** A task or node state as a cell, colored by what it means. */
+/** A task or node state as a cell, colored by what it means (its first word: "healthy (2 restarts)"). */
 export function colorState(s: string): Cell {
-  return { text: s, color: STATE_COLORS[s] };
+  return { text: s, color: STATE_COLORS[s.split(' ')[0] ?? ''] };
 }
 
 /** C1 controls and DEL survive JSON.stringify and YAML plain scalars; escape them in both. */
@@ -105,6 +105,13 @@ export function servicesTable(services: Service__Output[], wide = false): string
   return table(wide ? [...headers, 'LABELS', 'STATUS'] : headers, rows);
 }
 
+/** The state column: `healthy`/`unhealthy` for a running task with a health check, with its restarts. */
+export function stateText(t: Task__Output): string {
+  const st = t.status;
+  const health = st?.state === 'running' && (st.health === 'healthy' || st.health === 'unhealthy') ? st.health : (st?.state ?? '');
+  return st?.restarts ? `${health} (${st.restarts} restarts)` : health;
+}
+
 export function tasksTable(tasks: Task__Output[], wide = false): string {
   const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
   const rows = sorted.map((t) => {
@@ -113,7 +120,7 @@ export function tasksTable(tasks: Task__Output[], wide = false): string {
       t.namespace,
       t.nodeId || '-',
       t.desiredState,
-      colorState(t.status?.state ?? ''),
+      colorState(stateText(t)),
       age(t.status?.timestampMs ?? 0),
       taskAddresses(t).join(',') || '-',
     ];
