@@ -21,27 +21,6 @@ export class ApiError extends Error {
   }
 }
 
-/** One unary call of any generated client: (metadata, options, callback) => void. */
-export type UnaryInvoke<Res> = (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
-
-/**
- * Runs one unary call against the controller at `address` with a deadline; errors become
- * ApiError with a message a person can act on. Every client of the CLI goes through here.
- */
-export function callUnary<Res>(address: string, invoke: UnaryInvoke<Res>, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-      if (err) {
-        const msg = err.code === grpc.status.UNAVAILABLE && /No connection|ECONNREFUSED|connect/i.test(err.details)
-          ? `cannot reach the controller at ${address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
-          : err.code === grpc.status.DEADLINE_EXCEEDED
-            ? `the controller at ${address} did not answer within ${timeoutMs / 1000}s`
-            : err.details || err.message;
-        reject(new ApiError(err.code, msg, err.metadata));
-      } else resolve(res as Res);
-    });
-  });
-}
 
 export class BerthClient {
   readonly raw: ControlAPIClient;
@@ -51,9 +30,20 @@ export class BerthClient {
     this.raw = new control.berth.v1.ControlAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
-  /** Runs one unary call with a deadline; errors become ApiError with a readable message. */
-  private call<Res>(invoke: UnaryInvoke<Res>, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
-    return callUnary(this.address, invoke, timeoutMs);
+  /** Runs one unary call with a deadline; errors become ApiError with a readable message (also for other APIs' clients). */
+  call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) {
+          const msg = err.code === grpc.status.UNAVAILABLE && /No connection|ECONNREFUSED|connect/i.test(err.details)
+            ? `cannot reach the controller at ${this.address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
+            : err.code === grpc.status.DEADLINE_EXCEEDED
+              ? `the controller at ${this.address} did not answer within ${timeoutMs / 1000}s`
+              : err.details || err.message;
+          reject(new ApiError(err.code, msg, err.metadata));
+        } else resolve(res as Res);
+      });
+    });
   }
 
   applyService(req: ApplyServiceRequest): Promise<ApplyServiceResponse__Output> {

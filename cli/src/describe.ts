@@ -13,7 +13,7 @@ import { evaluateConvergence } from '../../proto/src/convergence.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatCpu, humanBytes } from '../../proto/src/spec/units.js';
 import type { BerthClient } from './client.js';
-import { age, colorState, labelList, oneLine, table, taskAddresses, toYaml, type Cell } from './output.js';
+import { age, colorState, labelList, oneLine, stateText, table, taskAddresses, toYaml, type Cell } from './output.js';
 import { humanSpec, isoTime, sortTasks } from './views.js';
 
 export interface DescribeContext {
@@ -69,7 +69,7 @@ export function taskTable(tasks: Task__Output[], ctx: Pick<DescribeContext, 'now
     const name = `${history ? ' \\_ ' : ''}${t.service}.${t.slot}`;
     const st = t.status;
     const msg = [st?.message ?? '', st?.err && !(st.message ?? '').includes(st.err) ? `(${st.err})` : ''].filter(Boolean).join(' ');
-    return [name, t.id, t.nodeId || '-', t.desiredState, colorState(st?.state ?? ''), age(st?.timestampMs ?? 0, ctx.now), taskAddresses(t).join(',') || '-', String(t.specRevision), msg];
+    return [name, t.id, t.nodeId || '-', t.desiredState, colorState(stateText(t)), age(st?.timestampMs ?? 0, ctx.now), taskAddresses(t).join(',') || '-', String(t.specRevision), msg];
   });
   return table(['NAME', 'ID', 'NODE', 'DESIRED', 'STATE', 'SINCE', 'ADDRESS', 'REVISION', 'MESSAGE'], rows, { color: ctx.color }).split('\n');
 }
@@ -133,6 +133,8 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
   if (st?.err) fields.push(['Error', st.err]);
   if (st && ['failed', 'complete', 'shutdown'].includes(st.state)) fields.push(['Exit code', String(st.exitCode)]);
   if (st?.health) fields.push(['Health', st.health]);
+  if (st?.restarts) fields.push(['Restarts', `${st.restarts} (in place, on this node)`]);
+  if (t.priorFailures) fields.push(['Prior failures', `${t.priorFailures} (of earlier tasks of this slot)`]);
   fields.push(['Container', `${t.containerName}${st?.containerId ? ` (${st.containerId.slice(0, 12)})` : ''}`]);
   fields.push(['Addresses', taskAddresses(t).join(', ') || '-']);
   fields.push(['Created', when(t.createdAtMs, now)]);

@@ -4,7 +4,7 @@
 // stops answering for a while only delays the verdict.
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { taskFromPb } from '../../proto/src/convert.js';
-import { evaluateConvergence, type Convergence } from '../../proto/src/convergence.js';
+import { evaluateConvergence, judgeRollout, type Convergence, type RolloutView } from '../../proto/src/convergence.js';
 import type { TaskRecord } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatDuration, parseDuration } from '../../proto/src/spec/units.js';
@@ -24,6 +24,8 @@ export const STABLE_MS = 3_000;
 export interface WaitTarget {
   namespace: string;
   name: string;
+  /** The revision the command wrote: its rollout being rolled back or paused fails the wait. */
+  revision?: number;
 }
 
 export interface WaitOutcome {
@@ -47,6 +49,8 @@ export interface WaitOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Default STABLE_MS. */
   stableMs?: number;
+  /** The rollout state of a service (RolloutAPI), when the controller has one. */
+  rollout?: (t: WaitTarget) => Promise<RolloutView | undefined>;
 }
 
 /** Parses --timeout (a duration with unit, e.g. 90s, 5m). */
@@ -60,8 +64,13 @@ export function parseTimeout(text: string): number | string {
 /** When this CLI first saw each task running (task id → ms); forgotten when it stops running. */
 type RunningSince = Map<string, number>;
 
-async function judge(c: BerthClient, t: WaitTarget, seen: RunningSince, nowMs: number, stableMs: number): Promise<{ convergence: Convergence; revision: number }> {
-  const [svc, tasks] = await Promise.all([c.getService(t.namespace, t.name), c.listTasks({ namespace: t.namespace, service: t.name, all: true })]);
+async function judge(c: BerthClient, t: WaitTarget, seen: RunningSince, nowMs: number, opts: WaitOptions): Promise<{ convergence: Convergence; revision: number }> {
+  const stableMs = opts.stableMs ?? STABLE_MS;
+  const [svc, tasks, rollout] = await Promise.all([
+    c.getService(t.namespace, t.name),
+    c.listTasks({ namespace: t.namespace, service: t.name, all: true }),
+    t.revision && opts.rollout ? opts.rollout(t) : Promise.resolve(undefined),
+  ]);
   const view = { uid: svc.meta?.uid ?? '', specRevision: svc.specRevision, spec: JSON.parse(svc.specJson) as ServiceSpec, deleting: svc.deleting };
   const records = tasks.map(taskFromPb);
   for (const r of records) {
@@ -70,7 +79,12 @@ async function judge(c: BerthClient, t: WaitTarget, seen: RunningSince, nowMs: n
     } else seen.delete(r.id);
   }
   const isStable = (r: TaskRecord): boolean => nowMs - (seen.get(r.id) ?? nowMs) >= stableMs;
-  return { convergence: evaluateConvergence(view, records, { isStable }), revision: svc.specRevision };
+  const convergence = evaluateConvergence(view, records, { isStable });
+  const rolledBack = t.revision && rollout ? judgeRollout(t.revision, rollout) : undefined;
+  if (rolledBack && convergence.phase !== 'failed') {
+    Object.assign(convergence, { phase: 'failed', reason: convergence.lastFailure ? `${rolledBack}; last failure: ${convergence.lastFailure}` : rolledBack });
+  }
+  return { convergence, revision: svc.specRevision };
 }
 
 const transient = (err: unknown): boolean => err instanceof ApiError && (err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED);
@@ -87,7 +101,7 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
     for (const [key, o] of open) {
       let line: string;
       try {
-        const { convergence, revision } = await judge(c, o.target, o.seen, now(), opts.stableMs ?? STABLE_MS);
+        const { convergence, revision } = await judge(c, o.target, o.seen, now(), opts);
         o.outcome = { target: o.target, phase: 'timeout', convergence, revision };
         if (convergence.phase === 'converged') {
           o.outcome.phase = 'converged';

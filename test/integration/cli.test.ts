@@ -90,9 +90,20 @@ describe('apply --wait', () => {
     const started = Date.now();
     const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', crash]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^error: service\/default\/crash: failed: crash loop: crash\.1 failed: container exited with code 3/m);
+    // Either the rollout stops it (update.failureAction: a first revision cannot roll back, so it
+    // pauses) or the crash loop is seen first; both name the failure of the container.
+    expect(res.stderr).toMatch(/^error: service\/default\/crash: failed: (crash loop|rollout of revision 1 paused: .*; last failure): crash\.1 \w+: .*exited with code 3/m);
     expect(Date.now() - started).toBeLessThan(60_000); // it did not wait for the timeout
     expect((await cluster.berth(['delete', 'service', 'crash'])).code).toBe(0);
+  });
+
+  it('a crash loop the rollout lets go on (failureAction continue): exit 1 after 3 failures in a row', async () => {
+    const crash = file(manifest({ name: 'crash2', replicas: 1, port: false, extra: '  update: { failureAction: continue }\n  restart: { backoff: { initial: 200ms } }\n' })
+      .replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "exit 4"]'));
+    const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', crash]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^error: service\/default\/crash2: failed: crash loop: crash2\.1 \w+: .*exited with code 4.* \(failed [0-9]+ times in a row at this revision\)$/m);
+    expect((await cluster.berth(['delete', 'service', 'crash2'])).code).toBe(0);
   });
 
   it('--wait with --dry-run or a bad --timeout is a usage error', async () => {

@@ -1,7 +1,7 @@
 // evaluateConvergence: when `apply --wait` may say converged, when it must say failed, and the
 // summary line people read.
 import { describe, expect, it } from 'vitest';
-import { CRASH_LOOP_FAILURES, evaluateConvergence } from '../../proto/src/convergence.js';
+import { CRASH_LOOP_FAILURES, evaluateConvergence, judgeRollout } from '../../proto/src/convergence.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import { mockService, mockTask, T0 } from './fixtures.js';
 
@@ -63,7 +63,7 @@ describe('evaluateConvergence', () => {
     expect(twice.lastFailure).toBe('web.1 failed: container exited with code 2: exit code 2');
     const c = evaluateConvergence(view(svc), ends);
     expect(c.phase).toBe('failed');
-    expect(c.reason).toBe(`crash loop: web.1 failed: container exited with code 3: exit code 3 (ended ${CRASH_LOOP_FAILURES} or more times at this revision)`);
+    expect(c.reason).toBe(`crash loop: web.1 failed: container exited with code 3: exit code 3 (failed ${CRASH_LOOP_FAILURES} times in a row at this revision)`);
   });
 
   it('past failures do not fail a slot that runs now', () => {
@@ -94,7 +94,45 @@ describe('evaluateConvergence', () => {
     expect(evaluateConvergence(view(svc), tasks, { isStable: () => true }).phase).toBe('converged');
   });
 
+  it('in-place restarts and the failures carried by a replacement count towards a crash loop', () => {
+    const svc = mockService({ replicas: 1 });
+    const restarting = (restarts: number) => mockTask(svc, { state: 'starting', status: { restarts, message: `exited with code 3; restarting in 4s (restart ${restarts})` } });
+    expect(evaluateConvergence(view(svc), [restarting(2)]).phase).toBe('progressing');
+    const c = evaluateConvergence(view(svc), [restarting(3)]);
+    expect(c.phase).toBe('failed');
+    expect(c.reason).toBe('crash loop: web.1 starting: exited with code 3; restarting in 4s (restart 3) (failed 3 times in a row at this revision)');
+    const moved = { ...mockTask(svc, { instance: 1, state: 'starting', status: { restarts: 0 } }), priorFailures: 3 };
+    expect(evaluateConvergence(view(svc), [moved]).phase).toBe('failed');
+  });
+
+  it('a slot the restart policy gave up on fails at once', () => {
+    const never = mockService({ replicas: 1, spec: { restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } } });
+    const ended = mockTask(never, { state: 'failed', desiredState: 'shutdown', status: { message: 'container exited with code 1' } });
+    expect(evaluateConvergence(view(never), [ended])).toMatchObject({ phase: 'failed', reason: 'web.1 failed: container exited with code 1; not restarted: restart policy never' });
+    const onFailure = mockService({ replicas: 1, spec: { restart: { policy: 'on-failure', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } } });
+    const done = mockTask(onFailure, { state: 'complete', desiredState: 'shutdown', status: { message: 'container exited' } });
+    expect(evaluateConvergence(view(onFailure), [done]).reason).toBe('web.1 complete: container exited; not restarted: completed (restart policy on-failure)');
+    // policy always: an ended task is refilled after its backoff, so it is still progressing.
+    const always = mockService({ replicas: 1 });
+    expect(evaluateConvergence(view(always), [mockTask(always, { state: 'failed', desiredState: 'shutdown' })]).phase).toBe('progressing');
+  });
+
   it('zero replicas with nothing running is converged', () => {
     expect(evaluateConvergence(view(mockService({ replicas: 0 })), []).phase).toBe('converged');
+  });
+});
+
+describe('judgeRollout', () => {
+  const r = { revision: 4, state: 'updating', done: false, rollbackOf: 0, message: 'rolling out revision 4' };
+  it('a rollout in progress or completed is no failure', () => {
+    expect(judgeRollout(4, r)).toBeUndefined();
+    expect(judgeRollout(4, { ...r, state: 'completed', done: true })).toBeUndefined();
+  });
+  it('a rollback of the waited-for revision, or a paused rollout, is', () => {
+    expect(judgeRollout(4, { ...r, revision: 5, state: 'rollback_completed', done: true, rollbackOf: 4, message: 'task web.1 failed' })).toBe('rollout of revision 4 failed and was rolled back: task web.1 failed');
+    expect(judgeRollout(4, { ...r, state: 'paused', done: true, message: 'paused: 1 task failed' })).toBe('rollout of revision 4 paused: paused: 1 task failed');
+  });
+  it('an older rollback says nothing about a newer revision', () => {
+    expect(judgeRollout(6, { ...r, revision: 6, state: 'completed', done: true, rollbackOf: 4 })).toBeUndefined();
   });
 });

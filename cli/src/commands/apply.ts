@@ -1,12 +1,14 @@
-// berth apply -f FILE|DIR|- [--wait [--timeout D]]: create or update the services in the
-// manifests, and optionally wait until they converge.
+// berth apply -f FILE|DIR|- : create or update the services in the manifests; with --wait, then
+// wait until they converge (../wait.ts).
 import type { Command } from 'commander';
 import { validateServiceManifest } from '../../../proto/src/spec/service.js';
-import type { BerthClient } from '../client.js';
-import { loadManifests, type SourceDoc } from '../manifest.js';
+import { loadManifests } from '../manifest.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { ApiError, type BerthClient } from '../client.js';
+import { RolloutClient } from '../rollout-client.js';
 import { oneLine } from '../output.js';
 import { DEFAULT_WAIT_TIMEOUT, parseTimeout, waitFailure, waitForServices, type WaitTarget } from '../wait.js';
-import { client, EXIT_FAILED, EXIT_USAGE } from './common.js';
+import { client, controllerAddress, EXIT_FAILED, EXIT_USAGE } from './common.js';
 
 export class CliError extends Error {
   override readonly name = 'CliError';
@@ -22,23 +24,45 @@ function describeDoc(d: { source: string; index: number; doc: unknown }): string
   return `${d.source} (document ${d.index}, ${kind} ${name})`;
 }
 
-/**
- * Checks every document before any is sent: one bad document applies none of them. Throws
- * CliError listing every problem of every document. Shared by apply and diff.
- */
-export function checkDocuments(docs: SourceDoc[], verb = 'applied'): void {
-  if (docs.length === 0) throw new CliError('no documents found in the given manifests');
-  const problems: string[] = [];
-  for (const d of docs) {
-    const kind = (d.doc as { kind?: unknown } | null)?.kind;
-    if (kind !== 'Service') {
-      problems.push(`${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: Service`}`);
-      continue;
-    }
-    const v = validateServiceManifest(d.doc);
-    if (!v.ok) problems.push(`${describeDoc(d)}:\n${v.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
-  }
-  if (problems.length > 0) throw new CliError(`invalid manifest, nothing ${verb}:\n${problems.join('\n')}`);
+export function registerApply(program: Command): void {
+  program
+    .command('apply')
+    .description('Create or update services from manifests (YAML or JSON; files, directories or - for stdin)')
+    .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
+    .option('--dry-run', 'validate and compare with what is stored, write nothing')
+    .option('--wait', 'then wait until every applied service runs its desired replicas at the new spec; exit 1 with the reason if it fails or times out')
+    .option('--timeout <duration>', `with --wait: give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`)
+    .action(async (opts: { filename: string[]; dryRun?: boolean; wait?: boolean; timeout?: string }, cmd: Command) => {
+      const timeoutMs = waitOptions(opts);
+      const docs = loadManifests(opts.filename);
+      if (docs.length === 0) throw new CliError('no documents found in the given manifests');
+      // Validate everything first: one bad document applies none of them.
+      const problems: string[] = [];
+      for (const d of docs) {
+        const kind = (d.doc as { kind?: unknown } | null)?.kind;
+        if (kind !== 'Service') {
+          problems.push(`${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: Service`}`);
+          continue;
+        }
+        const v = validateServiceManifest(d.doc);
+        if (!v.ok) problems.push(`${describeDoc(d)}:\n${v.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+      }
+      if (problems.length > 0) throw new CliError(`invalid manifest, nothing applied:\n${problems.join('\n')}`);
+      const c = client(cmd);
+      const applied: WaitTarget[] = [];
+      try {
+        for (const d of docs) {
+          const res = await c.applyService({ manifestJson: JSON.stringify(d.doc), dryRun: !!opts.dryRun });
+          applied.push({ namespace: res.service?.meta?.namespace ?? '', name: res.service?.meta?.name ?? '', revision: res.service?.specRevision ?? 0 });
+          const name = `${res.service?.meta?.namespace}/${res.service?.meta?.name}`;
+          const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
+          process.stdout.write(oneLine(`service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
+        }
+        if (timeoutMs !== undefined) await waitAndReport(c, applied, timeoutMs, controllerAddress(cmd));
+      } finally {
+        c.close();
+      }
+    });
 }
 
 /** --wait / --timeout: the timeout in ms when waiting, undefined when not; usage errors otherwise. */
@@ -51,41 +75,29 @@ export function waitOptions(opts: { wait?: boolean; timeout?: string; dryRun?: b
   return ms;
 }
 
-/** Waits for the services, printing progress; throws CliError (exit 1) naming what did not converge. */
-export async function waitAndReport(c: BerthClient, targets: WaitTarget[], timeoutMs: number): Promise<void> {
-  const outcomes = await waitForServices(c, targets, {
-    timeoutMs,
-    onProgress: (t, line) => process.stdout.write(oneLine(`service/${t.namespace}/${t.name}: ${line}`) + '\n'),
-  });
-  const failure = waitFailure(outcomes);
-  if (failure) throw new CliError(failure, EXIT_FAILED);
-}
-
-export function registerApply(program: Command): void {
-  program
-    .command('apply')
-    .description('Create or update services from manifests (YAML or JSON; files, directories or - for stdin)')
-    .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
-    .option('--dry-run', 'validate and compare with what is stored, write nothing')
-    .option('--wait', 'then wait until every applied service runs its desired replicas at the new spec; exit 1 with the reason if it fails or times out')
-    .option('--timeout <duration>', `with --wait: give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`)
-    .action(async (opts: { filename: string[]; dryRun?: boolean; wait?: boolean; timeout?: string }, cmd: Command) => {
-      const timeoutMs = waitOptions(opts);
-      const docs = loadManifests(opts.filename);
-      checkDocuments(docs);
-      const c = client(cmd);
-      try {
-        const applied: WaitTarget[] = [];
-        for (const d of docs) {
-          const res = await c.applyService({ manifestJson: JSON.stringify(d.doc), dryRun: !!opts.dryRun });
-          const target = { namespace: res.service?.meta?.namespace ?? '', name: res.service?.meta?.name ?? '' };
-          applied.push(target);
-          const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
-          process.stdout.write(oneLine(`service/${target.namespace}/${target.name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
+/**
+ * Waits for the services (apply --wait, scale --wait), printing progress, with the rollout state
+ * of each (RolloutAPI) folded in; CliError (exit 1) naming what did not converge and why.
+ */
+export async function waitAndReport(c: BerthClient, targets: WaitTarget[], timeoutMs: number, address: string): Promise<void> {
+  const rollouts = new RolloutClient(address);
+  try {
+    const outcomes = await waitForServices(c, targets, {
+      timeoutMs,
+      onProgress: (t, line) => process.stdout.write(oneLine(`service/${t.namespace}/${t.name}: ${line}`) + '\n'),
+      rollout: async (t) => {
+        try {
+          return await rollouts.get(t.namespace, t.name);
+        } catch (err) {
+          // A controller without the rollout API, or a service it has not looked at yet: tasks alone decide.
+          if (err instanceof ApiError && (err.code === grpcStatus.UNIMPLEMENTED || err.code === grpcStatus.NOT_FOUND)) return undefined;
+          throw err;
         }
-        if (timeoutMs !== undefined) await waitAndReport(c, applied, timeoutMs);
-      } finally {
-        c.close();
-      }
+      },
     });
+    const failure = waitFailure(outcomes);
+    if (failure) throw new CliError(failure, EXIT_FAILED);
+  } finally {
+    rollouts.close();
+  }
 }

@@ -1,6 +1,6 @@
 // Options and helpers shared by the commands.
 import type { Command } from 'commander';
-import { BerthClient, DEFAULT_CONTROLLER } from '../client.js';
+import { BerthClient } from '../client.js';
 import { ManageClient } from '../manage-client.js';
 import { configPath, loadConfig, resolveController, type ResolvedController } from '../config.js';
 
@@ -11,18 +11,17 @@ export function resolvedController(cmd: Command): ResolvedController {
   return resolveController({ flag: opts.controller, context: opts.context, env: process.env['BERTH_CONTROLLER'], config: () => loadConfig(path), configPath: path });
 }
 
-/** For daemons (the agent): --controller > BERTH_CONTROLLER > default; never the user's contexts. */
+/** The address (or, for agents, comma-separated addresses) this command talks to; see resolvedController. */
 export function controllerAddress(cmd: Command): string {
-  const opts = cmd.optsWithGlobals<{ controller?: string }>();
-  return opts.controller ?? process.env['BERTH_CONTROLLER'] ?? DEFAULT_CONTROLLER;
+  return resolvedController(cmd).address;
 }
 
 export function client(cmd: Command): BerthClient {
-  return new BerthClient(resolvedController(cmd).address);
+  return new BerthClient(controllerAddress(cmd));
 }
 
 export function manageClient(cmd: Command): ManageClient {
-  return new ManageClient(resolvedController(cmd).address);
+  return new ManageClient(controllerAddress(cmd));
 }
 
 /** "k=v" → [k, v]; used by --label. */

@@ -17,10 +17,7 @@ export function registerDelete(program: Command): void {
       const targets: Array<{ namespace: string; name: string }> = [];
       if (opts.filename) {
         for (const d of loadManifests(opts.filename)) {
-          const doc = d.doc as { kind?: unknown; metadata?: { name?: string; namespace?: string } } | null;
-          // Only Service documents name services: a document of another kind must not delete a service of the same name.
-          if (doc?.kind !== 'Service') throw new CliError(`${d.source} (document ${d.index}): kind: ${doc?.kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(doc.kind)}; this version deletes: Service`}; nothing deleted`);
-          const m = doc.metadata;
+          const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
           if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
           targets.push({ namespace: m.namespace ?? 'default', name: m.name });
         }

@@ -9,10 +9,11 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Service__Output } from '../../../proto/gen/berth/v1/Service.js';
 import { ApiError } from '../client.js';
 import { diffValues, renderChanges, type Change, type Painter } from '../diff.js';
-import { loadManifests } from '../manifest.js';
+import { loadManifests, type SourceDoc } from '../manifest.js';
+import type { ManageClient } from '../manage-client.js';
 import { COLOR, escapeControl, paint, toJson, useColor } from '../output.js';
 import { humanSpec, sortedMap } from '../views.js';
-import { checkDocuments, CliError } from './apply.js';
+import { CliError } from './apply.js';
 import { checkOutputFormat } from './get.js';
 import { EXIT_UNAVAILABLE, EXIT_USAGE, manageClient } from './common.js';
 
@@ -77,6 +78,39 @@ function asDiffError(err: unknown): unknown {
   return err;
 }
 
+/** "file (document 2)": where a document came from, for messages. */
+function where(d: SourceDoc): string {
+  return `${d.source} (document ${d.index})`;
+}
+
+/**
+ * Asks the controller about every document before printing anything: the controller validates
+ * (the same validation as apply), and one invalid document compares none. Problems of every
+ * document are reported together; an unreachable controller ends it at once.
+ */
+async function compareAll(c: ManageClient, docs: SourceDoc[]): Promise<DocumentDiff[]> {
+  if (docs.length === 0) throw new CliError('no documents found in the given manifests', EXIT_DIFF_ERROR);
+  const diffs: DocumentDiff[] = [];
+  const problems: string[] = [];
+  for (const d of docs) {
+    const kind = (d.doc as { kind?: unknown } | null)?.kind;
+    if (kind !== 'Service') {
+      problems.push(`${where(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; diff compares: Service`}`);
+      continue;
+    }
+    try {
+      const res = await c.diffService(JSON.stringify(d.doc));
+      if (!res.proposed) throw new Error('the controller answered without the proposed service');
+      diffs.push(documentDiff(res.result, res.stored, res.proposed));
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED) throw err;
+      problems.push(`${where(d)}: ${err.message}`);
+    }
+  }
+  if (problems.length > 0) throw new CliError(`nothing compared:\n${problems.join('\n')}`, EXIT_DIFF_ERROR);
+  return diffs;
+}
+
 export function registerDiff(program: Command): void {
   program
     .command('diff')
@@ -88,15 +122,10 @@ export function registerDiff(program: Command): void {
       try {
         checkOutputFormat(opts.output, ['json']);
         const docs = loadManifests(opts.filename);
-        checkDocuments(docs, 'compared');
         const c = manageClient(cmd);
-        const diffs: DocumentDiff[] = [];
+        let diffs: DocumentDiff[];
         try {
-          for (const d of docs) {
-            const res = await c.diffService(JSON.stringify(d.doc));
-            if (!res.proposed) throw new Error('the controller answered without the proposed service');
-            diffs.push(documentDiff(res.result, res.stored, res.proposed));
-          }
+          diffs = await compareAll(c, docs);
         } finally {
           c.close();
         }

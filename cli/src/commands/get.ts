@@ -2,15 +2,15 @@
 //
 // -l selects by labels, in the CLI (the controller lists, the CLI filters): services by their
 // labels, tasks by the labels of their service, nodes by their effective labels (agent labels,
-// overridden by operator labels). -o json|yaml print the shapes of ../views.ts.
+// overridden by operator labels). -o json|yaml print the shapes of ../views.ts (docs/cli.md).
 import type { Command } from 'commander';
 import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
 import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
 import { nodeLabels, nodeView, serviceView, sortNodes, sortServices, sortTasks, taskView } from '../views.js';
-import { client, EXIT_USAGE } from './common.js';
+import { client } from './common.js';
 import { CliError } from './apply.js';
 
-export const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
+const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
   service: 'services', services: 'services', svc: 'services',
   task: 'tasks', tasks: 'tasks',
   node: 'nodes', nodes: 'nodes',
@@ -18,26 +18,27 @@ export const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
 
 export const OUTPUT_FORMATS = ['wide', 'json', 'yaml'] as const;
 
-/** -o: the table (default or wide) or a machine format; an unknown format is a usage error. */
+/** -o: an unknown format is a usage error (exit 2), before anything is asked. */
 export function checkOutputFormat(format: string | undefined, allowed: readonly string[] = OUTPUT_FORMATS): void {
   if (format !== undefined && !allowed.includes(format)) {
-    throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use ${allowed.join(', ')}`, EXIT_USAGE);
+    throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use ${allowed.join(', ')}`, 2);
   }
 }
 
-/** Prints `items` (views) as json/yaml `{items: [...]}` for lists, the object itself for one; else the table. */
-export function emit(format: string | undefined, data: unknown, tableText: () => string): void {
+function emit(format: string | undefined, data: unknown, tableText: () => string): void {
+  checkOutputFormat(format);
   if (format === 'json') process.stdout.write(toJson(data));
   else if (format === 'yaml') process.stdout.write(toYaml(data));
   else process.stdout.write(tableText() + '\n');
 }
 
+/** -l: parsed, or a usage error naming the part that is wrong. */
 export function selectorOption(value: string | undefined): Requirement[] | undefined {
   if (value === undefined) return undefined;
   try {
     return parseSelector(value);
   } catch (err) {
-    if (err instanceof SelectorError) throw new CliError(`-l: ${err.message}`, EXIT_USAGE);
+    if (err instanceof SelectorError) throw new CliError(`-l: ${err.message}`, 2);
     throw err;
   }
 }
@@ -47,7 +48,7 @@ export function registerGet(program: Command): void {
     .command('get')
     .description('List services, tasks or nodes')
     .argument('<kind>', 'services | tasks | nodes')
-    .argument('[name]', 'only this service (services, tasks) or node (nodes)')
+    .argument('[name]', 'only this service (services, tasks)')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-A, --all-namespaces', 'every namespace')
     .option('-l, --selector <selector>', 'only objects whose labels match, e.g. tier=front,env!=dev,app,!legacy,env in (a,b)')
@@ -55,24 +56,24 @@ export function registerGet(program: Command): void {
     .option('-a, --all', 'tasks: include finished ones (history)')
     .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; all?: boolean }, cmd: Command) => {
       const kind = KINDS[kindArg];
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks or nodes`, EXIT_USAGE);
-      checkOutputFormat(opts.output);
-      const selector = selectorOption(opts.selector);
+      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks or nodes`, 2);
       const ns = opts.allNamespaces ? '' : opts.namespace;
-      const wide = opts.output === 'wide';
-      const list = name === undefined;
       const c = client(cmd);
       try {
+        checkOutputFormat(opts.output);
+        const selector = selectorOption(opts.selector);
+        const wide = opts.output === 'wide';
+        // A list prints as {items: [...]}; `get services NAME` and `get nodes NAME` print the object.
+        const one = name !== undefined && kind !== 'tasks';
         if (kind === 'services') {
           let services = sortServices(name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns));
           if (selector) services = services.filter((s) => matches(s.meta?.labels ?? {}, selector));
           const views = services.map(serviceView);
-          emit(opts.output, list ? { items: views } : views[0] ?? null, () => servicesTable(services, wide));
+          emit(opts.output, one ? views[0] ?? null : { items: views }, () => servicesTable(services, wide));
         } else if (kind === 'tasks') {
           let tasks = sortTasks(await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all }));
           if (selector) {
-            const services = await c.listServices(ns);
-            const selected = new Set(services.filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''));
+            const selected = new Set((await c.listServices(ns)).filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''));
             tasks = tasks.filter((t) => selected.has(t.serviceUid));
           }
           emit(opts.output, { items: tasks.map(taskView) }, () => tasksTable(tasks, wide));
@@ -84,7 +85,7 @@ export function registerGet(program: Command): void {
           }
           if (selector) nodes = nodes.filter((n) => matches(nodeLabels(n), selector));
           const views = nodes.map(nodeView);
-          emit(opts.output, list ? { items: views } : views[0] ?? null, () => nodesTable(nodes, wide));
+          emit(opts.output, one ? views[0] ?? null : { items: views }, () => nodesTable(nodes, wide));
         }
       } finally {
         c.close();

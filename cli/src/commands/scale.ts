@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { oneLine } from '../output.js';
 import type { WaitTarget } from '../wait.js';
 import { CliError, waitAndReport, waitOptions } from './apply.js';
-import { client, EXIT_USAGE, manageClient } from './common.js';
+import { client, controllerAddress, EXIT_USAGE, manageClient } from './common.js';
 
 const NAME_RE = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 
@@ -53,7 +53,7 @@ export function registerScale(program: Command): void {
           process.stdout.write(oneLine(res.result === 'unchanged'
             ? `${id} unchanged (${t.replicas} replicas, revision ${svc?.specRevision})`
             : `${id} scaled ${res.previousReplicas} → ${t.replicas} (revision ${svc?.specRevision})`) + '\n');
-          scaled.push({ namespace: svc?.meta?.namespace ?? opts.namespace, name: t.name });
+          scaled.push({ namespace: svc?.meta?.namespace ?? opts.namespace, name: t.name, revision: svc?.specRevision ?? 0 });
         }
       } finally {
         m.close();
@@ -61,7 +61,7 @@ export function registerScale(program: Command): void {
       if (timeoutMs !== undefined) {
         const c = client(cmd);
         try {
-          await waitAndReport(c, scaled, timeoutMs);
+          await waitAndReport(c, scaled, timeoutMs, controllerAddress(cmd));
         } finally {
           c.close();
         }

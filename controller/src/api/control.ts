@@ -1,16 +1,15 @@
 // ControlAPI server: gRPC adapter over ServiceApi. Validation happens in ServiceApi (the edge);
 // typed errors become gRPC status here.
-import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../proto/src/log.js';
 import { nodeToPb, serviceToPb, taskToPb } from '../../../proto/src/convert.js';
 import type { ControlAPIHandlers } from '../../../proto/gen/berth/v1/ControlAPI.js';
 import type { TaskRecord } from '../../../proto/src/model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
-import { unaryHandler } from './unary.js';
 import { ServiceApi } from './services.js';
+import { unaryHandlers } from './unary.js';
 
 export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): ControlAPIHandlers {
-  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> => unaryHandler(deps, method, fn);
+  const unary = unaryHandlers(deps);
 
   const summaries = async (namespace?: string) => {
     const tasks = await api.tasks(namespace ? { namespace } : {});

@@ -8,7 +8,9 @@ import type { ServiceRecord, Versioned } from '../../../proto/src/model.js';
 import { API_VERSION, canonicalJson, formatServiceSpec, validateServiceManifest, type ServiceManifest } from '../../../proto/src/spec/service.js';
 import { BERTH_VERSION } from '../../../proto/src/version.js';
 import type { ApplyResult, ServiceApi } from './services.js';
-import { unaryHandler, type UnaryDeps } from './unary.js';
+import type { Logger } from '../../../proto/src/log.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import { unaryHandlers } from './unary.js';
 
 /**
  * A scale without expected revision re-reads and retries when another write lands between its
@@ -97,10 +99,11 @@ function assertOnlyReplicasChange(svc: ServiceRecord, doc: { spec: unknown }): v
   }
 }
 
-export function manageHandlers(api: ServiceApi, deps: UnaryDeps & { controllerId: string; isLeader: () => boolean }): ManageAPIHandlers {
+export function manageHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined; controllerId: string; isLeader: () => boolean }): ManageAPIHandlers {
   const ops = new ServiceOps(api);
+  const unary = unaryHandlers(deps);
   return {
-    DiffService: unaryHandler(deps, 'DiffService', async (req) => {
+    DiffService: unary('DiffService', async (req) => {
       const { result, stored, proposed } = await ops.diff(api.parseDocument(req.manifestJson));
       return {
         result,
@@ -108,11 +111,11 @@ export function manageHandlers(api: ServiceApi, deps: UnaryDeps & { controllerId
         proposed: serviceToPb(proposed.value, proposed.modRevision),
       };
     }),
-    ScaleService: unaryHandler(deps, 'ScaleService', async (req) => {
+    ScaleService: unary('ScaleService', async (req) => {
       const { service, result, previousReplicas } = await ops.scale(req.namespace || 'default', req.name, req.replicas, req.expectedRevision);
       return { service: serviceToPb(service.value, service.modRevision), result, previousReplicas };
     }),
-    GetVersion: unaryHandler(deps, 'GetVersion', async () => ({
+    GetVersion: unary('GetVersion', async () => ({
       version: BERTH_VERSION,
       apiVersion: API_VERSION,
       runtime: process.version,
