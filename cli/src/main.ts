@@ -58,7 +58,14 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    // Every subcommand, at any depth, reports usage errors through here (exit 2) instead of exiting itself.
+    const overrideExit = (c: Command): void => {
+      c.exitOverride();
+      c.commands.forEach(overrideExit);
+    };
+    overrideExit(program);
+    await program.parseAsync(argv);
     // A command may end normally with a non-zero code that is not an error (diff: differences).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

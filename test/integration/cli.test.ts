@@ -364,7 +364,10 @@ describe('200 parallel conflicting updates of one service', () => {
     const created = await c.applyService({ manifestJson: JSON.stringify(base) });
     const startRevision = created.service!.specRevision;
     const WRITERS = 200;
+    // All 200 run at once; their reads are spread over ~2 s (50 groups, 40 ms apart) so reads
+    // and writes interleave and many rounds of the race happen, not just one.
     const results = await Promise.all(Array.from({ length: WRITERS }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, (i % 50) * 40));
       const cur = await c.getService('default', 'race');
       const spec = JSON.parse(cur.specJson) as ServiceSpec;
       const doc = { ...base, spec: { ...base.spec, replicas: spec.replicas, env: { WRITER: String(i) } } };

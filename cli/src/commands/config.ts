@@ -1,11 +1,18 @@
 // berth config get-contexts | current-context | use-context NAME | set-context NAME --controller
 // ADDR | delete-context NAME | view | path: the contexts of ../config.ts.
 import type { Command } from 'commander';
-import { addressProblem, configPath, deleteContext, loadConfig, renderConfig, saveConfig, setContext, useContext } from '../config.js';
+import { addressProblem, configPath, deleteContext, loadConfig, renderConfig, saveConfig, setContext, useContext, type BerthConfig } from '../config.js';
 import { oneLine, table, toJson, toYaml } from '../output.js';
 import { CliError } from './apply.js';
 import { checkOutputFormat } from './get.js';
 import { EXIT_FAILED, EXIT_USAGE, resolvedController } from './common.js';
+
+/** Reads the config file, changes it, writes it back (atomically), and says what it did. */
+function editConfig(change: (c: BerthConfig, path: string) => BerthConfig, done: string | (() => string)): void {
+  const path = configPath();
+  saveConfig(change(loadConfig(path), path), path);
+  process.stdout.write(oneLine(typeof done === 'string' ? done : done()) + '\n');
+}
 
 export function registerConfig(program: Command): void {
   const config = program
@@ -41,11 +48,7 @@ export function registerConfig(program: Command): void {
     .command('use-context')
     .description('Make this context the current one')
     .argument('<context>', 'context name')
-    .action((name: string) => {
-      const path = configPath();
-      saveConfig(useContext(loadConfig(path), name, path), path);
-      process.stdout.write(oneLine(`switched to context ${JSON.stringify(name)}`) + '\n');
-    });
+    .action((name: string) => editConfig((c, path) => useContext(c, name, path), `switched to context ${JSON.stringify(name)}`));
 
   config
     .command('set-context')
@@ -59,21 +62,19 @@ export function registerConfig(program: Command): void {
       if (!controller) throw new CliError('set-context: --controller HOST:PORT is required', EXIT_USAGE);
       const problem = addressProblem(controller);
       if (problem) throw new CliError(`--controller: ${problem}`, EXIT_USAGE);
-      const path = configPath();
-      const { config: next, created } = setContext(loadConfig(path), name, controller);
-      saveConfig(next, path);
-      process.stdout.write(oneLine(`context ${JSON.stringify(name)} ${created ? 'created' : 'modified'} (controller ${controller})`) + '\n');
+      let created = false;
+      editConfig((c) => {
+        const r = setContext(c, name, controller);
+        created = r.created;
+        return r.config;
+      }, () => `context ${JSON.stringify(name)} ${created ? 'created' : 'modified'} (controller ${controller})`);
     });
 
   config
     .command('delete-context')
     .description('Remove a context (if it was current, no context is current afterwards)')
     .argument('<context>', 'context name')
-    .action((name: string) => {
-      const path = configPath();
-      saveConfig(deleteContext(loadConfig(path), name, path), path);
-      process.stdout.write(oneLine(`context ${JSON.stringify(name)} deleted`) + '\n');
-    });
+    .action((name: string) => editConfig((c, path) => deleteContext(c, name, path), `context ${JSON.stringify(name)} deleted`));
 
   config
     .command('view')

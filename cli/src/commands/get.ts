@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
 import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
 import { nodeLabels, nodeView, serviceView, sortNodes, sortServices, sortTasks, taskView } from '../views.js';
-import { client } from './common.js';
+import { client, EXIT_USAGE } from './common.js';
 import { CliError } from './apply.js';
 
 const KINDS: Record<string, 'services' | 'tasks' | 'nodes'> = {
@@ -21,7 +21,7 @@ export const OUTPUT_FORMATS = ['wide', 'json', 'yaml'] as const;
 /** -o: an unknown format is a usage error (exit 2), before anything is asked. */
 export function checkOutputFormat(format: string | undefined, allowed: readonly string[] = OUTPUT_FORMATS): void {
   if (format !== undefined && !allowed.includes(format)) {
-    throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use ${allowed.join(', ')}`, 2);
+    throw new CliError(`-o: unknown output format ${JSON.stringify(format)}; use ${allowed.join(', ')}`, EXIT_USAGE);
   }
 }
 
@@ -38,7 +38,7 @@ export function selectorOption(value: string | undefined): Requirement[] | undef
   try {
     return parseSelector(value);
   } catch (err) {
-    if (err instanceof SelectorError) throw new CliError(`-l: ${err.message}`, 2);
+    if (err instanceof SelectorError) throw new CliError(`-l: ${err.message}`, EXIT_USAGE);
     throw err;
   }
 }
