@@ -273,6 +273,19 @@ describe('berth get -l / -o', () => {
   });
 });
 
+describe('colors', () => {
+  it('colors states on a terminal only, and never with NO_COLOR', () => {
+    // `script` gives the command a pseudo-terminal, as a person's shell would.
+    const onTty = (extra: NodeJS.ProcessEnv): string => execFileSync('script', ['-qec', `${process.execPath} ${BERTH_BIN} get tasks web`, '/dev/null'], {
+      env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, TERM: 'xterm', NO_COLOR: '', ...extra },
+      encoding: 'utf8',
+    });
+    expect(onTty({})).toContain('\u001b[32mrunning');
+    expect(onTty({ NO_COLOR: '1' })).not.toContain('\u001b[');
+    expect(onTty({ TERM: 'dumb' })).not.toContain('\u001b[');
+  });
+});
+
 describe('contexts', () => {
   it('set-context, use-context, precedence of --controller, --context and BERTH_CONTROLLER; invalid file', async () => {
     const xdg = join(cluster.dir, 'xdg');
