@@ -30,8 +30,8 @@ export class BerthClient {
     this.raw = new control.berth.v1.ControlAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
-  /** Runs one unary call with a deadline; errors become ApiError with a readable message (also for other APIs' clients). */
-  call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
+  /** Runs one unary call with a deadline; errors become ApiError with a readable message. */
+  protected call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
     return new Promise((resolve, reject) => {
       invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) {

@@ -13,7 +13,7 @@ import { evaluateConvergence } from '../../proto/src/convergence.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatCpu, humanBytes } from '../../proto/src/spec/units.js';
 import type { BerthClient } from './client.js';
-import { age, colorState, labelList, oneLine, stateText, table, taskAddresses, toYaml, type Cell } from './output.js';
+import { age, colorState, labelList, oneLine, stateText, table, taskAddresses, taskName, toYaml, type Cell } from './output.js';
 import { humanSpec, isoTime, sortTasks } from './views.js';
 
 export interface DescribeContext {
@@ -63,10 +63,10 @@ export function taskTable(tasks: Task__Output[], ctx: Pick<DescribeContext, 'now
   const sorted = sortTasks(tasks);
   const seenSlot = new Set<string>();
   const rows: Cell[][] = sorted.map((t) => {
-    const slotKey = `${t.namespace}/${t.service}/${t.slot}/${t.slot === 0 ? t.nodeId : ''}`;
+    const slotKey = `${t.namespace}/${taskName(t)}`;
     const history = seenSlot.has(slotKey) || t.desiredState !== 'running';
     seenSlot.add(slotKey);
-    const name = `${history ? ' \\_ ' : ''}${t.service}.${t.slot}`;
+    const name = `${history ? ' \\_ ' : ''}${taskName(t)}`;
     const st = t.status;
     const msg = [st?.message ?? '', st?.err && !(st.message ?? '').includes(st.err) ? `(${st.err})` : ''].filter(Boolean).join(' ');
     return [name, t.id, t.nodeId || '-', t.desiredState, colorState(stateText(t)), age(st?.timestampMs ?? 0, ctx.now), taskAddresses(t).join(',') || '-', String(t.specRevision), msg];
@@ -84,7 +84,7 @@ export const specSection: SectionBuilder<{ service: Pick<Service__Output, 'specJ
 export const pendingSection: SectionBuilder<ServiceData> = ({ tasks }) => {
   const pending = sortTasks(tasks).filter((t) => t.desiredState === 'running' && t.status?.state === 'pending');
   if (pending.length === 0) return undefined;
-  return { title: 'Pending', lines: pending.map((t) => `  ${oneLine(`${t.service}.${t.slot}: ${t.status?.message || 'waiting for placement'}`)}`) };
+  return { title: 'Pending', lines: pending.map((t) => `  ${oneLine(`${taskName(t)}: ${t.status?.message || 'waiting for placement'}`)}`) };
 };
 
 export const serviceTasksSection: SectionBuilder<ServiceData> = ({ tasks }, ctx) => ({
@@ -121,7 +121,7 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
   const st = t.status;
   const fields: Field[] = [
     ['ID', t.id],
-    ['Name', `${t.service}.${t.slot}`],
+    ['Name', taskName(t)],
     ['Service', `${t.namespace}/${t.service}`],
     ['Slot', String(t.slot)],
     ['Revision', String(t.specRevision)],

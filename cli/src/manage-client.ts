@@ -1,5 +1,5 @@
-// Promise-based client of ManageAPI (diff, scale, version), sharing the connection handling and
-// error messages of BerthClient (client.ts).
+// Promise-based client of ManageAPI (diff, scale, version): a BerthClient (its connection handling
+// and error messages) that also speaks ManageAPI.
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
@@ -10,27 +10,26 @@ import type { ScaleServiceResponse__Output } from '../../proto/gen/berth/v1/Scal
 import type { VersionInfo__Output } from '../../proto/gen/berth/v1/VersionInfo.js';
 import { BerthClient } from './client.js';
 
-export class ManageClient {
-  readonly raw: ManageAPIClient;
-  private readonly base: BerthClient;
+export class ManageClient extends BerthClient {
+  readonly manage: ManageAPIClient;
 
-  constructor(readonly address: string) {
-    this.base = new BerthClient(address);
-    this.raw = new (loadProto<ManageProto>('manage').berth.v1.ManageAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string) {
+    super(address);
+    this.manage = new (loadProto<ManageProto>('manage').berth.v1.ManageAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   diffService(manifestJson: string): Promise<DiffServiceResponse__Output> {
-    return this.base.call((md, o, cb) => this.raw.DiffService({ manifestJson }, md, o, cb));
+    return this.call((md, o, cb) => this.manage.DiffService({ manifestJson }, md, o, cb));
   }
   scaleService(req: ScaleServiceRequest): Promise<ScaleServiceResponse__Output> {
-    return this.base.call((md, o, cb) => this.raw.ScaleService(req, md, o, cb));
+    return this.call((md, o, cb) => this.manage.ScaleService(req, md, o, cb));
   }
   getVersion(timeoutMs?: number): Promise<VersionInfo__Output> {
-    return this.base.call((md, o, cb) => this.raw.GetVersion({}, md, o, cb), timeoutMs);
+    return this.call((md, o, cb) => this.manage.GetVersion({}, md, o, cb), timeoutMs);
   }
 
-  close(): void {
-    this.raw.close();
-    this.base.close();
+  override close(): void {
+    this.manage.close();
+    super.close();
   }
 }

@@ -112,11 +112,16 @@ export function stateText(t: Task__Output): string {
   return st?.restarts ? `${health} (${st.restarts} restarts)` : health;
 }
 
+/** The name people use for a task: SERVICE.SLOT, or SERVICE.NODE for a global service. */
+export function taskName(t: Pick<Task__Output, 'service' | 'slot' | 'targetNodeId'>): string {
+  return t.slot === 0 && t.targetNodeId ? `${t.service}.${t.targetNodeId}` : `${t.service}.${t.slot}`;
+}
+
 export function tasksTable(tasks: Task__Output[], wide = false): string {
   const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
   const rows = sorted.map((t) => {
     const base = [
-      `${t.service}.${t.slot}`,
+      taskName(t),
       t.namespace,
       t.nodeId || '-',
       t.desiredState,

@@ -6,7 +6,7 @@ import type { Service__Output } from '../../proto/gen/berth/v1/Service.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
 import { formatServiceSpec, API_VERSION, type ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatBytes, formatCpu } from '../../proto/src/spec/units.js';
-import { taskAddresses } from './output.js';
+import { taskAddresses, taskName } from './output.js';
 
 /** ISO 8601 time, or null when unset (0). */
 export function isoTime(ms: number | undefined): string | null {
@@ -82,7 +82,8 @@ export function taskView(t: Task__Output): Record<string, unknown> {
   const st = t.status;
   return {
     id: t.id,
-    name: `${t.service}.${t.slot}`,
+    name: taskName(t),
+    targetNode: t.targetNodeId || null,
     namespace: t.namespace,
     service: t.service,
     serviceUid: t.serviceUid,

@@ -2,6 +2,7 @@
 // by `berth apply --wait`, `berth scale --wait` and `berth describe`. The rollout's own state
 // (`berth rollout status`, RolloutAPI) is folded in by judgeRollout below.
 //
+// A replica is a slot 1..replicas, or for a global service a node it has a task meant to run on.
 // Converged: every slot 1..replicas has a ready task (running; healthy when it has a health
 // check) that runs what the service asks for now, and no task of an older spec or a removed slot
 // is still meant to run. Containers still stopping do not hold convergence back. A scale-only
@@ -20,6 +21,7 @@
 // timeout ends, with the scheduler's reason.
 import { isOutdated, isReady } from './lifecycle-model.js';
 import type { TaskRecord } from './model.js';
+import { modeOf } from './spec/placement.js';
 import type { ServiceSpec } from './spec/service.js';
 import { isTerminal } from './types.js';
 
@@ -68,9 +70,14 @@ export interface Convergence {
 
 const ENDED: ReadonlySet<string> = new Set(['failed', 'rejected', 'complete']);
 
+/** The name people see for a task: SERVICE.SLOT, or SERVICE.NODE for a global service (as `get tasks`). */
+function taskName(t: TaskRecord): string {
+  return `${t.service}.${t.slot > 0 ? t.slot : t.targetNodeId || t.nodeId || t.slot}`;
+}
+
 function failureMessage(t: TaskRecord): string {
   const detail = t.status.err && !t.status.message.includes(t.status.err) ? `: ${t.status.err}` : '';
-  return `${t.service}.${t.slot} ${t.status.state}: ${t.status.message || t.status.state}${detail}`;
+  return `${taskName(t)} ${t.status.state}: ${t.status.message || t.status.state}${detail}`;
 }
 
 /** Failures in a row behind a task: those before it (carried by the orchestrator), its restarts, its own end. */
@@ -89,9 +96,19 @@ function givenUp(spec: ServiceSpec, last: TaskRecord): string | undefined {
 
 export function evaluateConvergence(svc: ServiceView, allTasks: readonly TaskRecord[], opts: ConvergenceOptions = {}): Convergence {
   const tasks = allTasks.filter((t) => t.serviceUid === svc.uid);
-  const desired = svc.deleting ? 0 : svc.spec.replicas;
   const current = (t: TaskRecord): boolean => !isOutdated(t, svc);
   const newestFirst = [...tasks].sort((a, b) => b.createdAtMs - a.createdAtMs || b.id.localeCompare(a.id));
+  // What a replica is: a slot 1..replicas, or for a global service a node (one task per eligible
+  // node; the nodes it wants are those it has a task meant to run on).
+  const global = modeOf(svc.spec) === 'global';
+  const keyOf = (t: TaskRecord): string => (global ? `node ${t.targetNodeId || t.nodeId}` : `slot ${t.slot}`);
+  const wanted: string[] = svc.deleting
+    ? []
+    : global
+      ? [...new Set(tasks.filter((t) => t.desiredState === 'running').map(keyOf))].sort()
+      : Array.from({ length: svc.spec.replicas }, (_, i) => `slot ${i + 1}`);
+  const wantedSet = new Set(wanted);
+  const desired = wanted.length;
 
   let ready = 0;
   let settling = 0;
@@ -104,14 +121,15 @@ export function evaluateConvergence(svc: ServiceView, allTasks: readonly TaskRec
   const lastFailure = newestFirst.find((t) => current(t) && (ENDED.has(t.status.state) || (t.status.restarts ?? 0) > 0));
 
   const live = newestFirst.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
-  const liveBySlot = new Map<number, TaskRecord>();
+  const liveByKey = new Map<string, TaskRecord>();
   for (const t of live) {
-    if (t.slot > desired) {
+    const key = keyOf(t);
+    if (!wantedSet.has(key)) {
       surplus++;
       continue;
     }
-    if (liveBySlot.has(t.slot)) continue; // an older duplicate: the planner stops it
-    liveBySlot.set(t.slot, t);
+    if (liveByKey.has(key)) continue; // an older one of the same replica: the planner stops it (or hands over)
+    liveByKey.set(key, t);
     if (!current(t)) outdated++;
     else if (isReady(t)) {
       ready++;
@@ -121,10 +139,11 @@ export function evaluateConvergence(svc: ServiceView, allTasks: readonly TaskRec
       if (t.status.message) reasons.add(t.status.message);
     } else starting++;
   }
-  for (let slot = 1; slot <= desired && !failure; slot++) {
-    const now = liveBySlot.get(slot);
+  for (const key of wanted) {
+    if (failure) break;
+    const now = liveByKey.get(key);
     if (now && current(now) && isReady(now)) continue;
-    const mine = newestFirst.filter((t) => t.slot === slot && current(t));
+    const mine = newestFirst.filter((t) => keyOf(t) === key && current(t));
     const ended = mine.filter((t) => ENDED.has(t.status.state) && t.status.state !== 'complete').length;
     const inRow = Math.max(ended, ...mine.map(failuresOf));
     const newest = mine[0];

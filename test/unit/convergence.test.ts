@@ -117,6 +117,15 @@ describe('evaluateConvergence', () => {
     expect(evaluateConvergence(view(always), [mockTask(always, { state: 'failed', desiredState: 'shutdown' })]).phase).toBe('progressing');
   });
 
+  it('a global service: one replica per node it has a task for, named SERVICE.NODE', () => {
+    const svc = mockService({ spec: { mode: 'global' } });
+    const on = (node: string, o: Parameters<typeof mockTask>[1] = {}): TaskRecord => ({ ...mockTask(svc, { slot: 0, nodeId: node, ...o }), id: `u1-${node}-${o.instance ?? 0}`, targetNodeId: node });
+    expect(evaluateConvergence(view(svc), [on('n1'), on('n2')])).toMatchObject({ phase: 'converged', desired: 2, ready: 2, summary: '2/2 running' });
+    const c = evaluateConvergence(view(svc), [on('n1'), on('n2', { state: 'starting', status: { restarts: 3, message: 'exited with code 1; restarting in 4s (restart 3)' } })]);
+    expect(c.phase).toBe('failed');
+    expect(c.reason).toMatch(/^crash loop: web\.n2 starting: exited with code 1/);
+  });
+
   it('zero replicas with nothing running is converged', () => {
     expect(evaluateConvergence(view(mockService({ replicas: 0 })), []).phase).toBe('converged');
   });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../completion.js';
 import { loadConfig } from '../config.js';
+import { taskName } from '../output.js';
 import { CliError } from './apply.js';
 import { client, EXIT_USAGE } from './common.js';
 
@@ -57,7 +58,7 @@ async function listNames(what: string, namespace: string, c: ReturnType<typeof c
     case 'nodes':
       return (await c.listNodes()).map((n) => n.id);
     case 'tasks':
-      return (await c.listTasks({ namespace })).map((t) => `${t.service}.${t.slot}`);
+      return (await c.listTasks({ namespace })).map(taskName);
     default:
       return [];
   }

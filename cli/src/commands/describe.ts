@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Task__Output } from '../../../proto/gen/berth/v1/Task.js';
 import type { BerthClient } from '../client.js';
 import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescription, serviceFields, taskFields, type DescribeContext } from '../describe.js';
-import { useColor } from '../output.js';
+import { taskName, useColor } from '../output.js';
 import { sortTasks } from '../views.js';
 import { CliError } from './apply.js';
 import { client, EXIT_FAILED, EXIT_USAGE } from './common.js';
@@ -15,15 +15,15 @@ const DESCRIBE_KINDS: Record<string, 'service' | 'task' | 'node'> = {
   node: 'node', nodes: 'node',
 };
 
-/** A task by id, or by NAME.SLOT (the live task of that slot, else its newest). */
+/** A task by id, or by SERVICE.SLOT / SERVICE.NODE (the live task of that replica, else its newest). */
 export async function findTask(c: BerthClient, namespace: string, ref: string): Promise<Task__Output> {
-  const bySlot = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([0-9]+)$/.exec(ref);
-  const tasks = bySlot
-    ? await c.listTasks({ namespace, service: bySlot[1]!, all: true })
-    : await c.listTasks({ all: true });
-  const found = bySlot ? sortTasks(tasks.filter((t) => t.slot === Number(bySlot[2]))) : tasks.filter((t) => t.id === ref);
-  const t = found[0];
-  if (!t) throw new CliError(bySlot ? `no task in slot ${bySlot[2]} of service ${namespace}/${bySlot[1]}` : `task ${ref} not found`, EXIT_FAILED);
+  const byName = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.(.+)$/.exec(ref);
+  if (byName) {
+    const found = sortTasks((await c.listTasks({ namespace, service: byName[1]!, all: true })).filter((t) => taskName(t) === ref));
+    if (found[0]) return found[0];
+  }
+  const t = (await c.listTasks({ all: true })).find((x) => x.id === ref);
+  if (!t) throw new CliError(byName ? `no task ${ref} in namespace ${namespace} (and no task with that id)` : `task ${ref} not found`, EXIT_FAILED);
   return t;
 }
 
@@ -32,7 +32,7 @@ export function registerDescribe(program: Command): void {
     .command('describe')
     .description('Show one service, task or node in detail: spec, tasks with node and state, why pending')
     .argument('<kind>', 'service | task | node')
-    .argument('<name>', 'service name, task id (or SERVICE.SLOT), node id')
+    .argument('<name>', 'service name, task id (or SERVICE.SLOT, SERVICE.NODE), node id')
     .option('-n, --namespace <ns>', 'namespace (services, SERVICE.SLOT tasks)', 'default')
     .action(async (kindArg: string, name: string, opts: { namespace: string }, cmd: Command) => {
       const kind = DESCRIBE_KINDS[kindArg];

@@ -1,15 +1,42 @@
 // ControlAPI server: gRPC adapter over ServiceApi. Validation happens in ServiceApi (the edge);
 // typed errors become gRPC status here.
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../proto/src/log.js';
 import { nodeToPb, serviceToPb, taskToPb } from '../../../proto/src/convert.js';
 import type { ControlAPIHandlers } from '../../../proto/gen/berth/v1/ControlAPI.js';
 import type { TaskRecord } from '../../../proto/src/model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
+import { toStatus } from './errors.js';
 import { ServiceApi } from './services.js';
-import { unaryHandlers } from './unary.js';
+
+type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+/** Wraps an async handler as a unary gRPC call: metrics per method, typed errors → status. */
+export function unaryFactory(deps: { log: Logger; metrics?: ControllerMetrics | undefined }) {
+  const { log, metrics } = deps;
+  return <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> => {
+    return (call, callback) => {
+      const end = metrics?.apiDuration.labels(method).startTimer();
+      fn(call.request).then(
+        (res) => {
+          end?.();
+          metrics?.apiRequests.labels(method, 'OK').inc();
+          callback(null, res);
+        },
+        (err: unknown) => {
+          end?.();
+          const st = toStatus(err);
+          metrics?.apiRequests.labels(method, grpc.status[st.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN').inc();
+          if (st.code === grpc.status.INTERNAL) log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
+          callback(st, null);
+        },
+      );
+    };
+  };
+}
 
 export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): ControlAPIHandlers {
-  const unary = unaryHandlers(deps);
+  const unary = unaryFactory(deps);
 
   const summaries = async (namespace?: string) => {
     const tasks = await api.tasks(namespace ? { namespace } : {});

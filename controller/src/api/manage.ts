@@ -10,7 +10,7 @@ import { BERTH_VERSION } from '../../../proto/src/version.js';
 import type { ApplyResult, ServiceApi } from './services.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
-import { unaryHandlers } from './unary.js';
+import { unaryFactory } from './control.js';
 
 /**
  * A scale without expected revision re-reads and retries when another write lands between its
@@ -101,7 +101,7 @@ function assertOnlyReplicasChange(svc: ServiceRecord, doc: { spec: unknown }): v
 
 export function manageHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined; controllerId: string; isLeader: () => boolean }): ManageAPIHandlers {
   const ops = new ServiceOps(api);
-  const unary = unaryHandlers(deps);
+  const unary = unaryFactory(deps);
   return {
     DiffService: unary('DiffService', async (req) => {
       const { result, stored, proposed } = await ops.diff(api.parseDocument(req.manifestJson));
