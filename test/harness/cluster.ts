@@ -3,8 +3,8 @@
 // to a loopback address of their own, so each stands for one host), controllers and one agent
 // per engine, all as processes of the built `berth` binary. stop() removes everything it
 // started: processes by pid, containers by label, bridges, temp dirs.
-import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
@@ -12,6 +12,7 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
 import { startDockerd, startEtcd, startNats, type Dockerd, type Etcd, type Nats } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -24,6 +25,8 @@ export interface HostSpec {
   labels?: Record<string, string>;
   cpus?: number;
   memory?: string;
+  /** The agent's --allow-host-path flags. */
+  allowHostPaths?: string[];
 }
 
 export interface Host {
@@ -145,6 +148,13 @@ export class TestCluster {
     }
   }
 
+  /** One key for every controller of the cluster (they must share it). */
+  get secretKeyFile(): string {
+    const path = join(this.dir, 'secret.key');
+    ensureKeyFile(path);
+    return path;
+  }
+
   async startController(i: number): Promise<void> {
     const port = await freePort();
     const metricsPort = await freePort();
@@ -160,6 +170,7 @@ export class TestCluster {
       '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
       '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
       '--down-after', this.opts.downAfter ?? '5s',
+      '--secret-key-file', this.secretKeyFile,
     ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
@@ -186,6 +197,7 @@ export class TestCluster {
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
     if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
+    for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
     h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     return h.agent;
   }
@@ -259,7 +271,23 @@ export class TestCluster {
     for (const p of order.filter((p) => p.name === 'dockerd')) await p.stop(20_000);
     for (const h of this.hosts) deleteBridge(h.bridge.name);
     for (const p of order) await p.stop(5_000);
+    unmountUnder(this.dir);
     if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Unmounts what a stopped dockerd left mounted under `dir` (a container in networkMode host
+ * makes it bind-mount <exec-root>/netns/default), so the directory can be removed.
+ */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      /* already gone */
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // berth agent: run the agent of one Docker host.
 import type { Command } from 'commander';
-import { runAgent } from '../../../agent/src/main.js';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
+import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
 import { CliError } from './apply.js';
 import { collect, controllerAddress, parseKeyValue } from './common.js';
 
@@ -16,8 +16,9 @@ export function registerAgent(program: Command): void {
     .option('--cpus <n>', 'advertise at most this many CPUs')
     .option('--memory <size>', 'advertise at most this much memory (e.g. 2Gi)')
     .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
+    .option('--allow-host-path <path>', 'host path (and everything below it) that services may bind-mount on this node (repeatable; default: none)', collect, [])
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
-    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string }, cmd: Command) => {
+    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; allowHostPath: string[] }, cmd: Command) => {
       const controllers = controllerAddress(cmd);
       let cpuMilli: number | undefined;
       let memoryBytes: number | undefined;
@@ -31,6 +32,12 @@ export function registerAgent(program: Command): void {
         if (typeof v === 'string') throw new CliError(`--memory: ${v}`, 2);
         memoryBytes = v;
       }
+      let allowHostPaths: string[];
+      try {
+        allowHostPaths = parseAllowedHostPaths(opts.allowHostPath);
+      } catch (err) {
+        throw new CliError(err instanceof Error ? err.message : String(err), 2);
+      }
       const labels: Record<string, string> = {};
       for (const l of opts.label) {
         const [k, v] = parseKeyValue(l);
@@ -40,6 +47,8 @@ export function registerAgent(program: Command): void {
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Loaded on use: every other berth command starts without the daemon's code.
+      const { runAgent } = await import('../../../agent/src/main.js');
       await runAgent(
         {
           nodeId: opts.nodeId,
@@ -51,6 +60,7 @@ export function registerAgent(program: Command): void {
           memoryBytes,
           hostname: opts.hostname,
           metricsListen: opts.metrics,
+          allowHostPaths,
         },
         ac.signal,
       );

@@ -1,6 +1,5 @@
 // berth controller: run a controller replica.
 import type { Command } from 'commander';
-import { runController } from '../../../controller/src/main.js';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from './apply.js';
 
@@ -26,6 +25,7 @@ export function registerController(program: Command): void {
     .option('--heartbeat-grace <duration>', 'node unknown after no heartbeat for this long', '6s')
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
+    .option('--secret-key-file <path>', 'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)', process.env['BERTH_SECRET_KEY_FILE'])
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -33,6 +33,8 @@ export function registerController(program: Command): void {
       process.once('SIGTERM', stop);
       const ttl = Number(opts['leaseTtl']);
       if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('--lease-ttl: must be a whole number of seconds ≥ 1', 2);
+      // Loaded on use: every other berth command starts without the daemon's code.
+      const { runController } = await import('../../../controller/src/main.js');
       await runController(
         {
           id: opts['id'],
@@ -48,6 +50,7 @@ export function registerController(program: Command): void {
             downAfterMs: duration('--down-after', opts['downAfter'])!,
           },
           leaseTtlSec: ttl,
+          secretKeyFile: opts['secretKeyFile'],
         },
         ac.signal,
       );
