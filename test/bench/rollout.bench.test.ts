@@ -184,5 +184,7 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
     ['engine floor (no orchestrator, 10 at a time)', `${(f.ms / 1000).toFixed(1)} s`, ''],
   ];
   process.stdout.write(`\nrolling update of ${REPLICAS} replicas on one engine (${swarmFirst ? 'Swarm first' : 'Berth first'})\n${rows.map((r) => r[0]!.padEnd(56) + r[1]!.padEnd(12) + r[2]).join('\n')}\n`);
+  process.stdout.write('settings: Berth update { order: start-first, maxSurge: 10%, maxUnavailable: 10%, monitor: 1s, delay: 0s, failureAction: rollback };\n' +
+    '          Swarm --update-parallelism 10 --update-order start-first --update-monitor 1s --update-delay 0s --update-failure-action rollback\n');
   process.stdout.write(`Swarm's engine create → start: ${s.engine}\nresources used during Swarm's update:\n${s.used}\n`);
 });
