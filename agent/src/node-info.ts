@@ -11,6 +11,9 @@ export interface Advertise {
   hostname?: string;
   address: string;
   labels: Record<string, string>;
+  /** host:port of /metrics and of the AgentAPI, once they are bound. */
+  metricsAddress?: string;
+  apiAddress?: string;
 }
 
 export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescription {
@@ -27,5 +30,7 @@ export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescriptio
     labels: { ...adv.labels },
     address: adv.address,
     agentVersion: AGENT_VERSION,
+    ...(adv.metricsAddress ? { metricsAddress: adv.metricsAddress } : {}),
+    ...(adv.apiAddress ? { apiAddress: adv.apiAddress } : {}),
   };
 }

@@ -78,6 +78,15 @@ export class Worker {
     return out;
   }
 
+  /** Every task this worker runs, with its last reported status (metrics, logs, exec). */
+  tasks(): Array<{ task: TaskRecord; status: TaskStatus | undefined }> {
+    return [...this.runners.values()].map((r) => ({ task: r.task, status: r.status }));
+  }
+
+  task(taskId: string): TaskRecord | undefined {
+    return this.runners.get(taskId)?.task;
+  }
+
   get taskIds(): string[] {
     return [...this.runners.keys()];
   }

@@ -11,6 +11,11 @@ import { DispatcherServer } from './api/dispatcher.js';
 import { ServiceApi } from './api/services.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
+import type { EventReader } from './events/nats-reader.js';
+import { Observability } from './observe/observability.js';
+import { MemberRegistry } from './store/members.js';
+import { loadProto } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as ObserveProto } from '../../proto/gen/observe.js';
 import { FencedStore, LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics/metrics.js';
 import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js';
@@ -41,11 +46,16 @@ export interface ManagerDeps {
   clock: Clock;
   log: Logger;
   events: EventSink & { start?(signal: AbortSignal): Promise<void> };
+  /** Reads the event stream for `berth events` (absent without NATS). */
+  eventReader?: EventReader | undefined;
+  /** Shared with the store's instrumentation when the composition root made one. */
+  metrics?: ControllerMetrics | undefined;
 }
 
 export class Manager {
-  readonly metrics = new ControllerMetrics({ processMetrics: true });
+  readonly metrics: ControllerMetrics;
   readonly cache: ClusterCache;
+  readonly observability: Observability;
   readonly dispatcher: DispatcherServer;
   readonly api: ServiceApi;
   readonly elector: LeaderElector;
@@ -57,7 +67,17 @@ export class Manager {
 
   constructor(private readonly deps: ManagerDeps) {
     const { config, store, keys, clock, log, etcd, events } = deps;
+    this.metrics = deps.metrics ?? new ControllerMetrics({ processMetrics: true });
     this.cache = new ClusterCache(store, keys, log);
+    this.observability = new Observability({
+      id: config.id,
+      cache: this.cache,
+      members: new MemberRegistry({ client: etcd, store, keys, log: log.child({ loop: 'members' }) }),
+      events: deps.eventReader,
+      metrics: this.metrics,
+      log,
+      isLeader: () => this.leading,
+    });
     this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.elector = new LeaderElector({
@@ -82,13 +102,14 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.server = server;
     this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
     if (config.metricsListen) {
-      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced);
+      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced, this.observability.routes());
       this.metricsAddress = this.http.address;
     }
     log.info({ api: this.boundAddress, metrics: this.metricsAddress || undefined }, 'controller serving');
@@ -96,6 +117,7 @@ export class Manager {
       await Promise.all([
         this.cache.start(signal),
         this.deps.events.start?.(signal),
+        this.observability.start({ apiAddress: config.advertise, metricsAddress: this.metricsAddress }, signal),
         this.elector.run(signal, (l) => this.lead(l.epoch, l.signal)),
       ]);
     } finally {
@@ -118,9 +140,11 @@ export class Manager {
     const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
+    const stopObserving = this.observability.leading(cache);
     try {
       await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
     } finally {
+      stopObserving();
       this.leading = false;
       this.dispatcher.setLeader(undefined);
     }

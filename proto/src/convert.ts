@@ -82,7 +82,7 @@ export function serviceToPb(s: ServiceRecord, modRevision: number, status?: { de
 }
 
 export function descriptionToPb(d: NodeDescription): PbNodeDescription {
-  return { ...d, capacity: { ...d.capacity } };
+  return { ...d, capacity: { ...d.capacity }, metricsAddress: d.metricsAddress ?? '', apiAddress: d.apiAddress ?? '' };
 }
 
 export function descriptionFromPb(d: PbNodeDescriptionOut): NodeDescription {
@@ -95,6 +95,8 @@ export function descriptionFromPb(d: PbNodeDescriptionOut): NodeDescription {
     labels: { ...d.labels },
     address: d.address,
     agentVersion: d.agentVersion,
+    ...(d.metricsAddress ? { metricsAddress: d.metricsAddress } : {}),
+    ...(d.apiAddress ? { apiAddress: d.apiAddress } : {}),
   };
 }
 

@@ -86,6 +86,10 @@ export interface NodeDescription {
   labels: Record<string, string>;
   address: string;
   agentVersion: string;
+  /** host:port of the agent's /metrics; '' when it serves none. */
+  metricsAddress?: string;
+  /** host:port of the agent's AgentAPI (logs, exec, stats) that controllers call; '' when none. */
+  apiAddress?: string;
 }
 
 export interface NodeRecord {

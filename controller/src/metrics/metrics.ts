@@ -1,11 +1,35 @@
-// The controller's Prometheus metrics: every name in one file. Loops are observed the same way
-// (result counters, duration histogram, queue depth), label sets initialised to zero.
+// The controller's Prometheus metrics: every name in one file (docs/metrics.md lists them; a test
+// checks the two agree). Loops are observed the same way (result counters, duration histogram,
+// queue depth), label sets initialised to zero. Cluster-state gauges (services, tasks, nodes)
+// are computed from the caches when scraped, and only by the leader, so that summing over the
+// controllers never counts the cluster twice.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TASK_STATE_ORDER } from '../../../proto/src/types.js';
 
 export const LOOP_NAMES = ['replicated', 'scheduler', 'reaper', 'nodes', 'dispatcher'] as const;
 export type LoopName = (typeof LOOP_NAMES)[number];
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'conflict'] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
+export const ETCD_OPS = ['get', 'list', 'commit', 'watch'] as const;
+export type EtcdOp = (typeof ETCD_OPS)[number];
+export const ETCD_RESULTS = ['ok', 'conflict', 'unavailable', 'compacted', 'error'] as const;
+export type EtcdResult = (typeof ETCD_RESULTS)[number];
+const NODE_STATES = ['ready', 'unknown', 'down'] as const;
+
+/** The cluster as the leader's caches hold it, read at scrape time. */
+export interface ClusterState {
+  services: Array<{ namespace: string; name: string; desired: number; running: number; tasksByState: Map<string, number> }>;
+  nodes: Array<{ id: string; state: string; availability: string }>;
+}
+
+/** Publisher-side counts of the event stream. */
+export interface EventCounts {
+  published: number;
+  dropped: number;
+}
+
+/** A scrape reads several gauges from one cluster snapshot taken at most this long ago. */
+const CLUSTER_STATE_MEMO_MS = 500;
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -73,10 +97,114 @@ export class ControllerMetrics {
   });
   readonly apiDuration = new Histogram({
     name: 'berth_controller_api_request_duration_seconds',
-    help: 'ControlAPI request latency by method.',
-    labelNames: ['method'] as const,
+    help: 'Latency of unary API requests (ControlAPI, ObserveAPI Top) by method and gRPC code.',
+    labelNames: ['method', 'code'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
+  });
+  readonly apiStreams = new Gauge({
+    name: 'berth_controller_api_streams',
+    help: 'ObserveAPI streams (events, logs, exec) open now, by method.',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+  readonly etcdDuration = new Histogram({
+    name: 'berth_etcd_request_duration_seconds',
+    help: 'Latency of the controller\'s etcd requests, by operation.',
+    labelNames: ['op'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly etcdRequests = new Counter({
+    name: 'berth_etcd_requests_total',
+    help: 'etcd requests by operation and result (ok, conflict: a conditional write lost its race, unavailable, compacted: a watch must re-list, error).',
+    labelNames: ['op', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly placementLatency = new Histogram({
+    name: 'berth_scheduler_placement_latency_seconds',
+    help: 'Time from a task\'s creation to its placement on a node (observed by the leader).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private cluster: (() => ClusterState | undefined) | undefined;
+  private clusterMemo: { at: number; state: ClusterState | undefined } | undefined;
+  private events: (() => EventCounts) | undefined;
+  readonly serviceDesired = new Gauge({
+    name: 'berth_service_desired_replicas',
+    help: 'Replicas a service asks for (0 while it is being deleted). Leader only.',
+    labelNames: ['namespace', 'service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.serviceDesired.reset();
+      for (const s of this.clusterState()?.services ?? []) this.serviceDesired.labels(s.namespace, s.name).set(s.desired);
+    },
+  });
+  readonly serviceRunning = new Gauge({
+    name: 'berth_service_running_replicas',
+    help: 'Replicas of a service whose task is running. Leader only.',
+    labelNames: ['namespace', 'service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.serviceRunning.reset();
+      for (const s of this.clusterState()?.services ?? []) this.serviceRunning.labels(s.namespace, s.name).set(s.running);
+    },
+  });
+  readonly tasks = new Gauge({
+    name: 'berth_tasks',
+    help: 'Tasks meant to run (desired state running), by service and observed state. Leader only.',
+    labelNames: ['namespace', 'service', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.tasks.reset();
+      for (const s of this.clusterState()?.services ?? []) {
+        for (const state of TASK_STATE_ORDER) this.tasks.labels(s.namespace, s.name, state).set(s.tasksByState.get(state) ?? 0);
+      }
+    },
+  });
+  readonly nodes = new Gauge({
+    name: 'berth_nodes',
+    help: 'Nodes by state (ready, unknown, down) and availability (active, pause, drain). Leader only.',
+    labelNames: ['state', 'availability'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.nodes.reset();
+      const st = this.clusterState();
+      if (!st) return;
+      const counts = new Map<string, number>();
+      for (const n of st.nodes) counts.set(`${n.state}\u0000${n.availability}`, (counts.get(`${n.state}\u0000${n.availability}`) ?? 0) + 1);
+      for (const state of NODE_STATES) for (const a of ['active', 'pause', 'drain']) this.nodes.labels(state, a).set(counts.get(`${state}\u0000${a}`) ?? 0);
+    },
+  });
+  readonly nodeState = new Gauge({
+    name: 'berth_node_state',
+    help: 'Per node: 1 for its current state (ready, unknown, down), 0 for the others. Leader only.',
+    labelNames: ['node', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.nodeState.reset();
+      for (const n of this.clusterState()?.nodes ?? []) for (const state of NODE_STATES) this.nodeState.labels(n.id, state).set(n.state === state ? 1 : 0);
+    },
+  });
+  readonly eventsPublished = new Counter({
+    name: 'berth_events_published_total',
+    help: 'Events this controller published to the NATS JetStream stream.',
+    registers: [this.registry],
+    collect: () => {
+      if (!this.events) return;
+      this.eventsPublished.reset();
+      this.eventsPublished.inc(this.events().published);
+    },
+  });
+  readonly eventsDropped = new Counter({
+    name: 'berth_events_dropped_total',
+    help: 'Events dropped because NATS was unreachable longer than the publish buffer lasts.',
+    registers: [this.registry],
+    collect: () => {
+      if (!this.events) return;
+      this.eventsDropped.reset();
+      this.eventsDropped.inc(this.events().dropped);
+    },
   });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
@@ -86,6 +214,24 @@ export class ControllerMetrics {
     }
     for (const result of ['ok', 'conflict', 'stale', 'error']) this.statusWrites.labels(result).inc(0);
     this.isLeader.set(0);
+    for (const op of ETCD_OPS) for (const result of ETCD_RESULTS) this.etcdRequests.labels(op, result).inc(0);
+    for (const method of ['Events', 'Logs', 'Exec']) this.apiStreams.labels(method).set(0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'berth_controller_' });
+  }
+
+  /** The cluster-state gauges read this (undefined: not the leader, no series). */
+  observeCluster(source: () => ClusterState | undefined): void {
+    this.cluster = source;
+  }
+
+  observeEvents(source: () => EventCounts): void {
+    this.events = source;
+  }
+
+  /** One computation per scrape, shared by the gauges that read it. */
+  private clusterState(): ClusterState | undefined {
+    const now = Date.now();
+    if (!this.clusterMemo || now - this.clusterMemo.at > CLUSTER_STATE_MEMO_MS) this.clusterMemo = { at: now, state: this.cluster?.() };
+    return this.clusterMemo.state;
   }
 }

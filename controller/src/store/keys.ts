@@ -29,6 +29,13 @@ export class Keys {
   node(id: string): string {
     return `${this.nodes}${id}`;
   }
+  /** Live controllers (lease-bound records), for service discovery. */
+  get members(): string {
+    return `${this.prefix}members/`;
+  }
+  member(id: string): string {
+    return `${this.members}${id}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

@@ -18,6 +18,15 @@ export interface NodeDescription {
    */
   'address'?: (string);
   'agentVersion'?: (string);
+  /**
+   * host:port of the agent's /metrics (empty: not served). Prometheus finds it through the
+   * controller's service discovery.
+   */
+  'metricsAddress'?: (string);
+  /**
+   * host:port of the agent's AgentAPI (logs, exec, stats), which controllers call.
+   */
+  'apiAddress'?: (string);
 }
 
 export interface NodeDescription__Output {
@@ -35,4 +44,13 @@ export interface NodeDescription__Output {
    */
   'address': (string);
   'agentVersion': (string);
+  /**
+   * host:port of the agent's /metrics (empty: not served). Prometheus finds it through the
+   * controller's service discovery.
+   */
+  'metricsAddress': (string);
+  /**
+   * host:port of the agent's AgentAPI (logs, exec, stats), which controllers call.
+   */
+  'apiAddress': (string);
 }

@@ -1,0 +1,38 @@
+// Feeds the leader's cluster-state metrics from the caches: services (desired and running
+// replicas), tasks by state, nodes by state, and the placement latency of every task placed.
+import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+import { ServiceApi } from '../api/services.js';
+import type { ClusterCache } from '../store/cluster.js';
+import type { ClusterState, ControllerMetrics } from './metrics.js';
+
+/** The cluster as the caches hold it now. */
+export function clusterState(cache: Pick<ClusterCache, 'services' | 'nodes' | 'tasksOfService'>): ClusterState {
+  return {
+    services: cache.services.list().map(({ value: s }) => serviceState(s, cache.tasksOfService(s.meta.namespace, s.meta.name).map((t) => t.value))),
+    nodes: cache.nodes.list().map(({ value: n }) => ({ id: n.id, state: n.state, availability: n.availability })),
+  };
+}
+
+export function serviceState(s: ServiceRecord, tasks: TaskRecord[]): ClusterState['services'][number] {
+  const summary = ServiceApi.summarize(s, tasks);
+  const tasksByState = new Map<string, number>();
+  for (const t of tasks) {
+    if (t.serviceUid !== s.meta.uid || t.desiredState !== 'running') continue;
+    tasksByState.set(t.status.state, (tasksByState.get(t.status.state) ?? 0) + 1);
+  }
+  return { namespace: s.meta.namespace, name: s.meta.name, desired: summary.desired, running: summary.running, tasksByState };
+}
+
+/**
+ * Observes the time from creation to placement of each task the scheduler places (the leader
+ * calls this while it leads). Returns the function that stops observing.
+ */
+export function observePlacements(cache: Pick<ClusterCache, 'tasks'>, metrics: Pick<ControllerMetrics, 'placementLatency'>): () => void {
+  return cache.tasks.addHandler({
+    onUpsert: (_k, t, old) => {
+      if (!old || old.value.nodeId !== '' || t.value.nodeId === '') return;
+      const ms = t.value.status.timestampMs - t.value.createdAtMs;
+      if (ms >= 0) metrics.placementLatency.observe(ms / 1000);
+    },
+  });
+}
