@@ -10,6 +10,8 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
+import { registerObserve } from './commands/observe.js';
+import { CommandExit } from './commands/exec.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -30,6 +32,7 @@ export function buildProgram(): Command {
   registerDelete(program);
   registerController(program);
   registerAgent(program);
+  registerObserve(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -43,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return EXIT_USAGE;
     }
+    if (err instanceof CommandExit) return err.exitCode;
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`error: ${escapeControl(msg).replace(/\\x0a/g, '\n')}\n`);
     if (err instanceof CliError) return err.exitCode;

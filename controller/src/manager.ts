@@ -74,6 +74,7 @@ export class Manager {
       cache: this.cache,
       members: new MemberRegistry({ client: etcd, store, keys, log: log.child({ loop: 'members' }) }),
       events: deps.eventReader,
+      sink: events,
       metrics: this.metrics,
       log,
       isLeader: () => this.leading,

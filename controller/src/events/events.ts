@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'task.unschedulable',
   'node.state',
   'node.registered',
+  'node.availability',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -4,7 +4,9 @@
 import type { Logger } from '../../../proto/src/log.js';
 import type { Routes } from '../../../proto/src/metrics-http.js';
 import type { ObserveAPIHandlers } from '../../../proto/gen/berth/v1/ObserveAPI.js';
+import type { EventSink } from '../events/events.js';
 import type { EventReader } from '../events/nats-reader.js';
+import { recordCacheEvents } from '../events/recorder.js';
 import { clusterState, observePlacements } from '../metrics/cluster-state.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
@@ -21,6 +23,8 @@ export interface ObservabilityDeps {
   cache: ClusterCache;
   members: MemberRegistry;
   events: EventReader | undefined;
+  /** Where the leader publishes the events it records from the caches. */
+  sink: EventSink;
   metrics: ControllerMetrics;
   log: Logger;
   isLeader: () => boolean;
@@ -63,8 +67,13 @@ export class Observability {
     }
   }
 
-  /** Leader-only observation (placement latency); returns the function that ends it. */
+  /** Leader-only observation (placement latency, events from the caches); returns the function that ends it. */
   leading(cache: ClusterCache): () => void {
-    return observePlacements(cache, this.deps.metrics);
+    const offPlacements = observePlacements(cache, this.deps.metrics);
+    const offEvents = recordCacheEvents(cache, this.deps.sink);
+    return () => {
+      offPlacements();
+      offEvents();
+    };
   }
 }

@@ -21,6 +21,10 @@ export interface TaskUsage {
    */
   'memoryLimitBytes'?: (number | string | Long);
   'sampledAtMs'?: (number | string | Long);
+  /**
+   * Set by the controller in TopResponse.
+   */
+  'node'?: (string);
 }
 
 export interface TaskUsage__Output {
@@ -41,4 +45,8 @@ export interface TaskUsage__Output {
    */
   'memoryLimitBytes': (number);
   'sampledAtMs': (number);
+  /**
+   * Set by the controller in TopResponse.
+   */
+  'node': (string);
 }
