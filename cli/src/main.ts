@@ -12,6 +12,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
 import { registerObserve } from './commands/observe.js';
 import { CommandExit } from './commands/exec.js';
+import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -33,6 +34,8 @@ export function buildProgram(): Command {
   registerController(program);
   registerAgent(program);
   registerObserve(program);
+  registerRollout(program);
+  registerRegistry(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -31,8 +31,8 @@ function live(args: string[]): Live {
       }
     };
   };
-  child.stdout!.on('data', lines(out.stdout));
-  child.stderr!.on('data', lines(out.stderr));
+  child.stdout.on('data', lines(out.stdout));
+  child.stderr.on('data', lines(out.stderr));
   return out;
 }
 

@@ -100,7 +100,7 @@ export class AgentMetrics {
   });
   readonly restarts = new Counter({
     name: 'berth_task_restarts_total',
-    help: 'Containers of a replica slot that ended on their own on this node while meant to run; each is replaced by a new task in the same slot (sum over nodes for the slot\'s restarts).',
+    help: 'Restarts of a replica slot on this node: its container restarted in place, or a replacement task (after a failure) started here. Sum over nodes for the slot\'s restarts.',
     labelNames: TASK_LABELS,
     registers: [this.registry],
   });

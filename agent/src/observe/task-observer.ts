@@ -49,6 +49,9 @@ export function cpuRate(prev: ContainerStats | undefined, cur: ContainerStats): 
 export class TaskObserver implements ObservationSource {
   private samples = new Map<string, Sample>();
   private restartSlots = new Map<string, [string, string, string]>();
+  /** Per task: the restart count last seen in its reports; tasks whose replacement start was counted. */
+  private restartsSeen = new Map<string, number>();
+  private replacementsCounted = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -100,14 +103,22 @@ export class TaskObserver implements ObservationSource {
   }
 
   /**
-   * Every status the agent reports: a container that ended on its own while its task was meant
-   * to run is a restart of its slot (the controller replaces it with a new task in the slot).
+   * Every status the agent reports. A slot restarts on this node when its container is restarted
+   * in place (the status' restart count goes up) or when a replacement task, created because an
+   * earlier one of the slot failed (priorFailures > 0), starts here. Summed over the nodes, that
+   * is every restart of the slot.
    */
   onStatus(task: TaskRecord | undefined, status: TaskStatus): void {
-    if (!task || task.desiredState !== 'running') return;
-    if (status.state !== 'failed' && status.state !== 'complete') return;
-    const labels = this.restartLabels(task);
-    this.deps.metrics?.restarts.labels(...labels).inc();
+    if (!task) return;
+    const restarts = status.restarts ?? 0;
+    const before = this.restartsSeen.get(task.id) ?? task.status.restarts ?? 0;
+    let n = Math.max(0, restarts - before);
+    this.restartsSeen.set(task.id, Math.max(before, restarts));
+    if (status.state === 'starting' && restarts === 0 && (task.priorFailures ?? 0) > 0 && !this.replacementsCounted.has(task.id)) {
+      this.replacementsCounted.add(task.id);
+      n++;
+    }
+    if (n > 0) this.deps.metrics?.restarts.labels(...this.restartLabels(task)).inc(n);
   }
 
   private restartLabels(t: TaskRecord): [string, string, string] {
@@ -125,10 +136,14 @@ export class TaskObserver implements ObservationSource {
   /** A restart series lives while this node holds any task (current or history) of its slot. */
   private syncRestartSeries(views: TaskView[]): void {
     const present = new Set<string>();
+    const ids = new Set<string>();
     for (const v of views) {
       present.add(slotKey(v.task));
+      ids.add(v.task.id);
       this.restartLabels(v.task);
     }
+    for (const id of this.restartsSeen.keys()) if (!ids.has(id)) this.restartsSeen.delete(id);
+    for (const id of this.replacementsCounted) if (!ids.has(id)) this.replacementsCounted.delete(id);
     for (const [key, labels] of this.restartSlots) {
       if (present.has(key)) continue;
       this.restartSlots.delete(key);

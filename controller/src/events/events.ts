@@ -15,6 +15,14 @@ export const EVENT_TYPES = [
   'node.state',
   'node.registered',
   'node.availability',
+  'rollout.started',
+  'rollout.failure',
+  'rollout.paused',
+  'rollout.resumed',
+  'rollout.rollback',
+  'rollout.completed',
+  'rollout.undo',
+  'rollout.restart',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

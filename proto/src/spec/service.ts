@@ -6,6 +6,7 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 import { checkMetricsPort, observabilityFields } from './observability.js';
 
 export const API_VERSION = 'berth.dev/v1';
@@ -113,6 +114,7 @@ export const serviceSpecSchema = obj({
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
+  ...lifecycleFields,
   ...observabilityFields,
 }).refine(checkMetricsPort).refine((spec, path, ctx) => {
   const seenContainer = new Map<string, number>();
@@ -172,7 +174,7 @@ export const SCALE_FIELDS = ['replicas'] as const;
 /** The part of a spec that a running task embodies; tasks are replaced when it changes. */
 export function taskSpecKey(spec: ServiceSpec): string {
   const rest: Record<string, unknown> = { ...spec };
-  for (const f of SCALE_FIELDS) delete rest[f];
+  for (const f of [...SCALE_FIELDS, ...ROLLOUT_ONLY_FIELDS]) delete rest[f];
   return JSON.stringify(rest);
 }
 
