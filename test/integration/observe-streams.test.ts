@@ -152,6 +152,67 @@ describe('berth events', () => {
     await follower.exited;
   });
 
+  it('shows a full rollout in order, and a failed one rolled back', async () => {
+    type Ev = { type: string; state: string; message: string; slot: number; task: string; seq: number };
+    const write = (env: string, command: string): string => {
+      const f = join(cluster.dir, 'roll.yaml');
+      writeFileSync(f, `apiVersion: berth.dev/v1
+kind: Service
+metadata: { name: roll }
+spec:
+  image: ${image()}
+  replicas: 2
+  command: [sh, -c, ${JSON.stringify(command)}]
+  env: { VERSION: "${env}" }
+  stop: { gracePeriod: 1s }
+  restart: { backoff: { initial: 200ms } }
+  update: { monitor: 1s }
+`);
+      return f;
+    };
+    const eventsOf = async (): Promise<Ev[]> =>
+      (await cluster.berth(['events', '--service', 'roll', '-o', 'json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+    expect((await cluster.berth(['apply', '-f', write('1', 'exec sleep 3600')])).code).toBe(0);
+    await cluster.waitFor(async () => (await runningTasks('roll')).length === 2, 'roll v1 running');
+    const v1 = new Set((await runningTasks('roll')).map((t) => t.id));
+    const from = (await eventsOf()).length;
+
+    expect((await cluster.berth(['apply', '-f', write('2', 'exec sleep 3600')])).code).toBe(0);
+    let rollout: Ev[] = [];
+    const oldStops = (evs: Ev[]): number => evs.filter((e) => e.type === 'task.state' && v1.has(e.task) && e.state === 'shutdown').length;
+    await cluster.waitFor(async () => {
+      rollout = (await eventsOf()).slice(from);
+      return rollout.some((e) => e.type === 'rollout.completed') && oldStops(rollout) === 2;
+    }, 'rollout.completed and both old tasks stopped', 60_000);
+    const at = (pred: (e: Ev) => boolean): number => rollout.findIndex(pred);
+    const applied = at((e) => e.type === 'service.applied' && e.message.includes('revision 2'));
+    const started = at((e) => e.type === 'rollout.started');
+    const completed = at((e) => e.type === 'rollout.completed');
+    expect(applied).toBeGreaterThanOrEqual(0);
+    expect(started).toBeGreaterThan(applied);
+    expect(completed).toBeGreaterThan(started);
+    // After the start: each slot's new task runs, then its old one stops (the rollout completes
+    // once the old ones are told to stop, so their `shutdown` may come after the completion).
+    for (const slot of [1, 2]) {
+      const newRunning = at((e) => e.type === 'task.state' && e.slot === slot && !v1.has(e.task) && e.state === 'running');
+      const oldStopped = at((e) => e.type === 'task.state' && e.slot === slot && v1.has(e.task) && e.state === 'shutdown');
+      expect(newRunning, `slot ${slot}: new task running in ${JSON.stringify(rollout.map((e) => `${e.type}:${e.slot}:${e.state}`))}`).toBeGreaterThan(started);
+      expect(oldStopped).toBeGreaterThan(newRunning);
+      expect(completed).toBeGreaterThan(newRunning);
+    }
+
+    // A bad revision fails during its monitor window and is rolled back.
+    const before = (await eventsOf()).length;
+    expect((await cluster.berth(['apply', '-f', write('3', 'exit 1')])).code).toBe(0);
+    let bad: Ev[] = [];
+    await cluster.waitFor(async () => (bad = (await eventsOf()).slice(before)).some((e) => e.type === 'rollout.completed'), 'rollback completed', 90_000);
+    const types = bad.map((e) => e.type).filter((t) => t.startsWith('rollout.'));
+    const order = ['rollout.started', 'rollout.failure', 'rollout.rollback', 'rollout.completed'];
+    expect(order.map((t) => types.indexOf(t)).every((i, k, a) => i >= 0 && (k === 0 || i > a[k - 1]!)), types.join(', ')).toBe(true);
+    expect(bad.find((e) => e.type === 'rollout.completed')!.state).toBe('rollback_completed');
+    expect((await cluster.berth(['delete', 'service', 'roll'])).code).toBe(0);
+  });
+
   it('filters by type, node and namespace, and refuses an unknown type', async () => {
     const nodes = await cluster.berth(['events', '--type', 'node', '-o', 'json']);
     const nodeEvents = nodes.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; node: string });
