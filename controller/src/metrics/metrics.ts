@@ -18,9 +18,13 @@ const NODE_STATES = ['ready', 'unknown', 'down'] as const;
 
 /** The cluster as the leader's caches hold it, read at scrape time. */
 export interface ClusterState {
-  services: Array<{ namespace: string; name: string; desired: number; running: number; tasksByState: Map<string, number> }>;
+  services: Array<{ namespace: string; name: string; revision: number; desired: number; running: number; ready: number; tasksByState: Map<string, number> }>;
   nodes: Array<{ id: string; state: string; availability: string }>;
+  rollouts: Array<{ namespace: string; name: string; state: string; failedSlots: number }>;
 }
+
+/** States of a service's newest rollout (proto/src/lifecycle-model.ts RolloutState). */
+export const ROLLOUT_STATES = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'] as const;
 
 /** Publisher-side counts of the event stream. */
 export interface EventCounts {
@@ -91,7 +95,7 @@ export class ControllerMetrics {
   });
   readonly apiRequests = new Counter({
     name: 'berth_controller_api_requests_total',
-    help: 'ControlAPI requests by method and gRPC code.',
+    help: 'API requests (ControlAPI; ObserveAPI, whose streams count when they end) by method and gRPC code.',
     labelNames: ['method', 'code'] as const,
     registers: [this.registry],
   });
@@ -148,6 +152,46 @@ export class ControllerMetrics {
     collect: () => {
       this.serviceRunning.reset();
       for (const s of this.clusterState()?.services ?? []) this.serviceRunning.labels(s.namespace, s.name).set(s.running);
+    },
+  });
+  readonly serviceReady = new Gauge({
+    name: 'berth_service_ready_replicas',
+    help: 'Replicas of a service that are ready: running and, when the service has a health check, healthy. Leader only.',
+    labelNames: ['namespace', 'service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.serviceReady.reset();
+      for (const s of this.clusterState()?.services ?? []) this.serviceReady.labels(s.namespace, s.name).set(s.ready);
+    },
+  });
+  readonly serviceRevision = new Gauge({
+    name: 'berth_service_revision',
+    help: 'Current spec revision of a service: a step up is a rollout (or a rollback, which is a new revision). Leader only.',
+    labelNames: ['namespace', 'service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.serviceRevision.reset();
+      for (const s of this.clusterState()?.services ?? []) this.serviceRevision.labels(s.namespace, s.name).set(s.revision);
+    },
+  });
+  readonly rolloutState = new Gauge({
+    name: 'berth_service_rollout_state',
+    help: 'Per service with a rollout record: 1 for the state of its newest rollout (updating, paused, completed, rollback_started, rollback_paused, rollback_completed). Leader only.',
+    labelNames: ['namespace', 'service', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.rolloutState.reset();
+      for (const r of this.clusterState()?.rollouts ?? []) for (const st of ROLLOUT_STATES) this.rolloutState.labels(r.namespace, r.name, st).set(r.state === st ? 1 : 0);
+    },
+  });
+  readonly rolloutFailedSlots = new Gauge({
+    name: 'berth_service_rollout_failed_slots',
+    help: 'Slots whose new task failed during the service\'s newest rollout. Leader only.',
+    labelNames: ['namespace', 'service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.rolloutFailedSlots.reset();
+      for (const r of this.clusterState()?.rollouts ?? []) this.rolloutFailedSlots.labels(r.namespace, r.name).set(r.failedSlots);
     },
   });
   readonly tasks = new Gauge({
