@@ -143,14 +143,25 @@ describe('events recorded from the caches', () => {
     const rev = await store.commit([{ op: 'create', key: keys.task(t.id), value: JSON.stringify(t) }]);
     const placed = { ...t, nodeId: 'n1', status: { state: 'assigned' as const, message: 'assigned to n1', timestampMs: T0 + 50 } };
     await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify(placed), modRevision: rev }]);
-    const running = { ...placed, status: { ...placed.status, state: 'running' as const } };
-    await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify(running), modRevision: rev + 1 }]);
+    // Within one state: a new error (a failing pull) and a health change are news; the same error again is not.
+    const preparing = { ...placed, status: { ...placed.status, state: 'preparing' as const, message: 'preparing container' } };
+    const pullFailed = { ...placed, status: { ...placed.status, state: 'preparing' as const, message: 'pull failed: denied; retrying in 1s', err: 'pull failed: denied' } };
+    const pullAgain = { ...pullFailed, status: { ...pullFailed.status, message: 'pull failed: denied; retrying in 2s' } };
+    const running = { ...placed, status: { ...placed.status, state: 'running' as const, message: 'container running', health: 'starting' } };
+    const healthy = { ...running, status: { ...running.status, message: 'container running, healthy', health: 'healthy' } };
+    let r = rev + 1;
+    for (const next of [preparing, pullFailed, pullAgain, running, healthy]) {
+      await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify(next), modRevision: r }]);
+      r = (await store.get(keys.task(t.id)))!.modRevision;
+    }
     const nrev = (await store.get(keys.node('n1')))!.modRevision;
     await store.commit([{ op: 'update', key: keys.node('n1'), value: JSON.stringify({ ...n1, availability: 'drain' }), modRevision: nrev }]);
-    await until(() => sink.events.length === 3);
+    await until(() => sink.events.length === 5);
     expect(sink.events.map((e) => [e.type, e.state, e.node ?? '', e.message])).toEqual([
       ['task.state', 'pending', '', 'created for revision 3: waiting for placement'],
       ['task.state', 'assigned', 'n1', 'assigned to n1'],
+      ['task.state', 'preparing', 'n1', 'pull failed: denied; retrying in 1s'],
+      ['task.state', 'running', 'n1', 'container running, healthy'],
       ['node.availability', 'drain', 'n1', 'node n1 is now drain'],
     ]);
     off();
