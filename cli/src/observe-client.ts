@@ -50,12 +50,11 @@ export class ObserveClient {
   }
 }
 
-/** Collects a server stream to its end (tests and non-follow commands). */
-export function collect<T>(stream: grpc.ClientReadableStream<T>, address: string): Promise<T[]> {
+/** Hands every message of a server stream to `each` until it ends; errors as ApiError. */
+export function consume<T>(stream: grpc.ClientReadableStream<T>, address: string, each: (m: T) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const out: T[] = [];
-    stream.on('data', (m: T) => out.push(m));
+    stream.on('data', each);
     stream.on('error', (err: grpc.ServiceError) => reject(observeError(err, address)));
-    stream.on('end', () => resolve(out));
+    stream.on('end', () => resolve());
   });
 }

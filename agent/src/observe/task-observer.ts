@@ -7,6 +7,7 @@ import type { TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import type { AgentMetrics, ObservationSource, SlotObservation } from '../metrics/metrics.js';
 import type { ContainerStats, ObserveRuntime } from '../runtime/observe.js';
+import type { TaskUsage__Output } from '../../../proto/gen/berth/v1/TaskUsage.js';
 
 /** Sampling period: `berth top` figures are at most this old; costs one engine call per container. */
 export const STATS_INTERVAL_MS = 5_000;
@@ -18,17 +19,8 @@ export interface TaskView {
   status: TaskStatus | undefined;
 }
 
-export interface TaskUsage {
-  taskId: string;
-  namespace: string;
-  service: string;
-  slot: number;
-  /** CPUs used between the last two samples (0 until there are two). */
-  cpuCores: number;
-  memoryBytes: number;
-  memoryLimitBytes: number;
-  sampledAtMs: number;
-}
+/** A task's usage as AgentAPI.Stats answers it (the controller adds the node). */
+export type TaskUsage = Omit<TaskUsage__Output, 'node'>;
 
 interface Sample {
   containerId: string;

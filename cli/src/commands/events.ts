@@ -1,8 +1,7 @@
 // berth events: recent cluster events, oldest first; -f keeps following new ones.
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
 import type { Event__Output } from '../../../proto/gen/berth/v1/Event.js';
-import { observeError } from '../observe-client.js';
+import { consume } from '../observe-client.js';
 import { escapeControl } from '../output.js';
 import { collect as collectFlag } from './common.js';
 import { observeClient, parseCount, parseSince } from './observe-common.js';
@@ -48,11 +47,7 @@ export function registerEvents(program: Command): void {
         process.stdout.write(opts.output === 'json' ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
       };
       try {
-        await new Promise<void>((resolve, reject) => {
-          stream.on('data', print);
-          stream.on('error', (err: grpc.ServiceError) => reject(observeError(err, c.address)));
-          stream.on('end', () => resolve());
-        });
+        await consume(stream, c.address, print);
       } finally {
         c.close();
       }

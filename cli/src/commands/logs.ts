@@ -1,9 +1,8 @@
 // berth logs SERVICE[/SLOT]: the merged logs of a service's replicas, each line prefixed with
 // its replica and node (web.2@h1 | ...). Notices about replicas that cannot be read go to stderr.
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
 import type { LogLine__Output } from '../../../proto/gen/berth/v1/LogLine.js';
-import { observeError } from '../observe-client.js';
+import { consume } from '../observe-client.js';
 import { escapeControl } from '../output.js';
 import { observeClient, parseCount, parseSince, parseTarget } from './observe-common.js';
 
@@ -46,11 +45,7 @@ export function registerLogs(program: Command): void {
         }
       };
       try {
-        await new Promise<void>((resolve, reject) => {
-          stream.on('data', write);
-          stream.on('error', (err: grpc.ServiceError) => reject(observeError(err, c.address)));
-          stream.on('end', () => resolve());
-        });
+        await consume(stream, c.address, write);
       } finally {
         c.close();
       }

@@ -1,16 +1,9 @@
 // PURE aggregation for `berth top`: the agents' per-task samples summed per service and per node.
 import type { NodeRecord } from '../../../proto/src/model.js';
+import type { TaskUsage__Output } from '../../../proto/gen/berth/v1/TaskUsage.js';
 
-export interface TaskSample {
-  taskId: string;
-  namespace: string;
-  service: string;
-  slot: number;
-  cpuCores: number;
-  memoryBytes: number;
-  memoryLimitBytes: number;
-  sampledAtMs: number;
-}
+/** One task's latest sample, as an agent reports it (AgentAPI.Stats). */
+export type TaskSample = Omit<TaskUsage__Output, 'node'>;
 
 export interface NodeReport {
   node: NodeRecord;
