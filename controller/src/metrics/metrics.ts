@@ -15,6 +15,9 @@ export type EtcdOp = (typeof ETCD_OPS)[number];
 export const ETCD_RESULTS = ['ok', 'conflict', 'unavailable', 'compacted', 'error'] as const;
 export type EtcdResult = (typeof ETCD_RESULTS)[number];
 const NODE_STATES = ['ready', 'unknown', 'down'] as const;
+const NODE_AVAILABILITIES = ['active', 'pause', 'drain'] as const;
+/** One series of a cluster-state gauge: label values (in labelNames order) and value. */
+type GaugeRow = [string[], number];
 
 /** The cluster as the leader's caches hold it, read at scrape time. */
 export interface ClusterState {
@@ -134,102 +137,24 @@ export class ControllerMetrics {
   private cluster: (() => ClusterState | undefined) | undefined;
   private clusterMemo: { at: number; state: ClusterState | undefined } | undefined;
   private events: (() => EventCounts) | undefined;
-  readonly serviceDesired = new Gauge({
-    name: 'berth_service_desired_replicas',
-    help: 'Replicas a service asks for (0 while it is being deleted). Leader only.',
-    labelNames: ['namespace', 'service'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.serviceDesired.reset();
-      for (const s of this.clusterState()?.services ?? []) this.serviceDesired.labels(s.namespace, s.name).set(s.desired);
-    },
-  });
-  readonly serviceRunning = new Gauge({
-    name: 'berth_service_running_replicas',
-    help: 'Replicas of a service whose task is running. Leader only.',
-    labelNames: ['namespace', 'service'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.serviceRunning.reset();
-      for (const s of this.clusterState()?.services ?? []) this.serviceRunning.labels(s.namespace, s.name).set(s.running);
-    },
-  });
-  readonly serviceReady = new Gauge({
-    name: 'berth_service_ready_replicas',
-    help: 'Replicas of a service that are ready: running and, when the service has a health check, healthy. Leader only.',
-    labelNames: ['namespace', 'service'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.serviceReady.reset();
-      for (const s of this.clusterState()?.services ?? []) this.serviceReady.labels(s.namespace, s.name).set(s.ready);
-    },
-  });
-  readonly serviceRevision = new Gauge({
-    name: 'berth_service_revision',
-    help: 'Current spec revision of a service: a step up is a rollout (or a rollback, which is a new revision). Leader only.',
-    labelNames: ['namespace', 'service'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.serviceRevision.reset();
-      for (const s of this.clusterState()?.services ?? []) this.serviceRevision.labels(s.namespace, s.name).set(s.revision);
-    },
-  });
-  readonly rolloutState = new Gauge({
-    name: 'berth_service_rollout_state',
-    help: 'Per service with a rollout record: 1 for the state of its newest rollout (updating, paused, completed, rollback_started, rollback_paused, rollback_completed). Leader only.',
-    labelNames: ['namespace', 'service', 'state'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.rolloutState.reset();
-      for (const r of this.clusterState()?.rollouts ?? []) for (const st of ROLLOUT_STATES) this.rolloutState.labels(r.namespace, r.name, st).set(r.state === st ? 1 : 0);
-    },
-  });
-  readonly rolloutFailedSlots = new Gauge({
-    name: 'berth_service_rollout_failed_slots',
-    help: 'Slots whose new task failed during the service\'s newest rollout. Leader only.',
-    labelNames: ['namespace', 'service'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.rolloutFailedSlots.reset();
-      for (const r of this.clusterState()?.rollouts ?? []) this.rolloutFailedSlots.labels(r.namespace, r.name).set(r.failedSlots);
-    },
-  });
-  readonly tasks = new Gauge({
-    name: 'berth_tasks',
-    help: 'Tasks meant to run (desired state running), by service and observed state. Leader only.',
-    labelNames: ['namespace', 'service', 'state'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.tasks.reset();
-      for (const s of this.clusterState()?.services ?? []) {
-        for (const state of TASK_STATE_ORDER) this.tasks.labels(s.namespace, s.name, state).set(s.tasksByState.get(state) ?? 0);
-      }
-    },
-  });
-  readonly nodes = new Gauge({
-    name: 'berth_nodes',
-    help: 'Nodes by state (ready, unknown, down) and availability (active, pause, drain). Leader only.',
-    labelNames: ['state', 'availability'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.nodes.reset();
-      const st = this.clusterState();
-      if (!st) return;
-      const counts = new Map<string, number>();
-      for (const n of st.nodes) counts.set(`${n.state}\u0000${n.availability}`, (counts.get(`${n.state}\u0000${n.availability}`) ?? 0) + 1);
-      for (const state of NODE_STATES) for (const a of ['active', 'pause', 'drain']) this.nodes.labels(state, a).set(counts.get(`${state}\u0000${a}`) ?? 0);
-    },
-  });
-  readonly nodeState = new Gauge({
-    name: 'berth_node_state',
-    help: 'Per node: 1 for its current state (ready, unknown, down), 0 for the others. Leader only.',
-    labelNames: ['node', 'state'] as const,
-    registers: [this.registry],
-    collect: () => {
-      this.nodeState.reset();
-      for (const n of this.clusterState()?.nodes ?? []) for (const state of NODE_STATES) this.nodeState.labels(n.id, state).set(n.state === state ? 1 : 0);
-    },
-  });
+  readonly serviceDesired = this.clusterGauge('berth_service_desired_replicas', 'Replicas a service asks for (0 while it is being deleted). Leader only.',
+    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.desired]));
+  readonly serviceRunning = this.clusterGauge('berth_service_running_replicas', 'Replicas of a service whose task is running. Leader only.',
+    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.running]));
+  readonly serviceReady = this.clusterGauge('berth_service_ready_replicas', 'Replicas of a service that are ready: running and, when the service has a health check, healthy. Leader only.',
+    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.ready]));
+  readonly serviceRevision = this.clusterGauge('berth_service_revision', 'Current spec revision of a service: a step up is a rollout (or a rollback, which is a new revision). Leader only.',
+    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.revision]));
+  readonly rolloutState = this.clusterGauge('berth_service_rollout_state', 'Per service with a rollout record: 1 for the state of its newest rollout (updating, paused, completed, rollback_started, rollback_paused, rollback_completed). Leader only.',
+    ['namespace', 'service', 'state'], (st) => st.rollouts.flatMap((r) => ROLLOUT_STATES.map((x): GaugeRow => [[r.namespace, r.name, x], r.state === x ? 1 : 0])));
+  readonly rolloutFailedSlots = this.clusterGauge('berth_service_rollout_failed_slots', 'Slots whose new task failed during the service\'s newest rollout. Leader only.',
+    ['namespace', 'service'], (st) => st.rollouts.map((r) => [[r.namespace, r.name], r.failedSlots]));
+  readonly tasks = this.clusterGauge('berth_tasks', 'Tasks meant to run (desired state running), by service and observed state. Leader only.',
+    ['namespace', 'service', 'state'], (st) => st.services.flatMap((s) => TASK_STATE_ORDER.map((x): GaugeRow => [[s.namespace, s.name, x], s.tasksByState.get(x) ?? 0])));
+  readonly nodes = this.clusterGauge('berth_nodes', 'Nodes by state (ready, unknown, down) and availability (active, pause, drain). Leader only.',
+    ['state', 'availability'], (st) => NODE_STATES.flatMap((x) => NODE_AVAILABILITIES.map((a): GaugeRow => [[x, a], st.nodes.filter((n) => n.state === x && n.availability === a).length])));
+  readonly nodeState = this.clusterGauge('berth_node_state', 'Per node: 1 for its current state (ready, unknown, down), 0 for the others. Leader only.',
+    ['node', 'state'], (st) => st.nodes.flatMap((n) => NODE_STATES.map((x): GaugeRow => [[n.id, x], n.state === x ? 1 : 0])));
   readonly eventsPublished = new Counter({
     name: 'berth_events_published_total',
     help: 'Events this controller published to the NATS JetStream stream.',
@@ -270,6 +195,22 @@ export class ControllerMetrics {
 
   observeEvents(source: () => EventCounts): void {
     this.events = source;
+  }
+
+  /** A leader-only gauge whose series are computed from the cluster state at each scrape. */
+  private clusterGauge(name: string, help: string, labelNames: string[], rows: (st: ClusterState) => GaugeRow[]): Gauge {
+    const g: Gauge = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: () => {
+        g.reset();
+        const st = this.clusterState();
+        if (st) for (const [labels, value] of rows(st)) g.labels(...labels).set(value);
+      },
+    });
+    return g;
   }
 
   /** One computation per scrape, shared by the gauges that read it. */
