@@ -1,6 +1,7 @@
 // The controller's observation parts on the memory store and fakes: service discovery targets,
 // event filters and subjects, events recorded from the caches, leader-only cluster metrics, etcd
 // metrics, top aggregation, exec replica choice, and the spec.metrics field.
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../proto/src/log.js';
 import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
@@ -18,7 +19,7 @@ import { MemoryStore } from '../../controller/src/store/memory-store.js';
 import { agentTargets, controllerTargets, taskTargets } from '../../controller/src/observe/sd.js';
 import { aggregateUsage } from '../../controller/src/observe/usage.js';
 import { pickReplica } from '../../controller/src/observe/exec.js';
-import { eventFilter } from '../../controller/src/observe/server.js';
+import { MAX_OPEN_STREAMS, eventFilter, observeHandlers } from '../../controller/src/observe/server.js';
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
 
 const svc = mockService({ replicas: 2 });
@@ -267,5 +268,31 @@ describe('exec: which replica', () => {
     expect(pickReplica(tasks, 0)?.slot).toBe(2);
     expect(pickReplica(tasks, 2)?.id).toBe(tasks[3]!.id);
     expect(pickReplica(tasks, 1)).toBeUndefined();
+  });
+});
+
+describe('ObserveAPI stream limit', () => {
+  it('refuses streams beyond MAX_OPEN_STREAMS until one ends', async () => {
+    const reader = {
+      read: (_f: unknown, _o: unknown, _e: unknown, signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true })),
+      close: async () => undefined,
+    };
+    const metrics = new ControllerMetrics();
+    const store = new MemoryStore();
+    const handlers = observeHandlers({ cache: new ClusterCache(store, new Keys(), silentLogger()), agents: {} as never, events: reader, log: silentLogger(), metrics });
+    const open = (): EventEmitter & { error?: { code?: number } } => {
+      const call = Object.assign(new EventEmitter(), { request: { namespace: '', service: '', node: '', types: [], sinceMs: 0, limit: 0, follow: true }, write: () => true, end: () => undefined }) as EventEmitter & { error?: { code?: number } };
+      call.on('error', (e: { code?: number }) => (call.error = e));
+      handlers.Events(call as never);
+      return call;
+    };
+    const calls = Array.from({ length: MAX_OPEN_STREAMS }, open);
+    expect(calls.every((c) => c.error === undefined)).toBe(true);
+    expect(await exposition(metrics, 'berth_controller_api_streams')).toContain(`berth_controller_api_streams{method="Events"} ${MAX_OPEN_STREAMS}`);
+    expect(open().error?.code).toBe(8); // RESOURCE_EXHAUSTED
+    calls[0]!.emit('cancelled');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(open().error).toBeUndefined();
+    for (const c of calls) c.emit('cancelled');
   });
 });

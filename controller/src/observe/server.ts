@@ -17,6 +17,9 @@ import { serveExec } from './exec.js';
 import { LogSession } from './logs.js';
 import { topUsage } from './top.js';
 
+/** Events, logs and exec streams one controller serves at once; more are refused (RESOURCE_EXHAUSTED). */
+export const MAX_OPEN_STREAMS = 256;
+
 export interface ObserveDeps {
   cache: ClusterCache;
   agents: AgentClients;
@@ -56,19 +59,30 @@ export function eventFilter(req: Pick<EventsRequest__Output, 'namespace' | 'serv
 
 export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
   const { metrics, log } = deps;
+  let open = 0;
   const counted = (method: string): ((code: grpc.status) => void) => {
+    open++;
     metrics?.apiStreams.labels(method).inc();
     let once = false;
     return (code) => {
       if (once) return;
       once = true;
+      open--;
       metrics?.apiStreams.labels(method).dec();
       metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
     };
   };
+  /** Refuses a stream beyond MAX_OPEN_STREAMS; true when it was refused. */
+  const full = (method: string, call: { emit(event: 'error', st: Partial<grpc.StatusObject>): unknown }): boolean => {
+    if (open < MAX_OPEN_STREAMS) return false;
+    metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc();
+    call.emit('error', statusError(grpc.status.RESOURCE_EXHAUSTED, `this controller serves ${MAX_OPEN_STREAMS} events, logs and exec streams at most; try again later or ask another controller`));
+    return true;
+  };
 
   return {
     Events: (call) => {
+      if (full('Events', call)) return;
       const done = counted('Events');
       const filter = eventFilter(call.request);
       if (typeof filter === 'string') {
@@ -99,9 +113,13 @@ export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
       );
     },
 
-    Logs: (call) => new LogSession(deps, call, counted('Logs')).start(),
+    Logs: (call) => {
+      if (!full('Logs', call)) new LogSession(deps, call, counted('Logs')).start();
+    },
 
-    Exec: (call) => serveExec(deps, call, counted('Exec')),
+    Exec: (call) => {
+      if (!full('Exec', call)) serveExec(deps, call, counted('Exec'));
+    },
 
     Top: (call, callback) => {
       const end = metrics?.apiDuration.startTimer({ method: 'Top' });
