@@ -13,6 +13,8 @@ import { registerUp } from './commands/up.js';
 import { registerObserve } from './commands/observe.js';
 import { CommandExit } from './commands/exec.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerUp(program);
+  registerNodes(program);
+  registerPlan(program);
   registerApply(program);
   registerGet(program);
   registerDelete(program);

@@ -8,10 +8,12 @@ import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
 import { RegistryCredentialApi } from './api/registry-credentials.js';
+import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { DispatcherServer } from './api/dispatcher.js';
+import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
@@ -25,6 +27,7 @@ import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
@@ -113,6 +116,8 @@ export class Manager {
       cache: this.cache,
       log: log.child({ loop: 'api' }),
     }));
+    const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
+    server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -150,10 +155,11 @@ export class Manager {
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
     const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
+    const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
     const stopObserving = this.observability.leading(cache);
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
       stopObserving();
       this.leading = false;

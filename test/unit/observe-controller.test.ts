@@ -268,6 +268,10 @@ describe('exec: which replica', () => {
     expect(pickReplica(tasks, 0)?.slot).toBe(2);
     expect(pickReplica(tasks, 2)?.id).toBe(tasks[3]!.id);
     expect(pickReplica(tasks, 1)).toBeUndefined();
+    const global = [mockTask(svc, { slot: 0, nodeId: 'n2' }), mockTask(svc, { slot: 0, nodeId: 'n1' })];
+    expect(pickReplica(global, 0, 'n2')?.nodeId).toBe('n2');
+    expect(pickReplica(global, 0)?.nodeId).toBe('n1');
+    expect(pickReplica(global, 0, 'n3')).toBeUndefined();
   });
 });
 

@@ -105,7 +105,7 @@ describe('LogSession', () => {
   it('follows: merges replicas, names the one whose node is lost, resumes it, takes new replicas, stops when the client leaves', async () => {
     const w = await world([running(1, 'n1'), running(2, 'n2'), running(3, 'n1')]);
     const agents = new FakeAgents();
-    const call = new FakeCall({ namespace: '', service: 'web', slot: 0, follow: true, sinceMs: 0, tail: 10 });
+    const call = new FakeCall({ namespace: '', service: 'web', slot: 0, node: '', follow: true, sinceMs: 0, tail: 10 });
     const codes: grpc.status[] = [];
     new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) => codes.push(c)).start();
     expect(agents.opened.map((u) => [u.address, u.req.tail, u.req.follow])).toEqual([['n1:7071', 10, true], ['n2:7071', 10, true], ['n1:7071', 10, true]]);
@@ -154,7 +154,7 @@ describe('LogSession', () => {
     await w.setNode('n2', 'down');
     await until(() => w.cache.nodes.get(w.keys.node('n2'))?.value.state === 'down', 'n2 down in the cache');
     const agents = new FakeAgents();
-    const call = new FakeCall({ namespace: 'default', service: 'web', slot: 0, follow: false, sinceMs: 0, tail: -1 });
+    const call = new FakeCall({ namespace: 'default', service: 'web', slot: 0, node: '', follow: false, sinceMs: 0, tail: -1 });
     const codes: grpc.status[] = [];
     new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) => codes.push(c)).start();
     expect(agents.opened).toHaveLength(1);
@@ -165,9 +165,20 @@ describe('LogSession', () => {
     w.stop();
   });
 
+  it('reads only the replica on the node asked for (how a global service\'s replicas are named)', async () => {
+    const w = await world([running(1, 'n1'), running(2, 'n2'), running(3, 'n1')]);
+    const agents = new FakeAgents();
+    const call = new FakeCall({ namespace: '', service: 'web', slot: 0, node: 'n2', follow: false, sinceMs: 0, tail: -1 });
+    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, () => undefined).start();
+    expect(agents.opened.map((u) => [u.address, u.req.taskId])).toEqual([['n2:7071', running(2, 'n2').id]]);
+    agents.opened[0]!.stream.end();
+    await until(() => call.ended, 'request ends');
+    w.stop();
+  });
+
   it('refuses an unknown service', async () => {
     const w = await world([]);
-    const call = new FakeCall({ namespace: '', service: 'nope', slot: 0, follow: false, sinceMs: 0, tail: -1 });
+    const call = new FakeCall({ namespace: '', service: 'nope', slot: 0, node: '', follow: false, sinceMs: 0, tail: -1 });
     new LogSession({ cache: w.cache, agents: new FakeAgents() as unknown as AgentClients, log: silentLogger() }, call as never, () => undefined).start();
     expect(call.error).toMatchObject({ code: grpc.status.NOT_FOUND, details: 'service default/nope not found' });
     w.stop();

@@ -13,13 +13,13 @@ export function registerExec(program: Command): void {
   program
     .command('exec')
     .description('Run a command in a replica of a service (exit code = the command\'s)')
-    .argument('<target>', 'SERVICE (its lowest running replica) or SERVICE/SLOT')
+    .argument('<target>', 'SERVICE (its lowest running replica), SERVICE/SLOT or SERVICE@NODE')
     .argument('<command...>', 'command and arguments, after --')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-i, --stdin', 'pass stdin to the command')
     .option('-t, --tty', 'give the command a terminal')
     .action(async (target: string, command: string[], opts: { namespace: string; stdin?: boolean; tty?: boolean }, cmd: Command) => {
-      const { service, slot } = parseTarget(target);
+      const { service, slot, node } = parseTarget(target);
       if (command.length === 0) throw new CliError('name the command to run after --', EXIT_USAGE);
       const tty = !!opts.tty;
       const stdin = process.stdin;
@@ -28,7 +28,7 @@ export function registerExec(program: Command): void {
       const call = c.exec();
       const size = (): { cols: number; rows: number } => ({ cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24 });
       const onResize = (): void => void call.write({ resize: size() });
-      call.write({ start: { namespace: opts.namespace, service, slot, command, tty, stdin: !!opts.stdin, ...(tty ? size() : {}) } });
+      call.write({ start: { namespace: opts.namespace, service, slot, node, command, tty, stdin: !!opts.stdin, ...(tty ? size() : {}) } });
       const onData = (b: Buffer): void => void call.write({ stdin: b });
       const onEnd = (): void => void call.write({ stdinClose: true });
       if (opts.stdin) {

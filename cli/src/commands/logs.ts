@@ -6,27 +6,29 @@ import { consume } from '../observe-client.js';
 import { escapeControl } from '../output.js';
 import { observeClient, parseCount, parseSince, parseTarget } from './observe-common.js';
 
+/** web.2@h1 for a replicated service's slot 2 on h1; web@h1 for a global service's replica on h1. */
 export function logPrefix(service: string, l: Pick<LogLine__Output, 'slot' | 'node'>): string {
-  return escapeControl(`${service}.${l.slot}@${l.node || '?'}`);
+  return escapeControl(`${service}${l.slot ? `.${l.slot}` : ''}@${l.node || '?'}`);
 }
 
 export function registerLogs(program: Command): void {
   program
     .command('logs')
     .description('Show the logs of a service\'s replicas, merged, each line prefixed with replica and node')
-    .argument('<service>', 'SERVICE, or SERVICE/SLOT for one replica')
+    .argument('<service>', 'SERVICE; SERVICE/SLOT or SERVICE@NODE for one replica')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-f, --follow', 'keep streaming (replicas that start later join) until interrupted')
     .option('--since <duration|time>', 'only lines since then (10m, 1h, or 2024-05-01T10:00:00Z)')
     .option('--tail <n>', 'only the last n lines of each replica')
     .option('-t, --timestamps', 'show each line\'s time as the engine recorded it')
     .action(async (target: string, opts: { namespace: string; follow?: boolean; since?: string; tail?: string; timestamps?: boolean }, cmd: Command) => {
-      const { service, slot } = parseTarget(target);
+      const { service, slot, node } = parseTarget(target);
       const c = observeClient(cmd);
       const stream = c.logs({
         namespace: opts.namespace,
         service,
         slot,
+        node,
         follow: !!opts.follow,
         sinceMs: parseSince('--since', opts.since, Date.now()),
         tail: parseCount('--tail', opts.tail) ?? -1,

@@ -28,11 +28,14 @@ export function parseCount(flag: string, value: string | undefined): number | un
   return Number(value);
 }
 
-/** SERVICE or SERVICE/SLOT (SERVICE.SLOT as `berth get tasks` prints it is accepted too). */
-export function parseTarget(target: string): { service: string; slot: number } {
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:[/.](\d+))?$/.exec(target);
-  if (!m) throw new CliError(`${JSON.stringify(target)}: expected SERVICE or SERVICE/SLOT (e.g. web or web/2)`, EXIT_USAGE);
-  const slot = m[3] === undefined ? 0 : Number(m[3]);
-  if (m[3] !== undefined && slot < 1) throw new CliError(`${JSON.stringify(target)}: slots are numbered from 1`, EXIT_USAGE);
-  return { service: m[1]!, slot };
+/**
+ * SERVICE, SERVICE/SLOT (SERVICE.SLOT as `berth get tasks` prints it is accepted too) or
+ * SERVICE@NODE (the replica on a node: how a global service's replicas are named).
+ */
+export function parseTarget(target: string): { service: string; slot: number; node: string } {
+  const m = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)(?:[/.](\d+)|@([A-Za-z0-9][A-Za-z0-9_.-]*))?$/.exec(target);
+  if (!m) throw new CliError(`${JSON.stringify(target)}: expected SERVICE, SERVICE/SLOT or SERVICE@NODE (e.g. web, web/2, web@h1)`, EXIT_USAGE);
+  const slot = m[2] === undefined ? 0 : Number(m[2]);
+  if (m[2] !== undefined && slot < 1) throw new CliError(`${JSON.stringify(target)}: slots are numbered from 1`, EXIT_USAGE);
+  return { service: m[1]!, slot, node: m[3] ?? '' };
 }

@@ -6,8 +6,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TASK_STATE_ORDER } from '../../../proto/src/types.js';
 
-/** Loops observed as reconcile loops: the replicated orchestrator (per service key) and the scheduler (per pass; its queue is the pending tasks). */
-export const LOOP_NAMES = ['replicated', 'scheduler'] as const;
+/** Loops observed as reconcile loops: the orchestrators (per service key) and the scheduler (per pass; its queue is the pending tasks). */
+export const LOOP_NAMES = ['replicated', 'global', 'scheduler'] as const;
 export type LoopName = (typeof LOOP_NAMES)[number];
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'conflict'] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];

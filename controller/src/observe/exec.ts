@@ -29,11 +29,17 @@ class ExecRefused extends Error {
   }
 }
 
-/** The replica to run in: the given slot's running task, or the lowest running slot's. */
-export function pickReplica(tasks: TaskRecord[], slot: number): TaskRecord | undefined {
+/** The replica to run in: the given slot's (and/or node's) running task, else the lowest running slot's. */
+export function pickReplica(tasks: TaskRecord[], slot: number, node = ''): TaskRecord | undefined {
   return tasks
-    .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && t.nodeId !== '' && (slot === 0 || t.slot === slot))
-    .sort((a, b) => a.slot - b.slot || b.createdAtMs - a.createdAtMs)[0];
+    .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && t.nodeId !== '' && (slot === 0 || t.slot === slot) && (!node || t.nodeId === node))
+    .sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || b.createdAtMs - a.createdAtMs)[0];
+}
+
+/** How the user named the replica: web/2, web@h1, web/2@h1, or any replica of web. */
+export function replicaName(service: string, slot: number, node: string): string {
+  if (!slot && !node) return `any replica of ${service}`;
+  return `replica ${service}${slot ? `/${slot}` : ''}${node ? `@${node}` : ''}`;
 }
 
 function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRecord; address: string } {
@@ -41,12 +47,11 @@ function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRec
   if (!start.service) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'service: required');
   if (start.command.length === 0) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'command: must not be empty');
   if (!cache.service(namespace, start.service)) throw new ExecRefused(grpc.status.NOT_FOUND, `service ${namespace}/${start.service} not found`);
-  const task = pickReplica(cache.tasksOfService(namespace, start.service).map((t) => t.value), start.slot);
-  const which = start.slot ? `replica ${start.service}/${start.slot}` : `any replica of ${start.service}`;
-  if (!task) throw new ExecRefused(grpc.status.FAILED_PRECONDITION, `${which} is not running`);
+  const task = pickReplica(cache.tasksOfService(namespace, start.service).map((t) => t.value), start.slot, start.node);
+  if (!task) throw new ExecRefused(grpc.status.FAILED_PRECONDITION, `${replicaName(start.service, start.slot, start.node)} is not running`);
   const node = cache.nodes.get(cache.keys.node(task.nodeId))?.value;
   const why = agentUnavailable(node, task.nodeId);
-  if (why) throw new ExecRefused(grpc.status.UNAVAILABLE, `${start.service}/${task.slot}: ${why}`);
+  if (why) throw new ExecRefused(grpc.status.UNAVAILABLE, `${replicaName(start.service, task.slot, task.nodeId)}: ${why}`);
   return { task, address: node!.description.apiAddress! };
 }
 

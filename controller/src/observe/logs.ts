@@ -75,7 +75,7 @@ export class LogSession {
     return this.deps.cache
       .tasksOfService(this.namespace, req.service)
       .map((t) => t.value)
-      .filter((t) => t.desiredState === 'running' && t.nodeId !== '' && (req.slot === 0 || t.slot === req.slot));
+      .filter((t) => t.desiredState === 'running' && t.nodeId !== '' && (req.slot === 0 || t.slot === req.slot) && (!req.node || t.nodeId === req.node));
   }
 
   private watch(): void {
@@ -85,7 +85,7 @@ export class LogSession {
       cache.tasks.addHandler({
         onUpsert: (_k, { value: t }) => {
           if (t.namespace !== this.namespace || t.service !== req.service || this.seen.has(t.id)) return;
-          if (t.desiredState !== 'running' || t.nodeId === '' || (req.slot !== 0 && t.slot !== req.slot) || !hasContainer(t)) return;
+          if (t.desiredState !== 'running' || t.nodeId === '' || (req.slot !== 0 && t.slot !== req.slot) || (req.node && t.nodeId !== req.node) || !hasContainer(t)) return;
           // Started after the request: its whole log is new.
           this.startReplica(t, { sinceMs: 0, tail: -1 });
         },
@@ -140,7 +140,7 @@ export class LogSession {
     if (this.finished || this.seen.has(t.id)) return;
     this.seen.add(t.id);
     if (this.seen.size > MAX_REPLICA_STREAMS) {
-      if (!this.skipped) void this.notice(t, t.nodeId, `skipped: a logs request reads at most ${MAX_REPLICA_STREAMS} replicas; name a slot (SERVICE/SLOT)`);
+      if (!this.skipped) void this.notice(t, t.nodeId, `skipped: a logs request reads at most ${MAX_REPLICA_STREAMS} replicas; name one (SERVICE/SLOT or SERVICE@NODE)`);
       this.skipped = true;
       return;
     }

@@ -8,6 +8,7 @@ import {
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 import { checkMetricsPort, observabilityFields } from './observability.js';
+import { checkPlacementSpec, placementFields } from './placement.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -115,8 +116,10 @@ export const serviceSpecSchema = obj({
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
   ...lifecycleFields,
+  ...placementFields,
   ...observabilityFields,
 }).refine(checkMetricsPort).refine((spec, path, ctx) => {
+  checkPlacementSpec(spec, path, ctx);
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();
   (spec.ports ?? []).forEach((p, i) => {

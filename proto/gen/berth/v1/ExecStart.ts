@@ -6,7 +6,7 @@ export interface ExecStart {
   'namespace'?: (string);
   'service'?: (string);
   /**
-   * 0: the lowest running slot.
+   * 0: the lowest running slot (on `node`, when given).
    */
   'slot'?: (number);
   'command'?: (string)[];
@@ -21,13 +21,17 @@ export interface ExecStart {
    * Filled in by the controller for the agent.
    */
   'taskId'?: (string);
+  /**
+   * The replica on this node (with slot 0: any slot there; a global service's replica).
+   */
+  'node'?: (string);
 }
 
 export interface ExecStart__Output {
   'namespace': (string);
   'service': (string);
   /**
-   * 0: the lowest running slot.
+   * 0: the lowest running slot (on `node`, when given).
    */
   'slot': (number);
   'command': (string)[];
@@ -42,4 +46,8 @@ export interface ExecStart__Output {
    * Filled in by the controller for the agent.
    */
   'taskId': (string);
+  /**
+   * The replica on this node (with slot 0: any slot there; a global service's replica).
+   */
+  'node': (string);
 }

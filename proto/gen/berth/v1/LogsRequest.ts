@@ -19,6 +19,10 @@ export interface LogsRequest {
    * Last lines per replica; negative: all.
    */
   'tail'?: (number);
+  /**
+   * Only the replica(s) on this node (a global service's replica is named by its node).
+   */
+  'node'?: (string);
 }
 
 export interface LogsRequest__Output {
@@ -37,4 +41,8 @@ export interface LogsRequest__Output {
    * Last lines per replica; negative: all.
    */
   'tail': (number);
+  /**
+   * Only the replica(s) on this node (a global service's replica is named by its node).
+   */
+  'node': (string);
 }
