@@ -109,6 +109,27 @@ describe('berth exec', () => {
     expect(tty.code).toBe(5);
   });
 
+  it('names a global service\'s replicas by node, for exec and logs', async () => {
+    const f = join(cluster.dir, 'everywhere.yaml');
+    writeFileSync(f, `apiVersion: berth.dev/v1
+kind: Service
+metadata: { name: everywhere }
+spec:
+  image: ${image()}
+  mode: global
+  command: [sh, -c, "echo started; exec sleep 3600"]
+  stop: { gracePeriod: 1s }
+`);
+    expect((await cluster.berth(['apply', '-f', f])).stderr).toBe('');
+    await cluster.waitFor(async () => (await runningTasks('everywhere')).length === 2, 'one replica per node');
+    const onH2 = (await runningTasks('everywhere')).find((t) => t.nodeId === 'h2')!;
+    const res = await cluster.berth(['exec', 'everywhere@h2', '--', 'hostname']);
+    expect(res).toEqual({ code: 0, stdout: `${onH2.status!.containerId.slice(0, 12)}\n`, stderr: '' });
+    const logs = await cluster.berth(['logs', 'everywhere']);
+    expect(logs.stdout.split('\n').filter(Boolean).sort()).toEqual(['everywhere@h1 | started', 'everywhere@h2 | started']);
+    expect((await cluster.berth(['delete', 'service', 'everywhere'])).code).toBe(0);
+  });
+
   it('refuses clearly: unknown service, slot not running, empty command', async () => {
     const missing = await cluster.berth(['exec', 'nosuch', '--', 'true']);
     expect(missing.code).toBe(1);
@@ -118,7 +139,7 @@ describe('berth exec', () => {
     expect(slot.stderr).toContain('replica sleeper/9 is not running');
     const bad = await cluster.berth(['exec', 'Bad_Name', '--', 'true']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('expected SERVICE or SERVICE/SLOT');
+    expect(bad.stderr).toContain('expected SERVICE, SERVICE/SLOT or SERVICE@NODE');
   });
 });
 
