@@ -6,6 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BERTH_BIN, TestCluster, image } from '../harness/cluster.js';
+import { ObserveClient } from '../../cli/src/observe-client.js';
+import { eventsSection, recentEvents } from '../../cli/src/events-view.js';
 
 let cluster: TestCluster;
 
@@ -165,6 +167,22 @@ describe('berth events', () => {
     expect(events.every((e) => e.service === 'evt')).toBe(true);
     // Sequence numbers increase: the stream's order is publication order.
     expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
+
+    // What `berth describe` shows of the service: its newest events, and those of one task.
+    const oc = new ObserveClient(cluster.controllers[0]!.address);
+    try {
+      const recent = await recentEvents(oc, { namespace: 'default', service: 'evt' }, 3);
+      expect(recent.map((e) => e.seq)).toEqual(events.slice(-3).map((e) => e.seq));
+      const taskId = events.find((e) => e.type === 'task.state')!.task;
+      const ofTask = await recentEvents(oc, { namespace: 'default', service: 'evt', task: taskId });
+      expect(ofTask.length).toBeGreaterThan(2);
+      expect(ofTask.every((e) => e.task === taskId)).toBe(true);
+      const section = eventsSection(recent, Date.now());
+      expect(section.lines[0]).toMatch(/^AGE +TYPE +STATE +OBJECT +MESSAGE$/);
+      expect(section.lines.at(-1)).toMatch(/ago +service\.deleted +- +evt +service and its records removed$/);
+    } finally {
+      oc.close();
+    }
 
     // The follower saw the same events as they happened.
     await cluster.waitFor(() => follower.stdout.some((l) => l.line.includes('service.deleted')), 'follower saw service.deleted', 10_000);

@@ -20,6 +20,7 @@ import { agentTargets, controllerTargets, taskTargets } from '../../controller/s
 import { aggregateUsage } from '../../controller/src/observe/usage.js';
 import { pickReplica } from '../../controller/src/observe/exec.js';
 import { MAX_OPEN_STREAMS, eventFilter, observeHandlers } from '../../controller/src/observe/server.js';
+import { eventsSection } from '../../cli/src/events-view.js';
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
 
 const svc = mockService({ replicas: 2 });
@@ -298,5 +299,17 @@ describe('ObserveAPI stream limit', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(open().error).toBeUndefined();
     for (const c of calls) c.emit('cancelled');
+  });
+});
+
+describe('events section of berth describe', () => {
+  it('one row per event, or <none>', () => {
+    expect(eventsSection([], T0)).toEqual({ title: 'Events', lines: ['<none>'] });
+    const e = (type: string, extra: Record<string, unknown>) => ({ type, namespace: 'default', service: '', node: '', task: '', slot: 0, state: '', message: 'm', timeMs: T0 - 90_000, seq: 1, ...extra });
+    expect(eventsSection([e('task.state', { service: 'web', slot: 2, node: 'h1', state: 'running', message: 'container running' }), e('node.state', { namespace: '', node: 'h2', state: 'down', message: 'gone' })], T0).lines).toEqual([
+      'AGE       TYPE         STATE     OBJECT     MESSAGE',
+      '90s ago   task.state   running   web.2@h1   container running',
+      '90s ago   node.state   down      node/h2    gone',
+    ]);
   });
 });
