@@ -29,16 +29,16 @@ export function registerEvents(program: Command): void {
     .option('-n, --namespace <ns>', 'only events of this namespace (default: every namespace, node events too)')
     .option('--service <name>', 'only events of this service')
     .option('--node <id>', 'only events about this node and the tasks on it')
-    .option('--type <type>', 'only this type, or types starting with it (repeatable): service, task.state, node, ...', collectFlag, [])
+    .option('--type <type>', 'only this type, or types starting with it (repeatable): service, task.state, node, ...', collectFlag)
     .option('-o, --output <format>', 'json: one event per line')
-    .action(async (opts: { follow?: boolean; since?: string; limit?: string; namespace?: string; service?: string; node?: string; type: string[]; output?: string }, cmd: Command) => {
+    .action(async (opts: { follow?: boolean; since?: string; limit?: string; namespace?: string; service?: string; node?: string; type?: string[]; output?: string }, cmd: Command) => {
       if (opts.output !== undefined && opts.output !== 'json') throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use json`, 2);
       const c = observeClient(cmd);
       const stream = c.events({
         namespace: opts.namespace ?? '',
         service: opts.service ?? '',
         node: opts.node ?? '',
-        types: opts.type,
+        types: opts.type ?? [],
         sinceMs: parseSince('--since', opts.since, Date.now()),
         limit: parseCount('--limit', opts.limit) ?? 0,
         follow: !!opts.follow,
