@@ -152,7 +152,7 @@ describe('berth events', () => {
     expect((await cluster.berth(['delete', 'service', 'evt'])).code).toBe(0);
     await cluster.waitFor(async () => !(await cluster.client().listServices()).some((s) => s.meta?.name === 'evt'), 'evt gone');
 
-    type Ev = { type: string; state: string; message: string; service: string; seq: number };
+    type Ev = { type: string; state: string; message: string; service: string; task: string; seq: number };
     let events: Ev[] = [];
     await cluster.waitFor(async () => {
       const res = await cluster.berth(['events', '--service', 'evt', '-o', 'json']);
