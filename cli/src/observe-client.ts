@@ -13,7 +13,8 @@ import { ApiError, CALL_TIMEOUT_MS } from './client.js';
 
 /** The error of an ObserveAPI call, as the user should read it. */
 export function observeError(err: grpc.ServiceError, address: string): ApiError {
-  const msg = err.code === grpc.status.UNAVAILABLE && /No connection|ECONNREFUSED|connect/i.test(err.details)
+  // The channel's own failures (not an UNAVAILABLE the controller answered with a reason).
+  const msg = err.code === grpc.status.UNAVAILABLE && /^(No connection established|connect ECONNREFUSED|Failed to connect)/i.test(err.details)
     ? `cannot reach the controller at ${address} (${err.details})`
     : err.details || err.message;
   return new ApiError(err.code, msg, err.metadata);

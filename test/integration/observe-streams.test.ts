@@ -2,14 +2,26 @@
 // replica on the second host, events of a service's lifecycle in order, and logs of a 3-replica
 // service followed while the agent of one host is killed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BERTH_BIN, TestCluster, image } from '../harness/cluster.js';
+import { BERTH_BIN, PID_REGISTRY, TestCluster, image } from '../harness/cluster.js';
+import { startNats, type Nats } from '../../cli/src/local/services.js';
 import { ObserveClient } from '../../cli/src/observe-client.js';
 import { eventsSection, recentEvents } from '../../cli/src/events-view.js';
 
 let cluster: TestCluster;
+/** A nats-server this file started again after stopping the harness's (stopped in afterAll). */
+let ownNats: Nats | undefined;
+
+/** Starts nats-server again on the same port and data folder (the controller reconnects). */
+async function restartNats(c: TestCluster): Promise<Nats> {
+  const port = Number(new URL(c.nats.url).port);
+  const monitorPort = Number(new URL(c.nats.monitor).port);
+  ownNats = await startNats({ dir: join(c.dir, 'nats'), port, monitorPort, logFile: join(c.dir, 'nats-2.log') });
+  appendFileSync(PID_REGISTRY, `${ownNats.proc.pid}\n`);
+  return ownNats;
+}
 
 /** A running `berth` process whose output is read as it comes (follow modes). */
 interface Live {
@@ -75,6 +87,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
+  await ownNats?.proc.stop(5_000);
 });
 
 describe('berth exec', () => {
@@ -250,6 +263,18 @@ spec:
     expect(order.map((t) => types.indexOf(t)).every((i, k, a) => i >= 0 && (k === 0 || i > a[k - 1]!)), types.join(', ')).toBe(true);
     expect(bad.find((e) => e.type === 'rollout.completed')!.state).toBe('rollback_completed');
     expect((await cluster.berth(['delete', 'service', 'roll'])).code).toBe(0);
+  });
+
+  it('says so when the event stream cannot be read (NATS down), and reads it again once NATS is back', async () => {
+    await cluster.nats.proc.stop(5_000);
+    try {
+      const res = await cluster.berth(['events', '--limit', '1']);
+      expect(res.code).toBe(3);
+      expect(res.stderr).toMatch(/^error: event stream unavailable: /);
+    } finally {
+      cluster.nats = await restartNats(cluster);
+    }
+    await cluster.waitFor(async () => (await cluster.berth(['events', '--limit', '1'])).code === 0, 'events readable again', 30_000);
   });
 
   it('filters by type, node and namespace, and refuses an unknown type', async () => {

@@ -21,6 +21,7 @@ import { aggregateUsage } from '../../controller/src/observe/usage.js';
 import { pickReplica } from '../../controller/src/observe/exec.js';
 import { MAX_OPEN_STREAMS, eventFilter, observeHandlers } from '../../controller/src/observe/server.js';
 import { eventsSection } from '../../cli/src/events-view.js';
+import { observeError } from '../../cli/src/observe-client.js';
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
 
 const svc = mockService({ replicas: 2 });
@@ -311,5 +312,13 @@ describe('events section of berth describe', () => {
       '90s ago   task.state   running   web.2@h1   container running',
       '90s ago   node.state   down      node/h2    gone',
     ]);
+  });
+});
+
+describe('observeError (CLI)', () => {
+  it('tells an unreachable controller from a reason the controller gave', () => {
+    const grpcErr = (details: string) => Object.assign(new Error(details), { code: 14, details, metadata: undefined as never });
+    expect(observeError(grpcErr('No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1').message).toBe('cannot reach the controller at 127.0.0.1:1 (No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1)');
+    expect(observeError(grpcErr('event stream unavailable: CONNECTION_REFUSED'), 'x').message).toBe('event stream unavailable: CONNECTION_REFUSED');
   });
 });
