@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
 import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
@@ -12,6 +13,7 @@ import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
+import { manageHandlers } from './api/manage.js';
 import { DispatcherServer } from './api/dispatcher.js';
 import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
@@ -109,6 +111,7 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    server.addService(loadProto<ManageProto>('manage').berth.v1.ManageAPI.service, manageHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics, controllerId: config.id, isLeader: () => this.leading }));
     const { store, keys, clock, events } = this.deps;
     server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
       rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),

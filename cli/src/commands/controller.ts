@@ -1,6 +1,5 @@
 // berth controller: run a controller replica.
 import type { Command } from 'commander';
-import { runController } from '../../../controller/src/main.js';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from './apply.js';
 
@@ -33,6 +32,8 @@ export function registerController(program: Command): void {
       process.once('SIGTERM', stop);
       const ttl = Number(opts['leaseTtl']);
       if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('--lease-ttl: must be a whole number of seconds ≥ 1', 2);
+      // Loaded on use: every other berth command starts without the daemon's code.
+      const { runController } = await import('../../../controller/src/main.js');
       await runController(
         {
           id: opts['id'],

@@ -1,6 +1,7 @@
 // berth delete service NAME | berth delete -f FILE
 import type { Command } from 'commander';
 import { loadManifests } from '../manifest.js';
+import { oneLine } from '../output.js';
 import { client } from './common.js';
 import { CliError } from './apply.js';
 
@@ -29,7 +30,7 @@ export function registerDelete(program: Command): void {
       try {
         for (const t of targets) {
           await c.deleteService(t.namespace, t.name);
-          process.stdout.write(`service/${t.namespace}/${t.name} deleted (containers stopping)\n`);
+          process.stdout.write(oneLine(`service/${t.namespace}/${t.name} deleted (containers stopping)`) + '\n');
         }
       } finally {
         c.close();

@@ -52,7 +52,7 @@ export class ServiceApi {
     }
   }
 
-  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
+  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean; /** why the new revision exists (default "apply") */ cause?: string } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
     const { store, keys, clock } = this.deps;
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
@@ -67,7 +67,7 @@ export class ServiceApi {
     if (!cur) {
       const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };
       if (opts.dryRun) return { service: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: 'apply' };
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
       const r = await store.commit([
         { op: 'create', key, value: JSON.stringify(record) },
         { op: 'put', key: keys.revision(metadata.namespace, metadata.name, 1), value: JSON.stringify(rev) },
@@ -87,7 +87,7 @@ export class ServiceApi {
     if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
     const ops: WriteOp[] = [{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }];
     if (specChanged) {
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: 'apply' };
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
       ops.push({ op: 'put', key: keys.revision(metadata.namespace, metadata.name, n), value: JSON.stringify(rev) });
       if (n - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(metadata.namespace, metadata.name, n - REVISIONS_KEPT) });
     }
