@@ -162,6 +162,12 @@ describe('berth events', () => {
   it('shows a service\'s lifecycle in order: applied, task states, deleting, deleted', async () => {
     const follower = live(['events', '-f', '--service', 'evt']);
     await apply('evt', 1, 'exec sleep 3600');
+    // berth describe ends with the object's recent events.
+    await cluster.waitFor(async () => /Events:\n(?:.*\n)*  \S+ ago +task\.state +running +evt\.1@h\d /.test((await cluster.berth(['describe', 'service', 'evt'])).stdout), 'describe service shows its events', 20_000);
+    const described = (await cluster.berth(['describe', 'service', 'evt'])).stdout;
+    expect(described.slice(described.indexOf('Events:'))).toMatch(/^Events:\n  AGE +TYPE +STATE +OBJECT +MESSAGE\n.*service\.applied/);
+    // A node's: its own and those of the tasks on it, every row about h1.
+    expect((await cluster.berth(['describe', 'node', 'h1'])).stdout).toMatch(/Events:\n  AGE +TYPE .*\n(?:  .*(?:@h1 |node\/h1 ).*\n)+$/);
     expect((await cluster.berth(['delete', 'service', 'evt'])).code).toBe(0);
     await cluster.waitFor(async () => !(await cluster.client().listServices()).some((s) => s.meta?.name === 'evt'), 'evt gone');
 
