@@ -6,7 +6,7 @@
 import { backoffMs, sleep } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
 import type { Logger } from '../../proto/src/log.js';
-import type { NodeDescription } from '../../proto/src/model.js';
+import type { NodeDescription, TaskStatus } from '../../proto/src/model.js';
 import { describeNode, type Advertise } from './node-info.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import { Session } from './session.js';
@@ -30,13 +30,24 @@ export interface Agent {
   start(signal: AbortSignal): Promise<void>;
 }
 
-export function createAgent(deps: { config: AgentConfig; runtime: ContainerRuntime; log: Logger; now?: () => number; metrics?: AgentMetrics }): Agent {
+export function createAgent(deps: {
+  config: AgentConfig;
+  runtime: ContainerRuntime;
+  log: Logger;
+  now?: () => number;
+  metrics?: AgentMetrics;
+  /** Sees every status the agent reports (restart counting). */
+  onReport?: (taskId: string, status: TaskStatus) => void;
+}): Agent {
   const { config, runtime, log, metrics } = deps;
   const now = deps.now ?? Date.now;
   const worker = new Worker({
     runtime,
     nodeId: config.nodeId,
-    report: (taskId, status) => session.report(taskId, status),
+    report: (taskId, status) => {
+      session.report(taskId, status);
+      deps.onReport?.(taskId, status);
+    },
     log: log.child({ loop: 'worker' }),
     now,
   });

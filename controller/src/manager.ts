@@ -23,6 +23,10 @@ import { secretHandlers } from './api/secret-handlers.js';
 import type { SecretCipher } from './secrets/cipher.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
+import type { EventReader } from './events/nats-reader.js';
+import { Observability } from './observe/observability.js';
+import { MemberRegistry } from './store/members.js';
+import type { ProtoGrpcType as ObserveProto } from '../../proto/gen/observe.js';
 import { FencedStore, LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics/metrics.js';
 import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js';
@@ -56,11 +60,16 @@ export interface ManagerDeps {
   events: EventSink & { start?(signal: AbortSignal): Promise<void> };
   /** Seals secret values; without it the SecretAPI refuses to store any. */
   secretCipher?: SecretCipher | undefined;
+  /** Reads the event stream for `berth events` (absent without NATS). */
+  eventReader?: EventReader | undefined;
+  /** Shared with the store's instrumentation when the composition root made one. */
+  metrics?: ControllerMetrics | undefined;
 }
 
 export class Manager {
-  readonly metrics = new ControllerMetrics({ processMetrics: true });
+  readonly metrics: ControllerMetrics;
   readonly cache: ClusterCache;
+  readonly observability: Observability;
   readonly dispatcher: DispatcherServer;
   readonly api: ServiceApi;
   readonly secrets: SecretApi;
@@ -73,7 +82,18 @@ export class Manager {
 
   constructor(private readonly deps: ManagerDeps) {
     const { config, store, keys, clock, log, etcd, events } = deps;
+    this.metrics = deps.metrics ?? new ControllerMetrics({ processMetrics: true });
     this.cache = new ClusterCache(store, keys, log);
+    this.observability = new Observability({
+      id: config.id,
+      cache: this.cache,
+      members: new MemberRegistry({ client: etcd, store, keys, log: log.child({ loop: 'members' }) }),
+      events: deps.eventReader,
+      sink: events,
+      metrics: this.metrics,
+      log,
+      isLeader: () => this.leading,
+    });
     this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
@@ -110,13 +130,14 @@ export class Manager {
     }));
     const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
     server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.server = server;
     this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
     if (config.metricsListen) {
-      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced);
+      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced, this.observability.routes());
       this.metricsAddress = this.http.address;
     }
     log.info({ api: this.boundAddress, metrics: this.metricsAddress || undefined }, 'controller serving');
@@ -124,6 +145,7 @@ export class Manager {
       await Promise.all([
         this.cache.start(signal),
         this.deps.events.start?.(signal),
+        this.observability.start({ apiAddress: config.advertise, metricsAddress: this.metricsAddress }, signal),
         this.elector.run(signal, (l) => this.lead(l.epoch, l.signal)),
       ]);
     } finally {
@@ -147,9 +169,11 @@ export class Manager {
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
     const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
+    const stopObserving = this.observability.leading(cache);
     try {
       await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
+      stopObserving();
       this.leading = false;
       this.dispatcher.setLeader(undefined);
     }

@@ -105,6 +105,10 @@ export interface NodeDescription {
   agentVersion: string;
   /** Host paths services may bind-mount here (agent --allow-host-path); absent: none. */
   allowedHostPaths?: string[];
+  /** host:port of the agent's /metrics; '' when it serves none. */
+  metricsAddress?: string;
+  /** host:port of the agent's AgentAPI (logs, exec, stats) that controllers call; '' when none. */
+  apiAddress?: string;
 }
 
 export interface NodeRecord {

@@ -193,6 +193,8 @@ export class TestCluster {
       '--node-id', h.nodeId,
       '--address', h.address,
       '--hostname', h.nodeId,
+      // Metrics and the AgentAPI on the host's own address, ports chosen by the system (advertised).
+      '--metrics', `${h.address}:0`,
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));

@@ -7,6 +7,7 @@ import {
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
+import { checkMetricsPort, observabilityFields } from './observability.js';
 import { checkPlacementSpec, placementFields } from './placement.js';
 import { argList, CONTAINER_RULES, containerFields, refineContainer } from './container.js';
 
@@ -115,7 +116,8 @@ export const serviceSpecSchema = obj({
   ...lifecycleFields,
   ...placementFields,
   ...containerFields,
-}).refine((spec, path, ctx) => {
+  ...observabilityFields,
+}).refine(checkMetricsPort).refine((spec, path, ctx) => {
   checkPlacementSpec(spec, path, ctx);
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();

@@ -18,7 +18,7 @@ interface DockerError {
   json?: { message?: string };
 }
 
-function classify(err: unknown): Error {
+export function classify(err: unknown): Error {
   const e = err as DockerError;
   if (e?.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) {
     return new EngineUnavailableError(`docker engine unavailable: ${e.code}`, { cause: err });
