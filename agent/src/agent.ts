@@ -13,6 +13,8 @@ import { Session } from './session.js';
 import { Worker } from './worker.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { TASK_STATE_ORDER } from '../../proto/src/types.js';
+import { join } from 'node:path';
+import { Fence } from './fence.js';
 
 /** Safety net for lost engine events: every task is looked at this often. */
 export const RESYNC_MS = 10_000;
@@ -22,19 +24,30 @@ export interface AgentConfig {
   controllers: string[];
   advertise: Advertise;
   resyncMs?: number;
+  /** Where the agent keeps state across restarts (the fence's last contact). */
+  stateDir?: string | undefined;
 }
 
 export interface Agent {
   readonly worker: Worker;
   readonly session: Session;
+  readonly fence: Fence;
   start(signal: AbortSignal): Promise<void>;
 }
 
 export function createAgent(deps: { config: AgentConfig; runtime: ContainerRuntime; log: Logger; now?: () => number; metrics?: AgentMetrics }): Agent {
   const { config, runtime, log, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const worker = new Worker({
+  const fence = new Fence({
     runtime,
+    nodeId: config.nodeId,
+    log: log.child({ loop: 'fence' }),
+    now,
+    stateFile: config.stateDir ? join(config.stateDir, 'fence.json') : undefined,
+    onChange: (on) => metrics?.fenced.set(on ? 1 : 0),
+  });
+  const worker = new Worker({
+    runtime: fence.wrap(runtime),
     nodeId: config.nodeId,
     report: (taskId, status) => session.report(taskId, status),
     log: log.child({ loop: 'worker' }),
@@ -62,6 +75,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
     containers: () => worker.discover(),
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
+    onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
     log: log.child({ loop: 'session' }),
     onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),
   });
@@ -103,6 +117,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
 
   return {
     worker,
+    fence,
     get session() {
       return session;
     },
@@ -118,7 +133,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
           await sleep(backoffMs(i, 200, 5_000), signal);
         }
       }
-      await Promise.all([session.run(signal), engineEvents(signal), resyncLoop(signal)]);
+      await Promise.all([session.run(signal), engineEvents(signal), resyncLoop(signal), fence.start(signal)]);
     },
   };
 }

@@ -17,6 +17,7 @@ export interface AgentOptions {
   memoryBytes?: number | undefined;
   hostname?: string | undefined;
   metricsListen?: string | undefined;
+  stateDir?: string | undefined;
 }
 
 export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise<void> {
@@ -29,6 +30,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
     config: {
       nodeId,
       controllers: opts.controllers,
+      stateDir: opts.stateDir,
       advertise: {
         address: opts.address,
         labels: opts.labels,

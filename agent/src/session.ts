@@ -21,6 +21,12 @@ export const RECONNECT_MAX_MS = 5_000;
 export const STATUS_FLUSH_MS = 20;
 /** Metadata key by which a follower names the leader's address. */
 export const LEADER_METADATA = 'berth-leader-address';
+/** A controller that has not answered Hello this soon is stalled (e.g. a paused process). */
+export const WELCOME_TIMEOUT_MS = 3_000;
+/** A session with no message from the leader for this many heartbeat periods is dropped. */
+export const STALL_PERIODS = 3;
+/** How often the session checks that the leader still talks. */
+const WATCHDOG_MS = 250;
 
 export interface SessionDeps {
   nodeId: string;
@@ -32,6 +38,11 @@ export interface SessionDeps {
   statuses: () => Array<{ taskId: string; status: TaskStatus }>;
   onAssignments: (set: AssignmentSet) => void;
   log: Logger;
+  /**
+   * The leader answered (Welcome or HeartbeatAck): it still hears this agent. `fenceAfterMs` is
+   * set when the leader told it (Welcome).
+   */
+  onContact?: (fenceAfterMs: number | undefined) => void;
   /** Notified on every state change (tests and metrics). */
   onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
 }
@@ -117,9 +128,20 @@ export class Session {
     return new Promise<void>((resolve, reject) => {
       let heartbeat: NodeJS.Timeout | undefined;
       let finished = false;
+      // Watchdog: a controller that accepted the connection but does not answer (paused,
+      // partitioned one way) is left for another, without waiting for TCP to notice.
+      const opened = Date.now();
+      let lastHeard = 0;
+      let stallMs = 0;
+      const watchdog = setInterval(() => {
+        const now = Date.now();
+        if (lastHeard === 0 && now - opened > WELCOME_TIMEOUT_MS) finish(new Error(`no Welcome within ${WELCOME_TIMEOUT_MS} ms`));
+        else if (lastHeard > 0 && now - lastHeard > stallMs) finish(new Error(`controller silent for ${now - lastHeard} ms`));
+      }, WATCHDOG_MS);
       const finish = (err?: Error): void => {
         if (finished) return;
         finished = true;
+        clearInterval(watchdog);
         if (heartbeat) clearInterval(heartbeat);
         signal.removeEventListener('abort', onAbort);
         stream.removeAllListeners();
@@ -137,6 +159,7 @@ export class Session {
       stream.on('end', () => finish(new Error('controller closed the session')));
       let sessionEpoch = 0;
       stream.on('data', (msg: ControllerMessage__Output) => {
+        if (sessionEpoch > 0) lastHeard = Date.now();
         if (msg.welcome) {
           const w = msg.welcome;
           if (w.epoch < this.epochSeen) {
@@ -147,6 +170,9 @@ export class Session {
           this.epochSeen = w.epoch;
           sessionEpoch = w.epoch;
           this.connected = true;
+          lastHeard = Date.now();
+          stallMs = STALL_PERIODS * Math.max(100, w.heartbeatPeriodMs);
+          this.deps.onContact?.(w.fenceAfterMs > 0 ? w.fenceAfterMs : undefined);
           this.deps.log.info({ address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId }, 'session established');
           this.deps.onState?.('connected', { epoch: w.epoch, address });
           heartbeat = setInterval(() => {
@@ -154,6 +180,12 @@ export class Session {
           }, Math.max(100, w.heartbeatPeriodMs));
           for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
           this.flush();
+        } else if (msg.heartbeatAck) {
+          if (sessionEpoch === 0 || msg.heartbeatAck.epoch < this.epochSeen) {
+            finish(new Error('heartbeat answer from an older epoch'));
+            return;
+          }
+          this.deps.onContact?.(undefined);
         } else if (msg.assignments) {
           const a = msg.assignments;
           if (a.epoch < sessionEpoch || a.epoch < this.epochSeen) {

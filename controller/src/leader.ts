@@ -4,6 +4,7 @@
 // on shutdown, when the key disappears, or when keepalives have not succeeded for most of the
 // TTL (a process paused past its lease must assume it lost). Every leader write is also fenced
 // in etcd (see FencedStore), so even a late write of a deposed leader fails.
+import { randomBytes } from 'node:crypto';
 import type { Etcd3, Lease } from 'etcd3';
 import { sleep } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
@@ -24,6 +25,12 @@ export interface LeaderInfo {
 export interface Leadership {
   epoch: number;
   signal: AbortSignal;
+  /**
+   * True while this replica may still act as leader: checked synchronously before anything is
+   * said to agents, so a process that wakes from a pause past its lease is silent even before
+   * the guard timer aborts `signal`.
+   */
+  valid: () => boolean;
 }
 
 /** A Store whose commits succeed only while the leader key is still the one of `epoch`. */
@@ -46,6 +53,8 @@ export class FencedStore implements Store {
 
 export class LeaderElector {
   private current: LeaderInfo | undefined;
+  /** Tells this process's own leader key from another's, even under the same controller id. */
+  private readonly incarnation = randomBytes(8).toString('hex');
 
   constructor(
     private readonly deps: {
@@ -98,7 +107,7 @@ export class LeaderElector {
       while (!signal.aborted && !leaseLost) {
         const res = await client.kv.txn({
           compare: [{ key: Buffer.from(keys.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(JSON.stringify(self)), lease: leaseId } }],
+          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(JSON.stringify({ ...self, incarnation: this.incarnation })), lease: leaseId } }],
           failure: [{ request_range: { key: Buffer.from(keys.leader) } }],
         });
         if (res.succeeded) {
@@ -110,8 +119,9 @@ export class LeaderElector {
           const ac = new AbortController();
           const stopOn = (): void => ac.abort();
           signal.addEventListener('abort', stopOn, { once: true });
+          const valid = (): boolean => !ac.signal.aborted && !leaseLost && Date.now() - lastKeepalive <= ttl * 1000 * LEASE_SAFETY_FRACTION;
           const guard = setInterval(() => {
-            if (leaseLost || Date.now() - lastKeepalive > ttl * 1000 * LEASE_SAFETY_FRACTION) {
+            if (!valid() && !ac.signal.aborted) {
               log.warn({ sinceKeepaliveMs: Date.now() - lastKeepalive }, 'lease not renewed in time; giving up leadership');
               ac.abort();
             }
@@ -121,7 +131,7 @@ export class LeaderElector {
             ac.abort();
           });
           try {
-            await lead({ epoch, signal: ac.signal });
+            await lead({ epoch, signal: ac.signal, valid });
           } finally {
             ac.abort();
             clearInterval(guard);
@@ -136,11 +146,24 @@ export class LeaderElector {
         }
         const kv = res.responses[0]?.response_range?.kvs[0];
         if (kv) {
+          let holder: (LeaderInfo & { incarnation?: string }) | undefined;
           try {
-            this.setLeader(JSON.parse(kv.value.toString()) as LeaderInfo);
+            holder = JSON.parse(kv.value.toString()) as LeaderInfo & { incarnation?: string };
           } catch {
-            this.setLeader(undefined);
+            holder = undefined;
           }
+          if (holder?.incarnation === this.incarnation && kv.lease !== leaseId) {
+            // Our own key from an earlier term whose lease could not be revoked (etcd was away):
+            // this process knows it is not leading, so clear it instead of waiting out its TTL.
+            await client.kv.txn({
+              compare: [{ key: Buffer.from(keys.leader), target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+              success: [{ request_delete_range: { key: Buffer.from(keys.leader) } }],
+              failure: [],
+            });
+            log.info({ revision: Number(kv.mod_revision) }, 'removed own stale leader key');
+            continue;
+          }
+          this.setLeader(holder ? { id: holder.id, address: holder.address } : undefined);
           await this.waitForVacancy(Number(kv.mod_revision), signal);
         }
       }

@@ -19,6 +19,7 @@ export interface ControllerOptions {
   prefix?: string | undefined;
   timings?: Partial<NodeTimings> | undefined;
   leaseTtlSec?: number | undefined;
+  fenceAfterMs?: number | undefined;
 }
 
 export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
@@ -35,6 +36,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
       metricsListen: opts.metricsListen,
       timings: { ...DEFAULT_NODE_TIMINGS, ...opts.timings },
       leaseTtlSec: opts.leaseTtlSec,
+      fenceAfterMs: opts.fenceAfterMs,
     },
     store,
     etcd: client,

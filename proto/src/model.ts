@@ -97,6 +97,12 @@ export interface NodeRecord {
   labels: Record<string, string>;
   stateChangedAtMs: number;
   message: string;
+  /**
+   * Set when the node leaves `ready`: the last time a leader heard from its agent (or, for a
+   * node a new leader never heard from, when that leader took over). waitForNode replacements
+   * count their fencing deadline from it.
+   */
+  lastContactMs?: number;
 }
 
 /** A stored object with the store revisions it was read at. */

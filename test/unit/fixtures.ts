@@ -17,6 +17,7 @@ export function mockSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     replicas: 1,
     resources: { cpu: 0, memory: 0 },
     stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
+    onNodeLoss: 'replace',
     ...over,
   };
 }

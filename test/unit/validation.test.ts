@@ -39,6 +39,7 @@ describe('validateServiceManifest', () => {
           replicas: 1,
           resources: { cpu: 0, memory: 0 },
           stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
+          onNodeLoss: 'replace',
         },
       },
     });
@@ -66,6 +67,7 @@ describe('validateServiceManifest', () => {
       ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp' }],
       resources: { cpu: 250, memory: 64 * 2 ** 20, limits: { cpu: 500, memory: 128 * 2 ** 20 } },
       stop: { signal: 'SIGINT', gracePeriod: 90_000 },
+      onNodeLoss: 'replace',
     });
     // And back to the form a person writes.
     expect(formatServiceSpec(r.value.spec)).toMatchObject({

@@ -38,8 +38,15 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly fenced = new Gauge({
+    name: 'berth_agent_fenced',
+    help: '1 while the agent has lost the leader for longer than the fencing time (waitForNode containers stopped).',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.sessionConnected.set(0);
+    this.fenced.set(0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'berth_agent_' });
   }
 }

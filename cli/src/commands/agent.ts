@@ -17,7 +17,8 @@ export function registerAgent(program: Command): void {
     .option('--memory <size>', 'advertise at most this much memory (e.g. 2Gi)')
     .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
-    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string }, cmd: Command) => {
+    .option('--state-dir <dir>', 'state kept across restarts (last contact with the leader, for waitForNode fencing)', '/var/lib/berth/agent')
+    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; stateDir: string }, cmd: Command) => {
       const controllers = controllerAddress(cmd);
       let cpuMilli: number | undefined;
       let memoryBytes: number | undefined;
@@ -51,6 +52,7 @@ export function registerAgent(program: Command): void {
           memoryBytes,
           hostname: opts.hostname,
           metricsListen: opts.metrics,
+          stateDir: opts.stateDir,
         },
         ac.signal,
       );

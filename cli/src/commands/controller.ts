@@ -26,6 +26,7 @@ export function registerController(program: Command): void {
     .option('--heartbeat-grace <duration>', 'node unknown after no heartbeat for this long', '6s')
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
+    .option('--fence-after <duration>', 'agents stop onNodeLoss=waitForNode containers after this long without the leader', '30s')
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -33,6 +34,11 @@ export function registerController(program: Command): void {
       process.once('SIGTERM', stop);
       const ttl = Number(opts['leaseTtl']);
       if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('--lease-ttl: must be a whole number of seconds ≥ 1', 2);
+      const heartbeatPeriodMs = duration('--heartbeat-period', opts['heartbeatPeriod'])!;
+      const fenceAfterMs = duration('--fence-after', opts['fenceAfter'])!;
+      // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
+      // containers on a single late answer.
+      if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
       await runController(
         {
           id: opts['id'],
@@ -43,11 +49,12 @@ export function registerController(program: Command): void {
           metricsListen: opts['metrics'],
           prefix: opts['prefix'],
           timings: {
-            heartbeatPeriodMs: duration('--heartbeat-period', opts['heartbeatPeriod'])!,
+            heartbeatPeriodMs,
             heartbeatGraceMs: duration('--heartbeat-grace', opts['heartbeatGrace'])!,
             downAfterMs: duration('--down-after', opts['downAfter'])!,
           },
           leaseTtlSec: ttl,
+          fenceAfterMs,
         },
         ac.signal,
       );

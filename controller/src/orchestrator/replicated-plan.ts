@@ -6,9 +6,10 @@
 // are shut down; a live task of an older revision is replaced one slot at a time, the next only
 // when the previous replacement runs. Dead tasks are kept as history (a few per slot) and the
 // rest deleted. A deleting service shuts everything down, then its records go.
-import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
+import type { ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
 import { taskSpecKey } from '../../../proto/src/spec/service.js';
+import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
@@ -36,8 +37,10 @@ export interface ReplicatedPlan {
 export interface PlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
-  nodes: ReadonlyMap<string, Pick<NodeRecord, 'state'>>;
+  nodes: ReadonlyMap<string, NodeView>;
   nowMs: number;
+  /** How tasks of lost nodes are handled (node-loss-plan.ts); defaults when absent. */
+  nodeLoss?: NodeLossConfig;
 }
 
 export function taskId(serviceUid: string, slot: number, instance: number): string {
@@ -52,11 +55,6 @@ export function instanceOf(task: Pick<TaskRecord, 'id'>): number {
   return Number(task.id.slice(task.id.lastIndexOf('-') + 1));
 }
 
-/** A live task that can no longer run: its container ended or its node is gone. */
-function isDead(t: TaskRecord, nodes: PlanInput['nodes']): boolean {
-  if (isTerminal(t.status.state)) return true;
-  return t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
-}
 
 export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number): TaskRecord {
   return {
@@ -78,6 +76,16 @@ export function newTask(svc: ServiceRecord, slot: number, instance: number, nowM
 export function planReplicated(input: PlanInput): ReplicatedPlan {
   const { service: svc, nodes, nowMs } = input;
   const plan: ReplicatedPlan = { create: [], update: [], delete: [], deleteService: false };
+  // Tasks of lost nodes: given up, waited for, or kept (node-loss-plan.ts decides).
+  const assessment = assessNodeLoss(nodes);
+  let requeue: number | undefined;
+  const lost = (t: TaskRecord) => {
+    const d = decideLostTask(t, nodes.get(t.nodeId), assessment, nowMs, input.nodeLoss ?? DEFAULT_NODE_LOSS);
+    if (d.action === 'wait') requeue = Math.min(requeue ?? Infinity, d.atMs - nowMs);
+    return d;
+  };
+  /** A live task that can no longer run: its container ended or its node is gone. */
+  const isDead = (t: TaskRecord): boolean => isTerminal(t.status.state) || lost(t).action === 'replace';
   // Tasks of an earlier incarnation of the same name are leftovers: remove them.
   const tasks = input.tasks.filter((t) => {
     if (t.serviceUid === svc.meta.uid) return true;
@@ -95,30 +103,26 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
 
   const shutdown = (t: TaskRecord): void => {
     if (t.desiredState !== 'running') return;
-    const lostNode = !isTerminal(t.status.state) && t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
-    plan.update.push({
-      taskId: t.id,
-      desiredState: 'shutdown',
-      ...(lostNode ? { status: { ...t.status, state: 'orphaned', message: 'node down', timestampMs: nowMs } } : {}),
-    });
+    const d = isTerminal(t.status.state) ? undefined : lost(t);
+    // A lost node's task: its container is removed when the node returns (not kept as history).
+    plan.update.push(d?.action === 'replace' ? { taskId: t.id, desiredState: 'remove', status: d.status } : { taskId: t.id, desiredState: 'shutdown' });
   };
 
   if (svc.deleting) {
     let allDone = true;
     for (const t of tasks) {
       shutdown(t);
-      if (!isDead(t, nodes) && t.nodeId !== '') allDone = false;
+      if (!isDead(t) && t.nodeId !== '') allDone = false;
     }
     if (allDone) {
       plan.delete.push(...tasks.map((t) => t.id));
       plan.deleteService = true;
-    }
+    } else if (requeue !== undefined) plan.requeueAfterMs = Math.max(1, requeue);
     return dedupe(plan);
   }
 
   const replicas = svc.spec.replicas;
   const wantKey = taskSpecKey(svc.spec);
-  let requeue: number | undefined;
   let updating = 0; // slots whose current-revision task is not running yet
   const outdated: TaskRecord[] = [];
 
@@ -128,7 +132,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     // More than one live task in a slot (a lost race): keep the newest.
     for (const extra of live.slice(0, -1)) shutdown(extra);
     const current = live[live.length - 1];
-    if (current && !isDead(current, nodes)) {
+    if (current && !isDead(current)) {
       // Outdated only when what the task runs changed (a scale-only change replaces nothing).
       if (current.specRevision !== svc.specRevision && taskSpecKey(current.spec) !== wantKey) outdated.push(current);
       else if (current.status.state !== 'running') updating++;
@@ -150,7 +154,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     if (slot > replicas) {
       // Scaled away: stop what runs; once everything of the slot is done, forget the slot.
       for (const t of list) shutdown(t);
-      if (list.every((t) => isDead(t, nodes) || t.nodeId === '')) plan.delete.push(...list.map((t) => t.id));
+      if (list.every((t) => isDead(t) || t.nodeId === '')) plan.delete.push(...list.map((t) => t.id));
       continue;
     }
     // History: keep the newest TASK_HISTORY_PER_SLOT dead tasks of the slot.

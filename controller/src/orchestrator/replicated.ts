@@ -10,6 +10,7 @@ import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { planReplicated } from './replicated-plan.js';
+import type { NodeLossConfig } from './node-loss-plan.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
@@ -20,7 +21,7 @@ export class ReplicatedOrchestrator {
   readonly queue: WorkQueue;
 
   constructor(
-    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number },
+    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number; nodeLoss?: NodeLossConfig },
   ) {
     this.queue = new WorkQueue(deps.clock);
   }
@@ -83,7 +84,7 @@ export class ReplicatedOrchestrator {
       return;
     }
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
-    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now() });
+    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
     const ops: WriteOp[] = [];
     for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
     for (const u of plan.update) {

@@ -6,6 +6,7 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { nodeLossFields } from './ha.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -112,6 +113,7 @@ export const serviceSpecSchema = obj({
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
+  ...nodeLossFields,
 }).refine((spec, path, ctx) => {
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();
