@@ -84,12 +84,17 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
     let failures = 0;
     let first = true;
     while (!signal.aborted) {
+      // Each subscription has its own signal: a failed resync ends it before the next one.
+      const round = new AbortController();
+      const end = (): void => round.abort();
+      signal.addEventListener('abort', end, { once: true });
       try {
         // Subscribe first, then resync: nothing that happens in between is missed.
         const stream = runtime.events({ [LABEL_NODE]: config.nodeId }, (e) => {
           const taskId = e.labels[LABEL_TASK];
           if (taskId) worker.poke(taskId);
-        }, signal);
+        }, round.signal);
+        stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {
           log.info({ loop: 'events' }, 'engine back; resyncing every task');
           await worker.resync();
@@ -101,6 +106,9 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
         if (signal.aborted) break;
         log.warn({ loop: 'events', err: err instanceof Error ? err.message : String(err) }, 'engine event stream broke; reconnecting');
         first = false;
+      } finally {
+        round.abort();
+        signal.removeEventListener('abort', end);
       }
       await sleep(backoffMs(failures++, 200, 5_000), signal);
     }

@@ -17,6 +17,8 @@ import { LABEL_TASK } from '../../proto/src/labels.js';
 /** Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not hammered. */
 export const RECONNECT_INITIAL_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
+/** Pause before trying the next known controller (or the leader a follower named). */
+export const ROTATE_DELAY_MS = 100;
 /** Status updates wait this long to travel together (one write batch on the controller). */
 export const STATUS_FLUSH_MS = 20;
 /** Metadata key by which a follower names the leader's address. */
@@ -80,7 +82,10 @@ export class Session {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    // Backoff counts whole rounds: every known controller is tried (ROTATE_DELAY_MS apart)
+    // before the agent waits longer, so a dead controller never delays reaching a live one.
     let failures = 0;
+    let triedInRound = 0;
     while (!signal.aborted) {
       const address = this.nextAddress();
       const started = Date.now();
@@ -104,8 +109,17 @@ export class Session {
         this.deps.onState?.('disconnected');
       }
       // A session that lasted a while was healthy: start the backoff over.
-      if (Date.now() - started > 10_000) failures = 0;
-      const delay = backoffMs(failures++, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+      if (Date.now() - started > 10_000) {
+        failures = 0;
+        triedInRound = 0;
+      }
+      let delay: number;
+      // A round: one try per known address (a followed leader counts as one).
+      if (++triedInRound <= this.deps.addresses.length) delay = ROTATE_DELAY_MS;
+      else {
+        triedInRound = 0;
+        delay = backoffMs(failures++, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+      }
       await sleep(delay / 2 + Math.random() * (delay / 2), signal);
     }
   }
