@@ -14,7 +14,7 @@ import type { ContainerRow, FaultWindow, Sample, ServiceDesc } from './invariant
 export const CHAOS_TIMINGS = {
   heartbeatPeriod: '1s',
   heartbeatGrace: '3s',
-  downAfter: '3s',
+  downAfter: '5s',
   fenceAfter: '10s',
   leaseTtl: '3',
 };
@@ -140,9 +140,12 @@ export class Chaos {
 
   // ---- convergence ----
 
-  /** Every slot runs exactly one container, nothing else is on any engine, every node is ready. */
+  /** Every watched slot runs exactly one container, no other container of theirs is left, every node is ready. */
   async isConverged(): Promise<boolean> {
-    const rows = (await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } })))).flat();
+    const watched = new Set(SERVICES.map((s) => s.name));
+    const rows = (await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } }))))
+      .flat()
+      .filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? ''));
     const want = SERVICES.reduce((n, s) => n + s.replicas, 0);
     if (rows.length !== want) return false;
     for (const s of SERVICES) {
@@ -190,9 +193,10 @@ export class Chaos {
   // ---- faults ----
 
   /** Injects one fault, waits its duration, heals it and records its window. */
-  async inject(kind: FaultKind, random: () => number = Math.random, during?: () => Promise<void>): Promise<FaultWindow> {
+  async inject(kind: FaultKind, random: () => number = Math.random, during?: () => Promise<void>, onHost?: number): Promise<FaultWindow> {
     const c = this.cluster;
-    const host = Math.floor(random() * c.hosts.length);
+    const drawn = Math.floor(random() * c.hosts.length);
+    const host = onHost ?? drawn;
     const startMs = Date.now();
     let target = '';
     let touchedHosts: number[] = [];
@@ -292,6 +296,13 @@ export class Chaos {
     const f: FaultWindow = { kind, target, startMs, healedMs: Date.now(), touchedHosts, duplicatesAllowed };
     this.faults.push(f);
     return f;
+  }
+
+  /** The host running the most containers of the watched services. */
+  async busiestHost(): Promise<number> {
+    const watched = new Set(SERVICES.map((s) => s.name));
+    const counts = await Promise.all(this.cluster.hosts.map(async (h) => (await h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } })).filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? '')).length));
+    return counts.indexOf(Math.max(...counts));
   }
 
   private async waitLeader(): Promise<string> {

@@ -66,8 +66,9 @@ export class NodeLifecycle {
     if (this.writing || this.deps.valid?.() === false) return;
     const { cache, clock, timings } = this.deps;
     const nodes = cache.nodes.list();
-    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings);
-    this.reportMassLoss();
+    this.assessMassLoss();
+    const hold = { suspended: this.suspended, resumedAtMs: this.resumedAtMs };
+    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings, hold);
     if (transitions.length === 0) return;
     this.writing = true;
     void (async () => {
@@ -104,13 +105,18 @@ export class NodeLifecycle {
   }
 
   private suspended = false;
+  private resumedAtMs = 0;
 
-  /** Says once when replacement of lost nodes' tasks is suspended, and once when it resumes. */
-  private reportMassLoss(): void {
-    const { cache, log, events } = this.deps;
+  /**
+   * Whether most nodes are lost at once (then no node is declared down); says once when that
+   * starts and once when it ends.
+   */
+  private assessMassLoss(): void {
+    const { cache, log, events, clock } = this.deps;
     const a = assessNodeLoss(new Map(cache.nodes.list().map((n) => [n.value.id, n.value])));
     if (a.suspended === this.suspended) return;
     this.suspended = a.suspended;
+    if (!a.suspended) this.resumedAtMs = clock.now();
     if (a.suspended) log.warn({ reason: a.reason }, 'mass node loss: replacement suspended');
     else log.info('replacement of lost nodes resumed');
     events.publish({ type: 'node.state', message: a.suspended ? a.reason : 'replacement of lost nodes resumed' });
