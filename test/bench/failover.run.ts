@@ -2,7 +2,8 @@
 // same node-kill scenario on Docker Swarm mode (a manager and two workers on extra dockerd
 // instances, each on a loopback address of its own), side by side. Not part of npm test: it
 // measures speed. Every wait is bounded; everything started is stopped by pid or removed.
-import { rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } f
 
 const TIMINGS = { heartbeatPeriod: '1s', heartbeatGrace: '3s', downAfter: '3s', fenceAfter: '10s', leaseTtl: '3' };
 const REPLICAS = 6;
+/** Silent-agent detection depends on where in a heartbeat period the link is cut: several cuts. */
+const SILENT_TRIALS = 5;
 /** Polling interval of the measurements: the figures are accurate to about this much. */
 const POLL_MS = 20;
 
@@ -52,6 +55,15 @@ afterAll(async () => {
     await Promise.all(cs.map((c) => s.d.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     await s.d.proc.stop(20_000);
     deleteBridge(s.bridge.name);
+  }
+  // A killed engine leaves mounts behind (its data root, swarm's network namespaces).
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(swarmDir));
+  for (const m of mounts.sort().reverse()) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      /* already gone */
+    }
   }
   rmSync(swarmDir, { recursive: true, force: true });
   if (results.length > 0) process.stdout.write(`\n--- failover figures\n${results.join('\n')}\n`);
@@ -155,17 +167,23 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     await settled(REPLICAS);
   }
 
-  // --- silent agent (link cut): detection
+  // --- silent agent (link cut): detection, a few times (the cut falls anywhere in a heartbeat period)
   {
     const c = await client();
     const victim = cluster.hosts[1]!;
-    const t0 = Date.now();
-    cluster.net!.cutLink(1);
-    const unknown = await until(async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined), 'silent node unknown');
-    cluster.net!.healLink(1);
-    say(`silent agent (link cut): unknown after ${unknown.at - t0} ms (heartbeat grace ${TIMINGS.heartbeatGrace})`);
+    const took: number[] = [];
+    for (let trial = 0; trial < SILENT_TRIALS; trial++) {
+      await sleep(Math.random() * 1_000);
+      const t0 = Date.now();
+      cluster.net!.cutLink(1);
+      const unknown = await until(async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined), 'silent node unknown');
+      cluster.net!.healLink(1);
+      took.push(unknown.at - t0);
+      await settled(REPLICAS);
+    }
+    took.sort((a, b) => a - b);
+    say(`silent agent (link cut), ${SILENT_TRIALS} trials: unknown after ${took.join(', ')} ms (heartbeat grace ${TIMINGS.heartbeatGrace}; poll step ${POLL_MS} ms)`);
     c.close();
-    await settled(REPLICAS);
   }
 
   // --- leader kill: new leader serving and reconciling; nothing restarted, no node down
@@ -237,7 +255,8 @@ it('Docker Swarm mode: the same node kill (manager + two workers on extra docker
   }
   // Tasks only on the workers, as Berth's run only on agents' hosts.
   const self = (await mgr.listNodes()).find((n: { ManagerStatus?: unknown }) => n.ManagerStatus) as { ID: string; Version: { Index: number }; Spec: object };
-  await mgr.getNode(self.ID).update({ version: self.Version.Index, ...self.Spec, Availability: 'drain' } as never);
+  // (dockerode returns a promise when given no callback; its typings say void.)
+  await (mgr.getNode(self.ID).update({ version: self.Version.Index, ...self.Spec, Availability: 'drain' } as never) as unknown as Promise<void>);
   await mgr.createService({
     Name: 'web',
     TaskTemplate: { ContainerSpec: { Image: LOCAL_IMAGE, Command: ['httpd', '-f', '-p', '8080', '-h', '/www'] } },
