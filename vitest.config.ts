@@ -22,27 +22,6 @@ export default defineConfig({
           sequence: { concurrent: false },
         },
       },
-      {
-        // `npm run bench:failover`: failover figures next to Docker Swarm (not part of npm test).
-        test: {
-          name: 'bench',
-          include: ['test/bench/**/*.run.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 900_000,
-          hookTimeout: 180_000,
-          fileParallelism: false,
-        },
-      },
-      {
-        // `npm run test:chaos -- --faults N`: the randomized soak (not part of npm test).
-        test: {
-          name: 'chaos-soak',
-          include: ['test/chaos/**/*.soak.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
-          testTimeout: 3 * 3600_000,
-          hookTimeout: 180_000,
-        },
-      },
     ],
   },
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../cli/src/client.js';
+import { LABEL_TASK } from '../../proto/src/labels.js';
 import { image } from '../harness/cluster.js';
 import { BOUNDS, Chaos, SERVICES, type FaultKind } from './chaos.js';
 import { checkInvariants, describeViolations, summary, type Violation } from './invariants.js';
@@ -73,6 +74,9 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
       // Replaced: the old task is given up (or already trimmed from history).
       if (now) expect(now.desiredState).toBe('remove');
     }
+    // Their containers are stopped and removed once the node is back.
+    const gone = new Set(onHost.map((t) => t.id));
+    await chaos.cluster.waitFor(async () => (await host.docker.listContainers({ all: true })).every((c) => !gone.has(c.Labels[LABEL_TASK] ?? '')), 'replaced containers removed', 30_000);
     const log = readFileSync(join(chaos.cluster.dir, `agent-${host.nodeId}.log`), 'utf8');
     if (onHost.some((t) => t.service === 'solo')) expect(log).toContain('fenced: stopping waitForNode container');
   });

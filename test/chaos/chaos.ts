@@ -140,12 +140,15 @@ export class Chaos {
 
   // ---- convergence ----
 
-  /** Every watched slot runs exactly one container, no other container of theirs is left, every node is ready. */
+  /**
+   * Every watched slot runs exactly one container and no other runs, every node is ready. (Exited
+   * containers of failed tasks stay as history, as the slot model keeps them.)
+   */
   async isConverged(): Promise<boolean> {
     const watched = new Set(SERVICES.map((s) => s.name));
-    const rows = (await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } }))))
+    const rows = (await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } }))))
       .flat()
-      .filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? ''));
+      .filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? '') && r.State === 'running');
     const want = SERVICES.reduce((n, s) => n + s.replicas, 0);
     if (rows.length !== want) return false;
     for (const s of SERVICES) {

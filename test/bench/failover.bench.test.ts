@@ -1,4 +1,4 @@
-// `npm run bench:failover`: failure detection and recovery figures on real components, and the
+// `npm run bench:failover` (test/bench/failover.bench.test.ts): failure detection and recovery figures on real components, and the
 // same node-kill scenario on Docker Swarm mode (a manager and two workers on extra dockerd
 // instances, each on a loopback address of its own), side by side. Not part of npm test: it
 // measures speed. Every wait is bounded; everything started is stopped by pid or removed.
