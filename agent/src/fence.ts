@@ -42,6 +42,11 @@ export class Fence {
   private persistedAtMs = 0;
   private persisting = false;
   private fenced = false;
+  /**
+   * Containers this fence stopped: never started again (their task is over; the leader runs the
+   * slot anew), even if a restart comes due after contact returned.
+   */
+  private readonly stoppedIds = new Set<string>();
   /** Containers this fence stopped (since start). */
   stopped = 0;
 
@@ -103,6 +108,7 @@ export class Fence {
     for (const c of running) {
       const grace = Number(c.labels[LABEL_STOP_GRACE_MS] ?? DEFAULT_STOP_GRACE_MS);
       log.warn({ container: c.id, name: c.name, silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced: stopping waitForNode container');
+      this.stoppedIds.add(c.id);
       await runtime.stop(c.id, Number.isFinite(grace) ? grace : DEFAULT_STOP_GRACE_MS);
       this.stopped++;
     }
@@ -124,6 +130,7 @@ export class Fence {
     const out = Object.create(runtime) as ContainerRuntime;
     out.create = (req) => runtime.create({ ...req, labels: { ...req.labels, ...fenceLabels(req.spec) } });
     out.start = async (id) => {
+      if (this.stoppedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
       if (this.fenced || (this.overdueMs() ?? 0) > 0) {
         const info = await runtime.inspect(id);
         if (info?.labels[LABEL_ON_NODE_LOSS] === 'waitForNode') {
@@ -131,6 +138,10 @@ export class Fence {
         }
       }
       return runtime.start(id);
+    };
+    out.remove = async (id) => {
+      await runtime.remove(id);
+      this.stoppedIds.delete(id);
     };
     return out;
   }

@@ -12,6 +12,14 @@ import type { AgentMessage } from '../../proto/gen/berth/v1/AgentMessage.js';
 import type { ControllerMessage__Output } from '../../proto/gen/berth/v1/ControllerMessage.js';
 import type { ContainerInfo } from './runtime/runtime.js';
 import type { AssignmentSet } from './worker.js';
+import type { AssignedTask } from './task-runner.js';
+import type { TaskRecord } from '../../proto/src/model.js';
+import type { RegistryAuth__Output } from '../../proto/gen/berth/v1/RegistryAuth.js';
+
+/** Attaches the pull credentials an assignment carries (kept in memory only, never logged). */
+function withPullAuth(t: TaskRecord, auth: RegistryAuth__Output | null | undefined): AssignedTask {
+  return auth && auth.username ? { ...t, pullAuth: { server: auth.server, username: auth.username, password: auth.password } } : t;
+}
 import { LABEL_TASK } from '../../proto/src/labels.js';
 
 /** Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not hammered. */
@@ -208,7 +216,7 @@ export class Session {
             return;
           }
           try {
-            this.deps.onAssignments({ full: a.full, upsert: a.upsert.map(taskFromPb), remove: a.remove });
+            this.deps.onAssignments({ full: a.full, upsert: a.upsert.map((t) => withPullAuth(taskFromPb(t), t.registryAuth)), remove: a.remove });
           } catch (err) {
             this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'bad assignments');
           }

@@ -2,15 +2,15 @@
 // that no assignment names are stopped and removed, but only once the controller has sent a
 // full set (before that, the agent cannot know what it owns). Adopted containers are bound to
 // their runners as they are: nothing running as desired is restarted.
-import type { Logger } from '../../proto/src/log.js';
-import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
+import type { TaskStatus } from '../../proto/src/model.js';
 import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
-import type { ContainerInfo, ContainerRuntime } from './runtime/runtime.js';
-import { TaskRunner, type Report } from './task-runner.js';
+import type { ContainerInfo } from './runtime/runtime.js';
+import { TaskRunner, type AssignedTask, type RunnerDeps } from './task-runner.js';
+import { ImagePuller } from './images.js';
 
 export interface AssignmentSet {
   full: boolean;
-  upsert: TaskRecord[];
+  upsert: AssignedTask[];
   remove: string[];
 }
 
@@ -20,10 +20,12 @@ export class Worker {
   private unclaimed = new Map<string, ContainerInfo>();
   private removing = new Set<string>();
   private gotFullSet = false;
+  private readonly deps: RunnerDeps & { puller: ImagePuller };
 
-  constructor(
-    private readonly deps: { runtime: ContainerRuntime; nodeId: string; report: Report; log: Logger; now: () => number },
-  ) {}
+  constructor(deps: RunnerDeps) {
+    // One puller per node: concurrent tasks of one image share its pull.
+    this.deps = { ...deps, puller: deps.puller ?? new ImagePuller(deps.runtime) };
+  }
 
   /** Lists this node's containers, to adopt them when the first full set names them. */
   async discover(): Promise<ContainerInfo[]> {

@@ -10,6 +10,7 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
+import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
   registerDelete(program);
   registerController(program);
   registerAgent(program);
+  registerRollout(program);
+  registerRegistry(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

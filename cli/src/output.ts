@@ -29,7 +29,7 @@ export function age(ms: number, now = Date.now()): string {
 
 export const useColor = (): boolean => !!process.stdout.isTTY && !process.env['NO_COLOR'];
 
-const COLORS: Record<string, string> = { running: '32', ready: '32', failed: '31', rejected: '31', down: '31', pending: '33', unknown: '33', orphaned: '31' };
+const COLORS: Record<string, string> = { healthy: '32', unhealthy: '31', running: '32', ready: '32', failed: '31', rejected: '31', down: '31', pending: '33', unknown: '33', orphaned: '31' };
 export function colorState(s: string): string {
   const c = COLORS[s];
   return c && useColor() ? `\u001b[${c}m${s}\u001b[0m` : s;
@@ -56,6 +56,13 @@ export function servicesTable(services: Service__Output[], wide = false): string
   return table(wide ? [...headers, 'STATUS'] : headers, rows);
 }
 
+/** The state column: `healthy`/`unhealthy` for a running task with a health check, with its restarts. */
+export function stateText(t: Task__Output): string {
+  const st = t.status;
+  const health = st?.state === 'running' && (st.health === 'healthy' || st.health === 'unhealthy') ? st.health : (st?.state ?? '');
+  return st?.restarts ? `${health} (${st.restarts} restarts)` : health;
+}
+
 export function tasksTable(tasks: Task__Output[], wide = false): string {
   const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
   const rows = sorted.map((t) => {
@@ -64,7 +71,7 @@ export function tasksTable(tasks: Task__Output[], wide = false): string {
       t.namespace,
       t.nodeId || '-',
       t.desiredState,
-      colorState(t.status?.state ?? ''),
+      colorState(stateText(t)),
       age(t.status?.timestampMs ?? 0),
       taskAddresses(t).join(',') || '-',
     ];

@@ -3,7 +3,11 @@
 // stop the moment it loses. One shutdown path: abort the signal given to start().
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
-import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
+import { rolloutHandlers } from './api/rollout-server.js';
+import { RolloutApi } from './api/rollouts.js';
+import { RegistryCredentialApi } from './api/registry-credentials.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
@@ -85,6 +89,13 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    const { store, keys, clock, events } = this.deps;
+    server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
+      rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
+      credentials: new RegistryCredentialApi({ store, keys, clock }),
+      cache: this.cache,
+      log: log.child({ loop: 'api' }),
+    }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );

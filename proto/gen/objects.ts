@@ -6,6 +6,7 @@ import type { Node as _berth_v1_Node, Node__Output as _berth_v1_Node__Output } f
 import type { NodeDescription as _berth_v1_NodeDescription, NodeDescription__Output as _berth_v1_NodeDescription__Output } from './berth/v1/NodeDescription.js';
 import type { ObjectMeta as _berth_v1_ObjectMeta, ObjectMeta__Output as _berth_v1_ObjectMeta__Output } from './berth/v1/ObjectMeta.js';
 import type { PortBinding as _berth_v1_PortBinding, PortBinding__Output as _berth_v1_PortBinding__Output } from './berth/v1/PortBinding.js';
+import type { RegistryAuth as _berth_v1_RegistryAuth, RegistryAuth__Output as _berth_v1_RegistryAuth__Output } from './berth/v1/RegistryAuth.js';
 import type { Resources as _berth_v1_Resources, Resources__Output as _berth_v1_Resources__Output } from './berth/v1/Resources.js';
 import type { Service as _berth_v1_Service, Service__Output as _berth_v1_Service__Output } from './berth/v1/Service.js';
 import type { ServiceRevision as _berth_v1_ServiceRevision, ServiceRevision__Output as _berth_v1_ServiceRevision__Output } from './berth/v1/ServiceRevision.js';
@@ -24,6 +25,7 @@ export interface ProtoGrpcType {
       NodeDescription: MessageTypeDefinition<_berth_v1_NodeDescription, _berth_v1_NodeDescription__Output>
       ObjectMeta: MessageTypeDefinition<_berth_v1_ObjectMeta, _berth_v1_ObjectMeta__Output>
       PortBinding: MessageTypeDefinition<_berth_v1_PortBinding, _berth_v1_PortBinding__Output>
+      RegistryAuth: MessageTypeDefinition<_berth_v1_RegistryAuth, _berth_v1_RegistryAuth__Output>
       Resources: MessageTypeDefinition<_berth_v1_Resources, _berth_v1_Resources__Output>
       Service: MessageTypeDefinition<_berth_v1_Service, _berth_v1_Service__Output>
       ServiceRevision: MessageTypeDefinition<_berth_v1_ServiceRevision, _berth_v1_ServiceRevision__Output>

@@ -19,6 +19,7 @@ export function statusToPb(s: TaskStatus): PbTaskStatus {
     exitCode: s.exitCode ?? 0,
     startedAtMs: s.startedAtMs ?? 0,
     health: s.health ?? '',
+    restarts: s.restarts ?? 0,
   };
 }
 
@@ -31,6 +32,7 @@ export function statusFromPb(s: PbTaskStatusOut): TaskStatus {
   if (s.exitCode) out.exitCode = s.exitCode;
   if (s.startedAtMs) out.startedAtMs = s.startedAtMs;
   if (s.health) out.health = s.health;
+  if (s.restarts) out.restarts = s.restarts;
   return out;
 }
 
@@ -50,6 +52,7 @@ export function taskToPb(t: TaskRecord, extra: { modRevision?: number; nodeAddre
     serviceUid: t.serviceUid,
     modRevision: extra.modRevision ?? 0,
     nodeAddress: extra.nodeAddress ?? '',
+    priorFailures: t.priorFailures ?? 0,
   };
 }
 
@@ -67,6 +70,7 @@ export function taskFromPb(t: PbTaskOut): TaskRecord {
     containerName: t.containerName,
     createdAtMs: t.createdAtMs,
     status: t.status ? statusFromPb(t.status) : { state: 'assigned', message: '', timestampMs: 0 },
+    ...(t.priorFailures ? { priorFailures: t.priorFailures } : {}),
   };
 }
 

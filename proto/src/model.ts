@@ -20,6 +20,8 @@ export interface ServiceRecord {
   specRevision: number;
   /** Set by delete: tasks are shut down, then the records are removed. */
   deleting: boolean;
+  /** Bumped by `berth rollout restart`: tasks of an older generation are replaced by the rolling update. */
+  restartGeneration?: number;
 }
 
 /** One stored revision of a service spec (the last ten are kept). */
@@ -50,6 +52,8 @@ export interface TaskStatus {
   exitCode?: number;
   startedAtMs?: number;
   health?: string;
+  /** Times the agent restarted this task's container in place (restart policy). */
+  restarts?: number;
 }
 
 /** One replica slot's incarnation. Written by the leader; its status comes from the agent. */
@@ -69,6 +73,12 @@ export interface TaskRecord {
   containerName: string;
   createdAtMs: number;
   status: TaskStatus;
+  /** Failures in a row of this slot before this task (its restart backoff goes on from there). */
+  priorFailures?: number;
+  /** Nodes where this slot failed repeatedly: the scheduler ranks them last. */
+  avoidNodes?: string[];
+  /** The service's restartGeneration when this task was created. */
+  restartGeneration?: number;
 }
 
 export interface Resources {

@@ -4,7 +4,7 @@
 // missing container. Every call is logged so tests assert on what the agent did.
 import type { PortBinding } from '../../proto/src/model.js';
 import {
-  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo,
+  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../../agent/src/runtime/runtime.js';
 
 export interface FakeContainer {
@@ -18,9 +18,12 @@ export interface FakeContainer {
   finishedAtMs: number;
   ports: PortBinding[];
   error: string;
+  /** The engine's view of the image's HEALTHCHECK ('' without one). */
+  health?: string;
+  ipAddress?: string;
 }
 
-export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'events';
+export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'events' | 'execCheck';
 
 export interface Call {
   op: CallOp;
@@ -40,6 +43,10 @@ export class FakeRuntime implements ContainerRuntime {
   pullError: Error | undefined;
   /** Runs inside create() before the name check: lets a test race a create. */
   beforeCreate: ((req: CreateRequest) => void) | undefined;
+  /** Answers execCheck (default: exit 0). */
+  execResult: (id: string, command: string[]) => ExecResult = () => ({ exitCode: 0, output: '' });
+  /** Credentials each pullImage call was given. */
+  readonly pullAuths: Array<PullAuth | undefined> = [];
   /** Exit code a stopped container reports (SIGTERM'd shells exit 143). */
   stopExitCode = 143;
   private seq = 0;
@@ -100,8 +107,9 @@ export class FakeRuntime implements ContainerRuntime {
     return this.images.has(ref);
   }
 
-  async pullImage(ref: string): Promise<void> {
+  async pullImage(ref: string, _signal?: AbortSignal, auth?: PullAuth): Promise<void> {
     this.calls.push({ op: 'pullImage', arg: ref });
+    this.pullAuths.push(auth);
     const err = this.pullError;
     if (err) {
       this.pullError = undefined;
@@ -148,6 +156,11 @@ export class FakeRuntime implements ContainerRuntime {
     return c ? this.info_(c) : undefined;
   }
 
+  async execCheck(id: string, command: string[]): Promise<ExecResult> {
+    this.calls.push({ op: 'execCheck', arg: id });
+    return this.execResult(id, command);
+  }
+
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     this.calls.push({ op: 'list', arg: JSON.stringify(labels) });
     return [...this.containers.values()]
@@ -187,6 +200,9 @@ export class FakeRuntime implements ContainerRuntime {
       finishedAtMs: c.finishedAtMs,
       ports: c.ports.map((p) => ({ ...p })),
       error: c.error,
+      ipAddress: c.ipAddress ?? '',
+      networkMode: 'bridge',
+      health: c.health ?? '',
     };
   }
 }

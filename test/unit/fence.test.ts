@@ -66,6 +66,12 @@ describe('Fence', () => {
     fence.contact();
     await wrapped.start(id);
     expect(rt.containers.get(id)!.state).toBe('running');
+    // A container the fence stopped is never started again, even after contact returned.
+    clock.advance(6_000);
+    await fence.check();
+    expect(rt.containers.get(id)!.state).toBe('exited');
+    fence.contact();
+    await expect(wrapped.start(id)).rejects.toBeInstanceOf(FencedError);
     expect(fenceLabels(mockSpec())).toEqual({ [LABEL_ON_NODE_LOSS]: 'replace', [LABEL_STOP_GRACE_MS]: '10000' });
   });
 

@@ -8,6 +8,7 @@ import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import { taskSpecKey } from '../../proto/src/spec/service.js';
 import { TASK_STATE_ORDER, isTerminal, type DesiredState, type NodeState, type TaskState } from '../../proto/src/types.js';
 import { T0, configureProperties, mockService, mockTask } from './fixtures.js';
+import { isOutdated } from '../../proto/src/lifecycle-model.js';
 
 configureProperties();
 
@@ -16,8 +17,11 @@ const nodesOf = (states: Record<string, NodeState>): Nodes =>
   new Map(Object.entries(states).map(([id, state]) => [id, { state }]));
 const READY: Nodes = nodesOf({ n1: 'ready', n2: 'ready', n3: 'ready' });
 
-const plan = (service: ServiceRecord, tasks: TaskRecord[], nowMs = T0, nodes: Nodes = READY): ReplicatedPlan =>
-  planReplicated({ service, tasks, nodes, nowMs });
+/** The plan without its rollout bookkeeping (rollout-plan.test.ts covers that). */
+const plan = (service: ServiceRecord, tasks: TaskRecord[], nowMs = T0, nodes: Nodes = READY): ReplicatedPlan => {
+  const { rollout: _r, rolloutEvents: _e, rollbackTo: _b, ...rest } = planReplicated({ service, tasks, nodes, nowMs });
+  return rest;
+};
 
 const EMPTY: ReplicatedPlan = { create: [], update: [], delete: [], deleteService: false };
 
@@ -211,8 +215,9 @@ describe('planReplicated', () => {
     });
   });
 
-  describe('rolling replacement on a spec change', () => {
-    const v2 = mockService({ replicas: 3, specRevision: 2, spec: { image: 'berth-local/web:2' } });
+  describe('rolling replacement on a spec change (stop-first, one at a time)', () => {
+    const oneAtATime = { maxSurge: 0, maxUnavailable: 1, order: 'stop-first', monitor: 0, delay: 0, failureAction: 'rollback', maxFailureRatio: 0 };
+    const v2 = mockService({ replicas: 3, specRevision: 2, spec: { image: 'berth-local/web:2', update: oneAtATime } });
     const v1Tasks = runningSlots(mockService({ replicas: 3, specRevision: 1, spec: { image: 'berth-local/web:1' } }), 3);
 
     it('replaces one slot (the lowest) at a time', () => {
@@ -442,7 +447,7 @@ const liveBySlot = (tasks: TaskRecord[]): Map<number, TaskRecord[]> => {
 };
 
 describe('planReplicated properties', () => {
-  it('never leaves two live tasks in a slot nor creates tasks outside 1..replicas', () => {
+  it('leaves at most two live tasks in a slot (an outdated one and its start-first successor) and creates none outside 1..replicas', () => {
     fc.assert(
       fc.property(scenarioArb, ({ service: svc, tasks }) => {
         const { replicas } = svc.spec;
@@ -465,7 +470,12 @@ describe('planReplicated properties', () => {
         expect(new Set(p.delete).size).toBe(p.delete.length);
         const after = applyPlan(tasks, p);
         for (const [slot, live] of liveBySlot(after)) {
-          expect(live.length).toBeLessThanOrEqual(1);
+          expect(live.length).toBeLessThanOrEqual(2);
+          if (live.length === 2) {
+            const [older, newer] = [...live].sort((a, b) => instanceOf(a) - instanceOf(b));
+            expect(isOutdated(older!, svc)).toBe(true);
+            expect(isOutdated(newer!, svc)).toBe(false);
+          }
           expect(slot).toBeLessThanOrEqual(replicas);
         }
         // Determinism: a pure function of its input.

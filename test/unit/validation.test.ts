@@ -40,6 +40,9 @@ describe('validateServiceManifest', () => {
           resources: { cpu: 0, memory: 0 },
           stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
           onNodeLoss: 'replace',
+          restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
+          update: { maxSurge: 1, maxUnavailable: 0, order: 'start-first', monitor: 5_000, delay: 0, failureAction: 'rollback', maxFailureRatio: 0 },
+          pullPolicy: 'ifNotPresent',
         },
       },
     });
@@ -68,6 +71,9 @@ describe('validateServiceManifest', () => {
       resources: { cpu: 250, memory: 64 * 2 ** 20, limits: { cpu: 500, memory: 128 * 2 ** 20 } },
       stop: { signal: 'SIGINT', gracePeriod: 90_000 },
       onNodeLoss: 'replace',
+      restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
+      update: { maxSurge: 1, maxUnavailable: 0, order: 'start-first', monitor: 5_000, delay: 0, failureAction: 'rollback', maxFailureRatio: 0 },
+      pullPolicy: 'ifNotPresent',
     });
     // And back to the form a person writes.
     expect(formatServiceSpec(r.value.spec)).toMatchObject({

@@ -19,7 +19,7 @@ function setup(o: { image?: boolean } = {}) {
   const rt = new FakeRuntime(() => clock.now());
   if (o.image !== false) rt.images.add(IMAGE);
   const reports: Array<{ taskId: string; status: TaskStatus }> = [];
-  const worker = new Worker({ runtime: rt, nodeId: NODE, report: (taskId, status) => reports.push({ taskId, status }), log: silentLogger(), now: () => clock.now() });
+  const worker = new Worker({ runtime: rt, nodeId: NODE, report: (taskId, status) => reports.push({ taskId, status }), log: silentLogger(), now: () => clock.now(), clock });
   const statesOf = (id: string): string[] => reports.filter((r) => r.taskId === id).map((r) => r.status.state);
   const lastOf = (id: string): TaskStatus | undefined => reports.filter((r) => r.taskId === id).at(-1)?.status;
   const apply = async (set: Partial<AssignmentSet> & Pick<AssignmentSet, 'full'>): Promise<void> => {
@@ -33,6 +33,8 @@ const svc = mockService({ replicas: 3, spec: { image: IMAGE, stop: { signal: 'SI
 /** A task as the controller assigns it: placed on this node, desired running, status assigned. */
 const task = (slot: number, o: { instance?: number; desiredState?: DesiredState } = {}): TaskRecord =>
   mockTask(svc, { slot, instance: o.instance ?? 0, nodeId: NODE, state: 'assigned', desiredState: o.desiredState ?? 'running' });
+const svcNever = mockService({ replicas: 3, spec: { image: IMAGE, stop: { signal: 'SIGTERM', gracePeriod: 5_000 }, restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } } });
+const neverTask = (slot: number): TaskRecord => mockTask(svcNever, { slot, nodeId: NODE, state: 'assigned' });
 const withDesired = (t: TaskRecord, desiredState: DesiredState): TaskRecord => ({ ...t, desiredState });
 
 /** Puts a container of `t` on the engine as an earlier agent run left it. */
@@ -80,7 +82,7 @@ describe('Worker + TaskRunner', () => {
     const t = task(1);
     await apply({ full: true, upsert: [t] });
     const c = rt.byName(t.containerName)!;
-    expect(lastOf(t.id)).toEqual({ state: 'running', message: 'container running', containerId: c.id, ports: [], startedAtMs: clock.now(), timestampMs: clock.now() });
+    expect(lastOf(t.id)).toEqual({ state: 'running', message: 'container running', containerId: c.id, ports: [], startedAtMs: clock.now(), timestampMs: clock.now(), health: '' });
   });
 
   it('pulls a missing image before creating; a present image is not pulled', async () => {
@@ -97,12 +99,12 @@ describe('Worker + TaskRunner', () => {
     expect(present.rt.callsOf('pullImage')).toEqual([]);
   });
 
-  it('a failed pull rejects the task with the reason and creates nothing', async () => {
+  it('a failed pull stays preparing with the reason, creates nothing, and retries with backoff', async () => {
     const { rt, apply, lastOf } = setup({ image: false });
     rt.pullError = new Error('manifest unknown');
     const t = task(1);
     await apply({ full: true, upsert: [t] });
-    expect(lastOf(t.id)).toMatchObject({ state: 'rejected', message: 'image pull failed: manifest unknown', err: 'manifest unknown' });
+    expect(lastOf(t.id)).toMatchObject({ state: 'preparing', message: `pull of ${IMAGE} failed: manifest unknown; retrying in 1s`, err: `pull of ${IMAGE} failed: manifest unknown` });
     expect(rt.callsOf('create')).toEqual([]);
   });
 
@@ -223,16 +225,16 @@ describe('Worker + TaskRunner', () => {
     expect(rt.callsOf('create')).toHaveLength(1);
   });
 
-  it('a container that exits reports failed with its exit code and is not restarted', async () => {
+  it('with restart policy never, a container that exits reports failed with its exit code and is not restarted', async () => {
     const { rt, apply, worker, statesOf, lastOf, clock } = setup();
-    const t = task(1);
+    const t = neverTask(1);
     await apply({ full: true, upsert: [t] });
     const c = rt.byName(t.containerName)!;
     clock.advance(1_000);
     rt.exit(c.id, 3, 'oops');
     worker.poke(t.id); // the engine's die event
     await worker.settled();
-    expect(lastOf(t.id)).toMatchObject({ state: 'failed', message: 'container exited with code 3: oops', exitCode: 3, err: 'oops', containerId: c.id });
+    expect(lastOf(t.id)).toMatchObject({ state: 'failed', message: 'exited with code 3: oops (restart policy never)', exitCode: 3, containerId: c.id });
 
     // Later pokes, a resync and a repeated assignment never restart it.
     worker.poke(t.id);
@@ -245,14 +247,14 @@ describe('Worker + TaskRunner', () => {
     expect(rt.containers.get(c.id)!.state).toBe('exited');
   });
 
-  it('a container that exits 0 reports complete', async () => {
+  it('with restart policy never, a container that exits 0 reports complete', async () => {
     const { rt, apply, worker, lastOf } = setup();
-    const t = task(1);
+    const t = neverTask(1);
     await apply({ full: true, upsert: [t] });
     rt.exit(rt.byName(t.containerName)!.id, 0);
     worker.poke(t.id);
     await worker.settled();
-    expect(lastOf(t.id)).toMatchObject({ state: 'complete', message: 'container exited', exitCode: 0 });
+    expect(lastOf(t.id)).toMatchObject({ state: 'complete', message: 'exited with code 0 (restart policy never)', exitCode: 0 });
     expect(lastOf(t.id)!.err).toBeUndefined();
   });
 

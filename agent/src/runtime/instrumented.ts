@@ -6,7 +6,7 @@ import type { ContainerRuntime } from './runtime.js';
 /** An engine call slower than this is logged: a hung engine shows up in the agent's log. */
 const SLOW_CALL_MS = 5_000;
 
-const TIMED = ['info', 'hasImage', 'pullImage', 'create', 'start', 'stop', 'remove', 'inspect', 'list'] as const;
+const TIMED = ['info', 'hasImage', 'pullImage', 'create', 'start', 'stop', 'remove', 'inspect', 'list', 'execCheck'] as const;
 
 export function instrument(runtime: ContainerRuntime, metrics: AgentMetrics, log?: Logger): ContainerRuntime {
   const out = Object.create(runtime) as ContainerRuntime;

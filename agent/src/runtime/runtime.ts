@@ -26,6 +26,27 @@ export interface ContainerInfo {
   ports: PortBinding[];
   /** Error the engine recorded for the last start, if any. */
   error: string;
+  /** The container's address on its (first) network; '' without one. */
+  ipAddress?: string;
+  /** Docker's network mode (bridge, host, none, a network name). */
+  networkMode?: string;
+  /** State of the image's own HEALTHCHECK as the engine runs it: starting, healthy, unhealthy; '' without one. */
+  health?: string;
+  /** Output of the engine's last health check (for messages). */
+  healthOutput?: string;
+}
+
+/** Credentials for one pull (from the task's assignment; never logged). */
+export interface PullAuth {
+  server: string;
+  username: string;
+  password: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** The start of what the command printed (for messages). */
+  output: string;
 }
 
 export interface CreateRequest {
@@ -61,7 +82,7 @@ export interface ContainerRuntime {
   info(): Promise<EngineInfo>;
   /** True when the image is on the engine. */
   hasImage(ref: string): Promise<boolean>;
-  pullImage(ref: string, signal?: AbortSignal): Promise<void>;
+  pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void>;
   /** Creates the container; ContainerExistsError if the name is taken. */
   create(req: CreateRequest): Promise<string>;
   start(id: string): Promise<void>;
@@ -70,6 +91,8 @@ export interface ContainerRuntime {
   remove(id: string): Promise<void>;
   /** undefined when no such container. */
   inspect(idOrName: string): Promise<ContainerInfo | undefined>;
+  /** Runs a command in a running container (health checks); rejects after timeoutMs. */
+  execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult>;
   /** Containers carrying all of these labels, running or not. */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
   /** Streams container events with these labels until the signal aborts or the stream breaks. */

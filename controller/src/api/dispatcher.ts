@@ -17,6 +17,20 @@ import type { NodeLifecycle } from '../nodes/lifecycle.js';
 import type { EventSink } from '../events/events.js';
 import type { StatusWriter } from './status-writer.js';
 import { diffAssignments, fullAssignments } from './assignments.js';
+import type { TaskRecord } from '../../../proto/src/model.js';
+import type { Task } from '../../../proto/gen/berth/v1/Task.js';
+
+/**
+ * A task as its agent receives it: with the pull credentials its spec names (imagePullSecret),
+ * looked up when sent. Only assignments carry them; API listings never do.
+ */
+function assignmentToPb(cache: ClusterCache, t: TaskRecord): Task {
+  const pb = taskToPb(t);
+  const secret = t.spec.imagePullSecret;
+  if (!secret) return pb;
+  const cred = cache.registryCredentials.get(cache.keys.registryCredential(t.namespace, secret))?.value;
+  return cred ? { ...pb, registryAuth: { server: cred.server, username: cred.username, password: cred.password } } : pb;
+}
 
 /** An agent must say Hello this soon after opening its session. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -46,7 +60,7 @@ class AgentSession {
   sendFull(): void {
     const { upsert, sent } = fullAssignments(this.cache.tasksOfNode(this.nodeId).map((t) => t.value));
     this.sent = sent;
-    this.write({ assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => taskToPb(t)), remove: [], seq: ++this.seq } });
+    this.write({ assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove: [], seq: ++this.seq } });
   }
 
   notify(taskId: string): void {
@@ -61,7 +75,18 @@ class AgentSession {
     const { upsert, remove } = diffAssignments(this.nodeId, this.sent, this.dirty, (id) => this.cache.tasks.get(this.cache.keys.task(id))?.value);
     this.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return;
-    this.write({ assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => taskToPb(t)), remove, seq: ++this.seq } });
+    this.write({ assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove, seq: ++this.seq } });
+  }
+
+  /** Sends the matching tasks again (their credentials changed). */
+  resend(match: (t: TaskRecord) => boolean): void {
+    for (const id of [...this.sent.keys()]) {
+      const t = this.cache.tasks.get(this.cache.keys.task(id))?.value;
+      if (t && match(t)) {
+        this.sent.delete(id);
+        this.notify(id);
+      }
+    }
   }
 
   write(msg: ControllerMessage): void {
@@ -94,6 +119,7 @@ export interface LeaderContext {
 export class DispatcherServer {
   private leader: LeaderContext | undefined;
   private removeHandler: (() => void) | undefined;
+  private removeCredentialHandler: (() => void) | undefined;
   private sessions = new Map<string, AgentSession>();
   private leaderAddress = '';
 
@@ -104,12 +130,21 @@ export class DispatcherServer {
     this.leader = ctx;
     this.removeHandler?.();
     this.removeHandler = undefined;
+    this.removeCredentialHandler?.();
+    this.removeCredentialHandler = undefined;
     if (!ctx) {
       for (const s of this.sessions.values()) s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
       this.sessions.clear();
       this.deps.metrics?.agentSessions.set(0);
       return;
     }
+    // New registry credentials reach the agents whose tasks pull with them (a failed pull retries).
+    this.removeCredentialHandler = ctx.cache.registryCredentials.addHandler({
+      onUpsert: (_k, c) => {
+        if (this.leader !== ctx) return;
+        for (const s of this.sessions.values()) s.resend((t) => t.namespace === c.value.namespace && t.spec.imagePullSecret === c.value.name);
+      },
+    });
     this.removeHandler = ctx.cache.tasks.addHandler({
       onUpsert: (_k, t, old) => {
         if (this.leader !== ctx) return;

@@ -8,7 +8,15 @@ export type EventType =
   | 'task.state'
   | 'task.unschedulable'
   | 'node.state'
-  | 'node.registered';
+  | 'node.registered'
+  | 'rollout.started'
+  | 'rollout.failure'
+  | 'rollout.paused'
+  | 'rollout.resumed'
+  | 'rollout.rollback'
+  | 'rollout.completed'
+  | 'rollout.undo'
+  | 'rollout.restart';
 
 export interface BerthEvent {
   type: EventType;

@@ -2,18 +2,20 @@
 // every change that converges the slots. No I/O, no clock (now is an input), no randomness.
 //
 // Slot model: slots 1..replicas each want one live task (desired running) at the current spec
-// revision. A slot whose live task died gets a new task in the same slot; slots above replicas
-// are shut down; a live task of an older revision is replaced one slot at a time, the next only
-// when the previous replacement runs. Dead tasks are kept as history (a few per slot) and the
-// rest deleted. A deleting service shuts everything down, then its records go.
+// revision. A slot whose live task died gets a new task in the same slot, as its restart policy
+// says (restart-plan.ts); slots above replicas are shut down; live tasks of an outdated spec are
+// replaced by the rolling update (rollout-plan.ts). Dead tasks are kept as history (a few per
+// slot) and the rest deleted. A deleting service shuts everything down, then its records go.
 import type { ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
-import { taskSpecKey } from '../../../proto/src/spec/service.js';
+import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
+import { refillDecision } from './restart-plan.js';
 import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
+import { planRollout, startFirstPredecessor, type RolloutEvent, type SlotState } from './rollout-plan.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
-/** A failed slot is refilled no sooner than this after its task ended: a crash loop stays slow. */
+/** With the default restart backoff, a failed slot is refilled this long after its task ended. */
 export const RESTART_DELAY_MS = 1_000;
 
 export interface TaskChange {
@@ -32,15 +34,22 @@ export interface ReplicatedPlan {
   deleteService: boolean;
   /** Look again after this long (a restart delay is running). */
   requeueAfterMs?: number;
+  /** The rollout record to store (it changed). */
+  rollout?: RolloutRecord;
+  /** Roll the service back to this revision's spec (failureAction rollback). */
+  rollbackTo?: { revision: number; reason: string };
+  rolloutEvents?: RolloutEvent[];
 }
 
 export interface PlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
   nodes: ReadonlyMap<string, NodeView>;
-  nowMs: number;
   /** How tasks of lost nodes are handled (node-loss-plan.ts); defaults when absent. */
   nodeLoss?: NodeLossConfig;
+  nowMs: number;
+  /** The service's rollout record, if any. */
+  rollout?: RolloutRecord | undefined;
 }
 
 export function taskId(serviceUid: string, slot: number, instance: number): string {
@@ -55,9 +64,11 @@ export function instanceOf(task: Pick<TaskRecord, 'id'>): number {
   return Number(task.id.slice(task.id.lastIndexOf('-') + 1));
 }
 
-
-export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number): TaskRecord {
+export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number, extra: { priorFailures?: number; avoidNodes?: string[] } = {}): TaskRecord {
   return {
+    ...(extra.priorFailures ? { priorFailures: extra.priorFailures } : {}),
+    ...(extra.avoidNodes && extra.avoidNodes.length > 0 ? { avoidNodes: extra.avoidNodes } : {}),
+    ...(svc.restartGeneration ? { restartGeneration: svc.restartGeneration } : {}),
     id: taskId(svc.meta.uid, slot, instance),
     namespace: svc.meta.namespace,
     service: svc.meta.name,
@@ -122,32 +133,39 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   }
 
   const replicas = svc.spec.replicas;
-  const wantKey = taskSpecKey(svc.spec);
-  let updating = 0; // slots whose current-revision task is not running yet
-  const outdated: TaskRecord[] = [];
+  const slots: SlotState[] = [];
+  const dead = (t: TaskRecord): boolean => isDead(t);
 
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
     const live = list.filter((t) => t.desiredState === 'running');
-    // More than one live task in a slot (a lost race): keep the newest.
-    for (const extra of live.slice(0, -1)) shutdown(extra);
+    // More than one live task in a slot (a lost race): keep the newest, and the outdated task
+    // that a start-first successor is replacing until that one is ready.
+    const predecessor = startFirstPredecessor(svc, live, dead);
+    for (const extra of live.slice(0, -1)) if (extra !== predecessor) shutdown(extra);
+    const keep = predecessor ? [predecessor] : [];
     const current = live[live.length - 1];
     if (current && !isDead(current)) {
-      // Outdated only when what the task runs changed (a scale-only change replaces nothing).
-      if (current.specRevision !== svc.specRevision && taskSpecKey(current.spec) !== wantKey) outdated.push(current);
-      else if (current.status.state !== 'running') updating++;
+      slots.push({ slot, live: [...keep, current], tasks: list });
       continue;
     }
     if (current) shutdown(current);
-    // The slot is empty: refill it, after the restart delay if its last task failed.
-    const last = list[list.length - 1];
-    const failed = last !== undefined && ['failed', 'complete', 'rejected'].includes(last.status.state);
-    const wait = failed ? last.status.timestampMs + RESTART_DELAY_MS - nowMs : 0;
-    if (wait > 0) {
-      requeue = Math.min(requeue ?? Infinity, wait);
+    // A start-first successor died: the old task keeps serving and the rollout tries again.
+    if (predecessor) {
+      slots.push({ slot, live: keep, tasks: list });
       continue;
     }
-    plan.create.push(newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs));
+    // The slot is empty: refill it as the restart policy says (after its backoff).
+    const decision = refillDecision(svc, list, nowMs);
+    if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
+    if (!decision.refill || decision.waitMs > 0) {
+      slots.push({ slot, live: [], tasks: list });
+      continue;
+    }
+    const last = list[list.length - 1];
+    const t = newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs, decision);
+    plan.create.push(t);
+    slots.push({ slot, live: [t], tasks: [...list, t] });
   }
 
   for (const [slot, list] of bySlot) {
@@ -162,16 +180,24 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     if (dead.length > TASK_HISTORY_PER_SLOT) plan.delete.push(...dead.slice(0, dead.length - TASK_HISTORY_PER_SLOT).map((t) => t.id));
   }
 
-  // Rolling replacement of outdated tasks: one slot at a time, stop-first, the next only when
-  // the previous replacement runs.
-  if (updating === 0) {
-    const next = outdated.sort((a, b) => a.slot - b.slot)[0];
-    if (next) {
-      shutdown(next);
-      const list = bySlot.get(next.slot)!;
-      plan.create.push(newTask(svc, next.slot, instanceOf(list[list.length - 1]!) + 1, nowMs));
-    }
+  // Rolling update of the slots that run an outdated spec.
+  const r = planRollout({ service: svc, slots, record: input.rollout, nowMs });
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  for (const id of r.shutdown) {
+    const t = byId.get(id);
+    if (t) shutdown(t);
   }
+  for (const slot of r.replace) {
+    const list = bySlot.get(slot) ?? [];
+    const last = plan.create.find((c) => c.slot === slot) ?? list[list.length - 1];
+    const failedBefore = list.filter((t) => t.desiredState !== 'running' && t.specRevision === svc.specRevision);
+    const prior = failedBefore.length > 0 ? refillDecision(svc, failedBefore, nowMs) : undefined;
+    plan.create.push(newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs, prior?.refill ? prior : {}));
+  }
+  if (r.record) plan.rollout = r.record;
+  if (r.rollbackTo) plan.rollbackTo = r.rollbackTo;
+  if (r.events.length > 0) plan.rolloutEvents = r.events;
+  if (r.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, r.requeueAfterMs);
 
   if (requeue !== undefined && Number.isFinite(requeue)) plan.requeueAfterMs = Math.max(1, requeue);
   return dedupe(plan);

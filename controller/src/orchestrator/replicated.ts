@@ -11,6 +11,9 @@ import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { planReplicated } from './replicated-plan.js';
 import type { NodeLossConfig } from './node-loss-plan.js';
+import type { RolloutEvent } from './rollout-plan.js';
+import type { EventType } from '../events/events.js';
+import { rollbackService } from '../api/rollouts.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
@@ -37,10 +40,16 @@ export class ReplicatedOrchestrator {
     off.push(cache.tasks.addHandler({
       onUpsert: (_k, t, old) => {
         // Status chatter of a running task changes nothing for the orchestrator.
-        if (old && old.value.status.state === t.value.status.state && old.value.desiredState === t.value.desiredState && old.value.nodeId === t.value.nodeId) return;
+        const o = old?.value;
+        const n = t.value;
+        if (o && o.status.state === n.status.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && o.status.health === n.status.health && o.status.restarts === n.status.restarts && !!o.status.err === !!n.status.err) return;
         enqueueTask(t.value);
       },
       onDelete: (_k, t) => enqueueTask(t.value),
+    }));
+    // Pause and resume (written by the API) steer the rolling update.
+    off.push(cache.rollouts.addHandler({
+      onUpsert: (_k, r) => this.queue.add(serviceKeyOf(r.value.namespace, r.value.name)),
     }));
     off.push(cache.nodes.addHandler({
       onUpsert: (_k, n, old) => {
@@ -84,8 +93,13 @@ export class ReplicatedOrchestrator {
       return;
     }
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
-    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
+    const rollout = cache.rollout(namespace, name);
+    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value, ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
     const ops: WriteOp[] = [];
+    if (plan.rollout && !plan.rollbackTo) {
+      const key = cache.keys.rollout(namespace, name);
+      ops.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
+    }
     for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
     for (const u of plan.update) {
       const cur = byId.get(u.taskId);
@@ -100,6 +114,7 @@ export class ReplicatedOrchestrator {
     if (plan.deleteService) {
       ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
       ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
+      ops.push({ op: 'delete', key: cache.keys.rollout(namespace, name) });
     }
     if (ops.length > 0) {
       await commitChunks(cache, ops);
@@ -110,9 +125,32 @@ export class ReplicatedOrchestrator {
       }
       if (plan.deleteService) this.deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
     }
+    for (const e of plan.rolloutEvents ?? []) this.deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
+    if (plan.rollbackTo) {
+      const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
+      if (r.ok) {
+        this.deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
+        this.deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
+      } else if (plan.rollout) {
+        const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
+        const key = cache.keys.rollout(namespace, name);
+        await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
+        this.deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
+      }
+    }
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 }
+
+const ROLLOUT_EVENT: Record<RolloutEvent['state'], EventType> = {
+  updating: 'rollout.started',
+  paused: 'rollout.paused',
+  completed: 'rollout.completed',
+  rollback_started: 'rollout.rollback',
+  rollback_paused: 'rollout.paused',
+  rollback_completed: 'rollout.completed',
+  failure: 'rollout.failure',
+};
 
 /**
  * Commits ops in transactions of at most MAX_OPS_PER_TXN. Creates go before updates and deletes

@@ -26,6 +26,8 @@ export interface PendingTask {
   /** namespace/name: tasks of one service are spread against each other. */
   serviceKey: string;
   resources: Resources;
+  /** Nodes to rank last (the slot failed there repeatedly); still used when nothing else fits. */
+  avoidNodes?: readonly string[];
 }
 
 export interface Snapshot {
@@ -109,7 +111,9 @@ function load(n: NodeState_): number {
 }
 
 /** Spread: fewer tasks of this service first, then fewer tasks, then less loaded, then the hash. */
-function better(a: NodeState_, b: NodeState_, serviceKey: string): boolean {
+function better(a: NodeState_, b: NodeState_, serviceKey: string, avoid: readonly string[] = []): boolean {
+  const aa = avoid.includes(a.node.id);
+  if (aa !== avoid.includes(b.node.id)) return !aa;
   const sa = a.byService.get(serviceKey) ?? 0;
   const sb = b.byService.get(serviceKey) ?? 0;
   if (sa !== sb) return sa < sb;
@@ -162,7 +166,7 @@ export function schedule(snapshot: Snapshot, pending: readonly PendingTask[], se
         rejections.push(rejected);
         continue;
       }
-      if (!best || better(n, best, task.serviceKey)) best = n;
+      if (!best || better(n, best, task.serviceKey, task.avoidNodes)) best = n;
     }
     if (!best) {
       plan.unplaced.push({ taskId: task.id, reason: summarize(rejections, states.length) });

@@ -139,7 +139,7 @@ export class SchedulerLoop {
     const byId = new Map(pending.map((t) => [t.value.id, t]));
     const plan = schedule(
       { nodes },
-      pending.map((t): PendingTask => ({ id: t.value.id, serviceKey: serviceKeyOf(t.value.namespace, t.value.service), resources: reservation(t.value) })),
+      pending.map((t): PendingTask => ({ id: t.value.id, serviceKey: serviceKeyOf(t.value.namespace, t.value.service), resources: reservation(t.value), ...(t.value.avoidNodes ? { avoidNodes: t.value.avoidNodes } : {}) })),
       this.seed++,
     );
     const now = clock.now();

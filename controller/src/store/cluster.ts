@@ -1,6 +1,7 @@
 // The controller's shared caches: one informer per object kind, with the indexes the loops use.
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+import type { RegistryCredentialRecord, RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { Informer } from './informer.js';
 import type { Keys } from './keys.js';
 import type { KeyValue, Store } from './store.js';
@@ -15,6 +16,8 @@ export class ClusterCache {
   readonly services: Informer<ServiceRecord>;
   readonly tasks: Informer<TaskRecord>;
   readonly nodes: Informer<NodeRecord>;
+  readonly rollouts: Informer<RolloutRecord>;
+  readonly registryCredentials: Informer<RegistryCredentialRecord>;
 
   constructor(
     readonly store: Store,
@@ -24,6 +27,8 @@ export class ClusterCache {
     this.services = new Informer<ServiceRecord>(store, keys.services, decodeJson, log.child({ loop: 'informer', kind: 'service' }));
     this.tasks = new Informer<TaskRecord>(store, keys.tasks, decodeJson, log.child({ loop: 'informer', kind: 'task' }));
     this.nodes = new Informer<NodeRecord>(store, keys.nodes, decodeJson, log.child({ loop: 'informer', kind: 'node' }));
+    this.rollouts = new Informer<RolloutRecord>(store, keys.rollouts, decodeJson, log.child({ loop: 'informer', kind: 'rollout' }));
+    this.registryCredentials = new Informer<RegistryCredentialRecord>(store, keys.registryCredentials, decodeJson, log.child({ loop: 'informer', kind: 'registrycredential' }));
     this.tasks.addIndex('service', (t) => [serviceKeyOf(t.namespace, t.service)]);
     this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
     this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));
@@ -37,11 +42,11 @@ export class ClusterCache {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.services.start(signal), this.tasks.start(signal), this.nodes.start(signal)]);
+    await Promise.all([this.services.start(signal), this.tasks.start(signal), this.nodes.start(signal), this.rollouts.start(signal), this.registryCredentials.start(signal)]);
   }
 
   get synced(): Promise<void> {
-    return Promise.all([this.services.synced, this.tasks.synced, this.nodes.synced]).then(() => undefined);
+    return Promise.all([this.services.synced, this.tasks.synced, this.nodes.synced, this.rollouts.synced, this.registryCredentials.synced]).then(() => undefined);
   }
 
   service(namespace: string, name: string) {
@@ -50,6 +55,10 @@ export class ClusterCache {
 
   tasksOfService(namespace: string, name: string) {
     return this.tasks.byIndex('service', serviceKeyOf(namespace, name));
+  }
+
+  rollout(namespace: string, name: string) {
+    return this.rollouts.get(this.keys.rollout(namespace, name));
   }
 
   tasksOfNode(nodeId: string) {

@@ -29,6 +29,19 @@ export class Keys {
   node(id: string): string {
     return `${this.nodes}${id}`;
   }
+  get rollouts(): string {
+    return `${this.prefix}rollouts/`;
+  }
+  /** The rollout record of a service (state of its newest rolling update). */
+  rollout(namespace: string, name: string): string {
+    return `${this.rollouts}${namespace}/${name}`;
+  }
+  get registryCredentials(): string {
+    return `${this.prefix}registrycredentials/`;
+  }
+  registryCredential(namespace: string, name: string): string {
+    return `${this.registryCredentials}${namespace}/${name}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

@@ -7,6 +7,7 @@ import {
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
 import { nodeLossFields } from './ha.js';
+import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -114,6 +115,7 @@ export const serviceSpecSchema = obj({
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
   ...nodeLossFields,
+  ...lifecycleFields,
 }).refine((spec, path, ctx) => {
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();
@@ -172,7 +174,7 @@ export const SCALE_FIELDS = ['replicas'] as const;
 /** The part of a spec that a running task embodies; tasks are replaced when it changes. */
 export function taskSpecKey(spec: ServiceSpec): string {
   const rest: Record<string, unknown> = { ...spec };
-  for (const f of SCALE_FIELDS) delete rest[f];
+  for (const f of [...SCALE_FIELDS, ...ROLLOUT_ONLY_FIELDS]) delete rest[f];
   return JSON.stringify(rest);
 }
 

@@ -36,5 +36,7 @@ export function createOptions(req: CreateRequest): Docker.ContainerCreateOptions
     StopSignal: spec.stop.signal,
     StopTimeout: Math.ceil(spec.stop.gracePeriod / 1000),
     HostConfig: hostConfig,
+    // A Berth health check (run by the agent) replaces the image's own HEALTHCHECK.
+    ...(spec.health ? { Healthcheck: { Test: ['NONE'] } } : {}),
   };
 }

@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import type { PortBinding } from '../../../../proto/src/model.js';
 import {
   ContainerExistsError, EngineUnavailableError,
-  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo,
+  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../runtime.js';
 import { createOptions } from './create-options.js';
 
@@ -47,6 +47,27 @@ function portsOf(settings: Record<string, Array<{ HostIp: string; HostPort: stri
   return out.sort((a, b) => a.containerPort - b.containerPort);
 }
 
+/** Characters of a check command's output kept for messages. */
+const EXEC_OUTPUT_MAX = 200;
+
+/** Docker multiplexes stdout and stderr with 8-byte frame headers; keep the payload text. */
+function stripMux(chunk: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i + 8 <= chunk.length && (chunk[i] === 1 || chunk[i] === 2) && chunk[i + 1] === 0) {
+    const len = chunk.readUInt32BE(i + 4);
+    out += chunk.subarray(i + 8, i + 8 + len).toString();
+    i += 8 + len;
+  }
+  return i === 0 ? chunk.toString() : out;
+}
+
+function firstAddress(ns: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> } | undefined): string {
+  if (ns?.IPAddress) return ns.IPAddress;
+  for (const n of Object.values(ns?.Networks ?? {})) if (n.IPAddress) return n.IPAddress;
+  return '';
+}
+
 export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker;
   /**
@@ -86,9 +107,11 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async pullImage(ref: string, signal?: AbortSignal): Promise<void> {
+  async pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
     try {
-      const stream = (await this.docker.pull(ref, signal ? { abortSignal: signal } : {}));
+      const opts: Record<string, unknown> = signal ? { abortSignal: signal } : {};
+      if (auth) opts['authconfig'] = { username: auth.username, password: auth.password, serveraddress: auth.server };
+      const stream = (await this.docker.pull(ref, opts));
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
           const failed = out?.find((o) => o.error);
@@ -157,10 +180,44 @@ export class DockerRuntime implements ContainerRuntime {
         finishedAtMs: parseTime(i.State.FinishedAt),
         ports: portsOf(i.NetworkSettings?.Ports),
         error: i.State.Error ?? '',
+        ipAddress: firstAddress(i.NetworkSettings),
+        networkMode: i.HostConfig?.NetworkMode ?? '',
+        health: i.State.Health?.Status ?? '',
+        healthOutput: (i.State.Health?.Log?.at(-1)?.Output ?? '').trim().slice(0, 200),
       };
     } catch (err) {
       if ((err as DockerError).statusCode === 404) return undefined;
       throw classify(err);
+    }
+  }
+
+  async execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const run = async (): Promise<ExecResult> => {
+      const exec = await this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (chunk: Buffer) => {
+          if (output.length < EXEC_OUTPUT_MAX) output += stripMux(chunk);
+        });
+        stream.on('end', () => resolve());
+        stream.on('error', reject);
+      });
+      const info = await exec.inspect();
+      return { exitCode: info.ExitCode ?? -1, output: output.trim().slice(0, EXEC_OUTPUT_MAX) };
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        run(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs}ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      throw classify(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

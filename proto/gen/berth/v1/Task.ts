@@ -2,6 +2,7 @@
 // Original file: berth/v1/objects.proto
 
 import type { TaskStatus as _berth_v1_TaskStatus, TaskStatus__Output as _berth_v1_TaskStatus__Output } from '../../berth/v1/TaskStatus.js';
+import type { RegistryAuth as _berth_v1_RegistryAuth, RegistryAuth__Output as _berth_v1_RegistryAuth__Output } from '../../berth/v1/RegistryAuth.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Task {
@@ -31,6 +32,14 @@ export interface Task {
    * Node address, for the printed "where to reach it".
    */
   'nodeAddress'?: (string);
+  /**
+   * Failures in a row of this slot before this task: the agent's restart backoff goes on from there.
+   */
+  'priorFailures'?: (number);
+  /**
+   * Set only in assignments, for a task whose spec names an imagePullSecret.
+   */
+  'registryAuth'?: (_berth_v1_RegistryAuth | null);
 }
 
 export interface Task__Output {
@@ -60,4 +69,12 @@ export interface Task__Output {
    * Node address, for the printed "where to reach it".
    */
   'nodeAddress': (string);
+  /**
+   * Failures in a row of this slot before this task: the agent's restart backoff goes on from there.
+   */
+  'priorFailures': (number);
+  /**
+   * Set only in assignments, for a task whose spec names an imagePullSecret.
+   */
+  'registryAuth': (_berth_v1_RegistryAuth__Output | null);
 }

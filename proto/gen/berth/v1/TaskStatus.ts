@@ -24,6 +24,10 @@ export interface TaskStatus {
    * Health of the container: "", starting, healthy, unhealthy.
    */
   'health'?: (string);
+  /**
+   * Times the agent restarted the container in place (restart policy).
+   */
+  'restarts'?: (number);
 }
 
 export interface TaskStatus__Output {
@@ -46,4 +50,8 @@ export interface TaskStatus__Output {
    * Health of the container: "", starting, healthy, unhealthy.
    */
   'health': (string);
+  /**
+   * Times the agent restarted the container in place (restart policy).
+   */
+  'restarts': (number);
 }

@@ -1,0 +1,47 @@
+// Registry credentials held by the controller. The API never returns a password; the dispatcher
+// hands it only to the agent whose task pulls with it, inside that task's assignment.
+import type { Clock } from '../../../proto/src/clock.js';
+import { NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import type { Issue } from '../../../proto/src/spec/dsl.js';
+import type { RegistryCredentialRecord } from '../../../proto/src/lifecycle-model.js';
+import type { Keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SERVER_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/;
+
+export type CredentialView = Omit<RegistryCredentialRecord, 'password'>;
+
+export function withoutPassword(r: RegistryCredentialRecord): CredentialView {
+  const { password: _password, ...rest } = r;
+  return rest;
+}
+
+export class RegistryCredentialApi {
+  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock }) {}
+
+  async set(req: { namespace: string; name: string; server: string; username: string; password: string }): Promise<CredentialView> {
+    const issues: Issue[] = [];
+    if (!NAME_RE.test(req.name) || req.name.length > 63) issues.push({ path: 'name', message: 'use lowercase letters, digits and "-" (DNS-1123 label, at most 63)' });
+    if (!NAME_RE.test(req.namespace) || req.namespace.length > 63) issues.push({ path: 'namespace', message: 'use lowercase letters, digits and "-" (DNS-1123 label)' });
+    if (!SERVER_RE.test(req.server) || req.server.length > 255) issues.push({ path: 'server', message: 'expected a registry address host[:port], e.g. registry.example.com or 127.0.0.1:5000' });
+    if (!req.username || req.username.length > 255 || /[\u0000-\u001f]/.test(req.username)) issues.push({ path: 'username', message: 'must be 1–255 printable characters' });
+    if (!req.password || req.password.length > 4096) issues.push({ path: 'password', message: 'must not be empty (at most 4096 characters)' });
+    if (issues.length > 0) throw new ValidationError(issues, 'registry credential');
+    const record: RegistryCredentialRecord = { ...req, updatedAtMs: this.deps.clock.now() };
+    await this.deps.store.commit([{ op: 'put', key: this.deps.keys.registryCredential(req.namespace, req.name), value: JSON.stringify(record) }]);
+    return withoutPassword(record);
+  }
+
+  async list(namespace: string): Promise<CredentialView[]> {
+    const { keys, store } = this.deps;
+    const { items } = await store.list(namespace ? `${keys.registryCredentials}${namespace}/` : keys.registryCredentials);
+    return items.map((kv) => withoutPassword(JSON.parse(kv.value) as RegistryCredentialRecord));
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    const key = this.deps.keys.registryCredential(namespace, name);
+    if (!(await this.deps.store.get(key))) throw new NotFoundError(`registry credential ${namespace}/${name}`);
+    await this.deps.store.commit([{ op: 'delete', key }]);
+  }
+}

@@ -1,0 +1,216 @@
+// PURE rolling-update planner, called by the replicated planner with the slots it settled. It
+// decides which slots running an outdated spec are replaced now, within the budgets of
+// spec.update, keeps the rollout record (state, failures) and says when to roll back.
+//
+// Budgets (docs/lifecycle.md):
+// - start-first: a slot being replaced runs its old and its new task side by side until the new
+//   one is ready; at most maxSurge such slots at once. Nothing ready is stopped early, so ready
+//   tasks never drop below replicas − maxUnavailable because of the update.
+// - stop-first: the old task stops, then the new one starts; a slot is taken only while fewer
+//   than maxUnavailable slots lack a ready task.
+// - delay > 0: slots are taken in batches; the next batch starts `delay` after the last one is ready.
+// - A new task that fails (ends, restarts, turns unhealthy, cannot pull) before the rollout is over
+//   marks its slot failed; more failed slots than maxFailureRatio · replicas triggers failureAction.
+//   The rollout is over `monitor` after its last task turned ready.
+import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+import { hasFailed, isOutdated, isReady, type RolloutRecord, type RolloutState } from '../../../proto/src/lifecycle-model.js';
+import { resolveCount } from '../../../proto/src/spec/lifecycle.js';
+
+export interface SlotState {
+  slot: number;
+  /** Live tasks kept in the slot, oldest first: the current one, or an outdated one and its successor. */
+  live: TaskRecord[];
+  /** Every task of the slot, oldest first (history included). */
+  tasks: TaskRecord[];
+}
+
+export interface RolloutInput {
+  service: ServiceRecord;
+  /** Slots 1..replicas. */
+  slots: SlotState[];
+  record: RolloutRecord | undefined;
+  nowMs: number;
+}
+
+export interface RolloutEvent {
+  state: RolloutState | 'failure';
+  message: string;
+}
+
+export interface RolloutPlan {
+  /** Outdated live tasks to stop now. */
+  shutdown: string[];
+  /** Slots that get a new task now. */
+  replace: number[];
+  /** The record to store, when it changed. */
+  record?: RolloutRecord;
+  /** Roll back to this revision (failureAction rollback). */
+  rollbackTo?: { revision: number; reason: string };
+  requeueAfterMs?: number;
+  events: RolloutEvent[];
+}
+
+const DONE_STATES: readonly RolloutState[] = ['completed', 'rollback_completed'];
+
+/** The outdated task that stays live while its start-first successor is not ready yet. */
+export function startFirstPredecessor(svc: ServiceRecord, live: readonly TaskRecord[], isDead: (t: TaskRecord) => boolean): TaskRecord | undefined {
+  if (live.length < 2) return undefined;
+  const newest = live[live.length - 1]!;
+  const prev = live[live.length - 2]!;
+  if (isOutdated(newest, svc) || (isReady(newest) && !isDead(newest))) return undefined;
+  return isOutdated(prev, svc) && !isDead(prev) ? prev : undefined;
+}
+
+/** The record of a rollout that starts now (a new revision of the service). */
+export function startRecord(svc: ServiceRecord, prev: RolloutRecord | undefined, nowMs: number): RolloutRecord {
+  const stable = prev ? (DONE_STATES.includes(prev.state) ? prev.revision : prev.previousRevision) : 0;
+  const paused = prev?.paused ?? false;
+  return {
+    namespace: svc.meta.namespace,
+    name: svc.meta.name,
+    revision: svc.specRevision,
+    previousRevision: stable,
+    state: paused ? 'paused' : 'updating',
+    paused,
+    failedSlots: [],
+    message: paused ? `revision ${svc.specRevision} waits: rollouts are paused (berth rollout resume)` : `rolling out revision ${svc.specRevision}`,
+    startedAtMs: nowMs,
+    updatedAtMs: nowMs,
+  };
+}
+
+export function planRollout(input: RolloutInput): RolloutPlan {
+  const { service: svc, slots, nowMs } = input;
+  const plan: RolloutPlan = { shutdown: [], replace: [], events: [] };
+  const replicas = svc.spec.replicas;
+  const u = svc.spec.update;
+  let rec: RolloutRecord;
+  if (!input.record || input.record.revision !== svc.specRevision) {
+    rec = startRecord(svc, input.record, nowMs);
+    plan.events.push({ state: rec.state, message: rec.message });
+  } else rec = { ...input.record, failedSlots: [...input.record.failedSlots] };
+  const rollingBack = rec.rollbackOf !== undefined;
+  const over = DONE_STATES.includes(rec.state);
+
+  let unavailable = 0;
+  let surge = 0;
+  let inFlight = 0;
+  let lastReadyAt = 0;
+  const pending: SlotState[] = [];
+  const failed = new Set(rec.failedSlots);
+  for (const s of slots) {
+    // Failures of this revision's tasks count until the rollout is over.
+    if (!over && s.tasks.some((t) => t.specRevision === svc.specRevision && !isOutdated(t, svc) && hasFailed(t))) failed.add(s.slot);
+    const newest = s.live[s.live.length - 1];
+    const old = s.live.find((t) => isOutdated(t, svc));
+    const fresh = newest && !isOutdated(newest, svc) ? newest : undefined;
+    if (!s.live.some(isReady)) unavailable++;
+    if (fresh && isReady(fresh)) {
+      lastReadyAt = Math.max(lastReadyAt, fresh.status.timestampMs);
+      if (old) plan.shutdown.push(old.id); // start-first: the successor is ready
+      continue;
+    }
+    if (fresh) {
+      inFlight++;
+      if (old) surge++;
+    } else if (old) pending.push(s);
+  }
+
+  // Failures beyond the tolerated ratio.
+  const newFailures = [...failed].filter((x) => !rec.failedSlots.includes(x)).sort((a, b) => a - b);
+  if (newFailures.length > 0) {
+    rec.failedSlots = [...failed].sort((a, b) => a - b);
+    plan.events.push({ state: 'failure', message: `new task failed in slot ${newFailures.join(', ')} (${rec.failedSlots.length} of ${replicas})` });
+  }
+  const tooMany = !over && rec.failedSlots.length > u.maxFailureRatio * replicas;
+  if (tooMany && !rec.paused && u.failureAction !== 'continue') {
+    const why = `${rec.failedSlots.length} of ${replicas} new tasks failed (maxFailureRatio ${u.maxFailureRatio})`;
+    if (u.failureAction === 'rollback' && !rollingBack && rec.previousRevision > 0) {
+      plan.rollbackTo = { revision: rec.previousRevision, reason: why };
+      return finish(plan, input.record, rec, nowMs);
+    }
+    rec.paused = true;
+    rec.state = rollingBack ? 'rollback_paused' : 'paused';
+    rec.message = `paused: ${why}${rollingBack ? ' during the rollback' : u.failureAction === 'rollback' ? '; no earlier revision to roll back to' : ''}`;
+    plan.events.push({ state: rec.state, message: rec.message });
+  }
+
+  const work = pending.length + inFlight + plan.shutdown.length;
+  if (rec.paused && work > 0) {
+    const pausedState: RolloutState = rollingBack ? 'rollback_paused' : 'paused';
+    if (rec.state !== pausedState) {
+      rec.state = pausedState;
+      rec.message = rec.message.startsWith('paused') ? rec.message : 'paused by the user (berth rollout resume)';
+      plan.events.push({ state: rec.state, message: rec.message });
+    }
+    return finish(plan, input.record, rec, nowMs);
+  }
+
+  // Take outdated slots within the budget (with a delay, only between batches).
+  const batchOpen = u.delay === 0 || (inFlight === 0 && nowMs >= lastReadyAt + u.delay);
+  if (!batchOpen && inFlight === 0 && pending.length > 0) plan.requeueAfterMs = lastReadyAt + u.delay - nowMs;
+  if (batchOpen && u.order === 'start-first') {
+    const budget = Math.max(1, resolveCount(u.maxSurge, replicas, 'up')) - surge;
+    for (const s of pending.slice(0, Math.max(0, budget))) plan.replace.push(s.slot);
+  } else if (batchOpen) {
+    let budget = Math.max(1, resolveCount(u.maxUnavailable, replicas, 'down')) - unavailable;
+    for (const s of pending) {
+      const old = s.live.find((t) => isOutdated(t, svc))!;
+      const cost = s.live.some(isReady) ? 1 : 0;
+      if (cost > budget) break;
+      budget -= cost;
+      plan.shutdown.push(old.id);
+      plan.replace.push(s.slot);
+    }
+  }
+
+  // Over: every slot runs the revision, ready, and the monitor window has passed.
+  if (!over && work === 0) {
+    // The monitor window guards updates; a first deployment has nothing to roll back to.
+    const monitorLeft = rec.previousRevision > 0 ? lastReadyAt + u.monitor - nowMs : 0;
+    if (monitorLeft > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, monitorLeft);
+    else {
+      rec.state = rollingBack ? 'rollback_completed' : 'completed';
+      const failures = rec.failedSlots.length > 0 ? ` (${rec.failedSlots.length} failed task${rec.failedSlots.length === 1 ? '' : 's'} tolerated)` : '';
+      rec.message = rollingBack ? `rolled back to the spec of revision ${rec.previousRevision} (revision ${rec.revision})${failures}` : `revision ${rec.revision} runs on every replica${failures}`;
+      plan.events.push({ state: rec.state, message: rec.message });
+    }
+  } else if (!over && !rec.paused && rec.state !== 'updating' && rec.state !== 'rollback_started') {
+    rec.state = rollingBack ? 'rollback_started' : 'updating';
+  }
+  return finish(plan, input.record, rec, nowMs);
+}
+
+function finish(plan: RolloutPlan, before: RolloutRecord | undefined, rec: RolloutRecord, nowMs: number): RolloutPlan {
+  const strip = (r: RolloutRecord | undefined): string => JSON.stringify(r ? { ...r, updatedAtMs: 0 } : null);
+  if (strip(before) !== strip(rec)) plan.record = { ...rec, updatedAtMs: nowMs };
+  return plan;
+}
+
+/** "3/10 updated, 9 ready" — the progress line of `berth rollout status`. */
+export interface RolloutProgress {
+  replicas: number;
+  /** Slots whose live task runs the current spec and is ready. */
+  updated: number;
+  /** Slots with at least one ready task. */
+  ready: number;
+  /** Live tasks still running an outdated spec. */
+  outdated: number;
+}
+
+export function rolloutProgress(svc: ServiceRecord, tasks: readonly TaskRecord[]): RolloutProgress {
+  const bySlot = new Map<number, TaskRecord[]>();
+  for (const t of tasks) {
+    if (t.serviceUid !== svc.meta.uid || t.desiredState !== 'running' || t.slot < 1 || t.slot > svc.spec.replicas) continue;
+    bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
+  }
+  let updated = 0;
+  let ready = 0;
+  let outdated = 0;
+  for (const live of bySlot.values()) {
+    if (live.some(isReady)) ready++;
+    if (live.some((t) => isReady(t) && !isOutdated(t, svc))) updated++;
+    outdated += live.filter((t) => isOutdated(t, svc)).length;
+  }
+  return { replicas: svc.spec.replicas, updated, ready, outdated };
+}

@@ -1,0 +1,245 @@
+// Issue 5 on real engines: health checks (http, tcp, exec), in-place restarts with a measured
+// backoff and one status write per restart, rolling updates that keep the healthy floor, an
+// automatic rollback, and the rollout verbs (status, history, undo, restart, pause, resume).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster, image } from '../harness/cluster.js';
+import { RolloutClient } from '../../cli/src/rollout-client.js';
+import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
+
+let cluster: TestCluster;
+let rollouts: RolloutClient;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start({ hosts: 1 });
+  rollouts = new RolloutClient(cluster.controllers[0]!.address);
+});
+
+afterAll(async () => {
+  rollouts?.close();
+  await cluster?.stop();
+});
+
+function manifest(name: string, spec: string): string {
+  const f = join(cluster.dir, `${name}-${Date.now()}.yaml`);
+  writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata:\n  name: ${name}\nspec:\n  image: ${image()}\n${spec}`);
+  return f;
+}
+
+async function apply(name: string, spec: string): Promise<void> {
+  const res = await cluster.berth(['apply', '-f', manifest(name, spec)]);
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+}
+
+const tasksOf = async (service: string): Promise<Task__Output[]> => cluster.client().listTasks({ service });
+const ready = (t: Task__Output): boolean => t.status?.state === 'running' && (!t.status.health || t.status.health === 'healthy');
+
+const HTTPD = '  command: [httpd, -f, -p, "8080", -h, /www]\n  stop: { gracePeriod: 1s }\n';
+const FAST_HEALTH = 'interval: 300ms, timeout: 250ms, retries: 2';
+
+describe('health checks run by the agent', () => {
+  it('http, tcp and exec checks: passing ones turn healthy, failing ones unhealthy and restarted (counted)', async () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['http-ok', `{ http: { port: 8080, path: /index.html, status: "200" }, ${FAST_HEALTH} }`, true],
+      ['http-bad', `{ http: { port: 8080, path: /missing.html }, ${FAST_HEALTH} }`, false],
+      ['tcp-ok', `{ tcp: { port: 8080 }, ${FAST_HEALTH} }`, true],
+      ['tcp-bad', `{ tcp: { port: 9 }, ${FAST_HEALTH} }`, false],
+      // docker exec takes a few hundred ms on a busy engine: a longer timeout.
+      ['exec-ok', '{ exec: { command: [test, -f, /www/index.html] }, interval: 1s, timeout: 1s, retries: 2 }', true],
+      ['exec-bad', '{ exec: { command: [test, -f, /nonexistent] }, interval: 1s, timeout: 1s, retries: 2 }', false],
+    ];
+    for (const [name, health] of cases) await apply(name, `${HTTPD}  health: ${health}\n  restart: { backoff: { initial: 500ms, max: 2s } }\n`);
+    const restarted = async (name: string): Promise<Task__Output | undefined> =>
+      (await cluster.client().listTasks({ service: name, all: true })).find((t) => (t.status?.restarts ?? 0) >= 1);
+    await cluster.waitFor(async () => {
+      for (const [name, , good] of cases) {
+        const [t] = await tasksOf(name);
+        if (good && !(t?.status?.state === 'running' && t.status.health === 'healthy')) return false;
+        if (!good && !(await restarted(name))) return false;
+      }
+      return true;
+    }, 'checks to settle', 60_000);
+    for (const [name, , good] of cases) {
+      if (good) {
+        const [t] = await tasksOf(name);
+        expect(t!.status!.restarts, name).toBe(0);
+      }
+    }
+    // Each failing check was seen for what it is: the agent stopped the container as unhealthy.
+    const agentLog = readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8');
+    for (const [name, detail] of [['http-bad', 'http 404'], ['tcp-bad', 'tcp 9: ECONNREFUSED'], ['exec-bad', 'exec exit 1']] as const) {
+      const t = (await restarted(name))!;
+      expect(agentLog, name).toMatch(new RegExp(`"task":"${t.id}".*"detail":"${detail}".*container unhealthy`));
+    }
+    // `get tasks` shows the health as the state.
+    const out = (await cluster.berth(['get', 'tasks', 'http-ok'])).stdout;
+    expect(out).toMatch(/ healthy /);
+    for (const [name] of cases) expect((await cluster.berth(['delete', 'service', name])).code).toBe(0);
+  });
+});
+
+describe('restart policy', () => {
+  it('a crash loop restarts in place with growing delays and one status write per restart', async () => {
+    const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
+    const writes: number[] = [];
+    const watcher = await etcd.watch().prefix('/berth/v1/tasks/').create();
+    watcher.on('put', () => writes.push(Date.now()));
+    const docker = cluster.hosts[0]!.docker;
+    const starts: number[] = [];
+    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: ['berth.service=crash'] } })) as NodeJS.ReadableStream & { destroy(): void };
+    events.on('data', () => starts.push(Date.now()));
+    try {
+      await apply('crash', '  command: [sh, -c, "sleep 0.2; exit 3"]\n  restart: { policy: always, backoff: { initial: 400ms, multiplier: 2, max: 10s } }\n');
+      let t: Task__Output | undefined;
+      await cluster.waitFor(async () => {
+        t = (await cluster.client().listTasks({ service: 'crash', all: true })).find((x) => x.status?.restarts === 3);
+        return starts.length >= 4 && t !== undefined;
+      }, '3 restarts of the crashing container', 60_000);
+      // Three restarts in place: one container for the task, each restart reported once.
+      expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t!.id)).toHaveLength(1);
+      const inPlaceWrites = writes.filter((w) => w > starts[0]! + 100 && w < starts[3]! + 100).length;
+      expect(inPlaceWrites, `${inPlaceWrites} task writes for 3 restarts`).toBeLessThanOrEqual(3);
+      // After 3 restarts in a row on the node the slot gets a new task; its backoff goes on growing.
+      await cluster.waitFor(() => starts.length >= 6, '6 starts', 60_000);
+      const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
+      // Delays 0.4s, 0.8s, 1.6s, 3.2s, 6.4s plus the 0.2s run: each gap longer than the one before.
+      for (let i = 1; i < gaps.length; i++) expect(gaps[i]!, `gaps ${gaps.join(', ')}`).toBeGreaterThan(gaps[i - 1]!);
+      const history = await cluster.client().listTasks({ service: 'crash', all: true });
+      expect(history.some((x) => x.status?.state === 'failed' && /3 restarts in a row on this node/.test(x.status.message))).toBe(true);
+    } finally {
+      events.destroy();
+      await watcher.cancel();
+      etcd.close();
+      await cluster.berth(['delete', 'service', 'crash']);
+    }
+  });
+
+  it('policy on-failure with maxAttempts leaves the task failed after the attempts; exit 0 completes', async () => {
+    await apply('onfail', '  command: [sh, -c, "exit 2"]\n  restart: { policy: on-failure, maxAttempts: 2, backoff: { initial: 200ms } }\n');
+    await apply('done', '  command: [sh, -c, "exit 0"]\n  restart: { policy: on-failure }\n');
+    await cluster.waitFor(async () => {
+      const all = [...await cluster.client().listTasks({ service: 'onfail', all: true }), ...await cluster.client().listTasks({ service: 'done', all: true })];
+      return all.some((t) => t.service === 'onfail' && t.status?.state === 'failed' && /gave up after 2 restarts/.test(t.status.message))
+        && all.some((t) => t.service === 'done' && t.status?.state === 'complete');
+    }, 'on-failure outcomes', 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Nothing refills those slots.
+    expect((await cluster.client().listTasks({ service: 'onfail', all: true })).length).toBe(1);
+    expect((await cluster.client().listTasks({ service: 'done', all: true })).length).toBe(1);
+    await cluster.berth(['delete', 'service', 'onfail']);
+    await cluster.berth(['delete', 'service', 'done']);
+  });
+
+  it('stop: the configured signal, then SIGKILL after the grace period', async () => {
+    await apply('sig', '  command: [sh, -c, "trap \'exit 7\' USR1; while true; do sleep 0.1; done"]\n  stop: { signal: SIGUSR1, gracePeriod: 5s }\n');
+    await apply('stubborn', '  command: [sh, -c, "trap \'\' TERM; while true; do sleep 0.1; done"]\n  stop: { gracePeriod: 2s }\n');
+    await cluster.waitFor(async () => (await tasksOf('sig'))[0]?.status?.state === 'running' && (await tasksOf('stubborn'))[0]?.status?.state === 'running', 'both running');
+    const docker = cluster.hosts[0]!.docker;
+    const died = new Map<string, { code: number; atMs: number }>();
+    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['die'] } })) as NodeJS.ReadableStream & { destroy(): void };
+    events.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const e = JSON.parse(line) as { Actor: { Attributes: Record<string, string> } };
+        const svc = e.Actor.Attributes['berth.service'];
+        if (svc) died.set(svc, { code: Number(e.Actor.Attributes['exitCode']), atMs: Date.now() });
+      }
+    });
+    const t0 = Date.now();
+    await cluster.berth(['delete', 'service', 'sig']);
+    await cluster.berth(['delete', 'service', 'stubborn']);
+    await cluster.waitFor(() => died.has('sig') && died.has('stubborn'), 'both stopped', 30_000);
+    events.destroy();
+    const exits = new Map<string, number>([['sig', died.get('sig')!.code], ['stubborn', died.get('stubborn')!.code], ['stubborn-at', died.get('stubborn')!.atMs - t0]]);
+    expect(exits.get('sig')).toBe(7); // got SIGUSR1 and exited by itself
+    expect(exits.get('stubborn')).toBe(137); // ignored SIGTERM: killed
+    expect(exits.get('stubborn-at')).toBeGreaterThanOrEqual(2_000);
+    await cluster.waitFor(async () => (await cluster.containers(0)).every((c) => !['sig', 'stubborn'].includes(c.Labels['berth.service']!)), 'containers removed', 30_000);
+  });
+});
+
+describe('rolling updates', () => {
+  const web = (version: string, extra = ''): string =>
+    `  replicas: 10\n  command: [sh, -c, "echo ${version} > /www/v.txt; exec httpd -f -p 8080 -h /www"]\n  stop: { gracePeriod: 1s }\n` +
+    `  health: { http: { port: 8080, path: /v.txt }, ${FAST_HEALTH} }\n` +
+    `  update: { order: stop-first, maxSurge: 0, maxUnavailable: 1, monitor: 1s${extra} }\n`;
+
+  it('updates 10 replicas with maxUnavailable 1 and never has fewer than 9 healthy', async () => {
+    await apply('web', web('v1'));
+    const st = await cluster.berth(['rollout', 'status', 'web', '--timeout', '2m']);
+    expect(st.code, st.stderr).toBe(0);
+    let min = Infinity;
+    let samples = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const tasks = await tasksOf('web');
+        min = Math.min(min, new Set(tasks.filter(ready).map((t) => t.slot)).size);
+        samples++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await apply('web', web('v2'));
+    const res = await cluster.berth(['rollout', 'status', 'web', '--timeout', '3m']);
+    sampling = false;
+    await sampler;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('rolled out (revision 2)');
+    expect(samples).toBeGreaterThan(20);
+    expect(min).toBeGreaterThanOrEqual(9);
+    const tasks = await tasksOf('web');
+    expect(tasks).toHaveLength(10);
+    expect(tasks.every((t) => t.specRevision === 2 && ready(t))).toBe(true);
+  });
+
+  it('a bad update (its health check fails) rolls back by itself; status exits non-zero', async () => {
+    // Revision 3 serves no /v.txt: its first task never turns healthy.
+    await apply('web', web('v3').replace('echo v3 > /www/v.txt; ', ''));
+    const res = await cluster.berth(['rollout', 'status', 'web', '--timeout', '3m']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/rolled back/);
+    const r = await rollouts.get('default', 'web');
+    expect(r.state).toBe('rollback_completed');
+    expect(r.rollbackOf).toBe(3);
+    expect(r.revision).toBe(4);
+    const h = await cluster.berth(['rollout', 'history', 'web']);
+    expect(h.stdout).toMatch(/4\* .*rollback to 2 \(automatic: 1 of 10 new tasks failed/);
+    const tasks = await tasksOf('web');
+    expect(tasks.filter(ready)).toHaveLength(10);
+    // Back on the v2 spec: the page says v2.
+    expect(tasks.every((t) => (JSON.parse(t.specJson) as { command: string[] }).command[2]!.includes('echo v2'))).toBe(true);
+  });
+
+  it('undo --to-revision, history, restart, pause and resume', async () => {
+    const undo = await cluster.berth(['rollout', 'undo', 'web', '--to-revision', '1']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stdout).toContain('rolled back to revision 1 (now revision 5)');
+    expect((await cluster.berth(['rollout', 'status', 'web', '--timeout', '3m'])).code).toBe(0);
+    const tasks = await tasksOf('web');
+    expect(tasks.every((t) => t.specRevision === 5 && (JSON.parse(t.specJson) as { command: string[] }).command[2]!.includes('echo v1'))).toBe(true);
+    const bad = await cluster.berth(['rollout', 'undo', 'web', '--to-revision', '99']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('toRevision: revision 99 is not kept');
+
+    // Pause, then restart: nothing is replaced until resume.
+    expect((await cluster.berth(['rollout', 'pause', 'web'])).code).toBe(0);
+    const ids = new Set(tasks.map((t) => t.id));
+    const restart = await cluster.berth(['rollout', 'restart', 'web']);
+    expect(restart.stdout).toContain('restarting (revision 6)');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await tasksOf('web')).map((t) => t.id).sort()).toEqual([...ids].sort());
+    expect((await rollouts.get('default', 'web')).state).toBe('paused');
+    const paused = await cluster.berth(['rollout', 'status', 'web']);
+    expect(paused.code).toBe(1);
+    expect((await cluster.berth(['rollout', 'resume', 'web'])).code).toBe(0);
+    const done = await cluster.berth(['rollout', 'status', 'web', '--timeout', '3m']);
+    expect(done.code, done.stderr).toBe(0);
+    const after = await tasksOf('web');
+    expect(after).toHaveLength(10);
+    expect(after.every((t) => !ids.has(t.id) && ready(t))).toBe(true); // every replica is a fresh container
+    expect((await cluster.berth(['rollout', 'history', 'web'])).stdout).toMatch(/6\* .*restart/);
+    await cluster.berth(['delete', 'service', 'web']);
+  });
+});

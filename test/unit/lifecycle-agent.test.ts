@@ -1,0 +1,138 @@
+// The agent's lifecycle with a fake engine and a manual clock: in-place restarts with growing
+// backoff, one report per restart, giving up on the node, and health checks that restart.
+import { describe, expect, it } from 'vitest';
+import { Worker } from '../../agent/src/worker.js';
+import { LOCAL_RESTARTS_BEFORE_MOVE, decideRestart } from '../../agent/src/restart-plan.js';
+import { HealthTracker } from '../../agent/src/health/probe.js';
+import { ManualClock } from '../../proto/src/clock.js';
+import { silentLogger } from '../../proto/src/log.js';
+import type { TaskStatus } from '../../proto/src/model.js';
+import type { ServiceSpec } from '../../proto/src/spec/service.js';
+import { FakeRuntime } from './fake-runtime.js';
+import { mockService, mockTask, settle } from './fixtures.js';
+
+const IMAGE = 'berth-local/web:1';
+const restart = (o: Partial<ServiceSpec['restart']> = {}): ServiceSpec['restart'] => ({ policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 8_000, resetAfter: 60_000 }, ...o });
+
+function setup(spec: Partial<ServiceSpec>) {
+  const clock = new ManualClock();
+  const rt = new FakeRuntime(() => clock.now());
+  rt.images.add(IMAGE);
+  const reports: Array<{ taskId: string; status: TaskStatus }> = [];
+  const worker = new Worker({ runtime: rt, nodeId: 'n1', report: (taskId, status) => reports.push({ taskId, status }), log: silentLogger(), now: () => clock.now(), clock });
+  const svc = mockService({ spec: { image: IMAGE, ...spec } });
+  const t = mockTask(svc, { nodeId: 'n1', state: 'assigned' });
+  return { clock, rt, reports, worker, t };
+}
+
+describe('in-place restarts', () => {
+  it('restarts a crashing container after 1s, 2s, 4s with one report each, then gives it up on the node', async () => {
+    const { clock, rt, reports, worker, t } = setup({ restart: restart() });
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await worker.settled();
+    const id = rt.byName(t.containerName)!.id;
+    const delays: number[] = [];
+    for (let i = 0; i < LOCAL_RESTARTS_BEFORE_MOVE; i++) {
+      clock.advance(100);
+      rt.exit(id, 3);
+      const before = reports.length;
+      worker.poke(t.id);
+      await worker.settled();
+      expect(reports.length - before).toBe(1); // exactly one report per restart
+      expect(reports.at(-1)!.status).toMatchObject({ state: 'starting', restarts: i + 1, exitCode: 3 });
+      const starts = rt.callsOf('start').length;
+      let waited = 0;
+      while (rt.callsOf('start').length === starts) {
+        clock.advance(100);
+        waited += 100;
+        await settle(() => true);
+        await worker.settled();
+        expect(waited).toBeLessThan(20_000);
+      }
+      delays.push(waited);
+      // The restart itself is not reported until the container stayed up a moment.
+      expect(reports.length - before).toBe(1);
+    }
+    expect(delays).toEqual([1_000, 2_000, 4_000]);
+    expect(rt.callsOf('create')).toHaveLength(1); // the same container every time
+    clock.advance(100);
+    rt.exit(id, 3);
+    worker.poke(t.id);
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'failed', restarts: 3 });
+    expect(reports.at(-1)!.status.message).toBe('exited with code 3; 3 restarts in a row on this node: replaced, preferring another node');
+  });
+
+  it('decides per policy: on-failure ends after maxAttempts and completes on exit 0; a healthy period resets the count', () => {
+    const onFailure = restart({ policy: 'on-failure', maxAttempts: 2 });
+    const crash = { exitCode: 1, unhealthy: false, healthyRunMs: 0 };
+    expect(decideRestart(onFailure, crash, { failuresInRow: 1, localRestarts: 1 })).toMatchObject({ action: 'restart', delayMs: 2_000 });
+    expect(decideRestart(onFailure, crash, { failuresInRow: 2, localRestarts: 2 })).toMatchObject({ action: 'end', state: 'failed' });
+    expect(decideRestart(onFailure, { ...crash, exitCode: 0 }, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({ action: 'end', state: 'complete' });
+    expect(decideRestart(restart({ policy: 'never' }), crash, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({ action: 'end', state: 'failed' });
+    // Ran healthy for longer than resetAfter: back to the initial delay.
+    expect(decideRestart(restart(), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'restart', delayMs: 1_000 });
+    // The cap.
+    expect(decideRestart(restart(), crash, { failuresInRow: 10, localRestarts: 0 })).toMatchObject({ action: 'restart', delayMs: 8_000 });
+  });
+});
+
+describe('health checks', () => {
+  it('an exec check that keeps failing makes the task unhealthy: stopped and restarted, counted', async () => {
+    const { clock, rt, reports, worker, t } = setup({ restart: restart(), health: { exec: { command: ['false'] }, interval: 1_000, timeout: 500, retries: 2, startPeriod: 0 } });
+    let result = 0;
+    rt.execResult = () => ({ exitCode: result, output: '' });
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'running', health: 'starting' });
+    clock.advance(500);
+    await settle(() => reports.at(-1)!.status.health === 'healthy', 'healthy');
+    await worker.settled();
+    expect(reports.at(-1)!.status.message).toBe('container running, healthy');
+    result = 1;
+    for (let i = 0; i < 2; i++) {
+      await settle(() => clock.pending > 0, 'the next check scheduled');
+      clock.advance(1_000);
+      await settle(() => rt.callsOf('execCheck').length >= 2 + i, 'check');
+    }
+    await settle(() => reports.at(-1)!.status.health === 'unhealthy', 'unhealthy');
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'starting', restarts: 1, health: 'unhealthy' });
+    expect(reports.at(-1)!.status.message).toMatch(/^unhealthy \(exec exit 1\); restarting in 1s \(restart 1\)$/);
+    expect(rt.callsOf('stop')).toHaveLength(1);
+  });
+
+  it('tracks health like Docker: start period failures do not count, retries in a row make it unhealthy', () => {
+    const h = new HealthTracker({ retries: 2, startPeriod: 5_000 }, 0);
+    expect(h.record({ ok: false, detail: 'x' }, 1_000)).toBe(false);
+    expect(h.record({ ok: false, detail: 'x' }, 2_000)).toBe(false);
+    expect(h.status).toBe('starting');
+    expect(h.record({ ok: false, detail: 'x' }, 6_000)).toBe(false);
+    expect(h.record({ ok: false, detail: 'x' }, 7_000)).toBe(true);
+    expect(h.status).toBe('unhealthy');
+    expect(h.record({ ok: true, detail: 'ok' }, 8_000)).toBe(true);
+    expect(h.status).toBe('healthy');
+  });
+});
+
+describe('image pulls', () => {
+  it('a failed pull retries with capped backoff and stops when the task is no longer wanted', async () => {
+    const { clock, rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
+    rt.pullError = new Error('unauthorized');
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'preparing', message: 'pull of reg.example:5000/app:1 failed: unauthorized; retrying in 1s' });
+    rt.pullError = new Error('unauthorized');
+    clock.advance(1_000);
+    await settle(() => rt.callsOf('pullImage').length === 2, 'second pull');
+    await worker.settled();
+    expect(reports.at(-1)!.status.message).toMatch(/retrying in 2s$/);
+    // The service goes away: no further pull, however long we wait.
+    worker.apply({ full: false, upsert: [{ ...t, desiredState: 'shutdown' }], remove: [] });
+    await worker.settled();
+    clock.advance(120_000);
+    await worker.settled();
+    expect(rt.callsOf('pullImage')).toHaveLength(2);
+    expect(reports.at(-1)!.status.state).toBe('shutdown');
+  });
+});
