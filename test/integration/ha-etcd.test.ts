@@ -1,27 +1,14 @@
 // The informer on a real etcd whose history was compacted while its watch was down: it lists
 // again exactly once and carries on watching (issue 6: "watches that hit compaction re-list once").
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { EtcdStore } from '../../controller/src/store/etcd-store.js';
 import { Informer } from '../../controller/src/store/informer.js';
 import type { Store, Watch, WatchHandler } from '../../controller/src/store/store.js';
-import { freePort, waitUntil } from '../../cli/src/local/process.js';
-import { startEtcd, type Etcd } from '../../cli/src/local/services.js';
+import { waitUntil } from '../../cli/src/local/process.js';
 import { silentLogger } from '../../proto/src/log.js';
+import { useEtcd } from '../harness/etcd.js';
 
-let etcd: Etcd;
-let dir: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync('/tmp/bt-etcd-');
-  etcd = await startEtcd({ dir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
-});
-
-afterAll(async () => {
-  await etcd?.proc.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const etcd = useEtcd();
 
 /** A store whose watches can be broken on demand and whose new watches wait for a gate. */
 class FlakyStore implements Store {
