@@ -41,6 +41,7 @@ export class Fence {
   private fenceAfterMs: number | undefined;
   private persistedAtMs = 0;
   private persisting = false;
+  private persistWarned = false;
   private fenced = false;
   /**
    * Containers this fence stopped: never started again (their task is over; the leader runs the
@@ -164,7 +165,9 @@ export class Fence {
       await writeFile(tmp, JSON.stringify({ lastContactMs: this.lastContactMs, fenceAfterMs: this.fenceAfterMs } satisfies Persisted));
       await rename(tmp, stateFile);
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist fencing state');
+      // Said once: without the file a restarted agent fences only after its first contact.
+      if (!this.persistWarned) log.warn({ err: err instanceof Error ? err.message : String(err), stateFile }, 'could not persist fencing state');
+      this.persistWarned = true;
     } finally {
       this.persisting = false;
     }

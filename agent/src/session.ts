@@ -22,9 +22,13 @@ function withPullAuth(t: TaskRecord, auth: RegistryAuth__Output | null | undefin
 }
 import { LABEL_TASK } from '../../proto/src/labels.js';
 
-/** Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not hammered. */
+/**
+ * Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not
+ * hammered; the cap is short because it bounds how long after a partition heals the node stays
+ * unknown (one connection attempt per agent every 2 s is cheap for a controller).
+ */
 export const RECONNECT_INITIAL_MS = 100;
-export const RECONNECT_MAX_MS = 5_000;
+export const RECONNECT_MAX_MS = 2_000;
 /** Pause before trying the next known controller (or the leader a follower named). */
 export const ROTATE_DELAY_MS = 100;
 /** Status updates wait this long to travel together (one write batch on the controller). */

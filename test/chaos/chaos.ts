@@ -14,7 +14,9 @@ import type { ContainerRow, FaultWindow, Sample, ServiceDesc } from './invariant
 export const CHAOS_TIMINGS = {
   heartbeatPeriod: '1s',
   heartbeatGrace: '3s',
-  downAfter: '5s',
+  // Long enough that an agent restarted on a loaded machine (Node start-up takes seconds on two
+  // busy cores) is back before its node is declared down.
+  downAfter: '8s',
   fenceAfter: '10s',
   leaseTtl: '3',
 };

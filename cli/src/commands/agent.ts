@@ -1,6 +1,5 @@
 // berth agent: run the agent of one Docker host.
 import type { Command } from 'commander';
-import { runAgent } from '../../../agent/src/main.js';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { CliError } from './apply.js';
 import { collect, controllerAddress, parseKeyValue } from './common.js';
@@ -41,6 +40,9 @@ export function registerAgent(program: Command): void {
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Loaded here, not at the top: `berth agent` then loads no controller code, and a restarted
+      // agent is back sooner (its node must reconnect within the controller's down-after).
+      const { runAgent } = await import('../../../agent/src/main.js');
       await runAgent(
         {
           nodeId: opts.nodeId,

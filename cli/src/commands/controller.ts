@@ -1,6 +1,5 @@
 // berth controller: run a controller replica.
 import type { Command } from 'commander';
-import { runController } from '../../../controller/src/main.js';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from './apply.js';
 
@@ -39,6 +38,8 @@ export function registerController(program: Command): void {
       // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
       // containers on a single late answer.
       if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
+      // Loaded here, not at the top: other commands do not load the controller.
+      const { runController } = await import('../../../controller/src/main.js');
       await runController(
         {
           id: opts['id'],
