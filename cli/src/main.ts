@@ -11,6 +11,8 @@ import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerUp(program);
+  registerNodes(program);
+  registerPlan(program);
   registerApply(program);
   registerGet(program);
   registerDelete(program);

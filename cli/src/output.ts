@@ -67,7 +67,7 @@ export function tasksTable(tasks: Task__Output[], wide = false): string {
   const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
   const rows = sorted.map((t) => {
     const base = [
-      `${t.service}.${t.slot}`,
+      t.slot === 0 && t.targetNodeId ? `${t.service}.${t.targetNodeId}` : `${t.service}.${t.slot}`,
       t.namespace,
       t.nodeId || '-',
       t.desiredState,

@@ -8,10 +8,12 @@ import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
 import { RegistryCredentialApi } from './api/registry-credentials.js';
+import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { DispatcherServer } from './api/dispatcher.js';
+import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
@@ -22,6 +24,7 @@ import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
 import { DEFAULT_FENCE_AFTER_MS } from './orchestrator/node-loss-plan.js';
+import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
@@ -96,6 +99,8 @@ export class Manager {
       cache: this.cache,
       log: log.child({ loop: 'api' }),
     }));
+    const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
+    server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -132,9 +137,10 @@ export class Manager {
     const nodeLoss = { fenceAfterMs: config.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS };
     const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
+    const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal)]);
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
       this.leading = false;
       this.dispatcher.setLeader(undefined);

@@ -53,6 +53,7 @@ export function taskToPb(t: TaskRecord, extra: { modRevision?: number; nodeAddre
     modRevision: extra.modRevision ?? 0,
     nodeAddress: extra.nodeAddress ?? '',
     priorFailures: t.priorFailures ?? 0,
+    targetNodeId: t.targetNodeId ?? '',
   };
 }
 
@@ -71,6 +72,7 @@ export function taskFromPb(t: PbTaskOut): TaskRecord {
     createdAtMs: t.createdAtMs,
     status: t.status ? statusFromPb(t.status) : { state: 'assigned', message: '', timestampMs: 0 },
     ...(t.priorFailures ? { priorFailures: t.priorFailures } : {}),
+    ...(t.targetNodeId ? { targetNodeId: t.targetNodeId } : {}),
   };
 }
 

@@ -79,6 +79,13 @@ export interface TaskRecord {
   avoidNodes?: string[];
   /** The service's restartGeneration when this task was created. */
   restartGeneration?: number;
+  /** Global services: the one node this task may be placed on (the scheduler still checks it fits). */
+  targetNodeId?: string;
+  /**
+   * Start-first move (drain, rebalance): the id of the older live task of the same slot that
+   * keeps running until this one runs; then it is shut down.
+   */
+  handoverFrom?: string;
 }
 
 export interface Resources {
@@ -113,6 +120,21 @@ export interface NodeRecord {
    * count their fencing deadline from it.
    */
   lastContactMs?: number;
+  /**
+   * Host ports found held by something other than Berth (a task failed to bind them). The
+   * scheduler keeps tasks needing them off the node until `untilMs`; see controller/src/scheduler/ports.ts.
+   */
+  unavailablePorts?: UnavailablePort[];
+}
+
+export interface UnavailablePort {
+  protocol: string;
+  port: number;
+  /** '' for every address of the node. */
+  hostIp: string;
+  untilMs: number;
+  /** Consecutive failures: the hold doubles with each. */
+  failures: number;
 }
 
 /** A stored object with the store revisions it was read at. */

@@ -9,7 +9,8 @@ import { TestCluster, webManifest } from '../harness/cluster.js';
 let cluster: TestCluster;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ hosts: 2 });
+  // A long down-after: the agent-restart test must not race the node-loss timer on a loaded machine.
+  cluster = await TestCluster.start({ hosts: 2, downAfter: '60s' });
 });
 
 afterAll(async () => {

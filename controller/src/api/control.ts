@@ -11,9 +11,10 @@ import { ServiceApi } from './services.js';
 
 type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 
-export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): ControlAPIHandlers {
+/** Wraps an async handler as a unary gRPC call: metrics per method, typed errors → status. */
+export function unaryFactory(deps: { log: Logger; metrics?: ControllerMetrics | undefined }) {
   const { log, metrics } = deps;
-  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> => {
+  return <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> => {
     return (call, callback) => {
       const end = metrics?.apiDuration.labels(method).startTimer();
       fn(call.request).then(
@@ -32,6 +33,10 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
       );
     };
   };
+}
+
+export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): ControlAPIHandlers {
+  const unary = unaryFactory(deps);
 
   const summaries = async (namespace?: string) => {
     const tasks = await api.tasks(namespace ? { namespace } : {});

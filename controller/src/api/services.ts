@@ -5,6 +5,7 @@ import type { Clock } from '../../../proto/src/clock.js';
 import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { NodeRecord, Resources, RevisionRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { canonicalJson, validateServiceManifest } from '../../../proto/src/spec/service.js';
+import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import type { Keys } from '../store/keys.js';
 import type { KeyValue, Store, WriteOp } from '../store/store.js';
@@ -76,6 +77,9 @@ export class ServiceApi {
     }
     const old = versioned<ServiceRecord>(cur);
     if (old.value.deleting) throw new FailedPreconditionError(`service ${metadata.namespace}/${metadata.name} is being deleted; apply again when it is gone`);
+    if (modeOf(old.value.spec) !== modeOf(spec)) {
+      throw new ValidationError([{ path: 'spec.mode', message: `cannot change from ${modeOf(old.value.spec)} to ${modeOf(spec)}; delete the service and apply it again` }]);
+    }
     const specChanged = canonicalJson(spec) !== canonicalJson(old.value.spec);
     if (!specChanged && sameLabels(labels, old.value.meta.labels)) return { service: old, result: 'unchanged' };
     const n = specChanged ? old.value.specRevision + 1 : old.value.specRevision;
@@ -149,6 +153,8 @@ export class ServiceApi {
     const running = live.filter((t) => t.status.state === 'running').length;
     const pendingTasks = live.filter((t) => t.status.state === 'pending');
     const reason = pendingTasks.find((t) => t.status.message)?.status.message ?? '';
-    return { desired: svc.deleting ? 0 : svc.spec.replicas, running, pending: pendingTasks.length, message: svc.deleting ? 'deleting' : reason };
+    // A global service wants one task per eligible node: as many as it has live.
+    const desired = svc.deleting ? 0 : modeOf(svc.spec) === 'global' ? live.length : svc.spec.replicas;
+    return { desired, running, pending: pendingTasks.length, message: svc.deleting ? 'deleting' : reason };
   }
 }

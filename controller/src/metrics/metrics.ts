@@ -2,7 +2,7 @@
 // (result counters, duration histogram, queue depth), label sets initialised to zero.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export const LOOP_NAMES = ['replicated', 'scheduler', 'reaper', 'nodes', 'dispatcher'] as const;
+export const LOOP_NAMES = ['replicated', 'global', 'scheduler', 'reaper', 'nodes', 'dispatcher'] as const;
 export type LoopName = (typeof LOOP_NAMES)[number];
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'conflict'] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];

@@ -6,17 +6,23 @@
 // says (restart-plan.ts); slots above replicas are shut down; live tasks of an outdated spec are
 // replaced by the rolling update (rollout-plan.ts). Dead tasks are kept as history (a few per
 // slot) and the rest deleted. A deleting service shuts everything down, then its records go.
-import type { ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
+import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { refillDecision } from './restart-plan.js';
 import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
 import { planRollout, startFirstPredecessor, type RolloutEvent, type SlotState } from './rollout-plan.js';
+import { isReady } from '../../../proto/src/lifecycle-model.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
 /** With the default restart backoff, a failed slot is refilled this long after its task ended. */
 export const RESTART_DELAY_MS = 1_000;
+/**
+ * A start-first handover (drain, rebalance) whose new task does not run within this long ends:
+ * a drain stops the old task anyway (the node must empty), a rebalance gives up the move.
+ */
+export const HANDOVER_TIMEOUT_MS = 30_000;
 
 export interface TaskChange {
   taskId: string;
@@ -44,7 +50,7 @@ export interface ReplicatedPlan {
 export interface PlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
-  nodes: ReadonlyMap<string, NodeView>;
+  nodes: ReadonlyMap<string, NodeView & Partial<Pick<NodeRecord, 'availability'>>>;
   /** How tasks of lost nodes are handled (node-loss-plan.ts); defaults when absent. */
   nodeLoss?: NodeLossConfig;
   nowMs: number;
@@ -139,12 +145,37 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
     const live = list.filter((t) => t.desiredState === 'running');
-    // More than one live task in a slot (a lost race): keep the newest, and the outdated task
-    // that a start-first successor is replacing until that one is ready.
-    const predecessor = startFirstPredecessor(svc, live, dead);
-    for (const extra of live.slice(0, -1)) if (extra !== predecessor) shutdown(extra);
-    const keep = predecessor ? [predecessor] : [];
     const current = live[live.length - 1];
+    // More than one live task in a slot (a lost race): keep the newest, and the outdated task
+    // that a start-first successor is replacing until that one is ready (rolling update), or
+    // the task that a drain or rebalance successor replaces until that one is ready (handover).
+    const predecessor = startFirstPredecessor(svc, live, dead);
+    const handover: Handover = predecessor ? {} : planHandover(svc, current, live, nodes, nowMs, isDead);
+    if (handover.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, handover.requeueAfterMs);
+    for (const extra of live.slice(0, -1)) if (extra !== predecessor && extra !== handover.keep) shutdown(extra);
+    const kept = predecessor ?? handover.keep;
+    const keep = kept ? [kept] : [];
+    if (handover.cancel) {
+      // A rebalance move that did not get ready in time: the replica stays where it is.
+      shutdown(handover.cancel);
+      slots.push({ slot, live: keep, tasks: list });
+      continue;
+    }
+    if (current && handover.drain) {
+      // On a draining node: start-first, a successor elsewhere first (the old one stays until it
+      // is ready); stop-first when the service's update order says so.
+      const t = newTask(svc, slot, instanceOf(list[list.length - 1]!) + 1, nowMs);
+      if (handover.drain === 'stop-first') {
+        shutdown(current);
+        plan.create.push(t);
+        slots.push({ slot, live: [t], tasks: [...list, t] });
+      } else {
+        const successor = { ...t, handoverFrom: current.id };
+        plan.create.push(successor);
+        slots.push({ slot, live: [current, successor], tasks: [...list, successor] });
+      }
+      continue;
+    }
     if (current && !isDead(current)) {
       slots.push({ slot, live: [...keep, current], tasks: list });
       continue;
@@ -159,13 +190,15 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     const decision = refillDecision(svc, list, nowMs);
     if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
     if (!decision.refill || decision.waitMs > 0) {
-      slots.push({ slot, live: [], tasks: list });
+      slots.push({ slot, live: keep, tasks: list });
       continue;
     }
     const last = list[list.length - 1];
-    const t = newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs, decision);
+    const fresh = newTask(svc, slot, last ? instanceOf(last) + 1 : 0, nowMs, decision);
+    // A handover successor that died: its replacement still hands over from the old task.
+    const t = handover.keep ? { ...fresh, handoverFrom: handover.keep.id } : fresh;
     plan.create.push(t);
-    slots.push({ slot, live: [t], tasks: [...list, t] });
+    slots.push({ slot, live: [...keep, t], tasks: [...list, t] });
   }
 
   for (const [slot, list] of bySlot) {
@@ -201,6 +234,45 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
 
   if (requeue !== undefined && Number.isFinite(requeue)) plan.requeueAfterMs = Math.max(1, requeue);
   return dedupe(plan);
+}
+
+interface Handover {
+  /** The older task that keeps running while its successor starts. */
+  keep?: TaskRecord;
+  /** The successor of a rebalance move that did not get ready in time: shut it down. */
+  cancel?: TaskRecord;
+  /** The slot's task is on a draining node and nothing replaces it yet: move it, in this order. */
+  drain?: 'start-first' | 'stop-first';
+  requeueAfterMs?: number;
+}
+
+/**
+ * Moves of drain and rebalance. `current` (the newest live task of a slot) may name the task it
+ * replaces (handoverFrom); that one keeps running until `current` is ready, dies, or
+ * HANDOVER_TIMEOUT_MS passes. A live task on a draining node with no successor gets one:
+ * start-first unless the service's update order is stop-first.
+ */
+export function planHandover(
+  svc: Pick<ServiceRecord, 'spec'>,
+  current: TaskRecord | undefined,
+  live: readonly TaskRecord[],
+  nodes: PlanInput['nodes'],
+  nowMs: number,
+  /** Whether a live task can no longer run (its container ended, its node is lost). */
+  isDead: (t: TaskRecord) => boolean,
+): Handover {
+  if (!current) return {};
+  const old = current.handoverFrom ? live.find((t) => t.id === current.handoverFrom) : undefined;
+  if (!old || isDead(old)) {
+    const draining = current.nodeId !== '' && nodes.get(current.nodeId)?.availability === 'drain';
+    if (!draining || isDead(current)) return {};
+    return { drain: svc.spec.update?.order === 'stop-first' ? 'stop-first' : 'start-first' };
+  }
+  if (isReady(current) && !isDead(current)) return {}; // done: the old one goes
+  const left = current.createdAtMs + HANDOVER_TIMEOUT_MS - nowMs;
+  if (left > 0) return { keep: old, requeueAfterMs: left };
+  const oldDraining = old.nodeId !== '' && nodes.get(old.nodeId)?.availability === 'drain';
+  return oldDraining ? {} : { keep: old, cancel: current };
 }
 
 function dedupe(plan: ReplicatedPlan): ReplicatedPlan {

@@ -2,14 +2,16 @@
 // the cache, calls the pure planner and commits its changes conditionally.
 import type { Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
+import { modeOf } from '../../../proto/src/spec/placement.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
 import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
-import { planReplicated } from './replicated-plan.js';
+import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
 import type { NodeLossConfig } from './node-loss-plan.js';
 import type { RolloutEvent } from './rollout-plan.js';
 import type { EventType } from '../events/events.js';
@@ -53,7 +55,7 @@ export class ReplicatedOrchestrator {
     }));
     off.push(cache.nodes.addHandler({
       onUpsert: (_k, n, old) => {
-        if (old?.value.state === n.value.state) return;
+        if (old?.value.state === n.value.state && old.value.availability === n.value.availability) return;
         for (const t of cache.tasksOfNode(n.value.id)) enqueueTask(t.value);
       },
     }));
@@ -92,53 +94,47 @@ export class ReplicatedOrchestrator {
       await commitChunks(cache, ops);
       return;
     }
+    if (modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const rollout = cache.rollout(namespace, name);
     const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value, ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
-    const ops: WriteOp[] = [];
-    if (plan.rollout && !plan.rollbackTo) {
-      const key = cache.keys.rollout(namespace, name);
-      ops.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
-    }
-    for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
-    for (const u of plan.update) {
-      const cur = byId.get(u.taskId);
-      if (!cur) continue;
-      const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
-      ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
-    }
-    for (const id of plan.delete) {
-      const cur = byId.get(id);
-      if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
-    }
-    if (plan.deleteService) {
-      ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
-      ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
-      ops.push({ op: 'delete', key: cache.keys.rollout(namespace, name) });
-    }
-    if (ops.length > 0) {
-      await commitChunks(cache, ops);
-      this.deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
-      for (const u of plan.update) {
-        const t = byId.get(u.taskId)?.value;
-        if (t && u.status) this.deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
-      }
-      if (plan.deleteService) this.deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
-    }
-    for (const e of plan.rolloutEvents ?? []) this.deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
-    if (plan.rollbackTo) {
-      const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
-      if (r.ok) {
-        this.deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
-        this.deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
-      } else if (plan.rollout) {
-        const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
-        const key = cache.keys.rollout(namespace, name);
-        await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
-        this.deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
-      }
-    }
+    await applyPlan(this.deps, serviceKey, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+}
+
+/**
+ * Commits an orchestrator plan (replicated or global): the rollout record with the task changes,
+ * then the rollout's events and, when its failureAction says so, the rollback.
+ */
+export async function applyPlan(
+  deps: { cache: ClusterCache; clock: Clock; log: Logger; events: EventSink },
+  serviceKey: string,
+  svc: Versioned<ServiceRecord>,
+  byId: ReadonlyMap<string, Versioned<TaskRecord>>,
+  plan: ReplicatedPlan,
+  rollout: Versioned<RolloutRecord> | undefined,
+): Promise<void> {
+  const { cache, clock } = deps;
+  const { namespace, name } = svc.value.meta;
+  const rolloutOps: WriteOp[] = [];
+  if (plan.rollout && !plan.rollbackTo) {
+    const key = cache.keys.rollout(namespace, name);
+    rolloutOps.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
+  }
+  await commitPlan(deps, serviceKey, svc, byId, plan, rolloutOps);
+  for (const e of plan.rolloutEvents ?? []) deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
+  if (plan.rollbackTo) {
+    const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
+    if (r.ok) {
+      deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
+      deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
+    } else if (plan.rollout) {
+      const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
+      const key = cache.keys.rollout(namespace, name);
+      await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
+      deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
+    }
   }
 }
 
@@ -151,6 +147,45 @@ const ROLLOUT_EVENT: Record<RolloutEvent['state'], EventType> = {
   rollback_completed: 'rollout.completed',
   failure: 'rollout.failure',
 };
+
+/** Writes an orchestrator plan (replicated or global) conditionally and publishes its events. */
+export async function commitPlan(
+  deps: { cache: ClusterCache; log: Logger; events: EventSink },
+  serviceKey: string,
+  svc: Versioned<ServiceRecord>,
+  byId: ReadonlyMap<string, Versioned<TaskRecord>>,
+  plan: ReplicatedPlan,
+  /** Written in the same transactions, first (e.g. the rollout record). */
+  extra: WriteOp[] = [],
+): Promise<void> {
+  const { cache } = deps;
+  const { namespace, name } = svc.value.meta;
+  const ops: WriteOp[] = [...extra];
+  for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
+  for (const u of plan.update) {
+    const cur = byId.get(u.taskId);
+    if (!cur) continue;
+    const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
+    ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
+  }
+  for (const id of plan.delete) {
+    const cur = byId.get(id);
+    if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
+  }
+  if (plan.deleteService) {
+    ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
+    ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
+    ops.push({ op: 'delete', key: cache.keys.rollout(namespace, name) });
+  }
+  if (ops.length === 0) return;
+  await commitChunks(cache, ops);
+  deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
+  for (const u of plan.update) {
+    const t = byId.get(u.taskId)?.value;
+    if (t && u.status) deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
+  }
+  if (plan.deleteService) deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
+}
 
 /**
  * Commits ops in transactions of at most MAX_OPS_PER_TXN. Creates go before updates and deletes

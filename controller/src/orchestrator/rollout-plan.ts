@@ -199,10 +199,14 @@ export interface RolloutProgress {
 }
 
 export function rolloutProgress(svc: ServiceRecord, tasks: readonly TaskRecord[]): RolloutProgress {
-  const bySlot = new Map<number, TaskRecord[]>();
+  // A global service's "slots" are its nodes (tasks pinned with targetNodeId).
+  const global = svc.spec.mode === 'global';
+  const bySlot = new Map<number | string, TaskRecord[]>();
   for (const t of tasks) {
-    if (t.serviceUid !== svc.meta.uid || t.desiredState !== 'running' || t.slot < 1 || t.slot > svc.spec.replicas) continue;
-    bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
+    if (t.serviceUid !== svc.meta.uid || t.desiredState !== 'running') continue;
+    const key = global ? t.targetNodeId : t.slot >= 1 && t.slot <= svc.spec.replicas ? t.slot : undefined;
+    if (key === undefined) continue;
+    bySlot.set(key, [...(bySlot.get(key) ?? []), t]);
   }
   let updated = 0;
   let ready = 0;
@@ -212,5 +216,5 @@ export function rolloutProgress(svc: ServiceRecord, tasks: readonly TaskRecord[]
     if (live.some((t) => isReady(t) && !isOutdated(t, svc))) updated++;
     outdated += live.filter((t) => isOutdated(t, svc)).length;
   }
-  return { replicas: svc.spec.replicas, updated, ready, outdated };
+  return { replicas: global ? bySlot.size : svc.spec.replicas, updated, ready, outdated };
 }

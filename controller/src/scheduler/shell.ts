@@ -1,16 +1,22 @@
 // Shell of the scheduler: gathers pending tasks into batches, builds a snapshot from the caches,
 // calls the pure schedule() and commits each placement conditionally. A placement it committed
 // is "assumed" until the cache shows it, so the next batch never double-books a node; a
-// conflict drops the assumption and the task waits for the next batch.
+// conflict drops the assumption and the task waits for the next batch. It also marks a node's
+// host port as held outside Berth when a task failed to bind it (ports.ts).
 import { Notifier, sleep, type Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { NodeRecord, Resources, TaskRecord, Versioned } from '../../../proto/src/model.js';
-import { isTerminal } from '../../../proto/src/types.js';
+import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
-import { schedule, type PendingTask, type SchedNode } from './scheduler.js';
+import { schedule, type SchedNode } from './scheduler.js';
+import { RequirementCache, buildNodes, holdsResources } from './snapshot.js';
+import { holdPort, portConflictOf } from './ports.js';
+import { planRebalance } from './rebalance-plan.js';
+import { newTask, instanceOf } from '../orchestrator/replicated-plan.js';
+
+export { holdsResources, effectiveLabels } from './snapshot.js';
 
 /** Wait this long after the first pending task so a burst is placed in one batch. */
 export const BATCH_DEBOUNCE_MS = 10;
@@ -18,19 +24,12 @@ export const BATCH_DEBOUNCE_MS = 10;
 export const PENDING_RETRY_MS = 5_000;
 /** Concurrent placement commits. */
 const COMMIT_CONCURRENCY = 32;
-
-/** A task counts against its node while it is meant to run or its container may still run. */
-export function holdsResources(t: TaskRecord): boolean {
-  return t.nodeId !== '' && !isTerminal(t.status.state);
-}
-
-export function reservation(t: TaskRecord): Resources {
-  return { cpuMilli: t.spec.resources.cpu, memoryBytes: t.spec.resources.memory };
-}
-
-export function effectiveLabels(n: NodeRecord): Record<string, string> {
-  return { ...n.description.labels, ...n.labels };
-}
+/** Rebalancing is looked at no more often than this (it asks the scheduler once per candidate node). */
+export const REBALANCE_CHECK_MS = 1_000;
+/** After a rebalance move had to be given up (its new task did not run), the service waits this long. */
+export const REBALANCE_BACKOFF_MS = 5 * 60_000;
+/** Attempts at marking a node's port busy before giving up (the next failure marks it again). */
+const PORT_MARK_ATTEMPTS = 5;
 
 export class SchedulerLoop {
   private assumed = new Map<string, string>(); // taskId → nodeId
@@ -38,6 +37,11 @@ export class SchedulerLoop {
   private dirty = true;
   private seed = 0;
   private lastReason = new Map<string, string>();
+  private portMarks: Promise<void> = Promise.resolve();
+  private lastRebalanceMs = 0;
+  private rebalanceTimer: NodeJS.Timeout | undefined;
+  /** serviceKey → no rebalance moves before this time (a move was given up). */
+  private rebalanceBackoff = new Map<string, number>();
 
   constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink }) {}
 
@@ -52,6 +56,15 @@ export class SchedulerLoop {
       onUpsert: (_k, t, old) => {
         if (t.value.nodeId === '' && t.value.desiredState === 'running') this.trigger();
         else if (old && holdsResources(old.value) && !holdsResources(t.value)) this.trigger(); // capacity freed
+        if (t.value.handoverFrom && old?.value.desiredState === 'running' && t.value.desiredState !== 'running' && t.value.status.state !== 'running') {
+          // A start-first move ended without its new task running (e.g. a rebalance that timed out).
+          this.rebalanceBackoff.set(serviceKeyOf(t.value.namespace, t.value.service), this.deps.clock.now() + REBALANCE_BACKOFF_MS);
+        }
+        // Only a failure seen happening: one found in the initial listing was marked by whoever saw it.
+        if (old && t.value.nodeId !== '' && old.value.status.state !== t.value.status.state) {
+          const conflict = portConflictOf(t.value);
+          if (conflict) this.markPort(t.value.nodeId, conflict, t.value.id);
+        }
       },
       onDelete: () => this.trigger(),
     }), cache.nodes.addHandler({ onUpsert: () => this.trigger(), onDelete: () => this.trigger() })];
@@ -75,37 +88,47 @@ export class SchedulerLoop {
       }
     } finally {
       clearInterval(retry);
+      if (this.rebalanceTimer) clearTimeout(this.rebalanceTimer);
       for (const f of off) f();
+      await this.portMarks;
     }
   }
 
-  /** Builds the snapshot: nodes with the reservations of their tasks, counting assumptions. */
-  snapshot(): { nodes: SchedNode[]; pending: Array<Versioned<TaskRecord>> } {
-    const { cache } = this.deps;
-    const perNode = new Map<string, { alloc: Resources; byService: Map<string, number>; total: number }>();
-    const entry = (nodeId: string) => {
-      let e = perNode.get(nodeId);
-      if (!e) perNode.set(nodeId, (e = { alloc: { cpuMilli: 0, memoryBytes: 0 }, byService: new Map(), total: 0 }));
-      return e;
-    };
-    const count = (t: TaskRecord, nodeId: string): void => {
-      const e = entry(nodeId);
-      const r = reservation(t);
-      e.alloc.cpuMilli += r.cpuMilli;
-      e.alloc.memoryBytes += r.memoryBytes;
-      if (t.desiredState === 'running') {
-        const sk = serviceKeyOf(t.namespace, t.service);
-        e.byService.set(sk, (e.byService.get(sk) ?? 0) + 1);
-        e.total++;
+  /** Records on the node that a host port is held outside Berth (conditional write, retried on conflict). */
+  private markPort(nodeId: string, port: { protocol: string; port: number; hostIp: string }, taskId: string): void {
+    const { cache, clock, log } = this.deps;
+    this.portMarks = this.portMarks.then(async () => {
+      for (let i = 0; i < PORT_MARK_ATTEMPTS; i++) {
+        const cur = cache.nodes.get(cache.keys.node(nodeId));
+        if (!cur) return;
+        const next: NodeRecord = { ...cur.value, unavailablePorts: holdPort(cur.value, port, clock.now()) };
+        try {
+          await cache.store.commit([{ op: 'update', key: cache.keys.node(nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+          log.info({ node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId }, 'host port held outside Berth; keeping tasks that need it off the node for a while');
+          this.deps.events.publish({ type: 'node.state', node: nodeId, state: cur.value.state, message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it` });
+          return;
+        } catch (err) {
+          if (!(err instanceof ConflictError)) {
+            log.warn({ node: nodeId, err: err instanceof Error ? err.message : String(err) }, 'marking a busy port failed');
+            return;
+          }
+          await sleep(20 * (i + 1));
+        }
       }
-    };
+    });
+  }
+
+  /** Builds the snapshot: nodes with the reservations and ports of their tasks, counting assumptions. */
+  snapshot(): { nodes: SchedNode[]; pending: Array<Versioned<TaskRecord>> } {
+    const { cache, clock } = this.deps;
+    const placed: Array<{ task: TaskRecord; nodeId: string }> = [];
     for (const n of cache.nodes.list()) {
-      for (const t of cache.tasksOfNode(n.value.id)) if (holdsResources(t.value)) count(t.value, n.value.id);
+      for (const t of cache.tasksOfNode(n.value.id)) if (holdsResources(t.value)) placed.push({ task: t.value, nodeId: n.value.id });
     }
     const pending: Array<Versioned<TaskRecord>> = [];
     for (const t of cache.tasks.byIndex('unassigned', 'yes')) {
       const assumedNode = this.assumed.get(t.value.id);
-      if (assumedNode) count(t.value, assumedNode);
+      if (assumedNode) placed.push({ task: t.value, nodeId: assumedNode });
       else pending.push(t);
     }
     // Drop assumptions the cache has caught up with (or whose task is gone).
@@ -113,35 +136,21 @@ export class SchedulerLoop {
       const t = cache.tasks.get(cache.keys.task(taskId));
       if (!t || t.value.nodeId !== '' || t.value.desiredState !== 'running') this.assumed.delete(taskId);
     }
-    const nodes: SchedNode[] = cache.nodes.list().map((n) => {
-      const e = perNode.get(n.value.id);
-      return {
-        id: n.value.id,
-        state: n.value.state,
-        availability: n.value.availability,
-        capacity: n.value.description.capacity,
-        allocated: e?.alloc ?? { cpuMilli: 0, memoryBytes: 0 },
-        tasksByService: e?.byService ?? new Map(),
-        totalTasks: e?.total ?? 0,
-      };
-    });
-    return { nodes, pending };
+    return { nodes: buildNodes(cache.nodes.list().map((n) => n.value), placed, clock.now()), pending };
   }
 
   async pass(): Promise<void> {
     const { cache, metrics, log, clock } = this.deps;
     const { nodes, pending } = this.snapshot();
+    await this.rebalance(nodes);
     if (pending.length === 0) {
       metrics?.unschedulable.set(0);
       return;
     }
     const end = metrics?.schedulingLatency.startTimer();
     const byId = new Map(pending.map((t) => [t.value.id, t]));
-    const plan = schedule(
-      { nodes },
-      pending.map((t): PendingTask => ({ id: t.value.id, serviceKey: serviceKeyOf(t.value.namespace, t.value.service), resources: reservation(t.value), ...(t.value.avoidNodes ? { avoidNodes: t.value.avoidNodes } : {}) })),
-      this.seed++,
-    );
+    const reqs = new RequirementCache();
+    const plan = schedule({ nodes }, pending.map((t) => reqs.pendingTask(t.value, t.value.avoidNodes)), this.seed++);
     const now = clock.now();
     const writes: Array<() => Promise<void>> = [];
     for (const a of plan.assignments) {
@@ -182,6 +191,49 @@ export class SchedulerLoop {
     metrics?.unschedulable.set(plan.unplaced.length);
     if (plan.assignments.length > 0 || plan.unplaced.length > 0) {
       log.debug({ placed: plan.assignments.length, unplaced: plan.unplaced.length }, 'scheduling pass');
+    }
+  }
+
+  /**
+   * Opt-in rebalancing: for services with placement.rebalance, start-first moves onto nodes that
+   * have too few of their replicas (rebalance-plan.ts). A move is a new task in the same slot,
+   * created only while the old task is unchanged; the orchestrator stops the old one once the
+   * new one runs.
+   */
+  private async rebalance(nodes: SchedNode[]): Promise<void> {
+    const { cache, clock, log, events } = this.deps;
+    const now = clock.now();
+    if (now - this.lastRebalanceMs < REBALANCE_CHECK_MS) {
+      // Too soon: look again when it is time (a move that just finished may allow the next).
+      this.rebalanceTimer ??= setTimeout(() => {
+        this.rebalanceTimer = undefined;
+        this.trigger();
+      }, REBALANCE_CHECK_MS - (now - this.lastRebalanceMs));
+      return;
+    }
+    this.lastRebalanceMs = now;
+    for (const s of cache.services.list()) {
+      const svc = s.value;
+      if (!svc.spec.placement?.rebalance) continue;
+      const sk = serviceKeyOf(svc.meta.namespace, svc.meta.name);
+      if ((this.rebalanceBackoff.get(sk) ?? 0) > now) continue;
+      const tasks = cache.tasksOfService(svc.meta.namespace, svc.meta.name);
+      const moves = planRebalance({ nodes, service: svc, tasks: tasks.map((t) => t.value), seed: this.seed });
+      for (const m of moves) {
+        const old = tasks.find((t) => t.value.id === m.task.id)!;
+        const slotTasks = tasks.filter((t) => t.value.slot === m.task.slot).map((t) => instanceOf(t.value));
+        const next: TaskRecord = { ...newTask(svc, m.task.slot, Math.max(...slotTasks) + 1, now), handoverFrom: m.task.id };
+        try {
+          await cache.store.commit([
+            { op: 'create', key: cache.keys.task(next.id), value: JSON.stringify(next) },
+            { op: 'check', key: cache.keys.task(old.value.id), modRevision: old.modRevision },
+          ]);
+          log.info({ service: sk, slot: m.task.slot, from: m.fromNode, to: m.toNode }, 'rebalancing: moving a replica (start-first)');
+          events.publish({ type: 'task.state', namespace: svc.meta.namespace, service: svc.meta.name, task: next.id, slot: next.slot, state: 'pending', message: `rebalancing: replica moves from ${m.fromNode} to ${m.toNode}` });
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
     }
   }
 }

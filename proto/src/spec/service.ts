@@ -8,6 +8,7 @@ import {
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
 import { nodeLossFields } from './ha.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
+import { checkPlacementSpec, placementFields } from './placement.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -116,7 +117,9 @@ export const serviceSpecSchema = obj({
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
   ...nodeLossFields,
   ...lifecycleFields,
+  ...placementFields,
 }).refine((spec, path, ctx) => {
+  checkPlacementSpec(spec, path, ctx);
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();
   (spec.ports ?? []).forEach((p, i) => {

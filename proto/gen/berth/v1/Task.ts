@@ -40,6 +40,10 @@ export interface Task {
    * Set only in assignments, for a task whose spec names an imagePullSecret.
    */
   'registryAuth'?: (_berth_v1_RegistryAuth | null);
+  /**
+   * Global services: the node this task belongs to (set before it is placed).
+   */
+  'targetNodeId'?: (string);
 }
 
 export interface Task__Output {
@@ -77,4 +81,8 @@ export interface Task__Output {
    * Set only in assignments, for a task whose spec names an imagePullSecret.
    */
   'registryAuth': (_berth_v1_RegistryAuth__Output | null);
+  /**
+   * Global services: the node this task belongs to (set before it is placed).
+   */
+  'targetNodeId': (string);
 }

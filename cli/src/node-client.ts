@@ -1,0 +1,33 @@
+// Client of the NodeAPI (node labels, availability, plan): same deadlines and error wording as
+// the ControlAPI client it extends.
+import * as grpc from '@grpc/grpc-js';
+import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
+import type { NodeAPIClient } from '../../proto/gen/berth/v1/NodeAPI.js';
+import type { Node__Output } from '../../proto/gen/berth/v1/Node.js';
+import type { PlanResponse__Output } from '../../proto/gen/berth/v1/PlanResponse.js';
+import { BerthClient } from './client.js';
+
+export class NodeClient extends BerthClient {
+  readonly nodes: NodeAPIClient;
+
+  constructor(address: string) {
+    super(address);
+    this.nodes = new (loadProto<NodesProto>('nodes').berth.v1.NodeAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  labelNode(nodeId: string, set: Record<string, string>, remove: string[]): Promise<Node__Output> {
+    return this.call((md, o, cb) => this.nodes.LabelNode({ nodeId, set, remove }, md, o, cb));
+  }
+  setAvailability(nodeId: string, availability: string): Promise<Node__Output> {
+    return this.call((md, o, cb) => this.nodes.SetAvailability({ nodeId, availability }, md, o, cb));
+  }
+  plan(manifestsJson: string[], seed = 0): Promise<PlanResponse__Output> {
+    return this.call((md, o, cb) => this.nodes.Plan({ manifestsJson, seed }, md, o, cb));
+  }
+
+  override close(): void {
+    this.nodes.close();
+    super.close();
+  }
+}

@@ -1,0 +1,120 @@
+// NodeAPI (every controller replica): operator labels and availability of nodes, written
+// conditionally (read, change, update-at-revision, retried on a lost race unless the caller named
+// a revision), and `berth plan`, which runs the real scheduler on a snapshot read from the store.
+import type { Clock } from '../../../proto/src/clock.js';
+import { nodeToPb } from '../../../proto/src/convert.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import type { Logger } from '../../../proto/src/log.js';
+import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { Issue } from '../../../proto/src/spec/dsl.js';
+import type { NodeAvailability } from '../../../proto/src/types.js';
+import type { NodeAPIHandlers } from '../../../proto/gen/berth/v1/NodeAPI.js';
+import type { Node } from '../../../proto/gen/berth/v1/Node.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import type { Keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { planWhatIf, type WhatIf, type WhatIfService } from '../scheduler/what-if-plan.js';
+import { unaryFactory } from './control.js';
+import type { ServiceApi } from './services.js';
+
+/** Attempts of a read-change-write on a node record that keeps losing its race (agents re-register, lifecycle writes). */
+const NODE_WRITE_ATTEMPTS = 8;
+export const AVAILABILITIES: readonly NodeAvailability[] = ['active', 'pause', 'drain'];
+const LABEL_KEY_RE = /^(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+/** Most operator labels on one node. */
+export const MAX_NODE_LABELS = 64;
+/** Most manifests in one plan request. */
+export const MAX_PLAN_MANIFESTS = 100;
+
+export function validateNodeLabels(set: Record<string, string>, remove: readonly string[]): Issue[] {
+  const issues: Issue[] = [];
+  for (const [k, v] of Object.entries(set)) {
+    if (k.length > 253 || !LABEL_KEY_RE.test(k)) issues.push({ path: `labels.${k}`, message: 'label keys are [prefix/]name with letters, digits, "-", "_" and "."' });
+    if (v.length > 253 || /[\u0000-\u001f\u007f]/.test(v)) issues.push({ path: `labels.${k}`, message: 'values are at most 253 characters without control characters' });
+  }
+  for (const k of remove) {
+    if (Object.prototype.hasOwnProperty.call(set, k)) issues.push({ path: `labels.${k}`, message: 'both set and removed' });
+  }
+  return issues;
+}
+
+export class NodeApi {
+  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; services: ServiceApi }) {}
+
+  private async read(nodeId: string): Promise<Versioned<NodeRecord>> {
+    const kv = await this.deps.store.get(this.deps.keys.node(nodeId));
+    if (!kv) throw new NotFoundError(`node ${nodeId}`);
+    return { value: JSON.parse(kv.value) as NodeRecord, modRevision: kv.modRevision, createRevision: kv.createRevision };
+  }
+
+  /** Read, change, write at the read revision; on a lost race read again (unless expectedRevision). */
+  private async change(nodeId: string, expectedRevision: number, fn: (n: NodeRecord) => NodeRecord): Promise<Versioned<NodeRecord>> {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.read(nodeId);
+      if (expectedRevision && cur.modRevision !== expectedRevision) {
+        throw new ConflictError(`node ${nodeId} changed since revision ${expectedRevision}`, [this.deps.keys.node(nodeId)], cur.modRevision);
+      }
+      const next = fn(cur.value);
+      if (JSON.stringify(next) === JSON.stringify(cur.value)) return cur;
+      try {
+        const r = await this.deps.store.commit([{ op: 'update', key: this.deps.keys.node(nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+        return { value: next, modRevision: r, createRevision: cur.createRevision };
+      } catch (err) {
+        if (!(err instanceof ConflictError) || expectedRevision || attempt + 1 >= NODE_WRITE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async label(nodeId: string, set: Record<string, string>, remove: readonly string[], expectedRevision = 0): Promise<Versioned<NodeRecord>> {
+    const issues = validateNodeLabels(set, remove);
+    if (issues.length > 0) throw new ValidationError(issues, 'node labels');
+    return this.change(nodeId, expectedRevision, (n) => {
+      const labels: Record<string, string> = { ...n.labels, ...set };
+      for (const k of remove) delete labels[k];
+      if (Object.keys(labels).length > MAX_NODE_LABELS) throw new ValidationError([{ path: 'labels', message: `at most ${MAX_NODE_LABELS} operator labels per node` }], 'node labels');
+      return { ...n, labels };
+    });
+  }
+
+  async setAvailability(nodeId: string, availability: string): Promise<Versioned<NodeRecord>> {
+    if (!(AVAILABILITIES as readonly string[]).includes(availability)) {
+      throw new ValidationError([{ path: 'availability', message: `must be one of ${AVAILABILITIES.join(', ')}; got ${JSON.stringify(availability)}` }], 'request');
+    }
+    return this.change(nodeId, 0, (n) => ({ ...n, availability: availability as NodeAvailability }));
+  }
+
+  async plan(manifestsJson: readonly string[], seed: number): Promise<WhatIf> {
+    if (manifestsJson.length === 0) throw new ValidationError([{ path: 'manifests', message: 'no manifest given' }], 'request');
+    if (manifestsJson.length > MAX_PLAN_MANIFESTS) throw new ValidationError([{ path: 'manifests', message: `at most ${MAX_PLAN_MANIFESTS} per plan` }], 'request');
+    const services: WhatIfService[] = [];
+    for (const json of manifestsJson) {
+      const { service, result } = await this.deps.services.apply(this.deps.services.parseDocument(json), { dryRun: true });
+      services.push({ record: service.value, result });
+    }
+    const { store, keys, clock } = this.deps;
+    const [nodes, tasks] = await Promise.all([store.list(keys.nodes), store.list(keys.tasks)]);
+    return planWhatIf({
+      services,
+      nodes: nodes.items.map((kv) => JSON.parse(kv.value) as NodeRecord),
+      tasks: tasks.items.map((kv) => JSON.parse(kv.value) as TaskRecord),
+      nowMs: clock.now(),
+      seed,
+    });
+  }
+
+  /** A node as the API shows it, with what its tasks reserve. */
+  async view(node: Versioned<NodeRecord>): Promise<Node> {
+    const all = await this.deps.services.nodes();
+    const e = all.find((n) => n.node.value.id === node.value.id);
+    return nodeToPb(node.value, { allocated: e?.allocated ?? { cpuMilli: 0, memoryBytes: 0 }, tasks: e?.tasks ?? 0, modRevision: node.modRevision });
+  }
+}
+
+export function nodeHandlers(api: NodeApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): NodeAPIHandlers {
+  const unary = unaryFactory(deps);
+  return {
+    LabelNode: unary('LabelNode', async (req) => api.view(await api.label(req.nodeId, req.set, req.remove, req.expectedRevision))),
+    SetAvailability: unary('SetAvailability', async (req) => api.view(await api.setAvailability(req.nodeId, req.availability))),
+    Plan: unary('Plan', async (req) => api.plan(req.manifestsJson, req.seed)),
+  };
+}
