@@ -8,6 +8,7 @@ import { BerthClient } from '../../cli/src/client.js';
 import { startEtcd, startNats, startDockerd } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT } from '../../proto/src/labels.js';
 import { TestCluster, image } from '../harness/cluster.js';
+import { seededRandom } from '../harness/random.js';
 import type { ContainerRow, FaultWindow, Sample, ServiceDesc } from './invariants.js';
 
 /** Test configuration of the cluster (docs/reliability.md explains each). */
@@ -42,17 +43,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
-/** A small seeded generator (mulberry32): a soak is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The soak's random draws, reproducible from its seed. */
+export const rng = seededRandom;
 
 export class Chaos {
   readonly samples: Sample[] = [];
