@@ -96,8 +96,10 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
         }, round.signal);
         stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {
-          log.info({ loop: 'events' }, 'engine back; resyncing every task');
+          // Once per reconnect that holds: the engine answers, then every task is looked at.
+          await runtime.info();
           await worker.resync();
+          log.info({ loop: 'events' }, 'engine back; resynced every task');
         }
         first = false;
         failures = 0;

@@ -115,7 +115,7 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     const index = await chaos.busiestHost();
     const host = chaos.cluster.hosts[index]!;
     const logFile = join(chaos.cluster.dir, `agent-${host.nodeId}.log`);
-    const count = (): number => (readFileSync(logFile, 'utf8').match(/engine back; resyncing every task/g) ?? []).length;
+    const count = (): number => (readFileSync(logFile, 'utf8').match(/engine back; resynced every task/g) ?? []).length;
     const resyncs = count();
     const before = await Promise.all((await host.docker.listContainers()).map(async (c) => ({ id: c.Id, startedAt: (await host.docker.getContainer(c.Id).inspect()).State.StartedAt })));
     expect(before.length).toBeGreaterThan(0);
