@@ -2,8 +2,7 @@
 // same node-kill scenario on Docker Swarm mode (a manager and two workers on extra dockerd
 // instances, each on a loopback address of its own), side by side. Not part of npm test: it
 // measures speed. Every wait is bounded; everything started is stopped by pid or removed.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { startDockerd, type Dockerd, type DockerdOptions } from '../../cli/src/l
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { TestCluster, webManifest } from '../harness/cluster.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from '../harness/netns.js';
+import { unmountUnder } from '../harness/mounts.js';
 
 const TIMINGS = { heartbeatPeriod: '1s', heartbeatGrace: '3s', downAfter: '3s', fenceAfter: '10s', leaseTtl: '3' };
 const REPLICAS = 6;
@@ -56,15 +56,7 @@ afterAll(async () => {
     await s.d.proc.stop(20_000);
     deleteBridge(s.bridge.name);
   }
-  // A killed engine leaves mounts behind (its data root, swarm's network namespaces).
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(swarmDir));
-  for (const m of mounts.sort().reverse()) {
-    try {
-      execFileSync('umount', ['-l', m]);
-    } catch {
-      /* already gone */
-    }
-  }
+  unmountUnder(swarmDir);
   rmSync(swarmDir, { recursive: true, force: true });
   if (results.length > 0) process.stdout.write(`\n--- failover figures\n${results.join('\n')}\n`);
 });

@@ -14,6 +14,7 @@ import { startDockerd, startEtcd, startNats, type Dockerd, type DockerdOptions, 
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
+import { unmountUnder } from './mounts.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
@@ -286,6 +287,7 @@ export class TestCluster {
     for (const h of this.hosts) deleteBridge(h.bridge.name);
     for (const p of order) await p.stop(5_000);
     this.net?.destroy();
+    unmountUnder(this.dir);
     if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
   }
 }
