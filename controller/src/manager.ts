@@ -130,6 +130,9 @@ export class Manager {
     const { config, store, keys, clock, log, events } = this.deps;
     const cache = this.cache.withStore(new FencedStore(store, keys.leader, epoch));
     await this.cache.synced;
+    // Act on state read after winning: a follower's long-lived watches may have missed changes
+    // (an etcd restart), and a stale view would send agents incomplete assignment sets.
+    await Promise.race([this.cache.refresh(), new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
     if (signal.aborted) return;
     this.leading = true;
     const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events, valid });

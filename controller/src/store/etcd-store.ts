@@ -208,6 +208,10 @@ export class EtcdStore implements Store {
           for (const e of events) lastRevision = Math.max(lastRevision, e.modRevision);
           if (events.length > 0) handler.onEvents(events);
         });
+        // The client would re-open the stream by itself, resuming from a revision it advances on
+        // reconnect, which can skip changes when two breaks come close together: end the watch
+        // instead, so that its owner resumes from the last revision it really saw.
+        w.on('disconnected', (err: Error) => fail(classifyEtcdError(err)));
         w.on('error', (err: Error) => {
           // etcd cancels a watch whose start revision was compacted, but the client library
           // drops the compact revision from the error: ask etcd whether the next revision we
