@@ -4,6 +4,8 @@ import { logger } from '../../proto/src/log.js';
 import { createAgent } from './agent.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
 import { instrument } from './runtime/instrumented.js';
+import { guardHostPaths } from './runtime/host-path-guard.js';
+import { parseAllowedHostPaths } from './host-paths.js';
 import { AgentMetrics } from './metrics/metrics.js';
 import { serveMetrics } from '../../proto/src/metrics-http.js';
 
@@ -18,13 +20,16 @@ export interface AgentOptions {
   hostname?: string | undefined;
   metricsListen?: string | undefined;
   stateDir?: string | undefined;
+  /** Host paths services may bind-mount (checked by parseAllowedHostPaths). */
+  allowHostPaths?: string[] | undefined;
 }
 
 export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise<void> {
   const nodeId = opts.nodeId ?? hostname();
   const log = logger('agent', { node: nodeId });
   const metrics = new AgentMetrics({ processMetrics: true });
-  const runtime = instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' }));
+  const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
+  const runtime = guardHostPaths(instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })), allowHostPaths);
   const agent = createAgent({
     metrics,
     config: {
@@ -37,6 +42,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
         ...(opts.cpuMilli !== undefined ? { cpuMilli: opts.cpuMilli } : {}),
         ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
         ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
+        allowedHostPaths: allowHostPaths,
       },
     },
     runtime,

@@ -11,6 +11,8 @@ export interface Advertise {
   hostname?: string;
   address: string;
   labels: Record<string, string>;
+  /** Host paths services may bind-mount (--allow-host-path). */
+  allowedHostPaths?: string[];
 }
 
 export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescription {
@@ -27,5 +29,6 @@ export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescriptio
     labels: { ...adv.labels },
     address: adv.address,
     agentVersion: AGENT_VERSION,
+    ...(adv.allowedHostPaths && adv.allowedHostPaths.length > 0 ? { allowedHostPaths: [...adv.allowedHostPaths] } : {}),
   };
 }

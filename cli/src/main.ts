@@ -1,6 +1,18 @@
 #!/usr/bin/env node
-// The berth command.
+// The berth command. Exit codes (docs/cli.md): 0 success, 1 failed (refused, invalid input, a
+// wait that failed or timed out), 2 usage (and `berth diff`: any error, 1 meaning differences),
+// 3 controller unreachable.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { BERTH_VERSION } from '../../proto/src/version.js';
+import { ConfigError } from './config.js';
+import { registerDiff } from './commands/diff.js';
+import { registerDescribe } from './commands/describe.js';
+import { registerScale } from './commands/scale.js';
+import { registerVersion } from './commands/version.js';
+import { registerConfig } from './commands/config.js';
+import { registerCompletion } from './commands/completion.js';
 import { ApiError } from './client.js';
 import { ManifestError } from './manifest.js';
 import { escapeControl } from './output.js';
@@ -10,31 +22,40 @@ import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
+import { registerConvert } from './commands/convert.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
 import { status } from '@grpc/grpc-js';
 
-export const VERSION = '0.1.0';
+export const VERSION = BERTH_VERSION;
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('berth')
     .description('Berth: run services across Docker hosts')
-    .version(VERSION)
-    .option('--controller <host:port>', 'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default 127.0.0.1:7070)')
+    .version(`berth ${VERSION}`, '-V, --version', 'print the client version')
+    .option('--controller <host:port>', 'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default: the current context, else 127.0.0.1:7070)')
+    .option('--context <name>', 'use this context of the config file (berth config get-contexts)')
     .showHelpAfterError()
     .exitOverride();
   registerUp(program);
   registerNodes(program);
   registerPlan(program);
   registerApply(program);
+  registerDiff(program);
   registerGet(program);
+  registerDescribe(program);
+  registerScale(program);
   registerDelete(program);
+  registerVersion(program);
+  registerConfig(program);
+  registerCompletion(program);
   registerController(program);
   registerAgent(program);
+  registerConvert(program);
   registerRollout(program);
   registerRegistry(program);
   for (const c of program.commands) c.exitOverride();
@@ -43,21 +64,49 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
-    return 0;
+    const program = buildProgram();
+    // Every subcommand, at any depth, reports usage errors through here (exit 2) instead of exiting itself.
+    const overrideExit = (c: Command): void => {
+      c.exitOverride();
+      c.commands.forEach(overrideExit);
+    };
+    overrideExit(program);
+    await program.parseAsync(argv);
+    // A command may end normally with a non-zero code that is not an error (diff: differences).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return EXIT_USAGE;
     }
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`error: ${escapeControl(msg).replace(/\\x0a/g, '\n')}\n`);
-    if (err instanceof CliError) return err.exitCode;
-    if (err instanceof ManifestError) return EXIT_FAILED;
-    if (err instanceof ApiError) return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED ? EXIT_UNAVAILABLE : EXIT_FAILED;
-    return EXIT_FAILED;
+    // Messages may quote the server (names, container errors): control characters are escaped.
+    process.stderr.write(`error: ${escapeControl(msg)}\n`);
+    return exitCodeOf(err);
   }
 }
 
-const code = await main(process.argv);
-process.exit(code);
+/** The exit code of an error (docs/cli.md, Exit codes). */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof ConfigError) return EXIT_USAGE;
+  if (err instanceof ManifestError) return EXIT_FAILED;
+  if (err instanceof ApiError) return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED ? EXIT_UNAVAILABLE : EXIT_FAILED;
+  return EXIT_FAILED;
+}
+
+/** True when this file is the program being run (not imported, e.g. by the docs test). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv);
+  process.exit(code);
+}

@@ -4,18 +4,43 @@ import type { Node__Output } from '../../proto/gen/berth/v1/Node.js';
 import type { Service__Output } from '../../proto/gen/berth/v1/Service.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
 import { humanBytes } from '../../proto/src/spec/units.js';
+import { Document, Scalar, visit } from 'yaml';
 
-/** Replaces control characters (C0, DEL, C1, ESC sequences) by visible escapes. */
+/** Replaces control characters (C0 but tab and newline, DEL, C1, so ESC sequences too) by visible escapes. */
 export function escapeControl(s: string): string {
-   
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-export function table(headers: string[], rows: string[][]): string {
-  const clean = rows.map((r) => r.map((c) => escapeControl(c).replace(/\n/g, ' ')));
-  const widths = headers.map((h, i) => Math.max(h.length, ...clean.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
-  return [line(headers), ...clean.map(line)].join('\n');
+/** For one-line places (table cells, `Key: value` lines): escaped, and tabs and newlines become spaces. */
+export function oneLine(s: string): string {
+  return escapeControl(s).replace(/[\t\n]/g, ' ');
+}
+
+/** Whether to color: a terminal, NO_COLOR unset or empty (no-color.org), and not TERM=dumb. */
+export function colorEnabled(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  return !!stream.isTTY && !env['NO_COLOR'] && env['TERM'] !== 'dumb';
+}
+export const useColor = (): boolean => colorEnabled();
+
+/** SGR color codes by meaning. */
+export const COLOR = { green: '32', red: '31', yellow: '33', dim: '2', bold: '1' } as const;
+export type Color = (typeof COLOR)[keyof typeof COLOR];
+
+/** Wraps already-escaped text in a color when coloring is on. */
+export function paint(text: string, color: Color | undefined, on = useColor()): string {
+  return color && on ? `\u001b[${color}m${text}\u001b[0m` : text;
+}
+
+/** A table cell: text (escaped when rendered) and an optional color, applied after alignment. */
+export type Cell = string | { text: string; color?: Color | undefined };
+
+export function table(headers: string[], rows: Cell[][], opts: { color?: boolean } = {}): string {
+  const on = opts.color ?? useColor();
+  const clean = rows.map((r) => r.map((c) => (typeof c === 'string' ? { text: oneLine(c), color: undefined } : { text: oneLine(c.text), color: c.color })));
+  const widths = headers.map((h, i) => Math.max(h.length, ...clean.map((r) => (r[i]?.text ?? '').length)));
+  const line = (cells: Array<{ text: string; color?: Color | undefined }>): string =>
+    cells.map((c, i) => paint(i === cells.length - 1 ? c.text : c.text.padEnd(widths[i]!), c.color, on)).join('   ').trimEnd();
+  return [line(headers.map((h) => ({ text: h }))), ...clean.map(line)].join('\n');
 }
 
 export function age(ms: number, now = Date.now()): string {
@@ -27,12 +52,36 @@ export function age(ms: number, now = Date.now()): string {
   return `${Math.round(s / 86400)}d`;
 }
 
-export const useColor = (): boolean => !!process.stdout.isTTY && !process.env['NO_COLOR'];
+const STATE_COLORS: Record<string, Color> = {
+  running: COLOR.green, ready: COLOR.green, complete: COLOR.green, healthy: COLOR.green,
+  failed: COLOR.red, rejected: COLOR.red, down: COLOR.red, orphaned: COLOR.red, unhealthy: COLOR.red,
+  pending: COLOR.yellow, unknown: COLOR.yellow, preparing: COLOR.yellow, starting: COLOR.yellow, assigned: COLOR.yellow,
+};
+/** A task or node state as a cell, colored by what it means (its first word: "healthy (2 restarts)"). */
+export function colorState(s: string): Cell {
+  return { text: s, color: STATE_COLORS[s.split(' ')[0] ?? ''] };
+}
 
-const COLORS: Record<string, string> = { healthy: '32', unhealthy: '31', running: '32', ready: '32', failed: '31', rejected: '31', down: '31', pending: '33', unknown: '33', orphaned: '31' };
-export function colorState(s: string): string {
-  const c = COLORS[s];
-  return c && useColor() ? `\u001b[${c}m${s}\u001b[0m` : s;
+/** C1 controls and DEL survive JSON.stringify and YAML plain scalars; escape them in both. */
+const RAW_CONTROL = /[\u007f-\u009f]/g;
+
+/** JSON for -o json: two-space indent, every control character escaped. */
+export function toJson(data: unknown): string {
+  return JSON.stringify(data, null, 2).replace(RAW_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+}
+
+/**
+ * YAML for -o yaml: strings holding control characters are double-quoted with escapes (the yaml
+ * library escapes C0 there but not DEL and C1), no line folding, so the output is stable.
+ */
+export function toYaml(data: unknown): string {
+  const doc = new Document(data);
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(node.value)) node.type = Scalar.QUOTE_DOUBLE;
+    },
+  });
+  return doc.toString({ lineWidth: 0 }).replace(RAW_CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Where to reach a task's published ports: node address for wildcard bindings. */
@@ -50,10 +99,10 @@ export function servicesTable(services: Service__Output[], wide = false): string
     const st = s.status;
     const replicas = `${st?.running ?? 0}/${st?.desired ?? spec.replicas}`;
     const base = [s.meta?.namespace ?? '', s.meta?.name ?? '', replicas, spec.image, ports || '-', String(s.specRevision), age(s.meta?.createdAtMs ?? 0)];
-    return wide ? [...base, s.deleting ? 'deleting' : st?.message ?? ''] : base;
+    return wide ? [...base, labelList(s.meta?.labels), s.deleting ? 'deleting' : st?.message ?? ''] : base;
   });
   const headers = ['NAMESPACE', 'NAME', 'REPLICAS', 'IMAGE', 'PORTS', 'REVISION', 'AGE'];
-  return table(wide ? [...headers, 'STATUS'] : headers, rows);
+  return table(wide ? [...headers, 'LABELS', 'STATUS'] : headers, rows);
 }
 
 /** The state column: `healthy`/`unhealthy` for a running task with a health check, with its restarts. */
@@ -63,11 +112,16 @@ export function stateText(t: Task__Output): string {
   return st?.restarts ? `${health} (${st.restarts} restarts)` : health;
 }
 
+/** The name people use for a task: SERVICE.SLOT, or SERVICE.NODE for a global service. */
+export function taskName(t: Pick<Task__Output, 'service' | 'slot' | 'targetNodeId'>): string {
+  return t.slot === 0 && t.targetNodeId ? `${t.service}.${t.targetNodeId}` : `${t.service}.${t.slot}`;
+}
+
 export function tasksTable(tasks: Task__Output[], wide = false): string {
   const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
   const rows = sorted.map((t) => {
     const base = [
-      t.slot === 0 && t.targetNodeId ? `${t.service}.${t.targetNodeId}` : `${t.service}.${t.slot}`,
+      taskName(t),
       t.namespace,
       t.nodeId || '-',
       t.desiredState,
@@ -81,11 +135,16 @@ export function tasksTable(tasks: Task__Output[], wide = false): string {
   return table(wide ? [...headers, 'ID', 'REVISION', 'MESSAGE'] : [...headers, 'MESSAGE'], rows);
 }
 
-export function nodesTable(nodes: Node__Output[]): string {
+/** k=v,k2=v2 sorted by key, or "-". */
+export function labelList(labels: Readonly<Record<string, string>> | undefined): string {
+  return Object.entries(labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+}
+
+export function nodesTable(nodes: Node__Output[], wide = false): string {
   const rows = [...nodes].sort((a, b) => a.id.localeCompare(b.id)).map((n) => {
     const cap = n.description?.capacity;
     const alloc = n.allocated;
-    return [
+    const row = [
       n.id,
       n.description?.hostname ?? '',
       colorState(n.state),
@@ -95,8 +154,10 @@ export function nodesTable(nodes: Node__Output[]): string {
       String(n.tasks),
       n.description?.address ?? '',
       n.description?.engineVersion ?? '',
-      Object.entries({ ...(n.description?.labels ?? {}), ...n.labels }).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+      labelList({ ...(n.description?.labels ?? {}), ...n.labels }),
     ];
+    return wide ? [...row, n.description?.agentVersion ?? '', `${n.description?.os ?? ''}/${n.description?.arch ?? ''}`, n.message || '-'] : row;
   });
-  return table(['ID', 'HOSTNAME', 'STATE', 'AVAILABILITY', 'CPU', 'MEMORY', 'TASKS', 'ADDRESS', 'ENGINE', 'LABELS'], rows);
+  const headers = ['ID', 'HOSTNAME', 'STATE', 'AVAILABILITY', 'CPU', 'MEMORY', 'TASKS', 'ADDRESS', 'ENGINE', 'LABELS'];
+  return table(wide ? [...headers, 'AGENT', 'OS/ARCH', 'MESSAGE'] : headers, rows);
 }

@@ -5,6 +5,7 @@ import { logger } from '../../proto/src/log.js';
 import { NatsEventPublisher } from './events/nats-publisher.js';
 import { nullSink } from './events/events.js';
 import { Manager } from './manager.js';
+import { SecretCipher } from './secrets/cipher.js';
 import { DEFAULT_NODE_TIMINGS, type NodeTimings } from './nodes/node-plan.js';
 import { EtcdStore, etcdClient } from './store/etcd-store.js';
 import { DEFAULT_PREFIX, Keys } from './store/keys.js';
@@ -20,11 +21,16 @@ export interface ControllerOptions {
   timings?: Partial<NodeTimings> | undefined;
   leaseTtlSec?: number | undefined;
   fenceAfterMs?: number | undefined;
+  /** Key for secrets at rest (controller/src/secrets/cipher.ts); without it secrets are refused. */
+  secretKeyFile?: string | undefined;
 }
 
 export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
   const id = opts.id ?? `${hostname()}-${process.pid}`;
   const log = logger('controller', { controller: id });
+  const secretCipher = opts.secretKeyFile ? SecretCipher.fromFile(opts.secretKeyFile) : undefined;
+  if (secretCipher) log.info({ keyId: secretCipher.keyId }, 'secrets are sealed with the key of --secret-key-file');
+  else log.warn('no --secret-key-file: this controller refuses to store secrets');
   const client = etcdClient({ endpoints: opts.etcd });
   const store = new EtcdStore(client);
   const events = opts.nats.length > 0 ? new NatsEventPublisher(opts.nats, log.child({ loop: 'events' })) : nullSink;
@@ -44,6 +50,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     clock: systemClock,
     log,
     events,
+    secretCipher,
   });
   try {
     await manager.start(signal);

@@ -4,6 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as SecretsProto } from '../../proto/gen/secrets.js';
+import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
 import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
@@ -12,9 +14,13 @@ import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { Clock } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
+import { manageHandlers } from './api/manage.js';
 import { DispatcherServer } from './api/dispatcher.js';
 import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
+import { SecretApi } from './api/secrets.js';
+import { secretHandlers } from './api/secret-handlers.js';
+import type { SecretCipher } from './secrets/cipher.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
 import { FencedStore, LeaderElector } from './leader.js';
@@ -51,6 +57,8 @@ export interface ManagerDeps {
   clock: Clock;
   log: Logger;
   events: EventSink & { start?(signal: AbortSignal): Promise<void> };
+  /** Seals secret values; without it the SecretAPI refuses to store any. */
+  secretCipher?: SecretCipher | undefined;
 }
 
 export class Manager {
@@ -58,6 +66,7 @@ export class Manager {
   readonly cache: ClusterCache;
   readonly dispatcher: DispatcherServer;
   readonly api: ServiceApi;
+  readonly secrets: SecretApi;
   readonly elector: LeaderElector;
   private server: grpc.Server | undefined;
   private http: HttpEndpoint | undefined;
@@ -70,6 +79,7 @@ export class Manager {
     this.cache = new ClusterCache(store, keys, log);
     this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
     this.api = new ServiceApi({ store, keys, clock, events });
+    this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
     this.elector = new LeaderElector({
       client: etcd,
       store,
@@ -92,6 +102,8 @@ export class Manager {
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    server.addService(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI.service, secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(loadProto<ManageProto>('manage').berth.v1.ManageAPI.service, manageHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics, controllerId: config.id, isLeader: () => this.leading }));
     const { store, keys, clock, events } = this.deps;
     server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
       rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),

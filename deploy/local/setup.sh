@@ -9,8 +9,9 @@ cd "$(dirname "$0")/../.."
 # docker.io: dockerd (the engines); etcd-server (+ etcd-client for etcdctl): the store;
 # nats-server: the event bus; busybox-static: the local image; prometheus, docker-registry:
 # the metrics and registry tests; apache2-utils: htpasswd (bcrypt) for the registry test's users;
-# iproute2: bridges and network namespaces of the test hosts.
-PACKAGES=(docker.io etcd-server etcd-client nats-server busybox-static prometheus docker-registry apache2-utils iproute2 tar)
+# iproute2: bridges and network namespaces of the test hosts; zsh: the test that loads
+# `berth completion zsh`.
+PACKAGES=(docker.io etcd-server etcd-client nats-server busybox-static prometheus docker-registry apache2-utils iproute2 tar zsh)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

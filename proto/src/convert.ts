@@ -101,6 +101,7 @@ export function descriptionFromPb(d: PbNodeDescriptionOut): NodeDescription {
     labels: { ...d.labels },
     address: d.address,
     agentVersion: d.agentVersion,
+    ...(d.allowedHostPaths.length > 0 ? { allowedHostPaths: [...d.allowedHostPaths] } : {}),
   };
 }
 

@@ -103,6 +103,8 @@ export interface NodeDescription {
   labels: Record<string, string>;
   address: string;
   agentVersion: string;
+  /** Host paths services may bind-mount here (agent --allow-host-path); absent: none. */
+  allowedHostPaths?: string[];
 }
 
 export interface NodeRecord {
@@ -146,4 +148,30 @@ export interface Versioned<T> {
 
 export function taskIsLive(t: Pick<TaskRecord, 'desiredState'>): boolean {
   return t.desiredState === 'running';
+}
+
+/** One key of a secret as anyone may see it: its name and size, never its value. */
+export interface SecretKeyInfo {
+  name: string;
+  sizeBytes: number;
+}
+
+/** A value sealed with AES-256-GCM (controller/src/secrets/cipher.ts); all fields base64. */
+export interface SealedValue {
+  alg: 'aes-256-gcm';
+  /** Which key sealed it: the first 16 hex digits of the key's SHA-256. */
+  keyId: string;
+  iv: string;
+  tag: string;
+  ciphertext: string;
+}
+
+/** A Secret as stored (secrets/<ns>/<name>): metadata in the clear, the values sealed. */
+export interface SecretRecord {
+  meta: ObjectMeta;
+  keys: SecretKeyInfo[];
+  /** 1 at creation, +1 for every change of the values or labels. */
+  version: number;
+  /** JSON of {key: base64 value}, sealed. */
+  sealed: SealedValue;
 }

@@ -10,9 +10,8 @@ import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { startDockerd, type Dockerd, type DockerdOptions } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
-import { TestCluster, webManifest } from '../harness/cluster.js';
+import { TestCluster, unmountUnder, webManifest } from '../harness/cluster.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from '../harness/netns.js';
-import { unmountUnder } from '../harness/mounts.js';
 
 const TIMINGS = { heartbeatPeriod: '1s', heartbeatGrace: '3s', downAfter: '3s', fenceAfter: '10s', leaseTtl: '3' };
 const REPLICAS = 6;

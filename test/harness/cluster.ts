@@ -3,8 +3,8 @@
 // to a loopback address of their own, so each stands for one host), controllers and one agent
 // per engine, all as processes of the built `berth` binary. stop() removes everything it
 // started: processes by pid, containers by label, bridges, temp dirs.
-import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
@@ -12,9 +12,9 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
 import { startDockerd, startEtcd, startNats, type Dockerd, type DockerdOptions, type Etcd, type Nats } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
-import { unmountUnder } from './mounts.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
@@ -26,6 +26,8 @@ export interface HostSpec {
   labels?: Record<string, string>;
   cpus?: number;
   memory?: string;
+  /** The agent's --allow-host-path flags. */
+  allowHostPaths?: string[];
 }
 
 export interface Host {
@@ -165,6 +167,13 @@ export class TestCluster {
     }
   }
 
+  /** One key for every controller of the cluster (they must share it). */
+  get secretKeyFile(): string {
+    const path = join(this.dir, 'secret.key');
+    ensureKeyFile(path);
+    return path;
+  }
+
   async startController(i: number): Promise<void> {
     const id = `c${i + 1}`;
     // A restarted controller comes back at its address, as it would on a real machine.
@@ -184,6 +193,7 @@ export class TestCluster {
       '--down-after', this.opts.downAfter ?? '5s',
       ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
       ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
+      '--secret-key-file', this.secretKeyFile,
     ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
@@ -211,6 +221,7 @@ export class TestCluster {
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
     if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
+    for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
     // In its namespace when there is one: `ip netns exec` execs the agent (same pid).
     const [cmd, ...argv] = this.net ? [...this.net.exec(index), process.execPath, ...args] : [process.execPath, ...args];
     h.agent = this.track(spawnProc(`agent-${h.nodeId}`, cmd!, argv, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
@@ -289,6 +300,22 @@ export class TestCluster {
     this.net?.destroy();
     unmountUnder(this.dir);
     if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Unmounts what a stopped dockerd left mounted under `dir` (a container in networkMode host
+ * makes it bind-mount <exec-root>/netns/default; a killed engine leaves its data root and
+ * overlays), so the directory can be removed.
+ */
+export function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  for (const m of mounts.sort().reverse()) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {
+      /* already gone */
+    }
   }
 }
 

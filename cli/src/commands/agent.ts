@@ -1,6 +1,7 @@
 // berth agent: run the agent of one Docker host.
 import type { Command } from 'commander';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
+import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
 import { CliError } from './apply.js';
 import { collect, controllerAddress, parseKeyValue } from './common.js';
 
@@ -15,9 +16,10 @@ export function registerAgent(program: Command): void {
     .option('--cpus <n>', 'advertise at most this many CPUs')
     .option('--memory <size>', 'advertise at most this much memory (e.g. 2Gi)')
     .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
+    .option('--allow-host-path <path>', 'host path (and everything below it) that services may bind-mount on this node (repeatable; default: none)', collect, [])
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
     .option('--state-dir <dir>', 'state kept across restarts (last contact with the leader, for waitForNode fencing)', '/var/lib/berth/agent')
-    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; stateDir: string }, cmd: Command) => {
+    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; allowHostPath: string[]; stateDir: string }, cmd: Command) => {
       const controllers = controllerAddress(cmd);
       let cpuMilli: number | undefined;
       let memoryBytes: number | undefined;
@@ -31,6 +33,12 @@ export function registerAgent(program: Command): void {
         if (typeof v === 'string') throw new CliError(`--memory: ${v}`, 2);
         memoryBytes = v;
       }
+      let allowHostPaths: string[];
+      try {
+        allowHostPaths = parseAllowedHostPaths(opts.allowHostPath);
+      } catch (err) {
+        throw new CliError(err instanceof Error ? err.message : String(err), 2);
+      }
       const labels: Record<string, string> = {};
       for (const l of opts.label) {
         const [k, v] = parseKeyValue(l);
@@ -40,8 +48,7 @@ export function registerAgent(program: Command): void {
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      // Loaded here, not at the top: `berth agent` then loads no controller code, and a restarted
-      // agent is back sooner (its node must reconnect within the controller's down-after).
+      // Loaded on use: every other berth command starts without the daemon's code.
       const { runAgent } = await import('../../../agent/src/main.js');
       await runAgent(
         {
@@ -55,6 +62,7 @@ export function registerAgent(program: Command): void {
           hostname: opts.hostname,
           metricsListen: opts.metrics,
           stateDir: opts.stateDir,
+          allowHostPaths,
         },
         ac.signal,
       );

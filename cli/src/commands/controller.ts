@@ -26,6 +26,7 @@ export function registerController(program: Command): void {
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
     .option('--fence-after <duration>', 'agents stop onNodeLoss=waitForNode containers after this long without the leader', '30s')
+    .option('--secret-key-file <path>', 'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)', process.env['BERTH_SECRET_KEY_FILE'])
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -38,7 +39,7 @@ export function registerController(program: Command): void {
       // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
       // containers on a single late answer.
       if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
-      // Loaded here, not at the top: other commands do not load the controller.
+      // Loaded on use: every other berth command starts without the daemon's code.
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
         {
@@ -56,6 +57,7 @@ export function registerController(program: Command): void {
           },
           leaseTtlSec: ttl,
           fenceAfterMs,
+          secretKeyFile: opts['secretKeyFile'],
         },
         ac.signal,
       );

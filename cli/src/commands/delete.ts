@@ -1,27 +1,34 @@
-// berth delete service NAME | berth delete -f FILE
+// berth delete service NAME | berth delete secret NAME | berth delete -f FILE
 import type { Command } from 'commander';
 import { loadManifests } from '../manifest.js';
+import { oneLine } from '../output.js';
 import { client } from './common.js';
 import { CliError } from './apply.js';
+import { expandCompose } from '../compose/load.js';
+import { deleteSecrets } from './secrets.js';
 
 export function registerDelete(program: Command): void {
   program
     .command('delete')
-    .description('Delete services: their containers stop gracefully, then their records go')
-    .argument('[kind]', 'service')
-    .argument('[names...]', 'service names')
+    .description('Delete services (their containers stop gracefully, then their records go) or secrets')
+    .argument('[kind]', 'service | secret')
+    .argument('[names...]', 'names')
     .option('-n, --namespace <ns>', 'namespace', 'default')
-    .option('-f, --filename <path...>', 'delete the services named in these manifests')
+    .option('-f, --filename <path...>', 'delete the services and secrets named in these manifests (or Compose files)')
     .action(async (kind: string | undefined, names: string[], opts: { namespace: string; filename?: string[] }, cmd: Command) => {
       const targets: Array<{ namespace: string; name: string }> = [];
+      const secrets: Array<{ namespace: string; name: string }> = [];
       if (opts.filename) {
-        for (const d of loadManifests(opts.filename)) {
+        for (const d of expandCompose(loadManifests(opts.filename), { warn: () => undefined })) {
           const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
           if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
-          targets.push({ namespace: m.namespace ?? 'default', name: m.name });
+          ((d.doc as { kind?: unknown }).kind === 'Secret' ? secrets : targets).push({ namespace: m.namespace ?? 'default', name: m.name });
         }
+      } else if (kind === 'secret' || kind === 'secrets') {
+        if (names.length === 0) throw new CliError('name the secret(s) to delete', 2);
+        return deleteSecrets(cmd, names.map((name) => ({ namespace: opts.namespace, name })));
       } else {
-        if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new CliError('usage: berth delete service NAME... | berth delete -f FILE', 2);
+        if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new CliError('usage: berth delete service|secret NAME... | berth delete -f FILE', 2);
         if (names.length === 0) throw new CliError('name the service(s) to delete', 2);
         for (const name of names) targets.push({ namespace: opts.namespace, name });
       }
@@ -29,10 +36,11 @@ export function registerDelete(program: Command): void {
       try {
         for (const t of targets) {
           await c.deleteService(t.namespace, t.name);
-          process.stdout.write(`service/${t.namespace}/${t.name} deleted (containers stopping)\n`);
+          process.stdout.write(oneLine(`service/${t.namespace}/${t.name} deleted (containers stopping)`) + '\n');
         }
       } finally {
         c.close();
       }
+      if (secrets.length > 0) await deleteSecrets(cmd, secrets);
     });
 }

@@ -1,7 +1,6 @@
 // berth nodes ls | label | drain | cordon | uncordon
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { nodesTable } from '../output.js';
+import { nodesTable, oneLine, toJson, toYaml } from '../output.js';
 import { NodeClient } from '../node-client.js';
 import { CliError } from './apply.js';
 import { controllerAddress, EXIT_USAGE } from './common.js';
@@ -44,8 +43,8 @@ export function registerNodes(program: Command): void {
     .option('-o, --output <format>', 'json | yaml')
     .action(async (opts: { output?: string }, cmd: Command) => {
       const list = await withClient(cmd, (c) => c.listNodes());
-      if (opts.output === 'json') process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-      else if (opts.output === 'yaml') process.stdout.write(stringify(list));
+      if (opts.output === 'json') process.stdout.write(toJson(list));
+      else if (opts.output === 'yaml') process.stdout.write(toYaml(list));
       else if (opts.output === undefined) process.stdout.write(nodesTable(list) + '\n');
       else throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use json or yaml`, EXIT_USAGE);
     });
@@ -59,14 +58,14 @@ export function registerNodes(program: Command): void {
       const { set, remove } = parseLabelArgs(args);
       const n = await withClient(cmd, (c) => c.labelNode(node, set, remove));
       const labels = Object.entries({ ...(n.description?.labels ?? {}), ...n.labels }).map(([k, v]) => `${k}=${v}`).join(',');
-      process.stdout.write(`node/${n.id} labeled (${labels || 'no labels'})\n`);
+      process.stdout.write(oneLine(`node/${n.id} labeled (${labels || 'no labels'})`) + '\n');
     });
 
   const setAvailability = async (cmd: Command, node: string, value: string, verb: string): Promise<NodeClient> => {
     const c = nodeClient(cmd);
     try {
       const n = await c.setAvailability(node, value);
-      process.stdout.write(`node/${n.id} ${verb} (availability ${n.availability})\n`);
+      process.stdout.write(oneLine(`node/${n.id} ${verb} (availability ${n.availability})`) + '\n');
       return c;
     } catch (err) {
       c.close();

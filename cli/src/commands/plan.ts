@@ -6,7 +6,7 @@ import type { PlannedTask__Output } from '../../../proto/gen/berth/v1/PlannedTas
 import type { Resources__Output } from '../../../proto/gen/berth/v1/Resources.js';
 import { humanBytes } from '../../../proto/src/spec/units.js';
 import { loadManifests } from '../manifest.js';
-import { table } from '../output.js';
+import { oneLine, table, toJson } from '../output.js';
 import { CliError } from './apply.js';
 import { EXIT_USAGE } from './common.js';
 import { withClient } from './nodes.js';
@@ -22,7 +22,7 @@ export function planText(p: PlanResponse__Output): string {
     ['SERVICE', 'RESULT', 'DESIRED', 'START', 'STOP', 'MOVE', 'UNPLACED'],
     p.services.map((s) => [`${s.namespace}/${s.name}`, s.result, String(s.desired), String(s.start), String(s.stop), String(s.move), String(s.unplaced)]),
   ));
-  for (const s of p.services) if (s.unplaced > 0) out.push(`  ${s.namespace}/${s.name}: ${s.unplaced} cannot be placed: ${s.reason}`);
+  for (const s of p.services) if (s.unplaced > 0) out.push(`  ${oneLine(`${s.namespace}/${s.name}: ${s.unplaced} cannot be placed: ${s.reason}`)}`);
   out.push('');
   out.push(table(
     ['NODE', 'STATE', 'AVAILABILITY', 'CPU FREE', 'MEMORY FREE', 'START', 'STOP', 'MOVE IN', 'MOVE OUT'],
@@ -55,6 +55,6 @@ export function registerPlan(program: Command): void {
       const docs = loadManifests(opts.filename);
       if (docs.length === 0) throw new CliError('no documents found in the given manifests');
       const plan = await withClient(cmd, (c) => c.plan(docs.map((d) => JSON.stringify(d.doc))));
-      process.stdout.write((opts.output === 'json' ? JSON.stringify(plan, null, 2) : planText(plan)) + '\n');
+      process.stdout.write(opts.output === 'json' ? toJson(plan) : planText(plan) + '\n');
     });
 }

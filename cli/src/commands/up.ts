@@ -8,15 +8,16 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { LABEL_MANAGED, LABEL_NODE } from '../../../proto/src/labels.js';
 import { BerthClient } from '../client.js';
 import { loadManifests } from '../manifest.js';
-import { servicesTable, taskAddresses, tasksTable } from '../output.js';
+import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
 import { CliError } from './apply.js';
+import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -73,7 +74,7 @@ export function registerUp(program: Command): void {
       const data = resolve(opts.data);
       const logs = ensureDir(data, 'logs');
       const run = ensureDir(data, 'run');
-      const say = (s: string): void => void process.stdout.write(`berth up: ${s}\n`);
+      const say = (s: string): void => void process.stdout.write(`berth up: ${oneLine(s)}\n`);
       const started: Proc[] = [];
       const pidFiles = new Map<Proc, string>();
       const pid = (name: string, p: Proc): void => {
@@ -140,7 +141,7 @@ export function registerUp(program: Command): void {
           });
           pid('dockerd', d.proc);
         } else say(`using the Docker engine on ${socket}`);
-        docker = new Docker({ socketPath: socket });
+        docker = new (await import('dockerode')).default({ socketPath: socket });
         await ensureBusyboxImage(docker);
         say(`image ${LOCAL_IMAGE} ready`);
 
@@ -154,7 +155,10 @@ export function registerUp(program: Command): void {
         say(`nats-server (JetStream) on ${nats.url}`);
 
         check();
-        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local'], { logFile: join(logs, 'controller.log') });
+        // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
+        const secretKey = join(data, 'secret.key');
+        if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
+        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log') });
         pid('controller', controller);
         const client = new BerthClient(opts.api);
         try {
@@ -183,7 +187,7 @@ export function registerUp(program: Command): void {
             const tasks = await client.listTasks({});
             process.stdout.write(`\n$ berth get services\n${servicesTable(services)}\n\n$ berth get tasks\n${tasksTable(tasks)}\n\n`);
             for (const t of tasks.sort((a, b) => a.slot - b.slot)) {
-              for (const a of taskAddresses(t)) process.stdout.write(`${t.service}.${t.slot} answers at http://${a}/\n`);
+              for (const a of taskAddresses(t)) process.stdout.write(oneLine(`${t.service}.${t.slot} answers at http://${a}/`) + '\n');
             }
           }
         } finally {

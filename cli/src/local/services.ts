@@ -2,7 +2,12 @@
 // dockerd, each from Debian's packages, started with their data in a folder of ours.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+
+/** dockerode, loaded on first use: berth commands that never start an engine do not pay for it. */
+async function dockerode(): Promise<typeof Docker> {
+  return (await import('dockerode')).default;
+}
 import { httpOk, spawnProc, waitUntil, type Proc } from './process.js';
 
 export interface Etcd {
@@ -81,14 +86,14 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
   if (opts.ip) args.push('--ip', opts.ip);
   if (opts.noIptables) args.push('--iptables=false', '--ip-masq=false');
   const proc = spawnProc('dockerd', 'dockerd', args, { logFile: opts.logFile });
-  const docker = new Docker({ socketPath: opts.socket });
+  const docker = new (await dockerode())({ socketPath: opts.socket });
   await waitUntil(async () => (await docker.ping()).toString() === 'OK', `dockerd on ${opts.socket}`, { proc, timeoutMs: 60_000 });
   return { proc, socket: opts.socket, docker };
 }
 
 export async function dockerAnswers(socket: string): Promise<boolean> {
   try {
-    const d = new Docker({ socketPath: socket, timeout: 3_000 });
+    const d = new (await dockerode())({ socketPath: socket, timeout: 3_000 });
     return (await d.ping()).toString() === 'OK';
   } catch {
     return false;

@@ -5,6 +5,8 @@ import type { Clock } from '../../../proto/src/clock.js';
 import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { NodeRecord, Resources, RevisionRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { canonicalJson, validateServiceManifest } from '../../../proto/src/spec/service.js';
+import { MAX_DOCUMENT_BYTES } from '../../../proto/src/spec/limits.js';
+import { parseJsonDocument } from '../../../proto/src/spec/safe-json.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import type { Keys } from '../store/keys.js';
@@ -14,7 +16,7 @@ import type { EventSink } from '../events/events.js';
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
 export const REVISIONS_KEPT = 10;
 /** Largest manifest document accepted. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
+export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
 
@@ -25,34 +27,32 @@ export interface ServiceStatusSummary {
   message: string;
 }
 
-function versioned<T>(kv: KeyValue): Versioned<T> {
+export function versioned<T>(kv: KeyValue): Versioned<T> {
   return { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision, createRevision: kv.createRevision };
 }
 
-function newUid(): string {
+export function newUid(): string {
   return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8);
 }
 
-function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+export function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   return canonicalJson(Object.entries(a).sort()) === canonicalJson(Object.entries(b).sort());
 }
 
 export class ServiceApi {
   constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; events: EventSink }) {}
 
-  /** Parses and validates a manifest document given as JSON text. */
+  /**
+   * Parses a manifest document given as JSON text, strictly (size, depth, duplicate and
+   * prototype keys, broken Unicode: proto/src/spec/safe-json.ts); apply() validates it.
+   */
   parseDocument(json: string): unknown {
-    if (Buffer.byteLength(json) > MAX_MANIFEST_BYTES) {
-      throw new ValidationError([{ path: '(document)', message: `larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB` }]);
-    }
-    try {
-      return JSON.parse(json) as unknown;
-    } catch (err) {
-      throw new ValidationError([{ path: '(document)', message: `not valid JSON: ${err instanceof Error ? err.message : String(err)}` }]);
-    }
+    const r = parseJsonDocument(json, { maxBytes: MAX_MANIFEST_BYTES });
+    if (!r.ok) throw new ValidationError(r.issues);
+    return r.value;
   }
 
-  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
+  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean; /** why the new revision exists (default "apply") */ cause?: string } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
     const { store, keys, clock } = this.deps;
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
@@ -67,7 +67,7 @@ export class ServiceApi {
     if (!cur) {
       const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };
       if (opts.dryRun) return { service: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: 'apply' };
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
       const r = await store.commit([
         { op: 'create', key, value: JSON.stringify(record) },
         { op: 'put', key: keys.revision(metadata.namespace, metadata.name, 1), value: JSON.stringify(rev) },
@@ -87,7 +87,7 @@ export class ServiceApi {
     if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
     const ops: WriteOp[] = [{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }];
     if (specChanged) {
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: 'apply' };
+      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
       ops.push({ op: 'put', key: keys.revision(metadata.namespace, metadata.name, n), value: JSON.stringify(rev) });
       if (n - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(metadata.namespace, metadata.name, n - REVISIONS_KEPT) });
     }

@@ -4,7 +4,7 @@
 //
 // Pipeline. Pending tasks are grouped by service (and revision): the tasks of a group are
 // identical, so the filters run once per group and node, not once per task:
-//   static filters  (state, availability, constraints, affinity to other services) — decided once;
+//   static filters  (state, availability, constraints, host paths, affinity to other services) — decided once;
 //   dynamic filters (cpu, memory, host ports, maxPerNode, affinity to itself) — looked at again
 //                   only on the node that just took a task (no other node changed).
 // Feasible nodes sit in a heap ordered by the group's rank (spread: fewest tasks of this service,
@@ -15,6 +15,7 @@
 //
 // Order of groups: tasks pinned to a node (global services) first, as they have no other choice;
 // then services without affinity; then those with affinity, so the tasks they follow are placed.
+import { firstRefusedPath } from '../../../proto/src/host-paths.js';
 import { humanBytes } from '../../../proto/src/spec/units.js';
 import type { Constraint, Strategy } from '../../../proto/src/spec/placement.js';
 import type { Resources } from '../../../proto/src/model.js';
@@ -47,6 +48,8 @@ export interface SchedNode {
   labels?: Readonly<Record<string, string>>;
   /** Host ports in use on the node. */
   ports?: readonly PortUse[];
+  /** Host paths the node lets services bind-mount (its agent's --allow-host-path). */
+  allowedHostPaths?: readonly string[];
 }
 
 /** Where a task may go; the same for every task of a service revision. */
@@ -60,6 +63,8 @@ export interface TaskPlacement {
   affinity?: readonly string[];
   /** Service keys: never on a node running a task of any. */
   antiAffinity?: readonly string[];
+  /** Bind-mount sources: only on nodes that allow every one. */
+  hostPaths?: readonly string[];
 }
 
 export interface HostPortRequest {
@@ -413,6 +418,11 @@ class GroupPlacer {
     const cs = this.req.placement?.constraints;
     if (cs) {
       for (const c of cs) if (!constraintHolds(node, c)) return this.fx(`constraint ${c.text}`, `constraint ${c.text}`);
+    }
+    const paths = this.req.placement?.hostPaths;
+    if (paths) {
+      const refused = firstRefusedPath(paths, node.allowedHostPaths ?? []);
+      if (refused !== undefined) return this.fx(`host path ${refused}`, `host path ${refused} not allowed`);
     }
     for (let i = 0; i < this.otherAffinity.length; i++) {
       if (this.otherAffinity[i]![n.index] === 0) return this.fx(`affinity ${this.otherAffinityKeys[i]}`, `affinity: no task of ${this.otherAffinityKeys[i]}`);

@@ -1,6 +1,7 @@
 // PURE translation of stored records into the scheduler's input: nodes with what their tasks
 // reserve and the host ports they hold, and pending tasks with their placement requirements.
 // Used by the scheduler shell (leader) and by `berth plan` (any controller replica).
+import { bindSources } from '../../../proto/src/host-paths.js';
 import type { NodeRecord, TaskRecord } from '../../../proto/src/model.js';
 import { parseConstraint, type Constraint } from '../../../proto/src/spec/placement.js';
 import type { ServiceSpec } from '../../../proto/src/spec/service.js';
@@ -33,8 +34,10 @@ export function hostPortsOf(spec: ServiceSpec): HostPortRequest[] {
 
 export function placementOf(spec: ServiceSpec, namespace: string): TaskPlacement | undefined {
   const p = spec.placement;
-  if (!p) return undefined;
+  const hostPaths = bindSources(spec);
+  if (!p) return hostPaths.length > 0 ? { strategy: 'spread', hostPaths } : undefined;
   const out: TaskPlacement = { strategy: p.strategy === 'binpack' ? 'binpack' : 'spread' };
+  if (hostPaths.length > 0) out.hostPaths = hostPaths;
   if (p.constraints) out.constraints = p.constraints.map((s) => parseConstraint(s)).filter((c): c is Constraint => !('error' in c));
   if (p.spreadBy !== undefined) {
     const a = parseConstraint(`${p.spreadBy} == x`);
@@ -115,6 +118,7 @@ export function buildNodes(nodes: readonly NodeRecord[], placed: Iterable<{ task
       arch: n.description.arch,
       labels: effectiveLabels(n),
       ports,
+      ...(n.description.allowedHostPaths ? { allowedHostPaths: n.description.allowedHostPaths } : {}),
     };
   });
 }

@@ -29,6 +29,12 @@ export class Keys {
   node(id: string): string {
     return `${this.nodes}${id}`;
   }
+  get secrets(): string {
+    return `${this.prefix}secrets/`;
+  }
+  secret(namespace: string, name: string): string {
+    return `${this.secrets}${namespace}/${name}`;
+  }
   get rollouts(): string {
     return `${this.prefix}rollouts/`;
   }

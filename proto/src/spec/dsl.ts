@@ -35,7 +35,18 @@ export abstract class Schema<T> {
     this.doc = doc;
     return this;
   }
+  /** The checked limits in words, for the docs ("1–65535", "at most 63 characters"); '' if none. */
+  constraint(): string {
+    return '';
+  }
 }
+
+const range = (min: number | undefined, max: number | undefined, unit: string, show: (n: number) => string = String): string => {
+  if (min !== undefined && max !== undefined) return min === max ? `exactly ${show(min)}${unit}` : `${show(min)}–${show(max)}${unit}`;
+  if (min !== undefined) return `at least ${show(min)}${unit}`;
+  if (max !== undefined) return `at most ${show(max)}${unit}`;
+  return '';
+};
 
 export function describeType(input: unknown): string {
   if (input === null) return 'null';
@@ -59,6 +70,8 @@ export class StringSchema extends Schema<string> {
       check?: (s: string) => string | undefined;
       /** Accept numbers and booleans and turn them into strings (env values, labels). */
       coerceScalars?: boolean;
+      /** The canonical spelling of a valid value (e.g. "CAP_NET_ADMIN" → "NET_ADMIN"). */
+      normalize?: (s: string) => string;
       typeName?: string;
     } = {},
   ) {
@@ -95,7 +108,14 @@ export class StringSchema extends Schema<string> {
       ctx.add(path, why);
       return INVALID;
     }
-    return s;
+    return this.opts.normalize ? this.opts.normalize(s) : s;
+  }
+  override constraint(): string {
+    const { min, max, oneOf, patternHint } = this.opts;
+    if (oneOf) return '';
+    const parts = [range(min, max, ' characters')];
+    if (patternHint) parts.push(patternHint);
+    return parts.filter(Boolean).join('; ');
   }
 }
 
@@ -119,6 +139,9 @@ export class IntSchema extends Schema<number> {
       return INVALID;
     }
     return input;
+  }
+  override constraint(): string {
+    return range(this.opts.min, this.opts.max, '');
   }
 }
 
@@ -163,6 +186,10 @@ export class UnitSchema extends Schema<number> {
   override format(value: number): unknown {
     return this.formatUnit(value);
   }
+  override constraint(): string {
+    const show = (n: number): string => String(this.formatUnit(n));
+    return range(this.opts.min, this.opts.max, '', show);
+  }
 }
 
 export class ArraySchema<T> extends Schema<T[]> {
@@ -199,6 +226,9 @@ export class ArraySchema<T> extends Schema<T[]> {
   }
   override format(value: T[]): unknown {
     return value.map((v) => this.item.format(v));
+  }
+  override constraint(): string {
+    return [range(this.opts.min, this.opts.max, ' items'), this.item.constraint() ? `each: ${this.item.constraint()}` : ''].filter(Boolean).join('; ');
   }
 }
 
@@ -247,6 +277,9 @@ export class MapSchema<T> extends Schema<Record<string, T>> {
   override format(value: Record<string, T>): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.value.format(v)]));
   }
+  override constraint(): string {
+    return [range(undefined, this.opts.max, ' entries'), this.key.constraint() ? `keys: ${this.key.constraint()}` : '', this.value.constraint() ? `values: ${this.value.constraint()}` : ''].filter(Boolean).join('; ');
+  }
 }
 
 export type FieldMode = 'required' | 'optional' | 'default';
@@ -288,12 +321,15 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 export class ObjectSchema<F extends Fields> extends Schema<ObjectOf<F>> {
   readonly typeName = 'mapping';
   private refinements: Array<(value: ObjectOf<F>, path: string, ctx: Ctx) => void> = [];
+  /** The cross-field rules in words, for the docs. */
+  readonly rules: string[] = [];
   constructor(readonly fields: F) {
     super();
   }
-  /** Cross-field rule, run when every field parsed. */
-  refine(rule: (value: ObjectOf<F>, path: string, ctx: Ctx) => void): this {
+  /** Cross-field rule, run when every field parsed; `doc` says it in words for the docs. */
+  refine(rule: (value: ObjectOf<F>, path: string, ctx: Ctx) => void, doc?: string): this {
     this.refinements.push(rule);
+    if (doc) this.rules.push(doc);
     return this;
   }
   parse(input: unknown, path: string, ctx: Ctx): Parsed<ObjectOf<F>> {
@@ -347,7 +383,23 @@ export interface DocRow {
   path: string;
   type: string;
   presence: string;
+  /** Limits the schema checks, in words. */
+  constraint: string;
   doc: string;
+}
+
+/** The cross-field rules of a schema and every object in it, with the path they apply to. */
+export function docRules(schema: Schema<unknown>, path: string): Array<{ path: string; rule: string }> {
+  const out: Array<{ path: string; rule: string }> = [];
+  const visit = (s: Schema<unknown>, p: string): void => {
+    if (s instanceof ObjectSchema) {
+      for (const rule of s.rules) out.push({ path: p, rule });
+      for (const [k, field] of Object.entries(s.fields as Fields)) visit(field.schema, p ? `${p}.${k}` : k);
+    } else if (s instanceof ArraySchema) visit(s.item as Schema<unknown>, `${p}[]`);
+    else if (s instanceof MapSchema) visit(s.value as Schema<unknown>, `${p}.<key>`);
+  };
+  visit(schema, path);
+  return out;
 }
 
 /** Walks a schema into rows for docs/manifest.md. */
@@ -363,7 +415,7 @@ export function docRows(schema: Schema<unknown>, path: string): DocRow[] {
             : field.mode === 'default'
               ? `default ${JSON.stringify(field.schema.format(field.defaultValue))}`
               : 'optional';
-        rows.push({ path: fp, type: field.schema.typeName, presence, doc: field.doc });
+        rows.push({ path: fp, type: field.schema.typeName, presence, constraint: field.schema.constraint(), doc: field.doc });
         visit(field.schema, fp);
       }
     } else if (s instanceof ArraySchema) {

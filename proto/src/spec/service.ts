@@ -9,6 +9,7 @@ import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDura
 import { nodeLossFields } from './ha.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 import { checkPlacementSpec, placementFields } from './placement.js';
+import { argList, CONTAINER_RULES, containerFields, refineContainer } from './container.js';
 
 export const API_VERSION = 'berth.dev/v1';
 /** Bounded so a typo (replicas: 1000000) cannot flood the cluster. */
@@ -61,9 +62,6 @@ const env = new MapSchema(
   { max: 1000 },
 );
 
-const argList = (): ArraySchema<string> =>
-  new ArraySchema(new StringSchema({ max: 32 * 1024, coerceScalars: true, check: (s) => (s.includes('\u0000') ? 'must not contain NUL' : undefined) }), { max: 1000 });
-
 const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
 const IP_RE = /^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$|^[0-9a-fA-F:]+$/;
 
@@ -93,7 +91,7 @@ export const resourcesSchema = obj({
   if (r.limits?.cpu !== undefined && r.limits.cpu > 0 && r.limits.cpu < r.cpu) ctx.add(`${path}.limits.cpu`, 'must not be below the reservation resources.cpu');
   if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < r.memory) ctx.add(`${path}.limits.memory`, 'must not be below the reservation resources.memory');
   if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < 6 * 2 ** 20) ctx.add(`${path}.limits.memory`, 'must be at least 6Mi (the engine refuses less)');
-});
+}, 'A limit (when not 0) is at least its reservation; a memory limit is at least 6Mi.');
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGPWR', 'SIGSTOP'] as const;
 const signal = new StringSchema({
@@ -102,15 +100,15 @@ const signal = new StringSchema({
 });
 
 export const stopSchema = obj({
-  signal: withDefault(signal, 'SIGTERM', 'Signal sent to stop the container.'),
+  signal: withDefault(signal, 'SIGTERM', `Signal sent to stop the container: ${SIGNALS.join(', ')}.`),
   gracePeriod: withDefault(duration({ min: 0, max: 3_600_000 }), '10s', 'Time between the stop signal and SIGKILL.'),
 });
 
 export const serviceSpecSchema = obj({
   image: required(image, 'Image to run. An image already on the engine is used as it is; a missing one is pulled.'),
   replicas: withDefault(new IntSchema({ min: 0, max: MAX_REPLICAS }), 1, `Number of copies (0–${MAX_REPLICAS}).`),
-  entrypoint: optional(argList(), "Replaces the image's ENTRYPOINT."),
-  command: optional(argList(), "Replaces the image's CMD (arguments to the entrypoint)."),
+  entrypoint: optional(argList(), "Replaces the image's ENTRYPOINT (`docker run --entrypoint`, Compose `entrypoint`, Kubernetes `command`). Docker then also drops the image's CMD."),
+  command: optional(argList(), "Replaces the image's CMD, the words after the entrypoint (`docker run IMAGE COMMAND…`, Compose `command`, Kubernetes `args`)."),
   env: optional(env, 'Environment variables.'),
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
@@ -118,6 +116,7 @@ export const serviceSpecSchema = obj({
   ...nodeLossFields,
   ...lifecycleFields,
   ...placementFields,
+  ...containerFields,
 }).refine((spec, path, ctx) => {
   checkPlacementSpec(spec, path, ctx);
   const seenContainer = new Map<string, number>();
@@ -134,7 +133,7 @@ export const serviceSpecSchema = obj({
       seenHost.set(hk, i);
     }
   });
-});
+}, 'Each containerPort/protocol is published once; each hostIP:hostPort/protocol is used once.').refine(refineContainer, CONTAINER_RULES);
 
 export type ServiceSpec = Infer<typeof serviceSpecSchema>;
 export type PortSpec = Infer<typeof portSchema>;

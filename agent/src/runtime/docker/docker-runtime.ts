@@ -6,7 +6,7 @@ import {
   ContainerExistsError, EngineUnavailableError,
   type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../runtime.js';
-import { createOptions } from './create-options.js';
+import { createOptions, needsImageCmd, type ImageDefaults } from './create-options.js';
 
 /** A call to the engine that takes longer is an error (a hung engine must not hang the agent). */
 const ENGINE_CALL_TIMEOUT_MS = 60_000;
@@ -127,7 +127,13 @@ export class DockerRuntime implements ContainerRuntime {
 
   async create(req: CreateRequest): Promise<string> {
     try {
-      const c = await this.docker.createContainer(createOptions(req));
+      const image: ImageDefaults = {};
+      if (needsImageCmd(req.spec)) {
+        // args are appended to the image's CMD: read it (the image is on the engine by now).
+        const i = (await this.docker.getImage(req.spec.image).inspect()) as { Config?: { Cmd?: string[] | null } };
+        image.cmd = i.Config?.Cmd ?? [];
+      }
+      const c = await this.docker.createContainer(createOptions(req, image));
       return c.id;
     } catch (err) {
       if ((err as DockerError).statusCode === 409) throw new ContainerExistsError(req.name);

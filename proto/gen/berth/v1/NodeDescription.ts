@@ -18,6 +18,11 @@ export interface NodeDescription {
    */
   'address'?: (string);
   'agentVersion'?: (string);
+  /**
+   * Host paths (and everything below them) that services may bind-mount on this node: the
+   * agent's --allow-host-path flags. Empty: no host paths.
+   */
+  'allowedHostPaths'?: (string)[];
 }
 
 export interface NodeDescription__Output {
@@ -35,4 +40,9 @@ export interface NodeDescription__Output {
    */
   'address': (string);
   'agentVersion': (string);
+  /**
+   * Host paths (and everything below them) that services may bind-mount on this node: the
+   * agent's --allow-host-path flags. Empty: no host paths.
+   */
+  'allowedHostPaths': (string)[];
 }

@@ -1,0 +1,40 @@
+// A ContainerRuntime that refuses to create a container bind-mounting a host path the node does
+// not allow. The refusal is a HostPathRefusedError: the task runner reports the task rejected
+// with its message (which names the path). A path that exists is checked again after resolving
+// symlinks, so a link under an allowed root cannot point the mount elsewhere.
+import { realpath } from 'node:fs/promises';
+import { bindSources, isAllowed, refusal } from '../host-paths.js';
+import type { ContainerRuntime, CreateRequest } from './runtime.js';
+
+export class HostPathRefusedError extends Error {
+  override readonly name = 'HostPathRefusedError';
+  constructor(readonly path: string, message: string) {
+    super(message);
+  }
+}
+
+/** realpath, or undefined when the path does not exist (the engine then refuses the bind itself). */
+export async function resolvePath(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export function guardHostPaths(runtime: ContainerRuntime, allowed: readonly string[], resolved: (path: string) => Promise<string | undefined> = resolvePath): ContainerRuntime {
+  const out = Object.create(runtime) as ContainerRuntime;
+  out.create = async (req: CreateRequest): Promise<string> => {
+    const sources = bindSources(req.spec);
+    if (sources.length > 0) {
+      const realRoots = (await Promise.all(allowed.map(resolved))).filter((p): p is string => p !== undefined);
+      for (const source of sources) {
+        if (!isAllowed(source, allowed)) throw new HostPathRefusedError(source, refusal(source, allowed));
+        const real = await resolved(source);
+        if (real !== undefined && !isAllowed(real, realRoots)) throw new HostPathRefusedError(source, refusal(real, allowed, source));
+      }
+    }
+    return runtime.create(req);
+  };
+  return out;
+}

@@ -1,0 +1,35 @@
+// Promise-based client of ManageAPI (diff, scale, version): a BerthClient (its connection handling
+// and error messages) that also speaks ManageAPI.
+import * as grpc from '@grpc/grpc-js';
+import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
+import type { ManageAPIClient } from '../../proto/gen/berth/v1/ManageAPI.js';
+import type { DiffServiceResponse__Output } from '../../proto/gen/berth/v1/DiffServiceResponse.js';
+import type { ScaleServiceRequest } from '../../proto/gen/berth/v1/ScaleServiceRequest.js';
+import type { ScaleServiceResponse__Output } from '../../proto/gen/berth/v1/ScaleServiceResponse.js';
+import type { VersionInfo__Output } from '../../proto/gen/berth/v1/VersionInfo.js';
+import { BerthClient } from './client.js';
+
+export class ManageClient extends BerthClient {
+  readonly manage: ManageAPIClient;
+
+  constructor(address: string) {
+    super(address);
+    this.manage = new (loadProto<ManageProto>('manage').berth.v1.ManageAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  diffService(manifestJson: string): Promise<DiffServiceResponse__Output> {
+    return this.call((md, o, cb) => this.manage.DiffService({ manifestJson }, md, o, cb));
+  }
+  scaleService(req: ScaleServiceRequest): Promise<ScaleServiceResponse__Output> {
+    return this.call((md, o, cb) => this.manage.ScaleService(req, md, o, cb));
+  }
+  getVersion(timeoutMs?: number): Promise<VersionInfo__Output> {
+    return this.call((md, o, cb) => this.manage.GetVersion({}, md, o, cb), timeoutMs);
+  }
+
+  override close(): void {
+    this.manage.close();
+    super.close();
+  }
+}
