@@ -9,13 +9,15 @@ import type { Etcd3, Lease } from 'etcd3';
 import { sleep } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { Keys } from './store/keys.js';
-import type { Store, Watch, WriteOp } from './store/store.js';
+import { CompactedError, type Store, type Watch, type WriteOp } from './store/store.js';
 import type { ControllerMetrics } from './metrics/metrics.js';
 
 /** Lease TTL: a dead leader is replaced within about this long. */
 export const DEFAULT_LEASE_TTL_SEC = 3;
 /** Leadership is given up when the last successful keepalive is older than this share of the TTL. */
 const LEASE_SAFETY_FRACTION = 0.8;
+/** Wait before watching the leader key again after its watch broke. */
+const LEADER_REWATCH_MS = 200;
 
 export interface LeaderInfo {
   id: string;
@@ -172,15 +174,38 @@ export class LeaderElector {
     }
   }
 
-  /** Calls onChange when the leader key no longer holds this epoch. */
+  /**
+   * Calls onChange when the leader key no longer holds this epoch. A watch that breaks (etcd
+   * restarting) is opened again from the epoch's revision, so a change made meanwhile is still
+   * seen; while the key cannot be watched, the lease guard alone ends leadership if the lease
+   * lapses. Only a compacted history (the change cannot be ruled out) ends leadership at once.
+   */
   private watchLeaderKey(epoch: number, onChange: () => void): Watch {
     const { store, keys } = this.deps;
-    return store.watch(keys.leader, epoch, {
-      onEvents: (events) => {
-        if (events.some((e) => e.key === keys.leader && (e.type === 'delete' || e.createRevision !== epoch))) onChange();
+    let closed = false;
+    let current: Watch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const open = (): void => {
+      if (closed) return;
+      current = store.watch(keys.leader, epoch, {
+        onEvents: (events) => {
+          if (events.some((e) => e.key === keys.leader && (e.type === 'delete' || e.createRevision !== epoch))) onChange();
+        },
+        onError: (err) => {
+          if (closed) return;
+          if (err instanceof CompactedError) onChange();
+          else timer = setTimeout(open, LEADER_REWATCH_MS);
+        },
+      });
+    };
+    open();
+    return {
+      close: () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        current?.close();
       },
-      onError: () => onChange(),
-    });
+    };
   }
 
   /** Resolves when the current leader's key goes away (or after a while, to look again). */

@@ -152,7 +152,20 @@ export class Chaos {
       }
     }
     const nodes = await this.withClient((c) => c.listNodes());
-    return nodes.length === this.cluster.hosts.length && nodes.every((n) => n.state === 'ready');
+    if (nodes.length !== this.cluster.hosts.length || !nodes.every((n) => n.state === 'ready')) return false;
+    // Every agent has a session with the current leader (a node stays `ready` in the store for a
+    // while after its session broke: without this, the next fault could start before it is back).
+    return (await this.leaderSessions()) === this.cluster.hosts.length;
+  }
+
+  /** Agent sessions open on the leader (its metric), or -1 when there is no single leader. */
+  async leaderSessions(): Promise<number> {
+    const id = await this.leader();
+    const ctl = this.cluster.controllers.find((c) => c.id === id);
+    if (!ctl) return -1;
+    const text = await (await fetch(`http://${ctl.metrics}/metrics`, { signal: AbortSignal.timeout(1_000) })).text();
+    const m = /^berth_controller_agent_sessions (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : -1;
   }
 
   async converged(what: string, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> {
