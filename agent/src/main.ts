@@ -23,6 +23,7 @@ export interface AgentOptions {
   memoryBytes?: number | undefined;
   hostname?: string | undefined;
   metricsListen?: string | undefined;
+  stateDir?: string | undefined;
   /** Host paths services may bind-mount (checked by parseAllowedHostPaths). */
   allowHostPaths?: string[] | undefined;
   /** host:port of the AgentAPI (logs, exec, stats); default: the node address, a port the system picks. */
@@ -57,7 +58,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   const observer = new TaskObserver({ tasks: () => agent.worker.tasks(), runtime: observe, metrics, log: log.child({ loop: 'stats' }) });
   const agent = createAgent({
     metrics,
-    config: { nodeId, controllers: opts.controllers, advertise },
+    config: { nodeId, controllers: opts.controllers, stateDir: opts.stateDir, advertise },
     runtime,
     log,
     onReport: (taskId, status) => observer.onStatus(agent.worker.task(taskId), status),

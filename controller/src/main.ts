@@ -23,6 +23,7 @@ export interface ControllerOptions {
   prefix?: string | undefined;
   timings?: Partial<NodeTimings> | undefined;
   leaseTtlSec?: number | undefined;
+  fenceAfterMs?: number | undefined;
   /** Key for secrets at rest (controller/src/secrets/cipher.ts); without it secrets are refused. */
   secretKeyFile?: string | undefined;
 }
@@ -46,6 +47,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
       metricsListen: opts.metricsListen,
       timings: { ...DEFAULT_NODE_TIMINGS, ...opts.timings },
       leaseTtlSec: opts.leaseTtlSec,
+      fenceAfterMs: opts.fenceAfterMs,
     },
     store,
     etcd: client,

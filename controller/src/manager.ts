@@ -33,6 +33,7 @@ import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { DEFAULT_FENCE_AFTER_MS } from './orchestrator/node-loss-plan.js';
 import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
@@ -48,6 +49,8 @@ export interface ManagerConfig {
   metricsListen?: string | undefined;
   timings: NodeTimings;
   leaseTtlSec?: number | undefined;
+  /** Agents fence waitForNode containers after this long without the leader (--fence-after). */
+  fenceAfterMs?: number | undefined;
 }
 
 export interface ManagerDeps {
@@ -146,7 +149,7 @@ export class Manager {
         this.cache.start(signal),
         this.deps.events.start?.(signal),
         this.observability.start({ apiAddress: config.advertise, metricsAddress: this.metricsAddress }, signal),
-        this.elector.run(signal, (l) => this.lead(l.epoch, l.signal)),
+        this.elector.run(signal, (l) => this.lead(l.epoch, l.signal, l.valid)),
       ]);
     } finally {
       this.dispatcher.setLeader(undefined);
@@ -157,18 +160,22 @@ export class Manager {
   }
 
   /** Runs the leader-only loops until leadership ends. */
-  private async lead(epoch: number, signal: AbortSignal): Promise<void> {
+  private async lead(epoch: number, signal: AbortSignal, valid: () => boolean): Promise<void> {
     const { config, store, keys, clock, log, events } = this.deps;
     const cache = this.cache.withStore(new FencedStore(store, keys.leader, epoch));
     await this.cache.synced;
+    // Act on state read after winning: a follower's long-lived watches may have missed changes
+    // (an etcd restart), and a stale view would send agents incomplete assignment sets.
+    await Promise.race([this.cache.refresh(), new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
     if (signal.aborted) return;
     this.leading = true;
-    const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events });
+    const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events, valid });
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
-    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
+    const nodeLoss = { fenceAfterMs: config.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS };
+    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
     const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
-    this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
+    this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     const stopObserving = this.observability.leading(cache);
     try {
       await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);

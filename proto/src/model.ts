@@ -121,6 +121,12 @@ export interface NodeRecord {
   stateChangedAtMs: number;
   message: string;
   /**
+   * Set when the node leaves `ready`: the last time a leader heard from its agent (or, for a
+   * node a new leader never heard from, when that leader took over). waitForNode replacements
+   * count their fencing deadline from it.
+   */
+  lastContactMs?: number;
+  /**
    * Host ports found held by something other than Berth (a task failed to bind them). The
    * scheduler keeps tasks needing them off the node until `untilMs`; see controller/src/scheduler/ports.ts.
    */

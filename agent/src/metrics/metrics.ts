@@ -125,8 +125,15 @@ export class AgentMetrics {
   readonly blockRead = this.statsCounter('berth_task_block_read_bytes_total', 'Bytes the slot\'s container read from block devices.', (s) => s.blockReadBytes);
   readonly blockWrite = this.statsCounter('berth_task_block_write_bytes_total', 'Bytes the slot\'s container wrote to block devices.', (s) => s.blockWriteBytes);
 
+  readonly fenced = new Gauge({
+    name: 'berth_agent_fenced',
+    help: '1 while the agent has lost the leader for longer than the fencing time (waitForNode containers stopped).',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.sessionConnected.set(0);
+    this.fenced.set(0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'berth_agent_' });
   }
 

@@ -166,7 +166,7 @@ export function registerUp(program: Command): void {
           say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
 
           check();
-          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471'], { logFile: join(logs, 'agent.log') });
+          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log') });
           pid('agent', agent);
           await waitUntil(async () => (await client.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
           say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);

@@ -6,6 +6,7 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { nodeLossFields } from './ha.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 import { checkMetricsPort, observabilityFields } from './observability.js';
 import { checkPlacementSpec, placementFields } from './placement.js';
@@ -113,6 +114,7 @@ export const serviceSpecSchema = obj({
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
+  ...nodeLossFields,
   ...lifecycleFields,
   ...placementFields,
   ...containerFields,
