@@ -6,13 +6,15 @@
 import { backoffMs, sleep } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
 import type { Logger } from '../../proto/src/log.js';
-import type { NodeDescription } from '../../proto/src/model.js';
+import type { NodeDescription, TaskStatus } from '../../proto/src/model.js';
 import { describeNode, type Advertise } from './node-info.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import { Session } from './session.js';
 import { Worker } from './worker.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { TASK_STATE_ORDER } from '../../proto/src/types.js';
+import { join } from 'node:path';
+import { Fence } from './fence.js';
 
 /** Safety net for lost engine events: every task is looked at this often. */
 export const RESYNC_MS = 10_000;
@@ -31,21 +33,43 @@ export interface AgentConfig {
   controllers: string[];
   advertise: Advertise;
   resyncMs?: number;
+  /** Where the agent keeps state across restarts (the fence's last contact). */
+  stateDir?: string | undefined;
 }
 
 export interface Agent {
   readonly worker: Worker;
   readonly session: Session;
+  readonly fence: Fence;
   start(signal: AbortSignal): Promise<void>;
 }
 
-export function createAgent(deps: { config: AgentConfig; runtime: ContainerRuntime; log: Logger; now?: () => number; metrics?: AgentMetrics }): Agent {
+export function createAgent(deps: {
+  config: AgentConfig;
+  runtime: ContainerRuntime;
+  log: Logger;
+  now?: () => number;
+  metrics?: AgentMetrics;
+  /** Sees every status the agent reports (restart counting). */
+  onReport?: (taskId: string, status: TaskStatus) => void;
+}): Agent {
   const { config, runtime, log, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const worker = new Worker({
+  const fence = new Fence({
     runtime,
     nodeId: config.nodeId,
-    report: (taskId, status) => session.report(taskId, status),
+    log: log.child({ loop: 'fence' }),
+    now,
+    stateFile: config.stateDir ? join(config.stateDir, 'fence.json') : undefined,
+    onChange: (on) => metrics?.fenced.set(on ? 1 : 0),
+  });
+  const worker = new Worker({
+    runtime: fence.wrap(runtime),
+    nodeId: config.nodeId,
+    report: (taskId, status) => {
+      session.report(taskId, status);
+      deps.onReport?.(taskId, status);
+    },
     log: log.child({ loop: 'worker' }),
     now,
   });
@@ -71,6 +95,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
     containers: () => worker.discover(),
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
+    onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
     log: log.child({ loop: 'session' }),
     onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),
   });
@@ -79,15 +104,22 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
     let failures = 0;
     let first = true;
     while (!signal.aborted) {
+      // Each subscription has its own signal: a failed resync ends it before the next one.
+      const round = new AbortController();
+      const end = (): void => round.abort();
+      signal.addEventListener('abort', end, { once: true });
       try {
         // Subscribe first, then resync: nothing that happens in between is missed.
         const stream = runtime.events({ [LABEL_NODE]: config.nodeId }, (e) => {
           const taskId = e.labels[LABEL_TASK];
           if (taskId && EVENTS_THAT_POKE.has(e.action)) worker.poke(taskId);
-        }, signal);
+        }, round.signal);
+        stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {
-          log.info({ loop: 'events' }, 'engine back; resyncing every task');
+          // Once per reconnect that holds: the engine answers, then every task is looked at.
+          await runtime.info();
           await worker.resync();
+          log.info({ loop: 'events' }, 'engine back; resynced every task');
         }
         first = false;
         failures = 0;
@@ -96,6 +128,9 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
         if (signal.aborted) break;
         log.warn({ loop: 'events', err: err instanceof Error ? err.message : String(err) }, 'engine event stream broke; reconnecting');
         first = false;
+      } finally {
+        round.abort();
+        signal.removeEventListener('abort', end);
       }
       await sleep(backoffMs(failures++, 200, 5_000), signal);
     }
@@ -112,6 +147,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
 
   return {
     worker,
+    fence,
     get session() {
       return session;
     },
@@ -127,7 +163,7 @@ export function createAgent(deps: { config: AgentConfig; runtime: ContainerRunti
           await sleep(backoffMs(i, 200, 5_000), signal);
         }
       }
-      await Promise.all([session.run(signal), engineEvents(signal), resyncLoop(signal)]);
+      await Promise.all([session.run(signal), engineEvents(signal), resyncLoop(signal), fence.start(signal)]);
     },
   };
 }

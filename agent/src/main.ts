@@ -3,11 +3,15 @@ import { hostname } from 'node:os';
 import { logger } from '../../proto/src/log.js';
 import { createAgent } from './agent.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
-import { instrument } from './runtime/instrumented.js';
 import { guardHostPaths } from './runtime/host-path-guard.js';
 import { parseAllowedHostPaths } from './host-paths.js';
+import { DockerObserveRuntime } from './runtime/docker/docker-observe.js';
+import { instrument, instrumentObserve } from './runtime/instrumented.js';
 import { AgentMetrics } from './metrics/metrics.js';
-import { serveMetrics } from '../../proto/src/metrics-http.js';
+import { serveMetrics, splitHostPort } from '../../proto/src/metrics-http.js';
+import { serveAgentApi } from './observe/api-server.js';
+import { TaskObserver } from './observe/task-observer.js';
+import type { Advertise } from './node-info.js';
 
 export interface AgentOptions {
   nodeId?: string | undefined;
@@ -19,8 +23,21 @@ export interface AgentOptions {
   memoryBytes?: number | undefined;
   hostname?: string | undefined;
   metricsListen?: string | undefined;
+  stateDir?: string | undefined;
   /** Host paths services may bind-mount (checked by parseAllowedHostPaths). */
   allowHostPaths?: string[] | undefined;
+  /** host:port of the AgentAPI (logs, exec, stats); default: the node address, a port the system picks. */
+  apiListen?: string | undefined;
+}
+
+/**
+ * The address others reach a listener at: a wildcard bind (0.0.0.0, ::) is reached at the node's
+ * address, anything else at the address it is bound to.
+ */
+export function advertisedAddress(bound: string, nodeAddress: string): string {
+  const [host, port] = splitHostPort(bound);
+  const reach = host === '0.0.0.0' || host === '::' || host === '' ? nodeAddress : host;
+  return `${reach.includes(':') ? `[${reach}]` : reach}:${port}`;
 }
 
 export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise<void> {
@@ -29,28 +46,41 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   const metrics = new AgentMetrics({ processMetrics: true });
   const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
   const runtime = guardHostPaths(instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })), allowHostPaths);
+  const observe = instrumentObserve(DockerObserveRuntime.fromAddress(opts.docker), metrics);
+  const advertise: Advertise = {
+    address: opts.address,
+    labels: opts.labels,
+    ...(opts.cpuMilli !== undefined ? { cpuMilli: opts.cpuMilli } : {}),
+    ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
+    ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
+    allowedHostPaths: allowHostPaths,
+  };
+  const observer = new TaskObserver({ tasks: () => agent.worker.tasks(), runtime: observe, metrics, log: log.child({ loop: 'stats' }) });
   const agent = createAgent({
     metrics,
-    config: {
-      nodeId,
-      controllers: opts.controllers,
-      advertise: {
-        address: opts.address,
-        labels: opts.labels,
-        ...(opts.cpuMilli !== undefined ? { cpuMilli: opts.cpuMilli } : {}),
-        ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
-        ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
-        allowedHostPaths: allowHostPaths,
-      },
-    },
+    config: { nodeId, controllers: opts.controllers, stateDir: opts.stateDir, advertise },
     runtime,
     log,
+    onReport: (taskId, status) => observer.onStatus(agent.worker.task(taskId), status),
   });
+  // Both listeners are bound before the session opens: Hello advertises their addresses.
   const http = opts.metricsListen ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected) : undefined;
-  if (http) log.info({ metrics: http.address }, 'serving metrics');
+  if (http) advertise.metricsAddress = advertisedAddress(http.address, opts.address);
+  const api = await serveAgentApi(opts.apiListen ?? `${opts.address.includes(':') ? `[${opts.address}]` : opts.address}:0`, {
+    nodeId,
+    tasks: () => agent.worker.tasks(),
+    runtime,
+    observe,
+    observer,
+    metrics,
+    log: log.child({ loop: 'api' }),
+  });
+  advertise.apiAddress = advertisedAddress(api.address, opts.address);
+  log.info({ metrics: advertise.metricsAddress, api: advertise.apiAddress }, 'serving');
   try {
-    await agent.start(signal);
+    await Promise.all([agent.start(signal), observer.start(signal)]);
   } finally {
+    await api.close();
     await http?.close();
     log.info('agent stopped');
   }

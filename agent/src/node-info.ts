@@ -13,6 +13,9 @@ export interface Advertise {
   labels: Record<string, string>;
   /** Host paths services may bind-mount (--allow-host-path). */
   allowedHostPaths?: string[];
+  /** host:port of /metrics and of the AgentAPI, once they are bound. */
+  metricsAddress?: string;
+  apiAddress?: string;
 }
 
 export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescription {
@@ -30,5 +33,7 @@ export function describeNode(engine: EngineInfo, adv: Advertise): NodeDescriptio
     address: adv.address,
     agentVersion: AGENT_VERSION,
     ...(adv.allowedHostPaths && adv.allowedHostPaths.length > 0 ? { allowedHostPaths: [...adv.allowedHostPaths] } : {}),
+    ...(adv.metricsAddress ? { metricsAddress: adv.metricsAddress } : {}),
+    ...(adv.apiAddress ? { apiAddress: adv.apiAddress } : {}),
   };
 }

@@ -22,13 +22,25 @@ function withPullAuth(t: TaskRecord, auth: RegistryAuth__Output | null | undefin
 }
 import { LABEL_TASK } from '../../proto/src/labels.js';
 
-/** Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not hammered. */
+/**
+ * Reconnect backoff: first retry soon, then doubling to a cap so a dead controller is not
+ * hammered; the cap is short because it bounds how long after a partition heals the node stays
+ * unknown (one connection attempt per agent every 2 s is cheap for a controller).
+ */
 export const RECONNECT_INITIAL_MS = 100;
-export const RECONNECT_MAX_MS = 5_000;
+export const RECONNECT_MAX_MS = 2_000;
+/** Pause before trying the next known controller (or the leader a follower named). */
+export const ROTATE_DELAY_MS = 100;
 /** Status updates wait this long to travel together (one write batch on the controller). */
 export const STATUS_FLUSH_MS = 20;
 /** Metadata key by which a follower names the leader's address. */
 export const LEADER_METADATA = 'berth-leader-address';
+/** A controller that has not answered Hello this soon is stalled (e.g. a paused process). */
+export const WELCOME_TIMEOUT_MS = 3_000;
+/** A session with no message from the leader for this many heartbeat periods is dropped. */
+export const STALL_PERIODS = 3;
+/** How often the session checks that the leader still talks. */
+const WATCHDOG_MS = 250;
 
 export interface SessionDeps {
   nodeId: string;
@@ -40,6 +52,11 @@ export interface SessionDeps {
   statuses: () => Array<{ taskId: string; status: TaskStatus }>;
   onAssignments: (set: AssignmentSet) => void;
   log: Logger;
+  /**
+   * The leader answered (Welcome or HeartbeatAck): it still hears this agent. `fenceAfterMs` is
+   * set when the leader told it (Welcome).
+   */
+  onContact?: (fenceAfterMs: number | undefined) => void;
   /** Notified on every state change (tests and metrics). */
   onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
 }
@@ -77,7 +94,10 @@ export class Session {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    // Backoff counts whole rounds: every known controller is tried (ROTATE_DELAY_MS apart)
+    // before the agent waits longer, so a dead controller never delays reaching a live one.
     let failures = 0;
+    let triedInRound = 0;
     while (!signal.aborted) {
       const address = this.nextAddress();
       const started = Date.now();
@@ -101,8 +121,17 @@ export class Session {
         this.deps.onState?.('disconnected');
       }
       // A session that lasted a while was healthy: start the backoff over.
-      if (Date.now() - started > 10_000) failures = 0;
-      const delay = backoffMs(failures++, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+      if (Date.now() - started > 10_000) {
+        failures = 0;
+        triedInRound = 0;
+      }
+      let delay: number;
+      // A round: one try per known address (a followed leader counts as one).
+      if (++triedInRound <= this.deps.addresses.length) delay = ROTATE_DELAY_MS;
+      else {
+        triedInRound = 0;
+        delay = backoffMs(failures++, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS);
+      }
       await sleep(delay / 2 + Math.random() * (delay / 2), signal);
     }
   }
@@ -125,9 +154,20 @@ export class Session {
     return new Promise<void>((resolve, reject) => {
       let heartbeat: NodeJS.Timeout | undefined;
       let finished = false;
+      // Watchdog: a controller that accepted the connection but does not answer (paused,
+      // partitioned one way) is left for another, without waiting for TCP to notice.
+      const opened = Date.now();
+      let lastHeard = 0;
+      let stallMs = 0;
+      const watchdog = setInterval(() => {
+        const now = Date.now();
+        if (lastHeard === 0 && now - opened > WELCOME_TIMEOUT_MS) finish(new Error(`no Welcome within ${WELCOME_TIMEOUT_MS} ms`));
+        else if (lastHeard > 0 && now - lastHeard > stallMs) finish(new Error(`controller silent for ${now - lastHeard} ms`));
+      }, WATCHDOG_MS);
       const finish = (err?: Error): void => {
         if (finished) return;
         finished = true;
+        clearInterval(watchdog);
         if (heartbeat) clearInterval(heartbeat);
         signal.removeEventListener('abort', onAbort);
         stream.removeAllListeners();
@@ -145,6 +185,7 @@ export class Session {
       stream.on('end', () => finish(new Error('controller closed the session')));
       let sessionEpoch = 0;
       stream.on('data', (msg: ControllerMessage__Output) => {
+        if (sessionEpoch > 0) lastHeard = Date.now();
         if (msg.welcome) {
           const w = msg.welcome;
           if (w.epoch < this.epochSeen) {
@@ -155,6 +196,9 @@ export class Session {
           this.epochSeen = w.epoch;
           sessionEpoch = w.epoch;
           this.connected = true;
+          lastHeard = Date.now();
+          stallMs = STALL_PERIODS * Math.max(100, w.heartbeatPeriodMs);
+          this.deps.onContact?.(w.fenceAfterMs > 0 ? w.fenceAfterMs : undefined);
           this.deps.log.info({ address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId }, 'session established');
           this.deps.onState?.('connected', { epoch: w.epoch, address });
           heartbeat = setInterval(() => {
@@ -162,6 +206,12 @@ export class Session {
           }, Math.max(100, w.heartbeatPeriodMs));
           for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
           this.flush();
+        } else if (msg.heartbeatAck) {
+          if (sessionEpoch === 0 || msg.heartbeatAck.epoch < this.epochSeen) {
+            finish(new Error('heartbeat answer from an older epoch'));
+            return;
+          }
+          this.deps.onContact?.(undefined);
         } else if (msg.assignments) {
           const a = msg.assignments;
           if (a.epoch < sessionEpoch || a.epoch < this.epochSeen) {

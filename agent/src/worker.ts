@@ -87,6 +87,15 @@ export class Worker {
     return out;
   }
 
+  /** Every task this worker runs, with its last reported status (metrics, logs, exec). */
+  tasks(): Array<{ task: AssignedTask; status: TaskStatus | undefined }> {
+    return [...this.runners.values()].map((r) => ({ task: r.task, status: r.status }));
+  }
+
+  task(taskId: string): AssignedTask | undefined {
+    return this.runners.get(taskId)?.task;
+  }
+
   get taskIds(): string[] {
     return [...this.runners.keys()];
   }

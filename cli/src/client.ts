@@ -35,7 +35,8 @@ export class BerthClient {
     return new Promise((resolve, reject) => {
       invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) {
-          const msg = err.code === grpc.status.UNAVAILABLE && /No connection|ECONNREFUSED|connect/i.test(err.details)
+          // (A controller that cannot reach etcd answers UNAVAILABLE too, naming etcd: say that.)
+          const msg = err.code === grpc.status.UNAVAILABLE && !/^etcd unavailable/.test(err.details) && /No connection|ECONNREFUSED|connect/i.test(err.details)
             ? `cannot reach the controller at ${this.address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
             : err.code === grpc.status.DEADLINE_EXCEEDED
               ? `the controller at ${this.address} did not answer within ${timeoutMs / 1000}s`

@@ -3,8 +3,8 @@
 // Every string from the server is escaped (oneLine / table) before it reaches the terminal.
 //
 // Adding a section: write a SectionBuilder and put it in the list of its kind below, in the order
-// it should print. Recent events (`berth events`, issue 7) belong at the end of SERVICE_SECTIONS,
-// TASK_SECTIONS and NODE_SECTIONS, reading what they need from the client in DescribeContext.
+// it should print. Recent events (`berth events`, cli/src/events-view.ts) end SERVICE_SECTIONS,
+// TASK_SECTIONS and NODE_SECTIONS, read through the ObserveAPI of the client's controller.
 import type { Node__Output } from '../../proto/gen/berth/v1/Node.js';
 import type { Service__Output } from '../../proto/gen/berth/v1/Service.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
@@ -13,6 +13,7 @@ import { evaluateConvergence } from '../../proto/src/convergence.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatCpu, humanBytes } from '../../proto/src/spec/units.js';
 import type { BerthClient } from './client.js';
+import { nodeEventsSection, serviceEventsSection, taskEventsSection, type EventsSource } from './events-view.js';
 import { age, colorState, labelList, oneLine, stateText, table, taskAddresses, taskName, toYaml, type Cell } from './output.js';
 import { humanSpec, isoTime, sortTasks } from './views.js';
 
@@ -20,6 +21,8 @@ export interface DescribeContext {
   client: BerthClient;
   now: number;
   color: boolean;
+  /** The object's recent events (the Events section); absent: no such section. */
+  events?: EventsSource | undefined;
 }
 
 /** A titled block: `Title:` then its lines indented, or `Title:  value` when it is one short line. */
@@ -93,7 +96,7 @@ export const serviceTasksSection: SectionBuilder<ServiceData> = ({ tasks }, ctx)
 });
 
 /** Sections of `describe service`, in print order. */
-export const SERVICE_SECTIONS: Array<SectionBuilder<ServiceData>> = [specSection, pendingSection, serviceTasksSection];
+export const SERVICE_SECTIONS: Array<SectionBuilder<ServiceData>> = [specSection, pendingSection, serviceTasksSection, serviceEventsSection];
 
 export function serviceFields({ service: s, tasks }: ServiceData, now: number): Field[] {
   const spec = JSON.parse(s.specJson) as ServiceSpec;
@@ -143,7 +146,7 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
 }
 
 /** Sections of `describe task`, in print order. */
-export const TASK_SECTIONS: Array<SectionBuilder<TaskData>> = [specSection];
+export const TASK_SECTIONS: Array<SectionBuilder<TaskData>> = [specSection, taskEventsSection];
 
 // ---- node -----------------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ export const nodeTasksSection: SectionBuilder<NodeData> = ({ tasks }, ctx) => ({
 });
 
 /** Sections of `describe node`, in print order. */
-export const NODE_SECTIONS: Array<SectionBuilder<NodeData>> = [nodeTasksSection];
+export const NODE_SECTIONS: Array<SectionBuilder<NodeData>> = [nodeTasksSection, nodeEventsSection];
 
 // ---- rendering ------------------------------------------------------------------------------
 

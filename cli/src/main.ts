@@ -23,6 +23,8 @@ import { registerController } from './commands/controller.js';
 import { registerAgent } from './commands/agent.js';
 import { registerUp } from './commands/up.js';
 import { registerConvert } from './commands/convert.js';
+import { registerObserve } from './commands/observe.js';
+import { CommandExit } from './commands/exec.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
@@ -56,6 +58,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerAgent(program);
   registerConvert(program);
+  registerObserve(program);
   registerRollout(program);
   registerRegistry(program);
   for (const c of program.commands) c.exitOverride();
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return EXIT_USAGE;
     }
+    if (err instanceof CommandExit) return err.exitCode;
     const msg = err instanceof Error ? err.message : String(err);
     // Messages may quote the server (names, container errors): control characters are escaped.
     process.stderr.write(`error: ${escapeControl(msg)}\n`);

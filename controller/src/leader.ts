@@ -4,17 +4,20 @@
 // on shutdown, when the key disappears, or when keepalives have not succeeded for most of the
 // TTL (a process paused past its lease must assume it lost). Every leader write is also fenced
 // in etcd (see FencedStore), so even a late write of a deposed leader fails.
+import { randomBytes } from 'node:crypto';
 import type { Etcd3, Lease } from 'etcd3';
 import { sleep } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { Keys } from './store/keys.js';
-import type { Store, Watch, WriteOp } from './store/store.js';
+import { CompactedError, type Store, type Watch, type WriteOp } from './store/store.js';
 import type { ControllerMetrics } from './metrics/metrics.js';
 
 /** Lease TTL: a dead leader is replaced within about this long. */
 export const DEFAULT_LEASE_TTL_SEC = 3;
 /** Leadership is given up when the last successful keepalive is older than this share of the TTL. */
 const LEASE_SAFETY_FRACTION = 0.8;
+/** Wait before watching the leader key again after its watch broke. */
+const LEADER_REWATCH_MS = 200;
 
 export interface LeaderInfo {
   id: string;
@@ -24,6 +27,12 @@ export interface LeaderInfo {
 export interface Leadership {
   epoch: number;
   signal: AbortSignal;
+  /**
+   * True while this replica may still act as leader: checked synchronously before anything is
+   * said to agents, so a process that wakes from a pause past its lease is silent even before
+   * the guard timer aborts `signal`.
+   */
+  valid: () => boolean;
 }
 
 /** A Store whose commits succeed only while the leader key is still the one of `epoch`. */
@@ -46,6 +55,8 @@ export class FencedStore implements Store {
 
 export class LeaderElector {
   private current: LeaderInfo | undefined;
+  /** Tells this process's own leader key from another's, even under the same controller id. */
+  private readonly incarnation = randomBytes(8).toString('hex');
 
   constructor(
     private readonly deps: {
@@ -98,7 +109,7 @@ export class LeaderElector {
       while (!signal.aborted && !leaseLost) {
         const res = await client.kv.txn({
           compare: [{ key: Buffer.from(keys.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(JSON.stringify(self)), lease: leaseId } }],
+          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(JSON.stringify({ ...self, incarnation: this.incarnation })), lease: leaseId } }],
           failure: [{ request_range: { key: Buffer.from(keys.leader) } }],
         });
         if (res.succeeded) {
@@ -110,8 +121,9 @@ export class LeaderElector {
           const ac = new AbortController();
           const stopOn = (): void => ac.abort();
           signal.addEventListener('abort', stopOn, { once: true });
+          const valid = (): boolean => !ac.signal.aborted && !leaseLost && Date.now() - lastKeepalive <= ttl * 1000 * LEASE_SAFETY_FRACTION;
           const guard = setInterval(() => {
-            if (leaseLost || Date.now() - lastKeepalive > ttl * 1000 * LEASE_SAFETY_FRACTION) {
+            if (!valid() && !ac.signal.aborted) {
               log.warn({ sinceKeepaliveMs: Date.now() - lastKeepalive }, 'lease not renewed in time; giving up leadership');
               ac.abort();
             }
@@ -121,7 +133,7 @@ export class LeaderElector {
             ac.abort();
           });
           try {
-            await lead({ epoch, signal: ac.signal });
+            await lead({ epoch, signal: ac.signal, valid });
           } finally {
             ac.abort();
             clearInterval(guard);
@@ -136,11 +148,24 @@ export class LeaderElector {
         }
         const kv = res.responses[0]?.response_range?.kvs[0];
         if (kv) {
+          let holder: (LeaderInfo & { incarnation?: string }) | undefined;
           try {
-            this.setLeader(JSON.parse(kv.value.toString()) as LeaderInfo);
+            holder = JSON.parse(kv.value.toString()) as LeaderInfo & { incarnation?: string };
           } catch {
-            this.setLeader(undefined);
+            holder = undefined;
           }
+          if (holder?.incarnation === this.incarnation && kv.lease !== leaseId) {
+            // Our own key from an earlier term whose lease could not be revoked (etcd was away):
+            // this process knows it is not leading, so clear it instead of waiting out its TTL.
+            await client.kv.txn({
+              compare: [{ key: Buffer.from(keys.leader), target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+              success: [{ request_delete_range: { key: Buffer.from(keys.leader) } }],
+              failure: [],
+            });
+            log.info({ revision: Number(kv.mod_revision) }, 'removed own stale leader key');
+            continue;
+          }
+          this.setLeader(holder ? { id: holder.id, address: holder.address } : undefined);
           await this.waitForVacancy(Number(kv.mod_revision), signal);
         }
       }
@@ -149,15 +174,38 @@ export class LeaderElector {
     }
   }
 
-  /** Calls onChange when the leader key no longer holds this epoch. */
+  /**
+   * Calls onChange when the leader key no longer holds this epoch. A watch that breaks (etcd
+   * restarting) is opened again from the epoch's revision, so a change made meanwhile is still
+   * seen; while the key cannot be watched, the lease guard alone ends leadership if the lease
+   * lapses. Only a compacted history (the change cannot be ruled out) ends leadership at once.
+   */
   private watchLeaderKey(epoch: number, onChange: () => void): Watch {
     const { store, keys } = this.deps;
-    return store.watch(keys.leader, epoch, {
-      onEvents: (events) => {
-        if (events.some((e) => e.key === keys.leader && (e.type === 'delete' || e.createRevision !== epoch))) onChange();
+    let closed = false;
+    let current: Watch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const open = (): void => {
+      if (closed) return;
+      current = store.watch(keys.leader, epoch, {
+        onEvents: (events) => {
+          if (events.some((e) => e.key === keys.leader && (e.type === 'delete' || e.createRevision !== epoch))) onChange();
+        },
+        onError: (err) => {
+          if (closed) return;
+          if (err instanceof CompactedError) onChange();
+          else timer = setTimeout(open, LEADER_REWATCH_MS);
+        },
+      });
+    };
+    open();
+    return {
+      close: () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        current?.close();
       },
-      onError: () => onChange(),
-    });
+    };
   }
 
   /** Resolves when the current leader's key goes away (or after a while, to look again). */

@@ -23,12 +23,17 @@ import { secretHandlers } from './api/secret-handlers.js';
 import type { SecretCipher } from './secrets/cipher.js';
 import { StatusWriter } from './api/status-writer.js';
 import type { EventSink } from './events/events.js';
+import type { EventReader } from './events/nats-reader.js';
+import { Observability } from './observe/observability.js';
+import { MemberRegistry } from './store/members.js';
+import type { ProtoGrpcType as ObserveProto } from '../../proto/gen/observe.js';
 import { FencedStore, LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics/metrics.js';
 import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js';
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
 import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { DEFAULT_FENCE_AFTER_MS } from './orchestrator/node-loss-plan.js';
 import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
@@ -44,6 +49,8 @@ export interface ManagerConfig {
   metricsListen?: string | undefined;
   timings: NodeTimings;
   leaseTtlSec?: number | undefined;
+  /** Agents fence waitForNode containers after this long without the leader (--fence-after). */
+  fenceAfterMs?: number | undefined;
 }
 
 export interface ManagerDeps {
@@ -56,11 +63,16 @@ export interface ManagerDeps {
   events: EventSink & { start?(signal: AbortSignal): Promise<void> };
   /** Seals secret values; without it the SecretAPI refuses to store any. */
   secretCipher?: SecretCipher | undefined;
+  /** Reads the event stream for `berth events` (absent without NATS). */
+  eventReader?: EventReader | undefined;
+  /** Shared with the store's instrumentation when the composition root made one. */
+  metrics?: ControllerMetrics | undefined;
 }
 
 export class Manager {
-  readonly metrics = new ControllerMetrics({ processMetrics: true });
+  readonly metrics: ControllerMetrics;
   readonly cache: ClusterCache;
+  readonly observability: Observability;
   readonly dispatcher: DispatcherServer;
   readonly api: ServiceApi;
   readonly secrets: SecretApi;
@@ -73,7 +85,18 @@ export class Manager {
 
   constructor(private readonly deps: ManagerDeps) {
     const { config, store, keys, clock, log, etcd, events } = deps;
+    this.metrics = deps.metrics ?? new ControllerMetrics({ processMetrics: true });
     this.cache = new ClusterCache(store, keys, log);
+    this.observability = new Observability({
+      id: config.id,
+      cache: this.cache,
+      members: new MemberRegistry({ client: etcd, store, keys, log: log.child({ loop: 'members' }) }),
+      events: deps.eventReader,
+      sink: events,
+      metrics: this.metrics,
+      log,
+      isLeader: () => this.leading,
+    });
     this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
@@ -110,13 +133,14 @@ export class Manager {
     }));
     const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
     server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.server = server;
     this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
     if (config.metricsListen) {
-      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced);
+      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced, this.observability.routes());
       this.metricsAddress = this.http.address;
     }
     log.info({ api: this.boundAddress, metrics: this.metricsAddress || undefined }, 'controller serving');
@@ -124,7 +148,8 @@ export class Manager {
       await Promise.all([
         this.cache.start(signal),
         this.deps.events.start?.(signal),
-        this.elector.run(signal, (l) => this.lead(l.epoch, l.signal)),
+        this.observability.start({ apiAddress: config.advertise, metricsAddress: this.metricsAddress }, signal),
+        this.elector.run(signal, (l) => this.lead(l.epoch, l.signal, l.valid)),
       ]);
     } finally {
       this.dispatcher.setLeader(undefined);
@@ -135,21 +160,27 @@ export class Manager {
   }
 
   /** Runs the leader-only loops until leadership ends. */
-  private async lead(epoch: number, signal: AbortSignal): Promise<void> {
+  private async lead(epoch: number, signal: AbortSignal, valid: () => boolean): Promise<void> {
     const { config, store, keys, clock, log, events } = this.deps;
     const cache = this.cache.withStore(new FencedStore(store, keys.leader, epoch));
     await this.cache.synced;
+    // Act on state read after winning: a follower's long-lived watches may have missed changes
+    // (an etcd restart), and a stale view would send agents incomplete assignment sets.
+    await Promise.race([this.cache.refresh(), new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
     if (signal.aborted) return;
     this.leading = true;
-    const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events });
+    const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events, valid });
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
-    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events });
+    const nodeLoss = { fenceAfterMs: config.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS };
+    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss });
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
     const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
-    this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events });
+    this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
+    const stopObserving = this.observability.leading(cache);
     try {
       await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
     } finally {
+      stopObserving();
       this.leading = false;
       this.dispatcher.setLeader(undefined);
     }

@@ -8,6 +8,7 @@ import type { ContainerSummary as _berth_v1_ContainerSummary, ContainerSummary__
 import type { ControllerMessage as _berth_v1_ControllerMessage, ControllerMessage__Output as _berth_v1_ControllerMessage__Output } from './berth/v1/ControllerMessage.js';
 import type { DispatcherClient as _berth_v1_DispatcherClient, DispatcherDefinition as _berth_v1_DispatcherDefinition } from './berth/v1/Dispatcher.js';
 import type { Heartbeat as _berth_v1_Heartbeat, Heartbeat__Output as _berth_v1_Heartbeat__Output } from './berth/v1/Heartbeat.js';
+import type { HeartbeatAck as _berth_v1_HeartbeatAck, HeartbeatAck__Output as _berth_v1_HeartbeatAck__Output } from './berth/v1/HeartbeatAck.js';
 import type { Hello as _berth_v1_Hello, Hello__Output as _berth_v1_Hello__Output } from './berth/v1/Hello.js';
 import type { Node as _berth_v1_Node, Node__Output as _berth_v1_Node__Output } from './berth/v1/Node.js';
 import type { NodeDescription as _berth_v1_NodeDescription, NodeDescription__Output as _berth_v1_NodeDescription__Output } from './berth/v1/NodeDescription.js';
@@ -37,6 +38,7 @@ export interface ProtoGrpcType {
       ControllerMessage: MessageTypeDefinition<_berth_v1_ControllerMessage, _berth_v1_ControllerMessage__Output>
       Dispatcher: SubtypeConstructor<typeof grpc.Client, _berth_v1_DispatcherClient> & { service: _berth_v1_DispatcherDefinition }
       Heartbeat: MessageTypeDefinition<_berth_v1_Heartbeat, _berth_v1_Heartbeat__Output>
+      HeartbeatAck: MessageTypeDefinition<_berth_v1_HeartbeatAck, _berth_v1_HeartbeatAck__Output>
       Hello: MessageTypeDefinition<_berth_v1_Hello, _berth_v1_Hello__Output>
       Node: MessageTypeDefinition<_berth_v1_Node, _berth_v1_Node__Output>
       NodeDescription: MessageTypeDefinition<_berth_v1_NodeDescription, _berth_v1_NodeDescription__Output>

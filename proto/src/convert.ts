@@ -93,7 +93,7 @@ export function serviceToPb(s: ServiceRecord, modRevision: number, status?: { de
 }
 
 export function descriptionToPb(d: NodeDescription): PbNodeDescription {
-  return { ...d, capacity: { ...d.capacity } };
+  return { ...d, capacity: { ...d.capacity }, metricsAddress: d.metricsAddress ?? '', apiAddress: d.apiAddress ?? '' };
 }
 
 export function descriptionFromPb(d: PbNodeDescriptionOut): NodeDescription {
@@ -107,6 +107,8 @@ export function descriptionFromPb(d: PbNodeDescriptionOut): NodeDescription {
     address: d.address,
     agentVersion: d.agentVersion,
     ...(d.allowedHostPaths.length > 0 ? { allowedHostPaths: [...d.allowedHostPaths] } : {}),
+    ...(d.metricsAddress ? { metricsAddress: d.metricsAddress } : {}),
+    ...(d.apiAddress ? { apiAddress: d.apiAddress } : {}),
   };
 }
 

@@ -12,3 +12,7 @@ export const LABEL_MANAGED = 'berth.managed';
  * and this tells a leftover container of the earlier incarnation from the task's own.
  */
 export const LABEL_TASK_CREATED = 'berth.task.created';
+/** The service's onNodeLoss mode; `waitForNode` containers are stopped by their agent's fence. */
+export const LABEL_ON_NODE_LOSS = 'berth.on-node-loss';
+/** The stop grace period of the task (ms), for an agent that fences after a restart. */
+export const LABEL_STOP_GRACE_MS = 'berth.stop-grace-ms';

@@ -107,6 +107,10 @@ export interface NodeDescription {
   agentVersion: string;
   /** Host paths services may bind-mount here (agent --allow-host-path); absent: none. */
   allowedHostPaths?: string[];
+  /** host:port of the agent's /metrics; '' when it serves none. */
+  metricsAddress?: string;
+  /** host:port of the agent's AgentAPI (logs, exec, stats) that controllers call; '' when none. */
+  apiAddress?: string;
 }
 
 export interface NodeRecord {
@@ -118,6 +122,12 @@ export interface NodeRecord {
   labels: Record<string, string>;
   stateChangedAtMs: number;
   message: string;
+  /**
+   * Set when the node leaves `ready`: the last time a leader heard from its agent (or, for a
+   * node a new leader never heard from, when that leader took over). waitForNode replacements
+   * count their fencing deadline from it.
+   */
+  lastContactMs?: number;
   /**
    * Host ports found held by something other than Berth (a task failed to bind them). The
    * scheduler keeps tasks needing them off the node until `untilMs`; see controller/src/scheduler/ports.ts.

@@ -6,6 +6,7 @@
 import { cpus, loadavg } from 'node:os';
 import { schedule, type PendingTask, type SchedNode, type TaskPlacement } from '../../controller/src/scheduler/scheduler.js';
 import { parseConstraint, type Constraint } from '../../proto/src/spec/placement.js';
+import { seededRandom } from '../harness/random.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -22,17 +23,8 @@ const REFERENCES: Array<[string, number]> = [
   ['Nomad C1M (containers/s, 5 servers)', 3_750],
 ];
 
-/** Deterministic pseudo-random numbers (mulberry32): the same cluster every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the same cluster every run. */
+const rng = seededRandom;
 
 function constraint(s: string): Constraint {
   const c = parseConstraint(s);

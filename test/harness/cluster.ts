@@ -10,10 +10,11 @@ import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
-import { startDockerd, startEtcd, startNats, type Dockerd, type Etcd, type Nats } from '../../cli/src/local/services.js';
+import { startDockerd, startEtcd, startNats, type Dockerd, type DockerdOptions, type Etcd, type Nats } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
+import { NetLab } from './netlab.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
@@ -39,6 +40,8 @@ export interface Host {
   agent: Proc | undefined;
   spec: HostSpec;
   dir: string;
+  /** How its dockerd was started (to restart it the same way). */
+  dockerdOptions: DockerdOptions;
 }
 
 export interface ClusterOptions {
@@ -49,6 +52,11 @@ export interface ClusterOptions {
   downAfter?: string;
   /** Start agents (default true). */
   agents?: boolean;
+  /** Each agent in its own network namespace (links can be cut: cluster.net). */
+  netns?: boolean;
+  /** Controller flags --fence-after and --lease-ttl. */
+  fenceAfter?: string;
+  leaseTtl?: string;
 }
 
 export interface CliResult {
@@ -62,6 +70,11 @@ export class TestCluster {
   nats!: Nats;
   hosts: Host[] = [];
   controllers: Array<{ proc: Proc; address: string; metrics: string; id: string }> = [];
+  /** Network namespaces of the hosts (with `netns: true`). */
+  net: NetLab | undefined;
+  /** How etcd and NATS were started (to restart them the same way). */
+  etcdOptions!: Parameters<typeof startEtcd>[0];
+  natsOptions!: Parameters<typeof startNats>[0];
   readonly dir: string;
   private procs: Proc[] = [];
   private clients: BerthClient[] = [];
@@ -86,7 +99,8 @@ export class TestCluster {
     return this.controllers.map((c) => c.address).join(',');
   }
 
-  private track(p: Proc): Proc {
+  /** Registers a process for cleanup (stop() and the global teardown). */
+  track(p: Proc): Proc {
     this.procs.push(p);
     appendFileSync(PID_REGISTRY, `${p.pid}\n`);
     return p;
@@ -95,14 +109,17 @@ export class TestCluster {
   private async boot(): Promise<void> {
     const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
+    if (this.opts.netns) this.net = NetLab.create(specs.length);
+    this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log') };
+    this.natsOptions = { dir: join(this.dir, 'nats'), port: natsPort, monitorPort: natsMon, logFile: join(this.dir, 'nats.log') };
     const [etcd, nats, ...dockerds] = await Promise.all([
-      startEtcd({ dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log') }),
-      startNats({ dir: join(this.dir, 'nats'), port: natsPort, monitorPort: natsMon, logFile: join(this.dir, 'nats.log') }),
+      startEtcd(this.etcdOptions),
+      startNats(this.natsOptions),
       ...specs.map(async (spec, i) => {
         const dir = join(this.dir, `h${i + 1}`);
         const bridge = createBridge();
         try {
-          const d = await startDockerd({
+          const options: DockerdOptions = {
             dataRoot: join(dir, 'data'),
             execRoot: join(dir, 'x'),
             socket: join(dir, 'docker.sock'),
@@ -111,8 +128,9 @@ export class TestCluster {
             bridge: bridge.name,
             ip: hostAddress(this.runBase, i),
             noIptables: true,
-          });
-          return { d, bridge, dir, spec, i };
+          };
+          const d = await startDockerd(options);
+          return { d, bridge, dir, spec, i, options };
         } catch (err) {
           deleteBridge(bridge.name);
           throw err;
@@ -135,6 +153,7 @@ export class TestCluster {
         agent: undefined,
         spec: x.spec,
         dir: x.dir,
+        dockerdOptions: x.options,
       });
     }
     await Promise.all(this.hosts.map((h) => ensureBusyboxImage(h.docker)));
@@ -156,10 +175,12 @@ export class TestCluster {
   }
 
   async startController(i: number): Promise<void> {
-    const port = await freePort();
-    const metricsPort = await freePort();
-    const address = `127.0.0.1:${port}`;
     const id = `c${i + 1}`;
+    // A restarted controller comes back at its address, as it would on a real machine.
+    const prev = this.controllers.find((c) => c.id === id);
+    const port = prev ? Number(prev.address.slice(prev.address.lastIndexOf(':') + 1)) : await freePort();
+    const metricsPort = prev ? Number(prev.metrics.slice(prev.metrics.lastIndexOf(':') + 1)) : await freePort();
+    const address = `${this.net?.gateway ?? '127.0.0.1'}:${port}`;
     const proc = this.track(spawnProc(`controller-${id}`, process.execPath, [
       BERTH_BIN, 'controller',
       '--listen', address,
@@ -170,6 +191,8 @@ export class TestCluster {
       '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
       '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
       '--down-after', this.opts.downAfter ?? '5s',
+      ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
+      ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
       '--secret-key-file', this.secretKeyFile,
     ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
@@ -193,12 +216,17 @@ export class TestCluster {
       '--node-id', h.nodeId,
       '--address', h.address,
       '--hostname', h.nodeId,
+      // Metrics and the AgentAPI on the host's own address, ports chosen by the system (advertised).
+      '--metrics', `${h.address}:0`,
+      '--state-dir', join(h.dir, 'agent-state'),
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
     if (h.spec.memory !== undefined) args.push('--memory', h.spec.memory);
     for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
-    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, process.execPath, args, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
+    // In its namespace when there is one: `ip netns exec` execs the agent (same pid).
+    const [cmd, ...argv] = this.net ? [...this.net.exec(index), process.execPath, ...args] : [process.execPath, ...args];
+    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, cmd!, argv, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     return h.agent;
   }
 
@@ -271,6 +299,7 @@ export class TestCluster {
     for (const p of order.filter((p) => p.name === 'dockerd')) await p.stop(20_000);
     for (const h of this.hosts) deleteBridge(h.bridge.name);
     for (const p of order) await p.stop(5_000);
+    this.net?.destroy();
     unmountUnder(this.dir);
     if (!process.env['BERTH_KEEP_TEST_DIR']) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -278,9 +307,10 @@ export class TestCluster {
 
 /**
  * Unmounts what a stopped dockerd left mounted under `dir` (a container in networkMode host
- * makes it bind-mount <exec-root>/netns/default), so the directory can be removed.
+ * makes it bind-mount <exec-root>/netns/default; a killed engine leaves its data root and
+ * overlays), so the directory can be removed.
  */
-function unmountUnder(dir: string): void {
+export function unmountUnder(dir: string): void {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
   for (const m of mounts.sort().reverse()) {
     try {

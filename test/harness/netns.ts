@@ -7,7 +7,7 @@ export function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
 }
 
-function usedSubnets(): Set<string> {
+export function usedSubnets(): Set<string> {
   const out = ip('-o', '-4', 'addr', 'show');
   const s = new Set<string>();
   for (const m of out.matchAll(/inet (\d+\.\d+\.\d+)\.\d+\//g)) s.add(m[1]!);

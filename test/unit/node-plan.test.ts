@@ -127,3 +127,27 @@ describe('planNodeStates', () => {
     ]);
   });
 });
+
+describe('planNodeStates under a mass node loss', () => {
+  const lost: Liveness = { sessions: 0, lastHeartbeatMs: T0 - 1_000, lostAtMs: T0 };
+  const unknown = node('unknown', T0);
+
+  it('declares no node down while replacement is suspended', () => {
+    expect(planNodeStates([unknown], live(lost), T0 + 3_600_000, LEADER_SINCE, t, { suspended: true, resumedAtMs: 0 })).toEqual([]);
+  });
+
+  it('gives nodes still unknown the whole down-after period again once it ends', () => {
+    const resumed = T0 + 60_000;
+    const hold = { suspended: false, resumedAtMs: resumed };
+    expect(planNodeStates([unknown], live(lost), resumed + t.downAfterMs - 1, LEADER_SINCE, t, hold)).toEqual([]);
+    expect(planNodeStates([unknown], live(lost), resumed + t.downAfterMs, LEADER_SINCE, t, hold)).toEqual([
+      { nodeId: 'n1', state: 'down', message: 'agent session closed; unknown for 75s' },
+    ]);
+  });
+
+  it('still marks nodes unknown and brings them back to ready', () => {
+    const hold = { suspended: true, resumedAtMs: 0 };
+    expect(planNodeStates([node('ready')], live(lost), T0, LEADER_SINCE, t, hold)).toEqual([{ nodeId: 'n1', state: 'unknown', message: 'agent session closed' }]);
+    expect(planNodeStates([unknown], live({ sessions: 1, lastHeartbeatMs: T0 }), T0, LEADER_SINCE, t, hold)).toEqual([{ nodeId: 'n1', state: 'ready', message: 'agent connected' }]);
+  });
+});

@@ -194,13 +194,13 @@ describe('planReplicated', () => {
   });
 
   describe('node loss', () => {
-    it('a task on a down node is shut down as orphaned and replaced at once', () => {
+    it('a task on a down node is given up as orphaned (its container removed on return) and replaced at once', () => {
       const svc = mockService({ replicas: 2 });
       const lost = mockTask(svc, { slot: 1, instance: 2, nodeId: 'n1' });
       const nodes = nodesOf({ n1: 'down', n2: 'ready' });
       const p = plan(svc, [lost, mockTask(svc, { slot: 2, nodeId: 'n2' })], T0 + 5_000, nodes);
       expect(p.update).toEqual([
-        { taskId: lost.id, desiredState: 'shutdown', status: { state: 'orphaned', message: 'node down', timestampMs: T0 + 5_000 } },
+        { taskId: lost.id, desiredState: 'remove', status: { state: 'orphaned', message: 'node down', timestampMs: T0 + 5_000 } },
       ]);
       expect(p.create.map((t) => [t.id, t.nodeId])).toEqual([['u1-1-3', '']]);
       expect(p.requeueAfterMs).toBeUndefined();

@@ -18,7 +18,9 @@ export function registerAgent(program: Command): void {
     .option('--hostname <name>', 'hostname to report (default: the engine\'s)')
     .option('--allow-host-path <path>', 'host path (and everything below it) that services may bind-mount on this node (repeatable; default: none)', collect, [])
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_AGENT_METRICS)', process.env['BERTH_AGENT_METRICS'])
-    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; allowHostPath: string[] }, cmd: Command) => {
+    .option('--api <host:port>', 'serve the AgentAPI (logs, exec, stats) for controllers here; only controllers must reach it (env BERTH_AGENT_API; default: --address, a free port)', process.env['BERTH_AGENT_API'])
+    .option('--state-dir <dir>', 'state kept across restarts (last contact with the leader, for waitForNode fencing)', '/var/lib/berth/agent')
+    .action(async (opts: { docker: string; nodeId?: string; address: string; label: string[]; cpus?: string; memory?: string; hostname?: string; metrics?: string; api?: string; allowHostPath: string[]; stateDir: string }, cmd: Command) => {
       const controllers = controllerAddress(cmd);
       let cpuMilli: number | undefined;
       let memoryBytes: number | undefined;
@@ -60,7 +62,9 @@ export function registerAgent(program: Command): void {
           memoryBytes,
           hostname: opts.hostname,
           metricsListen: opts.metrics,
+          stateDir: opts.stateDir,
           allowHostPaths,
+          apiListen: opts.api,
         },
         ac.signal,
       );

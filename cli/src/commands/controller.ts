@@ -25,6 +25,7 @@ export function registerController(program: Command): void {
     .option('--heartbeat-grace <duration>', 'node unknown after no heartbeat for this long', '6s')
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
+    .option('--fence-after <duration>', 'agents stop onNodeLoss=waitForNode containers after this long without the leader', '30s')
     .option('--secret-key-file <path>', 'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)', process.env['BERTH_SECRET_KEY_FILE'])
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
@@ -33,6 +34,11 @@ export function registerController(program: Command): void {
       process.once('SIGTERM', stop);
       const ttl = Number(opts['leaseTtl']);
       if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('--lease-ttl: must be a whole number of seconds ≥ 1', 2);
+      const heartbeatPeriodMs = duration('--heartbeat-period', opts['heartbeatPeriod'])!;
+      const fenceAfterMs = duration('--fence-after', opts['fenceAfter'])!;
+      // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
+      // containers on a single late answer.
+      if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
       // Loaded on use: every other berth command starts without the daemon's code.
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
@@ -45,11 +51,12 @@ export function registerController(program: Command): void {
           metricsListen: opts['metrics'],
           prefix: opts['prefix'],
           timings: {
-            heartbeatPeriodMs: duration('--heartbeat-period', opts['heartbeatPeriod'])!,
+            heartbeatPeriodMs,
             heartbeatGraceMs: duration('--heartbeat-grace', opts['heartbeatGrace'])!,
             downAfterMs: duration('--down-after', opts['downAfter'])!,
           },
           leaseTtlSec: ttl,
+          fenceAfterMs,
           secretKeyFile: opts['secretKeyFile'],
         },
         ac.signal,

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Task__Output } from '../../../proto/gen/berth/v1/Task.js';
 import type { BerthClient } from '../client.js';
 import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescription, serviceFields, taskFields, type DescribeContext } from '../describe.js';
+import { eventsFrom } from '../events-view.js';
 import { taskName, useColor } from '../output.js';
 import { sortTasks } from '../views.js';
 import { CliError } from './apply.js';
@@ -40,7 +41,7 @@ export function registerDescribe(program: Command): void {
       const c = client(cmd);
       try {
         const now = Date.now();
-        const ctx: DescribeContext = { client: c, now, color: useColor() };
+        const ctx: DescribeContext = { client: c, now, color: useColor(), events: eventsFrom(c.address) };
         let text: string;
         if (kind === 'service') {
           const [service, tasks] = await Promise.all([c.getService(opts.namespace, name), c.listTasks({ namespace: opts.namespace, service: name, all: true })]);

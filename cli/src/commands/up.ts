@@ -16,7 +16,8 @@ import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js'
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
-import { CliError } from './apply.js';
+import { CliError, waitAndReport } from './apply.js';
+import type { WaitTarget } from '../wait.js';
 import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
@@ -166,23 +167,23 @@ export function registerUp(program: Command): void {
           say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
 
           check();
-          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471'], { logFile: join(logs, 'agent.log') });
+          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log') });
           pid('agent', agent);
           await waitUntil(async () => (await client.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
           say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
 
           if (opts.example) {
             const docs = loadManifests([opts.example]);
+            const applied: WaitTarget[] = [];
             for (const d of docs) {
               const res = await client.applyService({ manifestJson: JSON.stringify(d.doc) });
               say(`service/${res.service?.meta?.namespace}/${res.service?.meta?.name} ${res.result}`);
+              applied.push({ namespace: res.service?.meta?.namespace ?? '', name: res.service?.meta?.name ?? '', revision: res.service?.specRevision ?? 0 });
             }
-            const names = docs.map((d) => (d.doc as { metadata: { name: string } }).metadata.name);
-            await waitUntil(async () => {
-              check();
-              const services = await client.listServices();
-              return services.filter((s) => names.includes(s.meta?.name ?? '')).every((s) => (s.status?.running ?? 0) >= (s.status?.desired ?? 0));
-            }, 'the example to run', { timeoutMs: 120_000, intervalMs: 250 });
+            // The same convergence `apply --wait` judges: every replica ready at the current spec
+            // (a resumed cluster may first roll its tasks to a newer spec).
+            check();
+            await waitAndReport(client, applied, 120_000, opts.api);
             const services = await client.listServices();
             const tasks = await client.listTasks({});
             process.stdout.write(`\n$ berth get services\n${servicesTable(services)}\n\n$ berth get tasks\n${tasksTable(tasks)}\n\n`);

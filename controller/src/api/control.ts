@@ -16,17 +16,18 @@ export function unaryFactory(deps: { log: Logger; metrics?: ControllerMetrics | 
   const { log, metrics } = deps;
   return <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): Handler<Req, Res> => {
     return (call, callback) => {
-      const end = metrics?.apiDuration.labels(method).startTimer();
+      const end = metrics?.apiDuration.startTimer({ method });
       fn(call.request).then(
         (res) => {
-          end?.();
+          end?.({ code: 'OK' });
           metrics?.apiRequests.labels(method, 'OK').inc();
           callback(null, res);
         },
         (err: unknown) => {
-          end?.();
           const st = toStatus(err);
-          metrics?.apiRequests.labels(method, grpc.status[st.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN').inc();
+          const code = grpc.status[st.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN';
+          end?.({ code });
+          metrics?.apiRequests.labels(method, code).inc();
           if (st.code === grpc.status.INTERNAL) log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
           callback(st, null);
         },

@@ -53,6 +53,8 @@ class AgentSession {
     private readonly call: Call,
     private readonly epoch: number,
     private readonly cache: ClusterCache,
+    /** False once this replica may no longer act as leader (lease not renewed in time). */
+    private readonly valid: () => boolean,
   ) {}
 
   sendFull(): void {
@@ -88,7 +90,9 @@ class AgentSession {
   }
 
   write(msg: ControllerMessage): void {
-    if (!this.closed) this.call.write(msg);
+    // A leader paused past its lease (SIGSTOP) must not say anything to agents when it wakes:
+    // checked on every message, before the loops notice that leadership is gone.
+    if (!this.closed && this.valid()) this.call.write(msg);
   }
 
   close(err?: grpc.StatusObject): void {
@@ -102,6 +106,10 @@ class AgentSession {
 
 export interface LeaderContext {
   epoch: number;
+  /** Sent in Welcome: agents fence waitForNode containers after this long without the leader. */
+  fenceAfterMs: number;
+  /** False as soon as this replica may no longer act as leader. */
+  valid: () => boolean;
   cache: ClusterCache;
   lifecycle: NodeLifecycle;
   statusWriter: StatusWriter;
@@ -204,7 +212,7 @@ export class DispatcherServer {
           return;
         }
         clearTimeout(helloTimer);
-        const s = new AgentSession(nodeId, call, ctx.epoch, ctx.cache);
+        const s = new AgentSession(nodeId, call, ctx.epoch, ctx.cache, ctx.valid);
         session = s;
         void this.register(ctx, nodeId, descriptionFromPb(hello.description ?? ({} as never)))
           .then(async () => {
@@ -218,7 +226,7 @@ export class DispatcherServer {
             this.sessions.set(nodeId, s);
             this.deps.metrics?.agentSessions.set(this.sessions.size);
             ctx.lifecycle.sessionOpened(nodeId);
-            s.write({ welcome: { heartbeatPeriodMs: ctx.lifecycle.timings.heartbeatPeriodMs, epoch: ctx.epoch, controllerId: this.deps.controllerId } });
+            s.write({ welcome: { heartbeatPeriodMs: ctx.lifecycle.timings.heartbeatPeriodMs, epoch: ctx.epoch, controllerId: this.deps.controllerId, fenceAfterMs: ctx.fenceAfterMs } });
             await ctx.cache.synced;
             if (s.closed) return;
             s.sendFull();
@@ -231,8 +239,11 @@ export class DispatcherServer {
         return;
       }
       if (!session || session.closed) return;
-      if (msg.heartbeat) ctx.lifecycle.heartbeat(session.nodeId);
-      else if (msg.status) {
+      if (msg.heartbeat) {
+        if (!ctx.valid()) return;
+        ctx.lifecycle.heartbeat(session.nodeId);
+        session.write({ heartbeatAck: { seq: msg.heartbeat.seq, epoch: ctx.epoch } });
+      } else if (msg.status) {
         ctx.lifecycle.heartbeat(session.nodeId);
         const updates: Array<{ taskId: string; status: ReturnType<typeof statusFromPb> }> = [];
         for (const u of msg.status.updates) {

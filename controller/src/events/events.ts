@@ -1,22 +1,31 @@
 // Cluster events: what a user cares about, published for `berth events` and dashboards.
 // Events are never authoritative: losing one loses no work (etcd holds the truth).
 
-export type EventType =
-  | 'service.applied'
-  | 'service.deleting'
-  | 'service.deleted'
-  | 'task.state'
-  | 'task.unschedulable'
-  | 'node.state'
-  | 'node.registered'
-  | 'rollout.started'
-  | 'rollout.failure'
-  | 'rollout.paused'
-  | 'rollout.resumed'
-  | 'rollout.rollback'
-  | 'rollout.completed'
-  | 'rollout.undo'
-  | 'rollout.restart';
+/**
+ * Every event type, `<object>.<change>`: always two words, because the NATS subject
+ * (berth.events.<object>.<change>.<namespace>.<name>) and `berth events --type` filtering rely on
+ * it (a unit test checks). docs/observability.md describes each.
+ */
+export const EVENT_TYPES = [
+  'service.applied',
+  'service.deleting',
+  'service.deleted',
+  'task.state',
+  'task.unschedulable',
+  'node.state',
+  'node.registered',
+  'node.availability',
+  'rollout.started',
+  'rollout.failure',
+  'rollout.paused',
+  'rollout.resumed',
+  'rollout.rollback',
+  'rollout.completed',
+  'rollout.undo',
+  'rollout.restart',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface BerthEvent {
   type: EventType;

@@ -5,20 +5,14 @@ import { connect, RetentionPolicy, DiscardPolicy, StorageType, type NatsConnecti
 import type { Logger } from '../../../proto/src/log.js';
 import { sleep, backoffMs, Notifier } from '../../../proto/src/clock.js';
 import type { BerthEvent, EventSink } from './events.js';
+import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, eventSubject } from './subject.js';
 
-export const EVENTS_STREAM = 'BERTH_EVENTS';
-export const EVENTS_SUBJECT_PREFIX = 'berth.events';
+export { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, eventSubject };
 /** Events kept by the stream: a day, at most 100k messages. */
 export const EVENTS_MAX_AGE_MS = 24 * 3600 * 1000;
 export const EVENTS_MAX_MSGS = 100_000;
 /** Events buffered while NATS is unreachable. */
 const BUFFER_MAX = 10_000;
-
-/** berth.events.<type>.<namespace>.<service or node> — filterable with NATS wildcards. */
-export function eventSubject(e: BerthEvent): string {
-  const token = (s: string | undefined): string => (s && /^[A-Za-z0-9_-]+$/.test(s) ? s : '_');
-  return `${EVENTS_SUBJECT_PREFIX}.${e.type}.${token(e.namespace)}.${token(e.service ?? e.node)}`;
-}
 
 export class NatsEventPublisher implements EventSink {
   private buffer: BerthEvent[] = [];

@@ -7,6 +7,7 @@ import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
 import { planNodeStates, type Liveness, type NodeTimings } from './node-plan.js';
+import { assessNodeLoss } from '../orchestrator/node-loss-plan.js';
 
 /** How often liveness is evaluated: bounds how late a transition is written. */
 export const NODE_TICK_MS = 100;
@@ -15,7 +16,7 @@ export class NodeLifecycle {
   private live = new Map<string, Liveness>();
   private leaderSinceMs: number;
 
-  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; timings: NodeTimings; events: EventSink }) {
+  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; timings: NodeTimings; events: EventSink; valid?: () => boolean }) {
     this.leaderSinceMs = deps.clock.now();
   }
 
@@ -61,10 +62,13 @@ export class NodeLifecycle {
 
   /** Evaluates liveness and writes transitions (one pass at a time). */
   tick(): void {
-    if (this.writing) return;
+    // A leader that woke from a pause sees every heartbeat late: it must not judge nodes.
+    if (this.writing || this.deps.valid?.() === false) return;
     const { cache, clock, timings } = this.deps;
     const nodes = cache.nodes.list();
-    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings);
+    this.assessMassLoss();
+    const hold = { suspended: this.suspended, resumedAtMs: this.resumedAtMs };
+    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings, hold);
     if (transitions.length === 0) return;
     this.writing = true;
     void (async () => {
@@ -73,6 +77,8 @@ export class NodeLifecycle {
           const cur = cache.nodes.get(cache.keys.node(tr.nodeId));
           if (!cur || cur.value.state === tr.state) continue;
           const next: NodeRecord = { ...cur.value, state: tr.state, message: tr.message, stateChangedAtMs: clock.now() };
+          if (tr.state === 'ready') delete next.lastContactMs;
+          else if (cur.value.state === 'ready') next.lastContactMs = this.lastContact(tr.nodeId);
           try {
             await cache.store.commit([{ op: 'update', key: cache.keys.node(tr.nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
             this.deps.log.info({ node: tr.nodeId, from: cur.value.state, to: tr.state, reason: tr.message }, 'node state changed');
@@ -87,5 +93,32 @@ export class NodeLifecycle {
         this.writing = false;
       }
     })();
+  }
+
+  /**
+   * The last time this leader heard from the node's agent; for a node it never heard from, when
+   * it took over (a deposed leader stops talking to agents before its lease ends, so no leader
+   * was in contact with the node after that).
+   */
+  private lastContact(nodeId: string): number {
+    return Math.max(this.live.get(nodeId)?.lastHeartbeatMs ?? 0, this.leaderSinceMs);
+  }
+
+  private suspended = false;
+  private resumedAtMs = 0;
+
+  /**
+   * Whether most nodes are lost at once (then no node is declared down); says once when that
+   * starts and once when it ends.
+   */
+  private assessMassLoss(): void {
+    const { cache, log, events, clock } = this.deps;
+    const a = assessNodeLoss(new Map(cache.nodes.list().map((n) => [n.value.id, n.value])));
+    if (a.suspended === this.suspended) return;
+    this.suspended = a.suspended;
+    if (!a.suspended) this.resumedAtMs = clock.now();
+    if (a.suspended) log.warn({ reason: a.reason }, 'mass node loss: replacement suspended');
+    else log.info('replacement of lost nodes resumed');
+    events.publish({ type: 'node.state', message: a.suspended ? a.reason : 'replacement of lost nodes resumed' });
   }
 }

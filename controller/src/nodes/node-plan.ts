@@ -33,12 +33,23 @@ export interface NodeTransition {
   message: string;
 }
 
+/**
+ * Mass node loss (node-loss-plan.ts): while `suspended`, no node is declared down (nothing is
+ * replaced); once it ends, nodes still unknown get the full down-after period again, counted from
+ * `resumedAtMs`, so the first node to come back does not get the others' tasks replaced at once.
+ */
+export interface MassLossHold {
+  suspended: boolean;
+  resumedAtMs: number;
+}
+
 export function planNodeStates(
   nodes: ReadonlyArray<Pick<NodeRecord, 'id' | 'state' | 'stateChangedAtMs'>>,
   live: ReadonlyMap<string, Liveness>,
   nowMs: number,
   leaderSinceMs: number,
   t: NodeTimings,
+  hold: MassLossHold = { suspended: false, resumedAtMs: 0 },
 ): NodeTransition[] {
   const out: NodeTransition[] = [];
   for (const n of nodes) {
@@ -65,7 +76,7 @@ export function planNodeStates(
     }
     since = Math.max(since, leaderSinceMs);
     if (n.state === 'ready') out.push({ nodeId: n.id, state: 'unknown', message: why });
-    else if (n.state === 'unknown' && nowMs - Math.max(since, n.stateChangedAtMs) >= t.downAfterMs) {
+    else if (n.state === 'unknown' && !hold.suspended && nowMs - Math.max(since, n.stateChangedAtMs, hold.resumedAtMs) >= t.downAfterMs) {
       out.push({ nodeId: n.id, state: 'down', message: `${why}; unknown for ${Math.round((nowMs - Math.max(since, n.stateChangedAtMs)) / 1000)}s` });
     }
   }

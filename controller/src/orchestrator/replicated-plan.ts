@@ -10,6 +10,7 @@ import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../..
 import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { refillDecision } from './restart-plan.js';
+import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
 import { planRollout, slotRoles, type RolloutEvent, type SlotState } from './rollout-plan.js';
 import { isReady } from '../../../proto/src/lifecycle-model.js';
 
@@ -49,7 +50,9 @@ export interface ReplicatedPlan {
 export interface PlanInput {
   service: ServiceRecord;
   tasks: TaskRecord[];
-  nodes: ReadonlyMap<string, Pick<NodeRecord, 'state'> & Partial<Pick<NodeRecord, 'availability'>>>;
+  nodes: ReadonlyMap<string, NodeView & Partial<Pick<NodeRecord, 'availability'>>>;
+  /** How tasks of lost nodes are handled (node-loss-plan.ts); defaults when absent. */
+  nodeLoss?: NodeLossConfig;
   nowMs: number;
   /** The service's rollout record, if any. */
   rollout?: RolloutRecord | undefined;
@@ -65,12 +68,6 @@ export function containerName(svc: ServiceRecord, slot: number, instance: number
 
 export function instanceOf(task: Pick<TaskRecord, 'id'>): number {
   return Number(task.id.slice(task.id.lastIndexOf('-') + 1));
-}
-
-/** A live task that can no longer run: its container ended or its node is gone. */
-function isDead(t: TaskRecord, nodes: PlanInput['nodes']): boolean {
-  if (isTerminal(t.status.state)) return true;
-  return t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
 }
 
 export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number, extra: { priorFailures?: number; avoidNodes?: string[] } = {}): TaskRecord {
@@ -96,6 +93,16 @@ export function newTask(svc: ServiceRecord, slot: number, instance: number, nowM
 export function planReplicated(input: PlanInput): ReplicatedPlan {
   const { service: svc, nodes, nowMs } = input;
   const plan: ReplicatedPlan = { create: [], update: [], delete: [], deleteService: false };
+  // Tasks of lost nodes: given up, waited for, or kept (node-loss-plan.ts decides).
+  const assessment = assessNodeLoss(nodes);
+  let requeue: number | undefined;
+  const lost = (t: TaskRecord) => {
+    const d = decideLostTask(t, nodes.get(t.nodeId), assessment, nowMs, input.nodeLoss ?? DEFAULT_NODE_LOSS);
+    if (d.action === 'wait') requeue = Math.min(requeue ?? Infinity, d.atMs - nowMs);
+    return d;
+  };
+  /** A live task that can no longer run: its container ended or its node is gone. */
+  const isDead = (t: TaskRecord): boolean => isTerminal(t.status.state) || lost(t).action === 'replace';
   // Tasks of an earlier incarnation of the same name are leftovers: remove them.
   const tasks = input.tasks.filter((t) => {
     if (t.serviceUid === svc.meta.uid) return true;
@@ -113,31 +120,27 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
 
   const shutdown = (t: TaskRecord): void => {
     if (t.desiredState !== 'running') return;
-    const lostNode = !isTerminal(t.status.state) && t.nodeId !== '' && nodes.get(t.nodeId)?.state === 'down';
-    plan.update.push({
-      taskId: t.id,
-      desiredState: 'shutdown',
-      ...(lostNode ? { status: { ...t.status, state: 'orphaned', message: 'node down', timestampMs: nowMs } } : {}),
-    });
+    const d = isTerminal(t.status.state) ? undefined : lost(t);
+    // A lost node's task: its container is removed when the node returns (not kept as history).
+    plan.update.push(d?.action === 'replace' ? { taskId: t.id, desiredState: 'remove', status: d.status } : { taskId: t.id, desiredState: 'shutdown' });
   };
 
   if (svc.deleting) {
     let allDone = true;
     for (const t of tasks) {
       shutdown(t);
-      if (!isDead(t, nodes) && t.nodeId !== '') allDone = false;
+      if (!isDead(t) && t.nodeId !== '') allDone = false;
     }
     if (allDone) {
       plan.delete.push(...tasks.map((t) => t.id));
       plan.deleteService = true;
-    }
+    } else if (requeue !== undefined) plan.requeueAfterMs = Math.max(1, requeue);
     return dedupe(plan);
   }
 
   const replicas = svc.spec.replicas;
-  let requeue: number | undefined;
   const slots: SlotState[] = [];
-  const dead = (t: TaskRecord): boolean => isDead(t, nodes);
+  const dead = (t: TaskRecord): boolean => isDead(t);
 
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
@@ -147,7 +150,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     // slotRoles), or the task that a drain or rebalance successor replaces until that one is
     // ready (handover).
     const { current, predecessor } = slotRoles(svc, live, dead);
-    const handover: Handover = predecessor ? {} : planHandover(svc, current, live, nodes, nowMs);
+    const handover: Handover = predecessor ? {} : planHandover(svc, current, live, nodes, nowMs, isDead);
     if (handover.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, handover.requeueAfterMs);
     for (const extra of live) if (extra !== current && extra !== predecessor && extra !== handover.keep) shutdown(extra);
     const kept = predecessor ?? handover.keep;
@@ -173,7 +176,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
       }
       continue;
     }
-    if (current && !isDead(current, nodes)) {
+    if (current && !isDead(current)) {
       slots.push({ slot, live: [...keep, current], tasks: list });
       continue;
     }
@@ -202,7 +205,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     if (slot > replicas) {
       // Scaled away: stop what runs; once everything of the slot is done, forget the slot.
       for (const t of list) shutdown(t);
-      if (list.every((t) => isDead(t, nodes) || t.nodeId === '')) plan.delete.push(...list.map((t) => t.id));
+      if (list.every((t) => isDead(t) || t.nodeId === '')) plan.delete.push(...list.map((t) => t.id));
       continue;
     }
     // History: keep the newest TASK_HISTORY_PER_SLOT dead tasks of the slot.
@@ -255,15 +258,17 @@ export function planHandover(
   live: readonly TaskRecord[],
   nodes: PlanInput['nodes'],
   nowMs: number,
+  /** Whether a live task can no longer run (its container ended, its node is lost). */
+  isDead: (t: TaskRecord) => boolean,
 ): Handover {
   if (!current) return {};
   const old = current.handoverFrom ? live.find((t) => t.id === current.handoverFrom) : undefined;
-  if (!old || isDead(old, nodes)) {
+  if (!old || isDead(old)) {
     const draining = current.nodeId !== '' && nodes.get(current.nodeId)?.availability === 'drain';
-    if (!draining || isDead(current, nodes)) return {};
+    if (!draining || isDead(current)) return {};
     return { drain: svc.spec.update?.order === 'stop-first' ? 'stop-first' : 'start-first' };
   }
-  if (isReady(current) && !isDead(current, nodes)) return {}; // done: the old one goes
+  if (isReady(current) && !isDead(current)) return {}; // done: the old one goes
   const left = current.createdAtMs + HANDOVER_TIMEOUT_MS - nowMs;
   if (left > 0) return { keep: old, requeueAfterMs: left };
   const oldDraining = old.nodeId !== '' && nodes.get(old.nodeId)?.availability === 'drain';

@@ -12,6 +12,7 @@ import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
+import type { NodeLossConfig } from './node-loss-plan.js';
 import type { RolloutEvent } from './rollout-plan.js';
 import type { EventType } from '../events/events.js';
 import { rollbackService } from '../api/rollouts.js';
@@ -25,7 +26,7 @@ export class ReplicatedOrchestrator {
   readonly queue: WorkQueue;
 
   constructor(
-    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number },
+    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number; nodeLoss?: NodeLossConfig },
   ) {
     this.queue = new WorkQueue(deps.clock);
   }
@@ -96,7 +97,7 @@ export class ReplicatedOrchestrator {
     if (modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const rollout = cache.rollout(namespace, name);
-    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value });
+    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value, ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
     await applyPlan(this.deps, serviceKey, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }

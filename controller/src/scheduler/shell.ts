@@ -78,12 +78,17 @@ export class SchedulerLoop {
         }
         await sleep(BATCH_DEBOUNCE_MS, signal);
         this.dirty = false;
+        const timer = this.deps.metrics?.reconcileDuration.labels('scheduler').startTimer();
         try {
           await this.pass();
+          this.deps.metrics?.reconcileTotal.labels('scheduler', 'success').inc();
         } catch (err) {
+          this.deps.metrics?.reconcileTotal.labels('scheduler', 'error').inc();
           this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'scheduling pass failed');
           await sleep(200, signal);
           this.dirty = true;
+        } finally {
+          timer?.();
         }
       }
     } finally {
@@ -142,6 +147,7 @@ export class SchedulerLoop {
   async pass(): Promise<void> {
     const { cache, metrics, log, clock } = this.deps;
     const { nodes, pending } = this.snapshot();
+    metrics?.queueDepth.labels('scheduler').set(pending.length);
     await this.rebalance(nodes);
     if (pending.length === 0) {
       metrics?.unschedulable.set(0);

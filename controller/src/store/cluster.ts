@@ -45,6 +45,11 @@ export class ClusterCache {
     await Promise.all([this.services.start(signal), this.tasks.start(signal), this.nodes.start(signal), this.rollouts.start(signal), this.registryCredentials.start(signal)]);
   }
 
+  /** Every informer lists again; resolves when all hold their new listing. */
+  refresh(): Promise<void> {
+    return Promise.all([this.services.refresh(), this.tasks.refresh(), this.nodes.refresh(), this.rollouts.refresh(), this.registryCredentials.refresh()]).then(() => undefined);
+  }
+
   get synced(): Promise<void> {
     return Promise.all([this.services.synced, this.tasks.synced, this.nodes.synced, this.rollouts.synced, this.registryCredentials.synced]).then(() => undefined);
   }

@@ -2,7 +2,8 @@
 // are single transactions whose failure branch reads back the keys that moved, so a conflict
 // reports their current revisions; watches resume from their last revision and report
 // compaction as CompactedError.
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, type IBackoff } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConflictError, UnavailableError } from '../../../proto/src/errors.js';
 import { CompactedError, type KeyValue, type Store, type Watch, type WatchEvent, type WatchHandler, type WriteOp } from './store.js';
 
@@ -10,6 +11,14 @@ import { CompactedError, type KeyValue, type Store, type Watch, type WatchEvent,
 const LIST_PAGE_SIZE = 1000;
 /** A unary etcd call that takes longer fails: the API answers UNAVAILABLE fast during an outage. */
 export const ETCD_CALL_TIMEOUT_MS = 5_000;
+/**
+ * After three failures in a row calls to an etcd endpoint fail at once (UNAVAILABLE, fast) and
+ * the endpoint is tried again this soon: short, so the leader and the loops resume within about
+ * a second of etcd's return (the client's default is five).
+ */
+const ETCD_BREAKER_HALF_OPEN_MS = 1_000;
+/** Longest wait between attempts to re-open broken watch streams (the client's default is 30 s). */
+const ETCD_WATCH_BACKOFF_MAX_MS = 2_000;
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -22,6 +31,12 @@ export function etcdClient(opts: EtcdStoreOptions): Etcd3 {
     hosts: opts.endpoints,
     dialTimeout: timeout,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: ETCD_BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(3) }),
+      // The client calls .next() on this (a backoff factory) although its typings ask for an
+      // IBackoff instance, which is what its own default passes too.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: ETCD_WATCH_BACKOFF_MAX_MS }) as unknown as IBackoff<unknown>,
+    },
     grpcOptions: {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.max_send_message_length': 16 * 1024 * 1024,
@@ -193,6 +208,10 @@ export class EtcdStore implements Store {
           for (const e of events) lastRevision = Math.max(lastRevision, e.modRevision);
           if (events.length > 0) handler.onEvents(events);
         });
+        // The client would re-open the stream by itself, resuming from a revision it advances on
+        // reconnect, which can skip changes when two breaks come close together: end the watch
+        // instead, so that its owner resumes from the last revision it really saw.
+        w.on('disconnected', (err: Error) => fail(classifyEtcdError(err)));
         w.on('error', (err: Error) => {
           // etcd cancels a watch whose start revision was compacted, but the client library
           // drops the compact revision from the error: ask etcd whether the next revision we

@@ -25,6 +25,9 @@ export class Informer<T> {
   readonly synced: Promise<void> = new Promise((r) => (this.syncedResolve = r));
   private isSynced = false;
   relists = 0;
+  /** refresh() asked for a list; its callers wait for it here. */
+  private refreshWaiters: Array<() => void> = [];
+  private breakWatch: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -90,20 +93,39 @@ export class Informer<T> {
     return this.cache.size;
   }
 
+  /**
+   * Lists again now (ending the current watch) and resolves once the cache holds that listing:
+   * a new leader acts on state read after it won, not on what a long-lived watch may have missed.
+   */
+  refresh(): Promise<void> {
+    return new Promise((resolve) => {
+      this.refreshWaiters.push(resolve);
+      this.breakWatch?.();
+    });
+  }
+
   /** Runs until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
     let failures = 0;
     let needList = true;
     while (!signal.aborted) {
       try {
-        if (needList) {
-          await this.relist();
+        if (needList || this.refreshWaiters.length > 0) {
+          const waiters = this.refreshWaiters.splice(0);
+          try {
+            await this.relist();
+          } catch (err) {
+            this.refreshWaiters.unshift(...waiters);
+            throw err;
+          }
+          for (const w of waiters) w();
           needList = false;
           failures = 0;
         }
         const watchedFrom = this.lastRevision;
         const err = await this.watchUntilError(signal);
         if (signal.aborted) break;
+        if (err instanceof RefreshRequested) continue;
         // A watch that delivered events worked: this failure is the first in a row again.
         if (this.lastRevision > watchedFrom) failures = 0;
         if (err instanceof CompactedError) {
@@ -144,6 +166,12 @@ export class Informer<T> {
         watch.close();
         resolve(new Error('aborted'));
       };
+      this.breakWatch = () => {
+        this.breakWatch = undefined;
+        signal.removeEventListener('abort', onAbort);
+        watch.close();
+        resolve(new RefreshRequested());
+      };
       const watch = this.store.watch(this.prefix, this.lastRevision, {
         onEvents: (events) => {
           // One transaction gives several events of the same revision: compare with the
@@ -158,6 +186,7 @@ export class Informer<T> {
           this.lastRevision = newest;
         },
         onError: (err) => {
+          this.breakWatch = undefined;
           signal.removeEventListener('abort', onAbort);
           watch.close();
           resolve(err);
@@ -201,6 +230,11 @@ export class Informer<T> {
       }
     }
   }
+}
+
+/** The watch was ended to list again (refresh()). */
+class RefreshRequested extends Error {
+  override readonly name = 'RefreshRequested';
 }
 
 function addTo(map: Map<string, Set<string>>, k: string, v: string): void {

@@ -48,6 +48,13 @@ export class Keys {
   registryCredential(namespace: string, name: string): string {
     return `${this.registryCredentials}${namespace}/${name}`;
   }
+  /** Live controllers (lease-bound records), for service discovery. */
+  get members(): string {
+    return `${this.prefix}members/`;
+  }
+  member(id: string): string {
+    return `${this.members}${id}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

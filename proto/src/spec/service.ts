@@ -6,7 +6,9 @@ import {
   obj, optional, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { nodeLossFields } from './ha.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
+import { checkMetricsPort, observabilityFields } from './observability.js';
 import { checkPlacementSpec, placementFields } from './placement.js';
 import { argList, CONTAINER_RULES, containerFields, refineContainer } from './container.js';
 
@@ -112,10 +114,12 @@ export const serviceSpecSchema = obj({
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
   stop: withDefault(stopSchema, {}, 'How containers are stopped.'),
+  ...nodeLossFields,
   ...lifecycleFields,
   ...placementFields,
   ...containerFields,
-}).refine((spec, path, ctx) => {
+  ...observabilityFields,
+}).refine(checkMetricsPort).refine((spec, path, ctx) => {
   checkPlacementSpec(spec, path, ctx);
   const seenContainer = new Map<string, number>();
   const seenHost = new Map<string, number>();

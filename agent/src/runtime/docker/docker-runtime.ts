@@ -18,7 +18,7 @@ interface DockerError {
   json?: { message?: string };
 }
 
-function classify(err: unknown): Error {
+export function classify(err: unknown): Error {
   const e = err as DockerError;
   if (e?.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) {
     return new EngineUnavailableError(`docker engine unavailable: ${e.code}`, { cause: err });
@@ -70,9 +70,16 @@ function firstAddress(ns: { IPAddress?: string; Networks?: Record<string, { IPAd
 
 export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker;
+  /**
+   * For the event stream: no call timeout, which would cut a stream that is merely quiet (and
+   * force a needless resync every ENGINE_CALL_TIMEOUT_MS).
+   */
+  private readonly streams: Docker;
 
   constructor(opts: { socketPath?: string; host?: string } = {}) {
-    this.docker = new Docker({ ...(opts.socketPath ? { socketPath: opts.socketPath } : {}), ...(opts.host ? { host: opts.host } : {}), timeout: ENGINE_CALL_TIMEOUT_MS });
+    const where = { ...(opts.socketPath ? { socketPath: opts.socketPath } : {}), ...(opts.host ? { host: opts.host } : {}) };
+    this.docker = new Docker({ ...where, timeout: ENGINE_CALL_TIMEOUT_MS });
+    this.streams = new Docker(where);
   }
 
   /** From DOCKER_HOST-style addresses: unix:///path or a bare socket path. */
@@ -241,7 +248,7 @@ export class DockerRuntime implements ContainerRuntime {
   async events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await this.docker.getEvents({
+      stream = (await this.streams.getEvents({
         filters: { type: ['container'], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
         abortSignal: signal,
       } as Docker.GetEventsOptions));

@@ -3,15 +3,18 @@
 
 import type { Welcome as _berth_v1_Welcome, Welcome__Output as _berth_v1_Welcome__Output } from '../../berth/v1/Welcome.js';
 import type { Assignments as _berth_v1_Assignments, Assignments__Output as _berth_v1_Assignments__Output } from '../../berth/v1/Assignments.js';
+import type { HeartbeatAck as _berth_v1_HeartbeatAck, HeartbeatAck__Output as _berth_v1_HeartbeatAck__Output } from '../../berth/v1/HeartbeatAck.js';
 
 export interface ControllerMessage {
   'welcome'?: (_berth_v1_Welcome | null);
   'assignments'?: (_berth_v1_Assignments | null);
-  'msg'?: "welcome"|"assignments";
+  'heartbeatAck'?: (_berth_v1_HeartbeatAck | null);
+  'msg'?: "welcome"|"assignments"|"heartbeatAck";
 }
 
 export interface ControllerMessage__Output {
   'welcome'?: (_berth_v1_Welcome__Output | null);
   'assignments'?: (_berth_v1_Assignments__Output | null);
-  'msg'?: "welcome"|"assignments";
+  'heartbeatAck'?: (_berth_v1_HeartbeatAck__Output | null);
+  'msg'?: "welcome"|"assignments"|"heartbeatAck";
 }

@@ -19,6 +19,15 @@ export interface NodeDescription {
   'address'?: (string);
   'agentVersion'?: (string);
   /**
+   * host:port of the agent's /metrics (empty: not served). Prometheus finds it through the
+   * controller's service discovery.
+   */
+  'metricsAddress'?: (string);
+  /**
+   * host:port of the agent's AgentAPI (logs, exec, stats), which controllers call.
+   */
+  'apiAddress'?: (string);
+  /**
    * Host paths (and everything below them) that services may bind-mount on this node: the
    * agent's --allow-host-path flags. Empty: no host paths.
    */
@@ -40,6 +49,15 @@ export interface NodeDescription__Output {
    */
   'address': (string);
   'agentVersion': (string);
+  /**
+   * host:port of the agent's /metrics (empty: not served). Prometheus finds it through the
+   * controller's service discovery.
+   */
+  'metricsAddress': (string);
+  /**
+   * host:port of the agent's AgentAPI (logs, exec, stats), which controllers call.
+   */
+  'apiAddress': (string);
   /**
    * Host paths (and everything below them) that services may bind-mount on this node: the
    * agent's --allow-host-path flags. Empty: no host paths.

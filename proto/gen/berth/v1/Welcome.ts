@@ -7,10 +7,20 @@ export interface Welcome {
   'heartbeatPeriodMs'?: (number | string | Long);
   'epoch'?: (number | string | Long);
   'controllerId'?: (string);
+  /**
+   * The agent stops its onNodeLoss=waitForNode containers after this long without a Welcome or
+   * HeartbeatAck of a leader (0: the agent keeps the value it had).
+   */
+  'fenceAfterMs'?: (number | string | Long);
 }
 
 export interface Welcome__Output {
   'heartbeatPeriodMs': (number);
   'epoch': (number);
   'controllerId': (string);
+  /**
+   * The agent stops its onNodeLoss=waitForNode containers after this long without a Welcome or
+   * HeartbeatAck of a leader (0: the agent keeps the value it had).
+   */
+  'fenceAfterMs': (number);
 }

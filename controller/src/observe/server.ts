@@ -1,0 +1,140 @@
+// ObserveAPI server (every controller replica): events from JetStream; logs, exec and top
+// through the agents. Requests are counted by method and gRPC code like the ControlAPI's.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../../proto/src/log.js';
+import { UnavailableError } from '../../../proto/src/errors.js';
+import { errorMessage, statusError, writeWithBackpressure } from '../../../proto/src/streams.js';
+import type { ObserveAPIHandlers } from '../../../proto/gen/berth/v1/ObserveAPI.js';
+import type { Event } from '../../../proto/gen/berth/v1/Event.js';
+import type { EventsRequest__Output } from '../../../proto/gen/berth/v1/EventsRequest.js';
+import { EVENT_TYPES } from '../events/events.js';
+import { typeMatches, type EventFilter } from '../events/filter.js';
+import type { EventReader, StoredEvent } from '../events/nats-reader.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import type { ClusterCache } from '../store/cluster.js';
+import type { AgentClients } from './agent-clients.js';
+import { serveExec } from './exec.js';
+import { LogSession } from './logs.js';
+import { topUsage } from './top.js';
+
+/** Events, logs and exec streams one controller serves at once; more are refused (RESOURCE_EXHAUSTED). */
+export const MAX_OPEN_STREAMS = 256;
+
+export interface ObserveDeps {
+  cache: ClusterCache;
+  agents: AgentClients;
+  /** undefined when the controller runs without NATS. */
+  events: EventReader | undefined;
+  log: Logger;
+  metrics?: ControllerMetrics | undefined;
+}
+
+export function eventToPb(e: StoredEvent): Event {
+  return {
+    type: e.type,
+    namespace: e.namespace ?? '',
+    service: e.service ?? '',
+    node: e.node ?? '',
+    task: e.task ?? '',
+    slot: e.slot ?? 0,
+    state: e.state ?? '',
+    message: e.message,
+    timeMs: e.timeMs,
+    seq: e.seq,
+  };
+}
+
+/** The filter of a request, or the reason it is invalid. */
+export function eventFilter(req: Pick<EventsRequest__Output, 'namespace' | 'service' | 'node' | 'types'>): EventFilter | string {
+  for (const [i, t] of req.types.entries()) {
+    if (!EVENT_TYPES.some((known) => typeMatches(known, t))) return `types[${i}]: unknown event type ${JSON.stringify(t)}; known: ${EVENT_TYPES.join(', ')}`;
+  }
+  return {
+    ...(req.namespace ? { namespace: req.namespace } : {}),
+    ...(req.service ? { service: req.service } : {}),
+    ...(req.node ? { node: req.node } : {}),
+    ...(req.types.length > 0 ? { types: req.types } : {}),
+  };
+}
+
+export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
+  const { metrics, log } = deps;
+  let open = 0;
+  const counted = (method: string): ((code: grpc.status) => void) => {
+    open++;
+    metrics?.apiStreams.labels(method).inc();
+    let once = false;
+    return (code) => {
+      if (once) return;
+      once = true;
+      open--;
+      metrics?.apiStreams.labels(method).dec();
+      metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
+    };
+  };
+  /** Refuses a stream beyond MAX_OPEN_STREAMS; true when it was refused. */
+  const full = (method: string, call: { emit(event: 'error', st: Partial<grpc.StatusObject>): unknown }): boolean => {
+    if (open < MAX_OPEN_STREAMS) return false;
+    metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc();
+    call.emit('error', statusError(grpc.status.RESOURCE_EXHAUSTED, `this controller serves ${MAX_OPEN_STREAMS} events, logs and exec streams at most; try again later or ask another controller`));
+    return true;
+  };
+
+  return {
+    Events: (call) => {
+      if (full('Events', call)) return;
+      const done = counted('Events');
+      const filter = eventFilter(call.request);
+      if (typeof filter === 'string') {
+        done(grpc.status.INVALID_ARGUMENT);
+        call.emit('error', statusError(grpc.status.INVALID_ARGUMENT, filter));
+        return;
+      }
+      if (!deps.events) {
+        done(grpc.status.UNAVAILABLE);
+        call.emit('error', statusError(grpc.status.UNAVAILABLE, 'events are off: this controller runs without NATS (--nats)'));
+        return;
+      }
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      call.on('close', () => ac.abort());
+      const { sinceMs, limit, follow } = call.request;
+      deps.events.read(filter, { sinceMs, limit, follow }, (e) => writeWithBackpressure(call, eventToPb(e), ac.signal), ac.signal).then(
+        () => {
+          done(ac.signal.aborted ? grpc.status.CANCELLED : grpc.status.OK);
+          if (!ac.signal.aborted) call.end();
+        },
+        (err: unknown) => {
+          const code = err instanceof UnavailableError ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+          done(code);
+          if (code === grpc.status.INTERNAL) log.error({ err: errorMessage(err) }, 'events request failed');
+          if (!ac.signal.aborted) call.emit('error', statusError(code, errorMessage(err)));
+        },
+      );
+    },
+
+    Logs: (call) => {
+      if (!full('Logs', call)) new LogSession(deps, call, counted('Logs')).start();
+    },
+
+    Exec: (call) => {
+      if (!full('Exec', call)) serveExec(deps, call, counted('Exec'));
+    },
+
+    Top: (call, callback) => {
+      const end = metrics?.apiDuration.startTimer({ method: 'Top' });
+      topUsage(deps, call.request.namespace).then(
+        (u) => {
+          end?.({ code: 'OK' });
+          metrics?.apiRequests.labels('Top', 'OK').inc();
+          callback(null, u);
+        },
+        (err: unknown) => {
+          end?.({ code: 'INTERNAL' });
+          metrics?.apiRequests.labels('Top', 'INTERNAL').inc();
+          callback(statusError(grpc.status.INTERNAL, errorMessage(err)), null);
+        },
+      );
+    },
+  };
+}

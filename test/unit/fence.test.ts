@@ -1,0 +1,110 @@
+// The agent's self-fencing (onNodeLoss: waitForNode) on a fake engine and a manual clock.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Fence, FencedError, fenceLabels } from '../../agent/src/fence.js';
+import { ManualClock } from '../../proto/src/clock.js';
+import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto/src/labels.js';
+import { silentLogger } from '../../proto/src/log.js';
+import { FakeRuntime } from './fake-runtime.js';
+import { mockSpec } from './fixtures.js';
+
+const NODE = 'n1';
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(stateFile?: string) {
+  const clock = new ManualClock();
+  const rt = new FakeRuntime(() => clock.now());
+  const changes: boolean[] = [];
+  const fence = new Fence({ runtime: rt, nodeId: NODE, log: silentLogger(), now: () => clock.now(), stateFile, onChange: (on) => changes.push(on) });
+  const seed = (name: string, mode: string, node = NODE) => rt.seed({ name, labels: { [LABEL_NODE]: node, [LABEL_ON_NODE_LOSS]: mode, [LABEL_STOP_GRACE_MS]: '2000' } });
+  return { clock, rt, fence, changes, seed };
+}
+
+describe('Fence', () => {
+  it('stops only running waitForNode containers of its node, only after the fencing time', async () => {
+    const { clock, rt, fence, changes, seed } = setup();
+    const wait = seed('w', 'waitForNode');
+    const repl = seed('r', 'replace');
+    const other = seed('o', 'waitForNode', 'n2');
+    await fence.check();
+    expect(rt.callsOf('list')).toHaveLength(0); // no contact yet: no deadline known
+    fence.contact(10_000);
+    clock.advance(10_000);
+    await fence.check();
+    expect(fence.active).toBe(false);
+    clock.advance(1);
+    await fence.check();
+    expect(fence.active).toBe(true);
+    expect(rt.callsOf('stop')).toEqual([{ op: 'stop', arg: wait.id, graceMs: 2_000 }]);
+    expect(rt.containers.get(wait.id)!.state).toBe('exited');
+    expect(rt.containers.get(repl.id)!.state).toBe('running');
+    expect(rt.containers.get(other.id)!.state).toBe('running');
+    expect(fence.stopped).toBe(1);
+    // Contact again: the fence lifts; the stopped container stays stopped.
+    fence.contact();
+    expect(fence.active).toBe(false);
+    expect(changes).toEqual([true, false]);
+    expect(rt.containers.get(wait.id)!.state).toBe('exited');
+  });
+
+  it('the wrapped runtime labels new containers and refuses to start waitForNode ones while fenced', async () => {
+    const { clock, rt, fence } = setup();
+    const wrapped = fence.wrap(rt);
+    const spec = mockSpec({ onNodeLoss: 'waitForNode', stop: { signal: 'SIGTERM', gracePeriod: 3_000 } });
+    const id = await wrapped.create({ name: 'c1', labels: { [LABEL_NODE]: NODE }, spec });
+    expect(rt.containers.get(id)!.labels).toMatchObject({ [LABEL_ON_NODE_LOSS]: 'waitForNode', [LABEL_STOP_GRACE_MS]: '3000' });
+    const id2 = await wrapped.create({ name: 'c2', labels: { [LABEL_NODE]: NODE }, spec: mockSpec() });
+    fence.contact(5_000);
+    clock.advance(6_000);
+    await expect(wrapped.start(id)).rejects.toBeInstanceOf(FencedError);
+    await wrapped.start(id2); // replace-mode containers start as ever
+    expect(rt.containers.get(id2)!.state).toBe('running');
+    fence.contact();
+    await wrapped.start(id);
+    expect(rt.containers.get(id)!.state).toBe('running');
+    // A container the fence stopped is never started again, even after contact returned.
+    clock.advance(6_000);
+    await fence.check();
+    expect(rt.containers.get(id)!.state).toBe('exited');
+    fence.contact();
+    await expect(wrapped.start(id)).rejects.toBeInstanceOf(FencedError);
+    expect(fenceLabels(mockSpec())).toEqual({ [LABEL_ON_NODE_LOSS]: 'replace', [LABEL_STOP_GRACE_MS]: '10000' });
+  });
+
+  it('persists contact, so an agent restarted while cut off fences on the old deadline', async () => {
+    const dir = mkdtempSync('/tmp/bt-fence-');
+    dirs.push(dir);
+    const file = join(dir, 'state', 'fence.json');
+    const a = setup(file);
+    a.fence.contact(10_000);
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fenceAfterMs: number }).fenceAfterMs).toBe(10_000), { timeout: 5_000, interval: 20 });
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { lastContactMs: number };
+    expect(saved.lastContactMs).toBe(a.clock.now());
+
+    // A new agent process: same clock line, 11 s after the saved contact, no session yet.
+    const b = setup(file);
+    b.clock.advance(saved.lastContactMs - b.clock.now() + 11_000);
+    const c = b.seed('w', 'waitForNode');
+    await b.fence.load();
+    await b.fence.check();
+    expect(b.fence.active).toBe(true);
+    expect(b.rt.containers.get(c.id)!.state).toBe('exited');
+  });
+
+  it('an unreadable state file is ignored: no fencing before the first contact', async () => {
+    const dir = mkdtempSync('/tmp/bt-fence-');
+    dirs.push(dir);
+    const file = join(dir, 'fence.json');
+    writeFileSync(file, 'not json');
+    const { fence, rt, seed } = setup(file);
+    seed('w', 'waitForNode');
+    await fence.load();
+    await fence.check();
+    expect(fence.active).toBe(false);
+    expect(rt.callsOf('stop')).toHaveLength(0);
+  });
+});
