@@ -9,6 +9,7 @@ import { TestCluster, image } from '../harness/cluster.js';
 import { ensureImageWithHealthcheck } from '../harness/images.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
+import type { TaskRecord } from '../../proto/src/model.js';
 
 let cluster: TestCluster;
 let rollouts: RolloutClient;
@@ -132,9 +133,13 @@ describe("the image's own HEALTHCHECK", () => {
 describe('restart policy', () => {
   it('a crash loop restarts in place with growing delays and one status write per restart', async () => {
     const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
-    const writes: number[] = [];
+    // Every write of a task record, with the status it stored.
+    const writes: Array<{ task: string; status: TaskRecord['status'] }> = [];
     const watcher = await etcd.watch().prefix('/berth/v1/tasks/').create();
-    watcher.on('put', () => writes.push(Date.now()));
+    watcher.on('put', (kv) => {
+      const rec = JSON.parse(kv.value.toString()) as TaskRecord;
+      writes.push({ task: rec.id, status: rec.status });
+    });
     const docker = cluster.hosts[0]!.docker;
     const starts: number[] = [];
     const events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: ['berth.service=crash'] } })) as NodeJS.ReadableStream & { destroy(): void };
@@ -146,10 +151,19 @@ describe('restart policy', () => {
         t = (await cluster.client().listTasks({ service: 'crash', all: true })).find((x) => x.status?.restarts === 3);
         return starts.length >= 4 && t !== undefined;
       }, '3 restarts of the crashing container', 60_000);
-      // Three restarts in place: one container for the task, each restart reported once.
+      // Three restarts in place: one container for the task, each restart written once — the
+      // task stays running, its container in backoff (it never stays up the second that an
+      // "up" report waits for), and nothing else is written while it loops.
       expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t!.id)).toHaveLength(1);
-      const inPlaceWrites = writes.filter((w) => w > starts[0]! + 100 && w < starts[3]! + 100).length;
-      expect(inPlaceWrites, `${inPlaceWrites} task writes for 3 restarts`).toBeLessThanOrEqual(3);
+      const mine = writes.filter((w) => w.task === t!.id);
+      const restartWrites = mine.filter((w) => w.status.state === 'running' && w.status.container === 'backoff');
+      expect(restartWrites.map((w) => w.status.restarts), JSON.stringify(mine.map((w) => w.status))).toEqual([1, 2, 3]);
+      // (A container that stayed up a second would add an "up" write for its restart; this one
+      // exits after 0.2s, so there is none unless the machine stalls it.)
+      expect(mine.filter((w) => w.status.state === 'running' && (w.status.restarts ?? 0) > 0).length).toBeLessThanOrEqual(6);
+      // Before them, the first start was written as running; the state never went back.
+      const states = mine.map((w) => w.status.state);
+      expect(states.slice(states.indexOf('running'))).not.toContain('starting');
       // After 3 restarts in a row on the node the slot gets a new task; its backoff goes on growing.
       await cluster.waitFor(() => starts.length >= 6, '6 starts', 60_000);
       const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
