@@ -19,6 +19,15 @@ import { Fence } from './fence.js';
 /** Safety net for lost engine events: every task is looked at this often. */
 export const RESYNC_MS = 10_000;
 
+/**
+ * Engine events that tell a runner something it did not cause itself: the container ended, was
+ * removed, paused, or its image's HEALTHCHECK changed. The rest (create, start, exec_* of every
+ * exec health check, attach, …) follow the runner's own calls; looking again on each of them
+ * would only add engine round trips while the engine is busiest. The resync covers the odd
+ * container started or stopped behind Berth's back.
+ */
+export const EVENTS_THAT_POKE: ReadonlySet<string> = new Set(['die', 'oom', 'destroy', 'health_status', 'pause', 'unpause']);
+
 export interface AgentConfig {
   nodeId: string;
   controllers: string[];
@@ -103,7 +112,7 @@ export function createAgent(deps: {
         // Subscribe first, then resync: nothing that happens in between is missed.
         const stream = runtime.events({ [LABEL_NODE]: config.nodeId }, (e) => {
           const taskId = e.labels[LABEL_TASK];
-          if (taskId) worker.poke(taskId);
+          if (taskId && EVENTS_THAT_POKE.has(e.action)) worker.poke(taskId);
         }, round.signal);
         stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {

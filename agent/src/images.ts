@@ -1,5 +1,7 @@
 // Image pulls of one node: one pull per image at a time, shared by every task that waits for it,
 // so 50 replicas landing on a node cost one download. Pull policy decides whether to pull at all.
+// A task that stops waiting (its service was deleted, a newer revision replaced it) leaves the
+// shared pull; the pull itself is aborted when nobody waits for it any more.
 import type { PullPolicy } from '../../proto/src/spec/lifecycle.js';
 import { EngineUnavailableError, type ContainerRuntime, type PullAuth } from './runtime/runtime.js';
 
@@ -8,31 +10,63 @@ export class ImageUnavailableError extends Error {
   override readonly name = 'ImageUnavailableError';
 }
 
+/** The waiting task no longer wants the image (its signal aborted). */
+export class PullAbandonedError extends Error {
+  override readonly name = 'PullAbandonedError';
+}
+
+interface SharedPull {
+  done: Promise<void>;
+  abort: AbortController;
+  waiters: number;
+}
+
 export class ImagePuller {
-  private inflight = new Map<string, Promise<void>>();
+  private inflight = new Map<string, SharedPull>();
 
   constructor(private readonly runtime: ContainerRuntime) {}
 
   /**
    * Makes `ref` present per policy. Throws ImageUnavailableError (pull refused, or missing with
-   * policy never) or EngineUnavailableError.
+   * policy never), EngineUnavailableError, or PullAbandonedError once `signal` aborts.
    */
-  async ensure(ref: string, policy: PullPolicy, auth: PullAuth | undefined, onPull?: () => void): Promise<void> {
+  async ensure(ref: string, policy: PullPolicy, auth: PullAuth | undefined, onPull?: () => void, signal?: AbortSignal): Promise<void> {
     if (policy !== 'always' && (await this.runtime.hasImage(ref))) return;
     if (policy === 'never') throw new ImageUnavailableError(`image ${ref} is not on this node and pullPolicy is never`);
+    if (signal?.aborted) throw new PullAbandonedError(`pull of ${ref} no longer wanted`);
     // Tasks pulling with other credentials do not share a pull: each proves its own access.
     const key = `${ref}\u0000${auth?.server ?? ''}\u0000${auth?.username ?? ''}\u0000${auth?.password ?? ''}`;
     let p = this.inflight.get(key);
     if (!p) {
-      onPull?.();
-      p = this.runtime.pullImage(ref, undefined, auth).finally(() => this.inflight.delete(key));
+      const abort = new AbortController();
+      const done = this.runtime.pullImage(ref, abort.signal, auth).finally(() => this.inflight.delete(key));
+      done.catch(() => undefined); // every waiter sees the outcome; an abandoned pull's is nobody's
+      p = { done, abort, waiters: 0 };
       this.inflight.set(key, p);
-    } else onPull?.();
+    }
+    onPull?.();
+    p.waiters++;
     try {
-      await p;
+      await (signal ? untilAborted(p.done, signal) : p.done);
     } catch (err) {
+      if (signal?.aborted) throw new PullAbandonedError(`pull of ${ref} no longer wanted`);
       if (err instanceof EngineUnavailableError) throw err;
       throw new ImageUnavailableError(`pull of ${ref} failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      p.waiters--;
+      if (p.waiters === 0 && signal?.aborted) {
+        this.inflight.delete(key);
+        p.abort.abort();
+      }
     }
   }
+}
+
+/** `p`, or a rejection as soon as `signal` aborts. */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(new PullAbandonedError('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

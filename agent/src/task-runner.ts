@@ -7,9 +7,10 @@
 // - A health check (http/tcp/exec, or the image's own HEALTHCHECK run by the engine) turns a
 //   running task `healthy`; `retries` failures in a row make it unhealthy.
 // - A container that ended or turned unhealthy is restarted in place per restart policy, after an
-//   exponential backoff. Each restart is reported once (`starting`, with the restart count and
-//   why); the `running` that follows a restart is reported only once the container stayed up
-//   RESTARTED_REPORT_SETTLE_MS, so a crash loop costs one status write per restart.
+//   exponential backoff. The task stays `running` (its state never goes back): each restart is
+//   reported once, as container `backoff` with the restart count and why; the container `up` that
+//   follows is reported only once it stayed up RESTARTED_REPORT_SETTLE_MS, so a crash loop costs
+//   one status write per restart.
 // - After LOCAL_RESTARTS_BEFORE_MOVE restarts in a row the task is given up on this node
 //   (`failed`): the controller replaces it, ranking this node last.
 import { backoffMs, systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
@@ -17,14 +18,14 @@ import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import { formatDuration } from '../../proto/src/spec/units.js';
 import type { PullPolicy } from '../../proto/src/spec/lifecycle.js';
-import { isTerminal, type TaskState } from '../../proto/src/types.js';
+import { isTerminal, statusOrder, type TaskState } from '../../proto/src/types.js';
 import {
   LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import { HealthTracker, runProbe } from './health/probe.js';
-import { ImagePuller, ImageUnavailableError } from './images.js';
+import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
 import { decideRestart, type EndedRun, type RestartCounters } from './restart-plan.js';
-import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type PullAuth } from './runtime/runtime.js';
+import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
 
@@ -64,6 +65,14 @@ export function containerLabels(task: TaskRecord, nodeId: string): Record<string
 
 export class TaskRunner {
   private containerId: string | undefined;
+  /**
+   * The engine may hold this task's container without the runner knowing its id. False for a
+   * task new to this node (the worker lists the node's containers at start and at every resync,
+   * and hands over any it finds): its first step then creates without looking first, and a name
+   * already taken still surfaces as ContainerExistsError.
+   */
+  private mayExist: boolean;
+  private nameConflict = false;
   private last: TaskStatus | undefined;
   private running = false;
   private dirty = false;
@@ -80,6 +89,8 @@ export class TaskRunner {
   // pulls
   private pullFailures = 0;
   private pullRetryAt: number | undefined;
+  /** Aborts the pull this runner waits for (the task is no longer wanted). */
+  private pullAbort: AbortController | undefined;
   // health
   private tracker: HealthTracker | undefined;
   private trackedRun = '';
@@ -89,9 +100,11 @@ export class TaskRunner {
   constructor(
     public task: AssignedTask,
     private readonly deps: RunnerDeps,
-    adopted?: ContainerInfo,
+    adopted?: ContainerSummary,
   ) {
     this.containerId = adopted?.id;
+    // A new runner's container is found by its name only if the worker met it when listing.
+    this.mayExist = adopted !== undefined;
     this.clock = deps.clock ?? { now: deps.now, setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms) };
     this.puller = deps.puller ?? new ImagePuller(deps.runtime);
     // Terminal states survive a restart of the agent: the controller already knows them.
@@ -110,6 +123,7 @@ export class TaskRunner {
     this.task = task;
     // New credentials: retry a failed pull now rather than at the end of its backoff.
     if (JSON.stringify(task.pullAuth ?? null) !== prevAuth) this.pullRetryAt = undefined;
+    if (task.desiredState !== 'running') this.pullAbort?.abort();
     this.poke();
   }
 
@@ -125,6 +139,7 @@ export class TaskRunner {
   async remove(): Promise<void> {
     this.removed = true;
     this.cancelTimers();
+    this.pullAbort?.abort();
     await this.idle;
     const id = this.containerId ?? (await this.deps.runtime.inspect(this.task.containerName))?.id;
     if (!id) return;
@@ -184,17 +199,24 @@ export class TaskRunner {
     if (prev && isTerminal(prev.state)) return; // terminal is final
     const next: TaskStatus = { ...(prev ?? {}), state, message, timestampMs: this.deps.now(), ...extra };
     if (!('err' in extra)) delete next.err;
+    if (!('container' in extra)) delete next.container; // absent: up (or not running)
     if (this.restarts > 0) next.restarts = this.restarts;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
       a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
-      a.restarts === b.restarts && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+      a.restarts === b.restarts && a.container === b.container && JSON.stringify(a.ports) === JSON.stringify(b.ports);
     if (prev && same(prev, next)) return;
+    if (prev && statusOrder(next, prev) < 0) {
+      // The controller would refuse it too: a bug of this runner, said out loud.
+      this.deps.log.error({ task: this.task.id, from: prev.state, to: next.state, restarts: next.restarts ?? 0 }, 'task status would go backwards; not reported');
+      return;
+    }
     this.last = next;
     this.deps.report(this.task.id, next);
   }
 
   private async inspect(): Promise<ContainerInfo | undefined> {
     const rt = this.deps.runtime;
+    if (!this.containerId && !this.mayExist) return undefined;
     const info = this.containerId ? await rt.inspect(this.containerId) : await rt.inspect(this.task.containerName);
     if (!info) return undefined;
     const created = info.labels[LABEL_TASK_CREATED];
@@ -242,18 +264,26 @@ export class TaskRunner {
     if (!id) {
       if (this.pullRetryAt !== undefined && now < this.pullRetryAt) return this.wakeAt(this.pullRetryAt);
       this.setStatus('preparing', 'preparing container');
+      const abort = (this.pullAbort = new AbortController());
       try {
-        await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`));
+        await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`), abort.signal);
         this.pullFailures = 0;
         this.pullRetryAt = undefined;
       } catch (err) {
+        if (err instanceof PullAbandonedError) {
+          this.deps.log.info({ task: task.id, image: task.spec.image }, 'pull abandoned: the task is no longer wanted');
+          return this.poke(); // the next pass reports what is
+        }
         if (!(err instanceof ImageUnavailableError)) throw err;
         const delay = backoffMs(this.pullFailures++, PULL_RETRY_INITIAL_MS, PULL_RETRY_MAX_MS);
         this.pullRetryAt = now + delay;
         this.setStatus('preparing', `${err.message}; retrying in ${formatDuration(delay)}`, { err: err.message });
         return this.wakeAt(this.pullRetryAt);
+      } finally {
+        this.pullAbort = undefined;
       }
       if (this.task.desiredState !== 'running') return this.poke(); // changed during the pull
+      this.mayExist = true; // from here on, a create may have happened (even if it fails)
       try {
         id = await runtime.create({ name: task.containerName, labels: containerLabels(task, this.deps.nodeId), spec: task.spec });
       } catch (err) {
@@ -262,9 +292,21 @@ export class TaskRunner {
           this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, { err: err instanceof Error ? err.message : String(err) });
           return;
         }
-        id = (await runtime.inspect(task.containerName))?.id;
-        if (!id) throw err;
+        // The name is taken: by this task's container (a retried create), or by a leftover of an
+        // earlier incarnation, which inspect() removes (then the next pass creates anew).
+        const existing = await this.inspect();
+        if (!existing) {
+          // Twice in a row means the engine holds the name without a container: leave it to the resync.
+          if (this.nameConflict) throw err;
+          this.nameConflict = true;
+          this.dirty = true;
+          return;
+        }
+        this.nameConflict = false;
+        if (existing.running || existing.startedAtMs > 0) return this.poke(); // it ran already: the next pass follows it
+        id = existing.id;
       }
+      this.nameConflict = false;
       this.containerId = id;
     }
     this.setStatus('starting', 'starting container', { containerId: id });
@@ -307,7 +349,7 @@ export class TaskRunner {
     if (health === 'unhealthy') return this.onUnhealthy(info, now, detail);
     // Just restarted: wait a moment before saying it runs (see the file comment).
     const upSince = info.startedAtMs || this.lastStartAtMs;
-    if (this.restarts > 0 && this.last?.state !== 'running' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
+    if (this.restarts > 0 && this.last?.container === 'backoff' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
       return this.wakeAt(upSince + RESTARTED_REPORT_SETTLE_MS);
     }
     const restarted = this.restarts > 0 ? ` (restarted ${this.restarts}×)` : '';
@@ -369,7 +411,7 @@ export class TaskRunner {
         this.counters = d.counters;
         this.restarts++;
         this.restartDueAt = now + d.delayMs;
-        this.setStatus('starting', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, base);
+        this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, { ...base, container: 'backoff' });
         this.wakeAt(this.restartDueAt);
         return;
       case 'end':

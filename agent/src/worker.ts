@@ -4,7 +4,7 @@
 // their runners as they are: nothing running as desired is restarted.
 import type { TaskStatus } from '../../proto/src/model.js';
 import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
-import type { ContainerInfo } from './runtime/runtime.js';
+import type { ContainerInfo, ContainerSummary } from './runtime/runtime.js';
 import { TaskRunner, type AssignedTask, type RunnerDeps } from './task-runner.js';
 import { ImagePuller } from './images.js';
 
@@ -17,7 +17,7 @@ export interface AssignmentSet {
 export class Worker {
   private runners = new Map<string, TaskRunner>();
   /** Containers found at start (or at a resync) that no runner owns yet, by task id. */
-  private unclaimed = new Map<string, ContainerInfo>();
+  private unclaimed = new Map<string, ContainerSummary>();
   private removing = new Set<string>();
   private gotFullSet = false;
   private readonly deps: RunnerDeps & { puller: ImagePuller };
@@ -27,14 +27,18 @@ export class Worker {
     this.deps = { ...deps, puller: deps.puller ?? new ImagePuller(deps.runtime) };
   }
 
-  /** Lists this node's containers, to adopt them when the first full set names them. */
+  /** Lists (and inspects) this node's containers, to adopt them when the first full set names them. */
   async discover(): Promise<ContainerInfo[]> {
     const containers = await this.deps.runtime.list({ [LABEL_NODE]: this.deps.nodeId });
+    this.noteUnclaimed(containers);
+    return containers;
+  }
+
+  private noteUnclaimed(containers: readonly ContainerSummary[]): void {
     for (const c of containers) {
       const taskId = c.labels[LABEL_TASK];
       if (taskId && !this.runners.has(taskId)) this.unclaimed.set(taskId, c);
     }
-    return containers;
   }
 
   apply(set: AssignmentSet): void {
@@ -66,9 +70,12 @@ export class Worker {
     this.runners.get(taskId)?.poke();
   }
 
-  /** Look at every task again (periodic, and after the engine comes back). */
+  /**
+   * Look at every task again (periodic, and after the engine comes back). One listing finds
+   * containers no runner owns; each runner inspects its own container.
+   */
   async resync(): Promise<void> {
-    await this.discover();
+    this.noteUnclaimed(await this.deps.runtime.summaries({ [LABEL_NODE]: this.deps.nodeId }));
     for (const r of this.runners.values()) r.poke();
     if (this.gotFullSet) await this.removeUnclaimed();
   }

@@ -130,7 +130,7 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
     ['Revision', String(t.specRevision)],
     ['Node', t.nodeId ? `${t.nodeId}${t.nodeAddress ? ` (${t.nodeAddress})` : ''}` : '- (not placed)'],
     ['Desired state', t.desiredState],
-    ['State', `${st?.state ?? ''} since ${when(st?.timestampMs, now)}`],
+    ['State', `${st?.state ?? ''}${st?.container === 'backoff' ? ' (container waiting for its restart)' : ''} since ${when(st?.timestampMs, now)}`],
     ['Message', st?.message || '-'],
   ];
   if (st?.err) fields.push(['Error', st.err]);

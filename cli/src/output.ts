@@ -55,7 +55,7 @@ export function age(ms: number, now = Date.now()): string {
 const STATE_COLORS: Record<string, Color> = {
   running: COLOR.green, ready: COLOR.green, complete: COLOR.green, healthy: COLOR.green,
   failed: COLOR.red, rejected: COLOR.red, down: COLOR.red, orphaned: COLOR.red, unhealthy: COLOR.red,
-  pending: COLOR.yellow, unknown: COLOR.yellow, preparing: COLOR.yellow, starting: COLOR.yellow, assigned: COLOR.yellow,
+  pending: COLOR.yellow, restarting: COLOR.yellow, unknown: COLOR.yellow, preparing: COLOR.yellow, starting: COLOR.yellow, assigned: COLOR.yellow,
 };
 /** A task or node state as a cell, colored by what it means (its first word: "healthy (2 restarts)"). */
 export function colorState(s: string): Cell {
@@ -105,11 +105,15 @@ export function servicesTable(services: Service__Output[], wide = false): string
   return table(wide ? [...headers, 'LABELS', 'STATUS'] : headers, rows);
 }
 
-/** The state column: `healthy`/`unhealthy` for a running task with a health check, with its restarts. */
+/**
+ * The state column: `healthy`/`unhealthy` for a running task with a health check, `restarting`
+ * while its container waits for an in-place restart, with its restarts.
+ */
 export function stateText(t: Task__Output): string {
   const st = t.status;
-  const health = st?.state === 'running' && (st.health === 'healthy' || st.health === 'unhealthy') ? st.health : (st?.state ?? '');
-  return st?.restarts ? `${health} (${st.restarts} restarts)` : health;
+  const running = st?.state === 'running';
+  const shown = running && st.container === 'backoff' ? 'restarting' : running && (st.health === 'healthy' || st.health === 'unhealthy') ? st.health : (st?.state ?? '');
+  return st?.restarts ? `${shown} (${st.restarts} restarts)` : shown;
 }
 
 /** The name people use for a task: SERVICE.SLOT, or SERVICE.NODE for a global service. */

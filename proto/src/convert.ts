@@ -6,7 +6,7 @@ import type { Task as PbTask, Task__Output as PbTaskOut } from '../gen/berth/v1/
 import type { TaskStatus as PbTaskStatus, TaskStatus__Output as PbTaskStatusOut } from '../gen/berth/v1/TaskStatus.js';
 import type { NodeDescription, NodeRecord, Resources, ServiceRecord, TaskRecord, TaskStatus } from './model.js';
 import type { ServiceSpec } from './spec/service.js';
-import { isTaskState, type DesiredState } from './types.js';
+import { isContainerPhase, isTaskState, type DesiredState } from './types.js';
 
 export function statusToPb(s: TaskStatus): PbTaskStatus {
   return {
@@ -20,6 +20,7 @@ export function statusToPb(s: TaskStatus): PbTaskStatus {
     startedAtMs: s.startedAtMs ?? 0,
     health: s.health ?? '',
     restarts: s.restarts ?? 0,
+    container: s.container ?? '',
   };
 }
 
@@ -33,6 +34,10 @@ export function statusFromPb(s: PbTaskStatusOut): TaskStatus {
   if (s.startedAtMs) out.startedAtMs = s.startedAtMs;
   if (s.health) out.health = s.health;
   if (s.restarts) out.restarts = s.restarts;
+  if (s.container) {
+    if (!isContainerPhase(s.container)) throw new Error(`unknown container phase ${JSON.stringify(s.container)}`);
+    out.container = s.container;
+  }
   return out;
 }
 

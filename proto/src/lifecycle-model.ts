@@ -1,6 +1,6 @@
 // Records of rollouts and registry credentials, stored by the controller (keys.ts says where).
 import type { ServiceRecord, TaskRecord } from './model.js';
-import { taskSpecKey } from './spec/service.js';
+import { taskSpecKey, type ServiceSpec } from './spec/service.js';
 
 /**
  * State of a service's newest rollout (as Docker Swarm's UpdateStatus):
@@ -38,15 +38,29 @@ export interface RegistryCredentialRecord {
   updatedAtMs: number;
 }
 
+/**
+ * taskSpecKey per spec object. Records are never mutated (a change is a new object), and the
+ * planners ask about the same task's spec many times per pass and once per pass per status
+ * change: during a rollout of 100 replicas, serialising each time was most of the controller's CPU.
+ */
+const specKeys = new WeakMap<ServiceSpec, string>();
+
+function specKey(spec: ServiceSpec): string {
+  let k = specKeys.get(spec);
+  if (k === undefined) specKeys.set(spec, (k = taskSpecKey(spec)));
+  return k;
+}
+
 /** A live task runs what the service asks for now (a scale-only change replaces nothing). */
 export function isOutdated(t: Pick<TaskRecord, 'specRevision' | 'spec' | 'restartGeneration'>, svc: Pick<ServiceRecord, 'specRevision' | 'spec' | 'restartGeneration'>): boolean {
   if ((t.restartGeneration ?? 0) < (svc.restartGeneration ?? 0)) return true;
-  return t.specRevision !== svc.specRevision && taskSpecKey(t.spec) !== taskSpecKey(svc.spec);
+  return t.specRevision !== svc.specRevision && specKey(t.spec) !== specKey(svc.spec);
 }
 
-/** Ready: the container runs and, when it has a health check, the check passes. */
+/** Ready: the container runs (is not waiting for a restart) and, when it has a health check, the check passes. */
 export function isReady(t: Pick<TaskRecord, 'desiredState' | 'status'>): boolean {
-  return t.desiredState === 'running' && t.status.state === 'running' && (!t.status.health || t.status.health === 'healthy');
+  const s = t.status;
+  return t.desiredState === 'running' && s.state === 'running' && s.container !== 'backoff' && (!s.health || s.health === 'healthy');
 }
 
 /** A sign that a task failed: ended, restarted, unhealthy, or its image could not be pulled. */

@@ -1,5 +1,5 @@
 // The objects Berth stores (as JSON in etcd) and passes between its parts.
-import type { DesiredState, NodeAvailability, NodeState, TaskState } from './types.js';
+import type { ContainerPhase, DesiredState, NodeAvailability, NodeState, TaskState } from './types.js';
 import type { ServiceSpec } from './spec/service.js';
 
 export interface ObjectMeta {
@@ -54,6 +54,8 @@ export interface TaskStatus {
   health?: string;
   /** Times the agent restarted this task's container in place (restart policy). */
   restarts?: number;
+  /** State `running` only: whether the container is up or waiting for its in-place restart (absent: up). */
+  container?: ContainerPhase;
 }
 
 /** One replica slot's incarnation. Written by the leader; its status comes from the agent. */

@@ -11,9 +11,14 @@ export type TaskState =
   | 'assigned'
   /** The agent is preparing it: image present or being pulled, container being created. */
   | 'preparing'
-  /** Container created and being started. */
+  /** Container created and being started for the first time. */
   | 'starting'
-  /** Container running. */
+  /**
+   * The container has started. The task stays `running` through in-place restarts (as a
+   * Kubernetes Pod stays Running while its container is in CrashLoopBackOff): `status.container`
+   * says whether the container is up or waiting for its restart, and `status.restarts` counts the
+   * restarts. Within `running`, (restarts, container) only moves forward too (statusOrder).
+   */
   | 'running'
   /** Container exited with code 0 on its own. */
   | 'complete'
@@ -50,6 +55,36 @@ export function isTerminal(state: string): boolean {
 export function isForwardTransition(from: string, to: string): boolean {
   if (isTerminal(from)) return false;
   return taskStateRank(to) >= taskStateRank(from);
+}
+
+/**
+ * What the container of a `running` task is doing. Each in-place restart n is reported as
+ * (restarts n, `backoff`), then (restarts n, `up`) once the container has stayed up a moment:
+ * a crash loop costs one status write per restart.
+ */
+export type ContainerPhase =
+  /** The container runs. */
+  | 'up'
+  /** The container ended (or was stopped as unhealthy) and is restarted in place after a backoff. */
+  | 'backoff';
+
+export const CONTAINER_PHASE_ORDER: readonly ContainerPhase[] = ['backoff', 'up'];
+
+export function isContainerPhase(s: string): s is ContainerPhase {
+  return (CONTAINER_PHASE_ORDER as readonly string[]).includes(s);
+}
+
+/**
+ * How far a status has come: task state first, then (for `running`) restarts, then the container
+ * phase. A report that compares lower than what is stored goes backwards.
+ */
+export function statusOrder(a: { state: string; restarts?: number; container?: string }, b: { state: string; restarts?: number; container?: string }): number {
+  const byState = taskStateRank(a.state) - taskStateRank(b.state);
+  if (byState !== 0) return byState;
+  const byRestarts = (a.restarts ?? 0) - (b.restarts ?? 0);
+  if (byRestarts !== 0) return byRestarts;
+  const phase = (s: { container?: string }): number => CONTAINER_PHASE_ORDER.indexOf((s.container ?? 'up') as ContainerPhase);
+  return phase(a) - phase(b);
 }
 
 /**

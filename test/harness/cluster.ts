@@ -194,7 +194,7 @@ export class TestCluster {
       ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
       ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
       '--secret-key-file', this.secretKeyFile,
-    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
     if (existing >= 0) this.controllers[existing] = entry;
@@ -226,7 +226,7 @@ export class TestCluster {
     for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
     // In its namespace when there is one: `ip netns exec` execs the agent (same pid).
     const [cmd, ...argv] = this.net ? [...this.net.exec(index), process.execPath, ...args] : [process.execPath, ...args];
-    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, cmd!, argv, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: 'debug' } }));
+    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, cmd!, argv, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
     return h.agent;
   }
 

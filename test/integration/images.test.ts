@@ -4,6 +4,7 @@
 // the password appears in no log file.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, image } from '../harness/cluster.js';
@@ -108,6 +109,60 @@ describe('images', () => {
       expect(text.includes(WRONG), f).toBe(false);
     }
     expect((await cluster.berth(['delete', 'service', 'private'])).code).toBe(0);
+  });
+
+  it('deleting a service stops its pull retries (the registry sees no further request)', async () => {
+    const res = await cluster.berth(['registry', 'login', registryAddr, '--name', 'badcred', '-u', USER, '--password-stdin'], { input: `${WRONG}\n` });
+    expect(res.code, res.stderr).toBe(0);
+    const ref = `${registryAddr}/retry/app:1`;
+    // Every pull attempt asks the registry for the manifest (and is refused): count those requests.
+    const attempts = (): number => readFileSync(join(cluster.dir, 'registry.log'), 'utf8').split('\n').filter((l) => l.includes('"GET /v2/retry/app/manifests/1 ')).length;
+    const before = attempts();
+    const apply = await cluster.berth(['apply', '-f', manifest('retry', `  image: ${ref}\n  imagePullSecret: badcred\n`)]);
+    expect(apply.code, apply.stderr).toBe(0);
+    // Retries after 1s, 2s, 4s: wait for the third failure.
+    await cluster.waitFor(async () => /retrying in 4s/.test((await taskOf('retry'))?.status?.message ?? ''), 'the third failed pull', 30_000);
+    const during = attempts() - before;
+    expect(during).toBeGreaterThanOrEqual(3);
+    const del = await cluster.berth(['delete', 'service', 'retry']);
+    expect(del.code, del.stderr).toBe(0);
+    await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'retry'), 'the service gone', 30_000);
+    const atDelete = attempts();
+    // The next retry was due 4s after the third failure; wait past it (and one more backoff).
+    await new Promise((r) => setTimeout(r, 9_000));
+    expect(attempts(), 'registry requests after the delete').toBe(atDelete);
+    expect((await cluster.berth(['registry', 'rm', 'badcred'])).code).toBe(0);
+  });
+
+  it('deleting a service ends a pull that hangs (a registry that never answers)', async () => {
+    // Accepts connections and never answers: the engine's pull waits on it indefinitely. (The
+    // engine keeps its side open even after the agent hangs up; the agent no longer waits.)
+    const open = new Set<Socket>();
+    const blackhole = createServer((sock) => {
+      open.add(sock);
+      sock.on('close', () => open.delete(sock));
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+    const port = (blackhole.address() as AddressInfo).port;
+    try {
+      const apply = await cluster.berth(['apply', '-f', manifest('hang', `  image: 127.0.0.1:${port}/hang/app:1\n`)]);
+      expect(apply.code, apply.stderr).toBe(0);
+      await cluster.waitFor(async () => /pulling image/.test((await taskOf('hang'))?.status?.message ?? '') && open.size > 0, 'the pull hanging on the registry', 30_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await taskOf('hang'))?.status?.state).toBe('preparing'); // still hanging
+      const t0 = Date.now();
+      expect((await cluster.berth(['delete', 'service', 'hang'])).code).toBe(0);
+      await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'hang'), 'the service gone', 20_000);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      // The agent gave the pull up rather than waiting for the engine.
+      const t = (await cluster.client().listTasks({ all: true })).find((x) => x.service === 'hang');
+      expect(t).toBeUndefined();
+      expect(readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8')).toMatch(/"image":"127\.0\.0\.1:\d+\/hang\/app:1".*pull abandoned: the task is no longer wanted/);
+    } finally {
+      for (const sock of open) sock.destroy();
+      await new Promise<void>((r) => blackhole.close(() => r()));
+    }
   });
 
   it('pull policies: never refuses a missing image, always pulls even a present one; deleting the service ends them', async () => {

@@ -1,9 +1,12 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assignmentSignature, diffAssignments, fullAssignments } from '../../controller/src/api/assignments.js';
-import { acceptStatus } from '../../controller/src/api/status-writer.js';
+import { acceptStatus, judgeStatus } from '../../controller/src/api/status-writer.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { TaskState } from '../../proto/src/types.js';
-import { T0, mockService, mockTask } from './fixtures.js';
+import { T0, configureProperties, mockService, mockTask } from './fixtures.js';
+
+configureProperties();
 
 const svc = mockService({ replicas: 3 });
 
@@ -105,7 +108,43 @@ describe('acceptStatus', () => {
     ['same state, new ports', st('running'), st('running', { ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp', hostIp: '' }] }), true],
     ['same state, only a newer timestamp', st('running'), st('running', { timestampMs: T0 + 1000 }), false],
     ['identical', st('starting'), st('starting'), false],
+    // In-place restarts keep the task running; (restarts, container) orders the reports.
+    ['first start crashed: starting → running in backoff', st('starting'), st('running', { restarts: 1, container: 'backoff' }), true],
+    ['up → restart 1 in backoff', st('running'), st('running', { restarts: 1, container: 'backoff' }), true],
+    ['restart 1: backoff → up', st('running', { restarts: 1, container: 'backoff' }), st('running', { restarts: 1 }), true],
+    ['restart 1 up → restart 2 in backoff', st('running', { restarts: 1 }), st('running', { restarts: 2, container: 'backoff' }), true],
+    ['a restart skipped in between (one report per restart, newest wins)', st('running', { restarts: 1, container: 'backoff' }), st('running', { restarts: 3, container: 'backoff' }), true],
+    ['stale: a lower restart count', st('running', { restarts: 4, container: 'backoff' }), st('running', { restarts: 3 }), false],
+    ['stale: backoff after up of the same restart', st('running', { restarts: 2 }), st('running', { restarts: 2, container: 'backoff' }), false],
+    ['stale: starting after a restart was stored', st('running', { restarts: 1, container: 'backoff' }), st('starting'), false],
+    ['same restart, health turns healthy', st('running', { restarts: 2, health: 'starting' }), st('running', { restarts: 2, health: 'healthy' }), true],
+    ['restarting, then given up on the node', st('running', { restarts: 3, container: 'backoff' }), st('failed', { restarts: 3 }), true],
   ])('%s', (_name, stored, reported, want) => {
     expect(acceptStatus(stored, reported)).toBe(want);
+  });
+
+  it('tells why a report is not written', () => {
+    expect(judgeStatus(st('running', { restarts: 2 }), st('running', { restarts: 1 }))).toBe('backwards');
+    expect(judgeStatus(st('orphaned'), st('running'))).toBe('final');
+    expect(judgeStatus(st('running', { restarts: 2 }), st('running', { restarts: 2, timestampMs: T0 + 5 }))).toBe('unchanged');
+    expect(judgeStatus(st('running', { restarts: 2, container: 'backoff' }), st('running', { restarts: 2 }))).toBe('newer');
+  });
+
+  it('over any sequence of restarts, accepts exactly the reports that go forward', () => {
+    // Reports of one task, one per (state, restarts, container), in the order an agent makes
+    // them; a controller that sees any of them in any order ends with the newest it saw, so a
+    // stale report never overwrites a newer one.
+    const sequence: TaskStatus[] = [st('preparing'), st('starting'), st('running', { health: 'healthy' })];
+    for (let r = 1; r <= 4; r++) sequence.push(st('running', { restarts: r, container: 'backoff', message: `restart ${r}` }), st('running', { restarts: r, message: `up after ${r}` }));
+    sequence.push(st('failed', { restarts: 4 }));
+    fc.assert(fc.property(fc.array(fc.nat({ max: sequence.length - 1 }), { minLength: 1, maxLength: 30 }), (order) => {
+      let stored = st('assigned');
+      let newest = -1;
+      for (const i of order) {
+        if (acceptStatus(stored, sequence[i]!)) stored = sequence[i]!;
+        newest = Math.max(newest, i);
+        expect(stored).toEqual(sequence[newest]);
+      }
+    }));
   });
 });

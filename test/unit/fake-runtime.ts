@@ -4,7 +4,7 @@
 // missing container. Every call is logged so tests assert on what the agent did.
 import type { PortBinding } from '../../proto/src/model.js';
 import {
-  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerSummary, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../../agent/src/runtime/runtime.js';
 
 export interface FakeContainer {
@@ -23,7 +23,7 @@ export interface FakeContainer {
   ipAddress?: string;
 }
 
-export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'events' | 'execCheck';
+export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'summaries' | 'events' | 'execCheck';
 
 export interface Call {
   op: CallOp;
@@ -47,6 +47,11 @@ export class FakeRuntime implements ContainerRuntime {
   execResult: (id: string, command: string[]) => ExecResult = () => ({ exitCode: 0, output: '' });
   /** Credentials each pullImage call was given. */
   readonly pullAuths: Array<PullAuth | undefined> = [];
+  /** Pulls wait (for releasePulls or their abort signal) instead of finishing at once. */
+  pullsHang = false;
+  readonly releasePulls: Array<() => void> = [];
+  /** Images whose pull was aborted through its signal. */
+  readonly abortedPulls: string[] = [];
   /** Exit code a stopped container reports (SIGTERM'd shells exit 143). */
   stopExitCode = 143;
   private seq = 0;
@@ -107,9 +112,19 @@ export class FakeRuntime implements ContainerRuntime {
     return this.images.has(ref);
   }
 
-  async pullImage(ref: string, _signal?: AbortSignal, auth?: PullAuth): Promise<void> {
+  async pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
     this.calls.push({ op: 'pullImage', arg: ref });
     this.pullAuths.push(auth);
+    if (this.pullsHang) {
+      // A registry that never answers: the pull ends only when aborted, or when a test releases it.
+      await new Promise<void>((resolve, reject) => {
+        this.releasePulls.push(resolve);
+        signal?.addEventListener('abort', () => {
+          this.abortedPulls.push(ref);
+          reject(new Error('aborted'));
+        }, { once: true });
+      });
+    }
     const err = this.pullError;
     if (err) {
       this.pullError = undefined;
@@ -166,6 +181,13 @@ export class FakeRuntime implements ContainerRuntime {
     return [...this.containers.values()]
       .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
       .map((c) => this.info_(c));
+  }
+
+  async summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    this.calls.push({ op: 'summaries', arg: JSON.stringify(labels) });
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
+      .map((c) => ({ id: c.id, name: c.name, labels: { ...c.labels }, state: c.state, running: c.state === 'running' }));
   }
 
   async events(labels: Record<string, string>, _onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@ import { Worker } from '../../agent/src/worker.js';
 import { LOCAL_RESTARTS_BEFORE_MOVE, decideRestart } from '../../agent/src/restart-plan.js';
 import { HealthTracker } from '../../agent/src/health/probe.js';
 import { ManualClock } from '../../proto/src/clock.js';
+import { statusOrder } from '../../proto/src/types.js';
 import { silentLogger } from '../../proto/src/log.js';
 import type { TaskStatus } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
@@ -39,7 +40,8 @@ describe('in-place restarts', () => {
       worker.poke(t.id);
       await worker.settled();
       expect(reports.length - before).toBe(1); // exactly one report per restart
-      expect(reports.at(-1)!.status).toMatchObject({ state: 'starting', restarts: i + 1, exitCode: 3 });
+      // The task stays running; its container waits for the restart (never back to `starting`).
+      expect(reports.at(-1)!.status).toMatchObject({ state: 'running', container: 'backoff', restarts: i + 1, exitCode: 3 });
       const starts = rt.callsOf('start').length;
       let waited = 0;
       while (rt.callsOf('start').length === starts) {
@@ -53,6 +55,8 @@ describe('in-place restarts', () => {
       // The restart itself is not reported until the container stayed up a moment.
       expect(reports.length - before).toBe(1);
     }
+    // Every report went forward: state, then restart count, then backoff → up.
+    for (let i = 1; i < reports.length; i++) expect(statusOrder(reports[i]!.status, reports[i - 1]!.status), JSON.stringify(reports[i])).toBeGreaterThan(0);
     expect(delays).toEqual([1_000, 2_000, 4_000]);
     expect(rt.callsOf('create')).toHaveLength(1); // the same container every time
     clock.advance(100);
@@ -97,7 +101,7 @@ describe('health checks', () => {
     }
     await settle(() => reports.at(-1)!.status.health === 'unhealthy', 'unhealthy');
     await worker.settled();
-    expect(reports.at(-1)!.status).toMatchObject({ state: 'starting', restarts: 1, health: 'unhealthy' });
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'running', container: 'backoff', restarts: 1, health: 'unhealthy' });
     expect(reports.at(-1)!.status.message).toMatch(/^unhealthy \(exec exit 1\); restarting in 1s \(restart 1\)$/);
     expect(rt.callsOf('stop')).toHaveLength(1);
   });
@@ -116,6 +120,35 @@ describe('health checks', () => {
 });
 
 describe('image pulls', () => {
+  it('a pull in flight is abandoned when the task is no longer wanted: shutdown at once, the pull aborted', async () => {
+    const { rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
+    rt.pullsHang = true;
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await settle(() => reports.at(-1)?.status.message === 'pulling image reg.example:5000/app:1', 'pulling');
+    worker.apply({ full: false, upsert: [{ ...t, desiredState: 'shutdown' }], remove: [] });
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'shutdown', message: 'never started' });
+    expect(rt.abortedPulls).toEqual(['reg.example:5000/app:1']);
+    expect(rt.callsOf('create')).toEqual([]);
+  });
+
+  it('a shared pull goes on for the tasks still waiting when one of them leaves', async () => {
+    const { rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
+    const t2 = { ...t, id: `${t.id}-b`, slot: 2, containerName: `${t.containerName}-b` };
+    rt.pullsHang = true;
+    worker.apply({ full: true, upsert: [t, t2], remove: [] });
+    await settle(() => reports.filter((r) => r.status.message.startsWith('pulling image')).length === 2, 'both pulling');
+    expect(rt.callsOf('pullImage')).toHaveLength(1); // one pull for both
+    worker.apply({ full: false, upsert: [{ ...t, desiredState: 'shutdown' }], remove: [] });
+    await settle(() => reports.some((r) => r.taskId === t.id && r.status.state === 'shutdown'), 'first task shut down');
+    expect(rt.abortedPulls).toEqual([]);
+    rt.pullsHang = false;
+    rt.releasePulls.forEach((release) => release());
+    await settle(() => reports.some((r) => r.taskId === t2.id && r.status.state === 'running'), 'second task running');
+    await worker.settled();
+    expect(rt.callsOf('create').map((c) => c.arg)).toEqual([t2.containerName]);
+  });
+
   it('a failed pull retries with capped backoff and stops when the task is no longer wanted', async () => {
     const { clock, rt, reports, worker, t } = setup({ image: 'reg.example:5000/app:1' });
     rt.pullError = new Error('unauthorized');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Worker, type AssignmentSet } from '../../agent/src/worker.js';
 import { containerLabels } from '../../agent/src/task-runner.js';
+import { ContainerExistsError } from '../../agent/src/runtime/runtime.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { silentLogger } from '../../proto/src/log.js';
 import {
@@ -144,6 +145,41 @@ describe('Worker + TaskRunner', () => {
     expect(rt.containers.size).toBe(1);
     expect(rt.writes()).toEqual([`create ${t.containerName}`, `start ${raced}`]);
     expect(statesOf(t.id)).toEqual(['preparing', 'starting', 'running']);
+  });
+
+  it('a task new to the node costs the engine no lookup before its create', async () => {
+    const { rt, apply } = setup();
+    const t = task(1);
+    await apply({ full: true, upsert: [t] });
+    const id = rt.byName(t.containerName)!.id;
+    expect(rt.calls.map((c) => `${c.op} ${c.arg}`)).toEqual([`hasImage ${IMAGE}`, `create ${t.containerName}`, `start ${id}`, `inspect ${id}`]);
+  });
+
+  it('a name the engine holds without a container is tried twice, then left to the resync (no hot loop)', async () => {
+    const { rt, apply, worker } = setup();
+    const t = task(1);
+    rt.beforeCreate = (req) => {
+      throw new ContainerExistsError(req.name);
+    };
+    await apply({ full: true, upsert: [t] });
+    expect(rt.callsOf('create')).toHaveLength(2);
+    rt.beforeCreate = undefined;
+    await worker.resync();
+    await worker.settled();
+    expect(rt.byName(t.containerName)?.state).toBe('running');
+  });
+
+  it('the periodic resync lists the node once and inspects only the containers runners own', async () => {
+    const { rt, apply, worker } = setup();
+    const tasks = [task(1), task(2), task(3)];
+    await apply({ full: true, upsert: tasks });
+    rt.calls.length = 0;
+    await worker.resync();
+    await worker.settled();
+    expect(rt.callsOf('summaries')).toHaveLength(1);
+    expect(rt.callsOf('list')).toHaveLength(0);
+    expect(rt.callsOf('inspect').map((c) => c.arg).sort()).toEqual(tasks.map((t) => rt.byName(t.containerName)!.id).sort());
+    expect(rt.writes()).toEqual([]);
   });
 
   it('removes containers the first full set does not name, and nothing before a full set', async () => {

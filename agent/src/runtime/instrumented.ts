@@ -7,7 +7,7 @@ import type { ContainerRuntime } from './runtime.js';
 /** An engine call slower than this is logged: a hung engine shows up in the agent's log. */
 const SLOW_CALL_MS = 5_000;
 
-const TIMED = ['info', 'hasImage', 'pullImage', 'create', 'start', 'stop', 'remove', 'inspect', 'list', 'execCheck'] as const;
+const TIMED = ['info', 'hasImage', 'pullImage', 'create', 'start', 'stop', 'remove', 'inspect', 'list', 'summaries', 'execCheck'] as const;
 
 async function timed<T>(metrics: AgentMetrics, op: string, fn: () => Promise<T>, log?: Logger, arg?: unknown): Promise<T> {
   const end = metrics.engineCalls.labels(op).startTimer();

@@ -36,6 +36,9 @@ export interface ContainerInfo {
   healthOutput?: string;
 }
 
+/** What one listing of the engine's containers tells, without inspecting each of them. */
+export type ContainerSummary = Pick<ContainerInfo, 'id' | 'name' | 'labels' | 'state' | 'running'>;
+
 /** Credentials for one pull (from the task's assignment; never logged). */
 export interface PullAuth {
   server: string;
@@ -93,8 +96,10 @@ export interface ContainerRuntime {
   inspect(idOrName: string): Promise<ContainerInfo | undefined>;
   /** Runs a command in a running container (health checks); rejects after timeoutMs. */
   execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult>;
-  /** Containers carrying all of these labels, running or not. */
+  /** Containers carrying all of these labels, running or not (inspects each one). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** The same containers from one engine call, without inspecting them (the periodic resync). */
+  summaries(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Streams container events with these labels until the signal aborts or the stream breaks. */
   events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void>;
 }

@@ -138,6 +138,27 @@ export class RolloutApi {
 }
 
 /**
+ * The rollout record of an automatic rollback: revision `revision` (the previous spec, re-applied)
+ * rolls out like any update; `rollbackOf` marks it so that a failure now pauses instead of
+ * rolling back again.
+ */
+export function rollbackRecord(failed: ServiceRecord, revision: number, toRevision: number, reason: string, nowMs: number): RolloutRecord {
+  return {
+    namespace: failed.meta.namespace,
+    name: failed.meta.name,
+    revision,
+    previousRevision: toRevision,
+    state: 'rollback_started',
+    paused: false,
+    failedSlots: [],
+    rollbackOf: failed.specRevision,
+    message: `revision ${failed.specRevision} failed (${reason}): rolling back to the spec of revision ${toRevision}`,
+    startedAtMs: nowMs,
+    updatedAtMs: nowMs,
+  };
+}
+
+/**
  * The automatic rollback: the spec of `toRevision` becomes the next revision and the rollout
  * record says so, in one transaction. Returns false when that revision is no longer kept.
  */
@@ -156,19 +177,7 @@ export async function rollbackService(
   const old = JSON.parse(kv.value) as RevisionRecord;
   const spec: ServiceSpec = { ...old.spec, replicas: svc.value.spec.replicas };
   const { ops, record } = specChangeOps(keys, svc, spec, `rollback to ${toRevision} (automatic: ${reason})`, nowMs);
-  const next: RolloutRecord = {
-    namespace,
-    name,
-    revision: record.specRevision,
-    previousRevision: toRevision,
-    state: 'rollback_started',
-    paused: false,
-    failedSlots: [],
-    rollbackOf: svc.value.specRevision,
-    message: `revision ${svc.value.specRevision} failed (${reason}): rolling back to the spec of revision ${toRevision}`,
-    startedAtMs: nowMs,
-    updatedAtMs: nowMs,
-  };
+  const next = rollbackRecord(svc.value, record.specRevision, toRevision, reason, nowMs);
   ops.push(rec
     ? { op: 'update', key: keys.rollout(namespace, name), value: JSON.stringify(next), modRevision: rec.modRevision }
     : { op: 'create', key: keys.rollout(namespace, name), value: JSON.stringify(next) });

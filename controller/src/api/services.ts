@@ -150,7 +150,7 @@ export class ServiceApi {
   /** desired / running / pending of a service from its tasks. */
   static summarize(svc: ServiceRecord, tasks: TaskRecord[]): ServiceStatusSummary {
     const live = tasks.filter((t) => t.serviceUid === svc.meta.uid && t.desiredState === 'running');
-    const running = live.filter((t) => t.status.state === 'running').length;
+    const running = live.filter((t) => t.status.state === 'running' && t.status.container !== 'backoff').length;
     const pendingTasks = live.filter((t) => t.status.state === 'pending');
     const reason = pendingTasks.find((t) => t.status.message)?.status.message ?? '';
     // A global service wants one task per eligible node: as many as it has live.

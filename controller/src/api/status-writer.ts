@@ -1,9 +1,10 @@
 // Writes task status reported by agents, in batches. The newest report per task wins; a report
-// is dropped when the task is gone, belongs to another node, or would move its state backwards.
+// is dropped when the task is gone, belongs to another node, or would move its status backwards
+// (statusOrder: task state, then restarts and container phase of a running task).
 import type { Logger } from '../../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
-import { isTerminal, taskStateRank } from '../../../proto/src/types.js';
+import { isTerminal, statusOrder } from '../../../proto/src/types.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
@@ -15,14 +16,35 @@ export const STATUS_WRITE_DEBOUNCE_MS = 25;
 /** Operations per transaction (etcd allows 128). */
 const OPS_PER_TXN = 64;
 
+/**
+ * What a reported status is, next to the stored one:
+ * - `newer`: it goes forward (a later state; for a running task a higher restart count, or the
+ *   container up again after its restart), or says something new at the same point (health,
+ *   message, ports): written.
+ * - `unchanged`: the same status again (an agent re-sends everything after reconnecting).
+ * - `final`: the stored state is terminal, which nothing changes (e.g. the controller marked the
+ *   task orphaned while its node was away).
+ * - `backwards`: it would move the status back, e.g. (running, restart 3) after (running,
+ *   restart 4): refused, and logged as the bug it would be.
+ */
+export type StatusVerdict = 'newer' | 'unchanged' | 'final' | 'backwards';
+
+export function judgeStatus(stored: TaskStatus, reported: TaskStatus): StatusVerdict {
+  if (isTerminal(stored.state)) return 'final';
+  const order = statusOrder(reported, stored);
+  if (order < 0) return 'backwards';
+  if (order > 0) return 'newer';
+  return JSON.stringify(stored) !== JSON.stringify({ ...reported, timestampMs: stored.timestampMs }) ? 'newer' : 'unchanged';
+}
+
 /** Whether a reported status may replace the stored one. */
 export function acceptStatus(stored: TaskStatus, reported: TaskStatus): boolean {
-  if (isTerminal(stored.state)) return false;
-  const a = taskStateRank(stored.state);
-  const b = taskStateRank(reported.state);
-  if (b < a) return false;
-  if (b > a) return true;
-  return JSON.stringify(stored) !== JSON.stringify({ ...reported, timestampMs: stored.timestampMs });
+  return judgeStatus(stored, reported) === 'newer';
+}
+
+/** "running (restart 3, backoff)" — a status's place in statusOrder, for logs. */
+function describe(s: TaskStatus): string {
+  return s.state === 'running' ? `running (restart ${s.restarts ?? 0}, ${s.container ?? 'up'})` : s.state;
 }
 
 interface Pending {
@@ -65,8 +87,13 @@ export class StatusWriter {
     const writes: Array<{ taskId: string; p: Pending; op: WriteOp; prev: TaskRecord; next: TaskRecord }> = [];
     for (const [taskId, p] of batch) {
       const cur = cache.tasks.get(cache.keys.task(taskId));
-      if (!cur || cur.value.nodeId !== p.nodeId || !acceptStatus(cur.value.status, p.status)) {
+      // Gone, or moved to another node: the report is about something that no longer is.
+      const verdict = cur && cur.value.nodeId === p.nodeId ? judgeStatus(cur.value.status, p.status) : 'final';
+      if (!cur || verdict !== 'newer') {
         metrics?.statusWrites.labels('stale').inc();
+        if (cur && verdict === 'backwards') {
+          this.deps.log.warn({ task: taskId, node: p.nodeId, stored: describe(cur.value.status), reported: describe(p.status) }, 'refused a task status that goes backwards');
+        }
         continue;
       }
       const next: TaskRecord = { ...cur.value, status: p.status };

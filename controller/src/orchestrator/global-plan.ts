@@ -16,7 +16,7 @@ import { effectiveLabels } from '../scheduler/snapshot.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { TASK_HISTORY_PER_SLOT, instanceOf, type ReplicatedPlan, type TaskChange } from './replicated-plan.js';
 import { refillDecision } from './restart-plan.js';
-import { planRollout, startFirstPredecessor, type SlotState } from './rollout-plan.js';
+import { planRollout, slotRoles, type SlotState } from './rollout-plan.js';
 
 export interface GlobalPlanInput {
   service: ServiceRecord;
@@ -142,10 +142,9 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
     const slot = slots.length + 1;
     slotNode.set(slot, nodeId);
     // Start-first update on this node: the outdated task stays until its successor is ready.
-    const predecessor = startFirstPredecessor(svc, live, isDead);
-    for (const extra of live.slice(0, -1)) if (extra !== predecessor) shutdown(extra);
+    const { current, predecessor } = slotRoles(svc, live, isDead);
+    for (const extra of live) if (extra !== current && extra !== predecessor) shutdown(extra);
     const kept = predecessor ? [predecessor] : [];
-    const current = live[live.length - 1];
     if (current && !isDead(current)) {
       slots.push({ slot, live: [...kept, current], tasks: list });
       continue;
@@ -159,7 +158,7 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
     const decision = refillDecision(svc, list, nowMs);
     if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
     if (!decision.refill || decision.waitMs > 0) {
-      slots.push({ slot, live: [], tasks: list });
+      slots.push({ slot, live: [], tasks: list, refillPending: decision.refill });
       continue;
     }
     const t = newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs, decision.priorFailures);

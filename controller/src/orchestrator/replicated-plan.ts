@@ -11,7 +11,7 @@ import { isTerminal, type DesiredState } from '../../../proto/src/types.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { refillDecision } from './restart-plan.js';
 import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
-import { planRollout, startFirstPredecessor, type RolloutEvent, type SlotState } from './rollout-plan.js';
+import { planRollout, slotRoles, type RolloutEvent, type SlotState } from './rollout-plan.js';
 import { isReady } from '../../../proto/src/lifecycle-model.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
@@ -145,14 +145,14 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
     const live = list.filter((t) => t.desiredState === 'running');
-    const current = live[live.length - 1];
-    // More than one live task in a slot (a lost race): keep the newest, and the outdated task
-    // that a start-first successor is replacing until that one is ready (rolling update), or
-    // the task that a drain or rebalance successor replaces until that one is ready (handover).
-    const predecessor = startFirstPredecessor(svc, live, dead);
+    // More than one live task in a slot: keep the one at the current spec, and the outdated task
+    // that a start-first successor is replacing until that one is ready (rolling update, see
+    // slotRoles), or the task that a drain or rebalance successor replaces until that one is
+    // ready (handover).
+    const { current, predecessor } = slotRoles(svc, live, dead);
     const handover: Handover = predecessor ? {} : planHandover(svc, current, live, nodes, nowMs, isDead);
     if (handover.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, handover.requeueAfterMs);
-    for (const extra of live.slice(0, -1)) if (extra !== predecessor && extra !== handover.keep) shutdown(extra);
+    for (const extra of live) if (extra !== current && extra !== predecessor && extra !== handover.keep) shutdown(extra);
     const kept = predecessor ?? handover.keep;
     const keep = kept ? [kept] : [];
     if (handover.cancel) {
@@ -190,7 +190,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     const decision = refillDecision(svc, list, nowMs);
     if (decision.refill && decision.waitMs > 0) requeue = Math.min(requeue ?? Infinity, decision.waitMs);
     if (!decision.refill || decision.waitMs > 0) {
-      slots.push({ slot, live: keep, tasks: list });
+      slots.push({ slot, live: keep, tasks: list, refillPending: decision.refill });
       continue;
     }
     const last = list[list.length - 1];

@@ -22,6 +22,8 @@ export interface SlotState {
   live: TaskRecord[];
   /** Every task of the slot, oldest first (history included). */
   tasks: TaskRecord[];
+  /** The slot is empty and gets a new task once its restart backoff has passed. */
+  refillPending?: boolean;
 }
 
 export interface RolloutInput {
@@ -52,13 +54,18 @@ export interface RolloutPlan {
 
 const DONE_STATES: readonly RolloutState[] = ['completed', 'rollback_completed'];
 
-/** The outdated task that stays live while its start-first successor is not ready yet. */
-export function startFirstPredecessor(svc: ServiceRecord, live: readonly TaskRecord[], isDead: (t: TaskRecord) => boolean): TaskRecord | undefined {
-  if (live.length < 2) return undefined;
-  const newest = live[live.length - 1]!;
-  const prev = live[live.length - 2]!;
-  if (isOutdated(newest, svc) || (isReady(newest) && !isDead(newest))) return undefined;
-  return isOutdated(prev, svc) && !isDead(prev) ? prev : undefined;
+/**
+ * The live tasks a slot keeps. `current` is the newest live task that runs the service's spec (or,
+ * when none does, the newest live task); `predecessor` is the outdated task that keeps serving
+ * while its start-first successor `current` is not ready yet. Every other live task of the slot
+ * is surplus (a lost race, or a successor of a revision that was rolled back: after a rollback
+ * the older task runs the current spec again and the newer one is the outdated one).
+ */
+export function slotRoles(svc: ServiceRecord, live: readonly TaskRecord[], isDead: (t: TaskRecord) => boolean): { current?: TaskRecord; predecessor?: TaskRecord } {
+  const current = [...live].reverse().find((t) => !isOutdated(t, svc)) ?? live[live.length - 1];
+  if (!current || isOutdated(current, svc) || (isReady(current) && !isDead(current))) return current ? { current } : {};
+  const predecessor = [...live].reverse().find((t) => t !== current && isOutdated(t, svc) && !isDead(t));
+  return predecessor ? { current, predecessor } : { current };
 }
 
 /** The record of a rollout that starts now (a new revision of the service). */
@@ -96,6 +103,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let surge = 0;
   let inFlight = 0;
   let lastReadyAt = 0;
+  let refilling = 0;
   const pending: SlotState[] = [];
   const failed = new Set(rec.failedSlots);
   for (const s of slots) {
@@ -105,6 +113,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const old = s.live.find((t) => isOutdated(t, svc));
     const fresh = newest && !isOutdated(newest, svc) ? newest : undefined;
     if (!s.live.some(isReady)) unavailable++;
+    if (s.live.length === 0 && s.refillPending) refilling++;
     if (fresh && isReady(fresh)) {
       lastReadyAt = Math.max(lastReadyAt, fresh.status.timestampMs);
       if (old) plan.shutdown.push(old.id); // start-first: the successor is ready
@@ -135,7 +144,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     plan.events.push({ state: rec.state, message: rec.message });
   }
 
-  const work = pending.length + inFlight + plan.shutdown.length;
+  // An empty slot waiting for its refill is not done: the rollout is not over before it runs.
+  const work = pending.length + inFlight + plan.shutdown.length + refilling;
   if (rec.paused && work > 0) {
     const pausedState: RolloutState = rollingBack ? 'rollback_paused' : 'paused';
     if (rec.state !== pausedState) {

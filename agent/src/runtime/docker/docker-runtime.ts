@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import type { PortBinding } from '../../../../proto/src/model.js';
 import {
   ContainerExistsError, EngineUnavailableError,
-  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../runtime.js';
 import { createOptions, needsImageCmd, type ImageDefaults } from './create-options.js';
 
@@ -228,18 +228,21 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
-    let summaries: Docker.ContainerInfo[];
-    try {
-      summaries = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
-    } catch (err) {
-      throw classify(err);
-    }
     const out: ContainerInfo[] = [];
-    for (const s of summaries) {
-      const info = await this.inspect(s.Id);
+    for (const s of await this.summaries(labels)) {
+      const info = await this.inspect(s.id);
       if (info) out.push(info);
     }
     return out;
+  }
+
+  async summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    try {
+      const found = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+      return found.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, state: c.State, running: c.State === 'running' }));
+    } catch (err) {
+      throw classify(err);
+    }
   }
 
   async events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {

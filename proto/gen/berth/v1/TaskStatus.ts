@@ -28,6 +28,11 @@ export interface TaskStatus {
    * Times the agent restarted the container in place (restart policy).
    */
   'restarts'?: (number);
+  /**
+   * State running only: "up", or "backoff" while the container waits for its in-place restart
+   * ("" means up). ContainerPhase in proto/src/types.ts.
+   */
+  'container'?: (string);
 }
 
 export interface TaskStatus__Output {
@@ -54,4 +59,9 @@ export interface TaskStatus__Output {
    * Times the agent restarted the container in place (restart policy).
    */
   'restarts': (number);
+  /**
+   * State running only: "up", or "backoff" while the container waits for its in-place restart
+   * ("" means up). ContainerPhase in proto/src/types.ts.
+   */
+  'container': (string);
 }
