@@ -13,7 +13,7 @@ import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { TestCluster, unmountUnder, webManifest } from '../harness/cluster.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from '../harness/netns.js';
 
-const TIMINGS = { heartbeatPeriod: '1s', heartbeatGrace: '3s', downAfter: '3s', fenceAfter: '10s', leaseTtl: '3' };
+const TIMINGS = { heartbeatPeriod: '500ms', heartbeatGrace: '2500ms', downAfter: '3s', fenceAfter: '10s', leaseTtl: '3' };
 const REPLICAS = 6;
 /** Silent-agent detection depends on where in a heartbeat period the link is cut: several cuts. */
 const SILENT_TRIALS = 5;

@@ -72,7 +72,7 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     for (const t of onHost) {
       const now = all.find((x) => x.id === t.id);
       // Replaced: the old task is given up (or already trimmed from history).
-      if (now) expect(now.desiredState).toBe('remove');
+      if (now) expect(now.desiredState, `${t.service} slot ${t.slot} (${t.id}): ${now.status?.state} ${now.status?.message ?? ''}`).toBe('remove');
     }
     // Their containers are stopped and removed once the node is back.
     const gone = new Set(onHost.map((t) => t.id));

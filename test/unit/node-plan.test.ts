@@ -58,6 +58,20 @@ describe('planNodeStates', () => {
     ]);
   });
 
+  it('a session that breaks after the heartbeats stopped does not push back the down time', () => {
+    // A cut link: heartbeats stop at T0, the node is unknown at T0 + grace, and the transport
+    // notices the dead connection only 8 s later. Down is still due downAfterMs after unknown.
+    const lastHb = T0;
+    const markedAt = lastHb + t.heartbeatGraceMs;
+    const closedAt = markedAt + 8_000;
+    const l: Liveness = { sessions: 0, lastHeartbeatMs: lastHb, lostAtMs: closedAt };
+    const unknown = node('unknown', markedAt);
+    expect(plan(unknown, l, markedAt + t.downAfterMs - 1)).toEqual([]);
+    expect(plan(unknown, l, markedAt + t.downAfterMs)).toEqual([
+      { nodeId: 'n1', state: 'down', message: 'agent session closed; unknown for 15s' },
+    ]);
+  });
+
   it('a down node stays down while silent', () => {
     expect(plan(node('down'), { sessions: 0, lastHeartbeatMs: 0, lostAtMs: T0 - 60_000 }, T0)).toEqual([]);
     expect(plan(node('down'), undefined, T0)).toEqual([]);

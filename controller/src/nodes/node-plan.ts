@@ -66,7 +66,10 @@ export function planNodeStates(
       since = l.lastHeartbeatMs + t.heartbeatGraceMs;
       why = 'heartbeats missed';
     } else if (l?.lostAtMs !== undefined) {
-      since = l.lostAtMs;
+      // The session may break long after the heartbeats stopped (a cut link is noticed by the
+      // transport's keepalive only later): the node was lost at the earlier of the two, and a
+      // late close must not restart the down-after count of a node already unknown.
+      since = Math.min(l.lostAtMs, l.lastHeartbeatMs + t.heartbeatGraceMs);
       why = 'agent session closed';
     } else {
       // Never seen by this leader: give it the heartbeat grace from the start of leadership.
