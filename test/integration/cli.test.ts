@@ -159,6 +159,23 @@ describe('berth diff', () => {
     await expect(cluster.client().getService('default', 'api')).rejects.toThrow(/not found/);
   });
 
+  it('a Compose file compares as the services apply makes of it; a Secret is noted, not compared', async () => {
+    const compose = file(`name: proj\nservices:\n  web:\n    image: berth-local/busybox:1\n    deploy: { replicas: 5 }\n  cdiff:\n    image: berth-local/busybox:1\n`, 'docker-compose.yml');
+    const secret = file('apiVersion: berth.dev/v1\nkind: Secret\nmetadata: { name: creds }\ndata: { password: hunter2 }\n');
+    const res = await cluster.berth(['diff', '-f', compose, '-f', secret]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/^service\/default\/web: changed \(revision 1 → 2\)\n/);
+    expect(res.stdout).toContain('  ~ spec.replicas: 2 → 5\n');
+    expect(res.stdout).toContain('service/default/cdiff: created (revision 1)\n');
+    expect(res.stderr).toContain(`${secret} (document 1): secret creds not compared (secret values are never read back`);
+    expect(res.stderr).not.toContain('hunter2');
+    // Only a Secret: nothing to compare is an error, as an empty file is.
+    const only = await cluster.berth(['diff', '-f', secret]);
+    expect(only.code).toBe(2);
+    expect(only.stderr).toContain('no Service documents to compare');
+    await expect(cluster.client().getService('default', 'cdiff')).rejects.toThrow(/not found/);
+  });
+
   it('errors exit 2 (invalid manifest, missing file), 3 when the controller is unreachable', async () => {
     const bad = await cluster.berth(['diff', '-f', file(manifest({ name: 'web', replicas: -1 }))]);
     expect(bad.code).toBe(2);

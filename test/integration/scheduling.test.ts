@@ -171,6 +171,15 @@ describe('scheduling on three Docker hosts', () => {
     expect(plan.stdout).toMatch(/h3 +ready +active +[\d.]+ -> [\d.]+ +2Gi -> 2Gi/);
     const json = JSON.parse((await cluster.berth(['plan', '-f', manifest('huge', spec), '-o', 'json'])).stdout) as { services: Array<{ unplaced: number; result: string }> };
     expect(json.services[0]).toMatchObject({ unplaced: 1, result: 'created' });
+    // A Compose file plans as the services apply would make of it; a Secret places nothing.
+    const compose = join(cluster.dir, 'docker-compose.yml');
+    writeFileSync(compose, 'name: proj\nservices:\n  big:\n    image: berth-local/busybox:1\n    deploy: { replicas: 2, resources: { reservations: { memory: 3G } } }\n');
+    const secret = join(cluster.dir, 'secret.yaml');
+    writeFileSync(secret, 'apiVersion: berth.dev/v1\nkind: Secret\nmetadata: { name: creds }\ndata: { password: hunter2 }\n');
+    const composed = await cluster.berth(['plan', '-f', compose, '-f', secret]);
+    expect(composed.code).toBe(0);
+    expect(composed.stdout).toMatch(/default\/big +created +2 +0 +0 +0 +2/);
+    expect((await cluster.berth(['plan', '-f', secret])).stderr).toContain('no Service documents found in the given manifests');
     expect(await cluster.client().listServices()).toHaveLength(0);
 
     await apply('huge', spec);

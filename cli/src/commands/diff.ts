@@ -9,6 +9,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Service__Output } from '../../../proto/gen/berth/v1/Service.js';
 import { ApiError } from '../client.js';
 import { diffValues, renderChanges, type Change, type Painter } from '../diff.js';
+import { expandCompose } from '../compose/load.js';
 import { loadManifests, type SourceDoc } from '../manifest.js';
 import type { ManageClient } from '../manage-client.js';
 import { COLOR, escapeControl, paint, toJson, useColor } from '../output.js';
@@ -94,8 +95,14 @@ async function compareAll(c: ManageClient, docs: SourceDoc[]): Promise<DocumentD
   const problems: string[] = [];
   for (const d of docs) {
     const kind = (d.doc as { kind?: unknown } | null)?.kind;
+    if (kind === 'Secret') {
+      // Values are never read back from the controller, so there is nothing to compare them with.
+      const name = (d.doc as { metadata?: { name?: unknown } }).metadata?.name;
+      process.stderr.write(`${escapeControl(`${where(d)}: secret ${typeof name === 'string' ? name : '?'} not compared (secret values are never read back; berth get secrets shows keys and sizes)`)}\n`);
+      continue;
+    }
     if (kind !== 'Service') {
-      problems.push(`${where(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; diff compares: Service`}`);
+      problems.push(`${where(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; diff compares: Service (Secret: noted, not compared)`}`);
       continue;
     }
     try {
@@ -108,6 +115,7 @@ async function compareAll(c: ManageClient, docs: SourceDoc[]): Promise<DocumentD
     }
   }
   if (problems.length > 0) throw new CliError(`nothing compared:\n${problems.join('\n')}`, EXIT_DIFF_ERROR);
+  if (diffs.length === 0) throw new CliError('no Service documents to compare', EXIT_DIFF_ERROR);
   return diffs;
 }
 
@@ -115,13 +123,14 @@ export function registerDiff(program: Command): void {
   program
     .command('diff')
     .description('Show what apply would change, field by field, against what is stored (exit 0: none, 1: differences, 2: error)')
-    .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
+    .requiredOption('-f, --filename <path...>', 'manifest or Compose file, directory, or - for stdin (repeatable)')
     .option('-o, --output <format>', 'json: the changes as data')
     .action(async (opts: { filename: string[]; output?: string }, cmd: Command) => {
       let differences = false;
       try {
         checkOutputFormat(opts.output, ['json']);
-        const docs = loadManifests(opts.filename);
+        // Compose files compare as the services apply would make of them.
+        const docs = expandCompose(loadManifests(opts.filename), { warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`) });
         const c = manageClient(cmd);
         let diffs: DocumentDiff[];
         try {

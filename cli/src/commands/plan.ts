@@ -5,8 +5,9 @@ import type { PlanResponse__Output } from '../../../proto/gen/berth/v1/PlanRespo
 import type { PlannedTask__Output } from '../../../proto/gen/berth/v1/PlannedTask.js';
 import type { Resources__Output } from '../../../proto/gen/berth/v1/Resources.js';
 import { humanBytes } from '../../../proto/src/spec/units.js';
+import { expandCompose } from '../compose/load.js';
 import { loadManifests } from '../manifest.js';
-import { oneLine, table, toJson } from '../output.js';
+import { escapeControl, oneLine, table, toJson } from '../output.js';
 import { CliError } from './apply.js';
 import { EXIT_USAGE } from './common.js';
 import { withClient } from './nodes.js';
@@ -48,12 +49,14 @@ export function registerPlan(program: Command): void {
   program
     .command('plan')
     .description('Show where the scheduler would place the services of the manifests (nothing is written)')
-    .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
+    .requiredOption('-f, --filename <path...>', 'manifest or Compose file, directory, or - for stdin (repeatable)')
     .option('-o, --output <format>', 'json')
     .action(async (opts: { filename: string[]; output?: string }, cmd: Command) => {
       if (opts.output !== undefined && opts.output !== 'json') throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use json`, EXIT_USAGE);
-      const docs = loadManifests(opts.filename);
-      if (docs.length === 0) throw new CliError('no documents found in the given manifests');
+      // Compose files plan as the services apply would make of them; Secrets place nothing.
+      const docs = expandCompose(loadManifests(opts.filename), { warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`) })
+        .filter((d) => (d.doc as { kind?: unknown } | null)?.kind !== 'Secret');
+      if (docs.length === 0) throw new CliError('no Service documents found in the given manifests');
       const plan = await withClient(cmd, (c) => c.plan(docs.map((d) => JSON.stringify(d.doc))));
       process.stdout.write(opts.output === 'json' ? toJson(plan) : planText(plan) + '\n');
     });
