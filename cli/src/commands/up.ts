@@ -5,7 +5,7 @@
 // the next `berth up` resumes the same cluster.
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type Docker from 'dockerode';
@@ -127,18 +127,23 @@ export function registerUp(program: Command): void {
       };
 
       const startup = async (): Promise<void> => {
-        // Docker: use the engine on the default socket, or start one with its data in our folder.
-        let socket = process.env['DOCKER_HOST']?.replace(/^unix:\/\//, '') ?? DEFAULT_SOCKET;
+        // Docker: use the engine on the socket of DOCKER_HOST (default /var/run/docker.sock), or
+        // start one there with its data in our folder.
+        const host = process.env['DOCKER_HOST'];
+        if (host && !host.startsWith('unix://')) throw new CliError(`DOCKER_HOST=${host}: berth up runs a local cluster and talks to its engine over a unix socket (unix:///path)`);
+        const socket = host ? host.slice('unix://'.length) : DEFAULT_SOCKET;
         if (!(await dockerAnswers(socket))) {
-          socket = DEFAULT_SOCKET;
           check();
-          say(`no Docker engine answers; starting dockerd (data in ${join(data, 'docker')})`);
+          say(`no Docker engine answers on ${socket}; starting dockerd there (data in ${join(data, 'docker')}; published ports on 127.0.0.1)`);
           const d = await startDockerd({
             dataRoot: join(data, 'docker'),
-            execRoot: '/var/run/berth-docker',
+            execRoot: socket === DEFAULT_SOCKET ? '/var/run/berth-docker' : join(dirname(socket), 'berth-docker-exec'),
             socket,
             pidFile: join(run, 'dockerd.docker.pid'),
             logFile: join(logs, 'dockerd.log'),
+            // A local cluster: what its replicas publish is reachable from this machine only.
+            ip: '127.0.0.1',
+            detached: true,
           });
           pid('dockerd', d.proc);
         } else say(`using the Docker engine on ${socket}`);
@@ -147,11 +152,11 @@ export function registerUp(program: Command): void {
         say(`image ${LOCAL_IMAGE} ready`);
 
         check();
-        const etcd = await startEtcd({ dir: join(data, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1, logFile: join(logs, 'etcd.log') });
+        const etcd = await startEtcd({ dir: join(data, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1, logFile: join(logs, 'etcd.log'), detached: true });
         pid('etcd', etcd.proc);
         say(`etcd on ${etcd.endpoint}`);
         check();
-        const nats = await startNats({ dir: join(data, 'nats'), port: natsPort, monitorPort: natsPort + 4000, logFile: join(logs, 'nats.log') });
+        const nats = await startNats({ dir: join(data, 'nats'), port: natsPort, monitorPort: natsPort + 4000, logFile: join(logs, 'nats.log'), detached: true });
         pid('nats', nats.proc);
         say(`nats-server (JetStream) on ${nats.url}`);
 
@@ -159,7 +164,7 @@ export function registerUp(program: Command): void {
         // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
         const secretKey = join(data, 'secret.key');
         if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
-        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log') });
+        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log'), detached: true });
         pid('controller', controller);
         const client = new BerthClient(opts.api);
         try {
@@ -167,7 +172,7 @@ export function registerUp(program: Command): void {
           say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
 
           check();
-          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log') });
+          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log'), detached: true });
           pid('agent', agent);
           await waitUntil(async () => (await client.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
           say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);

@@ -16,9 +16,21 @@ export interface Proc {
   signal(sig: NodeJS.Signals): void;
 }
 
-export function spawnProc(name: string, cmd: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Proc {
+export interface SpawnOptions {
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /**
+   * In a process group of its own, so that a Ctrl-C at the terminal (SIGINT to the whole
+   * foreground group) reaches only the parent, which then stops its children in order (berth up
+   * removes its containers through the engine before stopping the engine).
+   */
+  detached?: boolean;
+}
+
+export function spawnProc(name: string, cmd: string, args: string[], opts: SpawnOptions): Proc {
   const fd = openSync(opts.logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.detached ? { detached: true } : {}) });
   closeSync(fd);
   let alive = true;
   const exited = new Promise<number | string>((resolve) => {

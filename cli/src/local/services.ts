@@ -15,7 +15,7 @@ export interface Etcd {
   endpoint: string;
 }
 
-export async function startEtcd(opts: { dir: string; clientPort: number; peerPort: number; logFile: string; name?: string }): Promise<Etcd> {
+export async function startEtcd(opts: { dir: string; clientPort: number; peerPort: number; logFile: string; name?: string; detached?: boolean }): Promise<Etcd> {
   mkdirSync(opts.dir, { recursive: true });
   const name = opts.name ?? 'berth';
   const client = `http://127.0.0.1:${opts.clientPort}`;
@@ -32,7 +32,7 @@ export async function startEtcd(opts: { dir: string; clientPort: number; peerPor
     // Keep an hour of history for watches; older revisions are compacted away.
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', '1h',
-  ], { logFile: opts.logFile });
+  ], { logFile: opts.logFile, detached: !!opts.detached });
   await waitUntil(() => httpOk(`${client}/health`, 'true'), 'etcd to be healthy', { proc, timeoutMs: 30_000 });
   return { proc, endpoint: client };
 }
@@ -43,11 +43,11 @@ export interface Nats {
   monitor: string;
 }
 
-export async function startNats(opts: { dir: string; port: number; monitorPort: number; logFile: string }): Promise<Nats> {
+export async function startNats(opts: { dir: string; port: number; monitorPort: number; logFile: string; detached?: boolean }): Promise<Nats> {
   mkdirSync(opts.dir, { recursive: true });
   const proc = spawnProc('nats-server', 'nats-server', [
     '-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir,
-  ], { logFile: opts.logFile });
+  ], { logFile: opts.logFile, detached: !!opts.detached });
   const monitor = `http://127.0.0.1:${opts.monitorPort}`;
   await waitUntil(() => httpOk(`${monitor}/healthz?js-enabled-only=true`), 'nats-server to be ready', { proc, timeoutMs: 30_000 });
   return { proc, url: `nats://127.0.0.1:${opts.port}`, monitor };
@@ -71,6 +71,8 @@ export interface DockerdOptions {
   ip?: string;
   /** Leave iptables alone (several engines on one machine). */
   noIptables?: boolean;
+  /** In a process group of its own (see SpawnOptions.detached). */
+  detached?: boolean;
 }
 
 export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
@@ -85,7 +87,7 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
   if (opts.bridge) args.push('--bridge', opts.bridge);
   if (opts.ip) args.push('--ip', opts.ip);
   if (opts.noIptables) args.push('--iptables=false', '--ip-masq=false');
-  const proc = spawnProc('dockerd', 'dockerd', args, { logFile: opts.logFile });
+  const proc = spawnProc('dockerd', 'dockerd', args, { logFile: opts.logFile, detached: !!opts.detached });
   const docker = new (await dockerode())({ socketPath: opts.socket });
   await waitUntil(async () => (await docker.ping()).toString() === 'OK', `dockerd on ${opts.socket}`, { proc, timeoutMs: 60_000 });
   return { proc, socket: opts.socket, docker };
