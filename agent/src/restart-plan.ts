@@ -27,9 +27,12 @@ export interface RestartCounters {
 
 export type RestartDecision =
   | { action: 'restart'; delayMs: number; counters: RestartCounters; reason: string }
-  /** `reason` says why the policy stops here; the caller names what happened before it. */
-  | { action: 'end'; state: 'complete' | 'failed'; reason: string }
-  | { action: 'move'; reason: string };
+  /**
+   * `reason` says why the policy stops here; the caller names what happened before it.
+   * `counters`: the count this ended run is judged on (started over after a healthy period).
+   */
+  | { action: 'end'; state: 'complete' | 'failed'; reason: string; counters: RestartCounters }
+  | { action: 'move'; reason: string; counters: RestartCounters };
 
 export function describeEnd(run: EndedRun): string {
   return run.unhealthy ? 'unhealthy' : run.exitCode === 0 ? 'exited with code 0' : `exited with code ${run.exitCode}`;
@@ -39,13 +42,13 @@ export function decideRestart(spec: RestartSpec, run: EndedRun, before: RestartC
   // A healthy period starts the count over.
   const c = run.healthyRunMs >= spec.backoff.resetAfter ? { failuresInRow: 0, localRestarts: 0 } : before;
   const failure = run.unhealthy || run.exitCode !== 0;
-  if (spec.policy === 'never') return { action: 'end', state: failure ? 'failed' : 'complete', reason: 'restart policy never' };
-  if (spec.policy === 'on-failure' && !failure) return { action: 'end', state: 'complete', reason: 'restart policy on-failure' };
+  if (spec.policy === 'never') return { action: 'end', state: failure ? 'failed' : 'complete', reason: 'restart policy never', counters: c };
+  if (spec.policy === 'on-failure' && !failure) return { action: 'end', state: 'complete', reason: 'restart policy on-failure', counters: c };
   if (spec.policy === 'on-failure' && spec.maxAttempts !== undefined && c.failuresInRow >= spec.maxAttempts) {
-    return { action: 'end', state: 'failed', reason: `gave up after ${c.failuresInRow} restarts in a row (maxAttempts ${spec.maxAttempts})` };
+    return { action: 'end', state: 'failed', reason: `gave up after ${c.failuresInRow} restarts in a row (maxAttempts ${spec.maxAttempts})`, counters: c };
   }
   if (c.localRestarts >= LOCAL_RESTARTS_BEFORE_MOVE) {
-    return { action: 'move', reason: `${c.localRestarts} restarts in a row on this node: replaced, preferring another node` };
+    return { action: 'move', reason: `${c.localRestarts} restarts in a row on this node: replaced, preferring another node`, counters: c };
   }
   const delayMs = restartDelayMs(spec, c.failuresInRow);
   return { action: 'restart', delayMs, counters: { failuresInRow: c.failuresInRow + 1, localRestarts: c.localRestarts + 1 }, reason: describeEnd(run) };

@@ -201,9 +201,12 @@ export class TaskRunner {
     if (!('err' in extra)) delete next.err;
     if (!('container' in extra)) delete next.container; // absent: up (or not running)
     if (this.restarts > 0) next.restarts = this.restarts;
+    // Only when a healthy period started the count over (otherwise priorFailures + restarts).
+    if (this.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.restarts) next.failuresInRow = this.counters.failuresInRow;
+    else delete next.failuresInRow;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
       a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
-      a.restarts === b.restarts && a.container === b.container && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+      a.restarts === b.restarts && a.failuresInRow === b.failuresInRow && a.container === b.container && JSON.stringify(a.ports) === JSON.stringify(b.ports);
     if (prev && same(prev, next)) return;
     if (prev && statusOrder(next, prev) < 0) {
       // The controller would refuse it too: a bug of this runner, said out loud.
@@ -406,9 +409,9 @@ export class TaskRunner {
   private decide(run: EndedRun, info: ContainerInfo, now: number, why: string, extra: Partial<TaskStatus>): void {
     const d = decideRestart(this.task.spec.restart, run, this.counters);
     const base = { containerId: info.id, ...extra };
+    this.counters = d.counters;
     switch (d.action) {
       case 'restart':
-        this.counters = d.counters;
         this.restarts++;
         this.restartDueAt = now + d.delayMs;
         this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, { ...base, container: 'backoff' });

@@ -19,7 +19,7 @@
 // - The service is being deleted.
 // A task that cannot be placed is not a failure (capacity may come): it is progress that a
 // timeout ends, with the scheduler's reason.
-import { isOutdated, isReady } from './lifecycle-model.js';
+import { failuresInRow, isOutdated, isReady } from './lifecycle-model.js';
 import type { TaskRecord } from './model.js';
 import { modeOf } from './spec/placement.js';
 import type { ServiceSpec } from './spec/service.js';
@@ -82,7 +82,7 @@ function failureMessage(t: TaskRecord): string {
 
 /** Failures in a row behind a task: those before it (carried by the orchestrator), its restarts, its own end. */
 function failuresOf(t: TaskRecord): number {
-  return (t.priorFailures ?? 0) + (t.status.restarts ?? 0) + (ENDED.has(t.status.state) && t.status.state !== 'complete' ? 1 : 0);
+  return failuresInRow(t) + (ENDED.has(t.status.state) && t.status.state !== 'complete' ? 1 : 0);
 }
 
 /** Why the restart policy will not refill a slot whose newest task ended, or undefined when it will. */

@@ -21,6 +21,7 @@ export function statusToPb(s: TaskStatus): PbTaskStatus {
     health: s.health ?? '',
     restarts: s.restarts ?? 0,
     container: s.container ?? '',
+    ...(s.failuresInRow !== undefined ? { failuresInRow: s.failuresInRow } : {}),
   };
 }
 
@@ -34,6 +35,7 @@ export function statusFromPb(s: PbTaskStatusOut): TaskStatus {
   if (s.startedAtMs) out.startedAtMs = s.startedAtMs;
   if (s.health) out.health = s.health;
   if (s.restarts) out.restarts = s.restarts;
+  if (typeof s.failuresInRow === 'number') out.failuresInRow = s.failuresInRow;
   if (s.container) {
     if (!isContainerPhase(s.container)) throw new Error(`unknown container phase ${JSON.stringify(s.container)}`);
     out.container = s.container;

@@ -3,6 +3,15 @@ import type { ServiceRecord, TaskRecord } from './model.js';
 import { taskSpecKey, type ServiceSpec } from './spec/service.js';
 
 /**
+ * Failures in a row of a slot before its task `t` ended: what restart backoff and maxAttempts
+ * count. A container that ran healthy for restart.backoff.resetAfter starts the count over, so a
+ * long-lived replica that an engine restart or two stopped is not treated as crash looping.
+ */
+export function failuresInRow(t: Pick<TaskRecord, 'priorFailures' | 'status'>): number {
+  return t.status.failuresInRow ?? (t.priorFailures ?? 0) + (t.status.restarts ?? 0);
+}
+
+/**
  * State of a service's newest rollout (as Docker Swarm's UpdateStatus):
  * updating → completed, or → paused (by the user or failureAction pause), or → rollback_started
  * (automatic rollback: a new revision with the previous spec) → rollback_completed | rollback_paused.

@@ -54,6 +54,12 @@ export interface TaskStatus {
   health?: string;
   /** Times the agent restarted this task's container in place (restart policy). */
   restarts?: number;
+  /**
+   * Failures in a row of the slot behind this status, as the agent's restart policy counts them:
+   * the task's priorFailures plus its in-place restarts, started over after a healthy period
+   * (restart.backoff.resetAfter). Absent: priorFailures + restarts (no reset happened).
+   */
+  failuresInRow?: number;
   /** State `running` only: whether the container is up or waiting for its in-place restart (absent: up). */
   container?: ContainerPhase;
 }

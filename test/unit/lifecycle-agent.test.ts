@@ -78,6 +78,36 @@ describe('in-place restarts', () => {
     expect(decideRestart(restart(), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'restart', delayMs: 1_000 });
     // The cap.
     expect(decideRestart(restart(), crash, { failuresInRow: 10, localRestarts: 0 })).toMatchObject({ action: 'restart', delayMs: 8_000 });
+    // Ending or moving after a healthy period: judged on a count started over, and said so.
+    expect(decideRestart(restart({ policy: 'never' }), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'end', counters: { failuresInRow: 0, localRestarts: 0 } });
+    expect(decideRestart(restart(), crash, { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE })).toMatchObject({ action: 'move', counters: { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } });
+  });
+
+  it('a replica that ran healthy past resetAfter reports its failures in a row started over, beside its lifetime restarts', async () => {
+    const { clock, rt, reports, worker, t } = setup({ restart: restart() });
+    worker.apply({ full: true, upsert: [{ ...t, priorFailures: 2 }], remove: [] });
+    await worker.settled();
+    const id = rt.byName(t.containerName)!.id;
+    // A crash soon after the start: restart 1, counted on from the slot's two earlier failures.
+    clock.advance(100);
+    rt.exit(id, 3);
+    worker.poke(t.id);
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'running', container: 'backoff', restarts: 1 });
+    expect(reports.at(-1)!.status.failuresInRow).toBeUndefined(); // = priorFailures + restarts = 3
+    for (let waited = 0; rt.callsOf('start').length < 2; waited += 100) {
+      expect(waited).toBeLessThan(20_000);
+      clock.advance(100);
+      await settle(() => true);
+      await worker.settled();
+    }
+    // Up and healthy for two minutes (resetAfter 1m), then stopped (an engine restart, say).
+    clock.advance(120_000);
+    rt.exit(id, 143);
+    worker.poke(t.id);
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'running', container: 'backoff', restarts: 2, failuresInRow: 1 });
+    expect(reports.at(-1)!.status.message).toBe('exited with code 143; restarting in 1s (restart 2)');
   });
 });
 

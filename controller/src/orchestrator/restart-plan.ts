@@ -3,7 +3,7 @@
 // up on its node or the policy let it end. Here: refill the slot or not, after which backoff,
 // carrying the failure count on, and ranking the nodes where the slot failed last.
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
-import { isOutdated } from '../../../proto/src/lifecycle-model.js';
+import { failuresInRow, isOutdated } from '../../../proto/src/lifecycle-model.js';
 import { restartDelayMs } from '../../../proto/src/spec/lifecycle.js';
 
 export type RefillDecision =
@@ -12,10 +12,8 @@ export type RefillDecision =
 
 const ENDED_ON_ITS_OWN = ['failed', 'complete', 'rejected'];
 
-/** Failures in a row of a slot up to and including its ended task `t`. */
-export function failuresOf(t: Pick<TaskRecord, 'priorFailures' | 'status'>): number {
-  return (t.priorFailures ?? 0) + (t.status.restarts ?? 0);
-}
+/** Failures in a row of a slot before its ended task `t` ended (see failuresInRow). */
+export const failuresOf = failuresInRow;
 
 /** Nodes where tasks of the slot failed (recent history): the scheduler ranks them last. */
 export function failedNodes(slotTasks: readonly TaskRecord[]): string[] {

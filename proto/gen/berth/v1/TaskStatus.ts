@@ -33,6 +33,12 @@ export interface TaskStatus {
    * ("" means up). ContainerPhase in proto/src/types.ts.
    */
   'container'?: (string);
+  /**
+   * Failures in a row of the slot as the agent's restart policy counts them (started over after a
+   * healthy period); unset: prior_failures + restarts.
+   */
+  'failuresInRow'?: (number);
+  '_failuresInRow'?: "failuresInRow";
 }
 
 export interface TaskStatus__Output {
@@ -64,4 +70,10 @@ export interface TaskStatus__Output {
    * ("" means up). ContainerPhase in proto/src/types.ts.
    */
   'container': (string);
+  /**
+   * Failures in a row of the slot as the agent's restart policy counts them (started over after a
+   * healthy period); unset: prior_failures + restarts.
+   */
+  'failuresInRow'?: (number);
+  '_failuresInRow'?: "failuresInRow";
 }
