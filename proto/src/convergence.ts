@@ -118,7 +118,9 @@ export function evaluateConvergence(svc: ServiceView, allTasks: readonly TaskRec
   let surplus = 0;
   const reasons = new Set<string>();
   let failure: string | undefined;
-  const lastFailure = newestFirst.find((t) => current(t) && (ENDED.has(t.status.state) || (t.status.restarts ?? 0) > 0));
+  // A task restarted in place is a failure while its container waits for the restart (its message
+  // says why it ended); once up again, the failure is history and its message says "running".
+  const lastFailure = newestFirst.find((t) => current(t) && (ENDED.has(t.status.state) || t.status.container === 'backoff'));
 
   const live = newestFirst.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
   const liveByKey = new Map<string, TaskRecord>();

@@ -66,6 +66,16 @@ describe('evaluateConvergence', () => {
     expect(c.reason).toBe(`crash loop: web.1 failed: container exited with code 3: exit code 3 (failed ${CRASH_LOOP_FAILURES} times in a row at this revision)`);
   });
 
+  it('a container restarted in place is the last failure while it waits for its restart, not once it is up again', () => {
+    const svc = mockService({ replicas: 1 });
+    const waiting = mockTask(svc, { status: { restarts: 1, container: 'backoff', message: 'exited with code 3; restarting in 1s (restart 1)' } });
+    expect(evaluateConvergence(view(svc), [waiting]).lastFailure).toBe('web.1 running: exited with code 3; restarting in 1s (restart 1)');
+    const up = mockTask(svc, { status: { restarts: 1, message: 'container running (restarted 1×)' } });
+    const c = evaluateConvergence(view(svc), [up]);
+    expect(c.phase).toBe('converged');
+    expect(c.lastFailure).toBeUndefined();
+  });
+
   it('past failures do not fail a slot that runs now', () => {
     const svc = mockService({ replicas: 1 });
     const ends = [0, 1, 2].map((i) => at(mockTask(svc, { instance: i, state: 'failed', desiredState: 'shutdown' }), T0 + i));
