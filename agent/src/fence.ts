@@ -105,7 +105,7 @@ export class Fence {
     if (overdue === undefined || overdue <= 0) return;
     if (!this.fenced) this.setFenced(true);
     const { runtime, nodeId, log } = this.deps;
-    const running = (await runtime.list({ [LABEL_NODE]: nodeId, [LABEL_ON_NODE_LOSS]: 'waitForNode' })).filter((c) => c.running);
+    const running = (await runtime.summaries({ [LABEL_NODE]: nodeId, [LABEL_ON_NODE_LOSS]: 'waitForNode' })).filter((c) => c.running);
     for (const c of running) {
       const grace = Number(c.labels[LABEL_STOP_GRACE_MS] ?? DEFAULT_STOP_GRACE_MS);
       log.warn({ container: c.id, name: c.name, silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced: stopping waitForNode container');

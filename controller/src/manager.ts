@@ -130,6 +130,7 @@ export class Manager {
       credentials: new RegistryCredentialApi({ store, keys, clock }),
       cache: this.cache,
       log: log.child({ loop: 'api' }),
+      metrics: this.metrics,
     }));
     const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
     server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));

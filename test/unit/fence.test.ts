@@ -32,6 +32,7 @@ describe('Fence', () => {
     const other = seed('o', 'waitForNode', 'n2');
     await fence.check();
     expect(rt.callsOf('list')).toHaveLength(0); // no contact yet: no deadline known
+    expect(rt.callsOf('summaries')).toHaveLength(0);
     fence.contact(10_000);
     clock.advance(10_000);
     await fence.check();

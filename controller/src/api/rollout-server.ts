@@ -1,6 +1,5 @@
 // RolloutAPI server: gRPC adapter over RolloutApi and RegistryCredentialApi. Typed errors become
 // gRPC status here (errors.ts), as in control.ts.
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../proto/src/log.js';
 import { serviceToPb } from '../../../proto/src/convert.js';
 import type { RolloutAPIHandlers } from '../../../proto/gen/berth/v1/RolloutAPI.js';
@@ -8,6 +7,8 @@ import type { RolloutRequest__Output } from '../../../proto/gen/berth/v1/Rollout
 import type { RolloutStatus } from '../../../proto/gen/berth/v1/RolloutStatus.js';
 import type { RolloutState } from '../../../proto/src/lifecycle-model.js';
 import type { ClusterCache } from '../store/cluster.js';
+import type { ControllerMetrics } from '../metrics/metrics.js';
+import { unaryFactory } from './control.js';
 import { toStatus } from './errors.js';
 import type { RegistryCredentialApi } from './registry-credentials.js';
 import type { RolloutApi, RolloutView } from './rollouts.js';
@@ -38,18 +39,9 @@ export function statusOf(v: RolloutView): RolloutStatus {
   };
 }
 
-export function rolloutHandlers(deps: { rollouts: RolloutApi; credentials: RegistryCredentialApi; cache: ClusterCache; log: Logger }): RolloutAPIHandlers {
-  const { rollouts, credentials, cache, log } = deps;
-  const unary = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> => (call, callback) => {
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => {
-        const st = toStatus(err);
-        if (st.code === grpc.status.INTERNAL) log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
-        callback(st, null);
-      },
-    );
-  };
+export function rolloutHandlers(deps: { rollouts: RolloutApi; credentials: RegistryCredentialApi; cache: ClusterCache; log: Logger; metrics?: ControllerMetrics | undefined }): RolloutAPIHandlers {
+  const { rollouts, credentials, cache } = deps;
+  const unary = unaryFactory(deps);
   const ns = (req: { namespace: string }): string => req.namespace || 'default';
   const view = async (req: RolloutRequest__Output): Promise<RolloutStatus> => {
     await cache.synced;

@@ -7,7 +7,6 @@ import { sleep, backoffMs, Notifier } from '../../../proto/src/clock.js';
 import type { BerthEvent, EventSink } from './events.js';
 import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, eventSubject } from './subject.js';
 
-export { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, eventSubject };
 /** Events kept by the stream: a day, at most 100k messages. */
 export const EVENTS_MAX_AGE_MS = 24 * 3600 * 1000;
 export const EVENTS_MAX_MSGS = 100_000;

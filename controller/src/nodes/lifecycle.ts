@@ -66,7 +66,7 @@ export class NodeLifecycle {
     if (this.writing || this.deps.valid?.() === false) return;
     const { cache, clock, timings } = this.deps;
     const nodes = cache.nodes.list();
-    this.assessMassLoss();
+    this.assessMassLoss(nodes.map((n) => n.value));
     const hold = { suspended: this.suspended, resumedAtMs: this.resumedAtMs };
     const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings, hold);
     if (transitions.length === 0) return;
@@ -111,9 +111,9 @@ export class NodeLifecycle {
    * Whether most nodes are lost at once (then no node is declared down); says once when that
    * starts and once when it ends.
    */
-  private assessMassLoss(): void {
-    const { cache, log, events, clock } = this.deps;
-    const a = assessNodeLoss(new Map(cache.nodes.list().map((n) => [n.value.id, n.value])));
+  private assessMassLoss(nodes: readonly NodeRecord[]): void {
+    const { log, events, clock } = this.deps;
+    const a = assessNodeLoss(new Map(nodes.map((n) => [n.id, n])));
     if (a.suspended === this.suspended) return;
     this.suspended = a.suspended;
     if (!a.suspended) this.resumedAtMs = clock.now();

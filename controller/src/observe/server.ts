@@ -16,6 +16,8 @@ import type { AgentClients } from './agent-clients.js';
 import { serveExec } from './exec.js';
 import { LogSession } from './logs.js';
 import { topUsage } from './top.js';
+import { unaryFactory } from '../api/control.js';
+import type { TopRequest__Output } from '../../../proto/gen/berth/v1/TopRequest.js';
 
 /** Events, logs and exec streams one controller serves at once; more are refused (RESOURCE_EXHAUSTED). */
 export const MAX_OPEN_STREAMS = 256;
@@ -121,20 +123,6 @@ export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
       if (!full('Exec', call)) serveExec(deps, call, counted('Exec'));
     },
 
-    Top: (call, callback) => {
-      const end = metrics?.apiDuration.startTimer({ method: 'Top' });
-      topUsage(deps, call.request.namespace).then(
-        (u) => {
-          end?.({ code: 'OK' });
-          metrics?.apiRequests.labels('Top', 'OK').inc();
-          callback(null, u);
-        },
-        (err: unknown) => {
-          end?.({ code: 'INTERNAL' });
-          metrics?.apiRequests.labels('Top', 'INTERNAL').inc();
-          callback(statusError(grpc.status.INTERNAL, errorMessage(err)), null);
-        },
-      );
-    },
+    Top: unaryFactory({ log, metrics })('Top', (req: TopRequest__Output) => topUsage(deps, req.namespace)),
   };
 }

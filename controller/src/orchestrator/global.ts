@@ -12,7 +12,7 @@ import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
 import { effectiveLabels } from '../scheduler/snapshot.js';
 import { planGlobal } from './global-plan.js';
-import { ORCHESTRATOR_RESYNC_MS, applyPlan } from './replicated.js';
+import { ORCHESTRATOR_RESYNC_MS, applyPlan, concernsOrchestrator } from './replicated.js';
 
 const isGlobal = (s: ServiceRecord): boolean => modeOf(s.spec) === 'global';
 
@@ -46,7 +46,7 @@ export class GlobalOrchestrator {
       }),
       cache.tasks.addHandler({
         onUpsert: (_k, t, old) => {
-          if (old && old.value.status.state === t.value.status.state && old.value.desiredState === t.value.desiredState && old.value.nodeId === t.value.nodeId) return;
+          if (old && !concernsOrchestrator(old.value, t.value)) return;
           enqueueTask(t.value);
         },
         onDelete: (_k, t) => enqueueTask(t.value),

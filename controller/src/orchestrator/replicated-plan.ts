@@ -140,7 +140,6 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
 
   const replicas = svc.spec.replicas;
   const slots: SlotState[] = [];
-  const dead = (t: TaskRecord): boolean => isDead(t);
 
   for (let slot = 1; slot <= replicas; slot++) {
     const list = bySlot.get(slot) ?? [];
@@ -149,7 +148,7 @@ export function planReplicated(input: PlanInput): ReplicatedPlan {
     // that a start-first successor is replacing until that one is ready (rolling update, see
     // slotRoles), or the task that a drain or rebalance successor replaces until that one is
     // ready (handover).
-    const { current, predecessor } = slotRoles(svc, live, dead);
+    const { current, predecessor } = slotRoles(svc, live, isDead);
     const handover: Handover = predecessor ? {} : planHandover(svc, current, live, nodes, nowMs, isDead);
     if (handover.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, handover.requeueAfterMs);
     for (const extra of live) if (extra !== current && extra !== predecessor && extra !== handover.keep) shutdown(extra);

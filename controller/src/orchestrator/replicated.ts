@@ -19,6 +19,18 @@ import { rollbackService } from '../api/rollouts.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
+
+/**
+ * Whether a task update matters to an orchestrator (replicated or global): its state, desired
+ * state or node, or what readiness and rollout failure are judged on (isReady, hasFailed: health,
+ * container phase, in-place restarts, an error). Other status chatter changes nothing for the plan.
+ */
+export function concernsOrchestrator(o: TaskRecord, n: TaskRecord): boolean {
+  const a = o.status;
+  const b = n.status;
+  return !(a.state === b.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && a.health === b.health && a.container === b.container && a.restarts === b.restarts && !!a.err === !!b.err);
+}
+
 /** etcd allows 128 operations per transaction; stay below. */
 export const MAX_OPS_PER_TXN = 100;
 
@@ -41,10 +53,7 @@ export class ReplicatedOrchestrator {
     }));
     off.push(cache.tasks.addHandler({
       onUpsert: (_k, t, old) => {
-        // Status chatter of a running task changes nothing for the orchestrator.
-        const o = old?.value;
-        const n = t.value;
-        if (o && o.status.state === n.status.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && o.status.health === n.status.health && o.status.restarts === n.status.restarts && !!o.status.err === !!n.status.err) return;
+        if (old && !concernsOrchestrator(old.value, t.value)) return;
         enqueueTask(t.value);
       },
       onDelete: (_k, t) => enqueueTask(t.value),
@@ -86,6 +95,7 @@ export class ReplicatedOrchestrator {
     const { cache, clock } = this.deps;
     const [namespace, name] = serviceKey.split('/') as [string, string];
     const svc = cache.service(namespace, name);
+    if (svc && modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
     const tasks = cache.tasksOfService(namespace, name);
     const byId = new Map<string, Versioned<TaskRecord>>(tasks.map((t) => [t.value.id, t]));
     if (!svc) {
@@ -94,7 +104,6 @@ export class ReplicatedOrchestrator {
       await commitChunks(cache, ops);
       return;
     }
-    if (modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
     const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const rollout = cache.rollout(namespace, name);
     const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value, ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });

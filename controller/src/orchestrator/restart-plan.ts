@@ -12,9 +12,6 @@ export type RefillDecision =
 
 const ENDED_ON_ITS_OWN = ['failed', 'complete', 'rejected'];
 
-/** Failures in a row of a slot before its ended task `t` ended (see failuresInRow). */
-export const failuresOf = failuresInRow;
-
 /** Nodes where tasks of the slot failed (recent history): the scheduler ranks them last. */
 export function failedNodes(slotTasks: readonly TaskRecord[]): string[] {
   const out: string[] = [];
@@ -29,7 +26,7 @@ export function refillDecision(svc: ServiceRecord, slotTasks: readonly TaskRecor
   // A new spec gets a fresh start.
   if (isOutdated(last, svc)) return { refill: true, waitMs: 0, priorFailures: 0, avoidNodes: [] };
   const r = svc.spec.restart;
-  const failures = failuresOf(last);
+  const failures = failuresInRow(last);
   if (r.policy === 'never') return { refill: false, reason: 'restart policy never' };
   if (r.policy === 'on-failure' && last.status.state === 'complete') return { refill: false, reason: 'completed (restart policy on-failure)' };
   if (r.policy === 'on-failure' && r.maxAttempts !== undefined && failures >= r.maxAttempts) {

@@ -16,7 +16,6 @@ import { holdPort, portConflictOf } from './ports.js';
 import { planRebalance } from './rebalance-plan.js';
 import { newTask, instanceOf } from '../orchestrator/replicated-plan.js';
 
-export { holdsResources, effectiveLabels } from './snapshot.js';
 
 /** Wait this long after the first pending task so a burst is placed in one batch. */
 export const BATCH_DEBOUNCE_MS = 10;
