@@ -21,6 +21,10 @@ export class ApiError extends Error {
   }
 }
 
+/** The controller could not be reached or did not answer in time (exit 3; worth retrying). */
+export function isUnreachable(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED);
+}
 
 export class BerthClient {
   readonly raw: ControlAPIClient;

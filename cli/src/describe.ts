@@ -12,13 +12,11 @@ import { taskFromPb } from '../../proto/src/convert.js';
 import { evaluateConvergence } from '../../proto/src/convergence.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatCpu, humanBytes } from '../../proto/src/spec/units.js';
-import type { BerthClient } from './client.js';
 import { nodeEventsSection, serviceEventsSection, taskEventsSection, type EventsSource } from './events-view.js';
 import { age, colorState, labelList, oneLine, stateText, table, taskAddresses, taskName, toYaml, type Cell } from './output.js';
 import { humanSpec, isoTime, sortTasks } from './views.js';
 
 export interface DescribeContext {
-  client: BerthClient;
   now: number;
   color: boolean;
   /** The object's recent events (the Events section); absent: no such section. */

@@ -13,7 +13,7 @@ import { registerScale } from './commands/scale.js';
 import { registerVersion } from './commands/version.js';
 import { registerConfig } from './commands/config.js';
 import { registerCompletion } from './commands/completion.js';
-import { ApiError } from './client.js';
+import { ApiError, isUnreachable } from './client.js';
 import { ManifestError } from './manifest.js';
 import { escapeControl } from './output.js';
 import { CliError, registerApply } from './commands/apply.js';
@@ -29,7 +29,6 @@ import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
 import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
-import { status } from '@grpc/grpc-js';
 
 export const VERSION = BERTH_VERSION;
 
@@ -61,20 +60,18 @@ export function buildProgram(): Command {
   registerObserve(program);
   registerRollout(program);
   registerRegistry(program);
-  for (const c of program.commands) c.exitOverride();
+  // Every subcommand, at any depth, reports usage errors to main() (exit 2) instead of exiting itself.
+  const overrideExit = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const program = buildProgram();
-    // Every subcommand, at any depth, reports usage errors through here (exit 2) instead of exiting itself.
-    const overrideExit = (c: Command): void => {
-      c.exitOverride();
-      c.commands.forEach(overrideExit);
-    };
-    overrideExit(program);
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
     // A command may end normally with a non-zero code that is not an error (diff: differences).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
@@ -95,7 +92,7 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
   if (err instanceof ConfigError) return EXIT_USAGE;
   if (err instanceof ManifestError) return EXIT_FAILED;
-  if (err instanceof ApiError) return err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED ? EXIT_UNAVAILABLE : EXIT_FAILED;
+  if (err instanceof ApiError) return isUnreachable(err) ? EXIT_UNAVAILABLE : EXIT_FAILED;
   return EXIT_FAILED;
 }
 

@@ -65,9 +65,16 @@ export function colorState(s: string): Cell {
 /** C1 controls and DEL survive JSON.stringify and YAML plain scalars; escape them in both. */
 const RAW_CONTROL = /[\u007f-\u009f]/g;
 
+const escapeRawControl = (json: string): string => json.replace(RAW_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** JSON for -o json: two-space indent, every control character escaped. */
 export function toJson(data: unknown): string {
-  return JSON.stringify(data, null, 2).replace(RAW_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+  return escapeRawControl(JSON.stringify(data, null, 2)) + '\n';
+}
+
+/** One JSON document per line (streams such as `events -o json`), control characters escaped. */
+export function toJsonLine(data: unknown): string {
+  return escapeRawControl(JSON.stringify(data)) + '\n';
 }
 
 /**

@@ -21,10 +21,6 @@ export function humanSpec(specJson: string): unknown {
   return formatServiceSpec(JSON.parse(specJson) as ServiceSpec);
 }
 
-export function serviceName(s: Pick<Service__Output, 'meta'>): string {
-  return `${s.meta?.namespace ?? ''}/${s.meta?.name ?? ''}`;
-}
-
 export function sortServices(list: Service__Output[]): Service__Output[] {
   return [...list].sort((a, b) => (a.meta?.namespace ?? '').localeCompare(b.meta?.namespace ?? '') || (a.meta?.name ?? '').localeCompare(b.meta?.name ?? ''));
 }

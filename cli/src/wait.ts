@@ -8,7 +8,7 @@ import { evaluateConvergence, judgeRollout, type Convergence, type RolloutView }
 import type { TaskRecord } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatDuration, parseDuration } from '../../proto/src/spec/units.js';
-import { ApiError, type BerthClient } from './client.js';
+import { ApiError, isUnreachable, type BerthClient } from './client.js';
 
 /** How often a waiting CLI looks: fast enough to feel live, slow enough to cost the controller nothing. */
 export const WAIT_POLL_MS = 500;
@@ -87,7 +87,7 @@ async function judge(c: BerthClient, t: WaitTarget, seen: RunningSince, nowMs: n
   return { convergence, revision: svc.specRevision };
 }
 
-const transient = (err: unknown): boolean => err instanceof ApiError && (err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED);
+const transient = isUnreachable;
 
 export async function waitForServices(c: BerthClient, targets: readonly WaitTarget[], opts: WaitOptions): Promise<WaitOutcome[]> {
   const now = opts.now ?? Date.now;

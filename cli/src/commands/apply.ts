@@ -54,7 +54,7 @@ export function registerApply(program: Command): void {
           const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
           process.stdout.write(oneLine(`service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
         }
-        if (timeoutMs !== undefined) await waitAndReport(c, applied, timeoutMs, controllerAddress(cmd));
+        if (timeoutMs !== undefined) await waitAndReport(c, applied, timeoutMs);
       } finally {
         c.close();
       }
@@ -75,8 +75,8 @@ export function waitOptions(opts: { wait?: boolean; timeout?: string; dryRun?: b
  * Waits for the services (apply --wait, scale --wait), printing progress, with the rollout state
  * of each (RolloutAPI) folded in; CliError (exit 1) naming what did not converge and why.
  */
-export async function waitAndReport(c: BerthClient, targets: WaitTarget[], timeoutMs: number, address: string): Promise<void> {
-  const rollouts = new RolloutClient(address);
+export async function waitAndReport(c: BerthClient, targets: WaitTarget[], timeoutMs: number): Promise<void> {
+  const rollouts = new RolloutClient(c.address);
   try {
     const outcomes = await waitForServices(c, targets, {
       timeoutMs,

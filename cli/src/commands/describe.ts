@@ -41,7 +41,7 @@ export function registerDescribe(program: Command): void {
       const c = client(cmd);
       try {
         const now = Date.now();
-        const ctx: DescribeContext = { client: c, now, color: useColor(), events: eventsFrom(c.address) };
+        const ctx: DescribeContext = { now, color: useColor(), events: eventsFrom(c.address) };
         let text: string;
         if (kind === 'service') {
           const [service, tasks] = await Promise.all([c.getService(opts.namespace, name), c.listTasks({ namespace: opts.namespace, service: name, all: true })]);

@@ -5,9 +5,8 @@
 // Exit codes as diff(1) and kubectl diff: 0 no differences, 1 differences, 2 error (usage,
 // invalid manifest, refused by the controller), 3 controller unreachable.
 import type { Command } from 'commander';
-import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Service__Output } from '../../../proto/gen/berth/v1/Service.js';
-import { ApiError } from '../client.js';
+import { ApiError, isUnreachable } from '../client.js';
 import { diffValues, renderChanges, type Change, type Painter } from '../diff.js';
 import { expandCompose } from '../compose/load.js';
 import { loadManifests, type SourceDoc } from '../manifest.js';
@@ -71,8 +70,7 @@ export function renderDiff(d: DocumentDiff, color: boolean): string {
 /** Any error of a diff exits 2 (3 when the controller cannot be reached): 1 means "differences". */
 function asDiffError(err: unknown): unknown {
   if (err instanceof ApiError) {
-    const unreachable = err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED;
-    return new CliError(err.message, unreachable ? EXIT_UNAVAILABLE : EXIT_DIFF_ERROR);
+    return new CliError(err.message, isUnreachable(err) ? EXIT_UNAVAILABLE : EXIT_DIFF_ERROR);
   }
   if (err instanceof CliError) return err.exitCode === EXIT_UNAVAILABLE ? err : new CliError(err.message, Math.max(EXIT_DIFF_ERROR, err.exitCode));
   if (err instanceof Error) return new CliError(err.message, EXIT_DIFF_ERROR);
@@ -110,7 +108,7 @@ async function compareAll(c: ManageClient, docs: SourceDoc[]): Promise<DocumentD
       if (!res.proposed) throw new Error('the controller answered without the proposed service');
       diffs.push(documentDiff(res.result, res.stored, res.proposed));
     } catch (err) {
-      if (!(err instanceof ApiError) || err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED) throw err;
+      if (!(err instanceof ApiError) || isUnreachable(err)) throw err;
       problems.push(`${where(d)}: ${err.message}`);
     }
   }

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import type { Event__Output } from '../../../proto/gen/berth/v1/Event.js';
 import { consume } from '../observe-client.js';
-import { escapeControl } from '../output.js';
+import { escapeControl, toJsonLine } from '../output.js';
+import { checkOutputFormat } from './get.js';
 import { collect as collectFlag } from './common.js';
 import { observeClient, parseCount, parseSince } from './observe-common.js';
-import { CliError } from './apply.js';
 
 /** What an event is about, as people name it: default/web.2@h1, node/h1. */
 export function eventObject(e: Event__Output): string {
@@ -32,7 +32,7 @@ export function registerEvents(program: Command): void {
     .option('--type <type>', 'only this type, or types starting with it (repeatable): service, task.state, node, ...', collectFlag)
     .option('-o, --output <format>', 'json: one event per line')
     .action(async (opts: { follow?: boolean; since?: string; limit?: string; namespace?: string; service?: string; node?: string; type?: string[]; output?: string }, cmd: Command) => {
-      if (opts.output !== undefined && opts.output !== 'json') throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use json`, 2);
+      checkOutputFormat(opts.output, ['json']);
       const c = observeClient(cmd);
       const stream = c.events({
         namespace: opts.namespace ?? '',
@@ -44,7 +44,7 @@ export function registerEvents(program: Command): void {
         follow: !!opts.follow,
       });
       const print = (e: Event__Output): void => {
-        process.stdout.write(opts.output === 'json' ? `${JSON.stringify(e)}\n` : `${eventLine(e)}\n`);
+        process.stdout.write(opts.output === 'json' ? toJsonLine(e) : `${eventLine(e)}\n`);
       };
       try {
         await consume(stream, c.address, print);

@@ -4,6 +4,7 @@ import { nodesTable, oneLine, toJson, toYaml } from '../output.js';
 import { NodeClient } from '../node-client.js';
 import { CliError } from './apply.js';
 import { controllerAddress, EXIT_USAGE } from './common.js';
+import { checkOutputFormat } from './get.js';
 
 /** How often `drain --wait` looks at the node's tasks. */
 const DRAIN_POLL_MS = 500;
@@ -42,11 +43,11 @@ export function registerNodes(program: Command): void {
     .description('List nodes: state, availability, allocated/capacity, tasks, labels')
     .option('-o, --output <format>', 'json | yaml')
     .action(async (opts: { output?: string }, cmd: Command) => {
+      checkOutputFormat(opts.output, ['json', 'yaml']);
       const list = await withClient(cmd, (c) => c.listNodes());
       if (opts.output === 'json') process.stdout.write(toJson(list));
       else if (opts.output === 'yaml') process.stdout.write(toYaml(list));
-      else if (opts.output === undefined) process.stdout.write(nodesTable(list) + '\n');
-      else throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use json or yaml`, EXIT_USAGE);
+      else process.stdout.write(nodesTable(list) + '\n');
     });
 
   nodes

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { age, escapeControl, table } from '../output.js';
 import { RolloutClient, describeRollout, rolloutSucceeded } from '../rollout-client.js';
-import { controllerAddress } from './common.js';
+import { controllerAddress, EXIT_USAGE } from './common.js';
 import { CliError } from './apply.js';
-import { parseDuration } from '../../../proto/src/spec/units.js';
+import { parseTimeout } from '../wait.js';
 
 function rolloutClient(cmd: Command): RolloutClient {
   return new RolloutClient(controllerAddress(cmd));
@@ -29,8 +29,8 @@ export function registerRollout(program: Command): void {
     .description('Stream the progress of the current rollout; exit 0 when it completed, 1 when it failed, paused or rolled back')
     .option('--timeout <duration>', 'give up after this long (e.g. 5m)', '10m')
     .action(async (name: string, opts: { namespace: string; timeout: string }, cmd: Command) => {
-      const timeoutMs = parseDuration(opts.timeout);
-      if (typeof timeoutMs === 'string') throw new CliError(`--timeout: ${timeoutMs}`, 2);
+      const timeoutMs = parseTimeout(opts.timeout);
+      if (typeof timeoutMs === 'string') throw new CliError(`--timeout: ${timeoutMs}`, EXIT_USAGE);
       const ac = new AbortController();
       let timedOut = false;
       const timer = setTimeout(() => {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { oneLine } from '../output.js';
 import type { WaitTarget } from '../wait.js';
 import { CliError, waitAndReport, waitOptions } from './apply.js';
-import { client, controllerAddress, EXIT_USAGE, manageClient } from './common.js';
+import { EXIT_USAGE, manageClient } from './common.js';
 
 const NAME_RE = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 
@@ -55,16 +55,10 @@ export function registerScale(program: Command): void {
             : `${id} scaled ${res.previousReplicas} → ${t.replicas} (revision ${svc?.specRevision})`) + '\n');
           scaled.push({ namespace: svc?.meta?.namespace ?? opts.namespace, name: t.name, revision: svc?.specRevision ?? 0 });
         }
+        // The same connection waits (ManageClient is a BerthClient).
+        if (timeoutMs !== undefined) await waitAndReport(m, scaled, timeoutMs);
       } finally {
         m.close();
-      }
-      if (timeoutMs !== undefined) {
-        const c = client(cmd);
-        try {
-          await waitAndReport(c, scaled, timeoutMs, controllerAddress(cmd));
-        } finally {
-          c.close();
-        }
       }
     });
 }

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import type { TopResponse__Output } from '../../../proto/gen/berth/v1/TopResponse.js';
 import { humanBytes } from '../../../proto/src/spec/units.js';
-import { table } from '../output.js';
+import { table, toJson } from '../output.js';
+import { checkOutputFormat } from './get.js';
 import { observeClient } from './observe-common.js';
-import { CliError } from './apply.js';
 
 function cpu(cores: number): string {
   return cores.toFixed(3);
@@ -43,11 +43,11 @@ export function registerTop(program: Command): void {
     .option('-A, --all-namespaces', 'services of every namespace')
     .option('-o, --output <format>', 'wide (also per replica) | json')
     .action(async (opts: { namespace: string; allNamespaces?: boolean; output?: string }, cmd: Command) => {
-      if (opts.output !== undefined && opts.output !== 'wide' && opts.output !== 'json') throw new CliError(`-o: unknown output format ${JSON.stringify(opts.output)}; use wide or json`, 2);
+      checkOutputFormat(opts.output, ['wide', 'json']);
       const c = observeClient(cmd);
       try {
         const res = await c.top(opts.allNamespaces ? '' : opts.namespace);
-        process.stdout.write(opts.output === 'json' ? `${JSON.stringify(res, null, 2)}\n` : `${topText(res, opts.output === 'wide')}\n`);
+        process.stdout.write(opts.output === 'json' ? toJson(res) : `${topText(res, opts.output === 'wide')}\n`);
       } finally {
         c.close();
       }

@@ -188,7 +188,7 @@ export function registerUp(program: Command): void {
             // The same convergence `apply --wait` judges: every replica ready at the current spec
             // (a resumed cluster may first roll its tasks to a newer spec).
             check();
-            await waitAndReport(client, applied, 120_000, opts.api);
+            await waitAndReport(client, applied, 120_000);
             const services = await client.listServices();
             const tasks = await client.listTasks({});
             process.stdout.write(`\n$ berth get services\n${servicesTable(services)}\n\n$ berth get tasks\n${tasksTable(tasks)}\n\n`);

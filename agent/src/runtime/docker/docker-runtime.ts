@@ -7,6 +7,7 @@ import {
   type ContainerEvent, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../runtime.js';
 import { createOptions, needsImageCmd, type ImageDefaults } from './create-options.js';
+import { FrameDecoder } from './docker-streams.js';
 
 /** A call to the engine that takes longer is an error (a hung engine must not hang the agent). */
 const ENGINE_CALL_TIMEOUT_MS = 60_000;
@@ -49,18 +50,6 @@ function portsOf(settings: Record<string, Array<{ HostIp: string; HostPort: stri
 
 /** Characters of a check command's output kept for messages. */
 const EXEC_OUTPUT_MAX = 200;
-
-/** Docker multiplexes stdout and stderr with 8-byte frame headers; keep the payload text. */
-function stripMux(chunk: Buffer): string {
-  let out = '';
-  let i = 0;
-  while (i + 8 <= chunk.length && (chunk[i] === 1 || chunk[i] === 2) && chunk[i + 1] === 0) {
-    const len = chunk.readUInt32BE(i + 4);
-    out += chunk.subarray(i + 8, i + 8 + len).toString();
-    i += 8 + len;
-  }
-  return i === 0 ? chunk.toString() : out;
-}
 
 function firstAddress(ns: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> } | undefined): string {
   if (ns?.IPAddress) return ns.IPAddress;
@@ -198,16 +187,19 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    let stream: NodeJS.ReadWriteStream & { destroy?: () => void } | undefined;
     const run = async (): Promise<ExecResult> => {
       const exec = await this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-      const stream = await exec.start({ hijack: true, stdin: false });
+      stream = await exec.start({ hijack: true, stdin: false });
+      // Frames may be cut anywhere between chunks: the same decoder as exec and logs.
+      const frames = new FrameDecoder(true);
       let output = '';
       await new Promise<void>((resolve, reject) => {
-        stream.on('data', (chunk: Buffer) => {
-          if (output.length < EXEC_OUTPUT_MAX) output += stripMux(chunk);
+        stream!.on('data', (chunk: Buffer) => {
+          for (const f of frames.push(chunk)) if (output.length < EXEC_OUTPUT_MAX) output += f.data.toString();
         });
-        stream.on('end', () => resolve());
-        stream.on('error', reject);
+        stream!.on('end', () => resolve());
+        stream!.on('error', reject);
       });
       const info = await exec.inspect();
       return { exitCode: info.ExitCode ?? -1, output: output.trim().slice(0, EXEC_OUTPUT_MAX) };
@@ -221,6 +213,7 @@ export class DockerRuntime implements ContainerRuntime {
         }),
       ]);
     } catch (err) {
+      stream?.destroy?.(); // a probe that timed out does not keep its connection to the engine
       throw classify(err);
     } finally {
       clearTimeout(timer);
