@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { sleep } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto/src/labels.js';
 import type { Logger } from '../../proto/src/log.js';
+import { nodeLossMode } from '../../proto/src/spec/ha.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 
 /** How often the deadline is checked: bounds how late the fence acts (the margin covers it). */
@@ -23,7 +24,7 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
 
 /** The labels the fence finds its containers by, added at create. */
 export function fenceLabels(spec: { onNodeLoss?: string; stop: { gracePeriod: number } }): Record<string, string> {
-  return { [LABEL_ON_NODE_LOSS]: spec.onNodeLoss ?? 'replace', [LABEL_STOP_GRACE_MS]: String(spec.stop.gracePeriod) };
+  return { [LABEL_ON_NODE_LOSS]: nodeLossMode(spec), [LABEL_STOP_GRACE_MS]: String(spec.stop.gracePeriod) };
 }
 
 interface Persisted {

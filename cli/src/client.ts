@@ -26,6 +26,17 @@ export function isUnreachable(err: unknown): boolean {
   return err instanceof ApiError && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED);
 }
 
+/** A failed call as an ApiError with a message a person can act on (every CLI client uses it). */
+export function toApiError(err: grpc.ServiceError, address: string, timeoutMs = CALL_TIMEOUT_MS): ApiError {
+  // (A controller that cannot reach etcd answers UNAVAILABLE too, naming etcd: say that.)
+  const msg = err.code === grpc.status.UNAVAILABLE && !/^etcd unavailable/.test(err.details) && /No connection|ECONNREFUSED|connect/i.test(err.details)
+    ? `cannot reach the controller at ${address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
+    : err.code === grpc.status.DEADLINE_EXCEEDED
+      ? `the controller at ${address} did not answer within ${timeoutMs / 1000}s`
+      : err.details || err.message;
+  return new ApiError(err.code, msg, err.metadata);
+}
+
 export class BerthClient {
   readonly raw: ControlAPIClient;
 
@@ -38,15 +49,8 @@ export class BerthClient {
   protected call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
     return new Promise((resolve, reject) => {
       invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) {
-          // (A controller that cannot reach etcd answers UNAVAILABLE too, naming etcd: say that.)
-          const msg = err.code === grpc.status.UNAVAILABLE && !/^etcd unavailable/.test(err.details) && /No connection|ECONNREFUSED|connect/i.test(err.details)
-            ? `cannot reach the controller at ${this.address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
-            : err.code === grpc.status.DEADLINE_EXCEEDED
-              ? `the controller at ${this.address} did not answer within ${timeoutMs / 1000}s`
-              : err.details || err.message;
-          reject(new ApiError(err.code, msg, err.metadata));
-        } else resolve(res as Res);
+        if (err) reject(toApiError(err, this.address, timeoutMs));
+        else resolve(res as Res);
       });
     });
   }

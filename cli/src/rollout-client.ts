@@ -8,7 +8,7 @@ import type { ListRevisionsResponse__Output } from '../../proto/gen/berth/v1/Lis
 import type { UndoRolloutResponse__Output } from '../../proto/gen/berth/v1/UndoRolloutResponse.js';
 import type { RegistryCredential__Output } from '../../proto/gen/berth/v1/RegistryCredential.js';
 import type { SetRegistryCredentialRequest } from '../../proto/gen/berth/v1/SetRegistryCredentialRequest.js';
-import { ApiError, CALL_TIMEOUT_MS } from './client.js';
+import { ApiError, CALL_TIMEOUT_MS, toApiError } from './client.js';
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
@@ -22,10 +22,8 @@ export class RolloutClient {
   private call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<Res>) => void): Promise<Res> {
     return new Promise((resolve, reject) => {
       invoke(new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) => {
-        if (err) {
-          const msg = err.code === grpc.status.UNAVAILABLE ? `cannot reach the controller at ${this.address} (${err.details})` : err.details || err.message;
-          reject(new ApiError(err.code, msg, err.metadata));
-        } else resolve(res as Res);
+        if (err) reject(toApiError(err, this.address));
+        else resolve(res as Res);
       });
     });
   }

@@ -207,6 +207,9 @@ export class SchedulerLoop {
    */
   private async rebalance(nodes: SchedNode[]): Promise<void> {
     const { cache, clock, log, events } = this.deps;
+    // Nothing opted in: no look, and no timer for another pass.
+    const opted = cache.services.list().filter((s) => s.value.spec.placement?.rebalance);
+    if (opted.length === 0) return;
     const now = clock.now();
     if (now - this.lastRebalanceMs < REBALANCE_CHECK_MS) {
       // Too soon: look again when it is time (a move that just finished may allow the next).
@@ -217,9 +220,8 @@ export class SchedulerLoop {
       return;
     }
     this.lastRebalanceMs = now;
-    for (const s of cache.services.list()) {
+    for (const s of opted) {
       const svc = s.value;
-      if (!svc.spec.placement?.rebalance) continue;
       const sk = serviceKeyOf(svc.meta.namespace, svc.meta.name);
       if ((this.rebalanceBackoff.get(sk) ?? 0) > now) continue;
       const tasks = cache.tasksOfService(svc.meta.namespace, svc.meta.name);

@@ -5,7 +5,7 @@
 // for every planned service without a task there, why not.
 import type { NodeRecord, Resources, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
-import { taskSpecKey } from '../../../proto/src/spec/service.js';
+import { isOutdated } from '../../../proto/src/lifecycle-model.js';
 import { eligibleNodes } from '../orchestrator/global-plan.js';
 import { schedule, type PendingTask } from './scheduler.js';
 import { RequirementCache, buildNodes, holdsResources, serviceKey } from './snapshot.js';
@@ -78,8 +78,8 @@ export function planWhatIf(input: { services: readonly WhatIfService[]; nodes: r
   for (const { record: svc } of input.services) {
     const sk = serviceKey(svc.meta.namespace, svc.meta.name);
     const live = tasks.filter((t) => serviceKey(t.namespace, t.service) === sk && t.desiredState === 'running' && t.serviceUid === svc.meta.uid);
-    const wantKey = taskSpecKey(svc.spec);
-    const outdated = (t: TaskRecord): boolean => taskSpecKey(t.spec) !== wantKey;
+    // The orchestrator's own rule (a changed spec, or a `rollout restart`), with its cached keys.
+    const outdated = (t: TaskRecord): boolean => isOutdated(t, svc);
     if (modeOf(svc.spec) === 'global') {
       const eligible = new Set(eligibleNodes(svc, nodes).map((n) => n.id));
       const covered = new Set<string>();

@@ -4,6 +4,7 @@
 // Canonical values use base units: bytes, milliseconds, thousandths of a CPU. Object outputs are
 // built only from declared fields, so unknown keys (including "__proto__" and "constructor")
 // never reach a stored object: they are reported as unknown fields.
+import { formatDuration, parseDuration } from './units.js';
 
 export interface Issue {
   /** Where, as users write it: `spec.ports[1].hostPort`. */
@@ -427,3 +428,9 @@ export function docRows(schema: Schema<unknown>, path: string): DocRow[] {
   visit(schema, path);
   return rows;
 }
+
+/** A TCP/UDP port, 1–65535. */
+export const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
+
+/** A duration with units ("500ms", "1m"), canonical in milliseconds. */
+export const duration = (opts: { min?: number; max?: number } = {}): UnitSchema => new UnitSchema('duration', parseDuration, formatDuration, opts);

@@ -2,13 +2,9 @@
 // Spread into serviceSpecSchema (service.ts); docs/lifecycle.md explains what each one does.
 import {
   ArraySchema, INVALID, IntSchema, MapSchema, Schema, StringSchema,
-  describeType, obj, optional, required, withDefault, type Ctx, type Infer, type Parsed,
+  describeType, duration, obj, optional, port, required, withDefault, type Ctx, type Infer, type Parsed,
 } from './dsl.js';
-import { formatDuration, parseDuration } from './units.js';
-import { UnitSchema } from './dsl.js';
 
-const duration = (opts: { min?: number; max?: number } = {}): UnitSchema => new UnitSchema('duration', parseDuration, formatDuration, opts);
-const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
 const HOUR_MS = 3_600_000;
 
 /** A decimal number in a range (multipliers, ratios). */
@@ -28,11 +24,17 @@ export class NumberSchema extends Schema<number> {
     }
     return input;
   }
+  override constraint(): string {
+    return `${this.opts.min}–${this.opts.max}`;
+  }
 }
 
 /** A count of tasks, absolute (2) or a share of the replicas ("25%"); canonical: number or "N%". */
 export class CountOrPercentSchema extends Schema<number | string> {
   readonly typeName = 'count or percentage';
+  override constraint(): string {
+    return '0–10000, or 0%–100%';
+  }
   parse(input: unknown, path: string, ctx: Ctx): Parsed<number | string> {
     if (typeof input === 'number') {
       if (!Number.isInteger(input) || input < 0 || input > 10_000) {

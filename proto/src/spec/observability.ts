@@ -1,14 +1,14 @@
 // Observability fields of the Service manifest: `spec.metrics` declares that the service's
 // containers serve Prometheus metrics. The controller's HTTP service discovery lists every
 // running replica of such a service as a scrape target (controller/src/observe/sd.ts).
-import { IntSchema, StringSchema, obj, optional, required, withDefault, type Ctx } from './dsl.js';
+import { StringSchema, obj, port, optional, required, withDefault, type Ctx } from './dsl.js';
 
 /** A path Prometheus can request: absolute, no query, fragment, spaces or control characters. */
 const METRICS_PATH_RE = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/;
 
 export const metricsSchema = obj({
   port: required(
-    new IntSchema({ min: 1, max: 65535 }),
+    port(),
     'Container port that serves the metrics. It must be published in spec.ports (tcp): Prometheus reaches each replica at its node address and host port.',
   ),
   path: withDefault(

@@ -3,9 +3,9 @@
 // generator and the agent's container mapping) sees it.
 import {
   ArraySchema, Ctx, INVALID, IntSchema, MapSchema, StringSchema, UnitSchema,
-  obj, optional, required, withDefault, type Infer, type Issue,
+  duration, obj, optional, port, required, withDefault, type Infer, type Issue,
 } from './dsl.js';
-import { formatBytes, formatCpu, formatDuration, parseBytes, parseCpu, parseDuration } from './units.js';
+import { formatBytes, formatCpu, parseBytes, parseCpu } from './units.js';
 import { nodeLossFields } from './ha.js';
 import { ROLLOUT_ONLY_FIELDS, lifecycleFields } from './lifecycle.js';
 import { checkMetricsPort, observabilityFields } from './observability.js';
@@ -63,7 +63,6 @@ const env = new MapSchema(
   { max: 1000 },
 );
 
-const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
 const IP_RE = /^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$|^[0-9a-fA-F:]+$/;
 
 export const portSchema = obj({
@@ -75,8 +74,6 @@ export const portSchema = obj({
 
 const memory = (): UnitSchema => new UnitSchema('size', parseBytes, formatBytes, { min: 0, max: 2 ** 50 });
 const cpu = (): UnitSchema => new UnitSchema('CPUs', parseCpu, formatCpu, { min: 0, max: 1024 * 1000 });
-export const duration = (opts: { min?: number; max?: number } = {}): UnitSchema =>
-  new UnitSchema('duration', parseDuration, formatDuration, opts);
 
 export const resourcesSchema = obj({
   cpu: withDefault(cpu(), 0, 'CPUs reserved for each replica: the scheduler places it only where this much is unreserved.'),
