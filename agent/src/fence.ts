@@ -22,6 +22,12 @@ export const PERSIST_EVERY_MS = 1_000;
 /** Stop grace for a container without the label (created by an older agent). */
 const DEFAULT_STOP_GRACE_MS = 10_000;
 
+/** A Berth container's stop grace period, from its label (the default for an older one). */
+export function labelledStopGrace(labels: Record<string, string>): number {
+  const grace = Number(labels[LABEL_STOP_GRACE_MS] ?? DEFAULT_STOP_GRACE_MS);
+  return Number.isFinite(grace) ? grace : DEFAULT_STOP_GRACE_MS;
+}
+
 /** The labels the fence finds its containers by, added at create. */
 export function fenceLabels(spec: { onNodeLoss?: string; stop: { gracePeriod: number } }): Record<string, string> {
   return { [LABEL_ON_NODE_LOSS]: nodeLossMode(spec), [LABEL_STOP_GRACE_MS]: String(spec.stop.gracePeriod) };
@@ -108,10 +114,9 @@ export class Fence {
     const { runtime, nodeId, log } = this.deps;
     const running = (await runtime.summaries({ [LABEL_NODE]: nodeId, [LABEL_ON_NODE_LOSS]: 'waitForNode' })).filter((c) => c.running);
     for (const c of running) {
-      const grace = Number(c.labels[LABEL_STOP_GRACE_MS] ?? DEFAULT_STOP_GRACE_MS);
       log.warn({ container: c.id, name: c.name, silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced: stopping waitForNode container');
       this.stoppedIds.add(c.id);
-      await runtime.stop(c.id, Number.isFinite(grace) ? grace : DEFAULT_STOP_GRACE_MS);
+      await runtime.stop(c.id, labelledStopGrace(c.labels));
       this.stopped++;
     }
   }

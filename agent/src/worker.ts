@@ -7,6 +7,7 @@ import { LABEL_NODE, LABEL_TASK } from '../../proto/src/labels.js';
 import type { ContainerInfo, ContainerSummary } from './runtime/runtime.js';
 import { TaskRunner, type AssignedTask, type RunnerDeps } from './task-runner.js';
 import { ImagePuller } from './images.js';
+import { labelledStopGrace } from './fence.js';
 
 export interface AssignmentSet {
   full: boolean;
@@ -122,7 +123,7 @@ export class Worker {
       if (this.runners.has(taskId) || this.removing.has(taskId)) continue;
       this.deps.log.info({ task: taskId, container: c.id }, 'removing container that is no longer assigned');
       try {
-        if (c.running) await this.deps.runtime.stop(c.id, 10_000);
+        if (c.running) await this.deps.runtime.stop(c.id, labelledStopGrace(c.labels));
         await this.deps.runtime.remove(c.id);
       } catch (err) {
         this.deps.log.warn({ task: taskId, err: err instanceof Error ? err.message : String(err) }, 'remove failed; retried at resync');

@@ -54,20 +54,27 @@ export function readSources(paths: string[], stdin: () => string | Buffer = () =
   return out;
 }
 
-/** Reads at most the limit plus one byte: a file that grows after stat() is still refused. */
-function readOne(path: string): { source: string; text: string } {
+/**
+ * A file's bytes, refused past the 1 MiB limit (`refuse` makes the error from the reason). Reads
+ * at most the limit plus one byte: a file that grows after stat() is still refused.
+ */
+export function readLimited(path: string, refuse: (reason: string) => Error): Buffer {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (size > MAX_MANIFEST_BYTES) throw new ManifestError(`${path}: ${size} bytes is larger than the 1 MiB limit`);
+    if (size > MAX_MANIFEST_BYTES) throw refuse(`${size} bytes is larger than the 1 MiB limit`);
     const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
-    if (n > MAX_MANIFEST_BYTES) throw new ManifestError(`${path}: larger than the 1 MiB limit`);
-    return { source: path, text: decodeUtf8(path, buf.subarray(0, n)) };
+    if (n > MAX_MANIFEST_BYTES) throw refuse('larger than the 1 MiB limit');
+    return buf.subarray(0, n);
   } finally {
     closeSync(fd);
   }
+}
+
+function readOne(path: string): { source: string; text: string } {
+  return { source: path, text: decodeUtf8(path, readLimited(path, (reason) => new ManifestError(`${path}: ${reason}`))) };
 }
 
 /** Byte offset of the first byte that is not part of a well-formed UTF-8 sequence, or -1. */

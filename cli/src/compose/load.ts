@@ -1,10 +1,10 @@
 // Compose files among the documents given to apply, convert or delete: each becomes its Berth
 // Service manifests. What is not honoured is printed as a warning naming its path (an error with
 // --strict); what cannot be converted stops the command before anything is sent.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { decodeUtf8, ManifestError, MAX_MANIFEST_BYTES, type SourceDoc } from '../manifest.js';
+import { decodeUtf8, ManifestError, readLimited, type SourceDoc } from '../manifest.js';
 import { convertCompose, isComposeDocument } from './convert.js';
 import { parseEnvFile } from './interpolate.js';
 
@@ -17,10 +17,9 @@ export interface ComposeOptions {
   cwd?: string;
 }
 
+/** .env and env_file: the same bounded read as manifests (the caller names the file). */
 function readText(path: string): string {
-  const buf = readFileSync(path);
-  if (buf.length > MAX_MANIFEST_BYTES) throw new Error(`${buf.length} bytes is larger than the 1 MiB limit`);
-  return decodeUtf8(path, buf);
+  return decodeUtf8(path, readLimited(path, (reason) => new Error(reason)));
 }
 
 export function expandCompose(docs: SourceDoc[], opts: ComposeOptions): SourceDoc[] {
