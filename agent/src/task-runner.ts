@@ -12,7 +12,8 @@
 //   follows is reported only once it stayed up RESTARTED_REPORT_SETTLE_MS, so a crash loop costs
 //   one status write per restart.
 // - After LOCAL_RESTARTS_BEFORE_MOVE restarts in a row the task is given up on this node
-//   (`failed`): the controller replaces it, ranking this node last.
+//   (`failed`): the controller replaces it, ranking this node last. Unless the container's own
+//   memory limit killed it (reported as such, `oomKilled`): it goes on restarting here.
 import { backoffMs, systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
@@ -24,7 +25,7 @@ import {
 } from '../../proto/src/labels.js';
 import { HealthTracker, runProbe } from './health/probe.js';
 import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
-import { decideRestart, type EndedRun, type RestartCounters } from './restart-plan.js';
+import { decideRestart, describeEnd, type EndedRun, type RestartCounters } from './restart-plan.js';
 import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
@@ -200,13 +201,14 @@ export class TaskRunner {
     const next: TaskStatus = { ...(prev ?? {}), state, message, timestampMs: this.deps.now(), ...extra };
     if (!('err' in extra)) delete next.err;
     if (!('container' in extra)) delete next.container; // absent: up (or not running)
+    if (!('oomKilled' in extra)) delete next.oomKilled; // about the end this status reports only
     if (this.restarts > 0) next.restarts = this.restarts;
     // Only when a healthy period started the count over (otherwise priorFailures + restarts).
     if (this.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.restarts) next.failuresInRow = this.counters.failuresInRow;
     else delete next.failuresInRow;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
       a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
-      a.restarts === b.restarts && a.failuresInRow === b.failuresInRow && a.container === b.container && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+      a.restarts === b.restarts && a.failuresInRow === b.failuresInRow && a.container === b.container && a.oomKilled === b.oomKilled && JSON.stringify(a.ports) === JSON.stringify(b.ports);
     if (prev && same(prev, next)) return;
     if (prev && statusOrder(next, prev) < 0) {
       // The controller would refuse it too: a bug of this runner, said out loud.
@@ -401,9 +403,17 @@ export class TaskRunner {
     const check = this.task.spec.health;
     const healthySince = check ? (this.tracker?.healthySinceMs ?? 0) : info.startedAtMs;
     const ended = info.finishedAtMs || now;
-    const run: EndedRun = { exitCode: info.exitCode, unhealthy: false, healthyRunMs: healthySince ? ended - healthySince : 0 };
-    const why = info.exitCode === 0 ? 'exited with code 0' : `exited with code ${info.exitCode}${info.error ? `: ${info.error}` : ''}`;
-    this.decide(run, info, now, why, { exitCode: info.exitCode, health: '' });
+    // OOMKilled with exit 0: a child was killed, the container itself ended well.
+    const oomKilled = info.oomKilled === true && info.exitCode !== 0;
+    const run: EndedRun = {
+      exitCode: info.exitCode,
+      unhealthy: false,
+      oomKilled,
+      memoryLimitBytes: this.task.spec.resources.limits?.memory ?? 0,
+      healthyRunMs: healthySince ? ended - healthySince : 0,
+    };
+    const why = `${describeEnd(run)}${info.exitCode !== 0 && info.error ? `: ${info.error}` : ''}`;
+    this.decide(run, info, now, why, { exitCode: info.exitCode, health: '', ...(oomKilled ? { oomKilled: true } : {}) });
   }
 
   private decide(run: EndedRun, info: ContainerInfo, now: number, why: string, extra: Partial<TaskStatus>): void {
@@ -414,7 +424,7 @@ export class TaskRunner {
       case 'restart':
         this.restarts++;
         this.restartDueAt = now + d.delayMs;
-        this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})`, { ...base, container: 'backoff' });
+        this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})${d.note ? `; ${d.note}` : ''}`, { ...base, container: 'backoff' });
         this.wakeAt(this.restartDueAt);
         return;
       case 'end':

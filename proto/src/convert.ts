@@ -22,6 +22,7 @@ export function statusToPb(s: TaskStatus): PbTaskStatus {
     restarts: s.restarts ?? 0,
     container: s.container ?? '',
     ...(s.failuresInRow !== undefined ? { failuresInRow: s.failuresInRow } : {}),
+    ...(s.oomKilled ? { oomKilled: true } : {}),
   };
 }
 
@@ -36,6 +37,7 @@ export function statusFromPb(s: PbTaskStatusOut): TaskStatus {
   if (s.health) out.health = s.health;
   if (s.restarts) out.restarts = s.restarts;
   if (typeof s.failuresInRow === 'number') out.failuresInRow = s.failuresInRow;
+  if (s.oomKilled) out.oomKilled = true;
   if (s.container) {
     if (!isContainerPhase(s.container)) throw new Error(`unknown container phase ${JSON.stringify(s.container)}`);
     out.container = s.container;

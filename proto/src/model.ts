@@ -62,6 +62,11 @@ export interface TaskStatus {
   failuresInRow?: number;
   /** State `running` only: whether the container is up or waiting for its in-place restart (absent: up). */
   container?: ContainerPhase;
+  /**
+   * The end this status reports (with `exitCode`) was a kill by the kernel for exceeding the
+   * container's memory: the engine's State.OOMKilled. Absent otherwise, and once it runs again.
+   */
+  oomKilled?: boolean;
 }
 
 /** One replica slot's incarnation. Written by the leader; its status comes from the agent. */

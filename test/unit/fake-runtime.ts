@@ -18,6 +18,8 @@ export interface FakeContainer {
   finishedAtMs: number;
   ports: PortBinding[];
   error: string;
+  /** The kernel killed it out of memory (the engine's State.OOMKilled). */
+  oomKilled?: boolean;
   /** The engine's view of the image's HEALTHCHECK ('' without one). */
   health?: string;
   ipAddress?: string;
@@ -83,7 +85,14 @@ export class FakeRuntime implements ContainerRuntime {
     c.state = 'exited';
     c.exitCode = code;
     c.error = error;
+    c.oomKilled = false;
     c.finishedAtMs = this.now();
+  }
+
+  /** The kernel killed the container's process for exceeding its memory limit (SIGKILL: 137). */
+  oomKill(id: string): void {
+    this.exit(id, 137);
+    this.must(id).oomKilled = true;
   }
 
   byName(name: string): FakeContainer | undefined {
@@ -148,6 +157,7 @@ export class FakeRuntime implements ContainerRuntime {
     c.state = 'running';
     c.startedAtMs = this.now() || 1;
     c.exitCode = 0;
+    c.oomKilled = false; // as the engine: a new run clears it
   }
 
   async stop(id: string, graceMs: number): Promise<void> {
@@ -156,6 +166,7 @@ export class FakeRuntime implements ContainerRuntime {
     if (!c || c.state !== 'running') return;
     c.state = 'exited';
     c.exitCode = this.stopExitCode;
+    c.oomKilled = false;
     c.finishedAtMs = this.now();
   }
 
@@ -218,6 +229,7 @@ export class FakeRuntime implements ContainerRuntime {
       state: c.state,
       running: c.state === 'running',
       exitCode: c.exitCode,
+      oomKilled: c.oomKilled ?? false,
       startedAtMs: c.startedAtMs,
       finishedAtMs: c.finishedAtMs,
       ports: c.ports.map((p) => ({ ...p })),

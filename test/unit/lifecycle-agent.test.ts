@@ -2,7 +2,7 @@
 // backoff, one report per restart, giving up on the node, and health checks that restart.
 import { describe, expect, it } from 'vitest';
 import { Worker } from '../../agent/src/worker.js';
-import { LOCAL_RESTARTS_BEFORE_MOVE, decideRestart } from '../../agent/src/restart-plan.js';
+import { KEPT_FOR_LIMIT, LOCAL_RESTARTS_BEFORE_MOVE, decideRestart } from '../../agent/src/restart-plan.js';
 import { HealthTracker } from '../../agent/src/health/probe.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { statusOrder } from '../../proto/src/types.js';
@@ -81,6 +81,14 @@ describe('in-place restarts', () => {
     // Ending or moving after a healthy period: judged on a count started over, and said so.
     expect(decideRestart(restart({ policy: 'never' }), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'end', counters: { failuresInRow: 0, localRestarts: 0 } });
     expect(decideRestart(restart(), crash, { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE })).toMatchObject({ action: 'move', counters: { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } });
+    // Killed out of memory: by its own limit it stays (any node enforces the same limit); without
+    // one, the node ran out of memory, and moving may help.
+    const oom = { exitCode: 137, unhealthy: false, oomKilled: true, memoryLimitBytes: 8 * 2 ** 20, healthyRunMs: 0 };
+    const past = { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE };
+    expect(decideRestart(restart(), oom, past)).toEqual({ action: 'restart', delayMs: 8_000, counters: { failuresInRow: 6, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE + 1 }, reason: 'killed: out of memory (limit 8Mi)', note: KEPT_FOR_LIMIT });
+    expect(decideRestart(restart(), oom, { failuresInRow: 0, localRestarts: 0 })).not.toHaveProperty('note');
+    expect(decideRestart(restart(), { ...oom, memoryLimitBytes: 0 }, past)).toMatchObject({ action: 'move' });
+    expect(decideRestart(restart({ policy: 'never' }), { ...oom, memoryLimitBytes: 100_000_000 }, past)).toMatchObject({ action: 'end', state: 'failed' });
   });
 
   it('a replica that ran healthy past resetAfter reports its failures in a row started over, beside its lifetime restarts', async () => {
@@ -108,6 +116,51 @@ describe('in-place restarts', () => {
     await worker.settled();
     expect(reports.at(-1)!.status).toMatchObject({ state: 'running', container: 'backoff', restarts: 2, failuresInRow: 1 });
     expect(reports.at(-1)!.status.message).toBe('exited with code 143; restarting in 1s (restart 2)');
+  });
+
+  it('a container killed by its own memory limit says so, and goes on restarting on this node past the move count', async () => {
+    const { clock, rt, reports, worker, t } = setup({ restart: restart(), resources: { cpu: 0, memory: 0, limits: { memory: 8 * 2 ** 20 } } });
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await worker.settled();
+    const id = rt.byName(t.containerName)!.id;
+    const oomOnce = async (): Promise<TaskStatus> => {
+      const starts = rt.callsOf('start').length;
+      clock.advance(100);
+      rt.oomKill(id);
+      worker.poke(t.id);
+      await worker.settled();
+      const ended = reports.at(-1)!.status;
+      for (let waited = 0; rt.callsOf('start').length === starts; waited += 100) {
+        expect(waited).toBeLessThan(20_000);
+        clock.advance(100);
+        await settle(() => true);
+        await worker.settled();
+      }
+      return ended;
+    };
+    const first = await oomOnce();
+    expect(first).toMatchObject({ state: 'running', container: 'backoff', restarts: 1, exitCode: 137, oomKilled: true });
+    expect(first.message).toBe('killed: out of memory (limit 8Mi); restarting in 1s (restart 1)');
+    for (let i = 2; i <= LOCAL_RESTARTS_BEFORE_MOVE; i++) await oomOnce();
+    // Where a crash would be given up on the node, this one restarts here and says why.
+    const past = await oomOnce();
+    expect(past).toMatchObject({ state: 'running', container: 'backoff', restarts: LOCAL_RESTARTS_BEFORE_MOVE + 1, oomKilled: true });
+    expect(past.message).toBe(`killed: out of memory (limit 8Mi); restarting in 8s (restart ${LOCAL_RESTARTS_BEFORE_MOVE + 1}); ${KEPT_FOR_LIMIT}`);
+    expect(rt.callsOf('create')).toHaveLength(1);
+    // Up again: the flag was about that end only.
+    clock.advance(2_000);
+    await settle(() => true);
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'running', restarts: LOCAL_RESTARTS_BEFORE_MOVE + 1 });
+    expect(reports.at(-1)!.status.container).toBeUndefined();
+    expect(reports.at(-1)!.status.oomKilled).toBeUndefined();
+    // A plain crash after those still moves: the count is restarts in a row on this node.
+    clock.advance(100);
+    rt.exit(id, 3);
+    worker.poke(t.id);
+    await worker.settled();
+    expect(reports.at(-1)!.status).toMatchObject({ state: 'failed', exitCode: 3 });
+    expect(reports.at(-1)!.status.message).toMatch(/^exited with code 3; \d+ restarts in a row on this node: replaced, preferring another node$/);
   });
 });
 

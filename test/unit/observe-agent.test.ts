@@ -163,20 +163,39 @@ describe('TaskObserver', () => {
     expect(observer.usage()[0]).toMatchObject({ cpuCores: 0.5, memoryBytes: 2000, sampledAtMs: T0 + 4000 });
   });
 
-  it('counts restarts per slot: in place once each, a replacement once, from zero', async () => {
+  it('counts restarts per slot and reason: in place once each, a replacement once, from zero', async () => {
     const { views, metrics, observer } = setup();
     const first = mockTask(svc, { slot: 1, instance: 0, state: 'preparing' });
     views.push({ task: first, status: undefined });
     await observer.sample();
-    const restarts = async (): Promise<string[]> => series(metrics, 'berth_task_restarts_total');
+    // Summed over the reasons (as the dashboards and alerts do).
+    const restarts = async (): Promise<string[]> => {
+      const sums = new Map<string, number>();
+      for (const l of await series(metrics, 'berth_task_restarts_total')) {
+        const m = /^(.*),reason="[a-z_]+"\} (\d+)$/.exec(l);
+        if (!m) throw new Error(`no reason label: ${l}`);
+        sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+      }
+      return [...sums].map(([k, v]) => `${k}} ${v}`);
+    };
+    const byReason = async (slot: number): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const l of await series(metrics, 'berth_task_restarts_total')) {
+        const m = new RegExp(`slot="${slot}",reason="([a-z_]+)"\\} (\\d+)$`).exec(l);
+        if (m) out[m[1]!] = Number(m[2]);
+      }
+      return out;
+    };
     expect(await restarts()).toEqual(['berth_task_restarts_total{namespace="default",service="web",slot="1"} 0']);
+    expect(await byReason(1)).toEqual({ exited: 0, oom_killed: 0, unhealthy: 0, replaced: 0 });
 
     observer.onStatus(first, running('c1'));
-    observer.onStatus(first, { ...running('c1'), state: 'starting', restarts: 1 });
-    observer.onStatus(first, { ...running('c1'), state: 'starting', restarts: 1 }); // the same report again
+    observer.onStatus(first, { ...running('c1'), container: 'backoff', exitCode: 137, oomKilled: true, restarts: 1 });
+    observer.onStatus(first, { ...running('c1'), container: 'backoff', exitCode: 137, oomKilled: true, restarts: 1 }); // the same report again
     observer.onStatus(first, { ...running('c1'), state: 'running', restarts: 1 });
-    observer.onStatus(first, { ...running('c1'), state: 'starting', restarts: 2 });
+    observer.onStatus(first, { ...running('c1'), container: 'backoff', health: 'unhealthy', restarts: 2 });
     expect(await restarts()).toEqual(['berth_task_restarts_total{namespace="default",service="web",slot="1"} 2']);
+    expect(await byReason(1)).toEqual({ exited: 0, oom_killed: 1, unhealthy: 1, replaced: 0 });
 
     // Given up on this node; the replacement (priorFailures > 0) starts here: one restart more.
     observer.onStatus(first, { ...running('c1'), state: 'failed', restarts: 3 });
@@ -186,6 +205,7 @@ describe('TaskObserver', () => {
     observer.onStatus(replacement, { state: 'starting', message: '', timestampMs: T0, containerId: 'c2' });
     observer.onStatus(replacement, { state: 'starting', message: '', timestampMs: T0, containerId: 'c2' });
     expect(await restarts()).toEqual(['berth_task_restarts_total{namespace="default",service="web",slot="1"} 4']);
+    expect(await byReason(1)).toEqual({ exited: 1, oom_killed: 1, unhealthy: 1, replaced: 1 });
 
     // A task adopted after an agent restart starts from the count the controller has stored.
     const adopted = { ...mockTask(svc, { slot: 2, state: 'running', status: { restarts: 5 } }) };

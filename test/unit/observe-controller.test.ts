@@ -152,19 +152,27 @@ describe('events recorded from the caches', () => {
     const pullAgain = { ...pullFailed, status: { ...pullFailed.status, message: 'pull failed: denied; retrying in 2s' } };
     const running = { ...placed, status: { ...placed.status, state: 'running' as const, message: 'container running', health: 'starting' } };
     const healthy = { ...running, status: { ...running.status, message: 'container running, healthy', health: 'healthy' } };
+    // An in-place restart is news (why it ended); the container up again after it is not.
+    const oom = 'killed: out of memory (limit 8Mi); restarting in 1s (restart 1)';
+    const restarting = { ...healthy, status: { ...healthy.status, message: oom, health: '', container: 'backoff' as const, restarts: 1, exitCode: 137, oomKilled: true } };
+    const upAgain = { ...healthy, status: { ...healthy.status, message: 'container running (restarted 1×)', health: '', restarts: 1 } };
+    const oomAgain = 'killed: out of memory (limit 8Mi); restarting in 2s (restart 2)';
+    const restartingAgain = { ...restarting, status: { ...restarting.status, message: oomAgain, restarts: 2 } };
     let r = rev + 1;
-    for (const next of [preparing, pullFailed, pullAgain, running, healthy]) {
+    for (const next of [preparing, pullFailed, pullAgain, running, healthy, restarting, upAgain, restartingAgain]) {
       await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify(next), modRevision: r }]);
       r = (await store.get(keys.task(t.id)))!.modRevision;
     }
     const nrev = (await store.get(keys.node('n1')))!.modRevision;
     await store.commit([{ op: 'update', key: keys.node('n1'), value: JSON.stringify({ ...n1, availability: 'drain' }), modRevision: nrev }]);
-    await until(() => sink.events.length === 5);
+    await until(() => sink.events.length === 7);
     expect(sink.events.map((e) => [e.type, e.state, e.node ?? '', e.message])).toEqual([
       ['task.state', 'pending', '', 'created for revision 3: waiting for placement'],
       ['task.state', 'assigned', 'n1', 'assigned to n1'],
       ['task.state', 'preparing', 'n1', 'pull failed: denied; retrying in 1s'],
       ['task.state', 'running', 'n1', 'container running, healthy'],
+      ['task.state', 'running', 'n1', oom],
+      ['task.state', 'running', 'n1', oomAgain],
       ['node.availability', 'drain', 'n1', 'node n1 is now drain'],
     ]);
     off();

@@ -7,6 +7,12 @@ import type { ContainerStats } from '../runtime/observe.js';
 export const TASK_LABELS = ['namespace', 'service', 'slot'] as const;
 /** Health states of berth_task_health ("none": the service declares no health check). */
 export const HEALTH_STATES = ['healthy', 'unhealthy', 'starting', 'none'] as const;
+/**
+ * Why berth_task_restarts_total counted a restart: how the run before it ended (killed by the
+ * kernel out of memory, unhealthy, or any other end), or a replacement task of a slot that failed.
+ */
+export const RESTART_REASONS = ['exited', 'oom_killed', 'unhealthy', 'replaced'] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** What the agent observes of one replica slot on this node, read when Prometheus scrapes. */
 export interface SlotObservation {
@@ -100,8 +106,8 @@ export class AgentMetrics {
   });
   readonly restarts = new Counter({
     name: 'berth_task_restarts_total',
-    help: 'Restarts of a replica slot on this node: its container restarted in place, or a replacement task (after a failure) started here. Sum over nodes for the slot\'s restarts.',
-    labelNames: TASK_LABELS,
+    help: 'Restarts of a replica slot on this node, by reason (exited, oom_killed, unhealthy: how the run before ended, restarted in place; replaced: a replacement task after a failure started here). Sum over nodes and reasons for the slot\'s restarts.',
+    labelNames: [...TASK_LABELS, 'reason'] as const,
     registers: [this.registry],
   });
   readonly health = new Gauge({

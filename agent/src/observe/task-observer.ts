@@ -5,7 +5,7 @@ import { sleep } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal } from '../../../proto/src/types.js';
-import type { AgentMetrics, ObservationSource, SlotObservation } from '../metrics/metrics.js';
+import { RESTART_REASONS, type AgentMetrics, type ObservationSource, type RestartReason, type SlotObservation } from '../metrics/metrics.js';
 import type { ContainerStats, ObserveRuntime } from '../runtime/observe.js';
 import type { TaskUsage__Output } from '../../../proto/gen/berth/v1/TaskUsage.js';
 
@@ -29,6 +29,13 @@ interface Sample {
 }
 
 const slotKey = (t: Pick<TaskRecord, 'namespace' | 'service' | 'slot'>): string => `${t.namespace}\u0000${t.service}\u0000${t.slot}`;
+
+/** Why a status' in-place restart happened: it reports the end of the run before it. */
+export function restartReason(s: TaskStatus): RestartReason {
+  if (s.oomKilled) return 'oom_killed';
+  if (s.health === 'unhealthy') return 'unhealthy';
+  return 'exited';
+}
 
 /** CPUs used between two samples of one container. */
 export function cpuRate(prev: ContainerStats | undefined, cur: ContainerStats): number {
@@ -98,19 +105,20 @@ export class TaskObserver implements ObservationSource {
    * Every status the agent reports. A slot restarts on this node when its container is restarted
    * in place (the status' restart count goes up) or when a replacement task, created because an
    * earlier one of the slot failed (priorFailures > 0), starts here. Summed over the nodes, that
-   * is every restart of the slot.
+   * is every restart of the slot. The reason label says why (restartReason; `replaced` for a
+   * replacement); restarts that one report counts together share its reason.
    */
   onStatus(task: TaskRecord | undefined, status: TaskStatus): void {
     if (!task) return;
     const restarts = status.restarts ?? 0;
     const before = this.restartsSeen.get(task.id) ?? task.status.restarts ?? 0;
-    let n = Math.max(0, restarts - before);
+    const n = Math.max(0, restarts - before);
     this.restartsSeen.set(task.id, Math.max(before, restarts));
+    if (n > 0) this.deps.metrics?.restarts.labels(...this.restartLabels(task), restartReason(status)).inc(n);
     if (status.state === 'starting' && restarts === 0 && (task.priorFailures ?? 0) > 0 && !this.replacementsCounted.has(task.id)) {
       this.replacementsCounted.add(task.id);
-      n++;
+      this.deps.metrics?.restarts.labels(...this.restartLabels(task), 'replaced').inc(1);
     }
-    if (n > 0) this.deps.metrics?.restarts.labels(...this.restartLabels(task)).inc(n);
   }
 
   private restartLabels(t: TaskRecord): [string, string, string] {
@@ -120,7 +128,7 @@ export class TaskObserver implements ObservationSource {
       labels = [t.namespace, t.service, String(t.slot)];
       this.restartSlots.set(key, labels);
       // Start at zero so that the first restart shows in increase() and rate().
-      this.deps.metrics?.restarts.labels(...labels).inc(0);
+      for (const r of RESTART_REASONS) this.deps.metrics?.restarts.labels(...labels, r).inc(0);
     }
     return labels;
   }
@@ -139,7 +147,7 @@ export class TaskObserver implements ObservationSource {
     for (const [key, labels] of this.restartSlots) {
       if (present.has(key)) continue;
       this.restartSlots.delete(key);
-      this.deps.metrics?.restarts.remove(...labels);
+      for (const r of RESTART_REASONS) this.deps.metrics?.restarts.remove(...labels, r);
     }
   }
 

@@ -20,6 +20,8 @@ export interface ContainerInfo {
   state: string;
   running: boolean;
   exitCode: number;
+  /** The kernel killed a process of it for exceeding its memory (Docker's State.OOMKilled). */
+  oomKilled?: boolean;
   /** 0 when never started. */
   startedAtMs: number;
   finishedAtMs: number;

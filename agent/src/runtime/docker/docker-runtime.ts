@@ -171,6 +171,7 @@ export class DockerRuntime implements ContainerRuntime {
         state: i.State.Status,
         running: i.State.Running,
         exitCode: i.State.ExitCode,
+        oomKilled: i.State.OOMKilled === true,
         startedAtMs: parseTime(i.State.StartedAt),
         finishedAtMs: parseTime(i.State.FinishedAt),
         ports: portsOf(i.NetworkSettings?.Ports),

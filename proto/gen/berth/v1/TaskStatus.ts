@@ -38,7 +38,13 @@ export interface TaskStatus {
    * healthy period); unset: prior_failures + restarts.
    */
   'failuresInRow'?: (number);
+  /**
+   * The container's end this status reports was a kill by the kernel for exceeding the
+   * container's memory (the engine's State.OOMKilled, with a non-zero exit code); unset otherwise.
+   */
+  'oomKilled'?: (boolean);
   '_failuresInRow'?: "failuresInRow";
+  '_oomKilled'?: "oomKilled";
 }
 
 export interface TaskStatus__Output {
@@ -75,5 +81,11 @@ export interface TaskStatus__Output {
    * healthy period); unset: prior_failures + restarts.
    */
   'failuresInRow'?: (number);
+  /**
+   * The container's end this status reports was a kill by the kernel for exceeding the
+   * container's memory (the engine's State.OOMKilled, with a non-zero exit code); unset otherwise.
+   */
+  'oomKilled'?: (boolean);
   '_failuresInRow'?: "failuresInRow";
+  '_oomKilled'?: "oomKilled";
 }
