@@ -1,7 +1,7 @@
 // The agent's side of the host-path allowlist. The operator lists the paths with the agent's
 // --allow-host-path (repeatable); everything else is refused, so a manifest cannot reach /etc,
 // the Docker socket or another service's data. Lexical checks only (no I/O): symlinks are
-// resolved by the runtime guard (runtime/host-path-guard.ts) before it asks this again. The
+// resolved by the runtime guard (host-path-guard.ts) before it asks this again. The
 // scheduler applies the same rule (proto/src/host-paths.ts) to the advertised list.
 import { bindSources, firstRefusedPath, isAllowed, isUnder } from '../../proto/src/host-paths.js';
 import { absolutePathProblem } from '../../proto/src/spec/container.js';

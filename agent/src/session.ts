@@ -3,7 +3,7 @@
 // known controller address (or the leader a follower points to). Assignments from an epoch older
 // than the newest one seen are refused: a deposed leader cannot command this agent.
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
+import { CHANNEL_OPTIONS, LEADER_METADATA, protos } from '../../proto/src/grpc.js';
 import { backoffMs, sleep } from '../../proto/src/clock.js';
 import { descriptionToPb, statusToPb, taskFromPb } from '../../proto/src/convert.js';
 import type { Logger } from '../../proto/src/log.js';
@@ -33,8 +33,6 @@ export const RECONNECT_MAX_MS = 2_000;
 export const ROTATE_DELAY_MS = 100;
 /** Status updates wait this long to travel together (one write batch on the controller). */
 export const STATUS_FLUSH_MS = 20;
-/** Metadata key by which a follower names the leader's address. */
-export const LEADER_METADATA = 'berth-leader-address';
 /** A controller that has not answered Hello this soon is stalled (e.g. a paused process). */
 export const WELCOME_TIMEOUT_MS = 3_000;
 /** A session with no message from the leader for this many heartbeat periods is dropped. */

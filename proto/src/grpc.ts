@@ -8,6 +8,12 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as ControlProto } from '../gen/control.js';
 import type { ProtoGrpcType as DispatcherProto } from '../gen/dispatcher.js';
 
+/**
+ * Metadata key of the Dispatcher: a follower controller that refuses an agent's session names the
+ * leader's address under it, and the agent reconnects there.
+ */
+export const LEADER_METADATA = 'berth-leader-address';
+
 /** Must match the flags proto/gen.mjs passes to proto-loader-gen-types. */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,

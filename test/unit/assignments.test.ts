@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignmentSignature, diffAssignments, fullAssignments } from '../../controller/src/api/assignments.js';
-import { acceptStatus, judgeStatus } from '../../controller/src/api/status-writer.js';
+import { assignmentSignature, diffAssignments, fullAssignments } from '../../controller/src/dispatcher/assignments.js';
+import { acceptStatus, judgeStatus } from '../../controller/src/dispatcher/status-writer.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { TaskState } from '../../proto/src/types.js';
 import { T0, configureProperties, mockService, mockTask } from './fixtures.js';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { commandLine, createOptions, needsImageCmd } from '../../agent/src/runtime/docker/create-options.js';
 import { hostPathRefusal, isUnder, parseAllowedHostPaths } from '../../agent/src/host-paths.js';
-import { guardHostPaths, HostPathRefusedError } from '../../agent/src/runtime/host-path-guard.js';
+import { guardHostPaths, HostPathRefusedError } from '../../agent/src/host-path-guard.js';
 import { validateServiceManifest, type ServiceSpec } from '../../proto/src/spec/service.js';
 import { FakeRuntime } from './fake-runtime.js';
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import type { DesiredState, NodeAvailability, NodeState, TaskState } from '../../proto/src/types.js';
-import { containerName, taskId } from '../../controller/src/orchestrator/replicated-plan.js';
+import { containerName, taskId } from '../../controller/src/model/task-identity.js';
 
 /** A fixed point in time for tests that do not care about the clock. */
 export const T0 = 1_700_000_000_000;

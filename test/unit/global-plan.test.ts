@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eligibleNodes, globalTaskId, planGlobal } from '../../controller/src/orchestrator/global-plan.js';
+import { planGlobal } from '../../controller/src/orchestrator/global-plan.js';
+import { eligibleNodes } from '../../controller/src/model/node-attributes.js';
+import { globalTaskId } from '../../controller/src/model/task-identity.js';
 import { rolloutProgress } from '../../controller/src/orchestrator/rollout-plan.js';
 import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
 import type { NodeAvailability, NodeState } from '../../proto/src/types.js';

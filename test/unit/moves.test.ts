@@ -1,7 +1,8 @@
 // Start-first moves: drain (replicated planner handover), opt-in rebalancing, and host ports
 // found busy outside Berth.
 import { describe, expect, it } from 'vitest';
-import { HANDOVER_TIMEOUT_MS, planReplicated, taskId } from '../../controller/src/orchestrator/replicated-plan.js';
+import { HANDOVER_TIMEOUT_MS, planReplicated } from '../../controller/src/orchestrator/replicated-plan.js';
+import { taskId } from '../../controller/src/model/task-identity.js';
 import { planRebalance } from '../../controller/src/scheduler/rebalance-plan.js';
 import { buildNodes } from '../../controller/src/scheduler/snapshot.js';
 import { PORT_HOLD_MAX_MS, PORT_HOLD_MS, holdPort, portConflictOf } from '../../controller/src/scheduler/ports.js';

@@ -11,7 +11,7 @@ import { filterSubject, matchesEvent } from '../../controller/src/events/filter.
 import { eventSubject } from '../../controller/src/events/subject.js';
 import { recordCacheEvents } from '../../controller/src/events/recorder.js';
 import { ControllerMetrics } from '../../controller/src/metrics/metrics.js';
-import { clusterState, observePlacements } from '../../controller/src/metrics/cluster-state.js';
+import { clusterState, observePlacements } from '../../controller/src/observe/cluster-state.js';
 import { ClusterCache } from '../../controller/src/store/cluster.js';
 import { InstrumentedStore } from '../../controller/src/store/instrumented-store.js';
 import { Keys } from '../../controller/src/store/keys.js';

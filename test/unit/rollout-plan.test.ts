@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planRollout, type SlotState } from '../../controller/src/orchestrator/rollout-plan.js';
 import { planReplicated } from '../../controller/src/orchestrator/replicated-plan.js';
-import { rollbackRecord } from '../../controller/src/api/rollouts.js';
+import { rollbackRecord } from '../../controller/src/store/revisions.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import type { RolloutRecord } from '../../proto/src/lifecycle-model.js';
 import { isReady } from '../../proto/src/lifecycle-model.js';

@@ -9,6 +9,7 @@ import { MemoryStore } from '../../controller/src/store/memory-store.js';
 import { Keys } from '../../controller/src/store/keys.js';
 import { ClusterCache } from '../../controller/src/store/cluster.js';
 import { ServiceApi } from '../../controller/src/api/services.js';
+import { summarizeService } from '../../controller/src/model/service-status.js';
 import { NodeApi } from '../../controller/src/api/nodes.js';
 import { ReplicatedOrchestrator } from '../../controller/src/orchestrator/replicated.js';
 import { GlobalOrchestrator } from '../../controller/src/orchestrator/global.js';
@@ -90,7 +91,7 @@ describe('scheduling loops on the memory store', () => {
       await h.nodes.setAvailability('n1', 'drain');
       await until(() => h.runningOn('agent')['n1'] === undefined && h.live('agent').length === 2, 'gone from the drained node');
       const svc = await h.services.get('default', 'agent');
-      expect(ServiceApi.summarize(svc.value, h.tasks('agent')).desired).toBe(2);
+      expect(summarizeService(svc.value, h.tasks('agent')).desired).toBe(2);
     } finally {
       await h.stop();
     }

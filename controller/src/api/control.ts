@@ -7,7 +7,8 @@ import type { ControlAPIHandlers } from '../../../proto/gen/berth/v1/ControlAPI.
 import type { TaskRecord } from '../../../proto/src/model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { toStatus } from './errors.js';
-import { ServiceApi } from './services.js';
+import type { ServiceApi } from './services.js';
+import { summarizeService } from '../model/service-status.js';
 
 type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 
@@ -60,12 +61,12 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
     GetService: unary('GetService', async (req) => {
       const s = await api.get(req.namespace || 'default', req.name);
       const tasks = (await summaries(s.value.meta.namespace)).get(`${s.value.meta.namespace}/${s.value.meta.name}`) ?? [];
-      return serviceToPb(s.value, s.modRevision, ServiceApi.summarize(s.value, tasks));
+      return serviceToPb(s.value, s.modRevision, summarizeService(s.value, tasks));
     }),
     ListServices: unary('ListServices', async (req) => {
       const [services, byService] = await Promise.all([api.list(req.namespace || undefined), summaries(req.namespace || undefined)]);
       return {
-        services: services.map((s) => serviceToPb(s.value, s.modRevision, ServiceApi.summarize(s.value, byService.get(`${s.value.meta.namespace}/${s.value.meta.name}`) ?? []))),
+        services: services.map((s) => serviceToPb(s.value, s.modRevision, summarizeService(s.value, byService.get(`${s.value.meta.namespace}/${s.value.meta.name}`) ?? []))),
       };
     }),
     DeleteService: unary('DeleteService', async (req) => {

@@ -10,34 +10,12 @@ import type { Keys } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { rolloutProgress, startRecord, type RolloutProgress } from '../orchestrator/rollout-plan.js';
-import { REVISIONS_KEPT } from './services.js';
+import { specChangeOps } from '../store/revisions.js';
 
 export interface RolloutView {
   service: ServiceRecord;
   record: RolloutRecord;
   progress: RolloutProgress;
-}
-
-/** Ops that store revision `n` of a service and drop the one that falls out of the kept window. */
-export function revisionOps(keys: Keys, rev: RevisionRecord): WriteOp[] {
-  const ops: WriteOp[] = [{ op: 'put', key: keys.revision(rev.namespace, rev.name, rev.specRevision), value: JSON.stringify(rev) }];
-  if (rev.specRevision - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(rev.namespace, rev.name, rev.specRevision - REVISIONS_KEPT) });
-  return ops;
-}
-
-/**
- * Ops that make `spec` (an earlier revision's, with today's replica count) the service's next
- * revision. Undo and the automatic rollback both use them: a rollback is a rollout like any other.
- */
-export function specChangeOps(keys: Keys, cur: Versioned<ServiceRecord>, spec: ServiceSpec, cause: string, nowMs: number, extra: Partial<ServiceRecord> = {}): { ops: WriteOp[]; record: ServiceRecord } {
-  const svc = cur.value;
-  const n = svc.specRevision + 1;
-  const record: ServiceRecord = { ...svc, ...extra, spec, specRevision: n, meta: { ...svc.meta, updatedAtMs: nowMs } };
-  const rev: RevisionRecord = { namespace: svc.meta.namespace, name: svc.meta.name, specRevision: n, spec, labels: svc.meta.labels, createdAtMs: nowMs, cause };
-  return {
-    record,
-    ops: [{ op: 'update', key: keys.service(svc.meta.namespace, svc.meta.name), value: JSON.stringify(record), modRevision: cur.modRevision }, ...revisionOps(keys, rev)],
-  };
 }
 
 export class RolloutApi {
@@ -135,52 +113,4 @@ export class RolloutApi {
     }
     throw new ConflictError(`rollout of ${namespace}/${name} kept changing; try again`);
   }
-}
-
-/**
- * The rollout record of an automatic rollback: revision `revision` (the previous spec, re-applied)
- * rolls out like any update; `rollbackOf` marks it so that a failure now pauses instead of
- * rolling back again.
- */
-export function rollbackRecord(failed: ServiceRecord, revision: number, toRevision: number, reason: string, nowMs: number): RolloutRecord {
-  return {
-    namespace: failed.meta.namespace,
-    name: failed.meta.name,
-    revision,
-    previousRevision: toRevision,
-    state: 'rollback_started',
-    paused: false,
-    failedSlots: [],
-    rollbackOf: failed.specRevision,
-    message: `revision ${failed.specRevision} failed (${reason}): rolling back to the spec of revision ${toRevision}`,
-    startedAtMs: nowMs,
-    updatedAtMs: nowMs,
-  };
-}
-
-/**
- * The automatic rollback: the spec of `toRevision` becomes the next revision and the rollout
- * record says so, in one transaction. Returns false when that revision is no longer kept.
- */
-export async function rollbackService(
-  deps: { store: Store; keys: Keys },
-  svc: Versioned<ServiceRecord>,
-  rec: Versioned<RolloutRecord> | undefined,
-  toRevision: number,
-  reason: string,
-  nowMs: number,
-): Promise<{ ok: true; revision: number } | { ok: false; message: string }> {
-  const { store, keys } = deps;
-  const { namespace, name } = svc.value.meta;
-  const kv = await store.get(keys.revision(namespace, name, toRevision));
-  if (!kv) return { ok: false, message: `revision ${toRevision} is no longer kept` };
-  const old = JSON.parse(kv.value) as RevisionRecord;
-  const spec: ServiceSpec = { ...old.spec, replicas: svc.value.spec.replicas };
-  const { ops, record } = specChangeOps(keys, svc, spec, `rollback to ${toRevision} (automatic: ${reason})`, nowMs);
-  const next = rollbackRecord(svc.value, record.specRevision, toRevision, reason, nowMs);
-  ops.push(rec
-    ? { op: 'update', key: keys.rollout(namespace, name), value: JSON.stringify(next), modRevision: rec.modRevision }
-    : { op: 'create', key: keys.rollout(namespace, name), value: JSON.stringify(next) });
-  await store.commit(ops);
-  return { ok: true, revision: record.specRevision };
 }

@@ -12,20 +12,13 @@ import { isTerminal } from '../../../proto/src/types.js';
 import type { Keys } from '../store/keys.js';
 import type { KeyValue, Store, WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
+import { revisionOps } from '../store/revisions.js';
 
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
-export const REVISIONS_KEPT = 10;
 /** Largest manifest document accepted. */
 export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
-
-export interface ServiceStatusSummary {
-  desired: number;
-  running: number;
-  pending: number;
-  message: string;
-}
 
 export function versioned<T>(kv: KeyValue): Versioned<T> {
   return { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision, createRevision: kv.createRevision };
@@ -88,8 +81,7 @@ export class ServiceApi {
     const ops: WriteOp[] = [{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }];
     if (specChanged) {
       const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
-      ops.push({ op: 'put', key: keys.revision(metadata.namespace, metadata.name, n), value: JSON.stringify(rev) });
-      if (n - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(metadata.namespace, metadata.name, n - REVISIONS_KEPT) });
+      ops.push(...revisionOps(keys, rev));
     }
     const r = await store.commit(ops);
     this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: specChanged ? `updated to revision ${n}` : 'labels updated' });
@@ -145,16 +137,5 @@ export class ServiceApi {
       const e = per.get(node.value.id) ?? { allocated: { cpuMilli: 0, memoryBytes: 0 }, tasks: 0 };
       return { node, ...e };
     });
-  }
-
-  /** desired / running / pending of a service from its tasks. */
-  static summarize(svc: ServiceRecord, tasks: TaskRecord[]): ServiceStatusSummary {
-    const live = tasks.filter((t) => t.serviceUid === svc.meta.uid && t.desiredState === 'running');
-    const running = live.filter((t) => t.status.state === 'running' && t.status.container !== 'backoff').length;
-    const pendingTasks = live.filter((t) => t.status.state === 'pending');
-    const reason = pendingTasks.find((t) => t.status.message)?.status.message ?? '';
-    // A global service wants one task per eligible node: as many as it has live.
-    const desired = svc.deleting ? 0 : modeOf(svc.spec) === 'global' ? live.length : svc.spec.replicas;
-    return { desired, running, pending: pendingTasks.length, message: svc.deleting ? 'deleting' : reason };
   }
 }

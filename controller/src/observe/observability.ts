@@ -7,7 +7,7 @@ import type { ObserveAPIHandlers } from '../../../proto/gen/berth/v1/ObserveAPI.
 import type { EventSink } from '../events/events.js';
 import type { EventReader } from '../events/nats-reader.js';
 import { recordCacheEvents } from '../events/recorder.js';
-import { clusterState, observePlacements } from '../metrics/cluster-state.js';
+import { clusterState, observePlacements } from './cluster-state.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { MemberRegistry } from '../store/members.js';

@@ -9,12 +9,11 @@
 // (restart-plan.ts); tasks of an older spec are replaced by the rolling update (rollout-plan.ts)
 // with the service's update settings, each node counting as one replica.
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
-import { parseConstraint, type Constraint } from '../../../proto/src/spec/placement.js';
 import { isTerminal } from '../../../proto/src/types.js';
-import { constraintHolds } from '../scheduler/scheduler.js';
-import { effectiveLabels } from '../scheduler/snapshot.js';
+import { meetsConstraints, constraintsOf } from '../model/node-attributes.js';
+import { instanceOf, newTask } from '../model/task-identity.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
-import { TASK_HISTORY_PER_SLOT, instanceOf, type ReplicatedPlan, type TaskChange } from './replicated-plan.js';
+import { TASK_HISTORY_PER_SLOT, type ReplicatedPlan, type TaskChange } from './replicated-plan.js';
 import { refillDecision } from './restart-plan.js';
 import { planRollout, slotRoles, type SlotState } from './rollout-plan.js';
 
@@ -25,50 +24,6 @@ export interface GlobalPlanInput {
   nowMs: number;
   /** The service's rollout record, if any. */
   rollout?: RolloutRecord | undefined;
-}
-
-export function globalTaskId(serviceUid: string, nodeId: string, instance: number): string {
-  return `${serviceUid}-${nodeId}-${instance}`;
-}
-
-export function globalContainerName(svc: ServiceRecord, nodeId: string, instance: number): string {
-  return `berth-${svc.meta.namespace}-${svc.meta.name}-${nodeId}-${instance}-${svc.meta.uid}`;
-}
-
-function newGlobalTask(svc: ServiceRecord, nodeId: string, instance: number, nowMs: number, priorFailures = 0): TaskRecord {
-  return {
-    ...(priorFailures ? { priorFailures } : {}),
-    ...(svc.restartGeneration ? { restartGeneration: svc.restartGeneration } : {}),
-    id: globalTaskId(svc.meta.uid, nodeId, instance),
-    namespace: svc.meta.namespace,
-    service: svc.meta.name,
-    serviceUid: svc.meta.uid,
-    slot: 0,
-    nodeId: '',
-    targetNodeId: nodeId,
-    specRevision: svc.specRevision,
-    desiredState: 'running',
-    spec: svc.spec,
-    containerName: globalContainerName(svc, nodeId, instance),
-    createdAtMs: nowMs,
-    status: { state: 'pending', message: `waiting for placement on ${nodeId}`, timestampMs: nowMs },
-  };
-}
-
-/** Whether the node meets every constraint of the spec. */
-export function meetsConstraints(node: NodeRecord, constraints: readonly Constraint[]): boolean {
-  const view = { id: node.id, hostname: node.description.hostname, os: node.description.os, arch: node.description.arch, labels: effectiveLabels(node) };
-  return constraints.every((c) => constraintHolds(view, c));
-}
-
-/** The nodes on which the service should have a task now (ready, active, constraints met). */
-export function eligibleNodes(svc: ServiceRecord, nodes: readonly NodeRecord[]): NodeRecord[] {
-  const cs = constraintsOf(svc);
-  return nodes.filter((n) => n.state === 'ready' && n.availability === 'active' && meetsConstraints(n, cs));
-}
-
-function constraintsOf(svc: ServiceRecord): Constraint[] {
-  return (svc.spec.placement?.constraints ?? []).map((s) => parseConstraint(s)).filter((c): c is Constraint => !('error' in c));
 }
 
 export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
@@ -161,7 +116,7 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
       slots.push({ slot, live: [], tasks: list, refillPending: decision.refill });
       continue;
     }
-    const t = newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs, decision.priorFailures);
+    const t = newTask(svc, nodeId, nextInstance(nodeId), nowMs, { priorFailures: decision.priorFailures });
     plan.create.push(t);
     slots.push({ slot, live: [t], tasks: [...list, t] });
   }
@@ -177,7 +132,7 @@ export function planGlobal(input: GlobalPlanInput): ReplicatedPlan {
   for (const slot of r.replace) {
     const nodeId = slotNode.get(slot)!;
     const node = nodeById.get(nodeId);
-    if (node && node.state === 'ready' && node.availability === 'active') plan.create.push(newGlobalTask(svc, nodeId, nextInstance(nodeId), nowMs));
+    if (node && node.state === 'ready' && node.availability === 'active') plan.create.push(newTask(svc, nodeId, nextInstance(nodeId), nowMs));
   }
   if (r.record) plan.rollout = r.record;
   if (r.rollbackTo) plan.rollbackTo = r.rollbackTo;

@@ -8,9 +8,10 @@ import { modeOf } from '../../../proto/src/spec/placement.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
-import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
+import type { ClusterCache } from '../store/cluster.js';
+import { serviceKey } from '../model/task-identity.js';
 import type { EventSink } from '../events/events.js';
-import { effectiveLabels } from '../scheduler/snapshot.js';
+import { effectiveLabels } from '../model/node-attributes.js';
 import { planGlobal } from './global-plan.js';
 import { ORCHESTRATOR_RESYNC_MS, applyPlan, concernsOrchestrator } from './replicated.js';
 
@@ -29,19 +30,19 @@ export class GlobalOrchestrator {
   }
 
   private enqueueAll(): void {
-    for (const s of this.deps.cache.services.list()) if (isGlobal(s.value)) this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name));
+    for (const s of this.deps.cache.services.list()) if (isGlobal(s.value)) this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name));
   }
 
   async start(signal: AbortSignal): Promise<void> {
     const { cache } = this.deps;
     const enqueueTask = (t: TaskRecord): void => {
       const s = cache.service(t.namespace, t.service);
-      if (s && isGlobal(s.value)) this.queue.add(serviceKeyOf(t.namespace, t.service));
+      if (s && isGlobal(s.value)) this.queue.add(serviceKey(t.namespace, t.service));
     };
     const off: Array<() => void> = [
       cache.services.addHandler({
         onUpsert: (_k, s) => {
-          if (isGlobal(s.value)) this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name));
+          if (isGlobal(s.value)) this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name));
         },
       }),
       cache.tasks.addHandler({
@@ -55,7 +56,7 @@ export class GlobalOrchestrator {
       cache.rollouts.addHandler({
         onUpsert: (_k, r) => {
           const s = cache.service(r.value.namespace, r.value.name);
-          if (s && isGlobal(s.value)) this.queue.add(serviceKeyOf(r.value.namespace, r.value.name));
+          if (s && isGlobal(s.value)) this.queue.add(serviceKey(r.value.namespace, r.value.name));
         },
       }),
       cache.nodes.addHandler({

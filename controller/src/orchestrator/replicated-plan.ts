@@ -13,6 +13,7 @@ import { refillDecision } from './restart-plan.js';
 import { assessNodeLoss, decideLostTask, DEFAULT_NODE_LOSS, type NodeLossConfig, type NodeView } from './node-loss-plan.js';
 import { planRollout, slotRoles, type RolloutEvent, type SlotState } from './rollout-plan.js';
 import { isReady } from '../../../proto/src/lifecycle-model.js';
+import { instanceOf, newTask } from '../model/task-identity.js';
 
 /** Dead tasks kept per slot for `berth get tasks --all` and debugging. */
 export const TASK_HISTORY_PER_SLOT = 3;
@@ -56,38 +57,6 @@ export interface PlanInput {
   nowMs: number;
   /** The service's rollout record, if any. */
   rollout?: RolloutRecord | undefined;
-}
-
-export function taskId(serviceUid: string, slot: number, instance: number): string {
-  return `${serviceUid}-${slot}-${instance}`;
-}
-
-export function containerName(svc: ServiceRecord, slot: number, instance: number): string {
-  return `berth-${svc.meta.namespace}-${svc.meta.name}-${slot}-${instance}-${svc.meta.uid}`;
-}
-
-export function instanceOf(task: Pick<TaskRecord, 'id'>): number {
-  return Number(task.id.slice(task.id.lastIndexOf('-') + 1));
-}
-
-export function newTask(svc: ServiceRecord, slot: number, instance: number, nowMs: number, extra: { priorFailures?: number; avoidNodes?: string[] } = {}): TaskRecord {
-  return {
-    ...(extra.priorFailures ? { priorFailures: extra.priorFailures } : {}),
-    ...(extra.avoidNodes && extra.avoidNodes.length > 0 ? { avoidNodes: extra.avoidNodes } : {}),
-    ...(svc.restartGeneration ? { restartGeneration: svc.restartGeneration } : {}),
-    id: taskId(svc.meta.uid, slot, instance),
-    namespace: svc.meta.namespace,
-    service: svc.meta.name,
-    serviceUid: svc.meta.uid,
-    slot,
-    nodeId: '',
-    specRevision: svc.specRevision,
-    desiredState: 'running',
-    spec: svc.spec,
-    containerName: containerName(svc, slot, instance),
-    createdAtMs: nowMs,
-    status: { state: 'pending', message: 'waiting for placement', timestampMs: nowMs },
-  };
 }
 
 export function planReplicated(input: PlanInput): ReplicatedPlan {

@@ -8,14 +8,15 @@ import { modeOf } from '../../../proto/src/spec/placement.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
-import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
+import type { ClusterCache } from '../store/cluster.js';
+import { serviceKey } from '../model/task-identity.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
 import type { NodeLossConfig } from './node-loss-plan.js';
 import type { RolloutEvent } from './rollout-plan.js';
 import type { EventType } from '../events/events.js';
-import { rollbackService } from '../api/rollouts.js';
+import { rollbackService } from '../store/revisions.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
@@ -45,11 +46,11 @@ export class ReplicatedOrchestrator {
 
   async start(signal: AbortSignal): Promise<void> {
     const { cache } = this.deps;
-    const enqueueTask = (t: TaskRecord): void => this.queue.add(serviceKeyOf(t.namespace, t.service));
+    const enqueueTask = (t: TaskRecord): void => this.queue.add(serviceKey(t.namespace, t.service));
     const off: Array<() => void> = [];
     off.push(cache.services.addHandler({
-      onUpsert: (_k, s) => this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name)),
-      onDelete: (_k, s) => this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name)),
+      onUpsert: (_k, s) => this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name)),
+      onDelete: (_k, s) => this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name)),
     }));
     off.push(cache.tasks.addHandler({
       onUpsert: (_k, t, old) => {
@@ -60,7 +61,7 @@ export class ReplicatedOrchestrator {
     }));
     // Pause and resume (written by the API) steer the rolling update.
     off.push(cache.rollouts.addHandler({
-      onUpsert: (_k, r) => this.queue.add(serviceKeyOf(r.value.namespace, r.value.name)),
+      onUpsert: (_k, r) => this.queue.add(serviceKey(r.value.namespace, r.value.name)),
     }));
     off.push(cache.nodes.addHandler({
       onUpsert: (_k, n, old) => {
@@ -70,7 +71,7 @@ export class ReplicatedOrchestrator {
     }));
     await cache.synced;
     const resync = (): void => {
-      for (const s of cache.services.list()) this.queue.add(serviceKeyOf(s.value.meta.namespace, s.value.meta.name));
+      for (const s of cache.services.list()) this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name));
       for (const key of cache.tasks.indexValues('service')) this.queue.add(key);
     };
     resync();

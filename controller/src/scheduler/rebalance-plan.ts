@@ -11,8 +11,10 @@
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isOutdated, isReady } from '../../../proto/src/lifecycle-model.js';
-import { schedule, nodeAttribute, type SchedNode } from './scheduler.js';
-import { RequirementCache, serviceKey } from './snapshot.js';
+import { nodeAttribute } from '../model/node-attributes.js';
+import { serviceKey } from '../model/task-identity.js';
+import { schedule, type SchedNode } from './scheduler.js';
+import { RequirementCache } from './snapshot.js';
 
 /** Weight of the group term of Φ: above any possible change of the node term. */
 const GROUP_WEIGHT = 1e9;

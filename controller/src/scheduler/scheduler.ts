@@ -20,6 +20,7 @@ import { humanBytes } from '../../../proto/src/spec/units.js';
 import type { Constraint, Strategy } from '../../../proto/src/spec/placement.js';
 import type { Resources } from '../../../proto/src/model.js';
 import type { NodeAvailability, NodeState } from '../../../proto/src/types.js';
+import { constraintHolds, nodeAttribute } from '../model/node-attributes.js';
 import { IndexedHeap, type HeapItem } from './heap.js';
 
 /** A host port in use on a node: by a Berth task (owner: its service key) or outside Berth (owner ''). */
@@ -225,30 +226,6 @@ function portClash(index: Map<string, PortUse[]>, want: HostPortRequest): PortUs
   const uses = index.get(portKey(want.protocol, want.port));
   if (!uses) return undefined;
   return uses.find((u) => anyAddress(u.hostIp) || anyAddress(want.hostIp) || u.hostIp === want.hostIp);
-}
-
-/** What constraints and spreadBy can look at. */
-export type NodeAttributes = Pick<SchedNode, 'id' | 'hostname' | 'os' | 'arch' | 'labels'>;
-
-/** Value of a node attribute (constraints, spreadBy); undefined when the node lacks it. */
-export function nodeAttribute(n: NodeAttributes, attribute: string): string | undefined {
-  switch (attribute) {
-    case 'node.id':
-      return n.id;
-    case 'node.hostname':
-      return n.hostname;
-    case 'node.os':
-      return n.os;
-    case 'node.arch':
-      return n.arch;
-    default:
-      return attribute.startsWith('node.labels.') ? n.labels?.[attribute.slice('node.labels.'.length)] : undefined;
-  }
-}
-
-export function constraintHolds(n: NodeAttributes, c: Constraint): boolean {
-  const v = nodeAttribute(n, c.attribute);
-  return c.op === '==' ? v === c.value : v !== c.value;
 }
 
 /** Stable 32-bit hash (FNV-1a) of seed and id: the deterministic tie-break. */

@@ -8,13 +8,15 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
-import { serviceKeyOf, type ClusterCache } from '../store/cluster.js';
+import type { ClusterCache } from '../store/cluster.js';
+import { serviceKey } from '../model/task-identity.js';
 import type { EventSink } from '../events/events.js';
 import { schedule, type SchedNode } from './scheduler.js';
 import { RequirementCache, buildNodes, holdsResources } from './snapshot.js';
 import { holdPort, portConflictOf } from './ports.js';
 import { planRebalance } from './rebalance-plan.js';
-import { newTask, instanceOf } from '../orchestrator/replicated-plan.js';
+import { newTask, instanceOf } from '../model/task-identity.js';
+import { runLimited } from '../reconcile/limited.js';
 
 
 /** Wait this long after the first pending task so a burst is placed in one batch. */
@@ -57,7 +59,7 @@ export class SchedulerLoop {
         else if (old && holdsResources(old.value) && !holdsResources(t.value)) this.trigger(); // capacity freed
         if (t.value.handoverFrom && old?.value.desiredState === 'running' && t.value.desiredState !== 'running' && t.value.status.state !== 'running') {
           // A start-first move ended without its new task running (e.g. a rebalance that timed out).
-          this.rebalanceBackoff.set(serviceKeyOf(t.value.namespace, t.value.service), this.deps.clock.now() + REBALANCE_BACKOFF_MS);
+          this.rebalanceBackoff.set(serviceKey(t.value.namespace, t.value.service), this.deps.clock.now() + REBALANCE_BACKOFF_MS);
         }
         // Only a failure seen happening: one found in the initial listing was marked by whoever saw it.
         if (old && t.value.nodeId !== '' && old.value.status.state !== t.value.status.state) {
@@ -222,7 +224,7 @@ export class SchedulerLoop {
     this.lastRebalanceMs = now;
     for (const s of opted) {
       const svc = s.value;
-      const sk = serviceKeyOf(svc.meta.namespace, svc.meta.name);
+      const sk = serviceKey(svc.meta.namespace, svc.meta.name);
       if ((this.rebalanceBackoff.get(sk) ?? 0) > now) continue;
       const tasks = cache.tasksOfService(svc.meta.namespace, svc.meta.name);
       const moves = planRebalance({ nodes, service: svc, tasks: tasks.map((t) => t.value), seed: this.seed });
@@ -243,21 +245,4 @@ export class SchedulerLoop {
       }
     }
   }
-}
-
-export async function runLimited(jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      try {
-        await job();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, () => worker()));
-  if (errors.length > 0) throw errors[0];
 }

@@ -6,19 +6,13 @@ import type { NodeRecord, TaskRecord } from '../../../proto/src/model.js';
 import { parseConstraint, type Constraint } from '../../../proto/src/spec/placement.js';
 import type { ServiceSpec } from '../../../proto/src/spec/service.js';
 import { isTerminal } from '../../../proto/src/types.js';
+import { serviceKey } from '../model/task-identity.js';
+import { effectiveLabels } from '../model/node-attributes.js';
 import type { HostPortRequest, PendingTask, PortUse, SchedNode, TaskPlacement } from './scheduler.js';
-
-export function serviceKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
 
 /** A task counts against its node while it is meant to run or its container may still run. */
 export function holdsResources(t: TaskRecord): boolean {
   return t.nodeId !== '' && !isTerminal(t.status.state);
-}
-
-export function effectiveLabels(n: NodeRecord): Record<string, string> {
-  return { ...n.description.labels, ...n.labels };
 }
 
 /** `name` → `namespace/name`; `ns/name` stays. */

@@ -6,9 +6,10 @@
 import type { NodeRecord, Resources, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isOutdated } from '../../../proto/src/lifecycle-model.js';
-import { eligibleNodes } from '../orchestrator/global-plan.js';
+import { eligibleNodes } from '../model/node-attributes.js';
+import { serviceKey } from '../model/task-identity.js';
 import { schedule, type PendingTask } from './scheduler.js';
-import { RequirementCache, buildNodes, holdsResources, serviceKey } from './snapshot.js';
+import { RequirementCache, buildNodes, holdsResources } from './snapshot.js';
 
 export interface WhatIfService {
   /** The record as it would be stored after apply. */

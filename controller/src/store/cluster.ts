@@ -2,15 +2,12 @@
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import type { RegistryCredentialRecord, RolloutRecord } from '../../../proto/src/lifecycle-model.js';
+import { serviceKey } from '../model/task-identity.js';
 import { Informer } from './informer.js';
 import type { Keys } from './keys.js';
 import type { KeyValue, Store } from './store.js';
 
 export const decodeJson = <T>(kv: KeyValue): T => JSON.parse(kv.value) as T;
-
-export function serviceKeyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
 
 export class ClusterCache {
   readonly services: Informer<ServiceRecord>;
@@ -29,7 +26,7 @@ export class ClusterCache {
     this.nodes = new Informer<NodeRecord>(store, keys.nodes, decodeJson, log.child({ loop: 'informer', kind: 'node' }));
     this.rollouts = new Informer<RolloutRecord>(store, keys.rollouts, decodeJson, log.child({ loop: 'informer', kind: 'rollout' }));
     this.registryCredentials = new Informer<RegistryCredentialRecord>(store, keys.registryCredentials, decodeJson, log.child({ loop: 'informer', kind: 'registrycredential' }));
-    this.tasks.addIndex('service', (t) => [serviceKeyOf(t.namespace, t.service)]);
+    this.tasks.addIndex('service', (t) => [serviceKey(t.namespace, t.service)]);
     this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
     this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));
   }
@@ -59,7 +56,7 @@ export class ClusterCache {
   }
 
   tasksOfService(namespace: string, name: string) {
-    return this.tasks.byIndex('service', serviceKeyOf(namespace, name));
+    return this.tasks.byIndex('service', serviceKey(namespace, name));
   }
 
   rollout(namespace: string, name: string) {

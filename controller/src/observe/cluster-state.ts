@@ -2,9 +2,9 @@
 // replicas), tasks by state, nodes by state, and the placement latency of every task placed.
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { isReady } from '../../../proto/src/lifecycle-model.js';
-import { ServiceApi } from '../api/services.js';
+import { summarizeService } from '../model/service-status.js';
 import type { ClusterCache } from '../store/cluster.js';
-import type { ClusterState, ControllerMetrics } from './metrics.js';
+import type { ClusterState, ControllerMetrics } from '../metrics/metrics.js';
 
 /** The cluster as the caches hold it now. */
 export function clusterState(cache: Pick<ClusterCache, 'services' | 'nodes' | 'rollouts' | 'tasksOfService'>): ClusterState {
@@ -16,7 +16,7 @@ export function clusterState(cache: Pick<ClusterCache, 'services' | 'nodes' | 'r
 }
 
 export function serviceState(s: ServiceRecord, tasks: TaskRecord[]): ClusterState['services'][number] {
-  const summary = ServiceApi.summarize(s, tasks);
+  const summary = summarizeService(s, tasks);
   const tasksByState = new Map<string, number>();
   let ready = 0;
   for (const t of tasks) {

@@ -3,8 +3,8 @@
 // with its message (which names the path). A path that exists is checked again after resolving
 // symlinks, so a link under an allowed root cannot point the mount elsewhere.
 import { realpath } from 'node:fs/promises';
-import { bindSources, isAllowed, refusal } from '../host-paths.js';
-import type { ContainerRuntime, CreateRequest } from './runtime.js';
+import { bindSources, isAllowed, refusal } from './host-paths.js';
+import type { ContainerRuntime, CreateRequest } from './runtime/runtime.js';
 
 export class HostPathRefusedError extends Error {
   override readonly name = 'HostPathRefusedError';

@@ -3,6 +3,7 @@
 // then deltas as tasks change. Heartbeats go to the node lifecycle (memory only); task status
 // goes to the batched StatusWriter. A follower refuses sessions and names the leader.
 import * as grpc from '@grpc/grpc-js';
+import { LEADER_METADATA } from '../../../proto/src/grpc.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { Clock } from '../../../proto/src/clock.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
@@ -36,7 +37,6 @@ function assignmentToPb(cache: ClusterCache, t: TaskRecord): Task {
 const HELLO_TIMEOUT_MS = 10_000;
 /** Task changes for one node gather this long before one Assignments message. */
 const DELTA_DEBOUNCE_MS = 5;
-export const LEADER_METADATA = 'berth-leader-address';
 
 type Call = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
 

@@ -1,8 +1,8 @@
 // Wraps a ContainerRuntime (and an ObserveRuntime) to time every engine call and count its errors.
-import type { Logger } from '../../../proto/src/log.js';
-import type { AgentMetrics } from '../metrics/metrics.js';
-import type { ObserveRuntime } from './observe.js';
-import type { ContainerRuntime } from './runtime.js';
+import type { Logger } from '../../proto/src/log.js';
+import type { AgentMetrics } from './metrics/metrics.js';
+import type { ObserveRuntime } from './runtime/observe.js';
+import type { ContainerRuntime } from './runtime/runtime.js';
 
 /** An engine call slower than this is logged: a hung engine shows up in the agent's log. */
 const SLOW_CALL_MS = 5_000;

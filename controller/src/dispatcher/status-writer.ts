@@ -9,7 +9,7 @@ import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
-import { runLimited } from '../scheduler/shell.js';
+import { runLimited } from '../reconcile/limited.js';
 
 /** Reports gather this long before one write batch. */
 export const STATUS_WRITE_DEBOUNCE_MS = 25;
