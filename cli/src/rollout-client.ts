@@ -8,6 +8,7 @@ import type { ListRevisionsResponse__Output } from '../../proto/gen/berth/v1/Lis
 import type { UndoRolloutResponse__Output } from '../../proto/gen/berth/v1/UndoRolloutResponse.js';
 import type { RegistryCredential__Output } from '../../proto/gen/berth/v1/RegistryCredential.js';
 import type { SetRegistryCredentialRequest } from '../../proto/gen/berth/v1/SetRegistryCredentialRequest.js';
+import { stuckNote } from '../../proto/src/convergence.js';
 import { ApiError, CALL_TIMEOUT_MS, toApiError } from './client.js';
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
@@ -90,7 +91,8 @@ export class RolloutClient {
 /** One line for a person: "revision 3 updating: 4/10 updated, 9 ready, 6 outdated — rolling out revision 3". */
 export function describeRollout(s: RolloutStatus__Output): string {
   const failed = s.failedSlots.length > 0 ? `, ${s.failedSlots.length} failed` : '';
-  return `revision ${s.revision} ${s.state}: ${s.updated}/${s.replicas} updated, ${s.ready} ready, ${s.outdated} outdated${failed} — ${s.message}`;
+  const stuck = stuckNote(s);
+  return `revision ${s.revision} ${s.state}: ${s.updated}/${s.replicas} updated, ${s.ready} ready, ${s.outdated} outdated${failed} — ${stuck ?? s.message}`;
 }
 
 /** A rollout that ended well: completed (not paused, not rolled back). */

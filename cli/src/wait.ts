@@ -4,7 +4,7 @@
 // stops answering for a while only delays the verdict.
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { taskFromPb } from '../../proto/src/convert.js';
-import { evaluateConvergence, judgeRollout, type Convergence, type RolloutView } from '../../proto/src/convergence.js';
+import { evaluateConvergence, foldRollout, type Convergence, type RolloutView } from '../../proto/src/convergence.js';
 import type { TaskRecord } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { formatDuration, parseDuration } from '../../proto/src/spec/units.js';
@@ -80,10 +80,7 @@ async function judge(c: BerthClient, t: WaitTarget, seen: RunningSince, nowMs: n
   }
   const isStable = (r: TaskRecord): boolean => nowMs - (seen.get(r.id) ?? nowMs) >= stableMs;
   const convergence = evaluateConvergence(view, records, { isStable });
-  const rolledBack = t.revision && rollout ? judgeRollout(t.revision, rollout) : undefined;
-  if (rolledBack && convergence.phase !== 'failed') {
-    Object.assign(convergence, { phase: 'failed', reason: convergence.lastFailure ? `${rolledBack}; last failure: ${convergence.lastFailure}` : rolledBack });
-  }
+  if (t.revision && rollout) foldRollout(convergence, t.revision, rollout);
   return { convergence, revision: svc.specRevision };
 }
 

@@ -19,11 +19,12 @@
 // - The service is being deleted.
 // A task that cannot be placed is not a failure (capacity may come): it is progress that a
 // timeout ends, with the scheduler's reason.
-import { failuresInRow, isOutdated, isReady } from './lifecycle-model.js';
+import { failuresInRow, isOutdated, isReady, taskName } from './lifecycle-model.js';
 import type { TaskRecord } from './model.js';
 import { modeOf } from './spec/placement.js';
 import type { ServiceSpec } from './spec/service.js';
 import { isTerminal } from './types.js';
+import { formatDuration } from './spec/units.js';
 
 /** Failures in a row of one slot at the current spec that make it a crash loop rather than bad luck. */
 export const CRASH_LOOP_FAILURES = 3;
@@ -70,10 +71,6 @@ export interface Convergence {
 
 const ENDED: ReadonlySet<string> = new Set(['failed', 'rejected', 'complete']);
 
-/** The name people see for a task: SERVICE.SLOT, or SERVICE.NODE for a global service (as `get tasks`). */
-function taskName(t: TaskRecord): string {
-  return `${t.service}.${t.slot > 0 ? t.slot : t.targetNodeId || t.nodeId || t.slot}`;
-}
 
 function failureMessage(t: TaskRecord): string {
   const detail = t.status.err && !t.status.message.includes(t.status.err) ? `: ${t.status.err}` : '';
@@ -199,6 +196,23 @@ export interface RolloutView {
   /** Set on an automatic rollback: the revision that failed. */
   rollbackOf: number;
   message: string;
+  /** Why every new task of the current step cannot be placed ('' or absent: it can move). */
+  stuck?: string;
+  /** update.progressDeadline (ms). */
+  progressDeadlineMs?: number;
+  /** The progress deadline passed; failureAction continue keeps the rollout going. */
+  deadlineExceeded?: boolean;
+}
+
+/**
+ * "stuck: web.2 pending: no suitable node: … (the rollout fails after 2m without progress:
+ * update.progressDeadline)" while every new task of the rollout's step cannot be placed;
+ * undefined otherwise.
+ */
+export function stuckNote(r: Pick<RolloutView, 'stuck' | 'progressDeadlineMs'>): string | undefined {
+  if (!r.stuck) return undefined;
+  const ms = r.progressDeadlineMs ?? 0;
+  return `stuck: ${r.stuck}${ms > 0 ? ` (the rollout fails after ${formatDuration(ms)} without progress: update.progressDeadline)` : ''}`;
 }
 
 /**
@@ -209,5 +223,17 @@ export interface RolloutView {
 export function judgeRollout(expected: number, r: RolloutView): string | undefined {
   if (r.rollbackOf && r.rollbackOf >= expected) return `rollout of revision ${r.rollbackOf} failed and was rolled back: ${r.message}`;
   if (r.revision >= expected && r.done && r.state !== 'completed' && r.state !== 'rollback_completed') return `rollout of revision ${r.revision} ${r.state}: ${r.message}`;
+  if (r.revision >= expected && r.deadlineExceeded) return `rollout of revision ${r.revision} failed: ${r.message}`;
   return undefined;
+}
+
+/**
+ * Folds the rollout's account into a convergence judgement of the revision `expected`: a rollout
+ * that failed (judgeRollout) fails it; a stuck one says so first in its summary.
+ */
+export function foldRollout(c: Convergence, expected: number, r: RolloutView): void {
+  const failed = judgeRollout(expected, r);
+  if (failed && c.phase !== 'failed') Object.assign(c, { phase: 'failed', reason: c.lastFailure ? `${failed}; last failure: ${c.lastFailure}` : failed });
+  const stuck = r.revision >= expected ? stuckNote(r) : undefined;
+  if (stuck && c.phase === 'progressing') c.summary = `${stuck}; ${c.summary}`;
 }

@@ -32,9 +32,21 @@ export interface RolloutRecord {
   failedSlots: number[];
   /** Set on an automatic rollback: the revision that failed. */
   rollbackOf?: number;
+  /** Set on an automatic rollback: why that revision failed (kept in the message once it completes). */
+  rollbackReason?: string;
   message: string;
   startedAtMs: number;
   updatedAtMs: number;
+  /**
+   * The last progress of this rollout: its start, a resume, a new task turning ready or an old one
+   * retired. update.progressDeadline counts from here. Stored (not only in the leader's memory), so
+   * a new leader goes on counting where the old one was. Absent in records of older versions: startedAtMs.
+   */
+  progressAtMs?: number;
+  /** What progress is measured against: slots with a ready new task and live outdated tasks, at the last pass. */
+  progressMark?: { updated: number; outdated: number };
+  /** The progressDeadline passed and failureAction continue kept the rollout going; cleared by progress. */
+  deadlineExceeded?: boolean;
 }
 
 /** A registry login held by the controller; the password goes only to agents that pull with it. */
@@ -76,4 +88,33 @@ export function isReady(t: Pick<TaskRecord, 'desiredState' | 'status'>): boolean
 export function hasFailed(t: Pick<TaskRecord, 'status'>): boolean {
   const s = t.status;
   return s.state === 'failed' || s.state === 'rejected' || (s.restarts ?? 0) > 0 || s.health === 'unhealthy' || (s.state === 'preparing' && !!s.err);
+}
+
+/** The scheduler's message on a task it could not place (a reason per node follows). */
+export const UNPLACED_PREFIX = 'no suitable node: ';
+
+/** A task waiting for placement that the scheduler could not place, with its reason. */
+export function isUnplaced(t: Pick<TaskRecord, 'nodeId' | 'status'>): boolean {
+  return t.nodeId === '' && t.status.state === 'pending' && t.status.message.startsWith(UNPLACED_PREFIX);
+}
+
+/** The name people see for a task: SERVICE.SLOT, or SERVICE.NODE for a global service (as `get tasks`). */
+export function taskName(t: Pick<TaskRecord, 'service' | 'slot' | 'targetNodeId' | 'nodeId'>): string {
+  return `${t.service}.${t.slot > 0 ? t.slot : t.targetNodeId || t.nodeId || t.slot}`;
+}
+
+/**
+ * What the new tasks of a rollout's step wait for, one clause per distinct state and message:
+ * "web.2, web.3 pending: no suitable node: 1 node: port 8081/tcp taken by default/web".
+ * `stuck`: there is at least one, and none of them can be placed (waiting will not help until
+ * capacity comes).
+ */
+export function describeWaiting(tasks: readonly TaskRecord[]): { stuck: boolean; reason: string } {
+  const groups = new Map<string, string[]>();
+  for (const t of tasks) {
+    const what = `${t.status.state}: ${t.status.message || t.status.state}${t.status.err && !t.status.message.includes(t.status.err) ? ` (${t.status.err})` : ''}`;
+    groups.set(what, [...(groups.get(what) ?? []), taskName(t)]);
+  }
+  const reason = [...groups].map(([what, names]) => `${names.join(', ')} ${what}`).join('; ');
+  return { stuck: tasks.length > 0 && tasks.every(isUnplaced), reason };
 }

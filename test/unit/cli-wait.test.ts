@@ -83,6 +83,23 @@ describe('waitForServices', () => {
     expect(waitFailure([o!])).toBe('service/default/web: timed out: not converged within 10s: 0/1 running, 1 pending (no suitable node: n1: memory short by 1Gi)');
   });
 
+  it('a stuck rollout says so at once, then fails when the rollout does (its progress deadline)', async () => {
+    const svc = mockService({ replicas: 2, specRevision: 2 });
+    const taken = 'no suitable node: 1 node: port 8081/tcp taken by default/web';
+    const tasks = [mockTask(svc, { slot: 1 }), mockTask(svc, { slot: 2, nodeId: '', state: 'pending', status: { message: taken } })];
+    const { client } = fakeClient([{ svc, tasks }]);
+    const stuck = { revision: 2, state: 'updating', done: false, rollbackOf: 0, message: 'rolling out revision 2', stuck: `web.2 pending: ${taken}`, progressDeadlineMs: 5_000 };
+    const failed = { revision: 3, state: 'rollback_started', done: false, rollbackOf: 2, message: `revision 2 failed (no progress for 5s (update.progressDeadline): web.2 pending: ${taken}): rolling back to the spec of revision 1` };
+    let calls = 0;
+    const lines: string[] = [];
+    const [o] = await waitForServices(client, [{ ...target, revision: 2 }], {
+      timeoutMs: 60_000, ...clock(), onProgress: (_t, l) => lines.push(l), rollout: async () => (++calls <= 3 ? stuck : failed),
+    });
+    expect(lines[0]).toBe(`stuck: web.2 pending: ${taken} (the rollout fails after 5s without progress: update.progressDeadline); 1/2 running (1 just started), 1 pending (${taken})`);
+    expect(o!.phase).toBe('failed');
+    expect(o!.reason).toBe(`rollout of revision 2 failed and was rolled back: ${failed.message}`);
+  });
+
   it('a crash loop fails at once and abandons the others', async () => {
     const bad = mockService({ name: 'web', replicas: 1 });
     const ends = [0, 1, 2].map((i) => ({ ...mockTask(bad, { instance: i, state: 'failed' as const, desiredState: 'shutdown' as const, status: { message: 'container exited with code 3' } }), createdAtMs: T0 + i }));

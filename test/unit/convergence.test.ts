@@ -1,7 +1,7 @@
 // evaluateConvergence: when `apply --wait` may say converged, when it must say failed, and the
 // summary line people read.
 import { describe, expect, it } from 'vitest';
-import { CRASH_LOOP_FAILURES, evaluateConvergence, judgeRollout } from '../../proto/src/convergence.js';
+import { CRASH_LOOP_FAILURES, evaluateConvergence, foldRollout, judgeRollout, stuckNote } from '../../proto/src/convergence.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import { mockService, mockTask, T0 } from './fixtures.js';
 
@@ -153,5 +153,42 @@ describe('judgeRollout', () => {
   });
   it('an older rollback says nothing about a newer revision', () => {
     expect(judgeRollout(6, { ...r, revision: 6, state: 'completed', done: true, rollbackOf: 4 })).toBeUndefined();
+  });
+});
+
+describe('a stuck rollout (foldRollout, stuckNote)', () => {
+  const svc = mockService({ replicas: 2, specRevision: 2 });
+  const reason = 'web.2 pending: no suitable node: 1 node: port 8081/tcp taken by default/web';
+  const tasks = [mockTask(svc, { slot: 1 }), mockTask(svc, { slot: 2, nodeId: '', state: 'pending', status: { message: reason.slice('web.2 pending: '.length) } })];
+  const r = { revision: 2, state: 'updating', done: false, rollbackOf: 0, message: 'rolling out revision 2', stuck: reason, progressDeadlineMs: 120_000 };
+
+  it('says "stuck: …" first, with the deadline, while the rollout has not failed', () => {
+    const c = evaluateConvergence(view(svc), tasks);
+    foldRollout(c, 2, r);
+    expect(c.phase).toBe('progressing');
+    expect(c.summary).toBe(`stuck: ${reason} (the rollout fails after 2m without progress: update.progressDeadline); 1/2 running, 1 pending (no suitable node: 1 node: port 8081/tcp taken by default/web)`);
+  });
+
+  it('says nothing when the rollout can move, or is of an older revision', () => {
+    const c = evaluateConvergence(view(svc), tasks);
+    foldRollout(c, 2, { ...r, stuck: '' });
+    expect(c.summary).toBe('1/2 running, 1 pending (no suitable node: 1 node: port 8081/tcp taken by default/web)');
+    foldRollout(c, 3, r);
+    expect(c.summary).not.toContain('stuck');
+  });
+
+  it('a deadline passed under failureAction continue fails the wait; a rollback or pause does as before', () => {
+    const c = evaluateConvergence(view(svc), tasks);
+    foldRollout(c, 2, { ...r, stuck: '', deadlineExceeded: true, message: `no progress for 2m (update.progressDeadline): ${reason}; the rollout goes on (failureAction continue)` });
+    expect(c.phase).toBe('failed');
+    expect(c.reason).toBe(`rollout of revision 2 failed: no progress for 2m (update.progressDeadline): ${reason}; the rollout goes on (failureAction continue)`);
+    const rolledBack = evaluateConvergence(view(svc), tasks);
+    foldRollout(rolledBack, 2, { ...r, revision: 3, state: 'rollback_started', rollbackOf: 2, stuck: '', message: `revision 2 failed (no progress for 2m (update.progressDeadline): ${reason})` });
+    expect(rolledBack.reason).toMatch(/^rollout of revision 2 failed and was rolled back: revision 2 failed \(no progress for 2m/);
+  });
+
+  it('stuckNote without a known deadline names only the reason', () => {
+    expect(stuckNote({ stuck: reason })).toBe(`stuck: ${reason}`);
+    expect(stuckNote({ stuck: '' })).toBeUndefined();
   });
 });

@@ -217,7 +217,7 @@ describe('planReplicated', () => {
   });
 
   describe('rolling replacement on a spec change (stop-first, one at a time)', () => {
-    const oneAtATime = { maxSurge: 0, maxUnavailable: 1, order: 'stop-first', monitor: 0, delay: 0, failureAction: 'rollback', maxFailureRatio: 0 };
+    const oneAtATime = { maxSurge: 0, maxUnavailable: 1, order: 'stop-first', monitor: 0, delay: 0, failureAction: 'rollback', maxFailureRatio: 0, progressDeadline: 120_000 };
     const v2 = mockService({ replicas: 3, specRevision: 2, spec: { image: 'berth-local/web:2', update: oneAtATime } });
     const v1Tasks = runningSlots(mockService({ replicas: 3, specRevision: 1, spec: { image: 'berth-local/web:1' } }), 3);
 
@@ -235,9 +235,11 @@ describe('planReplicated', () => {
         v1Tasks[1]!,
         v1Tasks[2]!,
       ];
-      expect(plan(v2, tasks)).toEqual(EMPTY);
+      // Nothing to do but to look again at the rollout's progress deadline.
+      const waiting = { ...EMPTY, requeueAfterMs: 120_000 };
+      expect(plan(v2, tasks)).toEqual(waiting);
       const unplaced = tasks.map((t) => (t.id === 'u1-1-1' ? { ...t, nodeId: '', status: { ...t.status, state: 'pending' as const } } : t));
-      expect(plan(v2, unplaced)).toEqual(EMPTY);
+      expect(plan(v2, unplaced)).toEqual(waiting);
     });
 
     it('moves on to the next slot once the replacement runs', () => {

@@ -5,7 +5,7 @@
 // replicas − maxUnavailable, automatic rollbacks included.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planRollout, type SlotState } from '../../controller/src/orchestrator/rollout-plan.js';
+import { planRollout, rolloutStuck, type SlotState } from '../../controller/src/orchestrator/rollout-plan.js';
 import { planReplicated } from '../../controller/src/orchestrator/replicated-plan.js';
 import { rollbackRecord } from '../../controller/src/store/revisions.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
@@ -132,7 +132,7 @@ describe('planRollout: monitor window and delay', () => {
 
   it('is over only `monitor` after the last task turned ready', () => {
     const s = slots(v1, v2, many('new', 10), T0);
-    const during = planRollout({ service: v2, slots: s, record: updating(), nowMs: T0 + 400 });
+    const during = planRollout({ service: v2, slots: s, record: updating({ progressMark: { updated: 10, outdated: 0 } }), nowMs: T0 + 400 });
     expect(during.requeueAfterMs).toBe(600);
     expect(during.record).toBeUndefined();
     expect(during.events).toEqual([]);
@@ -255,7 +255,7 @@ describe('rollback uses the same mechanism', () => {
     // Once every slot runs the spec again and the monitor window passed: rollback_completed.
     const back = slots(v2, v3, many('new', 10), T0);
     const done = planRollout({ service: v3, slots: back, record: rec, nowMs: T0 + 1_000 });
-    expect(done.record).toMatchObject({ state: 'rollback_completed', message: 'rolled back to the spec of revision 1 (revision 3)' });
+    expect(done.record).toMatchObject({ state: 'rollback_completed', message: 'rolled back to the spec of revision 1 (revision 3) after revision 2 failed (1 of 10 new tasks failed)' });
   });
 });
 
@@ -308,6 +308,161 @@ function agentStep(w: World, pick: () => Outcome): void {
   });
 }
 
+describe('planRollout: progress deadline (update.progressDeadline)', () => {
+  const DEADLINE = 5_000;
+  const TAKEN = 'no suitable node: 1 node: port 8081/tcp taken by default/web';
+  /**
+   * The issue's case: replicas 2 on one fixed host port, start-first. Slot 1 runs its new task;
+   * slot 2's old task keeps serving while its successor cannot be placed (the port is taken).
+   */
+  function stuckCase(update: Partial<UpdateSpec> = {}): { v1: ServiceRecord; v2: ServiceRecord; s: SlotState[] } {
+    const { v1, v2 } = revisions({ progressDeadline: DEADLINE, ...update }, 2);
+    const s = slots(v1, v2, ['new', 'surging']);
+    const unplaced = mockTask(v2, { slot: 2, instance: 1, nodeId: '', state: 'pending', status: { message: TAKEN } });
+    s[1] = { slot: 2, live: [s[1]!.live[0]!, unplaced], tasks: [s[1]!.live[0]!, unplaced] };
+    return { v1, v2, s };
+  }
+  /** Stored by the pass that saw slot 1's old task retired, at T0. */
+  const stalled = (over: Partial<RolloutRecord> = {}): RolloutRecord => updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 1 }, ...over });
+  const WHY = `no progress for 5s (update.progressDeadline): web.2 pending: ${TAKEN}`;
+
+  it('before the deadline: nothing changes, and the planner looks again when it passes', () => {
+    const { v2, s } = stuckCase();
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + 4_000 });
+    expect(plan.rollbackTo).toBeUndefined();
+    expect(plan.record).toBeUndefined(); // no write while nothing changes
+    expect(plan.requeueAfterMs).toBe(1_000);
+  });
+
+  it('at the deadline, failureAction rollback rolls back with the reason of the pending task', () => {
+    const { v2, s } = stuckCase();
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + DEADLINE });
+    expect(plan.rollbackTo).toEqual({ revision: 1, reason: WHY });
+  });
+
+  it('the deadline counts from the stored progress time: a new leader (a first pass) does not start it over', () => {
+    const { v2, s } = stuckCase();
+    // Nothing in memory: only the record, as a controller that just became leader reads it.
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + 60_000 });
+    expect(plan.rollbackTo?.reason).toBe(WHY);
+  });
+
+  it('failureAction pause pauses with the reason', () => {
+    const { v2, s } = stuckCase({ failureAction: 'pause' });
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + DEADLINE });
+    expect(plan.rollbackTo).toBeUndefined();
+    expect(plan.replace).toEqual([]);
+    expect(plan.record).toMatchObject({ state: 'paused', paused: true, message: `paused: ${WHY}` });
+    expect(plan.events).toEqual([{ state: 'paused', message: `paused: ${WHY}` }]);
+  });
+
+  it('failureAction continue reports it once and goes on; progress clears it and starts the clock over', () => {
+    const { v1, v2, s } = stuckCase({ failureAction: 'continue' });
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + DEADLINE });
+    expect(plan.rollbackTo).toBeUndefined();
+    const message = `${WHY}; the rollout goes on (failureAction continue)`;
+    expect(plan.record).toMatchObject({ state: 'updating', paused: false, deadlineExceeded: true, message });
+    expect(plan.events).toEqual([{ state: 'failure', message }]);
+    // Later passes: nothing new to say, no write.
+    const again = planRollout({ service: v2, slots: s, record: plan.record, nowMs: T0 + 3 * DEADLINE });
+    expect(again.record).toBeUndefined();
+    expect(again.events).toEqual([]);
+    // The port frees up: slot 2's new task runs. Progress: the flag goes, the clock starts over.
+    const moving = slots(v1, v2, ['new', 'surged']);
+    const after = planRollout({ service: v2, slots: moving, record: plan.record, nowMs: T0 + 4 * DEADLINE });
+    expect(after.record).toMatchObject({ progressAtMs: T0 + 4 * DEADLINE, progressMark: { updated: 2, outdated: 1 }, message: 'rolling out revision 2: progressing again' });
+    expect(after.record!.deadlineExceeded).toBeUndefined();
+  });
+
+  it('a new task turning ready or an old one retired is progress: the clock starts over', () => {
+    const { v1, v2 } = revisions({ progressDeadline: DEADLINE }, 3);
+    // Stored when slot 1 was surging (0 updated, 3 outdated); now slot 1's new task is ready.
+    const rec = updating({ progressAtMs: T0, progressMark: { updated: 0, outdated: 3 } });
+    const ready = planRollout({ service: v2, slots: slots(v1, v2, ['surged', 'old', 'old']), record: rec, nowMs: T0 + 60_000 });
+    expect(ready.rollbackTo).toBeUndefined();
+    expect(ready.record).toMatchObject({ progressAtMs: T0 + 60_000, progressMark: { updated: 1, outdated: 3 } });
+    // Its old task retired (outdated 3 → 2).
+    const retired = planRollout({ service: v2, slots: slots(v1, v2, ['new', 'surging', 'old']), record: ready.record, nowMs: T0 + 120_000 });
+    expect(retired.rollbackTo).toBeUndefined();
+    expect(retired.record).toMatchObject({ progressAtMs: T0 + 120_000, progressMark: { updated: 1, outdated: 2 } });
+  });
+
+  it('a task that starts but never turns ready is a stall too, with its state as the reason', () => {
+    const { v1, v2 } = revisions({ progressDeadline: DEADLINE }, 2);
+    const s = slots(v1, v2, ['new', 'surging']);
+    const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + DEADLINE });
+    expect(plan.rollbackTo?.reason).toBe(`no progress for 5s (update.progressDeadline): web.2 starting: ${s[1]!.live[1]!.status.message || 'starting'}`);
+  });
+
+  it('a spec stored before progressDeadline existed gets its default (2m)', () => {
+    const { v2, s } = stuckCase();
+    const { progressDeadline: _, ...legacy } = v2.spec.update;
+    const old = { ...v2, spec: { ...v2.spec, update: legacy as UpdateSpec } };
+    expect(planRollout({ service: old, slots: s, record: stalled(), nowMs: T0 + 60_000 }).requeueAfterMs).toBe(60_000);
+    expect(planRollout({ service: old, slots: s, record: stalled(), nowMs: T0 + 120_000 }).rollbackTo?.reason).toMatch(/^no progress for 2m \(update\.progressDeadline\)/);
+  });
+
+  it('a paused rollout has no deadline', () => {
+    const { v2, s } = stuckCase();
+    const plan = planRollout({ service: v2, slots: s, record: stalled({ paused: true, state: 'paused' }), nowMs: T0 + 60_000 });
+    expect(plan.rollbackTo).toBeUndefined();
+    expect(plan.requeueAfterMs).toBeUndefined();
+  });
+
+  it('waiting for the next batch (delay) is not a stall: the clock runs from when the batch opens', () => {
+    const { v1, v2 } = revisions({ progressDeadline: DEADLINE, delay: 10_000, maxSurge: 1 }, 3);
+    const s = slots(v1, v2, ['new', 'old', 'old'], T0);
+    const rec = updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 2 } });
+    const waiting = planRollout({ service: v2, slots: s, record: rec, nowMs: T0 + 8_000 });
+    expect(waiting.rollbackTo).toBeUndefined();
+    expect(waiting.requeueAfterMs).toBe(2_000); // the batch opens at T0 + 10s
+  });
+
+  it('slots without an outdated task (a scale-up, a first deployment) are not held to it', () => {
+    const { v2 } = revisions({ progressDeadline: DEADLINE }, 2);
+    const pending = (slot: number): TaskRecord => mockTask(v2, { slot, nodeId: '', state: 'pending', status: { message: TAKEN } });
+    const s: SlotState[] = [{ slot: 1, live: [mockTask(v2, { slot: 1 })], tasks: [mockTask(v2, { slot: 1 })] }, { slot: 2, live: [pending(2)], tasks: [pending(2)] }];
+    const plan = planRollout({ service: v2, slots: s, record: updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 0 } }), nowMs: T0 + 60_000 });
+    expect(plan.rollbackTo).toBeUndefined();
+    expect(plan.record?.paused ?? false).toBe(false);
+    expect(plan.requeueAfterMs).toBeUndefined();
+  });
+
+  it('a rollback that cannot progress pauses (no rollback of a rollback)', () => {
+    const { v2, s } = stuckCase();
+    const rec = { ...rollbackRecord({ ...v2, specRevision: 1 }, 2, 1, 'x', T0), progressMark: { updated: 1, outdated: 1 } };
+    const plan = planRollout({ service: v2, slots: s, record: rec, nowMs: T0 + DEADLINE });
+    expect(plan.rollbackTo).toBeUndefined();
+    expect(plan.record).toMatchObject({ state: 'rollback_paused', paused: true, message: `paused: ${WHY} during the rollback` });
+  });
+});
+
+describe('rolloutStuck (rollout status, apply --wait)', () => {
+  const TAKEN = 'no suitable node: 1 node: port 8081/tcp taken by default/web';
+  const { v1, v2 } = revisions({}, 2);
+  const old = (slot: number): TaskRecord => mockTask(v1, { slot });
+  const newReady = mockTask(v2, { slot: 1, instance: 1 });
+  const retired = { ...old(1), desiredState: 'shutdown' as const, status: { ...old(1).status, state: 'shutdown' as const } };
+  const unplaced = mockTask(v2, { slot: 2, instance: 1, nodeId: '', state: 'pending', status: { message: TAKEN } });
+
+  it('says what every new task of the step waits for once none of them can be placed', () => {
+    expect(rolloutStuck(v2, [retired, newReady, old(2), unplaced])).toBe(`web.2 pending: ${TAKEN}`);
+  });
+
+  it('is not stuck while a new task is still waiting for its first placement or starting', () => {
+    const fresh = { ...unplaced, status: { ...unplaced.status, message: 'waiting for placement' } };
+    expect(rolloutStuck(v2, [retired, newReady, old(2), fresh])).toBeUndefined();
+    const starting = mockTask(v2, { slot: 2, instance: 1, state: 'starting' });
+    expect(rolloutStuck(v2, [retired, newReady, old(2), starting])).toBeUndefined();
+    expect(rolloutStuck(v2, [retired, newReady, old(2)])).toBeUndefined();
+  });
+
+  it('a pending task of a scale-up is not the update\'s', () => {
+    const scaled = mockTask(v2, { slot: 2, nodeId: '', state: 'pending', status: { message: TAKEN } });
+    expect(rolloutStuck(v2, [mockTask(v2, { slot: 1 }), scaled])).toBeUndefined();
+  });
+});
+
 describe('property: an update never drops below replicas − maxUnavailable ready slots', () => {
   const updateArb = fc.record({
     order: fc.constantFrom('start-first' as const, 'stop-first' as const),
@@ -326,7 +481,7 @@ describe('property: an update never drops below replicas − maxUnavailable read
         updateArb,
         fc.array(fc.constantFrom<Outcome>('wait', 'ready', 'ready', 'ready', 'fail'), { minLength: 1, maxLength: 400 }),
         (replicas, u, outcomes) => {
-          const update: UpdateSpec = { order: u.order, maxSurge: u.surge, maxUnavailable: u.unavailable, monitor: u.monitor, delay: u.delay, failureAction: u.failureAction, maxFailureRatio: u.maxFailureRatio };
+          const update: UpdateSpec = { order: u.order, maxSurge: u.surge, maxUnavailable: u.unavailable, monitor: u.monitor, delay: u.delay, failureAction: u.failureAction, maxFailureRatio: u.maxFailureRatio, progressDeadline: 120_000 };
           const { v1, v2 } = revisions(update, replicas);
           // Revision 1 runs and is ready everywhere; its rollout is complete.
           const w: World = {

@@ -26,7 +26,7 @@ export function registerRollout(program: Command): void {
   const nsOpt = (c: Command): Command => c.option('-n, --namespace <ns>', 'namespace', 'default');
 
   nsOpt(rollout.command('status').argument('<service>'))
-    .description('Stream the progress of the current rollout; exit 0 when it completed, 1 when it failed, paused or rolled back')
+    .description('Stream the progress of the current rollout ("stuck: …" while its new tasks cannot be placed); exit 0 when it completed, 1 when it failed, paused or rolled back')
     .option('--timeout <duration>', 'give up after this long (e.g. 5m)', '10m')
     .action(async (name: string, opts: { namespace: string; timeout: string }, cmd: Command) => {
       const timeoutMs = parseTimeout(opts.timeout);
@@ -38,11 +38,18 @@ export function registerRollout(program: Command): void {
         ac.abort();
       }, timeoutMs);
       let rolledBack = false;
+      let stalled = false;
       try {
         const last = await withClient(cmd, (c) => c.watch(opts.namespace, name, (s) => {
           if (s.rollbackOf) rolledBack = true;
           out(describeRollout(s));
+          // Past its progress deadline with failureAction continue: it goes on, but it failed.
+          if (s.deadlineExceeded && !s.done) {
+            stalled = true;
+            ac.abort();
+          }
         }, ac.signal));
+        if (stalled && last) throw new CliError(`rollout of revision ${last.revision} failed: ${last.message}`);
         if (timedOut) throw new CliError(`timed out after ${opts.timeout}: ${last ? describeRollout(last) : 'no status'}`);
         if (!last) throw new CliError('the controller ended the watch without a status');
         if (rolledBack || last.rollbackOf) throw new CliError(`rollout failed and was rolled back: ${last.message}`);

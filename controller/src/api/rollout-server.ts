@@ -6,6 +6,7 @@ import type { RolloutAPIHandlers } from '../../../proto/gen/berth/v1/RolloutAPI.
 import type { RolloutRequest__Output } from '../../../proto/gen/berth/v1/RolloutRequest.js';
 import type { RolloutStatus } from '../../../proto/gen/berth/v1/RolloutStatus.js';
 import type { RolloutState } from '../../../proto/src/lifecycle-model.js';
+import { progressDeadlineOf } from '../../../proto/src/spec/lifecycle.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { unaryFactory } from './control.js';
@@ -36,6 +37,10 @@ export function statusOf(v: RolloutView): RolloutStatus {
     startedAtMs: r.startedAtMs,
     updatedAtMs: r.updatedAtMs,
     done: DONE.includes(r.state),
+    stuck: v.stuck ?? '',
+    progressAtMs: r.progressAtMs ?? r.startedAtMs,
+    progressDeadlineMs: progressDeadlineOf(v.service.spec.update),
+    deadlineExceeded: r.deadlineExceeded ?? false,
   };
 }
 

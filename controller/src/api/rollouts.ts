@@ -9,13 +9,15 @@ import type { ClusterCache } from '../store/cluster.js';
 import type { Keys } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
-import { rolloutProgress, startRecord, type RolloutProgress } from '../orchestrator/rollout-plan.js';
+import { rolloutProgress, rolloutStuck, startRecord, type RolloutProgress } from '../orchestrator/rollout-plan.js';
 import { specChangeOps } from '../store/revisions.js';
 
 export interface RolloutView {
   service: ServiceRecord;
   record: RolloutRecord;
   progress: RolloutProgress;
+  /** Why every new task of the current step cannot be placed (rolloutStuck), while the rollout runs. */
+  stuck?: string;
 }
 
 export class RolloutApi {
@@ -38,7 +40,9 @@ export class RolloutApi {
     // Not written yet (the leader has not looked at this revision): it is starting.
     const record = stored && stored.revision === svc.specRevision ? stored : startRecord(svc, stored, clock.now());
     const tasks: TaskRecord[] = cache.tasksOfService(namespace, name).map((t) => t.value);
-    return { service: svc, record, progress: rolloutProgress(svc, tasks) };
+    const running = (record.state === 'updating' || record.state === 'rollback_started') && !record.paused;
+    const stuck = running ? rolloutStuck(svc, tasks) : undefined;
+    return { service: svc, record, progress: rolloutProgress(svc, tasks), ...(stuck ? { stuck } : {}) };
   }
 
   async history(namespace: string, name: string): Promise<RevisionRecord[]> {
@@ -99,7 +103,7 @@ export class RolloutApi {
       const rollingBack = base.rollbackOf !== undefined;
       const next: RolloutRecord = paused
         ? { ...base, paused: true, state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_paused' : 'paused', message: 'paused by the user (berth rollout resume)', updatedAtMs: now }
-        : { ...base, paused: false, failedSlots: [], state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_started' : 'updating', message: `resumed: rolling out revision ${base.revision}`, updatedAtMs: now };
+        : { ...withoutDeadline(base), paused: false, failedSlots: [], state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_started' : 'updating', message: `resumed: rolling out revision ${base.revision}`, updatedAtMs: now, progressAtMs: now };
       const op: WriteOp = kv
         ? { op: 'update', key: keys.rollout(namespace, name), value: JSON.stringify(next), modRevision: kv.modRevision }
         : { op: 'create', key: keys.rollout(namespace, name), value: JSON.stringify(next) };
@@ -113,4 +117,10 @@ export class RolloutApi {
     }
     throw new ConflictError(`rollout of ${namespace}/${name} kept changing; try again`);
   }
+}
+
+/** A resumed rollout starts its progress deadline over. */
+function withoutDeadline(r: RolloutRecord): RolloutRecord {
+  const { deadlineExceeded: _, ...rest } = r;
+  return rest;
 }

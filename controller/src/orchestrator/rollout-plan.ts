@@ -12,9 +12,16 @@
 // - A new task that fails (ends, restarts, turns unhealthy, cannot pull) before the rollout is over
 //   marks its slot failed; more failed slots than maxFailureRatio · replicas triggers failureAction.
 //   The rollout is over `monitor` after its last task turned ready.
+// - An update that makes no progress (no new task turns ready, no old one is retired) for
+//   progressDeadline fails with what its waiting tasks wait for, and failureAction applies. The
+//   time of the last progress is in the record (a new leader counts on from it); waiting for
+//   `delay` or for a pause is not a stall. Slots without an outdated task (scale-up, first
+//   deployment) are not the update's: their pending tasks wait for capacity as any others.
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
-import { hasFailed, isOutdated, isReady, type RolloutRecord, type RolloutState } from '../../../proto/src/lifecycle-model.js';
-import { resolveCount } from '../../../proto/src/spec/lifecycle.js';
+import { describeWaiting, hasFailed, isOutdated, isReady, type RolloutRecord, type RolloutState } from '../../../proto/src/lifecycle-model.js';
+import { progressDeadlineOf, resolveCount } from '../../../proto/src/spec/lifecycle.js';
+import { formatDuration } from '../../../proto/src/spec/units.js';
+import { isTerminal } from '../../../proto/src/types.js';
 
 export interface SlotState {
   slot: number;
@@ -83,7 +90,34 @@ export function startRecord(svc: ServiceRecord, prev: RolloutRecord | undefined,
     message: paused ? `revision ${svc.specRevision} waits: rollouts are paused (berth rollout resume)` : `rolling out revision ${svc.specRevision}`,
     startedAtMs: nowMs,
     updatedAtMs: nowMs,
+    progressAtMs: nowMs,
   };
+}
+
+/** Slots of the update: they run, or ran, an outdated task (history included). */
+function replacing(svc: ServiceRecord, s: SlotState): boolean {
+  return s.tasks.some((t) => isOutdated(t, svc)) || s.live.some((t) => isOutdated(t, svc));
+}
+
+/**
+ * Where the update of `svc` stands for a person: what its unfinished slots wait for, and whether
+ * every new task of the step is unplaceable ("stuck"). The tasks are those of the service
+ * (history included); undefined when no slot of the update is unfinished.
+ */
+export function rolloutWaiting(svc: ServiceRecord, slots: readonly SlotState[]): { stuck: boolean; reason: string } | undefined {
+  const waiting: TaskRecord[] = [];
+  let unfinished = 0;
+  for (const s of slots) {
+    if (!replacing(svc, s)) continue;
+    const newest = s.live[s.live.length - 1];
+    const fresh = newest && !isOutdated(newest, svc) ? newest : undefined;
+    if (fresh && isReady(fresh)) continue;
+    unfinished++;
+    if (fresh) waiting.push(fresh);
+    else if (s.live.length === 0 && s.tasks.length > 0) waiting.push(s.tasks[s.tasks.length - 1]!); // waits for its refill
+  }
+  if (unfinished === 0) return undefined;
+  return waiting.length > 0 ? describeWaiting(waiting) : { stuck: false, reason: 'outdated tasks wait for their turn' };
 }
 
 export function planRollout(input: RolloutInput): RolloutPlan {
@@ -104,6 +138,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let inFlight = 0;
   let lastReadyAt = 0;
   let refilling = 0;
+  let updated = 0;
+  let outdatedLive = 0;
+  let deadlineRequeue: number | undefined;
   const pending: SlotState[] = [];
   const failed = new Set(rec.failedSlots);
   for (const s of slots) {
@@ -114,7 +151,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const fresh = newest && !isOutdated(newest, svc) ? newest : undefined;
     if (!s.live.some(isReady)) unavailable++;
     if (s.live.length === 0 && s.refillPending) refilling++;
+    outdatedLive += s.live.filter((t) => isOutdated(t, svc)).length;
     if (fresh && isReady(fresh)) {
+      updated++;
       lastReadyAt = Math.max(lastReadyAt, fresh.status.timestampMs);
       if (old) plan.shutdown.push(old.id); // start-first: the successor is ready
       continue;
@@ -131,17 +170,50 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     rec.failedSlots = [...failed].sort((a, b) => a - b);
     plan.events.push({ state: 'failure', message: `new task failed in slot ${newFailures.join(', ')} (${rec.failedSlots.length} of ${replicas})` });
   }
-  const tooMany = !over && rec.failedSlots.length > u.maxFailureRatio * replicas;
-  if (tooMany && !rec.paused && u.failureAction !== 'continue') {
-    const why = `${rec.failedSlots.length} of ${replicas} new tasks failed (maxFailureRatio ${u.maxFailureRatio})`;
+  /** failureAction rollback or pause; true when the rollout rolls back (nothing else happens now). */
+  const fail = (why: string): boolean => {
     if (u.failureAction === 'rollback' && !rollingBack && rec.previousRevision > 0) {
       plan.rollbackTo = { revision: rec.previousRevision, reason: why };
-      return finish(plan, input.record, rec, nowMs);
+      return true;
     }
     rec.paused = true;
     rec.state = rollingBack ? 'rollback_paused' : 'paused';
     rec.message = `paused: ${why}${rollingBack ? ' during the rollback' : u.failureAction === 'rollback' ? '; no earlier revision to roll back to' : ''}`;
     plan.events.push({ state: rec.state, message: rec.message });
+    return false;
+  };
+  const tooMany = !over && rec.failedSlots.length > u.maxFailureRatio * replicas;
+  if (tooMany && !rec.paused && u.failureAction !== 'continue') {
+    if (fail(`${rec.failedSlots.length} of ${replicas} new tasks failed (maxFailureRatio ${u.maxFailureRatio})`)) return finish(plan, input.record, rec, nowMs);
+  }
+
+  // Progress: a new task turned ready (more slots updated) or an old one was retired.
+  const mark = { updated, outdated: outdatedLive };
+  const before = over ? mark : rec.progressMark;
+  if (!before || mark.updated > before.updated || mark.outdated < before.outdated) {
+    rec.progressAtMs = nowMs;
+    if (rec.deadlineExceeded) {
+      delete rec.deadlineExceeded;
+      rec.message = `${rollingBack ? 'rolling back' : 'rolling out'} revision ${rec.revision}: progressing again`;
+    }
+  }
+  if (!before || before.updated !== mark.updated || before.outdated !== mark.outdated) rec.progressMark = mark;
+  // The deadline: no progress for progressDeadline while slots of the update are unfinished.
+  const deadlineMs = progressDeadlineOf(u);
+  const waiting = over || rec.paused ? undefined : rolloutWaiting(svc, slots);
+  if (waiting && !rec.deadlineExceeded) {
+    // Waiting for the next batch (delay) is not a stall: the clock runs from when it opens.
+    const since = Math.max(rec.progressAtMs ?? rec.startedAtMs, u.delay > 0 && lastReadyAt > 0 ? lastReadyAt + u.delay : 0);
+    const left = since + deadlineMs - nowMs;
+    if (left > 0) deadlineRequeue = left;
+    else {
+      const why = `no progress for ${formatDuration(deadlineMs)} (update.progressDeadline): ${waiting.reason}`;
+      if (u.failureAction === 'continue') {
+        rec.deadlineExceeded = true;
+        rec.message = `${why}; the rollout goes on (failureAction continue)`;
+        plan.events.push({ state: 'failure', message: rec.message });
+      } else if (fail(why)) return finish(plan, input.record, rec, nowMs);
+    }
   }
 
   // An empty slot waiting for its refill is not done: the rollout is not over before it runs.
@@ -156,9 +228,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     return finish(plan, input.record, rec, nowMs);
   }
 
+  if (deadlineRequeue !== undefined) plan.requeueAfterMs = deadlineRequeue;
   // Take outdated slots within the budget (with a delay, only between batches).
   const batchOpen = u.delay === 0 || (inFlight === 0 && nowMs >= lastReadyAt + u.delay);
-  if (!batchOpen && inFlight === 0 && pending.length > 0) plan.requeueAfterMs = lastReadyAt + u.delay - nowMs;
+  if (!batchOpen && inFlight === 0 && pending.length > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, lastReadyAt + u.delay - nowMs);
   if (batchOpen && u.order === 'start-first') {
     const budget = Math.max(1, resolveCount(u.maxSurge, replicas, 'up')) - surge;
     for (const s of pending.slice(0, Math.max(0, budget))) plan.replace.push(s.slot);
@@ -182,7 +255,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     else {
       rec.state = rollingBack ? 'rollback_completed' : 'completed';
       const failures = rec.failedSlots.length > 0 ? ` (${rec.failedSlots.length} failed task${rec.failedSlots.length === 1 ? '' : 's'} tolerated)` : '';
-      rec.message = rollingBack ? `rolled back to the spec of revision ${rec.previousRevision} (revision ${rec.revision})${failures}` : `revision ${rec.revision} runs on every replica${failures}`;
+      const why = rec.rollbackReason ? ` after revision ${rec.rollbackOf} failed (${rec.rollbackReason})` : '';
+      rec.message = rollingBack ? `rolled back to the spec of revision ${rec.previousRevision} (revision ${rec.revision})${why}${failures}` : `revision ${rec.revision} runs on every replica${failures}`;
       plan.events.push({ state: rec.state, message: rec.message });
     }
   } else if (!over && !rec.paused && rec.state !== 'updating' && rec.state !== 'rollback_started') {
@@ -227,4 +301,26 @@ export function rolloutProgress(svc: ServiceRecord, tasks: readonly TaskRecord[]
     outdated += live.filter((t) => isOutdated(t, svc)).length;
   }
   return { replicas: global ? bySlot.size : svc.spec.replicas, updated, ready, outdated };
+}
+
+/**
+ * "stuck": why every new task of the update's current step cannot be placed, or undefined while
+ * anything can still move (`berth rollout status` and `apply --wait` say so before the deadline).
+ * From the service's tasks, history included, grouped by slot (by node for a global service).
+ */
+export function rolloutStuck(svc: ServiceRecord, tasks: readonly TaskRecord[]): string | undefined {
+  const global = svc.spec.mode === 'global';
+  const bySlot = new Map<number | string, TaskRecord[]>();
+  for (const t of tasks) {
+    if (t.serviceUid !== svc.meta.uid) continue;
+    const key = global ? t.targetNodeId : t.slot >= 1 && t.slot <= svc.spec.replicas ? t.slot : undefined;
+    if (key === undefined) continue;
+    bySlot.set(key, [...(bySlot.get(key) ?? []), t]);
+  }
+  const slots: SlotState[] = [...bySlot.values()].map((list) => {
+    const sorted = [...list].sort((a, b) => a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id));
+    return { slot: sorted[0]!.slot, tasks: sorted, live: sorted.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state)) };
+  });
+  const w = rolloutWaiting(svc, slots);
+  return w?.stuck ? w.reason : undefined;
 }

@@ -7,6 +7,7 @@ import { Notifier, sleep, type Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
+import { UNPLACED_PREFIX } from '../../../proto/src/lifecycle-model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import { serviceKey } from '../model/task-identity.js';
@@ -178,7 +179,7 @@ export class SchedulerLoop {
     }
     for (const u of plan.unplaced) {
       const t = byId.get(u.taskId)!;
-      const message = `no suitable node: ${u.reason}`;
+      const message = `${UNPLACED_PREFIX}${u.reason}`;
       if (t.value.status.message === message) continue;
       const next: TaskRecord = { ...t.value, status: { ...t.value.status, state: 'pending', message, timestampMs: now } };
       writes.push(async () => {

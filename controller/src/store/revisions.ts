@@ -48,9 +48,11 @@ export function rollbackRecord(failed: ServiceRecord, revision: number, toRevisi
     paused: false,
     failedSlots: [],
     rollbackOf: failed.specRevision,
+    rollbackReason: reason,
     message: `revision ${failed.specRevision} failed (${reason}): rolling back to the spec of revision ${toRevision}`,
     startedAtMs: nowMs,
     updatedAtMs: nowMs,
+    progressAtMs: nowMs,
   };
 }
 

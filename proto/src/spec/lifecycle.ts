@@ -145,6 +145,9 @@ export function restartDelayMs(spec: RestartSpec, failuresInRow: number): number
   return Math.round(Math.min(max, initial * Math.pow(multiplier, Math.max(0, failuresInRow))));
 }
 
+/** update.progressDeadline's default (also for stored specs written before the field existed). */
+export const DEFAULT_PROGRESS_DEADLINE_MS = 120_000;
+
 export const UPDATE_ORDERS = ['start-first', 'stop-first'] as const;
 export const FAILURE_ACTIONS = ['rollback', 'pause', 'continue'] as const;
 
@@ -154,13 +157,19 @@ export const updateSchema = obj({
   order: withDefault(new StringSchema({ oneOf: UPDATE_ORDERS }), 'start-first', 'start-first: the new task starts and turns healthy before the old one stops; stop-first: the old one stops first.'),
   monitor: withDefault(duration({ min: 0, max: HOUR_MS }), '5s', 'A new task that fails before the update is over counts as a failure; the update is over this long after its last task turned healthy.'),
   delay: withDefault(duration({ min: 0, max: HOUR_MS }), '0s', 'Pause between batches (0: a slot is replaced as soon as the budget allows).'),
-  failureAction: withDefault(new StringSchema({ oneOf: FAILURE_ACTIONS }), 'rollback', 'When more tasks fail than maxFailureRatio allows: rollback (to the revision that ran before), pause, or continue.'),
+  failureAction: withDefault(new StringSchema({ oneOf: FAILURE_ACTIONS }), 'rollback', 'When more tasks fail than maxFailureRatio allows, or the update makes no progress for progressDeadline: rollback (to the revision that ran before), pause, or continue.'),
+  progressDeadline: withDefault(duration({ min: 1000, max: 24 * HOUR_MS }), '2m', 'An update that makes no progress (no new task turns ready, no old one is retired) for this long fails with the reason of its waiting tasks, and failureAction applies.'),
   maxFailureRatio: withDefault(new NumberSchema({ min: 0, max: 1 }), 0, 'Share of the replicas whose new task may fail before failureAction applies.'),
 }).refine((u, path, ctx) => {
   if (u.order === 'start-first' && (u.maxSurge === 0 || u.maxSurge === '0%')) ctx.add(`${path}.maxSurge`, 'order start-first starts a new task before stopping an old one: allow at least 1 surge task (or use order stop-first)');
   if (u.order === 'stop-first' && (u.maxUnavailable === 0 || u.maxUnavailable === '0%')) ctx.add(`${path}.maxUnavailable`, 'order stop-first stops a task before its replacement is healthy: allow at least 1 unavailable (or use order start-first)');
 });
 export type UpdateSpec = Infer<typeof updateSchema>;
+
+/** update.progressDeadline in ms; specs stored before the field existed have its default. */
+export function progressDeadlineOf(u: UpdateSpec): number {
+  return (u as Partial<UpdateSpec>).progressDeadline ?? DEFAULT_PROGRESS_DEADLINE_MS;
+}
 
 export const PULL_POLICIES = ['ifNotPresent', 'always', 'never'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];

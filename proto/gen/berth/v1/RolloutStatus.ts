@@ -44,6 +44,24 @@ export interface RolloutStatus {
    * Nothing more will happen without a person (completed, paused or rolled back).
    */
   'done'?: (boolean);
+  /**
+   * Set while every new task of the update's current step cannot be placed: what they wait for
+   * ("web.2 pending: no suitable node: …"). The rollout fails at its progress deadline unless
+   * capacity comes first.
+   */
+  'stuck'?: (string);
+  /**
+   * The rollout's last progress (its start, a resume, a new task ready, an old one retired).
+   */
+  'progressAtMs'?: (number | string | Long);
+  /**
+   * update.progressDeadline of the service: no progress for this long fails the rollout.
+   */
+  'progressDeadlineMs'?: (number | string | Long);
+  /**
+   * The progress deadline passed and failureAction continue keeps the rollout going.
+   */
+  'deadlineExceeded'?: (boolean);
 }
 
 export interface RolloutStatus__Output {
@@ -87,4 +105,22 @@ export interface RolloutStatus__Output {
    * Nothing more will happen without a person (completed, paused or rolled back).
    */
   'done': (boolean);
+  /**
+   * Set while every new task of the update's current step cannot be placed: what they wait for
+   * ("web.2 pending: no suitable node: …"). The rollout fails at its progress deadline unless
+   * capacity comes first.
+   */
+  'stuck': (string);
+  /**
+   * The rollout's last progress (its start, a resume, a new task ready, an old one retired).
+   */
+  'progressAtMs': (number);
+  /**
+   * update.progressDeadline of the service: no progress for this long fails the rollout.
+   */
+  'progressDeadlineMs': (number);
+  /**
+   * The progress deadline passed and failureAction continue keeps the rollout going.
+   */
+  'deadlineExceeded': (boolean);
 }
