@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const IO_MODULES = ['node:fs', 'node:net', 'node:http', 'node:child_process', 'node:crypto', 'node:os', 'fs', 'net', 'http', 'child_process', 'dockerode', 'etcd3', 'nats', '@grpc/grpc-js'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', 'proto/gen.mjs', 'test/chaos/soak.mjs', 'eslint.config.mjs', '.berth/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', 'proto/gen.mjs', 'test/chaos/soak.mjs', 'test/chaos/series.mjs', 'eslint.config.mjs', '.berth/**', '.chaos/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
