@@ -60,7 +60,7 @@ function layerZones() {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', 'proto/gen.mjs', 'test/chaos/soak.mjs', 'eslint.config.mjs', '.berth/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', 'proto/gen.mjs', 'test/chaos/soak.mjs', 'test/chaos/series.mjs', 'eslint.config.mjs', '.berth/**', '.chaos/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -2,8 +2,20 @@
 // the leader last answered it (Welcome or HeartbeatAck). Past the fencing time the controller
 // told it (--fence-after), it stops every waitForNode container of its node and refuses to start
 // new ones, because the leader may by then place a replacement elsewhere (it waits for the same
-// time plus a margin). Contact is persisted, so an agent restarted while cut off still fences
-// on time. Nothing else is ever stopped for lack of a controller.
+// time plus the container's stop grace plus a margin). Contact is persisted, so an agent
+// restarted while cut off still fences on time. Nothing else is ever stopped for lack of a
+// controller.
+//
+// What makes at most once hold (docs/reliability.md):
+// - The deadline is measured on a monotonic clock (performance.now): a wall clock stepped back
+//   by NTP cannot delay the fence. The wall clock is used only for the persisted contact, which a
+//   restarted process needs (its monotonic clock starts over).
+// - All containers are stopped at once, each within its own stop grace: the leader's deadline is
+//   per task (fencing time + that task's grace + margin), so one stop must never wait for another.
+// - Every waitForNode container present when the fence acts, running or not (one waiting for a
+//   restart in place), is fenced for good: the agent never starts it again on its own, not after
+//   contact returns (before the new assignment set), not after an agent restart (the ids are
+//   persisted). Its task is over; the leader runs the slot anew.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sleep } from '../../proto/src/clock.js';
@@ -34,9 +46,15 @@ export function fenceLabels(spec: { onNodeLoss?: string; stop: { gracePeriod: nu
 }
 
 interface Persisted {
-  lastContactMs: number;
-  fenceAfterMs: number;
+  /** Wall-clock time of the last contact (a restarted process has no other common clock). */
+  lastContactMs?: number;
+  fenceAfterMs?: number;
+  /** Containers fenced for good (never started again by this node's agent). */
+  fencedIds?: string[];
 }
+
+/** The process's monotonic clock, in ms: never jumps with the wall clock. */
+export const monotonicMs = (): number => performance.now();
 
 /** The container was not started: the agent is fenced. */
 export class FencedError extends Error {
@@ -44,17 +62,21 @@ export class FencedError extends Error {
 }
 
 export class Fence {
-  private lastContactMs: number | undefined;
+  /** Last contact on the monotonic clock. */
+  private lastContactMono: number | undefined;
   private fenceAfterMs: number | undefined;
   private persistedAtMs = 0;
   private persisting = false;
+  private persistAgain = false;
+  /** Wall-clock time of the last contact in this process (what is persisted). */
+  private lastContactWall: number | undefined;
   private persistWarned = false;
   private fenced = false;
   /**
-   * Containers this fence stopped: never started again (their task is over; the leader runs the
-   * slot anew), even if a restart comes due after contact returned.
+   * Containers fenced for good: never started again (their task is over; the leader runs the
+   * slot anew), even if a restart comes due after contact returned. Persisted.
    */
-  private readonly stoppedIds = new Set<string>();
+  private readonly fencedIds = new Set<string>();
   /** Containers this fence stopped (since start). */
   stopped = 0;
 
@@ -63,7 +85,10 @@ export class Fence {
       runtime: ContainerRuntime;
       nodeId: string;
       log: Logger;
+      /** Wall clock (persisted contact only). */
       now: () => number;
+      /** Monotonic clock for the deadline (default: performance.now). */
+      monotonic?: () => number;
       /** Where contact is persisted (undefined: not persisted; a restarted agent fences only after its first contact). */
       stateFile?: string | undefined;
       onChange?: (fenced: boolean) => void;
@@ -80,10 +105,15 @@ export class Fence {
     if (!stateFile) return;
     try {
       const p = JSON.parse(await readFile(stateFile, 'utf8')) as Partial<Persisted>;
-      if (typeof p.lastContactMs === 'number' && typeof p.fenceAfterMs === 'number' && this.lastContactMs === undefined) {
-        this.lastContactMs = p.lastContactMs;
+      if (Array.isArray(p.fencedIds)) for (const id of p.fencedIds) if (typeof id === 'string') this.fencedIds.add(id);
+      if (typeof p.lastContactMs === 'number' && typeof p.fenceAfterMs === 'number' && this.lastContactMono === undefined) {
+        // The saved contact, moved onto this process's monotonic clock. A wall clock that went
+        // back since counts as no time passed (the best the saved time can say).
+        const elapsed = Math.max(0, this.deps.now() - p.lastContactMs);
+        this.lastContactMono = this.mono() - elapsed;
+        this.lastContactWall = p.lastContactMs;
         this.fenceAfterMs = p.fenceAfterMs;
-        log.info({ lastContactMs: p.lastContactMs, fenceAfterMs: p.fenceAfterMs }, 'fencing state loaded');
+        log.info({ lastContactMs: p.lastContactMs, fenceAfterMs: p.fenceAfterMs, fencedIds: this.fencedIds.size }, 'fencing state loaded');
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fencing state unreadable; ignored');
@@ -93,7 +123,8 @@ export class Fence {
   /** The leader answered. */
   contact(fenceAfterMs?: number): void {
     const now = this.deps.now();
-    this.lastContactMs = now;
+    this.lastContactMono = this.mono();
+    this.lastContactWall = now;
     const changed = fenceAfterMs !== undefined && fenceAfterMs !== this.fenceAfterMs;
     if (fenceAfterMs !== undefined) this.fenceAfterMs = fenceAfterMs;
     if (this.fenced) this.setFenced(false);
@@ -102,8 +133,17 @@ export class Fence {
 
   /** How long past the deadline (> 0: fence), or undefined when no deadline is known. */
   overdueMs(): number | undefined {
-    if (this.lastContactMs === undefined || this.fenceAfterMs === undefined) return undefined;
-    return this.deps.now() - this.lastContactMs - this.fenceAfterMs;
+    if (this.lastContactMono === undefined || this.fenceAfterMs === undefined) return undefined;
+    return this.mono() - this.lastContactMono - this.fenceAfterMs;
+  }
+
+  private mono(): number {
+    return (this.deps.monotonic ?? monotonicMs)();
+  }
+
+  /** Whether this container is fenced for good (tests, the task runner's message). */
+  isFenced(id: string): boolean {
+    return this.fencedIds.has(id);
   }
 
   /** One check: past the deadline, stop every running waitForNode container of this node. */
@@ -112,13 +152,26 @@ export class Fence {
     if (overdue === undefined || overdue <= 0) return;
     if (!this.fenced) this.setFenced(true);
     const { runtime, nodeId, log } = this.deps;
-    const running = (await runtime.summaries({ [LABEL_NODE]: nodeId, [LABEL_ON_NODE_LOSS]: 'waitForNode' })).filter((c) => c.running);
-    for (const c of running) {
-      log.warn({ container: c.id, name: c.name, silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced: stopping waitForNode container');
-      this.stoppedIds.add(c.id);
-      await runtime.stop(c.id, labelledStopGrace(c.labels));
-      this.stopped++;
+    const all = await runtime.summaries({ [LABEL_NODE]: nodeId, [LABEL_ON_NODE_LOSS]: 'waitForNode' });
+    // Fenced for good before anything else: a restart in place coming due meanwhile is refused.
+    const fresh = all.filter((c) => !this.fencedIds.has(c.id));
+    for (const c of fresh) this.fencedIds.add(c.id);
+    if (fresh.length > 0) {
+      log.warn({ containers: fresh.map((c) => c.id), silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced for good: waitForNode containers will not be started again');
+      void this.persist(this.deps.now(), true);
     }
+    // All at once, each within its own grace: the leader's deadline for each task counts only
+    // that task's grace (node-loss-plan.ts fenceDeadline).
+    const running = all.filter((c) => c.running);
+    const results = await Promise.allSettled(
+      running.map(async (c) => {
+        log.warn({ container: c.id, name: c.name, silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced: stopping waitForNode container');
+        await runtime.stop(c.id, labelledStopGrace(c.labels));
+        this.stopped++;
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -137,7 +190,7 @@ export class Fence {
     const out = Object.create(runtime) as ContainerRuntime;
     out.create = (req) => runtime.create({ ...req, labels: { ...req.labels, ...fenceLabels(req.spec) } });
     out.start = async (id) => {
-      if (this.stoppedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
+      if (this.fencedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
       if (this.fenced || (this.overdueMs() ?? 0) > 0) {
         const info = await runtime.inspect(id);
         if (info?.labels[LABEL_ON_NODE_LOSS] === 'waitForNode') {
@@ -148,7 +201,7 @@ export class Fence {
     };
     out.remove = async (id) => {
       await runtime.remove(id);
-      this.stoppedIds.delete(id);
+      if (this.fencedIds.delete(id)) void this.persist(this.deps.now(), true);
     };
     return out;
   }
@@ -160,15 +213,28 @@ export class Fence {
     this.deps.onChange?.(on);
   }
 
-  private async persist(now: number): Promise<void> {
+  /**
+   * Writes the state file. One write at a time; a write asked for meanwhile (`must`: the fenced
+   * ids changed) runs once the current one is done, so the last state always reaches the disk.
+   */
+  private async persist(now: number, must = false): Promise<void> {
     const { stateFile, log } = this.deps;
-    if (!stateFile || this.persisting || this.lastContactMs === undefined || this.fenceAfterMs === undefined) return;
+    if (!stateFile) return;
+    if (this.persisting) {
+      if (must) this.persistAgain = true;
+      return;
+    }
     this.persisting = true;
     this.persistedAtMs = now;
     try {
       await mkdir(dirname(stateFile), { recursive: true });
       const tmp = `${stateFile}.tmp`;
-      await writeFile(tmp, JSON.stringify({ lastContactMs: this.lastContactMs, fenceAfterMs: this.fenceAfterMs } satisfies Persisted));
+      const state: Persisted = { fencedIds: [...this.fencedIds] };
+      if (this.lastContactWall !== undefined && this.fenceAfterMs !== undefined) {
+        state.lastContactMs = this.lastContactWall;
+        state.fenceAfterMs = this.fenceAfterMs;
+      }
+      await writeFile(tmp, JSON.stringify(state));
       await rename(tmp, stateFile);
     } catch (err) {
       // Said once: without the file a restarted agent fences only after its first contact.
@@ -176,6 +242,10 @@ export class Fence {
       this.persistWarned = true;
     } finally {
       this.persisting = false;
+      if (this.persistAgain) {
+        this.persistAgain = false;
+        void this.persist(this.deps.now(), true);
+      }
     }
   }
 }

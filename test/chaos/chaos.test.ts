@@ -10,7 +10,7 @@ import { ApiError } from '../../cli/src/client.js';
 import { LABEL_TASK } from '../../proto/src/labels.js';
 import { image } from '../harness/cluster.js';
 import { BOUNDS, Chaos, SERVICES, type FaultKind } from './chaos.js';
-import { checkInvariants, describeViolations, summary, type Violation } from './invariants.js';
+import { checkInvariants, describeHandovers, describeViolations, summary, type Violation } from './invariants.js';
 
 let chaos: Chaos;
 /** A fixed draw: host 2 of 3, the long link cut, mid-range pauses. */
@@ -24,8 +24,9 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!chaos) return;
   await chaos.endSampling();
-  const v = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS);
-  process.stdout.write(`chaos (short form): ${summary(chaos.faults.length, v)}; ${chaos.samples.length} samples\n`);
+  const v = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS, chaos.engineHistory());
+  process.stdout.write(`chaos (short form): ${summary(chaos.faults.length, v)}; ${chaos.samples.length} samples, ${chaos.containers.size} containers timed by their engines\n`);
+  if (describeHandovers(v)) process.stdout.write(`${describeHandovers(v)}\n`);
   await chaos.stop();
 });
 
@@ -37,10 +38,11 @@ async function liveTasks(): Promise<string[]> {
 
 /** Checks the whole history; reports the violations that began since `sinceMs` (this test's). */
 function assertInvariants(sinceMs: number): void {
-  const all = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS);
+  const all = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS, chaos.engineHistory());
   const mine = (xs: Violation[]): Violation[] => xs.filter((x) => x.fromMs >= sinceMs);
-  const v = { lost: mine(all.lost), duplicated: mine(all.duplicated), restarts: mine(all.restarts) };
-  expect(describeViolations(v), summary(1, v)).toBe('');
+  const v = { lost: mine(all.lost), duplicated: mine(all.duplicated), restarts: mine(all.restarts), handovers: all.handovers.filter((h) => h.atMs >= sinceMs) };
+  const text = describeViolations(v);
+  expect(text, `${summary(1, v)}; history kept in ${text ? chaos.report(v, 'chaos') : '-'}`).toBe('');
 }
 
 /** Runs a fault, waits for convergence, checks the history of this fault. */

@@ -1,15 +1,18 @@
 // The fault-injection harness: a cluster of three hosts (each agent in its own network
 // namespace), two controllers, etcd and NATS; two services (replace and waitForNode); a sampler
-// that records every Berth container on every engine every SAMPLE_MS; and the faults. The
-// history is checked offline (invariants.ts). Every wait is bounded in count and time.
-import { writeFileSync } from 'node:fs';
+// that records every Berth container on every engine every SAMPLE_MS, and the engines' own
+// record of each container's runs (start/die events, State.StartedAt/FinishedAt); and the
+// faults. The history is checked offline (invariants.ts); when a check fails, report() keeps it
+// (each copy's runs, the controllers' and agents' log lines of its slot) in a file. Every wait is
+// bounded in count and time.
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthClient } from '../../cli/src/client.js';
 import { startEtcd, startNats, startDockerd } from '../../cli/src/local/services.js';
-import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT } from '../../proto/src/labels.js';
-import { TestCluster, image } from '../harness/cluster.js';
+import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK } from '../../proto/src/labels.js';
+import { ROOT, TestCluster, image } from '../harness/cluster.js';
 import { seededRandom } from '../harness/random.js';
-import type { ContainerRow, FaultWindow, Sample, ServiceDesc } from './invariants.js';
+import { describeHandovers, describeViolations, summary, type ContainerRow, type EngineContainer, type EngineHistory, type FaultWindow, type Sample, type ServiceDesc, type Verdict } from './invariants.js';
 
 /** Test configuration of the cluster (docs/reliability.md explains each). */
 export const CHAOS_TIMINGS = {
@@ -25,6 +28,26 @@ export const CHAOS_TIMINGS = {
 export const SAMPLE_MS = 300;
 /** Bounds the invariants allow after a fault heals. */
 export const BOUNDS = { recoveryMs: 25_000, duplicateMs: 12_000 };
+/** Where report() writes (CHAOS_OUT overrides). */
+export const REPORT_DIR = process.env['CHAOS_OUT'] ?? join(ROOT, '.chaos');
+/**
+ * Two engine times of one container within this long are the same run's (a start event comes
+ * just after State.StartedAt); a restart in place waits at least its 1 s backoff.
+ */
+const SAME_RUN_MS = 500;
+/** Log lines kept per slot in a report. */
+const REPORT_LOG_LINES = 400;
+
+/** What the engines said of one container, plus what the samples saw of it. */
+interface EngineRecord extends EngineContainer {
+  name: string;
+  /** Listed running in the newest sample of its host. */
+  runningNow: boolean;
+  /** First sample that no longer listed it running (its end, if the engine never said). */
+  goneMs?: number;
+  lastState?: string;
+}
+
 /** Longest wait for the cluster to converge after a fault. */
 export const CONVERGE_TIMEOUT_MS = 60_000;
 
@@ -49,8 +72,14 @@ export const rng = seededRandom;
 export class Chaos {
   readonly samples: Sample[] = [];
   readonly faults: FaultWindow[] = [];
+  /** Engine record of every watched container, by id. */
+  readonly containers = new Map<string, EngineRecord>();
   private sampling: Promise<void> | undefined;
   private stopSampling = false;
+  private readonly seenEvents = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private watchers: Array<Promise<void>> = [];
+  private readonly watchAbort = new Set<AbortController>();
 
   private constructor(readonly cluster: TestCluster) {}
 
@@ -110,18 +139,20 @@ export class Chaos {
 
   startSampling(): void {
     this.stopSampling = false;
+    this.watchers = this.cluster.hosts.map((_, i) => this.watchEvents(i));
     this.sampling = (async () => {
       while (!this.stopSampling) {
         const t = Date.now();
-        const hosts = await Promise.all(this.cluster.hosts.map(async (h): Promise<ContainerRow[] | null> => {
+        const hosts = await Promise.all(this.cluster.hosts.map(async (h): Promise<Array<ContainerRow & { task: string; name: string }> | null> => {
           try {
             const cs = await withTimeout(h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } }), 2_000);
-            return cs.map((c) => ({ id: c.Id, service: c.Labels[LABEL_SERVICE] ?? '', slot: Number(c.Labels[LABEL_SLOT]), state: c.State }));
+            return cs.map((c) => ({ id: c.Id, service: c.Labels[LABEL_SERVICE] ?? '', slot: Number(c.Labels[LABEL_SLOT]), state: c.State, task: c.Labels[LABEL_TASK] ?? '', name: c.Names[0] ?? '' }));
           } catch {
             return null;
           }
         }));
-        this.samples.push({ t, hosts });
+        this.samples.push({ t, hosts: hosts.map((rows) => rows && rows.map(({ id, service, slot, state }) => ({ id, service, slot, state }))) });
+        hosts.forEach((rows, i) => rows && this.noteListing(i, t, rows));
         await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t)));
       }
     })();
@@ -130,6 +161,190 @@ export class Chaos {
   async endSampling(): Promise<void> {
     this.stopSampling = true;
     await this.sampling;
+    for (const a of this.watchAbort) a.abort();
+    await Promise.all(this.watchers);
+    await Promise.all([...this.inflight]);
+  }
+
+  // ---- the engines' record of each container ----
+
+  private record(host: number, id: string, labels: Record<string, string>, name: string): EngineRecord | undefined {
+    const service = labels[LABEL_SERVICE] ?? '';
+    if (!SERVICES.some((x) => x.name === service)) return undefined;
+    let r = this.containers.get(id);
+    if (!r) {
+      r = { id, host, service, slot: Number(labels[LABEL_SLOT]), task: labels[LABEL_TASK] ?? '', name, runs: [], runningNow: false };
+      this.containers.set(id, r);
+    }
+    return r;
+  }
+
+  private static addStart(r: EngineRecord, t: number): void {
+    if (!Number.isFinite(t) || t <= 0 || r.runs.some((x) => Math.abs(x.startMs - t) <= SAME_RUN_MS)) return;
+    r.runs.push({ startMs: t });
+    r.runs.sort((a, b) => a.startMs - b.startMs);
+  }
+
+  private static addEnd(r: EngineRecord, t: number): void {
+    if (!Number.isFinite(t) || t <= 0) return;
+    const run = [...r.runs].reverse().find((x) => x.startMs <= t + SAME_RUN_MS);
+    if (!run) return;
+    if (run.endMs !== undefined && !run.endApprox) return; // the engine said already
+    run.endMs = Math.max(t, run.startMs);
+    delete run.endApprox;
+  }
+
+  /** One host's listing in a sample: new or changed containers are inspected for their times. */
+  private noteListing(host: number, t: number, rows: ReadonlyArray<ContainerRow & { task: string; name: string }>): void {
+    const here = new Set<string>();
+    for (const row of rows) {
+      here.add(row.id);
+      const r = this.record(host, row.id, { [LABEL_SERVICE]: row.service, [LABEL_SLOT]: String(row.slot), [LABEL_TASK]: row.task }, row.name);
+      if (!r) continue;
+      const running = row.state === 'running';
+      if (running) delete r.goneMs;
+      else if (r.runningNow || r.goneMs === undefined) r.goneMs ??= t;
+      r.runningNow = running;
+      if (r.lastState !== row.state) {
+        r.lastState = row.state;
+        this.inspectLater(host, row.id);
+      }
+    }
+    for (const r of this.containers.values()) {
+      if (r.host !== host || here.has(r.id)) continue;
+      if (r.runningNow || r.goneMs === undefined) r.goneMs ??= t;
+      r.runningNow = false;
+      r.lastState = 'removed';
+    }
+  }
+
+  private inspectLater(host: number, id: string): void {
+    const p = (async () => {
+      try {
+        const info = await withTimeout(this.cluster.hosts[host]!.docker.getContainer(id).inspect(), 5_000);
+        const r = this.containers.get(id);
+        if (!r) return;
+        Chaos.addStart(r, Date.parse(info.State.StartedAt));
+        if (!info.State.Running) Chaos.addEnd(r, Date.parse(info.State.FinishedAt));
+      } catch {
+        /* gone already: its events or the samples tell */
+      }
+    })();
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  /** Follows one engine's start/die events; after a break, from the last event seen (deduplicated). */
+  private async watchEvents(host: number): Promise<void> {
+    let sinceS = Math.floor(Date.now() / 1000) - 1;
+    while (!this.stopSampling) {
+      const abort = new AbortController();
+      this.watchAbort.add(abort);
+      try {
+        const stream = await this.cluster.hosts[host]!.docker.getEvents({
+          since: sinceS,
+          filters: { type: ['container'], event: ['start', 'die'], label: [`${LABEL_MANAGED}=true`] },
+          abortSignal: abort.signal,
+        } as Parameters<TestCluster['hosts'][number]['docker']['getEvents']>[0]);
+        await new Promise<void>((resolve) => {
+          let buf = '';
+          stream.on('data', (chunk: Buffer) => {
+            buf += chunk.toString();
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl).trim();
+              buf = buf.slice(nl + 1);
+              if (!line) continue;
+              try {
+                const ev = JSON.parse(line) as { Action?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+                const id = ev.Actor?.ID ?? '';
+                const key = `${id}|${ev.Action}|${ev.timeNano}`;
+                if (!id || this.seenEvents.has(key)) continue;
+                this.seenEvents.add(key);
+                if (ev.time) sinceS = ev.time;
+                const r = this.record(host, id, ev.Actor?.Attributes ?? {}, ev.Actor?.Attributes?.['name'] ?? '');
+                const t = (ev.timeNano ?? 0) / 1e6;
+                if (r && ev.Action === 'start') Chaos.addStart(r, t);
+                else if (r && ev.Action === 'die') Chaos.addEnd(r, t);
+              } catch {
+                /* a partial line */
+              }
+            }
+          });
+          stream.on('end', () => resolve());
+          stream.on('close', () => resolve());
+          stream.on('error', () => resolve());
+        });
+      } catch {
+        /* engine away (a dockerd restart): try again */
+      } finally {
+        this.watchAbort.delete(abort);
+        abort.abort();
+      }
+      if (!this.stopSampling) await sleep(500);
+    }
+  }
+
+  /** The engines' history for the checker: open runs of containers no longer seen end when last seen. */
+  engineHistory(): EngineHistory {
+    const endMs = this.samples[this.samples.length - 1]?.t ?? Date.now();
+    const containers: EngineContainer[] = [];
+    for (const r of this.containers.values()) {
+      if (r.runs.length === 0) continue; // no engine time known: the samples judge it
+      const runs = r.runs.map((x) => ({ ...x }));
+      const last = runs[runs.length - 1]!;
+      if (last.endMs === undefined && !r.runningNow && r.goneMs !== undefined) {
+        last.endMs = Math.max(r.goneMs, last.startMs);
+        last.endApprox = true;
+      }
+      containers.push({ id: r.id, host: r.host, service: r.service, slot: r.slot, task: r.task, runs });
+    }
+    return { containers, endMs };
+  }
+
+  /**
+   * Keeps the history of a check: the verdict, the faults, every container's runs, every copy of
+   * each slot concerned by a violation or handover (container id, host, task, runs in engine times) and the controllers' and
+   * agents' log lines that name its tasks or containers. Returns the file's path.
+   */
+  report(v: Verdict, what: string): string {
+    mkdirSync(REPORT_DIR, { recursive: true });
+    const file = join(REPORT_DIR, `${what}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const logs = readdirSync(this.cluster.dir)
+      .filter((f) => f.endsWith('.log') && (f.startsWith('controller') || f.startsWith('agent')))
+      .map((f) => ({ file: f, lines: readFileSync(join(this.cluster.dir, f), 'utf8').split('\n') }));
+    const slots = new Map<string, { service: string; slot: number }>();
+    for (const x of [...v.lost, ...v.duplicated, ...v.handovers]) {
+      const m = /^(\S+) slot (\d+)/.exec(x.what);
+      if (m) slots.set(`${m[1]}/${m[2]}`, { service: m[1]!, slot: Number(m[2]) });
+    }
+    for (const x of v.restarts) {
+      const m = /container (\w+)/.exec(x.what);
+      const r = m ? [...this.containers.values()].find((c) => c.id.startsWith(m[1]!)) : undefined;
+      if (r) slots.set(`${r.service}/${r.slot}`, { service: r.service, slot: r.slot });
+    }
+    const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+    const detail = [...slots.values()].map(({ service, slot }) => {
+      const copies = [...this.containers.values()].filter((c) => c.service === service && c.slot === slot);
+      const needles = [...new Set(copies.flatMap((c) => [c.id.slice(0, 12), c.task]).filter((x) => x))];
+      const lines = logs.flatMap(({ file, lines }) => lines.filter((l) => needles.some((n) => l.includes(n))).map((l) => `${file}: ${l}`));
+      return {
+        slot: `${service}/${slot}`,
+        copies: copies.map((c) => ({
+          id: c.id, name: c.name, host: c.host, node: this.cluster.hosts[c.host]?.nodeId, task: c.task,
+          runs: c.runs.map((x) => ({ started: iso(x.startMs), stopped: iso(x.endMs), ...(x.endApprox ? { stoppedFrom: 'samples' } : {}) })),
+        })),
+        logLines: lines.slice(-REPORT_LOG_LINES),
+      };
+    });
+    const text = [summary(this.faults.length, v), describeViolations(v), describeHandovers(v)].filter((x) => x).join('\n');
+    const engine = this.engineHistory().containers.map((c) => ({
+      id: c.id, host: c.host, slot: `${c.service}/${c.slot}`, task: c.task,
+      runs: c.runs.map((x) => `${iso(x.startMs)} .. ${x.endMs === undefined ? 'running' : iso(x.endMs)}${x.endApprox ? ' (stop from samples)' : ''}`),
+    }));
+    const faults = this.faults.map((f) => ({ ...f, start: iso(f.startMs), healed: iso(f.healedMs) }));
+    writeFileSync(file, `${JSON.stringify({ summary: text, verdict: v, faults, slots: detail, engine }, null, 2)}\n`);
+    return file;
   }
 
   // ---- convergence ----

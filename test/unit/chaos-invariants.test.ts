@@ -1,6 +1,8 @@
 // The chaos harness's offline invariant checker on hand-made histories.
 import { describe, expect, it } from 'vitest';
-import { checkInvariants, summary, type ContainerRow, type FaultWindow, type Sample, type ServiceDesc } from '../../test/chaos/invariants.js';
+import {
+  checkInvariants, describeHandovers, summary, type ContainerRow, type EngineContainer, type EngineHistory, type FaultWindow, type Sample, type ServiceDesc,
+} from '../../test/chaos/invariants.js';
 
 const services: ServiceDesc[] = [
   { name: 'web', replicas: 2, onNodeLoss: 'replace' },
@@ -57,5 +59,51 @@ describe('checkInvariants', () => {
   it('containers of services not under watch are ignored', () => {
     const other = (t: number): ContainerRow[] => (t < 1_000 ? [...base, row('p', 'probe', 1)] : base);
     expect(summary(0, checkInvariants(history(2_000, other), services, [], bounds))).toBe('0 faults, 0 lost, 0 duplicated, 0 restarts');
+  });
+
+  describe('with the engines\' own times', () => {
+    const ec = (id: string, host: number, service: string, slot: number, runs: EngineContainer['runs']): EngineContainer => ({ id, host, service, slot, task: `${service}.${slot}`, runs });
+    /** The steady containers, running throughout. */
+    const steady = [ec('a', 0, 'web', 1, [{ startMs: -1_000 }]), ec('b', 0, 'web', 2, [{ startMs: -1_000 }])];
+    const engine = (...cs: EngineContainer[]): EngineHistory => ({ containers: [...steady, ...cs], endMs: 2_000 });
+    const others = [row('a', 'web', 1), row('b', 'web', 2)];
+
+    it('a sample whose listings straddle a handover is a handover, not a duplicate', () => {
+      // Host 0 was listed before its copy stopped (at 1 000), host 1 after the next copy started
+      // (at 1 050): the sample at 1 000 shows both running.
+      const h0 = (t: number): ContainerRow[] => [...others, row('s', 'solo', 1, t <= 1_000 ? 'running' : 'exited')];
+      const h1 = (t: number): ContainerRow[] => (t >= 1_000 ? [row('s2', 'solo', 1)] : []);
+      const samples = history(2_000, h0, h1);
+      const cut = [fault({ startMs: 0, healedMs: 1_500, touchedHosts: [0] })]; // host 0's link cut: its copy fenced
+      // From the samples alone it looks like a duplicate:
+      expect(checkInvariants(samples, services, cut, bounds).duplicated.map((d) => d.what)).toEqual(['solo slot 1 (2 copies, waitForNode)']);
+      const v = checkInvariants(samples, services, cut, bounds, engine(ec('s', 0, 'solo', 1, [{ startMs: -1_000, endMs: 1_000 }]), ec('s2', 1, 'solo', 1, [{ startMs: 1_050 }])));
+      expect(summary(1, v)).toBe('1 faults, 0 lost, 0 duplicated, 0 restarts');
+      expect(v.handovers).toEqual([{ what: 'solo slot 1 (2 copies, waitForNode)', atMs: 1_000, ids: ['s', 's2'], gapMs: 50 }]);
+      expect(describeHandovers(v)).toContain("handover seen across hosts' listings, no overlap: solo slot 1");
+    });
+
+    it('runs that overlap are a duplicate with the real overlap in ms, even between samples', () => {
+      // The samples never see both (the old copy is gone by the next sample); the engine does.
+      const h0 = (t: number): ContainerRow[] => [...others, ...(t < 1_000 ? [row('s', 'solo', 1)] : [])];
+      const h1 = (t: number): ContainerRow[] => (t >= 1_000 ? [row('s2', 'solo', 1)] : []);
+      const v = checkInvariants(history(2_000, h0, h1), services, [], bounds, engine(ec('s', 0, 'solo', 1, [{ startMs: -1_000, endMs: 1_020 }]), ec('s2', 1, 'solo', 1, [{ startMs: 900 }])));
+      expect(v.duplicated).toEqual([
+        { kind: 'duplicated', what: 'solo slot 1 (2 copies, waitForNode): s on host 0 and s2 on host 1 overlapped 120 ms', fromMs: 900, toMs: 1_020, overlapMs: 120, ids: ['s', 's2'] },
+      ]);
+    });
+
+    it('replace-mode overlap is allowed inside a duplicate-allowing window only', () => {
+      const runs = [ec('s', 0, 'solo', 1, [{ startMs: -1_000 }]), ec('b2', 1, 'web', 2, [{ startMs: 500, endMs: 700 }])];
+      const samples = history(2_000, () => [...others, row('s', 'solo', 1)]);
+      expect(checkInvariants(samples, services, [fault({ startMs: 400, healedMs: 600, duplicatesAllowed: true })], bounds, engine(...runs)).duplicated).toEqual([]);
+      expect(checkInvariants(samples, services, [], bounds, engine(...runs)).duplicated.map((d) => d.overlapMs)).toEqual([200]);
+    });
+
+    it('a copy the engine history does not know keeps the sample\'s verdict', () => {
+      const h1 = (t: number): ContainerRow[] => (t >= 1_000 && t < 1_200 ? [row('x', 'solo', 1)] : []);
+      const v = checkInvariants(history(2_000, () => [...others, row('s', 'solo', 1)], h1), services, [], bounds, engine(ec('s', 0, 'solo', 1, [{ startMs: -1_000 }])));
+      expect(v.duplicated.map((d) => d.what)).toEqual(['solo slot 1 (2 copies, waitForNode) (engine times unknown)']);
+    });
   });
 });

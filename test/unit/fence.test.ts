@@ -19,7 +19,8 @@ function setup(stateFile?: string) {
   const clock = new ManualClock();
   const rt = new FakeRuntime(() => clock.now());
   const changes: boolean[] = [];
-  const fence = new Fence({ runtime: rt, nodeId: NODE, log: silentLogger(), now: () => clock.now(), stateFile, onChange: (on) => changes.push(on) });
+  // One clock line for wall and monotonic time (the clock-jump test separates them).
+  const fence = new Fence({ runtime: rt, nodeId: NODE, log: silentLogger(), now: () => clock.now(), monotonic: () => clock.now(), stateFile, onChange: (on) => changes.push(on) });
   const seed = (name: string, mode: string, node = NODE) => rt.seed({ name, labels: { [LABEL_NODE]: node, [LABEL_ON_NODE_LOSS]: mode, [LABEL_STOP_GRACE_MS]: '2000' } });
   return { clock, rt, fence, changes, seed };
 }
@@ -107,5 +108,83 @@ describe('Fence', () => {
     await fence.check();
     expect(fence.active).toBe(false);
     expect(rt.callsOf('stop')).toHaveLength(0);
+  });
+
+  // Issue 19: paths by which two copies of a waitForNode slot could run.
+
+  it('stops all waitForNode containers at once: no stop waits for another (the leader counts one grace per task)', async () => {
+    const { clock, rt, fence, seed } = setup();
+    const ids = ['a', 'b', 'c'].map((n) => seed(n, 'waitForNode').id);
+    // Each stop takes its whole grace (a PID 1 that ignores SIGTERM): it ends when released.
+    const pending: Array<() => void> = [];
+    const stop = rt.stop.bind(rt);
+    rt.stop = (id, graceMs) => new Promise<void>((resolve) => pending.push(() => void stop(id, graceMs).then(resolve)));
+    fence.contact(10_000);
+    clock.advance(10_001);
+    const done = fence.check();
+    // Every stop is under way before any has finished (one after another, the third container
+    // would stop two graces after the leader's deadline for it).
+    await vi.waitFor(() => expect(pending).toHaveLength(3), { timeout: 2_000, interval: 5 });
+    for (const release of pending) release();
+    await done;
+    for (const id of ids) expect(rt.containers.get(id)!.state).toBe('exited');
+    expect(fence.stopped).toBe(3);
+  });
+
+  it('measures the deadline on the monotonic clock: a wall clock stepped back does not delay the fence', async () => {
+    const wall = new ManualClock();
+    const mono = new ManualClock(5_000);
+    const rt = new FakeRuntime(() => wall.now());
+    const fence = new Fence({ runtime: rt, nodeId: NODE, log: silentLogger(), now: () => wall.now(), monotonic: () => mono.now() });
+    const c = rt.seed({ name: 'w', labels: { [LABEL_NODE]: NODE, [LABEL_ON_NODE_LOSS]: 'waitForNode', [LABEL_STOP_GRACE_MS]: '1000' } });
+    fence.contact(10_000);
+    // NTP steps the wall clock back a minute; 10.1 s really pass.
+    wall.advance(-60_000);
+    wall.advance(10_100);
+    mono.advance(10_100);
+    await fence.check();
+    expect(fence.active).toBe(true);
+    expect(rt.containers.get(c.id)!.state).toBe('exited');
+  });
+
+  it('a container waiting for a restart in place when the fence acts is never started again, even after contact returns', async () => {
+    const { clock, rt, fence, seed } = setup();
+    const wrapped = fence.wrap(rt);
+    // It crashed just before the cut; its restart is due only after the link heals.
+    const crashed = seed('w', 'waitForNode');
+    crashed.state = 'exited';
+    crashed.exitCode = 1;
+    fence.contact(10_000);
+    clock.advance(10_001);
+    await fence.check();
+    expect(fence.isFenced(crashed.id)).toBe(true);
+    // The link heals: Welcome arrives before the new assignment set, then the restart comes due.
+    fence.contact();
+    expect(fence.active).toBe(false);
+    await expect(wrapped.start(crashed.id)).rejects.toBeInstanceOf(FencedError);
+    expect(rt.containers.get(crashed.id)!.state).toBe('exited');
+  });
+
+  it('fenced containers stay fenced across an agent restart (persisted), until removed', async () => {
+    const dir = mkdtempSync('/tmp/bt-fence-');
+    dirs.push(dir);
+    const file = join(dir, 'fence.json');
+    const a = setup(file);
+    const c = a.seed('w', 'waitForNode');
+    a.fence.contact(10_000);
+    a.clock.advance(10_001);
+    await a.fence.check();
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([c.id]), { timeout: 5_000, interval: 20 });
+
+    // A new agent process on the same engine: contact comes back at once.
+    const b = setup(file);
+    b.rt.containers.set(c.id, { ...a.rt.containers.get(c.id)! });
+    await b.fence.load();
+    b.fence.contact(10_000);
+    const wrapped = b.fence.wrap(b.rt);
+    await expect(wrapped.start(c.id)).rejects.toBeInstanceOf(FencedError);
+    await wrapped.remove(c.id);
+    expect(b.fence.isFenced(c.id)).toBe(false);
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([]), { timeout: 5_000, interval: 20 });
   });
 });
