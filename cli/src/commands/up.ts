@@ -87,7 +87,8 @@ async function runExample(client: BerthClient, file: string, timeoutMs: number, 
   } catch (err) {
     converged = false;
     say(`the example did not converge: ${errorText(err).split('\n').join('; ')}`);
-    say('the cluster keeps running; see berth describe service -n NAMESPACE NAME, or delete the example with berth delete service -n NAMESPACE NAME');
+    const named = targets.map((t) => `-n ${t.namespace} ${t.name}`).join(', ');
+    say(`the cluster keeps running; see berth describe service ${named}, or delete the example with berth delete service ${named}`);
   }
   try {
     const services = await client.listServices();
