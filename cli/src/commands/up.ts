@@ -1,8 +1,13 @@
 // berth up: a working local cluster in one command. Starts etcd, nats-server (JetStream), a
 // Docker engine if none answers on the default socket, a controller and one agent; builds the
-// local busybox image; applies an example and prints where each replica answers. Ctrl-C stops
-// everything it started and removes the containers Berth ran. All data lives in one folder, so
-// the next `berth up` resumes the same cluster.
+// local busybox image; then runs an example (in its own namespace, `example`) and prints where
+// each replica answers. Ctrl-C stops everything it started and removes the containers Berth ran.
+// All data lives in one folder, so the next `berth up` resumes the same cluster.
+//
+// Two promises to the user: only a component that fails to start stops the start-up (the example
+// not converging is reported, and the cluster keeps running until Ctrl-C); and a resumed cluster
+// never changes the user's objects (the example is created only when it does not exist, never
+// re-applied over what is stored).
 import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,10 +22,87 @@ import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
 import { CliError, waitAndReport } from './apply.js';
-import type { WaitTarget } from '../wait.js';
+import { EXIT_USAGE } from './common.js';
+import { parseTimeout, type WaitTarget } from '../wait.js';
 import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
+/** How long berth up waits for its example: three local replicas of a local image start in seconds. */
+const DEFAULT_EXAMPLE_TIMEOUT = '2m';
+
+/** Where the example's lines go: berth up's own lines (say) and plain text (print). */
+interface Out {
+  say: (s: string) => void;
+  print: (s: string) => void;
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Creates the example's services that do not exist yet and leaves every existing one exactly as
+ * it is stored (the user may have changed it; a resumed cluster must not roll it back). Returns
+ * what to wait for: all of the example's services, at their stored revision.
+ */
+async function applyExample(client: BerthClient, file: string, say: Out['say']): Promise<WaitTarget[]> {
+  const targets: WaitTarget[] = [];
+  for (const d of loadManifests([file])) {
+    const manifestJson = JSON.stringify(d.doc);
+    // A dry run validates the document and says whether the service exists, writing nothing.
+    const probe = await client.applyService({ manifestJson, dryRun: true });
+    const namespace = probe.service?.meta?.namespace ?? '';
+    const name = probe.service?.meta?.name ?? '';
+    if (probe.result === 'created') {
+      const res = await client.applyService({ manifestJson });
+      say(`service/${namespace}/${name} ${res.result} (revision ${res.service?.specRevision})`);
+      targets.push({ namespace, name, revision: res.service?.specRevision ?? 0 });
+    } else {
+      const stored = await client.getService(namespace, name);
+      const differs = probe.result === 'updated' ? `; it differs from ${file} (berth apply -f ${file} resets it)` : '';
+      say(`service/${namespace}/${name} exists (revision ${stored.specRevision}); left as it is${differs}`);
+      targets.push({ namespace, name, revision: stored.specRevision });
+    }
+  }
+  return targets;
+}
+
+/**
+ * Runs the example once the cluster is up: applies it (applyExample), waits the way
+ * `apply --wait` does, prints the services, tasks and where each replica answers. Never throws:
+ * an example that cannot be applied or does not converge is reported and the cluster keeps running.
+ */
+async function runExample(client: BerthClient, file: string, timeoutMs: number, { say, print }: Out): Promise<void> {
+  let targets: WaitTarget[];
+  try {
+    targets = await applyExample(client, file, say);
+  } catch (err) {
+    say(`the example was not applied: ${errorText(err)}`);
+    say('the cluster keeps running');
+    return;
+  }
+  let converged = true;
+  try {
+    // The same convergence `apply --wait` judges: every replica ready at the stored spec (a
+    // resumed cluster may first roll its tasks to a newer spec).
+    await waitAndReport(client, targets, timeoutMs);
+  } catch (err) {
+    converged = false;
+    say(`the example did not converge: ${errorText(err).split('\n').join('; ')}`);
+    const named = targets.map((t) => `-n ${t.namespace} ${t.name}`).join(', ');
+    say(`the cluster keeps running; see berth describe service ${named}, or delete the example with berth delete service ${named}`);
+  }
+  try {
+    const services = await client.listServices();
+    const tasks = await client.listTasks({});
+    print(`\n$ berth get services -A\n${servicesTable(services)}\n\n$ berth get tasks -A\n${tasksTable(tasks)}\n\n`);
+    if (!converged) return;
+    const ofExample = new Set(targets.map((t) => `${t.namespace}/${t.name}`));
+    for (const t of tasks.filter((x) => ofExample.has(`${x.namespace}/${x.service}`)).sort((a, b) => a.slot - b.slot)) {
+      for (const a of taskAddresses(t)) print(oneLine(`${t.service}.${t.slot} answers at http://${a}/`) + '\n');
+    }
+  } catch (err) {
+    say(`could not list the services and tasks: ${errorText(err)}`);
+  }
+}
 
 /** The berth entry point of this installation (to start controller and agent as processes). */
 function berthBin(): string {
@@ -64,14 +146,17 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('Start a local cluster (etcd, NATS, Docker if needed, controller, agent) and run an example')
     .option('--data <dir>', 'folder for all local cluster data', '.berth')
-    .option('--example <file>', 'manifest to apply once the cluster is up', 'deploy/examples/web.yaml')
+    .option('--example <file>', 'manifest whose services are created once the cluster is up, each only when it does not exist yet', 'deploy/examples/web.yaml')
     .option('--no-example', 'apply nothing')
+    .option('--example-timeout <duration>', 'how long to wait for the example to converge before reporting that it did not (the cluster keeps running)', DEFAULT_EXAMPLE_TIMEOUT)
     .option('--api <host:port>', 'controller API address', '127.0.0.1:7070')
     .option('--etcd-port <port>', 'etcd client port', '2379')
     .option('--nats-port <port>', 'NATS client port', '4222')
     .option('--node-id <id>', 'node id of the local agent', hostname())
     .option('--detach', 'start, apply, print, then leave the cluster running and exit')
-    .action(async (opts: { data: string; example: string | false; api: string; etcdPort: string; natsPort: string; nodeId: string; detach?: boolean }) => {
+    .action(async (opts: { data: string; example: string | false; exampleTimeout: string; api: string; etcdPort: string; natsPort: string; nodeId: string; detach?: boolean }) => {
+      const exampleTimeoutMs = parseTimeout(opts.exampleTimeout);
+      if (typeof exampleTimeoutMs === 'string') throw new CliError(`--example-timeout: ${exampleTimeoutMs}`, EXIT_USAGE);
       const data = resolve(opts.data);
       const logs = ensureDir(data, 'logs');
       const run = ensureDir(data, 'run');
@@ -126,6 +211,8 @@ export function registerUp(program: Command): void {
         if (cancelled) throw new CliError('interrupted', 130);
       };
 
+      let client: BerthClient | undefined;
+      // Start-up: the components. Any error here stops everything started so far.
       const startup = async (): Promise<void> => {
         // Docker: use the engine on the socket of DOCKER_HOST (default /var/run/docker.sock), or
         // start one there with its data in our folder.
@@ -166,45 +253,34 @@ export function registerUp(program: Command): void {
         if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
         const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log'), detached: true });
         pid('controller', controller);
-        const client = new BerthClient(opts.api);
-        try {
-          await waitUntil(async () => (await client.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
-          say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
+        const c = new BerthClient(opts.api);
+        client = c;
+        await waitUntil(async () => (await c.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
+        say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
 
-          check();
-          const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log'), detached: true });
-          pid('agent', agent);
-          await waitUntil(async () => (await client.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
-          say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
-
-          if (opts.example) {
-            const docs = loadManifests([opts.example]);
-            const applied: WaitTarget[] = [];
-            for (const d of docs) {
-              const res = await client.applyService({ manifestJson: JSON.stringify(d.doc) });
-              say(`service/${res.service?.meta?.namespace}/${res.service?.meta?.name} ${res.result}`);
-              applied.push({ namespace: res.service?.meta?.namespace ?? '', name: res.service?.meta?.name ?? '', revision: res.service?.specRevision ?? 0 });
-            }
-            // The same convergence `apply --wait` judges: every replica ready at the current spec
-            // (a resumed cluster may first roll its tasks to a newer spec).
-            check();
-            await waitAndReport(client, applied, 120_000);
-            const services = await client.listServices();
-            const tasks = await client.listTasks({});
-            process.stdout.write(`\n$ berth get services\n${servicesTable(services)}\n\n$ berth get tasks\n${tasksTable(tasks)}\n\n`);
-            for (const t of tasks.sort((a, b) => a.slot - b.slot)) {
-              for (const a of taskAddresses(t)) process.stdout.write(oneLine(`${t.service}.${t.slot} answers at http://${a}/`) + '\n');
-            }
-          }
-        } finally {
-          client.close();
-        }
+        check();
+        const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log'), detached: true });
+        pid('agent', agent);
+        await waitUntil(async () => (await c.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
+        say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
       };
 
       try {
         await Promise.race([startup(), interrupted]);
         check();
-        process.stdout.write(`\nThe cluster runs. Try:  node ${berthBin()} get tasks\n`);
+        // The cluster runs from here on: nothing the example does stops it.
+        // (After a Ctrl-C the example's calls may still fail while everything stops: not worth a line.)
+        const live: Out = {
+          say: (s) => {
+            if (!cancelled) say(s);
+          },
+          print: (s) => {
+            if (!cancelled) process.stdout.write(s);
+          },
+        };
+        if (opts.example && client) await Promise.race([runExample(client, opts.example, exampleTimeoutMs, live), interrupted]);
+        check();
+        process.stdout.write(`\nThe cluster runs. Try:  node ${berthBin()} get tasks -A\n`);
         if (opts.detach) {
           process.stdout.write(`Detached; stop it with: kill $(cat ${run}/*.pid)\n`);
           for (const p of started) p.child.unref();
@@ -219,6 +295,7 @@ export function registerUp(program: Command): void {
         }
         await interrupted;
       } finally {
+        client?.close();
         if (started.length > 0) await stopAll();
       }
     });
