@@ -110,6 +110,17 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI talks to Docker only in local/ (berth up's engine, the tests' engines).
+    files: ['cli/src/**/*.ts'],
+    ignores: ['cli/src/local/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'dockerode', message: 'only cli/src/local/ talks to Docker' }],
+        patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
+      }],
+    },
+  },
+  {
     // The package graph: no cycles between files; layers between folders (LAYERS above).
     files: ['controller/src/**/*.ts', 'agent/src/**/*.ts', 'cli/src/**/*.ts', 'proto/src/**/*.ts'],
     plugins: { 'import-x': importX },

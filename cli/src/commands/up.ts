@@ -13,13 +13,12 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type Docker from 'dockerode';
-import { LABEL_MANAGED, LABEL_NODE } from '../../../proto/src/labels.js';
 import { BerthClient } from '../client.js';
 import { loadManifests } from '../manifest.js';
 import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js';
-import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
+import { LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
+import { connectEngine, type LocalEngine } from '../local/engine.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
 import { CliError, waitAndReport } from './apply.js';
 import { EXIT_USAGE } from './common.js';
@@ -177,17 +176,15 @@ export function registerUp(program: Command): void {
         if (await portInUse(port)) throw new CliError(`port ${port} (${what}) is in use on 127.0.0.1; stop what holds it or choose another with the berth up flags`);
       }
 
-      let docker: Docker | undefined;
+      let engine: LocalEngine | undefined;
       const stopAll = async (): Promise<void> => {
         say('stopping');
         const agentProc = started.find((p) => p.name === 'agent');
         await agentProc?.stop();
         try {
-          if (!docker) throw new Error('no engine');
-          const d = docker;
-          const leftovers = await d.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_NODE}=${opts.nodeId}`] } });
-          for (const c of leftovers) await d.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-          if (leftovers.length > 0) say(`removed ${leftovers.length} container(s)`);
+          if (!engine) throw new Error('no engine');
+          const removed = await engine.removeNodeContainers(opts.nodeId);
+          if (removed > 0) say(`removed ${removed} container(s)`);
         } catch (err) {
           say(`could not remove containers: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -234,8 +231,8 @@ export function registerUp(program: Command): void {
           });
           pid('dockerd', d.proc);
         } else say(`using the Docker engine on ${socket}`);
-        docker = new (await import('dockerode')).default({ socketPath: socket });
-        await ensureBusyboxImage(docker);
+        engine = await connectEngine(socket);
+        await engine.ensureImage();
         say(`image ${LOCAL_IMAGE} ready`);
 
         check();
