@@ -6,7 +6,7 @@
 // in etcd (see FencedStore), so even a late write of a deposed leader fails.
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, Lease } from 'etcd3';
-import { sleep } from '../../proto/src/clock.js';
+import { monotonicNow, sleep, type MonotonicNow } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { Keys } from './store/keys.js';
 import { CompactedError, type Store, type Watch, type WriteOp } from './store/store.js';
@@ -65,6 +65,8 @@ export class LeaderElector {
       keys: Keys;
       self: LeaderInfo;
       ttlSec?: number;
+      /** Lease safety is judged on this clock (monotonic by default; injected by tests). */
+      monotonic?: MonotonicNow;
       log: Logger;
       metrics?: ControllerMetrics | undefined;
       onLeaderChange?: (leader: LeaderInfo | undefined) => void;
@@ -99,13 +101,19 @@ export class LeaderElector {
     const { client, keys, self, log, metrics } = this.deps;
     const ttl = this.deps.ttlSec ?? DEFAULT_LEASE_TTL_SEC;
     const lease: Lease = client.lease(ttl, { autoKeepAlive: true });
-    let lastKeepalive = Date.now();
-    lease.on('keepaliveSucceeded', () => (lastKeepalive = Date.now()));
+    const now = this.deps.monotonic ?? monotonicNow;
+    // The lease runs from when etcd received the keepalive, which is after it was sent: measure
+    // from the send of the keepalive that succeeded, never from its answer.
+    let lastKeepalive = now();
+    let fired = lastKeepalive;
+    lease.on('keepaliveFired', () => (fired = now()));
+    lease.on('keepaliveSucceeded', () => (lastKeepalive = fired));
     let leaseLost = false;
     lease.on('lost', () => (leaseLost = true));
     try {
+      const granting = now();
       const leaseId = await lease.grant();
-      lastKeepalive = Date.now();
+      lastKeepalive = granting;
       while (!signal.aborted && !leaseLost) {
         const res = await client.kv.txn({
           compare: [{ key: Buffer.from(keys.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
@@ -121,10 +129,10 @@ export class LeaderElector {
           const ac = new AbortController();
           const stopOn = (): void => ac.abort();
           signal.addEventListener('abort', stopOn, { once: true });
-          const valid = (): boolean => !ac.signal.aborted && !leaseLost && Date.now() - lastKeepalive <= ttl * 1000 * LEASE_SAFETY_FRACTION;
+          const valid = (): boolean => !ac.signal.aborted && !leaseLost && now() - lastKeepalive <= ttl * 1000 * LEASE_SAFETY_FRACTION;
           const guard = setInterval(() => {
             if (!valid() && !ac.signal.aborted) {
-              log.warn({ sinceKeepaliveMs: Date.now() - lastKeepalive }, 'lease not renewed in time; giving up leadership');
+              log.warn({ sinceKeepaliveMs: Math.round(now() - lastKeepalive) }, 'lease not renewed in time; giving up leadership');
               ac.abort();
             }
           }, 100);

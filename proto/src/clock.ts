@@ -16,6 +16,14 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Milliseconds on a clock that never jumps (not wall time, so not comparable across processes):
+ * for the durations whose safety depends on time, leases and fence deadlines. A wall clock set
+ * back or forward (NTP step, a suspended VM) must neither extend nor cut them short.
+ */
+export type MonotonicNow = () => number;
+export const monotonicNow: MonotonicNow = () => performance.now();
+
 /** A clock that moves only when told; timers fire in time order during advance(). */
 export class ManualClock implements Clock {
   private t: number;
