@@ -32,9 +32,8 @@ import { ControllerMetrics } from './metrics/metrics.js';
 import { serveMetrics, type HttpEndpoint } from '../../proto/src/metrics-http.js';
 import { NodeLifecycle } from './nodes/lifecycle.js';
 import type { NodeTimings } from './nodes/node-plan.js';
-import { ReplicatedOrchestrator } from './orchestrator/replicated.js';
+import { ServiceOrchestrator, globalStrategy, replicatedStrategy } from './orchestrator/service-orchestrator.js';
 import { DEFAULT_FENCE_AFTER_MS } from './orchestrator/node-loss-plan.js';
-import { GlobalOrchestrator } from './orchestrator/global.js';
 import { SchedulerLoop } from './scheduler/shell.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
@@ -173,9 +172,9 @@ export class Manager {
     const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events, valid });
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
     const nodeLoss = { fenceAfterMs: config.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS };
-    const orchestrator = new ReplicatedOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss });
+    const orchestrator = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss }, replicatedStrategy);
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
-    const global = new GlobalOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events });
+    const global = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events, nodeLoss }, globalStrategy);
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     const stopObserving = this.observability.leading(cache);
     try {

@@ -5,7 +5,7 @@ import { MemoryStore } from '../../controller/src/store/memory-store.js';
 import { Keys } from '../../controller/src/store/keys.js';
 import { ClusterCache } from '../../controller/src/store/cluster.js';
 import { ServiceApi } from '../../controller/src/api/services.js';
-import { ReplicatedOrchestrator } from '../../controller/src/orchestrator/replicated.js';
+import { ServiceOrchestrator, replicatedStrategy } from '../../controller/src/orchestrator/service-orchestrator.js';
 import { SchedulerLoop } from '../../controller/src/scheduler/shell.js';
 import { MemorySink } from '../../controller/src/events/events.js';
 import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
@@ -38,7 +38,7 @@ describe('orchestrator + scheduler on the memory store', () => {
     const ac = new AbortController();
     const run = Promise.all([
       cache.start(ac.signal),
-      new ReplicatedOrchestrator({ cache, clock: new ManualClock(), log, events }).start(ac.signal),
+      new ServiceOrchestrator({ cache, clock: new ManualClock(), log, events }, replicatedStrategy).start(ac.signal),
       new SchedulerLoop({ cache, clock: systemClock, log, events }).start(ac.signal),
     ]);
     await api.apply(manifest(3));

@@ -50,11 +50,33 @@ describe('planGlobal', () => {
 
   it('a node that goes down orphans its task; when it is back a new task is made for it', () => {
     const down = planGlobal({ service: svc(), tasks: [gtask('n1')], nodes: [mockNode('n1', { state: 'down' })], nowMs: T0 });
-    expect(down.update).toEqual([{ taskId: 'u1-n1-0', desiredState: 'shutdown', status: { state: 'orphaned', message: 'node down', timestampMs: T0 } }]);
+    // As for every service (node-loss-plan.ts): given up, its container removed when the node returns.
+    expect(down.update).toEqual([{ taskId: 'u1-n1-0', desiredState: 'remove', status: { state: 'orphaned', message: 'node down', timestampMs: T0 } }]);
     expect(down.create).toEqual([]);
     const orphan = gtask('n1', { desiredState: 'shutdown', state: 'orphaned' });
     const back = planGlobal({ service: svc(), tasks: [orphan], nodes: [mockNode('n1')], nowMs: T0 });
     expect(back.create.map((t) => t.id)).toEqual(['u1-n1-1']);
+  });
+
+  it('handles a lost node as every service does: waitForNode waits for the fence, a mass loss suspends giving up', () => {
+    const waiting = mockService({ name: 'agent', spec: { mode: 'global', onNodeLoss: 'waitForNode' } });
+    const task = { ...gtask('n1'), spec: waiting.spec };
+    const lostAt = { state: 'down' as const, lastContactMs: T0 };
+    const early = planGlobal({ service: waiting, tasks: [task], nodes: [{ ...mockNode('n1'), ...lostAt }], nowMs: T0 + 1_000, nodeLoss: { fenceAfterMs: 30_000 } });
+    // Retired (the node is down), but not given up before its agent fenced the container.
+    expect(early.update).toEqual([{ taskId: 'u1-n1-0', desiredState: 'shutdown' }]);
+    expect(early.requeueAfterMs).toBeGreaterThan(29_000);
+    // Two of three nodes lost at once: the control plane is the likely one cut off.
+    const nodes = [{ ...mockNode('n1'), ...lostAt }, { ...mockNode('n2'), ...lostAt }, mockNode('n3')];
+    const mass = planGlobal({ service: svc(), tasks: ['n1', 'n2', 'n3'].map((n) => gtask(n)), nodes, nowMs: T0 + 60_000 });
+    expect(mass.update.map((u) => [u.taskId, u.desiredState, u.status?.state])).toEqual([['u1-n1-0', 'shutdown', undefined], ['u1-n2-0', 'shutdown', undefined]]);
+  });
+
+  it('a new service on 5,000 nodes gets one task per node, each its first instance', () => {
+    const nodes = Array.from({ length: 5_000 }, (_, i) => mockNode(`n${String(i).padStart(4, '0')}`));
+    const plan = planGlobal({ service: svc(), tasks: [], nodes, nowMs: T0 });
+    expect(plan.create).toHaveLength(5_000);
+    expect(plan.create.every((t) => t.id === `u1-${t.targetNodeId}-0`)).toBe(true);
   });
 
   it('a failed task is replaced after the restart backoff; outdated ones by the rolling update, one node at a time', () => {

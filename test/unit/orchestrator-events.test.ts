@@ -1,7 +1,7 @@
 // Which task updates wake the orchestrators (replicated and global share the rule): whatever
 // readiness (isReady) and rollout failure (hasFailed) are judged on, and nothing else.
 import { describe, expect, it } from 'vitest';
-import { concernsOrchestrator } from '../../controller/src/orchestrator/replicated.js';
+import { concernsOrchestrator } from '../../controller/src/orchestrator/service-orchestrator.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import { mockService, mockTask } from './fixtures.js';
 

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  RESTART_DELAY_MS, TASK_HISTORY_PER_SLOT, planReplicated,
-  type PlanInput, type ReplicatedPlan,
+  RESTART_DELAY_MS, planReplicated,
+  type PlanInput,
 } from '../../controller/src/orchestrator/replicated-plan.js';
+import { TASK_HISTORY_PER_SLOT, type ServicePlan as ReplicatedPlan } from '../../controller/src/orchestrator/slot-plan.js';
 import { containerName, instanceOf, taskId } from '../../controller/src/model/task-identity.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import { taskSpecKey } from '../../proto/src/spec/service.js';

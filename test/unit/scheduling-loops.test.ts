@@ -11,8 +11,7 @@ import { ClusterCache } from '../../controller/src/store/cluster.js';
 import { ServiceApi } from '../../controller/src/api/services.js';
 import { summarizeService } from '../../controller/src/model/service-status.js';
 import { NodeApi } from '../../controller/src/api/nodes.js';
-import { ReplicatedOrchestrator } from '../../controller/src/orchestrator/replicated.js';
-import { GlobalOrchestrator } from '../../controller/src/orchestrator/global.js';
+import { ServiceOrchestrator, globalStrategy, replicatedStrategy } from '../../controller/src/orchestrator/service-orchestrator.js';
 import { SchedulerLoop } from '../../controller/src/scheduler/shell.js';
 import { MemorySink } from '../../controller/src/events/events.js';
 import { ConflictError } from '../../proto/src/errors.js';
@@ -55,8 +54,8 @@ async function harness(nodeIds: string[]) {
   });
   const run = Promise.all([
     cache.start(ac.signal),
-    new ReplicatedOrchestrator({ cache, clock: systemClock, log, events }).start(ac.signal),
-    new GlobalOrchestrator({ cache, clock: systemClock, log, events }).start(ac.signal),
+    new ServiceOrchestrator({ cache, clock: systemClock, log, events }, replicatedStrategy).start(ac.signal),
+    new ServiceOrchestrator({ cache, clock: systemClock, log, events }, globalStrategy).start(ac.signal),
     new SchedulerLoop({ cache, clock: systemClock, log, events }).start(ac.signal),
   ]);
   const tasks = (service: string): TaskRecord[] => cache.tasks.list().map((t) => t.value).filter((t) => t.service === service);

@@ -1,25 +1,33 @@
-// Shell of the replicated orchestrator: maps cache events to service keys, and per key reads
-// the cache, calls the pure planner and commits its changes conditionally.
+// One shell for both orchestrators (replicated and global services): maps cache events to the
+// keys of the services they concern, and per key reads the cache, calls the pure planner of the
+// service's kind (slot-plan.ts with its strategy) and commits its changes conditionally. The two
+// run as separate loops (their own queue, workers and metrics label) that differ only in their
+// strategy: which services are theirs, which node changes concern them, and the planner.
 import type { Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { NodeRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
 import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
-import type { ControllerMetrics } from '../metrics/metrics.js';
+import type { ControllerMetrics, LoopName } from '../metrics/metrics.js';
 import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
 import type { ClusterCache } from '../store/cluster.js';
-import { serviceKey } from '../model/task-identity.js';
 import type { WriteOp } from '../store/store.js';
-import type { EventSink } from '../events/events.js';
-import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
+import { rollbackService } from '../store/revisions.js';
+import type { EventSink, EventType } from '../events/events.js';
+import { serviceKey } from '../model/task-identity.js';
+import { effectiveLabels } from '../model/node-attributes.js';
+import { planReplicated } from './replicated-plan.js';
+import { planGlobal } from './global-plan.js';
 import type { NodeLossConfig } from './node-loss-plan.js';
 import type { RolloutEvent } from './rollout-plan.js';
-import type { EventType } from '../events/events.js';
-import { rollbackService } from '../store/revisions.js';
+import type { ServicePlan } from './slot-plan.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
+
+/** etcd allows 128 operations per transaction; stay below. */
+export const MAX_OPS_PER_TXN = 100;
 
 /**
  * Whether a task update matters to an orchestrator (replicated or global): its state, desired
@@ -32,71 +40,126 @@ export function concernsOrchestrator(o: TaskRecord, n: TaskRecord): boolean {
   return !(a.state === b.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && a.health === b.health && a.container === b.container && a.restarts === b.restarts && !!a.err === !!b.err);
 }
 
-/** etcd allows 128 operations per transaction; stay below. */
-export const MAX_OPS_PER_TXN = 100;
+export interface OrchestratorDeps {
+  cache: ClusterCache;
+  clock: Clock;
+  log: Logger;
+  metrics?: ControllerMetrics | undefined;
+  events: EventSink;
+  workers?: number;
+  /** How tasks of lost nodes are handled; the defaults when absent. */
+  nodeLoss?: NodeLossConfig | undefined;
+}
 
-export class ReplicatedOrchestrator {
+/** What makes an orchestrator loop replicated or global. */
+export interface OrchestratorStrategy {
+  loop: LoopName;
+  workers: number;
+  /** Whether a service is this loop's. A key with no service left is the replicated loop's. */
+  owns(svc: ServiceRecord | undefined): boolean;
+  /** The service keys a node change concerns. */
+  nodeChanged(cache: ClusterCache, n: NodeRecord, old: NodeRecord | undefined): Iterable<string>;
+  plan(input: { service: ServiceRecord; tasks: TaskRecord[]; cache: ClusterCache; nowMs: number; rollout: RolloutRecord | undefined; nodeLoss: NodeLossConfig | undefined }): ServicePlan;
+}
+
+const isGlobal = (s: ServiceRecord): boolean => modeOf(s.spec) === 'global';
+
+/** What of a node decides where global tasks go. */
+function placementView(n: NodeRecord): string {
+  return JSON.stringify([n.state, n.availability, effectiveLabels(n), n.description.hostname, n.description.os, n.description.arch]);
+}
+
+export const replicatedStrategy: OrchestratorStrategy = {
+  loop: 'replicated',
+  workers: 4,
+  owns: (svc) => !svc || !isGlobal(svc),
+  nodeChanged: function* (cache, n, old) {
+    // Lost, back, drained: the node's tasks are looked at again.
+    if (old?.state === n.state && old.availability === n.availability) return;
+    for (const t of cache.tasksOfNode(n.id)) yield serviceKey(t.value.namespace, t.value.service);
+  },
+  plan: ({ service, tasks, cache, nowMs, rollout, nodeLoss }) => {
+    const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
+    return planReplicated({ service, tasks, nodes, nowMs, rollout, ...(nodeLoss ? { nodeLoss } : {}) });
+  },
+};
+
+export const globalStrategy: OrchestratorStrategy = {
+  loop: 'global',
+  workers: 2,
+  owns: (svc) => svc !== undefined && isGlobal(svc),
+  nodeChanged: function* (cache, n, old) {
+    // Every node change that moves where global tasks go concerns every global service.
+    if (old && placementView(old) === placementView(n)) return;
+    for (const s of cache.services.list()) if (isGlobal(s.value)) yield serviceKey(s.value.meta.namespace, s.value.meta.name);
+  },
+  plan: ({ service, tasks, cache, nowMs, rollout, nodeLoss }) => planGlobal({ service, tasks, nodes: cache.nodes.list().map((n) => n.value), nowMs, rollout, nodeLoss }),
+};
+
+export class ServiceOrchestrator {
   readonly queue: WorkQueue;
 
   constructor(
-    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink; workers?: number; nodeLoss?: NodeLossConfig },
+    private readonly deps: OrchestratorDeps,
+    private readonly strategy: OrchestratorStrategy,
   ) {
     this.queue = new WorkQueue(deps.clock);
   }
 
+  private addService(namespace: string, name: string): void {
+    if (this.strategy.owns(this.deps.cache.service(namespace, name)?.value)) this.queue.add(serviceKey(namespace, name));
+  }
+
   async start(signal: AbortSignal): Promise<void> {
     const { cache } = this.deps;
-    const enqueueTask = (t: TaskRecord): void => this.queue.add(serviceKey(t.namespace, t.service));
-    const off: Array<() => void> = [];
-    off.push(cache.services.addHandler({
-      onUpsert: (_k, s) => this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name)),
-      onDelete: (_k, s) => this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name)),
-    }));
-    off.push(cache.tasks.addHandler({
-      onUpsert: (_k, t, old) => {
-        if (old && !concernsOrchestrator(old.value, t.value)) return;
-        enqueueTask(t.value);
-      },
-      onDelete: (_k, t) => enqueueTask(t.value),
-    }));
-    // Pause and resume (written by the API) steer the rolling update.
-    off.push(cache.rollouts.addHandler({
-      onUpsert: (_k, r) => this.queue.add(serviceKey(r.value.namespace, r.value.name)),
-    }));
-    off.push(cache.nodes.addHandler({
-      onUpsert: (_k, n, old) => {
-        if (old?.value.state === n.value.state && old.value.availability === n.value.availability) return;
-        for (const t of cache.tasksOfNode(n.value.id)) enqueueTask(t.value);
-      },
-    }));
+    const enqueueTask = (t: TaskRecord): void => this.addService(t.namespace, t.service);
+    const off: Array<() => void> = [
+      cache.services.addHandler({
+        onUpsert: (_k, s) => this.addService(s.value.meta.namespace, s.value.meta.name),
+        onDelete: (_k, s) => this.addService(s.value.meta.namespace, s.value.meta.name),
+      }),
+      cache.tasks.addHandler({
+        onUpsert: (_k, t, old) => {
+          if (old && !concernsOrchestrator(old.value, t.value)) return;
+          enqueueTask(t.value);
+        },
+        onDelete: (_k, t) => enqueueTask(t.value),
+      }),
+      // Pause and resume (written by the API) steer the rolling update.
+      cache.rollouts.addHandler({ onUpsert: (_k, r) => this.addService(r.value.namespace, r.value.name) }),
+      cache.nodes.addHandler({
+        onUpsert: (_k, n, old) => {
+          for (const key of this.strategy.nodeChanged(cache, n.value, old?.value)) this.queue.add(key);
+        },
+        onDelete: (_k, n) => {
+          for (const key of this.strategy.nodeChanged(cache, n.value, undefined)) this.queue.add(key);
+        },
+      }),
+    ];
     await cache.synced;
     const resync = (): void => {
-      for (const s of cache.services.list()) this.queue.add(serviceKey(s.value.meta.namespace, s.value.meta.name));
-      for (const key of cache.tasks.indexValues('service')) this.queue.add(key);
+      for (const s of cache.services.list()) this.addService(s.value.meta.namespace, s.value.meta.name);
+      // Tasks whose service is gone (their records are removed).
+      for (const key of cache.tasks.indexValues('service')) {
+        const [namespace, name] = key.split('/') as [string, string];
+        this.addService(namespace, name);
+      }
     };
     resync();
     const timer = setInterval(resync, ORCHESTRATOR_RESYNC_MS);
     try {
-      await runQueue({
-        loop: 'replicated',
-        queue: this.queue,
-        reconcile: (key) => this.reconcile(key),
-        workers: this.deps.workers ?? 4,
-        log: this.deps.log,
-        metrics: this.deps.metrics,
-        signal,
-      });
+      await runQueue({ loop: this.strategy.loop, queue: this.queue, reconcile: (key) => this.reconcile(key), workers: this.deps.workers ?? this.strategy.workers, log: this.deps.log, metrics: this.deps.metrics, signal });
     } finally {
       clearInterval(timer);
       for (const f of off) f();
     }
   }
 
-  async reconcile(serviceKey: string): Promise<{ requeueAfterMs?: number } | void> {
+  async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const { cache, clock } = this.deps;
-    const [namespace, name] = serviceKey.split('/') as [string, string];
+    const [namespace, name] = key.split('/') as [string, string];
     const svc = cache.service(namespace, name);
-    if (svc && modeOf(svc.value.spec) === 'global') return; // the global orchestrator's
+    if (!this.strategy.owns(svc?.value)) return;
     const tasks = cache.tasksOfService(namespace, name);
     const byId = new Map<string, Versioned<TaskRecord>>(tasks.map((t) => [t.value.id, t]));
     if (!svc) {
@@ -105,10 +168,9 @@ export class ReplicatedOrchestrator {
       await commitChunks(cache, ops);
       return;
     }
-    const nodes = new Map(cache.nodes.list().map((n) => [n.value.id, n.value]));
     const rollout = cache.rollout(namespace, name);
-    const plan = planReplicated({ service: svc.value, tasks: tasks.map((t) => t.value), nodes, nowMs: clock.now(), rollout: rollout?.value, ...(this.deps.nodeLoss ? { nodeLoss: this.deps.nodeLoss } : {}) });
-    await applyPlan(this.deps, serviceKey, svc, byId, plan, rollout);
+    const plan = this.strategy.plan({ service: svc.value, tasks: tasks.map((t) => t.value), cache, nowMs: clock.now(), rollout: rollout?.value, nodeLoss: this.deps.nodeLoss });
+    await applyPlan(this.deps, key, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 }
@@ -122,7 +184,7 @@ export async function applyPlan(
   serviceKey: string,
   svc: Versioned<ServiceRecord>,
   byId: ReadonlyMap<string, Versioned<TaskRecord>>,
-  plan: ReplicatedPlan,
+  plan: ServicePlan,
   rollout: Versioned<RolloutRecord> | undefined,
 ): Promise<void> {
   const { cache, clock } = deps;
@@ -164,7 +226,7 @@ export async function commitPlan(
   serviceKey: string,
   svc: Versioned<ServiceRecord>,
   byId: ReadonlyMap<string, Versioned<TaskRecord>>,
-  plan: ReplicatedPlan,
+  plan: ServicePlan,
   /** Written in the same transactions, first (e.g. the rollout record). */
   extra: WriteOp[] = [],
 ): Promise<void> {
