@@ -134,3 +134,17 @@ describe('manifestOf', () => {
     expect(v.ok && canonicalJson(v.value.spec)).toBe(canonicalJson(service.value.spec));
   });
 });
+
+describe('ServiceApi.apply createOnly', () => {
+  it('creates a service that does not exist; refuses (ABORTED) and writes nothing when it does', async () => {
+    const { store, keys, api } = setup();
+    const first = await api.apply(rich, { createOnly: true });
+    expect(first.result).toBe('created');
+    const before = await store.get(keys.service('default', first.service.value.meta.name));
+    const changed = { ...rich, spec: { ...rich.spec, replicas: 5 } };
+    await expect(api.apply(changed, { createOnly: true })).rejects.toBeInstanceOf(ConflictError);
+    const after = await store.get(keys.service('default', first.service.value.meta.name));
+    expect(after?.modRevision).toBe(before?.modRevision);
+    expect((JSON.parse(after!.value) as { spec: { replicas: number } }).spec.replicas).toBe(2);
+  });
+});

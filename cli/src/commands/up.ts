@@ -13,7 +13,8 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { BerthClient } from '../client.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { ApiError, BerthClient } from '../client.js';
 import { loadManifests } from '../manifest.js';
 import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js';
 import { LOCAL_IMAGE } from '../local/image.js';
@@ -37,6 +38,12 @@ interface Out {
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** A create-only apply that found the service existing: undefined; any other error is thrown. */
+function existed(err: unknown): undefined {
+  if (err instanceof ApiError && err.code === grpcStatus.ABORTED) return undefined;
+  throw err;
+}
+
 /**
  * Creates the example's services that do not exist yet and leaves every existing one exactly as
  * it is stored (the user may have changed it; a resumed cluster must not roll it back). Returns
@@ -50,8 +57,9 @@ async function applyExample(client: BerthClient, file: string, say: Out['say']):
     const probe = await client.applyService({ manifestJson, dryRun: true });
     const namespace = probe.service?.meta?.namespace ?? '';
     const name = probe.service?.meta?.name ?? '';
-    if (probe.result === 'created') {
-      const res = await client.applyService({ manifestJson });
+    // Created only if still absent: a service made meanwhile (by the user) is never overwritten.
+    const res = probe.result === 'created' ? await client.applyService({ manifestJson, createOnly: true }).catch(existed) : undefined;
+    if (res) {
       say(`service/${namespace}/${name} ${res.result} (revision ${res.service?.specRevision})`);
       targets.push({ namespace, name, revision: res.service?.specRevision ?? 0 });
     } else {

@@ -55,7 +55,7 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
   return {
     ApplyService: unary('ApplyService', async (req) => {
       const doc = api.parseDocument(req.manifestJson);
-      const { service, result } = await api.apply(doc, { expectedRevision: req.expectedRevision, dryRun: req.dryRun });
+      const { service, result } = await api.apply(doc, { expectedRevision: req.expectedRevision, dryRun: req.dryRun, createOnly: req.createOnly });
       return { service: serviceToPb(service.value, service.modRevision), result };
     }),
     GetService: unary('GetService', async (req) => {

@@ -45,7 +45,7 @@ export class ServiceApi {
     return r.value;
   }
 
-  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean; /** why the new revision exists (default "apply") */ cause?: string } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
+  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean; /** ConflictError when the service exists */ createOnly?: boolean; /** why the new revision exists (default "apply") */ cause?: string } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
     const { store, keys, clock } = this.deps;
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
@@ -56,6 +56,7 @@ export class ServiceApi {
     if (opts.expectedRevision && (cur?.modRevision ?? 0) !== opts.expectedRevision) {
       throw new ConflictError(`service ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`, [key], cur?.modRevision ?? 0);
     }
+    if (opts.createOnly && cur) throw new ConflictError(`service ${metadata.namespace}/${metadata.name} exists`, [key], cur.modRevision);
     const now = clock.now();
     if (!cur) {
       const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };

@@ -16,6 +16,10 @@ export interface ApplyServiceRequest {
    * Validate and compare, write nothing.
    */
   'dryRun'?: (boolean);
+  /**
+   * Create the service only if it does not exist yet: ABORTED when it does, and nothing written.
+   */
+  'createOnly'?: (boolean);
 }
 
 export interface ApplyServiceRequest__Output {
@@ -31,4 +35,8 @@ export interface ApplyServiceRequest__Output {
    * Validate and compare, write nothing.
    */
   'dryRun': (boolean);
+  /**
+   * Create the service only if it does not exist yet: ABORTED when it does, and nothing written.
+   */
+  'createOnly': (boolean);
 }
