@@ -16,7 +16,7 @@ import { registerCompletion } from './commands/completion.js';
 import { ApiError, isUnreachable } from './client.js';
 import { ManifestError } from './manifest.js';
 import { escapeControl } from './output.js';
-import { CliError, registerApply } from './commands/apply.js';
+import { registerApply } from './commands/apply.js';
 import { registerGet } from './commands/get.js';
 import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
@@ -28,7 +28,7 @@ import { CommandExit } from './commands/exec.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
-import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE } from './errors.js';
 
 export const VERSION = BERTH_VERSION;
 

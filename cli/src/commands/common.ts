@@ -34,12 +34,3 @@ export function parseKeyValue(s: string): [string, string] {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
-
-/** Exit codes (docs/cli.md): */
-export const EXIT_OK = 0;
-/** The request failed: invalid input, refused by the controller, or a failed wait. */
-export const EXIT_FAILED = 1;
-/** Wrong usage of the command line. */
-export const EXIT_USAGE = 2;
-/** The controller could not be reached or did not answer. */
-export const EXIT_UNAVAILABLE = 3;

@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../completion.js';
 import { loadConfig } from '../config.js';
 import { taskName } from '../output.js';
-import { CliError } from './apply.js';
-import { client, EXIT_USAGE } from './common.js';
+import { client } from './common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 /** A completion that waits longer than this is worse than none. */
 export const COMPLETE_TIMEOUT_MS = 2_000;

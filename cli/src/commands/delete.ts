@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { loadManifests } from '../manifest.js';
 import { oneLine } from '../output.js';
 import { client } from './common.js';
-import { CliError } from './apply.js';
 import { expandCompose } from '../compose/load.js';
 import { deleteSecrets } from './secrets.js';
+import { CliError } from '../errors.js';
 
 export function registerDelete(program: Command): void {
   program

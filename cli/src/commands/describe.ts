@@ -7,8 +7,8 @@ import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescr
 import { eventsFrom } from '../events-view.js';
 import { taskName, useColor } from '../output.js';
 import { sortTasks } from '../views.js';
-import { CliError } from './apply.js';
-import { client, EXIT_FAILED, EXIT_USAGE } from './common.js';
+import { client } from './common.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 
 const DESCRIBE_KINDS: Record<string, 'service' | 'task' | 'node'> = {
   service: 'service', services: 'service', svc: 'service',

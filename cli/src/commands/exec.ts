@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecServerMessage__Output } from '../../../proto/gen/berth/v1/ExecServerMessage.js';
 import { observeError } from '../observe-client.js';
-import { CliError } from './apply.js';
-import { EXIT_USAGE } from './common.js';
+
+
 import { observeClient, parseTarget } from './observe-common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 export function registerExec(program: Command): void {
   program

@@ -7,9 +7,9 @@ import type { Command } from 'commander';
 import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
 import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
 import { nodeLabels, nodeView, serviceView, sortNodes, sortServices, sortTasks, taskView } from '../views.js';
-import { client, EXIT_USAGE } from './common.js';
-import { CliError } from './apply.js';
+import { client } from './common.js';
 import { getSecrets } from './secrets.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 const KINDS: Record<string, 'services' | 'tasks' | 'nodes' | 'secrets'> = {
   service: 'services', services: 'services', svc: 'services',

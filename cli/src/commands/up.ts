@@ -16,9 +16,10 @@ import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js'
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
-import { CliError, waitAndReport } from './apply.js';
+import { waitAndReport } from './apply.js';
 import type { WaitTarget } from '../wait.js';
 import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
+import { CliError } from '../errors.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
