@@ -47,7 +47,7 @@ export function registerEvents(program: Command): void {
         process.stdout.write(opts.output === 'json' ? toJsonLine(e) : `${eventLine(e)}\n`);
       };
       try {
-        await consume(stream, c.address, print);
+        await consume(stream, c, print);
       } finally {
         c.close();
       }

@@ -47,7 +47,7 @@ export function registerLogs(program: Command): void {
         }
       };
       try {
-        await consume(stream, c.address, write);
+        await consume(stream, c, write);
       } finally {
         c.close();
       }
