@@ -17,8 +17,3 @@ export class CliError extends Error {
     super(message);
   }
 }
-
-/** A mistake in the command line (exit 2): the message says what is wrong and how to write it. */
-export function usageError(message: string): CliError {
-  return new CliError(message, EXIT_USAGE);
-}
