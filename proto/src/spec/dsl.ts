@@ -383,8 +383,17 @@ export class ObjectSchema<F extends Fields> extends Schema<ObjectOf<F>> {
       else out[k] = v;
     }
     if (!ok) return INVALID;
-    for (const [k, field] of derived) out[k] = field.derive!(out);
-    const value = out as ObjectOf<F>;
+    let value = out as ObjectOf<F>;
+    if (derived.length > 0) {
+      // Computed from the others, then put in its place: the canonical form keeps the schema's order.
+      const computed = new Map(derived.map(([k, field]) => [k, field.derive!(out)]));
+      const ordered: Record<string, unknown> = {};
+      for (const k of Object.keys(this.fields)) {
+        if (computed.has(k)) ordered[k] = computed.get(k);
+        else if (k in out) ordered[k] = out[k];
+      }
+      value = ordered as ObjectOf<F>;
+    }
     const before = ctx.issues.length;
     for (const rule of this.refinements) rule(value, path, ctx, given);
     return ctx.issues.length > before ? INVALID : value;
