@@ -1,4 +1,8 @@
-// A thin promise-based ControlAPI client for the CLI and tests.
+// The CLI's gRPC clients share one base, ApiClient: one deadline per unary call, and every failed
+// call or stream mapped once by toApiError, so every command words an unreachable controller,
+// a timeout or a refusal the same way. BerthClient (ControlAPI) is the client most commands use;
+// ManageClient, NodeClient and SecretClient extend it, RolloutClient and ObserveClient extend the
+// base.
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
 import type { ControlAPIClient } from '../../proto/gen/berth/v1/ControlAPI.js';
@@ -26,10 +30,16 @@ export function isUnreachable(err: unknown): boolean {
   return err instanceof ApiError && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED);
 }
 
+/**
+ * The channel's own failures (the controller was not reached), as grpc-js words them; an
+ * UNAVAILABLE the controller answered with a reason ("etcd unavailable: ...", "the agent on h1
+ * cannot be reached (connect ECONNREFUSED ...)", "event stream unavailable: ...") is not one.
+ */
+const CHANNEL_FAILURE = /^(No connection established|connect ECONNREFUSED|Failed to connect|Connection dropped)/i;
+
 /** A failed call as an ApiError with a message a person can act on (every CLI client uses it). */
 export function toApiError(err: grpc.ServiceError, address: string, timeoutMs = CALL_TIMEOUT_MS): ApiError {
-  // (A controller that cannot reach etcd answers UNAVAILABLE too, naming etcd: say that.)
-  const msg = err.code === grpc.status.UNAVAILABLE && !/^etcd unavailable/.test(err.details) && /No connection|ECONNREFUSED|connect/i.test(err.details)
+  const msg = err.code === grpc.status.UNAVAILABLE && CHANNEL_FAILURE.test(err.details ?? '')
     ? `cannot reach the controller at ${address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
     : err.code === grpc.status.DEADLINE_EXCEEDED
       ? `the controller at ${address} did not answer within ${timeoutMs / 1000}s`
@@ -37,22 +47,51 @@ export function toApiError(err: grpc.ServiceError, address: string, timeoutMs = 
   return new ApiError(err.code, msg, err.metadata);
 }
 
-export class BerthClient {
-  readonly raw: ControlAPIClient;
+type Unary<Res> = (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
 
-  constructor(readonly address: string) {
-    const { control } = protos();
-    this.raw = new control.berth.v1.ControlAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+/**
+ * Base of every CLI client: the address, the stubs it opened (closed together), unary calls with
+ * a deadline and stream errors, all mapped by toApiError.
+ */
+export abstract class ApiClient {
+  private readonly stubs: grpc.Client[] = [];
+
+  constructor(readonly address: string) {}
+
+  /** A stub of one API at this client's address (same credentials and channel options), closed with it. */
+  protected open<C extends grpc.Client>(Stub: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C): C {
+    const stub = new Stub(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.stubs.push(stub);
+    return stub;
   }
 
   /** Runs one unary call with a deadline; errors become ApiError with a readable message. */
-  protected call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
+  protected call<Res>(invoke: Unary<Res>, timeoutMs = CALL_TIMEOUT_MS): Promise<Res> {
     return new Promise((resolve, reject) => {
       invoke(new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(toApiError(err, this.address, timeoutMs));
         else resolve(res as Res);
       });
     });
+  }
+
+  /** The ApiError of a failed stream (server, client or bidi) of this client. */
+  streamError(err: grpc.ServiceError): ApiError {
+    return toApiError(err, this.address);
+  }
+
+  close(): void {
+    for (const s of this.stubs.splice(0).reverse()) s.close();
+  }
+}
+
+export class BerthClient extends ApiClient {
+  readonly raw: ControlAPIClient;
+
+  constructor(address: string) {
+    super(address);
+    const { control } = protos();
+    this.raw = this.open(control.berth.v1.ControlAPI);
   }
 
   applyService(req: ApplyServiceRequest): Promise<ApplyServiceResponse__Output> {
@@ -72,9 +111,5 @@ export class BerthClient {
   }
   async listNodes(): Promise<Node__Output[]> {
     return (await this.call<{ nodes: Node__Output[] }>((md, o, cb) => this.raw.ListNodes({}, md, o, cb))).nodes;
-  }
-
-  close(): void {
-    this.raw.close();
   }
 }

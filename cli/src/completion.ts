@@ -5,7 +5,7 @@
 // flags that take a value, and what each positional argument is. Argument kinds come from the
 // argument's name in its command definition, by convention:
 //
-//   <kind>            services | tasks | nodes                 (static)
+//   <kind>            the kinds that command takes (../kinds.ts)  (static)
 //   <name>, [names…]  after a <kind>: names of that kind        (asks the controller)
 //   <service…>        service names                            (asks the controller)
 //   <name=replicas…>  service names followed by "="            (asks the controller)
@@ -17,14 +17,17 @@
 // flag whose help lists its values as "a | b | c" completes those. Names come from the hidden
 // command `berth __complete WHAT`, which prints one per line and nothing on any error.
 import type { Command, Option } from 'commander';
+import { isKindVerb, kindsOf, kindWords, KINDS } from './kinds.js';
 
 export type ArgKind = 'kind' | 'names-by-kind' | 'services' | 'services=' | 'nodes' | 'contexts' | 'shells' | 'none';
 
 export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
 
-/** Kinds `get` and `describe` know; the dynamic answer for each. */
-export const KIND_WORDS = 'services tasks nodes';
+/** The kinds a `<kind>` argument of this command offers (plural forms, as `berth get` prints them). */
+export function kindWordsOf(path: string): string[] {
+  return (isKindVerb(path) ? kindsOf(path) : [...KINDS]).map((k) => k.plural);
+}
 
 export function argKind(name: string, previous: ArgKind[]): ArgKind {
   const n = name.toLowerCase();
@@ -47,6 +50,8 @@ interface PathSpec {
   variadic: boolean;
   /** flag → static values, from help text such as "wide | json | yaml". */
   flagValues: Map<string, string[]>;
+  /** What a `kind` argument offers here. */
+  kinds: string[];
 }
 
 function optionNames(o: Option): string[] {
@@ -81,6 +86,7 @@ export function collectSpecs(program: Command): PathSpec[] {
       args,
       variadic: cmd.registeredArguments.at(-1)?.variadic ?? false,
       flagValues,
+      kinds: args.includes('kind') ? kindWordsOf(path) : [],
     });
     for (const c of subs) visit(c, path ? `${path} ${c.name()}` : c.name());
   };
@@ -97,7 +103,7 @@ function tables(specs: PathSpec[]): string {
     .join('\n');
   const args = specs
     .flatMap((s) => {
-      const lines = s.args.map((k, i) => `    ${q(`${s.path}:${i}`)}) __berth_kind=${k};;`);
+      const lines = s.args.map((k, i) => `    ${q(`${s.path}:${i}`)}) __berth_kind=${k};${k === 'kind' ? ` __berth_kinds=${q(s.kinds.join(' '))};` : ''};`);
       if (s.variadic && s.args.length > 0) lines.push(`    ${q(`${s.path}:`)}*) __berth_kind=${s.args.at(-1)!};;`);
       return lines;
     })
@@ -105,6 +111,7 @@ function tables(specs: PathSpec[]): string {
   const values = specs
     .flatMap((s) => [...s.flagValues].map(([flag, v]) => `    ${q(`${s.path}|${flag}`)}) __berth_vals=${q(v.join(' '))};;`))
     .join('\n');
+  const namesByKind = KINDS.map((k) => `        ${kindWords(k).join('|')}) names=$(__berth_names ${k.plural});;`).join('\n');
   return `__berth_spec() {
   subs=''; flags=''; valflags=''
   case "$1" in
@@ -113,7 +120,7 @@ ${spec}
 }
 
 __berth_arg() {
-  __berth_kind=none
+  __berth_kind=none; __berth_kinds=''
   case "$1:$2" in
 ${args}
   esac
@@ -174,7 +181,7 @@ __berth_candidates() {
   local names=''
   __berth_arg "$__berth_path" "$__berth_pos"
   case $__berth_kind in
-    kind) names='${KIND_WORDS}';;
+    kind) names=$__berth_kinds;;
     shells) names='${SHELLS.join(' ')}';;
     services) names=$(__berth_names services);;
     services=) names=__services_eq;;
@@ -182,9 +189,7 @@ __berth_candidates() {
     contexts) names=$(__berth_names contexts);;
     names-by-kind)
       case $__berth_first in
-        service|services|svc) names=$(__berth_names services);;
-        node|nodes) names=$(__berth_names nodes);;
-        task|tasks) names=$(__berth_names tasks);;
+${namesByKind}
       esac;;
   esac
   if [[ $__berth_pos == 0 ]]; then
@@ -202,7 +207,7 @@ export function bashScript(program: Command): string {
 ${tables(collectSpecs(program))}
 _berth() {
   local cur=\${COMP_WORDS[COMP_CWORD]}
-  local subs flags valflags __berth_kind __berth_vals __berth_words
+  local subs flags valflags __berth_kind __berth_kinds __berth_vals __berth_words
   local __berth_path __berth_pos __berth_first __berth_ns __berth_prevflag
   COMPREPLY=()
   __berth_walk "\${COMP_WORDS[@]:1:COMP_CWORD-1}"
@@ -239,7 +244,7 @@ export function zshScript(program: Command): string {
 ${tables(collectSpecs(program))}
 _berth() {
   local cur=\${words[CURRENT]}
-  local subs flags valflags __berth_kind __berth_vals __berth_words
+  local subs flags valflags __berth_kind __berth_kinds __berth_vals __berth_words
   local __berth_path __berth_pos __berth_first __berth_ns __berth_prevflag
   __berth_walk "\${(@)words[2,CURRENT-1]}"
   if [[ -n $__berth_prevflag ]]; then

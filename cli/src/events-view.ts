@@ -22,7 +22,7 @@ export interface EventsOf {
 export async function recentEvents(client: ObserveClient, of: EventsOf, limit = DESCRIBE_EVENTS): Promise<Event__Output[]> {
   const out: Event__Output[] = [];
   const stream = client.events({ namespace: of.namespace ?? '', service: of.service ?? '', node: of.node ?? '', types: [], sinceMs: 0, limit: of.task ? limit * 20 : limit, follow: false });
-  await consume(stream, client.address, (e) => {
+  await consume(stream, client, (e) => {
     if (!of.task || e.task === of.task) out.push(e);
   });
   return out.slice(-limit);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The berth command. Exit codes (docs/cli.md): 0 success, 1 failed (refused, invalid input, a
-// wait that failed or timed out), 2 usage (and `berth diff`: any error, 1 meaning differences),
-// 3 controller unreachable.
+// The berth command. Exit codes (./errors.ts, docs/cli.md): 0 success, 1 failed at run time
+// (refused, invalid manifest, a wait that failed or timed out), 2 usage (any mistake in the
+// command line; `berth diff`: any error, 1 meaning differences), 3 controller unreachable.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -16,7 +16,7 @@ import { registerCompletion } from './commands/completion.js';
 import { ApiError, isUnreachable } from './client.js';
 import { ManifestError } from './manifest.js';
 import { escapeControl } from './output.js';
-import { CliError, registerApply } from './commands/apply.js';
+import { registerApply } from './commands/apply.js';
 import { registerGet } from './commands/get.js';
 import { registerDelete } from './commands/delete.js';
 import { registerController } from './commands/controller.js';
@@ -28,7 +28,7 @@ import { CommandExit } from './commands/exec.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
-import { EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from './commands/common.js';
+import { CliError, EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE } from './errors.js';
 
 export const VERSION = BERTH_VERSION;
 
@@ -76,7 +76,10 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      // --help, --version, `berth help`: 0. Help shown because the command was incomplete
+      // (`berth`, `berth nodes`: commander's exit code 1) is a usage mistake like any other.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
+      if (err.code === 'commander.help' && err.exitCode === 0) return EXIT_OK;
       return EXIT_USAGE;
     }
     if (err instanceof CommandExit) return err.exitCode;

@@ -1,7 +1,6 @@
 // Promise-based client of ManageAPI (diff, scale, version): a BerthClient (its connection handling
 // and error messages) that also speaks ManageAPI.
-import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import { loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
 import type { ManageAPIClient } from '../../proto/gen/berth/v1/ManageAPI.js';
 import type { DiffServiceResponse__Output } from '../../proto/gen/berth/v1/DiffServiceResponse.js';
@@ -15,7 +14,7 @@ export class ManageClient extends BerthClient {
 
   constructor(address: string) {
     super(address);
-    this.manage = new (loadProto<ManageProto>('manage').berth.v1.ManageAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.manage = this.open(loadProto<ManageProto>('manage').berth.v1.ManageAPI);
   }
 
   diffService(manifestJson: string): Promise<DiffServiceResponse__Output> {
@@ -26,10 +25,5 @@ export class ManageClient extends BerthClient {
   }
   getVersion(timeoutMs?: number): Promise<VersionInfo__Output> {
     return this.call((md, o, cb) => this.manage.GetVersion({}, md, o, cb), timeoutMs);
-  }
-
-  override close(): void {
-    this.manage.close();
-    super.close();
   }
 }

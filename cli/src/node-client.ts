@@ -1,7 +1,6 @@
 // Client of the NodeAPI (node labels, availability, plan): same deadlines and error wording as
 // the ControlAPI client it extends.
-import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import { loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
 import type { NodeAPIClient } from '../../proto/gen/berth/v1/NodeAPI.js';
 import type { Node__Output } from '../../proto/gen/berth/v1/Node.js';
@@ -13,7 +12,7 @@ export class NodeClient extends BerthClient {
 
   constructor(address: string) {
     super(address);
-    this.nodes = new (loadProto<NodesProto>('nodes').berth.v1.NodeAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.nodes = this.open(loadProto<NodesProto>('nodes').berth.v1.NodeAPI);
   }
 
   labelNode(nodeId: string, set: Record<string, string>, remove: string[]): Promise<Node__Output> {
@@ -24,10 +23,5 @@ export class NodeClient extends BerthClient {
   }
   plan(manifestsJson: string[], seed = 0): Promise<PlanResponse__Output> {
     return this.call((md, o, cb) => this.nodes.Plan({ manifestsJson, seed }, md, o, cb));
-  }
-
-  override close(): void {
-    this.nodes.close();
-    super.close();
   }
 }

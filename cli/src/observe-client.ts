@@ -1,7 +1,8 @@
 // Client of the controller's ObserveAPI (events, logs, exec, top) for the CLI and tests. Streams
-// are returned as they are (grpc-js streams); errors become ApiError with a message for people.
-import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+// are returned as they are (grpc-js streams); their errors, like those of Top, go through the
+// shared toApiError (ApiClient.streamError, consume).
+import type * as grpc from '@grpc/grpc-js';
+import { loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as ObserveProto } from '../../proto/gen/observe.js';
 import type { ObserveAPIClient } from '../../proto/gen/berth/v1/ObserveAPI.js';
 import type { EventsRequest } from '../../proto/gen/berth/v1/EventsRequest.js';
@@ -9,23 +10,15 @@ import type { Event__Output } from '../../proto/gen/berth/v1/Event.js';
 import type { LogsRequest } from '../../proto/gen/berth/v1/LogsRequest.js';
 import type { LogLine__Output } from '../../proto/gen/berth/v1/LogLine.js';
 import type { TopResponse__Output } from '../../proto/gen/berth/v1/TopResponse.js';
-import { ApiError, CALL_TIMEOUT_MS } from './client.js';
+import { ApiClient } from './client.js';
 
-/** The error of an ObserveAPI call, as the user should read it. */
-export function observeError(err: grpc.ServiceError, address: string): ApiError {
-  // The channel's own failures (not an UNAVAILABLE the controller answered with a reason).
-  const msg = err.code === grpc.status.UNAVAILABLE && /^(No connection established|connect ECONNREFUSED|Failed to connect)/i.test(err.details)
-    ? `cannot reach the controller at ${address} (${err.details})`
-    : err.details || err.message;
-  return new ApiError(err.code, msg, err.metadata);
-}
-
-export class ObserveClient {
+export class ObserveClient extends ApiClient {
   readonly raw: ObserveAPIClient;
 
-  constructor(readonly address: string) {
+  constructor(address: string) {
+    super(address);
     const proto = loadProto<ObserveProto>('observe');
-    this.raw = new proto.berth.v1.ObserveAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.raw = this.open(proto.berth.v1.ObserveAPI);
   }
 
   events(req: EventsRequest): grpc.ClientReadableStream<Event__Output> {
@@ -41,21 +34,15 @@ export class ObserveClient {
   }
 
   top(namespace: string): Promise<TopResponse__Output> {
-    return new Promise((resolve, reject) => {
-      this.raw.Top({ namespace }, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) => (err ? reject(observeError(err, this.address)) : resolve(res!)));
-    });
-  }
-
-  close(): void {
-    this.raw.close();
+    return this.call((md, o, cb) => this.raw.Top({ namespace }, md, o, cb));
   }
 }
 
-/** Hands every message of a server stream to `each` until it ends; errors as ApiError. */
-export function consume<T>(stream: grpc.ClientReadableStream<T>, address: string, each: (m: T) => void): Promise<void> {
+/** Hands every message of a server stream of `client` to `each` until it ends; errors as ApiError. */
+export function consume<T>(stream: grpc.ClientReadableStream<T>, client: ApiClient, each: (m: T) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.on('data', each);
-    stream.on('error', (err: grpc.ServiceError) => reject(observeError(err, address)));
+    stream.on('error', (err: grpc.ServiceError) => reject(client.streamError(err)));
     stream.on('end', () => resolve());
   });
 }

@@ -1,6 +1,6 @@
 // A promise-based RolloutAPI client for the CLI and tests (rollouts and registry credentials).
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import { loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import type { RolloutAPIClient } from '../../proto/gen/berth/v1/RolloutAPI.js';
 import type { RolloutStatus__Output } from '../../proto/gen/berth/v1/RolloutStatus.js';
@@ -9,24 +9,14 @@ import type { UndoRolloutResponse__Output } from '../../proto/gen/berth/v1/UndoR
 import type { RegistryCredential__Output } from '../../proto/gen/berth/v1/RegistryCredential.js';
 import type { SetRegistryCredentialRequest } from '../../proto/gen/berth/v1/SetRegistryCredentialRequest.js';
 import { stuckNote } from '../../proto/src/convergence.js';
-import { ApiError, CALL_TIMEOUT_MS, toApiError } from './client.js';
+import { ApiClient } from './client.js';
 
-type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
-
-export class RolloutClient {
+export class RolloutClient extends ApiClient {
   readonly raw: RolloutAPIClient;
 
-  constructor(readonly address: string) {
-    this.raw = new (loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  }
-
-  private call<Res>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<Res>) => void): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      invoke(new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) => {
-        if (err) reject(toApiError(err, this.address));
-        else resolve(res as Res);
-      });
-    });
+  constructor(address: string) {
+    super(address);
+    this.raw = this.open(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI);
   }
 
   get(namespace: string, name: string): Promise<RolloutStatus__Output> {
@@ -78,13 +68,9 @@ export class RolloutClient {
       stream.on('error', (err: grpc.ServiceError) => {
         signal?.removeEventListener('abort', onAbort);
         if (err.code === grpc.status.CANCELLED) resolve(last);
-        else reject(new ApiError(err.code, err.details || err.message, err.metadata));
+        else reject(this.streamError(err));
       });
     });
-  }
-
-  close(): void {
-    this.raw.close();
   }
 }
 

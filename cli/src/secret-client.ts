@@ -1,7 +1,6 @@
 // A promise-based SecretAPI client: the deadlines and error wording of the ControlAPI client it
 // extends.
-import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, loadProto } from '../../proto/src/grpc.js';
+import { loadProto } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as SecretsProto } from '../../proto/gen/secrets.js';
 import type { SecretAPIClient } from '../../proto/gen/berth/v1/SecretAPI.js';
 import type { ApplySecretRequest } from '../../proto/gen/berth/v1/ApplySecretRequest.js';
@@ -14,7 +13,7 @@ export class SecretClient extends BerthClient {
 
   constructor(address: string) {
     super(address);
-    this.secrets = new (loadProto<SecretsProto>('secrets').berth.v1.SecretAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.secrets = this.open(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI);
   }
 
   applySecret(req: ApplySecretRequest): Promise<ApplySecretResponse__Output> {
@@ -28,10 +27,5 @@ export class SecretClient extends BerthClient {
   }
   async deleteSecret(namespace: string, name: string): Promise<Secret__Output | null> {
     return (await this.call<{ secret: Secret__Output | null }>((md, o, cb) => this.secrets.DeleteSecret({ namespace, name }, md, o, cb))).secret;
-  }
-
-  override close(): void {
-    this.secrets.close();
-    super.close();
   }
 }

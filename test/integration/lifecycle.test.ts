@@ -1,7 +1,7 @@
 // Issue 5 on real engines: health checks (http, tcp, exec), in-place restarts with a measured
 // backoff and one status write per restart, rolling updates that keep the healthy floor, an
 // automatic rollback, and the rollout verbs (status, history, undo, restart, pause, resume).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,42 +39,82 @@ async function apply(name: string, spec: string): Promise<void> {
 const tasksOf = async (service: string): Promise<Task__Output[]> => cluster.client().listTasks({ service });
 const ready = (t: Task__Output): boolean => t.status?.state === 'running' && (!t.status.health || t.status.health === 'healthy');
 
+/** Every write of a task record, with the status it stored, from now until stop(). */
+async function watchTaskWrites(): Promise<{ writes: Array<{ task: string; status: TaskRecord['status'] }>; stop: () => Promise<void> }> {
+  const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
+  const writes: Array<{ task: string; status: TaskRecord['status'] }> = [];
+  const watcher = await etcd.watch().prefix('/berth/v1/tasks/').create();
+  watcher.on('put', (kv) => {
+    const rec = JSON.parse(kv.value.toString()) as TaskRecord;
+    writes.push({ task: rec.id, status: rec.status });
+  });
+  let stopped = false;
+  return {
+    writes,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await watcher.cancel();
+      etcd.close();
+    },
+  };
+}
+
+/** The status written when the agent stopped a task's container as unhealthy and scheduled its restart. */
+const unhealthyRestart = (writes: Array<{ task: string; status: TaskRecord['status'] }>, task: string): TaskRecord['status'] | undefined =>
+  writes.find((w) => w.task === task && w.status.state === 'running' && w.status.container === 'backoff' && w.status.health === 'unhealthy')?.status;
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const HTTPD = '  command: [httpd, -f, -p, "8080", -h, /www]\n  stop: { gracePeriod: 1s }\n';
 const FAST_HEALTH = 'interval: 300ms, timeout: 250ms, retries: 2';
 
 describe('health checks run by the agent', () => {
   it('http, tcp and exec checks: passing ones turn healthy, failing ones unhealthy and restarted (counted)', async () => {
-    const cases: Array<[string, string, boolean]> = [
-      ['http-ok', `{ http: { port: 8080, path: /index.html, status: "200" }, ${FAST_HEALTH} }`, true],
-      ['http-bad', `{ http: { port: 8080, path: /missing.html }, ${FAST_HEALTH} }`, false],
-      ['tcp-ok', `{ tcp: { port: 8080 }, ${FAST_HEALTH} }`, true],
-      ['tcp-bad', `{ tcp: { port: 9 }, ${FAST_HEALTH} }`, false],
+    // [name, health, how a failure of the check reads; undefined: the check passes]
+    const cases: Array<[string, string, string | undefined]> = [
+      ['http-ok', `{ http: { port: 8080, path: /index.html, status: "200" }, ${FAST_HEALTH} }`, undefined],
+      ['http-bad', `{ http: { port: 8080, path: /missing.html }, ${FAST_HEALTH} }`, 'http 404'],
+      ['tcp-ok', `{ tcp: { port: 8080 }, ${FAST_HEALTH} }`, undefined],
+      ['tcp-bad', `{ tcp: { port: 9 }, ${FAST_HEALTH} }`, 'tcp 9: ECONNREFUSED'],
       // docker exec takes a few hundred ms on a busy engine: a longer timeout.
-      ['exec-ok', '{ exec: { command: [test, -f, /www/index.html] }, interval: 1s, timeout: 1s, retries: 2 }', true],
-      ['exec-bad', '{ exec: { command: [test, -f, /nonexistent] }, interval: 1s, timeout: 1s, retries: 2 }', false],
+      ['exec-ok', '{ exec: { command: [test, -f, /www/index.html] }, interval: 1s, timeout: 1s, retries: 2 }', undefined],
+      ['exec-bad', '{ exec: { command: [test, -f, /nonexistent] }, interval: 1s, timeout: 1s, retries: 2 }', 'exec exit 1'],
     ];
-    for (const [name, health] of cases) await apply(name, `${HTTPD}  health: ${health}\n  restart: { backoff: { initial: 500ms, max: 2s } }\n`);
-    const restarted = async (name: string): Promise<Task__Output | undefined> =>
-      (await cluster.client().listTasks({ service: name, all: true })).find((t) => (t.status?.restarts ?? 0) >= 1);
-    await cluster.waitFor(async () => {
-      for (const [name, , good] of cases) {
-        const [t] = await tasksOf(name);
-        if (good && !(t?.status?.state === 'running' && t.status.health === 'healthy')) return false;
-        if (!good && !(await restarted(name))) return false;
+    const good = cases.filter(([, , failure]) => failure === undefined).map(([name]) => name);
+    const bad = cases.flatMap(([name, , failure]) => (failure === undefined ? [] : [[name, failure] as const]));
+    const watch = await watchTaskWrites();
+    try {
+      for (const [name, health] of cases) await apply(name, `${HTTPD}  health: ${health}\n  restart: { backoff: { initial: 500ms, max: 2s } }\n`);
+      const restarted = async (name: string): Promise<Task__Output | undefined> =>
+        (await cluster.client().listTasks({ service: name, all: true })).find((t) => (t.status?.restarts ?? 0) >= 1);
+      await cluster.waitFor(async () => {
+        for (const name of good) {
+          const [t] = await tasksOf(name);
+          if (!(t?.status?.state === 'running' && t.status.health === 'healthy')) return false;
+        }
+        for (const [name] of bad) if (!(await restarted(name))) return false;
+        return true;
+      }, 'checks to settle', 60_000);
+      // Passing checks: one task each, running, healthy, never restarted, never written unhealthy.
+      for (const name of good) {
+        const all = await cluster.client().listTasks({ service: name, all: true });
+        expect(all.map((t) => [name, t.status?.state, t.status?.health, t.status?.restarts])).toEqual([[name, 'running', 'healthy', 0]]);
+        expect(watch.writes.filter((w) => w.task === all[0]!.id && w.status.health === 'unhealthy'), name).toEqual([]);
       }
-      return true;
-    }, 'checks to settle', 60_000);
-    for (const [name, , good] of cases) {
-      if (good) {
-        const [t] = await tasksOf(name);
-        expect(t!.status!.restarts, name).toBe(0);
+      // Failing checks were seen for what they are: the agent stopped the container as unhealthy,
+      // and the task's status said why when its restart was scheduled.
+      for (const [name, failure] of bad) {
+        const t = (await restarted(name))!;
+        const st = unhealthyRestart(watch.writes, t.id);
+        expect(st, `${name}: ${JSON.stringify(watch.writes.filter((w) => w.task === t.id).map((w) => w.status))}`).toBeDefined();
+        expect(st!.message, name).toMatch(new RegExp(`^unhealthy \\(${escapeRe(failure)}\\); restarting in \\S+ \\(restart 1\\)$`));
+        expect(st!.restarts, name).toBe(1);
+        // Restarted in place: still one container for the task.
+        expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t.id), name).toHaveLength(1);
       }
-    }
-    // Each failing check was seen for what it is: the agent stopped the container as unhealthy.
-    const agentLog = readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8');
-    for (const [name, detail] of [['http-bad', 'http 404'], ['tcp-bad', 'tcp 9: ECONNREFUSED'], ['exec-bad', 'exec exit 1']] as const) {
-      const t = (await restarted(name))!;
-      expect(agentLog, name).toMatch(new RegExp(`"task":"${t.id}".*"detail":"${detail}".*container unhealthy`));
+    } finally {
+      await watch.stop();
     }
     // `get tasks` shows the health as the state.
     const out = (await cluster.berth(['get', 'tasks', 'http-ok'])).stdout;
@@ -95,51 +135,54 @@ describe("the image's own HEALTHCHECK", () => {
       writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata:\n  name: ${name}\nspec:\n  image: ${HC_IMAGE}\n${spec(extra)}`);
       return f;
     };
-    // hc-ok keeps the file; hc-bad deletes it, so its image's check fails; hc-own brings a tcp
-    // check of its own and deletes the file too: the image's check is off and does not matter.
-    for (const [name, extra] of [
-      ['hc-ok', ''],
-      ['hc-bad', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n'],
-      ['hc-own', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n  health: { tcp: { port: 8080 }, interval: 300ms, timeout: 250ms, retries: 2 }\n'],
-    ] as const) {
-      const res = await cluster.berth(['apply', '-f', hcManifest(name, extra)]);
-      expect(res.code, res.stderr).toBe(0);
+    const watch = await watchTaskWrites();
+    try {
+      // hc-ok keeps the file; hc-bad deletes it, so its image's check fails; hc-own brings a tcp
+      // check of its own and deletes the file too: the image's check is off and does not matter.
+      for (const [name, extra] of [
+        ['hc-ok', ''],
+        ['hc-bad', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n'],
+        ['hc-own', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n  health: { tcp: { port: 8080 }, interval: 300ms, timeout: 250ms, retries: 2 }\n'],
+      ] as const) {
+        const res = await cluster.berth(['apply', '-f', hcManifest(name, extra)]);
+        expect(res.code, res.stderr).toBe(0);
+      }
+      const first = async (name: string): Promise<Task__Output | undefined> => (await tasksOf(name))[0];
+      await cluster.waitFor(async () => {
+        const [ok, bad, own] = await Promise.all([first('hc-ok'), first('hc-bad'), first('hc-own')]);
+        return ok?.status?.health === 'healthy' && (bad?.status?.restarts ?? 0) >= 1 && own?.status?.health === 'healthy';
+      }, "the image's check followed", 60_000);
+      // Healthy by the engine's check: ready, never restarted.
+      const ok = (await first('hc-ok'))!;
+      expect(ready(ok)).toBe(true);
+      expect(ok.status!.restarts).toBe(0);
+      // Unhealthy by the engine's check: the agent stopped it as unhealthy and restarted it in place.
+      const bad = (await first('hc-bad'))!;
+      expect(bad.status!.state).toBe('running');
+      expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === bad.id)).toHaveLength(1);
+      await watch.stop();
+      const st = unhealthyRestart(watch.writes, bad.id);
+      expect(st, JSON.stringify(watch.writes.filter((w) => w.task === bad.id).map((w) => w.status))).toBeDefined();
+      expect(st!.message).toMatch(/^unhealthy\b.*; restarting in \S+ \(restart 1\)$/);
+      expect(watch.writes.filter((w) => w.task === ok.id && w.status.health === 'unhealthy')).toEqual([]);
+      // A health block replaces the image's check: the engine does not run it in that container.
+      const own = (await first('hc-own'))!;
+      expect(own.status!.restarts).toBe(0);
+      const inspected = await cluster.hosts[0]!.docker.getContainer(own.status!.containerId).inspect();
+      expect(inspected.Config.Healthcheck?.Test).toEqual(['NONE']);
+      expect(inspected.State.Health).toBeUndefined();
+    } finally {
+      await watch.stop();
     }
-    const first = async (name: string): Promise<Task__Output | undefined> => (await tasksOf(name))[0];
-    await cluster.waitFor(async () => {
-      const [ok, bad, own] = await Promise.all([first('hc-ok'), first('hc-bad'), first('hc-own')]);
-      return ok?.status?.health === 'healthy' && (bad?.status?.restarts ?? 0) >= 1 && own?.status?.health === 'healthy';
-    }, "the image's check followed", 60_000);
-    // Healthy by the engine's check: ready, never restarted.
-    const ok = (await first('hc-ok'))!;
-    expect(ready(ok)).toBe(true);
-    expect(ok.status!.restarts).toBe(0);
-    // Unhealthy by the engine's check: the agent stopped it as unhealthy and restarted it in place.
-    const bad = (await first('hc-bad'))!;
-    expect(bad.status!.state).toBe('running');
-    expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === bad.id)).toHaveLength(1);
-    const agentLog = readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8');
-    expect(agentLog).toMatch(new RegExp(`"task":"${bad.id}".*container unhealthy`));
-    // A health block replaces the image's check: the engine does not run it in that container.
-    const own = (await first('hc-own'))!;
-    expect(own.status!.restarts).toBe(0);
-    const inspected = await cluster.hosts[0]!.docker.getContainer(own.status!.containerId).inspect();
-    expect(inspected.Config.Healthcheck?.Test).toEqual(['NONE']);
-    expect(inspected.State.Health).toBeUndefined();
     for (const name of ['hc-ok', 'hc-bad', 'hc-own']) expect((await cluster.berth(['delete', 'service', name])).code).toBe(0);
   });
 });
 
 describe('restart policy', () => {
   it('a crash loop restarts in place with growing delays and one status write per restart', async () => {
-    const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
     // Every write of a task record, with the status it stored.
-    const writes: Array<{ task: string; status: TaskRecord['status'] }> = [];
-    const watcher = await etcd.watch().prefix('/berth/v1/tasks/').create();
-    watcher.on('put', (kv) => {
-      const rec = JSON.parse(kv.value.toString()) as TaskRecord;
-      writes.push({ task: rec.id, status: rec.status });
-    });
+    const watch = await watchTaskWrites();
+    const writes = watch.writes;
     const docker = cluster.hosts[0]!.docker;
     const starts: number[] = [];
     const events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: ['berth.service=crash'] } })) as NodeJS.ReadableStream & { destroy(): void };
@@ -173,8 +216,7 @@ describe('restart policy', () => {
       expect(history.some((x) => x.status?.state === 'failed' && /3 restarts in a row on this node/.test(x.status.message))).toBe(true);
     } finally {
       events.destroy();
-      await watcher.cancel();
-      etcd.close();
+      await watch.stop();
       await cluster.berth(['delete', 'service', 'crash']);
     }
   });

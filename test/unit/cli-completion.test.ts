@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { argKind, bashScript, collectSpecs, zshScript } from '../../cli/src/completion.js';
 import { buildProgram } from '../../cli/src/main.js';
+import { KINDS, kindList, kindWords, parseKind } from '../../cli/src/kinds.js';
 
 describe('completion', () => {
   it('argument kinds follow the argument names', () => {
@@ -30,6 +31,31 @@ describe('completion', () => {
     expect(get.flagValues.get('-o')).toEqual(['wide', 'json', 'yaml']);
     expect(specs.find((s) => s.path === 'scale')).toMatchObject({ args: ['services='], variadic: true });
     expect(specs.find((s) => s.path === 'config use-context')!.args).toEqual(['contexts']);
+  });
+
+  it('a <kind> argument offers the kinds of its command, from the one kind registry (secrets too)', () => {
+    const specs = collectSpecs(buildProgram());
+    const kinds = (path: string) => specs.find((s) => s.path === path)!.kinds;
+    expect(kinds('get')).toEqual(['services', 'tasks', 'nodes', 'secrets']);
+    expect(kinds('describe')).toEqual(['services', 'tasks', 'nodes']);
+    expect(kinds('delete')).toEqual(['services', 'secrets']);
+    expect(kinds('scale')).toEqual([]);
+    const script = bashScript(buildProgram());
+    expect(script).toContain("'get:0') __berth_kind=kind; __berth_kinds='services tasks nodes secrets';;");
+    // Names after a kind, for every way of writing every kind.
+    for (const k of KINDS) expect(script).toContain(`${kindWords(k).join('|')}) names=$(__berth_names ${k.plural});;`);
+    expect(script).toContain('secret|secrets) names=$(__berth_names secrets);;');
+  });
+
+  it('the kind registry: every form of a kind, only for the verbs that take it', () => {
+    expect(['service', 'services', 'svc'].map((w) => parseKind('get', w))).toEqual(['service', 'service', 'service']);
+    expect(parseKind('get', 'secrets')).toBe('secret');
+    expect(parseKind('describe', 'secret')).toBeUndefined();
+    expect(parseKind('delete', 'tasks')).toBeUndefined();
+    expect(parseKind('delete', 'svc')).toBe('service');
+    expect(parseKind('get', 'widget')).toBeUndefined();
+    expect(kindList('get', 'plural')).toBe('services, tasks, nodes or secrets');
+    expect(kindList('describe', 'singular')).toBe('service, task or node');
   });
 
   it('quotes what it embeds', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/src/main.js';
-import * as common from '../../cli/src/commands/common.js';
+import * as errors from '../../cli/src/errors.js';
 
 const doc = readFileSync(join(import.meta.dirname, '../../docs/cli.md'), 'utf8');
 
@@ -45,7 +45,7 @@ describe('docs/cli.md', () => {
   });
 
   it('has a row for every exit code', () => {
-    const codes = Object.entries(common).filter(([k]) => k.startsWith('EXIT_')).map(([, v]) => v as number);
+    const codes = Object.entries(errors).filter(([k]) => k.startsWith('EXIT_')).map(([, v]) => v as number);
     expect(codes.length).toBeGreaterThanOrEqual(4);
     for (const c of codes) expect(doc).toMatch(new RegExp(`^\\| ${c} \\|`, 'm'));
   });

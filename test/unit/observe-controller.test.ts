@@ -21,7 +21,7 @@ import { aggregateUsage } from '../../controller/src/observe/usage.js';
 import { pickReplica } from '../../controller/src/observe/exec.js';
 import { MAX_OPEN_STREAMS, eventFilter, observeHandlers } from '../../controller/src/observe/server.js';
 import { eventsSection } from '../../cli/src/events-view.js';
-import { observeError } from '../../cli/src/observe-client.js';
+import { toApiError } from '../../cli/src/client.js';
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
 
 const svc = mockService({ replicas: 2 });
@@ -323,10 +323,17 @@ describe('events section of berth describe', () => {
   });
 });
 
-describe('observeError (CLI)', () => {
+describe('toApiError (CLI, every client: ControlAPI, ObserveAPI, RolloutAPI, ...)', () => {
+  const grpcErr = (details: string, code = 14) => Object.assign(new Error(details), { code, details, metadata: undefined as never });
   it('tells an unreachable controller from a reason the controller gave', () => {
-    const grpcErr = (details: string) => Object.assign(new Error(details), { code: 14, details, metadata: undefined as never });
-    expect(observeError(grpcErr('No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1').message).toBe('cannot reach the controller at 127.0.0.1:1 (No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1)');
-    expect(observeError(grpcErr('event stream unavailable: CONNECTION_REFUSED'), 'x').message).toBe('event stream unavailable: CONNECTION_REFUSED');
+    expect(toApiError(grpcErr('No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1').message).toBe('cannot reach the controller at 127.0.0.1:1 (No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1); start one with `berth up` or set BERTH_CONTROLLER / --controller');
+    expect(toApiError(grpcErr('event stream unavailable: CONNECTION_REFUSED'), 'x').message).toBe('event stream unavailable: CONNECTION_REFUSED');
+    expect(toApiError(grpcErr('etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379'), 'x').message).toBe('etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379');
+    expect(toApiError(grpcErr('the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)'), 'x').message).toBe('the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)');
+  });
+  it('names the deadline; other codes keep the controller\'s words', () => {
+    expect(toApiError(grpcErr('Deadline exceeded', 4), 'h:1', 2_000).message).toBe('the controller at h:1 did not answer within 2s');
+    const e = toApiError(grpcErr('service default/web not found', 5), 'x');
+    expect([e.code, e.message]).toEqual([5, 'service default/web not found']);
   });
 });

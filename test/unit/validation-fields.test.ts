@@ -2,7 +2,7 @@
 // reference in docs/manifest.md): each row is one invalid input and the path and reason the
 // error must carry. Positive rows check what valid input becomes (canonical form).
 import { describe, expect, it } from 'vitest';
-import { MAX_REPLICAS, validateServiceManifest, type ServiceSpec } from '../../proto/src/spec/service.js';
+import { MAX_REPLICAS, formatServiceSpec, validateServiceManifest, type ServiceSpec } from '../../proto/src/spec/service.js';
 import { MAX_VOLUMES, containerFields } from '../../proto/src/spec/container.js';
 
 type Patch = { spec?: Record<string, unknown>; metadata?: Record<string, unknown>; top?: Record<string, unknown>; drop?: string[] };
@@ -146,6 +146,14 @@ const INVALID: Array<[string, Patch, string, RegExp]> = [
   ['a capability listed twice', { spec: { capDrop: ['NET_RAW', 'CAP_NET_RAW'] } }, 'spec.capDrop[1]', /NET_RAW is listed twice/],
   ['a capability both added and dropped', { spec: { capAdd: ['CHOWN'], capDrop: ['chown'] } }, 'spec.capAdd[0]', /CHOWN is both added and dropped/],
   ['capabilities as a string', { spec: { capDrop: 'ALL' } }, 'spec.capDrop', /expected list of capability, got a string/],
+  // update: order and the surge/unavailable budget (an explicit contradiction is refused)
+  ['order start-first with maxSurge 0', { spec: { update: { order: 'start-first', maxSurge: 0, maxUnavailable: 1 } } }, 'spec.update.maxSurge', /^order start-first starts a new task before stopping an old one: allow at least 1 surge task \(or use order stop-first\)$/],
+  ['order start-first with maxSurge 0%', { spec: { update: { order: 'start-first', maxSurge: '0%', maxUnavailable: 1 } } }, 'spec.update.maxSurge', /^order start-first starts a new task/],
+  ['order stop-first with maxUnavailable 0', { spec: { update: { order: 'stop-first', maxUnavailable: 0 } } }, 'spec.update.maxUnavailable', /^order stop-first stops a task before its replacement is healthy: allow at least 1 unavailable \(or use order start-first\)$/],
+  ['order stop-first with maxSurge 0 and maxUnavailable 0', { spec: { update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 0 } } }, 'spec.update.maxUnavailable', /^order stop-first stops a task/],
+  ['no order, maxSurge 0 and maxUnavailable 0 (nothing could be replaced)', { spec: { update: { maxSurge: 0, maxUnavailable: 0 } } }, 'spec.update.maxUnavailable', /^with maxSurge 0 an update stops a task before its replacement starts \(order stop-first\): allow at least 1 unavailable, or a surge$/],
+  ['no order, maxSurge 0% and maxUnavailable left at 0', { spec: { update: { maxSurge: '0%' } } }, 'spec.update.maxUnavailable', /^with maxSurge 0 an update/],
+  ['an order that is neither', { spec: { update: { order: 'blue-green' } } }, 'spec.update.order', /must be one of "start-first", "stop-first"/],
   // unknown spec fields
   ['an unknown spec field (a typo)', { spec: { replica: 3 } }, 'spec.replica', /^unknown field \(known: image, replicas, entrypoint, command, env, ports, resources, stop, .*args, workingDir, user, volumes, networkMode, labels, logging, init, readOnlyRootFilesystem, capAdd, capDrop/],
   ['a prototype key in spec', { spec: JSON.parse('{"image":"busybox","constructor":{}}') as Record<string, unknown> }, 'spec.constructor', /unknown field/],
@@ -200,5 +208,37 @@ describe('valid container fields and their canonical form', () => {
   it('reports the errors of several fields at once', () => {
     const r = validateServiceManifest(manifest({ spec: { workingDir: 'rel', user: 'a b', init: 'x', capAdd: ['FOO'], volumes: [{ type: 'bind', target: '/x' }], logging: {} } }));
     expect(!r.ok && r.issues.map((i) => i.path).sort()).toEqual(['spec.capAdd[0]', 'spec.init', 'spec.logging.driver', 'spec.user', 'spec.volumes[0].source', 'spec.workingDir']);
+  });
+});
+
+describe('update.order: derived from the surge when not given, kept when given', () => {
+  const update = (u: Record<string, unknown> | undefined): ServiceSpec['update'] => {
+    const r = validateServiceManifest(manifest({ spec: u === undefined ? {} : { update: u } }));
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    return r.value.spec.update;
+  };
+  // [what, update as written, order, maxSurge, maxUnavailable]
+  const ROWS: Array<[string, Record<string, unknown> | undefined, string, number | string, number | string]> = [
+    ['nothing written: the defaults', undefined, 'start-first', 1, 0],
+    ['the Kubernetes way: maxUnavailable 1, maxSurge 0', { maxUnavailable: 1, maxSurge: 0 }, 'stop-first', 0, 1],
+    ['maxSurge 0% with maxUnavailable 25%', { maxSurge: '0%', maxUnavailable: '25%' }, 'stop-first', '0%', '25%'],
+    ['maxSurge 0 as a string', { maxSurge: '0', maxUnavailable: 2 }, 'stop-first', 0, 2],
+    ['a surge: start-first', { maxSurge: 2 }, 'start-first', 2, 0],
+    ['a surge and unavailability: start-first', { maxSurge: '25%', maxUnavailable: '25%' }, 'start-first', '25%', '25%'],
+    ['only maxUnavailable: the default surge of 1, start-first', { maxUnavailable: 1 }, 'start-first', 1, 1],
+    ['explicit stop-first with a surge: kept', { order: 'stop-first', maxSurge: 5, maxUnavailable: 1 }, 'stop-first', 5, 1],
+    ['explicit start-first with unavailability: kept', { order: 'start-first', maxSurge: 1, maxUnavailable: 3 }, 'start-first', 1, 3],
+  ];
+  it.each(ROWS)('%s', (_what, written, order, maxSurge, maxUnavailable) => {
+    expect(update(written)).toMatchObject({ order, maxSurge, maxUnavailable });
+  });
+
+  it('the derived order is stored like a written one: validating the formatted spec again gives the same spec', () => {
+    const r = validateServiceManifest(manifest({ spec: { update: { maxUnavailable: 1, maxSurge: 0 } } }));
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect((formatServiceSpec(r.value.spec) as { update: unknown }).update).toMatchObject({ order: 'stop-first', maxSurge: 0, maxUnavailable: 1 });
+    const again = validateServiceManifest(manifest({ spec: formatServiceSpec(r.value.spec) as Record<string, unknown> }));
+    if (!again.ok) throw new Error(JSON.stringify(again.issues));
+    expect(again.value.spec).toEqual(r.value.spec);
   });
 });

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
-import { CliError } from './apply.js';
 import { collect, controllerAddress, parseKeyValue } from './common.js';
+import { CliError } from '../errors.js';
 
 export function registerAgent(program: Command): void {
   program

@@ -11,14 +11,8 @@ import { RolloutClient } from '../rollout-client.js';
 import { escapeControl, oneLine } from '../output.js';
 import { SecretClient } from '../secret-client.js';
 import { DEFAULT_WAIT_TIMEOUT, parseTimeout, waitFailure, waitForServices, type WaitTarget } from '../wait.js';
-import { controllerAddress, EXIT_FAILED, EXIT_USAGE } from './common.js';
-
-export class CliError extends Error {
-  override readonly name = 'CliError';
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-  }
-}
+import { controllerAddress } from './common.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 
 export function registerApply(program: Command): void {
   program

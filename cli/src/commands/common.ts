@@ -2,13 +2,23 @@
 import type { Command } from 'commander';
 import { BerthClient } from '../client.js';
 import { ManageClient } from '../manage-client.js';
-import { configPath, loadConfig, resolveController, type ResolvedController } from '../config.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
+import { addressProblem, configPath, loadConfig, resolveController, type ResolvedController } from '../config.js';
 
 /** The controller this command talks to: --controller > --context > BERTH_CONTROLLER > current context > default (cli/src/config.ts). */
 export function resolvedController(cmd: Command): ResolvedController {
   const opts = cmd.optsWithGlobals<{ controller?: string; context?: string }>();
   const path = configPath();
-  return resolveController({ flag: opts.controller, context: opts.context, env: process.env['BERTH_CONTROLLER'], config: () => loadConfig(path), configPath: path });
+  const r = resolveController({ flag: opts.controller, context: opts.context, env: process.env['BERTH_CONTROLLER'], config: () => loadConfig(path), configPath: path });
+  // Contexts were checked when the file was read; a flag or variable is checked here (agents
+  // take a comma-separated list): a malformed address is a usage error, not an unreachable one.
+  if (r.source === 'flag' || r.source === 'env') {
+    for (const a of r.address.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const problem = addressProblem(a);
+      if (problem) throw new CliError(`${r.source === 'flag' ? '--controller' : 'BERTH_CONTROLLER'}: ${problem}`, EXIT_USAGE);
+    }
+  }
+  return r;
 }
 
 /** The address (or, for agents, comma-separated addresses) this command talks to; see resolvedController. */
@@ -24,22 +34,13 @@ export function manageClient(cmd: Command): ManageClient {
   return new ManageClient(controllerAddress(cmd));
 }
 
-/** "k=v" → [k, v]; used by --label. */
-export function parseKeyValue(s: string): [string, string] {
+/** "k=v" → [k, v]; used by --label (a usage error names the flag). */
+export function parseKeyValue(s: string, flag = '--label'): [string, string] {
   const i = s.indexOf('=');
-  if (i <= 0) throw new Error(`expected key=value, got ${JSON.stringify(s)}`);
+  if (i <= 0) throw new CliError(`${flag}: expected key=value, got ${JSON.stringify(s)}`, EXIT_USAGE);
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
-
-/** Exit codes (docs/cli.md): */
-export const EXIT_OK = 0;
-/** The request failed: invalid input, refused by the controller, or a failed wait. */
-export const EXIT_FAILED = 1;
-/** Wrong usage of the command line. */
-export const EXIT_USAGE = 2;
-/** The controller could not be reached or did not answer. */
-export const EXIT_UNAVAILABLE = 3;

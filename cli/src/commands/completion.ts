@@ -1,16 +1,19 @@
 // berth completion bash|zsh: print a completion script (../completion.ts). The hidden
-// `berth __complete services|nodes|tasks|namespaces|contexts [-n NS]` feeds it names.
+// `berth __complete services|tasks|nodes|secrets|namespaces|contexts [-n NS]` feeds it names
+// (the kinds are those of ../kinds.ts).
 import type { Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../completion.js';
 import { loadConfig } from '../config.js';
 import { taskName } from '../output.js';
-import { CliError } from './apply.js';
-import { client, EXIT_USAGE } from './common.js';
+import { KINDS } from '../kinds.js';
+import { SecretClient } from '../secret-client.js';
+import { controllerAddress } from './common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 /** A completion that waits longer than this is worse than none. */
 export const COMPLETE_TIMEOUT_MS = 2_000;
 
-const WHAT = ['services', 'nodes', 'tasks', 'namespaces', 'contexts'] as const;
+const WHAT: readonly string[] = [...KINDS.map((k) => k.plural), 'namespaces', 'contexts'];
 
 export function registerCompletion(program: Command): void {
   program
@@ -31,8 +34,8 @@ export function registerCompletion(program: Command): void {
       let names: string[] = [];
       try {
         if (what === 'contexts') names = loadConfig().contexts.map((c) => c.name);
-        else if ((WHAT as readonly string[]).includes(what)) {
-          const c = client(cmd);
+        else if (WHAT.includes(what)) {
+          const c = new SecretClient(controllerAddress(cmd));
           const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), COMPLETE_TIMEOUT_MS).unref());
           try {
             names = await Promise.race([listNames(what, opts.namespace, c), timer]);
@@ -49,7 +52,7 @@ export function registerCompletion(program: Command): void {
     });
 }
 
-async function listNames(what: string, namespace: string, c: ReturnType<typeof client>): Promise<string[]> {
+async function listNames(what: string, namespace: string, c: SecretClient): Promise<string[]> {
   switch (what) {
     case 'services':
       return (await c.listServices(namespace)).map((s) => s.meta?.name ?? '');
@@ -59,6 +62,8 @@ async function listNames(what: string, namespace: string, c: ReturnType<typeof c
       return (await c.listNodes()).map((n) => n.id);
     case 'tasks':
       return (await c.listTasks({ namespace })).map(taskName);
+    case 'secrets':
+      return (await c.listSecrets(namespace)).map((s) => s.meta?.name ?? '');
     default:
       return [];
   }

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { addressProblem, configPath, deleteContext, loadConfig, renderConfig, saveConfig, setContext, useContext, type BerthConfig } from '../config.js';
 import { oneLine, table, toJson, toYaml } from '../output.js';
-import { CliError } from './apply.js';
 import { checkOutputFormat } from './get.js';
-import { EXIT_FAILED, EXIT_USAGE, resolvedController } from './common.js';
+import { resolvedController } from './common.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 
 /** Reads the config file, changes it, writes it back (atomically), and says what it did. */
 function editConfig(change: (c: BerthConfig, path: string) => BerthConfig, done: string | (() => string)): void {

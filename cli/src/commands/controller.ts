@@ -1,7 +1,8 @@
 // berth controller: run a controller replica.
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
-import { CliError } from './apply.js';
+import { CliError } from '../errors.js';
+
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -6,7 +6,8 @@ import { stringify } from 'yaml';
 import { expandCompose } from '../compose/load.js';
 import { loadManifests } from '../manifest.js';
 import { escapeControl } from '../output.js';
-import { CliError } from './apply.js';
+import { CliError } from '../errors.js';
+
 
 export function registerConvert(program: Command): void {
   program

@@ -3,15 +3,16 @@ import type { Command } from 'commander';
 import { loadManifests } from '../manifest.js';
 import { oneLine } from '../output.js';
 import { client } from './common.js';
-import { CliError } from './apply.js';
 import { expandCompose } from '../compose/load.js';
 import { deleteSecrets } from './secrets.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
+import { kindChoices, kindList, parseKind } from '../kinds.js';
 
 export function registerDelete(program: Command): void {
   program
     .command('delete')
     .description('Delete services (their containers stop gracefully, then their records go) or secrets')
-    .argument('[kind]', 'service | secret')
+    .argument('[kind]', kindChoices('delete', 'singular'))
     .argument('[names...]', 'names')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-f, --filename <path...>', 'delete the services and secrets named in these manifests (or Compose files)')
@@ -19,17 +20,17 @@ export function registerDelete(program: Command): void {
       const targets: Array<{ namespace: string; name: string }> = [];
       const secrets: Array<{ namespace: string; name: string }> = [];
       if (opts.filename) {
+        if (kind !== undefined) throw new CliError(`-f names what to delete; give no kind or names with it (got ${JSON.stringify([kind, ...names].join(' '))})`, EXIT_USAGE);
         for (const d of expandCompose(loadManifests(opts.filename), { warn: () => undefined })) {
           const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
           if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
           ((d.doc as { kind?: unknown }).kind === 'Secret' ? secrets : targets).push({ namespace: m.namespace ?? 'default', name: m.name });
         }
-      } else if (kind === 'secret' || kind === 'secrets') {
-        if (names.length === 0) throw new CliError('name the secret(s) to delete', 2);
-        return deleteSecrets(cmd, names.map((name) => ({ namespace: opts.namespace, name })));
       } else {
-        if (kind !== 'service' && kind !== 'services' && kind !== 'svc') throw new CliError('usage: berth delete service|secret NAME... | berth delete -f FILE', 2);
-        if (names.length === 0) throw new CliError('name the service(s) to delete', 2);
+        const what = kind === undefined ? undefined : parseKind('delete', kind);
+        if (!what) throw new CliError(`usage: berth delete ${kindChoices('delete', 'singular').replace(/ /g, '')} NAME... | berth delete -f FILE${kind === undefined ? '' : ` (unknown kind ${JSON.stringify(kind)}; use ${kindList('delete', 'singular')})`}`, EXIT_USAGE);
+        if (names.length === 0) throw new CliError(`name the ${what}(s) to delete`, EXIT_USAGE);
+        if (what === 'secret') return deleteSecrets(cmd, names.map((name) => ({ namespace: opts.namespace, name })));
         for (const name of names) targets.push({ namespace: opts.namespace, name });
       }
       const c = client(cmd);

@@ -7,14 +7,9 @@ import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescr
 import { eventsFrom } from '../events-view.js';
 import { taskName, useColor } from '../output.js';
 import { sortTasks } from '../views.js';
-import { CliError } from './apply.js';
-import { client, EXIT_FAILED, EXIT_USAGE } from './common.js';
-
-const DESCRIBE_KINDS: Record<string, 'service' | 'task' | 'node'> = {
-  service: 'service', services: 'service', svc: 'service',
-  task: 'task', tasks: 'task',
-  node: 'node', nodes: 'node',
-};
+import { client } from './common.js';
+import { kindChoices, kindList, parseKind } from '../kinds.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 
 /** A task by id, or by SERVICE.SLOT / SERVICE.NODE (the live task of that replica, else its newest). */
 export async function findTask(c: BerthClient, namespace: string, ref: string): Promise<Task__Output> {
@@ -32,12 +27,12 @@ export function registerDescribe(program: Command): void {
   program
     .command('describe')
     .description('Show one service, task or node in detail: spec, tasks with node and state, why pending')
-    .argument('<kind>', 'service | task | node')
+    .argument('<kind>', kindChoices('describe', 'singular'))
     .argument('<name>', 'service name, task id (or SERVICE.SLOT, SERVICE.NODE), node id')
     .option('-n, --namespace <ns>', 'namespace (services, SERVICE.SLOT tasks)', 'default')
     .action(async (kindArg: string, name: string, opts: { namespace: string }, cmd: Command) => {
-      const kind = DESCRIBE_KINDS[kindArg];
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use service, task or node`, EXIT_USAGE);
+      const kind = parseKind('describe', kindArg);
+      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use ${kindList('describe', 'singular')}`, EXIT_USAGE);
       const c = client(cmd);
       try {
         const now = Date.now();

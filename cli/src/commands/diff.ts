@@ -13,9 +13,9 @@ import { loadManifests, type SourceDoc } from '../manifest.js';
 import type { ManageClient } from '../manage-client.js';
 import { COLOR, escapeControl, paint, toJson, useColor } from '../output.js';
 import { humanSpec, sortedMap } from '../views.js';
-import { CliError } from './apply.js';
 import { checkOutputFormat } from './get.js';
-import { EXIT_UNAVAILABLE, EXIT_USAGE, manageClient } from './common.js';
+import { manageClient } from './common.js';
+import { CliError, EXIT_USAGE, EXIT_UNAVAILABLE } from '../errors.js';
 
 /** Exit code of a diff that found differences (0: none). */
 export const EXIT_DIFFERENCES = 1;

@@ -4,10 +4,10 @@
 import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecServerMessage__Output } from '../../../proto/gen/berth/v1/ExecServerMessage.js';
-import { observeError } from '../observe-client.js';
-import { CliError } from './apply.js';
-import { EXIT_USAGE } from './common.js';
+
+
 import { observeClient, parseTarget } from './observe-common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 export function registerExec(program: Command): void {
   program
@@ -49,7 +49,7 @@ export function registerExec(program: Command): void {
             } else if (m.msg === 'stderr' && m.stderr) process.stderr.write(m.stderr);
             else if (m.msg === 'exit' && m.exit) code = m.exit.code;
           });
-          call.on('error', (err: grpc.ServiceError) => reject(observeError(err, c.address)));
+          call.on('error', (err: grpc.ServiceError) => reject(c.streamError(err)));
           call.on('end', () => resolve());
         });
       } finally {

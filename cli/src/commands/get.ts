@@ -7,16 +7,10 @@ import type { Command } from 'commander';
 import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
 import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
 import { nodeLabels, nodeView, serviceView, sortNodes, sortServices, sortTasks, taskView } from '../views.js';
-import { client, EXIT_USAGE } from './common.js';
-import { CliError } from './apply.js';
+import { client } from './common.js';
 import { getSecrets } from './secrets.js';
-
-const KINDS: Record<string, 'services' | 'tasks' | 'nodes' | 'secrets'> = {
-  service: 'services', services: 'services', svc: 'services',
-  task: 'tasks', tasks: 'tasks',
-  node: 'nodes', nodes: 'nodes',
-  secret: 'secrets', secrets: 'secrets',
-};
+import { kindChoices, kindList, parseKind } from '../kinds.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 export const OUTPUT_FORMATS = ['wide', 'json', 'yaml'] as const;
 
@@ -49,7 +43,7 @@ export function registerGet(program: Command): void {
   program
     .command('get')
     .description('List services, tasks, nodes or secrets')
-    .argument('<kind>', 'services | tasks | nodes | secrets')
+    .argument('<kind>', kindChoices('get', 'plural'))
     .argument('[name]', 'only this service (services, tasks)')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-A, --all-namespaces', 'every namespace')
@@ -57,23 +51,24 @@ export function registerGet(program: Command): void {
     .option('-o, --output <format>', 'wide | json | yaml')
     .option('-a, --all', 'tasks: include finished ones (history)')
     .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; all?: boolean }, cmd: Command) => {
-      const kind = KINDS[kindArg];
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use services, tasks, nodes or secrets`, 2);
+      const kind = parseKind('get', kindArg);
+      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use ${kindList('get', 'plural')}`, EXIT_USAGE);
+      // Usage first: a bad -o or -l is exit 2 before anything is asked.
+      checkOutputFormat(opts.output);
+      const selector = selectorOption(opts.selector);
       const ns = opts.allNamespaces ? '' : opts.namespace;
-      if (kind === 'secrets') return getSecrets(cmd, ns, name, (data, text) => emit(opts.output, data, text));
+      if (kind === 'secret') return getSecrets(cmd, ns, name, selector, (data, text) => emit(opts.output, data, text));
       const c = client(cmd);
       try {
-        checkOutputFormat(opts.output);
-        const selector = selectorOption(opts.selector);
         const wide = opts.output === 'wide';
         // A list prints as {items: [...]}; `get services NAME` and `get nodes NAME` print the object.
-        const one = name !== undefined && kind !== 'tasks';
-        if (kind === 'services') {
+        const one = name !== undefined && kind !== 'task';
+        if (kind === 'service') {
           let services = sortServices(name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns));
           if (selector) services = services.filter((s) => matches(s.meta?.labels ?? {}, selector));
           const views = services.map(serviceView);
           emit(opts.output, one ? views[0] ?? null : { items: views }, () => servicesTable(services, wide));
-        } else if (kind === 'tasks') {
+        } else if (kind === 'task') {
           let tasks = sortTasks(await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all }));
           if (selector) {
             const selected = new Set((await c.listServices(ns)).filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''));

@@ -22,17 +22,12 @@ export function registerLogs(program: Command): void {
     .option('--tail <n>', 'only the last n lines of each replica')
     .option('-t, --timestamps', 'show each line\'s time as the engine recorded it')
     .action(async (target: string, opts: { namespace: string; follow?: boolean; since?: string; tail?: string; timestamps?: boolean }, cmd: Command) => {
+      // Usage first (exit 2), then the connection.
       const { service, slot, node } = parseTarget(target);
+      const sinceMs = parseSince('--since', opts.since, Date.now());
+      const tail = parseCount('--tail', opts.tail) ?? -1;
       const c = observeClient(cmd);
-      const stream = c.logs({
-        namespace: opts.namespace,
-        service,
-        slot,
-        node,
-        follow: !!opts.follow,
-        sinceMs: parseSince('--since', opts.since, Date.now()),
-        tail: parseCount('--tail', opts.tail) ?? -1,
-      });
+      const stream = c.logs({ namespace: opts.namespace, service, slot, node, follow: !!opts.follow, sinceMs, tail });
       const write = (l: LogLine__Output): void => {
         const prefix = logPrefix(service, l);
         if (l.notice) {
@@ -47,7 +42,7 @@ export function registerLogs(program: Command): void {
         }
       };
       try {
-        await consume(stream, c.address, write);
+        await consume(stream, c, write);
       } finally {
         c.close();
       }

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { nodesTable, oneLine, toJson, toYaml } from '../output.js';
 import { NodeClient } from '../node-client.js';
-import { CliError } from './apply.js';
-import { controllerAddress, EXIT_USAGE } from './common.js';
+import { controllerAddress } from './common.js';
 import { checkOutputFormat } from './get.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 /** How often `drain --wait` looks at the node's tasks. */
 const DRAIN_POLL_MS = 500;

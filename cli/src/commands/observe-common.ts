@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { ObserveClient } from '../observe-client.js';
-import { CliError } from './apply.js';
-import { controllerAddress, EXIT_USAGE } from './common.js';
+import { controllerAddress } from './common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 export function observeClient(cmd: Command): ObserveClient {
   return new ObserveClient(controllerAddress(cmd));

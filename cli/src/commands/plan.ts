@@ -8,9 +8,10 @@ import { humanBytes } from '../../../proto/src/spec/units.js';
 import { expandCompose } from '../compose/load.js';
 import { loadManifests } from '../manifest.js';
 import { escapeControl, oneLine, table, toJson } from '../output.js';
-import { CliError } from './apply.js';
-import { EXIT_USAGE } from './common.js';
+
+
 import { withClient } from './nodes.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 const taskName = (t: PlannedTask__Output): string => `${t.namespace === 'default' ? '' : `${t.namespace}/`}${t.service}.${t.slot}`;
 const list = (ts: PlannedTask__Output[], fmt: (t: PlannedTask__Output) => string = taskName): string => (ts.length > 0 ? ts.map(fmt).join(',') : '-');

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { age, escapeControl, table } from '../output.js';
 import { RolloutClient, describeRollout, rolloutSucceeded } from '../rollout-client.js';
-import { controllerAddress, EXIT_USAGE } from './common.js';
-import { CliError } from './apply.js';
+import { controllerAddress } from './common.js';
 import { parseTimeout } from '../wait.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 function rolloutClient(cmd: Command): RolloutClient {
   return new RolloutClient(controllerAddress(cmd));

@@ -4,8 +4,9 @@
 import type { Command } from 'commander';
 import { oneLine } from '../output.js';
 import type { WaitTarget } from '../wait.js';
-import { CliError, waitAndReport, waitOptions } from './apply.js';
-import { EXIT_USAGE, manageClient } from './common.js';
+import { waitAndReport, waitOptions } from './apply.js';
+import { manageClient } from './common.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 const NAME_RE = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 

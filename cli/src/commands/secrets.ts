@@ -5,6 +5,7 @@ import type { Secret__Output } from '../../../proto/gen/berth/v1/Secret.js';
 import { humanBytes } from '../../../proto/src/spec/units.js';
 import { age, table } from '../output.js';
 import { SecretClient } from '../secret-client.js';
+import { matches, type Requirement } from '../selector.js';
 import { controllerAddress } from './common.js';
 
 export function secretsTable(secrets: Secret__Output[]): string {
@@ -23,10 +24,12 @@ function plain(s: Secret__Output): unknown {
   return { meta: s.meta, keys: s.keys.map((k) => ({ name: k.name, sizeBytes: k.sizeBytes })), version: s.version, modRevision: s.modRevision, keyId: s.keyId };
 }
 
-export async function getSecrets(cmd: Command, namespace: string, name: string | undefined, emit: (data: unknown, text: () => string) => void): Promise<void> {
+/** `berth get secrets [NAME] [-l SELECTOR]`: the selector matches the secrets' labels, as for services. */
+export async function getSecrets(cmd: Command, namespace: string, name: string | undefined, selector: Requirement[] | undefined, emit: (data: unknown, text: () => string) => void): Promise<void> {
   const c = new SecretClient(controllerAddress(cmd));
   try {
     const list = (name ? [await c.getSecret(namespace || 'default', name)] : await c.listSecrets(namespace))
+      .filter((s) => !selector || matches(s.meta?.labels ?? {}, selector))
       .sort((a, b) => `${a.meta?.namespace}/${a.meta?.name}`.localeCompare(`${b.meta?.namespace}/${b.meta?.name}`));
     emit(list.map(plain), () => secretsTable(list));
   } finally {

@@ -21,10 +21,10 @@ import { LOCAL_IMAGE } from '../local/image.js';
 import { portInUse, spawnProc, waitUntil, type Proc } from '../local/process.js';
 import { connectEngine, type LocalEngine } from '../local/engine.js';
 import { dockerAnswers, ensureDir, startDockerd, startEtcd, startNats } from '../local/services.js';
-import { CliError, waitAndReport } from './apply.js';
-import { EXIT_USAGE } from './common.js';
+import { waitAndReport } from './apply.js';
 import { parseTimeout, type WaitTarget } from '../wait.js';
 import { ensureKeyFile } from '../../../controller/src/secrets/cipher.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 /** How long berth up waits for its example: three local replicas of a local image start in seconds. */

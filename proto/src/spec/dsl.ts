@@ -290,6 +290,13 @@ export interface Field<T, M extends FieldMode = FieldMode> {
   readonly mode: M;
   /** Canonical default (present when mode is 'default'). */
   readonly defaultValue?: T;
+  /**
+   * A default that depends on the object's other fields (withDerivedDefault): computed from
+   * them once they parsed; `defaultValue` is then only what it is when they are defaults too.
+   */
+  readonly derive?: (siblings: Record<string, unknown>) => T;
+  /** The derived default in words, for the docs. */
+  readonly deriveDoc?: string;
   readonly doc: string;
 }
 
@@ -306,6 +313,13 @@ export function withDefault<T>(schema: Schema<T>, defaultInput: unknown, doc: st
   if (v === INVALID) throw new Error(`bad default for ${doc}: ${ctx.issues.map((i) => i.message).join('; ')}`);
   return { schema, mode: 'default', defaultValue: v, doc };
 }
+/**
+ * A field whose default follows from the object's other fields (parsed, defaults applied), e.g.
+ * update.order from update.maxSurge. `deriveDoc` says the rule for the docs.
+ */
+export function withDerivedDefault<T>(schema: Schema<T>, derive: (siblings: Record<string, unknown>) => T, deriveDoc: string, doc: string): Field<T, 'default'> {
+  return { schema, mode: 'default', derive, deriveDoc, doc };
+}
 
 // `any` here lets fields of different value types share one record type (Field is invariant in T).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -321,14 +335,17 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 export class ObjectSchema<F extends Fields> extends Schema<ObjectOf<F>> {
   readonly typeName = 'mapping';
-  private refinements: Array<(value: ObjectOf<F>, path: string, ctx: Ctx) => void> = [];
+  private refinements: Array<(value: ObjectOf<F>, path: string, ctx: Ctx, given: ReadonlySet<string>) => void> = [];
   /** The cross-field rules in words, for the docs. */
   readonly rules: string[] = [];
   constructor(readonly fields: F) {
     super();
   }
-  /** Cross-field rule, run when every field parsed; `doc` says it in words for the docs. */
-  refine(rule: (value: ObjectOf<F>, path: string, ctx: Ctx) => void, doc?: string): this {
+  /**
+   * Cross-field rule, run when every field parsed (defaults applied; `given`: the fields the input
+   * wrote itself); `doc` says it in words for the docs.
+   */
+  refine(rule: (value: ObjectOf<F>, path: string, ctx: Ctx, given: ReadonlySet<string>) => void, doc?: string): this {
     this.refinements.push(rule);
     if (doc) this.rules.push(doc);
     return this;
@@ -348,23 +365,37 @@ export class ObjectSchema<F extends Fields> extends Schema<ObjectOf<F>> {
       }
     }
     const out: Record<string, unknown> = {};
+    const given = new Set<string>();
+    const derived: Array<[string, Field<unknown>]> = [];
     for (const [k, field] of Object.entries(this.fields)) {
       const present = Object.prototype.hasOwnProperty.call(rec, k) && rec[k] !== undefined && rec[k] !== null;
       if (!present) {
         if (field.mode === 'required') {
           ctx.add(join(k), 'required field is missing');
           ok = false;
-        } else if (field.mode === 'default') out[k] = structuredClone(field.defaultValue);
+        } else if (field.derive) derived.push([k, field]);
+        else if (field.mode === 'default') out[k] = structuredClone(field.defaultValue);
         continue;
       }
+      given.add(k);
       const v = field.schema.parse(rec[k], join(k), ctx);
       if (v === INVALID) ok = false;
       else out[k] = v;
     }
     if (!ok) return INVALID;
-    const value = out as ObjectOf<F>;
+    let value = out as ObjectOf<F>;
+    if (derived.length > 0) {
+      // Computed from the others, then put in its place: the canonical form keeps the schema's order.
+      const computed = new Map(derived.map(([k, field]) => [k, field.derive!(out)]));
+      const ordered: Record<string, unknown> = {};
+      for (const k of Object.keys(this.fields)) {
+        if (computed.has(k)) ordered[k] = computed.get(k);
+        else if (k in out) ordered[k] = out[k];
+      }
+      value = ordered as ObjectOf<F>;
+    }
     const before = ctx.issues.length;
-    for (const rule of this.refinements) rule(value, path, ctx);
+    for (const rule of this.refinements) rule(value, path, ctx, given);
     return ctx.issues.length > before ? INVALID : value;
   }
   override format(value: ObjectOf<F>): unknown {
@@ -413,8 +444,10 @@ export function docRows(schema: Schema<unknown>, path: string): DocRow[] {
         const presence =
           field.mode === 'required'
             ? 'required'
-            : field.mode === 'default'
-              ? `default ${JSON.stringify(field.schema.format(field.defaultValue))}`
+            : field.deriveDoc
+              ? `default: ${field.deriveDoc}`
+              : field.mode === 'default'
+                ? `default ${JSON.stringify(field.schema.format(field.defaultValue))}`
               : 'optional';
         rows.push({ path: fp, type: field.schema.typeName, presence, constraint: field.schema.constraint(), doc: field.doc });
         visit(field.schema, fp);

@@ -2,7 +2,7 @@
 // Spread into serviceSpecSchema (service.ts); docs/lifecycle.md explains what each one does.
 import {
   ArraySchema, INVALID, IntSchema, MapSchema, Schema, StringSchema,
-  describeType, duration, obj, optional, port, required, withDefault, type Ctx, type Infer, type Parsed,
+  describeType, duration, obj, optional, port, required, withDefault, withDerivedDefault, type Ctx, type Infer, type Parsed,
 } from './dsl.js';
 
 const HOUR_MS = 3_600_000;
@@ -149,20 +149,26 @@ export function restartDelayMs(spec: RestartSpec, failuresInRow: number): number
 export const DEFAULT_PROGRESS_DEADLINE_MS = 120_000;
 
 export const UPDATE_ORDERS = ['start-first', 'stop-first'] as const;
+/** A count or percentage of no tasks at all. */
+const isZero = (v: unknown): boolean => v === 0 || v === '0%';
 export const FAILURE_ACTIONS = ['rollback', 'pause', 'continue'] as const;
 
 export const updateSchema = obj({
   maxSurge: withDefault(new CountOrPercentSchema(), 1, 'Tasks above `replicas` during an update (start-first: how many slots are replaced at once). Percentages round up.'),
   maxUnavailable: withDefault(new CountOrPercentSchema(), 0, 'Slots that may lack a healthy task during an update (stop-first: how many are replaced at once). Percentages round down.'),
-  order: withDefault(new StringSchema({ oneOf: UPDATE_ORDERS }), 'start-first', 'start-first: the new task starts and turns healthy before the old one stops; stop-first: the old one stops first.'),
+  order: withDerivedDefault(new StringSchema({ oneOf: UPDATE_ORDERS }), (u) => (isZero(u['maxSurge']) ? 'stop-first' : 'start-first'), '"stop-first" when maxSurge is 0, else "start-first"', 'start-first: the new task starts and turns healthy before the old one stops; stop-first: the old one stops first.'),
   monitor: withDefault(duration({ min: 0, max: HOUR_MS }), '5s', 'A new task that fails before the update is over counts as a failure; the update is over this long after its last task turned healthy.'),
   delay: withDefault(duration({ min: 0, max: HOUR_MS }), '0s', 'Pause between batches (0: a slot is replaced as soon as the budget allows).'),
   failureAction: withDefault(new StringSchema({ oneOf: FAILURE_ACTIONS }), 'rollback', 'When more tasks fail than maxFailureRatio allows, or the update makes no progress for progressDeadline: rollback (to the revision that ran before), pause, or continue.'),
   progressDeadline: withDefault(duration({ min: 1000, max: 24 * HOUR_MS }), '2m', 'An update that makes no progress (no new task turns ready, no old one is retired) for this long fails with the reason of its waiting tasks, and failureAction applies.'),
   maxFailureRatio: withDefault(new NumberSchema({ min: 0, max: 1 }), 0, 'Share of the replicas whose new task may fail before failureAction applies.'),
-}).refine((u, path, ctx) => {
-  if (u.order === 'start-first' && (u.maxSurge === 0 || u.maxSurge === '0%')) ctx.add(`${path}.maxSurge`, 'order start-first starts a new task before stopping an old one: allow at least 1 surge task (or use order stop-first)');
-  if (u.order === 'stop-first' && (u.maxUnavailable === 0 || u.maxUnavailable === '0%')) ctx.add(`${path}.maxUnavailable`, 'order stop-first stops a task before its replacement is healthy: allow at least 1 unavailable (or use order start-first)');
+}).refine((u, path, ctx, given) => {
+  if (u.order === 'start-first' && isZero(u.maxSurge)) ctx.add(`${path}.maxSurge`, 'order start-first starts a new task before stopping an old one: allow at least 1 surge task (or use order stop-first)');
+  if (u.order === 'stop-first' && isZero(u.maxUnavailable)) {
+    ctx.add(`${path}.maxUnavailable`, given.has('order')
+      ? 'order stop-first stops a task before its replacement is healthy: allow at least 1 unavailable (or use order start-first)'
+      : 'with maxSurge 0 an update stops a task before its replacement starts (order stop-first): allow at least 1 unavailable, or a surge');
+  }
 });
 export type UpdateSpec = Infer<typeof updateSchema>;
 
