@@ -12,6 +12,7 @@ import { startEtcd, startNats, startDockerd } from '../../cli/src/local/services
 import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK } from '../../proto/src/labels.js';
 import { ROOT, TestCluster, image } from '../harness/cluster.js';
 import { seededRandom } from '../harness/random.js';
+import { parseDuration } from '../../proto/src/spec/units.js';
 import { describeHandovers, describeViolations, summary, type ContainerRow, type EngineContainer, type EngineHistory, type FaultWindow, type Sample, type ServiceDesc, type Verdict } from './invariants.js';
 
 /** Test configuration of the cluster (docs/reliability.md explains each). */
@@ -24,6 +25,10 @@ export const CHAOS_TIMINGS = {
   fenceAfter: '10s',
   leaseTtl: '3',
 };
+/** CHAOS_TIMINGS.downAfter in ms: an agent away this long has its node declared down. */
+const DOWN_AFTER_MS = Number(parseDuration(CHAOS_TIMINGS.downAfter));
+/** A killed agent that is restarted has its session back within this long, or the soak fails. */
+const AGENT_BACK_TIMEOUT_MS = 60_000;
 /** How often every engine is sampled. */
 export const SAMPLE_MS = 300;
 /** Bounds the invariants allow after a fault heals. */
@@ -433,6 +438,18 @@ export class Chaos {
         await during?.();
         await sleep(1_000 + random() * 1_000);
         await c.startAgent(host);
+        // Healed when the agent's session is back (its node ready), not when its process started:
+        // on a loaded machine Node's start-up alone can take seconds. An agent away longer than
+        // down-after had its node declared down, and then at-least-once replacement is the
+        // promise (docs/reliability.md): replace-mode slots may run two copies, and the returning
+        // agent stops the given-up ones. waitForNode slots still may never run two.
+        await this.waitNodeReady(target, AGENT_BACK_TIMEOUT_MS);
+        const awayMs = Date.now() - startMs;
+        if (awayMs >= DOWN_AFTER_MS) {
+          touchedHosts = [host];
+          duplicatesAllowed = true;
+          target += ` (back after ${(awayMs / 1000).toFixed(1)} s, past down-after)`;
+        }
         break;
       }
       case 'link-cut': {
@@ -521,6 +538,11 @@ export class Chaos {
     const f: FaultWindow = { kind, target, startMs, healedMs: Date.now(), touchedHosts, duplicatesAllowed };
     this.faults.push(f);
     return f;
+  }
+
+  /** Waits (bounded) until the node is ready: its agent has a session with the leader again. */
+  private async waitNodeReady(nodeId: string, timeoutMs: number): Promise<void> {
+    await this.cluster.waitFor(async () => (await this.withClient((c) => c.listNodes())).some((n) => n.id === nodeId && n.state === 'ready'), `node ${nodeId} ready again`, timeoutMs);
   }
 
   /** The host running the most containers of the watched services. */
