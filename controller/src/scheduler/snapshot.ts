@@ -8,7 +8,7 @@ import type { ServiceSpec } from '../../../proto/src/spec/service.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import { serviceKey } from '../model/task-identity.js';
 import { effectiveLabels } from '../model/node-attributes.js';
-import type { HostPortRequest, PendingTask, PortUse, SchedNode, TaskPlacement } from './scheduler.js';
+import type { HostPortRequest, PendingTask, PortUse, SchedNode, TaskPlacement } from './types.js';
 
 /** A task counts against its node while it is meant to run or its container may still run. */
 export function holdsResources(t: TaskRecord): boolean {
