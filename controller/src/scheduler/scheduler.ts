@@ -11,7 +11,9 @@
 import { explainGroup } from './explain.js';
 import { buildCounts } from './filters.js';
 import { GroupPlacer, RankedNode, byId, groupTasks, placeFree, placePinned } from './placer.js';
-import type { PendingTask, Plan, ScheduleOptions, Snapshot } from './types.js';
+import type { TaskRecord } from '../../../proto/src/model.js';
+import { RequirementCache } from './snapshot.js';
+import type { PendingTask, Plan, SchedNode, ScheduleOptions, Snapshot } from './types.js';
 
 export type { Assignment, HostPortRequest, NodeVerdict, PendingTask, Plan, PortUse, SchedNode, ScheduleOptions, ServiceExplain, Snapshot, TaskPlacement, Unplaced } from './types.js';
 export { tieHash } from './placer.js';
@@ -38,4 +40,13 @@ export function schedule(snapshot: Snapshot, pending: readonly PendingTask[], se
     if (plan.explain) plan.explain.push(explainGroup({ serviceKey: group.serviceKey, pinned: group.order === 0, placedOn: g.placedOn, rejected: g.rejected, own: g.own }, works));
   }
   return plan;
+}
+
+/**
+ * The node schedule() would put one more task like the stored `task` on, given `nodes`
+ * (undefined when it fits nowhere). The rebalance planner asks it (orchestrator/rebalance-plan.ts,
+ * wired by manager.ts), so moves follow the scheduler's own rules.
+ */
+export function wouldPlace(nodes: readonly SchedNode[], task: TaskRecord, seed: number): string | undefined {
+  return schedule({ nodes }, [new RequirementCache().pendingTask(task)], seed).assignments[0]?.nodeId;
 }
