@@ -168,7 +168,9 @@ export class SnapshotBuilder {
   private readonly tasks = new Map<string, TaskShare>();
   private readonly tallies = new Map<string, Tally>();
   private readonly built = new Map<string, Built>();
+  /** The last build, sorted by id; undefined when nodes came or went since. */
   private sorted: SchedNode[] | undefined;
+  private position = new Map<string, number>();
 
   /** The node's current record, or undefined when it is gone. */
   setNode(id: string, rec: { value: NodeRecord; modRevision: number } | undefined): void {
@@ -177,11 +179,13 @@ export class SnapshotBuilder {
       if (!cur) return;
       this.nodes.delete(id);
       this.invalidate(id);
+      this.sorted = undefined;
       return;
     }
     if (cur && cur.modRevision === rec.modRevision) return;
     this.nodes.set(id, { modRevision: rec.modRevision, record: rec.value, labels: effectiveLabels(rec.value) });
     this.invalidate(id);
+    if (!cur) this.sorted = undefined;
   }
 
   /**
@@ -229,21 +233,29 @@ export class SnapshotBuilder {
 
   /** The scheduler's nodes at nowMs (sorted by id). */
   build(nowMs: number): SchedNode[] {
-    let changed = this.sorted === undefined;
+    const rebuilt: string[] = [];
     for (const [id, entry] of this.nodes) {
       const b = this.built.get(id);
       if (b && nowMs >= b.validFromMs && nowMs < b.validUntilMs) continue;
       this.built.set(id, this.buildNode(entry, nowMs));
-      changed = true;
+      rebuilt.push(id);
     }
-    if (changed || this.sorted === undefined) {
-      this.sorted = [...this.nodes.keys()].sort().map((id) => this.built.get(id)!.node);
+    if (this.sorted === undefined) {
+      // Nodes came or went: sort again.
+      const ids = [...this.nodes.keys()].sort();
+      this.position = new Map(ids.map((id, i) => [id, i]));
+      this.sorted = ids.map((id) => this.built.get(id)!.node);
+    } else if (rebuilt.length > 0) {
+      // The same nodes: a new array (a returned one never changes) with the rebuilt ones replaced.
+      const next = this.sorted.slice();
+      for (const id of rebuilt) next[this.position.get(id)!] = this.built.get(id)!.node;
+      this.sorted = next;
     }
     return this.sorted;
   }
 
   private invalidate(nodeId: string): void {
-    if (this.built.delete(nodeId) || this.nodes.has(nodeId)) this.sorted = undefined;
+    this.built.delete(nodeId);
   }
 
   private add(taskId: string, s: TaskShare): void {
