@@ -70,9 +70,21 @@ export function groupKey(t: PendingTask): string {
   return `${t.serviceKey}\u0000${String(t.revision ?? 0).padStart(12, '0')}\u0000${r.cpuMilli}\u0000${r.memoryBytes}\u0000${portsKey(t.hostPorts)}\u0000${t.targetNodeId !== undefined ? 'pinned' : ''}`;
 }
 
+/** Whether b's group key is a's without computing it: the fields it is made of are equal (ports by identity). */
+function sameKeyFields(a: PendingTask, b: PendingTask): boolean {
+  return a.serviceKey === b.serviceKey && a.revision === b.revision && a.resources.cpuMilli === b.resources.cpuMilli
+    && a.resources.memoryBytes === b.resources.memoryBytes && a.hostPorts === b.hostPorts && (a.targetNodeId === undefined) === (b.targetNodeId === undefined);
+}
+
 export function groupTasks(pending: readonly PendingTask[]): TaskGroup[] {
   const groups = new Map<string, TaskGroup>();
+  let prev: { task: PendingTask; group: TaskGroup } | undefined;
   for (const t of pending) {
+    // Runs of tasks of one service revision share their key: computed once per run.
+    if (prev && sameKeyFields(prev.task, t)) {
+      prev.group.tasks.push(t);
+      continue;
+    }
     const key = groupKey(t);
     let g = groups.get(key);
     if (!g) {
@@ -81,6 +93,7 @@ export function groupTasks(pending: readonly PendingTask[]): TaskGroup[] {
       groups.set(key, (g = { key, serviceKey: t.serviceKey, first: t, tasks: [], order }));
     }
     g.tasks.push(t);
+    prev = { task: t, group: g };
   }
   const list = [...groups.values()];
   for (const g of list) {
