@@ -35,6 +35,8 @@ import type { NodeTimings } from './nodes/node-plan.js';
 import { ServiceOrchestrator, globalStrategy, replicatedStrategy } from './orchestrator/service-orchestrator.js';
 import { DEFAULT_FENCE_AFTER_MS } from './orchestrator/node-loss-plan.js';
 import { SchedulerLoop } from './scheduler/shell.js';
+import { wouldPlace } from './scheduler/scheduler.js';
+import { RebalanceLoop } from './orchestrator/rebalance.js';
 import { ClusterCache } from './store/cluster.js';
 import type { Keys } from './store/keys.js';
 import type { Store } from './store/store.js';
@@ -175,10 +177,13 @@ export class Manager {
     const orchestrator = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss }, replicatedStrategy);
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
     const global = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events, nodeLoss }, globalStrategy);
+    // Rebalancing asks the scheduler (its snapshot, where a replica would go): injected here, as
+    // the orchestrator and the scheduler are peers that never import each other.
+    const rebalance = new RebalanceLoop({ cache, clock, log: log.child({ loop: 'rebalance' }), events, placement: { nodes: () => scheduler.nodes(), place: wouldPlace } });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     const stopObserving = this.observability.leading(cache);
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal)]);
+      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal), rebalance.start(signal)]);
     } finally {
       stopObserving();
       this.leading = false;

@@ -3,11 +3,16 @@
 import { describe, expect, it } from 'vitest';
 import { HANDOVER_TIMEOUT_MS, planReplicated } from '../../controller/src/orchestrator/replicated-plan.js';
 import { taskId } from '../../controller/src/model/task-identity.js';
-import { planRebalance } from '../../controller/src/scheduler/rebalance-plan.js';
+import { planRebalance as planWith } from '../../controller/src/orchestrator/rebalance-plan.js';
 import { buildNodes } from '../../controller/src/scheduler/snapshot.js';
-import { PORT_HOLD_MAX_MS, PORT_HOLD_MS, holdPort, portConflictOf } from '../../controller/src/scheduler/ports.js';
-import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
+import { wouldPlace } from '../../controller/src/scheduler/scheduler.js';
+import type { SchedNode } from '../../controller/src/scheduler/types.js';
+import { PORT_HOLD_MAX_MS, PORT_HOLD_MS, holdPort, portConflictOf } from '../../controller/src/nodes/ports.js';
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../proto/src/model.js';
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
+
+/** The planner asking the real scheduler, as manager.ts wires it. */
+const planRebalance = (input: { nodes: readonly SchedNode[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number }) => planWith({ ...input, place: wouldPlace });
 
 const nodes = (...ns: NodeRecord[]) => new Map(ns.map((n) => [n.id, n]));
 

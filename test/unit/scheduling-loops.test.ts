@@ -1,6 +1,7 @@
-// The scheduling loops together on the memory store: replicated and global orchestrators and the
-// scheduler shell, with a stand-in for the agents that reports assigned tasks running and
-// stopped tasks shut down (or a start failure for a busy port). Asserted on the records written.
+// The scheduling loops together on the memory store: replicated and global orchestrators, the
+// scheduler shell, rebalancing and the busy-port marks, with a stand-in for the agents that
+// reports assigned tasks running and stopped tasks shut down (or a start failure for a busy
+// port). Asserted on the records written.
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../proto/src/clock.js';
 import { silentLogger } from '../../proto/src/log.js';
@@ -13,6 +14,9 @@ import { summarizeService } from '../../controller/src/model/service-status.js';
 import { NodeApi } from '../../controller/src/api/nodes.js';
 import { ServiceOrchestrator, globalStrategy, replicatedStrategy } from '../../controller/src/orchestrator/service-orchestrator.js';
 import { SchedulerLoop } from '../../controller/src/scheduler/shell.js';
+import { wouldPlace } from '../../controller/src/scheduler/scheduler.js';
+import { RebalanceLoop } from '../../controller/src/orchestrator/rebalance.js';
+import { BusyPortMarker } from '../../controller/src/nodes/busy-ports.js';
 import { MemorySink } from '../../controller/src/events/events.js';
 import { ConflictError } from '../../proto/src/errors.js';
 import { mockNode } from './fixtures.js';
@@ -52,11 +56,15 @@ async function harness(nodeIds: string[]) {
       });
     },
   });
+  // Wired as manager.ts wires them (rebalancing asks the scheduler; the node loop marks busy ports).
+  const scheduler = new SchedulerLoop({ cache, clock: systemClock, log, events });
   const run = Promise.all([
     cache.start(ac.signal),
     new ServiceOrchestrator({ cache, clock: systemClock, log, events }, replicatedStrategy).start(ac.signal),
     new ServiceOrchestrator({ cache, clock: systemClock, log, events }, globalStrategy).start(ac.signal),
-    new SchedulerLoop({ cache, clock: systemClock, log, events }).start(ac.signal),
+    scheduler.start(ac.signal),
+    new RebalanceLoop({ cache, clock: systemClock, log, events, placement: { nodes: () => scheduler.nodes(), place: wouldPlace } }).start(ac.signal),
+    new BusyPortMarker({ cache, clock: systemClock, log, events }).start(ac.signal),
   ]);
   const tasks = (service: string): TaskRecord[] => cache.tasks.list().map((t) => t.value).filter((t) => t.service === service);
   const live = (service: string): TaskRecord[] => tasks(service).filter((t) => t.desiredState === 'running');

@@ -1,5 +1,6 @@
 // Node lifecycle (leader only): heartbeats and sessions live in memory; only transitions
-// (ready → unknown → down, and back) are written to the store.
+// (ready → unknown → down, and back) are written to the store. It also runs the busy-port
+// marks (busy-ports.ts): a node is marked when a task failed to bind a host port held outside Berth.
 import { sleep, type Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
@@ -8,6 +9,7 @@ import type { ClusterCache } from '../store/cluster.js';
 import type { EventSink } from '../events/events.js';
 import { planNodeStates, type Liveness, type NodeTimings } from './node-plan.js';
 import { assessNodeLoss } from '../orchestrator/node-loss-plan.js';
+import { BusyPortMarker } from './busy-ports.js';
 
 /** How often liveness is evaluated: bounds how late a transition is written. */
 export const NODE_TICK_MS = 100;
@@ -51,10 +53,15 @@ export class NodeLifecycle {
 
   async start(signal: AbortSignal): Promise<void> {
     this.leaderSinceMs = this.deps.clock.now();
-    await this.deps.cache.synced;
-    while (!signal.aborted) {
-      this.tick();
-      await sleep(NODE_TICK_MS, signal);
+    const ports = new BusyPortMarker(this.deps).start(signal);
+    try {
+      await this.deps.cache.synced;
+      while (!signal.aborted) {
+        this.tick();
+        await sleep(NODE_TICK_MS, signal);
+      }
+    } finally {
+      await ports;
     }
   }
 

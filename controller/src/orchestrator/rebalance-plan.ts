@@ -8,16 +8,30 @@
 // only where the real scheduler, asked to place that replica now, picks another node AND the
 // spread strictly improves: Φ = M·Σ(group count²) + Σ(node count²) drops (M outweighs any node
 // term). Φ is a non-negative integer that every move lowers, so rebalancing always stops.
-import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+//
+// "Where would the scheduler put this replica now" is asked through `place`, injected by the
+// composition root (manager.ts wires the scheduler's wouldPlace): the orchestrator and the
+// scheduler are peer layers and never import each other, and the one scheduler (not a copy of
+// its rules) judges every move.
+import type { Resources, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isOutdated, isReady } from '../../../proto/src/lifecycle-model.js';
-import { nodeAttribute } from '../model/node-attributes.js';
+import { nodeAttribute, type NodeAttributes } from '../model/node-attributes.js';
 import { serviceKey } from '../model/task-identity.js';
-import { schedule, type SchedNode } from './scheduler.js';
-import { RequirementCache } from './snapshot.js';
 
 /** Weight of the group term of Φ: above any possible change of the node term. */
 const GROUP_WEIGHT = 1e9;
+
+/** What the planner reads of a node (the scheduler's snapshot node has all of it). */
+export interface RebalanceNode extends NodeAttributes {
+  /** Live tasks on the node, per service key. */
+  tasksByService: ReadonlyMap<string, number>;
+  totalTasks: number;
+  allocated: Resources;
+}
+
+/** The node the scheduler would place one more task like `task` on, given `nodes`; undefined when none. */
+export type PlaceFn<N extends RebalanceNode> = (nodes: readonly N[], task: TaskRecord, seed: number) => string | undefined;
 
 export interface RebalanceMove {
   serviceKey: string;
@@ -27,7 +41,7 @@ export interface RebalanceMove {
   toNode: string;
 }
 
-export function planRebalance(input: { nodes: readonly SchedNode[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number }): RebalanceMove[] {
+export function planRebalance<N extends RebalanceNode>(input: { nodes: readonly N[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number; place: PlaceFn<N> }): RebalanceMove[] {
   const { service: svc, seed } = input;
   const budget = svc.spec.placement?.rebalance?.maxMoving;
   if (budget === undefined || svc.deleting || modeOf(svc.spec) !== 'replicated' || svc.spec.placement?.strategy === 'binpack') return [];
@@ -39,11 +53,11 @@ export function planRebalance(input: { nodes: readonly SchedNode[]; service: Ser
   if (!settled) return [];
 
   const spreadBy = svc.spec.placement?.spreadBy;
-  type WorkNode = SchedNode & { tasksByService: Map<string, number> };
+  type WorkNode = N & { tasksByService: Map<string, number>; totalTasks: number; allocated: Resources };
   const nodes: WorkNode[] = input.nodes.map((n) => ({ ...n, tasksByService: new Map(n.tasksByService) }));
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  const count = (n: SchedNode): number => n.tasksByService.get(sk) ?? 0;
-  const groupOf = (n: SchedNode): string => (spreadBy ? (nodeAttribute(n, spreadBy) ?? '') : '');
+  const count = (n: RebalanceNode): number => n.tasksByService.get(sk) ?? 0;
+  const groupOf = (n: RebalanceNode): string => (spreadBy ? (nodeAttribute(n, spreadBy) ?? '') : '');
   const groupCount = (g: string): number => nodes.reduce((s, n) => s + (groupOf(n) === g ? count(n) : 0), 0);
   const shift = (n: WorkNode, delta: number, t: TaskRecord): void => {
     n.tasksByService.set(sk, count(n) + delta);
@@ -51,7 +65,6 @@ export function planRebalance(input: { nodes: readonly SchedNode[]; service: Ser
     n.allocated = { cpuMilli: n.allocated.cpuMilli + delta * t.spec.resources.cpu, memoryBytes: n.allocated.memoryBytes + delta * t.spec.resources.memory };
   };
 
-  const reqs = new RequirementCache();
   const moves: RebalanceMove[] = [];
   const moved = new Set<string>();
   while (moves.length < budget) {
@@ -67,8 +80,8 @@ export function planRebalance(input: { nodes: readonly SchedNode[]; service: Ser
       tried.add(t.nodeId);
       const from = byId.get(t.nodeId)!;
       shift(from, -1, t);
-      const [a] = schedule({ nodes }, [reqs.pendingTask(t)], seed).assignments;
-      const to = a ? byId.get(a.nodeId) : undefined;
+      const placed = input.place(nodes, t, seed);
+      const to = placed !== undefined ? byId.get(placed) : undefined;
       let better = false;
       if (to && to !== from) {
         const cA = count(from) + 1;

@@ -5,7 +5,7 @@
 // capped), and the scheduler names the port as the reason. So a busy port costs one failed start
 // per hold period, not a crash loop, and a port freed on the host is used again after the hold.
 import type { NodeRecord, TaskRecord, UnavailablePort } from '../../../proto/src/model.js';
-import type { HostPortRequest } from './scheduler.js';
+import type { HostPortRequest } from '../scheduler/types.js';
 
 /** First hold of a port found busy: long enough for the slot to be placed elsewhere. */
 export const PORT_HOLD_MS = 30_000;
