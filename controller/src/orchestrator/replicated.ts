@@ -11,6 +11,7 @@ import { WorkQueue } from '../reconcile/workqueue.js';
 import type { ClusterCache } from '../store/cluster.js';
 import { serviceKey } from '../model/task-identity.js';
 import type { WriteOp } from '../store/store.js';
+import { MAX_OPS_PER_TXN } from '../store/ops.js';
 import type { EventSink } from '../events/events.js';
 import { planReplicated, type ReplicatedPlan } from './replicated-plan.js';
 import type { NodeLossConfig } from './node-loss-plan.js';
@@ -31,9 +32,6 @@ export function concernsOrchestrator(o: TaskRecord, n: TaskRecord): boolean {
   const b = n.status;
   return !(a.state === b.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && a.health === b.health && a.container === b.container && a.restarts === b.restarts && !!a.err === !!b.err);
 }
-
-/** etcd allows 128 operations per transaction; stay below. */
-export const MAX_OPS_PER_TXN = 100;
 
 export class ReplicatedOrchestrator {
   readonly queue: WorkQueue;

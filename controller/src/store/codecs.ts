@@ -42,6 +42,8 @@ function typeOf(v: unknown): string {
   return typeof v;
 }
 
+const a = (type: string): string => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
 function check(key: string, kind: string, shape: Shape, obj: Record<string, unknown>, path: string): void {
   for (const [field, want] of Object.entries(shape)) {
     const at = path ? `${path}.${field}` : field;
@@ -54,8 +56,8 @@ function check(key: string, kind: string, shape: Shape, obj: Record<string, unkn
     const optional = want.endsWith('?');
     const type = optional ? want.slice(0, -1) : want;
     if (v === undefined && optional) continue;
-    if (v === undefined) throw new RecordDecodeError(key, kind, at, `missing (expected a ${type})`);
-    if (typeOf(v) !== type || (type === 'number' && !Number.isFinite(v))) throw new RecordDecodeError(key, kind, at, `expected a ${type}, got ${typeOf(v)}`);
+    if (v === undefined) throw new RecordDecodeError(key, kind, at, `missing (expected ${a(type)})`);
+    if (typeOf(v) !== type || (type === 'number' && !Number.isFinite(v))) throw new RecordDecodeError(key, kind, at, `expected ${a(type)}, got ${typeOf(v)}`);
   }
 }
 

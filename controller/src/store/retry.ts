@@ -12,9 +12,9 @@ export const CONFLICT_ATTEMPTS = 8;
 
 export interface RetryOptions {
   /** Calls of `fn` at most (default CONFLICT_ATTEMPTS; 1: no retry, e.g. the caller named a revision). */
-  attempts?: number;
+  attempts?: number | undefined;
   /** The error thrown when every attempt conflicted (default: the last ConflictError). */
-  exhausted?: (last: ConflictError) => Error;
+  exhausted?: ((last: ConflictError) => Error) | undefined;
 }
 
 /**
