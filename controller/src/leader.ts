@@ -9,6 +9,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import { monotonicNow, sleep, type MonotonicNow } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { Keys } from './store/keys.js';
+import { leaderCodec, type LeaderRecord } from './store/codecs.js';
 import { CompactedError, type Store, type Watch, type WriteOp } from './store/store.js';
 import type { ControllerMetrics } from './metrics/metrics.js';
 
@@ -117,7 +118,7 @@ export class LeaderElector {
       while (!signal.aborted && !leaseLost) {
         const res = await client.kv.txn({
           compare: [{ key: Buffer.from(keys.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(JSON.stringify({ ...self, incarnation: this.incarnation })), lease: leaseId } }],
+          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(leaderCodec.encode({ ...self, incarnation: this.incarnation })), lease: leaseId } }],
           failure: [{ request_range: { key: Buffer.from(keys.leader) } }],
         });
         if (res.succeeded) {
@@ -156,11 +157,11 @@ export class LeaderElector {
         }
         const kv = res.responses[0]?.response_range?.kvs[0];
         if (kv) {
-          let holder: (LeaderInfo & { incarnation?: string }) | undefined;
+          let holder: LeaderRecord | undefined;
           try {
-            holder = JSON.parse(kv.value.toString()) as LeaderInfo & { incarnation?: string };
+            holder = leaderCodec.decode({ key: keys.leader, value: kv.value.toString() });
           } catch {
-            holder = undefined;
+            holder = undefined; // not a leader record this version can read: wait for the key to go
           }
           if (holder?.incarnation === this.incarnation && kv.lease !== leaseId) {
             // Our own key from an earlier term whose lease could not be revoked (etcd was away):

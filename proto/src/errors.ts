@@ -36,8 +36,3 @@ export class UnavailableError extends Error {
     super(message, options);
   }
 }
-
-/** True for errors worth retrying with backoff. */
-export function isRetriable(err: unknown): boolean {
-  return err instanceof ConflictError || err instanceof UnavailableError;
-}

@@ -11,15 +11,7 @@ import type { ApplyResult, ServiceApi } from './services.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import { unaryFactory } from './control.js';
-
-/**
- * A scale without expected revision re-reads and retries when another write lands between its
- * read and its write; this many attempts make losing every race practically impossible while
- * bounding the work of one call.
- */
-export const SCALE_ATTEMPTS = 5;
-/** Diff re-reads when the stored record moves between the dry run and the read. */
-const DIFF_ATTEMPTS = 3;
+import { retryOnConflict } from '../store/retry.js';
 
 export interface DiffOutcome {
   result: ApplyResult;
@@ -48,7 +40,8 @@ export class ServiceOps {
 
   /** What apply would do with `doc`: apply's dry run plus the record it compared against. */
   async diff(doc: unknown): Promise<DiffOutcome> {
-    for (let attempt = 1; ; attempt++) {
+    // Re-read when the stored record moves between the dry run and the read (retryOnConflict's count).
+    return retryOnConflict(async () => {
       const { service: proposed, result } = await this.api.apply(doc, { dryRun: true });
       if (result === 'created') return { result, stored: undefined, proposed };
       const { namespace, name } = proposed.value.meta;
@@ -60,29 +53,29 @@ export class ServiceOps {
       }
       // The dry run compared against the record at proposed.modRevision; answer with that one.
       if (stored && stored.modRevision === proposed.modRevision) return { result, stored, proposed };
-      if (attempt >= DIFF_ATTEMPTS) throw new ConflictError(`service ${namespace}/${name} kept changing while it was compared`, [], stored?.modRevision ?? 0);
-    }
+      throw new ConflictError(`service ${namespace}/${name} kept changing while it was compared`, [], stored?.modRevision ?? 0);
+    });
   }
 
   /** Sets spec.replicas through apply: validated, a new revision, optimistic concurrency. */
   async scale(namespace: string, name: string, replicas: number, expectedRevision = 0): Promise<ScaleOutcome> {
-    for (let attempt = 1; ; attempt++) {
-      const cur = await this.api.get(namespace, name);
-      if (expectedRevision && cur.modRevision !== expectedRevision) {
-        throw new ConflictError(`service ${namespace}/${name} changed since revision ${expectedRevision}`, [], cur.modRevision);
-      }
-      if (cur.value.deleting) throw new FailedPreconditionError(`service ${namespace}/${name} is being deleted`);
-      const previousReplicas = cur.value.spec.replicas;
-      const doc = manifestOf(cur.value);
-      doc.spec = { ...doc.spec, replicas };
-      assertOnlyReplicasChange(cur.value, doc);
-      try {
+    // Without an expected revision a lost race is read again and retried; with one, it is the answer.
+    return retryOnConflict(
+      async () => {
+        const cur = await this.api.get(namespace, name);
+        if (expectedRevision && cur.modRevision !== expectedRevision) {
+          throw new ConflictError(`service ${namespace}/${name} changed since revision ${expectedRevision}`, [], cur.modRevision);
+        }
+        if (cur.value.deleting) throw new FailedPreconditionError(`service ${namespace}/${name} is being deleted`);
+        const previousReplicas = cur.value.spec.replicas;
+        const doc = manifestOf(cur.value);
+        doc.spec = { ...doc.spec, replicas };
+        assertOnlyReplicasChange(cur.value, doc);
         const { service, result } = await this.api.apply(doc, { expectedRevision: cur.modRevision, cause: `scale ${previousReplicas} → ${replicas}` });
         return { service, result: result === 'unchanged' ? 'unchanged' : 'updated', previousReplicas };
-      } catch (err) {
-        if (!(err instanceof ConflictError) || expectedRevision || attempt >= SCALE_ATTEMPTS) throw err;
-      }
-    }
+      },
+      { attempts: expectedRevision ? 1 : undefined },
+    );
   }
 }
 

@@ -5,7 +5,7 @@ import type { Clock } from '../../../proto/src/clock.js';
 import { nodeToPb } from '../../../proto/src/convert.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { NodeRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type { NodeRecord, Versioned } from '../../../proto/src/model.js';
 import type { Issue } from '../../../proto/src/spec/dsl.js';
 import type { NodeAvailability } from '../../../proto/src/types.js';
 import type { NodeAPIHandlers } from '../../../proto/gen/berth/v1/NodeAPI.js';
@@ -13,12 +13,13 @@ import type { Node } from '../../../proto/gen/berth/v1/Node.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
+import { decodeVersioned, nodeCodec, taskCodec } from '../store/codecs.js';
+import { updateOp } from '../store/ops.js';
+import { retryOnConflict } from '../store/retry.js';
 import { planWhatIf, type WhatIf, type WhatIfService } from '../scheduler/what-if-plan.js';
 import { unaryFactory } from './control.js';
 import type { ServiceApi } from './services.js';
 
-/** Attempts of a read-change-write on a node record that keeps losing its race (agents re-register, lifecycle writes). */
-const NODE_WRITE_ATTEMPTS = 8;
 export const AVAILABILITIES: readonly NodeAvailability[] = ['active', 'pause', 'drain'];
 const LABEL_KEY_RE = /^(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 /** Most operator labels on one node. */
@@ -44,25 +45,25 @@ export class NodeApi {
   private async read(nodeId: string): Promise<Versioned<NodeRecord>> {
     const kv = await this.deps.store.get(this.deps.keys.node(nodeId));
     if (!kv) throw new NotFoundError(`node ${nodeId}`);
-    return { value: JSON.parse(kv.value) as NodeRecord, modRevision: kv.modRevision, createRevision: kv.createRevision };
+    return decodeVersioned(nodeCodec, kv);
   }
 
   /** Read, change, write at the read revision; on a lost race read again (unless expectedRevision). */
   private async change(nodeId: string, expectedRevision: number, fn: (n: NodeRecord) => NodeRecord): Promise<Versioned<NodeRecord>> {
-    for (let attempt = 0; ; attempt++) {
-      const cur = await this.read(nodeId);
-      if (expectedRevision && cur.modRevision !== expectedRevision) {
-        throw new ConflictError(`node ${nodeId} changed since revision ${expectedRevision}`, [this.deps.keys.node(nodeId)], cur.modRevision);
-      }
-      const next = fn(cur.value);
-      if (JSON.stringify(next) === JSON.stringify(cur.value)) return cur;
-      try {
-        const r = await this.deps.store.commit([{ op: 'update', key: this.deps.keys.node(nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+    // A named revision is the caller's condition: losing that race is the answer, not a retry.
+    return retryOnConflict(
+      async () => {
+        const cur = await this.read(nodeId);
+        if (expectedRevision && cur.modRevision !== expectedRevision) {
+          throw new ConflictError(`node ${nodeId} changed since revision ${expectedRevision}`, [this.deps.keys.node(nodeId)], cur.modRevision);
+        }
+        const next = fn(cur.value);
+        if (nodeCodec.encode(next) === nodeCodec.encode(cur.value)) return cur;
+        const r = await this.deps.store.commit([updateOp(this.deps.keys.node(nodeId), nodeCodec, next, cur.modRevision)]);
         return { value: next, modRevision: r, createRevision: cur.createRevision };
-      } catch (err) {
-        if (!(err instanceof ConflictError) || expectedRevision || attempt + 1 >= NODE_WRITE_ATTEMPTS) throw err;
-      }
-    }
+      },
+      { attempts: expectedRevision ? 1 : undefined },
+    );
   }
 
   async label(nodeId: string, set: Record<string, string>, remove: readonly string[], expectedRevision = 0): Promise<Versioned<NodeRecord>> {
@@ -95,8 +96,8 @@ export class NodeApi {
     const [nodes, tasks] = await Promise.all([store.list(keys.nodes), store.list(keys.tasks)]);
     return planWhatIf({
       services,
-      nodes: nodes.items.map((kv) => JSON.parse(kv.value) as NodeRecord),
-      tasks: tasks.items.map((kv) => JSON.parse(kv.value) as TaskRecord),
+      nodes: nodes.items.map((kv) => nodeCodec.decode(kv)),
+      tasks: tasks.items.map((kv) => taskCodec.decode(kv)),
       nowMs: clock.now(),
       seed,
     });

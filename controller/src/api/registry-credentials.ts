@@ -6,6 +6,8 @@ import type { Issue } from '../../../proto/src/spec/dsl.js';
 import type { RegistryCredentialRecord } from '../../../proto/src/lifecycle-model.js';
 import type { Keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
+import { registryCredentialCodec } from '../store/codecs.js';
+import { deleteOp, putOp } from '../store/ops.js';
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SERVER_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/;
@@ -29,19 +31,19 @@ export class RegistryCredentialApi {
     if (!req.password || req.password.length > 4096) issues.push({ path: 'password', message: 'must not be empty (at most 4096 characters)' });
     if (issues.length > 0) throw new ValidationError(issues, 'registry credential');
     const record: RegistryCredentialRecord = { ...req, updatedAtMs: this.deps.clock.now() };
-    await this.deps.store.commit([{ op: 'put', key: this.deps.keys.registryCredential(req.namespace, req.name), value: JSON.stringify(record) }]);
+    await this.deps.store.commit([putOp(this.deps.keys.registryCredential(req.namespace, req.name), registryCredentialCodec, record)]);
     return withoutPassword(record);
   }
 
   async list(namespace: string): Promise<CredentialView[]> {
     const { keys, store } = this.deps;
     const { items } = await store.list(namespace ? `${keys.registryCredentials}${namespace}/` : keys.registryCredentials);
-    return items.map((kv) => withoutPassword(JSON.parse(kv.value) as RegistryCredentialRecord));
+    return items.map((kv) => withoutPassword(registryCredentialCodec.decode(kv)));
   }
 
   async delete(namespace: string, name: string): Promise<void> {
     const key = this.deps.keys.registryCredential(namespace, name);
     if (!(await this.deps.store.get(key))) throw new NotFoundError(`registry credential ${namespace}/${name}`);
-    await this.deps.store.commit([{ op: 'delete', key }]);
+    await this.deps.store.commit([deleteOp(key)]);
   }
 }

@@ -7,7 +7,10 @@ import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { canonicalJson, taskSpecKey, type ServiceSpec } from '../../../proto/src/spec/service.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { Keys } from '../store/keys.js';
-import type { Store, WriteOp } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { decodeVersioned, revisionCodec, rolloutCodec, serviceCodec } from '../store/codecs.js';
+import { upsertOp } from '../store/ops.js';
+import { retryOnConflict } from '../store/retry.js';
 import type { EventSink } from '../events/events.js';
 import { rolloutProgress, rolloutStuck, startRecord, type RolloutProgress } from '../orchestrator/rollout-plan.js';
 import { specChangeOps } from '../store/revisions.js';
@@ -26,7 +29,7 @@ export class RolloutApi {
   private async service(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {
     const kv = await this.deps.store.get(this.deps.keys.service(namespace, name));
     if (!kv) throw new NotFoundError(`service ${namespace}/${name}`);
-    const svc = { value: JSON.parse(kv.value) as ServiceRecord, modRevision: kv.modRevision, createRevision: kv.createRevision };
+    const svc = decodeVersioned(serviceCodec, kv);
     if (svc.value.deleting) throw new FailedPreconditionError(`service ${namespace}/${name} is being deleted`);
     return svc;
   }
@@ -48,7 +51,7 @@ export class RolloutApi {
   async history(namespace: string, name: string): Promise<RevisionRecord[]> {
     await this.service(namespace, name);
     const { items } = await this.deps.store.list(this.deps.keys.revisions(namespace, name));
-    return items.map((kv) => JSON.parse(kv.value) as RevisionRecord).sort((a, b) => a.specRevision - b.specRevision);
+    return items.map((kv) => revisionCodec.decode(kv)).sort((a, b) => a.specRevision - b.specRevision);
   }
 
   /** Re-applies an earlier revision's spec as a new revision ("rollback to N"). */
@@ -94,28 +97,23 @@ export class RolloutApi {
 
   private async setPaused(namespace: string, name: string, paused: boolean): Promise<RolloutRecord> {
     const { store, keys, clock } = this.deps;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const svc = await this.service(namespace, name);
-      const kv = await store.get(keys.rollout(namespace, name));
-      const stored = kv ? (JSON.parse(kv.value) as RolloutRecord) : undefined;
-      const now = clock.now();
-      const base = stored && stored.revision === svc.value.specRevision ? stored : startRecord(svc.value, stored, now);
-      const rollingBack = base.rollbackOf !== undefined;
-      const next: RolloutRecord = paused
-        ? { ...base, paused: true, state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_paused' : 'paused', message: 'paused by the user (berth rollout resume)', updatedAtMs: now }
-        : { ...withoutDeadline(base), paused: false, failedSlots: [], state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_started' : 'updating', message: `resumed: rolling out revision ${base.revision}`, updatedAtMs: now, progressAtMs: now };
-      const op: WriteOp = kv
-        ? { op: 'update', key: keys.rollout(namespace, name), value: JSON.stringify(next), modRevision: kv.modRevision }
-        : { op: 'create', key: keys.rollout(namespace, name), value: JSON.stringify(next) };
-      try {
-        await store.commit([op]);
+    return retryOnConflict(
+      async () => {
+        const svc = await this.service(namespace, name);
+        const kv = await store.get(keys.rollout(namespace, name));
+        const stored = kv ? rolloutCodec.decode(kv) : undefined;
+        const now = clock.now();
+        const base = stored && stored.revision === svc.value.specRevision ? stored : startRecord(svc.value, stored, now);
+        const rollingBack = base.rollbackOf !== undefined;
+        const next: RolloutRecord = paused
+          ? { ...base, paused: true, state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_paused' : 'paused', message: 'paused by the user (berth rollout resume)', updatedAtMs: now }
+          : { ...withoutDeadline(base), paused: false, failedSlots: [], state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_started' : 'updating', message: `resumed: rolling out revision ${base.revision}`, updatedAtMs: now, progressAtMs: now };
+        await store.commit([upsertOp(keys.rollout(namespace, name), rolloutCodec, next, kv)]);
         this.deps.events.publish({ type: paused ? 'rollout.paused' : 'rollout.resumed', namespace, service: name, message: next.message });
         return next;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-      }
-    }
-    throw new ConflictError(`rollout of ${namespace}/${name} kept changing; try again`);
+      },
+      { exhausted: () => new ConflictError(`rollout of ${namespace}/${name} kept changing; try again`) },
+    );
   }
 }
 

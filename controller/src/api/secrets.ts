@@ -10,7 +10,9 @@ import { canonicalJson } from '../../../proto/src/spec/service.js';
 import { SecretKeyMismatchError, type SecretCipher } from '../secrets/cipher.js';
 import type { Keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { newUid, sameLabels, versioned } from './services.js';
+import { decodeVersioned, secretCodec } from '../store/codecs.js';
+import { createOp, deleteOp, updateOp } from '../store/ops.js';
+import { newUid, sameLabels } from './services.js';
 
 export type SecretApplyResult = 'created' | 'updated' | 'unchanged';
 
@@ -47,10 +49,10 @@ export class SecretApi {
     if (!cur) {
       const record: SecretRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, keys: keyInfo, version: 1, sealed: cipher.seal(plaintext, aad) };
       if (opts.dryRun) return { secret: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
-      const r = await store.commit([{ op: 'create', key, value: JSON.stringify(record) }]);
+      const r = await store.commit([createOp(key, secretCodec, record)]);
       return { secret: { value: record, modRevision: r, createRevision: r }, result: 'created' };
     }
-    const old = versioned<SecretRecord>(cur);
+    const old = decodeVersioned(secretCodec, cur);
     if (old.value.sealed.keyId === cipher.keyId && sameLabels(labels, old.value.meta.labels)) {
       let stored: Buffer;
       try {
@@ -64,20 +66,20 @@ export class SecretApi {
     // Changed values or labels, or sealed with an earlier key: applying re-seals with this one.
     const record: SecretRecord = { meta: { ...old.value.meta, labels, updatedAtMs: now }, keys: keyInfo, version: old.value.version + 1, sealed: cipher.seal(plaintext, aad) };
     if (opts.dryRun) return { secret: { ...old, value: record }, result: 'updated' };
-    const r = await store.commit([{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }]);
+    const r = await store.commit([updateOp(key, secretCodec, record, cur.modRevision)]);
     return { secret: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
   }
 
   async get(namespace: string, name: string): Promise<Versioned<SecretRecord>> {
     const kv = await this.deps.store.get(this.deps.keys.secret(namespace, name));
     if (!kv) throw new NotFoundError(`secret ${namespace}/${name}`);
-    return versioned<SecretRecord>(kv);
+    return decodeVersioned(secretCodec, kv);
   }
 
   async list(namespace?: string): Promise<Array<Versioned<SecretRecord>>> {
     const { keys } = this.deps;
     const { items } = await this.deps.store.list(namespace ? `${keys.secrets}${namespace}/` : keys.secrets);
-    return items.map((kv) => versioned<SecretRecord>(kv));
+    return items.map((kv) => decodeVersioned(secretCodec, kv));
   }
 
   /** Deletes at once (nothing uses secrets yet); with expectedRevision, only if still at it. */
@@ -86,7 +88,7 @@ export class SecretApi {
     if (expectedRevision && expectedRevision !== cur.modRevision) {
       throw new ConflictError(`secret ${namespace}/${name} changed since revision ${expectedRevision}`, [this.deps.keys.secret(namespace, name)], cur.modRevision);
     }
-    await this.deps.store.commit([{ op: 'delete', key: this.deps.keys.secret(namespace, name), modRevision: cur.modRevision }]);
+    await this.deps.store.commit([deleteOp(this.deps.keys.secret(namespace, name), cur.modRevision)]);
     return cur;
   }
 }

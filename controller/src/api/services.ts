@@ -10,19 +10,17 @@ import { parseJsonDocument } from '../../../proto/src/spec/safe-json.js';
 import { modeOf } from '../../../proto/src/spec/placement.js';
 import { isTerminal } from '../../../proto/src/types.js';
 import type { Keys } from '../store/keys.js';
-import type { KeyValue, Store, WriteOp } from '../store/store.js';
+import type { Store, WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { revisionOps } from '../store/revisions.js';
+import { decodeVersioned, nodeCodec, serviceCodec, taskCodec } from '../store/codecs.js';
+import { createOp, updateOp } from '../store/ops.js';
 
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
 /** Largest manifest document accepted. */
 export const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
-
-export function versioned<T>(kv: KeyValue): Versioned<T> {
-  return { value: JSON.parse(kv.value) as T, modRevision: kv.modRevision, createRevision: kv.createRevision };
-}
 
 export function newUid(): string {
   return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8);
@@ -62,14 +60,11 @@ export class ServiceApi {
       const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };
       if (opts.dryRun) return { service: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
       const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
-      const r = await store.commit([
-        { op: 'create', key, value: JSON.stringify(record) },
-        { op: 'put', key: keys.revision(metadata.namespace, metadata.name, 1), value: JSON.stringify(rev) },
-      ]);
+      const r = await store.commit([createOp(key, serviceCodec, record), ...revisionOps(keys, rev)]);
       this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: `created at revision 1 (${spec.replicas} replicas of ${spec.image})` });
       return { service: { value: record, modRevision: r, createRevision: r }, result: 'created' };
     }
-    const old = versioned<ServiceRecord>(cur);
+    const old = decodeVersioned(serviceCodec, cur);
     if (old.value.deleting) throw new FailedPreconditionError(`service ${metadata.namespace}/${metadata.name} is being deleted; apply again when it is gone`);
     if (modeOf(old.value.spec) !== modeOf(spec)) {
       throw new ValidationError([{ path: 'spec.mode', message: `cannot change from ${modeOf(old.value.spec)} to ${modeOf(spec)}; delete the service and apply it again` }]);
@@ -79,7 +74,7 @@ export class ServiceApi {
     const n = specChanged ? old.value.specRevision + 1 : old.value.specRevision;
     const record: ServiceRecord = { ...old.value, meta: { ...old.value.meta, labels, updatedAtMs: now }, spec, specRevision: n };
     if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
-    const ops: WriteOp[] = [{ op: 'update', key, value: JSON.stringify(record), modRevision: cur.modRevision }];
+    const ops: WriteOp[] = [updateOp(key, serviceCodec, record, cur.modRevision)];
     if (specChanged) {
       const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
       ops.push(...revisionOps(keys, rev));
@@ -92,21 +87,21 @@ export class ServiceApi {
   async get(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {
     const kv = await this.deps.store.get(this.deps.keys.service(namespace, name));
     if (!kv) throw new NotFoundError(`service ${namespace}/${name}`);
-    return versioned<ServiceRecord>(kv);
+    return decodeVersioned(serviceCodec, kv);
   }
 
   async list(namespace?: string): Promise<Array<Versioned<ServiceRecord>>> {
     const { keys } = this.deps;
     const prefix = namespace ? `${keys.services}${namespace}/` : keys.services;
     const { items } = await this.deps.store.list(prefix);
-    return items.map((kv) => versioned<ServiceRecord>(kv));
+    return items.map((kv) => decodeVersioned(serviceCodec, kv));
   }
 
   async delete(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {
     const cur = await this.get(namespace, name);
     if (cur.value.deleting) return cur;
     const next: ServiceRecord = { ...cur.value, deleting: true, meta: { ...cur.value.meta, updatedAtMs: this.deps.clock.now() } };
-    const r = await this.deps.store.commit([{ op: 'update', key: this.deps.keys.service(namespace, name), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+    const r = await this.deps.store.commit([updateOp(this.deps.keys.service(namespace, name), serviceCodec, next, cur.modRevision)]);
     this.deps.events.publish({ type: 'service.deleting', namespace, service: name, message: 'stopping its containers' });
     return { value: next, modRevision: r, createRevision: cur.createRevision };
   }
@@ -114,7 +109,7 @@ export class ServiceApi {
   async tasks(filter: { namespace?: string; service?: string; nodeId?: string; all?: boolean } = {}): Promise<Array<Versioned<TaskRecord>>> {
     const { items } = await this.deps.store.list(this.deps.keys.tasks);
     return items
-      .map((kv) => versioned<TaskRecord>(kv))
+      .map((kv) => decodeVersioned(taskCodec, kv))
       .filter(({ value: t }) =>
         (!filter.namespace || t.namespace === filter.namespace) &&
         (!filter.service || t.service === filter.service) &&
@@ -134,7 +129,7 @@ export class ServiceApi {
       per.set(t.nodeId, e);
     }
     return items.map((kv) => {
-      const node = versioned<NodeRecord>(kv);
+      const node = decodeVersioned(nodeCodec, kv);
       const e = per.get(node.value.id) ?? { allocated: { cpuMilli: 0, memoryBytes: 0 }, tasks: 0 };
       return { node, ...e };
     });

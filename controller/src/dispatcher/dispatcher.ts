@@ -7,13 +7,15 @@ import { LEADER_METADATA } from '../../../proto/src/grpc.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { Clock } from '../../../proto/src/clock.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
-import { ConflictError } from '../../../proto/src/errors.js';
 import { descriptionFromPb, statusFromPb, taskToPb } from '../../../proto/src/convert.js';
 import type { AgentMessage__Output } from '../../../proto/gen/berth/v1/AgentMessage.js';
 import type { ControllerMessage } from '../../../proto/gen/berth/v1/ControllerMessage.js';
 import type { DispatcherHandlers } from '../../../proto/gen/berth/v1/Dispatcher.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { nodeCodec } from '../store/codecs.js';
+import { createOp, updateOp } from '../store/ops.js';
+import { retryOnConflict } from '../store/retry.js';
 import type { NodeLifecycle } from '../nodes/lifecycle.js';
 import type { EventSink } from '../events/events.js';
 import type { StatusWriter } from './status-writer.js';
@@ -263,25 +265,22 @@ export class DispatcherServer {
   private async register(ctx: LeaderContext, nodeId: string, description: NodeRecord['description']): Promise<void> {
     const { cache } = ctx;
     const key = cache.keys.node(nodeId);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await cache.store.get(key);
-      const now = this.deps.clock.now();
-      try {
+    await retryOnConflict(
+      async () => {
+        const cur = await cache.store.get(key);
+        const now = this.deps.clock.now();
         if (!cur) {
           const node: NodeRecord = { id: nodeId, description, state: 'ready', availability: 'active', labels: {}, stateChangedAtMs: now, message: 'registered' };
-          await cache.store.commit([{ op: 'create', key, value: JSON.stringify(node) }]);
+          await cache.store.commit([createOp(key, nodeCodec, node)]);
           ctx.events.publish({ type: 'node.registered', node: nodeId, state: 'ready', message: `node ${nodeId} joined (${description.hostname})` });
-        } else {
-          const old = JSON.parse(cur.value) as NodeRecord;
-          const next: NodeRecord = { ...old, description, ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}) };
-          if (JSON.stringify(next) !== cur.value) await cache.store.commit([{ op: 'update', key, value: JSON.stringify(next), modRevision: cur.modRevision }]);
-          if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
+          return;
         }
-        return;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-      }
-    }
-    throw new Error(`could not register node ${nodeId}: kept conflicting`);
+        const old = nodeCodec.decode(cur);
+        const next: NodeRecord = { ...old, description, ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}) };
+        if (nodeCodec.encode(next) !== cur.value) await cache.store.commit([updateOp(key, nodeCodec, next, cur.modRevision)]);
+        if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
+      },
+      { exhausted: () => new Error(`could not register node ${nodeId}: kept conflicting`) },
+    );
   }
 }

@@ -7,14 +7,14 @@ import { ConflictError } from '../../../proto/src/errors.js';
 import { isTerminal, statusOrder } from '../../../proto/src/types.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { taskCodec } from '../store/codecs.js';
+import { MAX_OPS_PER_TXN, updateOp } from '../store/ops.js';
 import type { WriteOp } from '../store/store.js';
 import type { EventSink } from '../events/events.js';
 import { runLimited } from '../reconcile/limited.js';
 
 /** Reports gather this long before one write batch. */
 export const STATUS_WRITE_DEBOUNCE_MS = 25;
-/** Operations per transaction (etcd allows 128). */
-const OPS_PER_TXN = 64;
 
 /**
  * What a reported status is, next to the stored one:
@@ -97,11 +97,11 @@ export class StatusWriter {
         continue;
       }
       const next: TaskRecord = { ...cur.value, status: p.status };
-      writes.push({ taskId, p, prev: cur.value, next, op: { op: 'update', key: cache.keys.task(taskId), value: JSON.stringify(next), modRevision: cur.modRevision } });
+      writes.push({ taskId, p, prev: cur.value, next, op: updateOp(cache.keys.task(taskId), taskCodec, next, cur.modRevision) });
     }
     const jobs: Array<() => Promise<void>> = [];
-    for (let i = 0; i < writes.length; i += OPS_PER_TXN) {
-      const chunk = writes.slice(i, i + OPS_PER_TXN);
+    for (let i = 0; i < writes.length; i += MAX_OPS_PER_TXN) {
+      const chunk = writes.slice(i, i + MAX_OPS_PER_TXN);
       jobs.push(async () => {
         try {
           await cache.store.commit(chunk.map((w) => w.op));

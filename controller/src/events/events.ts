@@ -1,5 +1,6 @@
 // Cluster events: what a user cares about, published for `berth events` and dashboards.
 // Events are never authoritative: losing one loses no work (etcd holds the truth).
+import { defineCodec } from '../store/codecs.js';
 
 /**
  * Every event type, `<object>.<change>`: always two words, because the NATS subject
@@ -39,6 +40,19 @@ export interface BerthEvent {
   /** Set by the sink when absent. */
   timeMs?: number;
 }
+
+/** An event as it travels on the stream (JSON). */
+export const eventCodec = defineCodec<BerthEvent>('event', {
+  type: 'string',
+  message: 'string',
+  namespace: 'string?',
+  service: 'string?',
+  node: 'string?',
+  task: 'string?',
+  slot: 'number?',
+  state: 'string?',
+  timeMs: 'number?',
+});
 
 export interface EventSink {
   publish(e: BerthEvent): void;

@@ -4,7 +4,7 @@
 import { connect, RetentionPolicy, DiscardPolicy, StorageType, type NatsConnection, type JetStreamClient } from 'nats';
 import type { Logger } from '../../../proto/src/log.js';
 import { sleep, backoffMs, Notifier } from '../../../proto/src/clock.js';
-import type { BerthEvent, EventSink } from './events.js';
+import { eventCodec, type BerthEvent, type EventSink } from './events.js';
 import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, eventSubject } from './subject.js';
 
 /** Events kept by the stream: a day, at most 100k messages. */
@@ -72,7 +72,7 @@ export class NatsEventPublisher implements EventSink {
         await this.wake.wait(signal);
         continue;
       }
-      await js.publish(eventSubject(e), enc.encode(JSON.stringify(e)), { timeout: 5_000 });
+      await js.publish(eventSubject(e), enc.encode(eventCodec.encode(e)), { timeout: 5_000 });
       this.buffer.shift();
       this.published++;
     }

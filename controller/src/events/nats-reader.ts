@@ -6,7 +6,7 @@
 import { connect, consumerOpts, type NatsConnection } from 'nats';
 import { UnavailableError } from '../../../proto/src/errors.js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { BerthEvent } from './events.js';
+import { eventCodec, type BerthEvent } from './events.js';
 import { filterSubject, matchesEvent, type EventFilter } from './filter.js';
 
 /** Events sent from history when the request names no limit. */
@@ -89,7 +89,7 @@ export class NatsEventReader implements EventReader {
       for await (const m of sub) {
         let e: StoredEvent | undefined;
         try {
-          const body = JSON.parse(dec.decode(m.data)) as BerthEvent;
+          const body = eventCodec.decode({ key: `${m.subject} #${m.seq}`, value: dec.decode(m.data) });
           e = { ...body, timeMs: body.timeMs ?? m.info.timestampNanos / 1e6, seq: m.seq };
         } catch {
           this.log.debug({ seq: m.seq }, 'unreadable event skipped');

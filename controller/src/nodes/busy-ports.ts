@@ -7,6 +7,8 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { updateOp } from '../store/ops.js';
+import { nodeCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import type { HostPortRequest } from '../scheduler/types.js';
 import { holdPort, portConflictOf } from './ports.js';
@@ -49,7 +51,7 @@ export class BusyPortMarker {
         if (!cur) return;
         const next: NodeRecord = { ...cur.value, unavailablePorts: holdPort(cur.value, port, clock.now()) };
         try {
-          await cache.store.commit([{ op: 'update', key: cache.keys.node(nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+          await cache.store.commit([updateOp(cache.keys.node(nodeId), nodeCodec, next, cur.modRevision)]);
           log.info({ node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId }, 'host port held outside Berth; keeping tasks that need it off the node for a while');
           events.publish({ type: 'node.state', node: nodeId, state: cur.value.state, message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it` });
           return;

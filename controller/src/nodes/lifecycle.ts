@@ -6,6 +6,8 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { updateOp } from '../store/ops.js';
+import { nodeCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import { planNodeStates, type Liveness, type NodeTimings } from './node-plan.js';
 import { assessNodeLoss } from '../orchestrator/node-loss-plan.js';
@@ -87,7 +89,7 @@ export class NodeLifecycle {
           if (tr.state === 'ready') delete next.lastContactMs;
           else if (cur.value.state === 'ready') next.lastContactMs = this.lastContact(tr.nodeId);
           try {
-            await cache.store.commit([{ op: 'update', key: cache.keys.node(tr.nodeId), value: JSON.stringify(next), modRevision: cur.modRevision }]);
+            await cache.store.commit([updateOp(cache.keys.node(tr.nodeId), nodeCodec, next, cur.modRevision)]);
             this.deps.log.info({ node: tr.nodeId, from: cur.value.state, to: tr.state, reason: tr.message }, 'node state changed');
             this.deps.events.publish({ type: 'node.state', node: tr.nodeId, state: tr.state, message: tr.message });
           } catch (err) {

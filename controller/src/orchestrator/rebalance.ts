@@ -9,6 +9,8 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { TaskRecord } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { createOp } from '../store/ops.js';
+import { taskCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import { instanceOf, newTask, serviceKey } from '../model/task-identity.js';
 import { planRebalance, type PlaceFn, type RebalanceNode } from './rebalance-plan.js';
@@ -107,7 +109,7 @@ export class RebalanceLoop<N extends RebalanceNode> {
         const next: TaskRecord = { ...newTask(svc, m.task.slot, Math.max(...slotTasks) + 1, now), handoverFrom: m.task.id };
         try {
           await cache.store.commit([
-            { op: 'create', key: cache.keys.task(next.id), value: JSON.stringify(next) },
+            createOp(cache.keys.task(next.id), taskCodec, next),
             { op: 'check', key: cache.keys.task(old.value.id), modRevision: old.modRevision },
           ]);
           log.info({ service: sk, slot: m.task.slot, from: m.fromNode, to: m.toNode }, 'rebalancing: moving a replica (start-first)');

@@ -13,6 +13,8 @@ import { runQueue } from '../reconcile/runner.js';
 import { WorkQueue } from '../reconcile/workqueue.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { WriteOp } from '../store/store.js';
+import { MAX_OPS_PER_TXN, createOp, deleteOp, updateOp, upsertOp } from '../store/ops.js';
+import { rolloutCodec, taskCodec } from '../store/codecs.js';
 import { rollbackService } from '../store/revisions.js';
 import type { EventSink, EventType } from '../events/events.js';
 import { serviceKey } from '../model/task-identity.js';
@@ -25,9 +27,6 @@ import type { ServicePlan } from './slot-plan.js';
 
 /** Every service is looked at this often even without events (level-triggered safety net). */
 export const ORCHESTRATOR_RESYNC_MS = 30_000;
-
-/** etcd allows 128 operations per transaction; stay below. */
-export const MAX_OPS_PER_TXN = 100;
 
 /**
  * Whether a task update matters to an orchestrator (replicated or global): its state, desired
@@ -164,7 +163,7 @@ export class ServiceOrchestrator {
     const byId = new Map<string, Versioned<TaskRecord>>(tasks.map((t) => [t.value.id, t]));
     if (!svc) {
       // Records of a service that no longer exists: remove them (their containers go with them).
-      const ops: WriteOp[] = tasks.map((t) => ({ op: 'delete', key: cache.keys.task(t.value.id), modRevision: t.modRevision }));
+      const ops: WriteOp[] = tasks.map((t) => deleteOp(cache.keys.task(t.value.id), t.modRevision));
       await commitChunks(cache, ops);
       return;
     }
@@ -192,7 +191,7 @@ export async function applyPlan(
   const rolloutOps: WriteOp[] = [];
   if (plan.rollout && !plan.rollbackTo) {
     const key = cache.keys.rollout(namespace, name);
-    rolloutOps.push(rollout ? { op: 'update', key, value: JSON.stringify(plan.rollout), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(plan.rollout) });
+    rolloutOps.push(upsertOp(key, rolloutCodec, plan.rollout, rollout));
   }
   await commitPlan(deps, serviceKey, svc, byId, plan, rolloutOps);
   for (const e of plan.rolloutEvents ?? []) deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
@@ -204,7 +203,7 @@ export async function applyPlan(
     } else if (plan.rollout) {
       const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
       const key = cache.keys.rollout(namespace, name);
-      await cache.store.commit([rollout ? { op: 'update', key, value: JSON.stringify(paused), modRevision: rollout.modRevision } : { op: 'create', key, value: JSON.stringify(paused) }]);
+      await cache.store.commit([upsertOp(key, rolloutCodec, paused, rollout)]);
       deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
     }
   }
@@ -233,21 +232,21 @@ export async function commitPlan(
   const { cache } = deps;
   const { namespace, name } = svc.value.meta;
   const ops: WriteOp[] = [...extra];
-  for (const t of plan.create) ops.push({ op: 'create', key: cache.keys.task(t.id), value: JSON.stringify(t) });
+  for (const t of plan.create) ops.push(createOp(cache.keys.task(t.id), taskCodec, t));
   for (const u of plan.update) {
     const cur = byId.get(u.taskId);
     if (!cur) continue;
     const next: TaskRecord = { ...cur.value, desiredState: u.desiredState, ...(u.status ? { status: u.status } : {}) };
-    ops.push({ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: cur.modRevision });
+    ops.push(updateOp(cache.keys.task(u.taskId), taskCodec, next, cur.modRevision));
   }
   for (const id of plan.delete) {
     const cur = byId.get(id);
-    if (cur) ops.push({ op: 'delete', key: cache.keys.task(id), modRevision: cur.modRevision });
+    if (cur) ops.push(deleteOp(cache.keys.task(id), cur.modRevision));
   }
   if (plan.deleteService) {
-    ops.push({ op: 'delete', key: cache.keys.service(namespace, name), modRevision: svc.modRevision });
+    ops.push(deleteOp(cache.keys.service(namespace, name), svc.modRevision));
     ops.push({ op: 'deletePrefix', prefix: cache.keys.revisions(namespace, name) });
-    ops.push({ op: 'delete', key: cache.keys.rollout(namespace, name) });
+    ops.push(deleteOp(cache.keys.rollout(namespace, name)));
   }
   if (ops.length === 0) return;
   await commitChunks(cache, ops);

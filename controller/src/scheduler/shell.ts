@@ -11,6 +11,8 @@ import { ConflictError } from '../../../proto/src/errors.js';
 import { UNPLACED_PREFIX } from '../../../proto/src/lifecycle-model.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { updateOp } from '../store/ops.js';
+import { taskCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import { schedule } from './scheduler.js';
 import type { SchedNode } from './types.js';
@@ -159,7 +161,7 @@ export class SchedulerLoop {
       const next: TaskRecord = { ...t.value, nodeId: a.nodeId, status: { state: 'assigned', message: `assigned to ${a.nodeId}`, timestampMs: now } };
       writes.push(async () => {
         try {
-          await cache.store.commit([{ op: 'update', key: cache.keys.task(a.taskId), value: JSON.stringify(next), modRevision: t.modRevision }]);
+          await cache.store.commit([updateOp(cache.keys.task(a.taskId), taskCodec, next, t.modRevision)]);
           metrics?.placements.inc();
           this.lastReason.delete(a.taskId);
         } catch (err) {
@@ -176,7 +178,7 @@ export class SchedulerLoop {
       const next: TaskRecord = { ...t.value, status: { ...t.value.status, state: 'pending', message, timestampMs: now } };
       writes.push(async () => {
         try {
-          await cache.store.commit([{ op: 'update', key: cache.keys.task(u.taskId), value: JSON.stringify(next), modRevision: t.modRevision }]);
+          await cache.store.commit([updateOp(cache.keys.task(u.taskId), taskCodec, next, t.modRevision)]);
           if (this.lastReason.get(u.taskId) !== message) {
             this.lastReason.set(u.taskId, message);
             this.deps.events.publish({ type: 'task.unschedulable', namespace: t.value.namespace, service: t.value.service, task: t.value.id, slot: t.value.slot, message });

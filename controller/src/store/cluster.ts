@@ -5,9 +5,8 @@ import type { RegistryCredentialRecord, RolloutRecord } from '../../../proto/src
 import { serviceKey } from '../model/task-identity.js';
 import { Informer } from './informer.js';
 import type { Keys } from './keys.js';
-import type { KeyValue, Store } from './store.js';
-
-export const decodeJson = <T>(kv: KeyValue): T => JSON.parse(kv.value) as T;
+import type { Store } from './store.js';
+import { nodeCodec, registryCredentialCodec, rolloutCodec, serviceCodec, taskCodec } from './codecs.js';
 
 export class ClusterCache {
   readonly services: Informer<ServiceRecord>;
@@ -21,11 +20,11 @@ export class ClusterCache {
     readonly keys: Keys,
     log: Logger,
   ) {
-    this.services = new Informer<ServiceRecord>(store, keys.services, decodeJson, log.child({ loop: 'informer', kind: 'service' }));
-    this.tasks = new Informer<TaskRecord>(store, keys.tasks, decodeJson, log.child({ loop: 'informer', kind: 'task' }));
-    this.nodes = new Informer<NodeRecord>(store, keys.nodes, decodeJson, log.child({ loop: 'informer', kind: 'node' }));
-    this.rollouts = new Informer<RolloutRecord>(store, keys.rollouts, decodeJson, log.child({ loop: 'informer', kind: 'rollout' }));
-    this.registryCredentials = new Informer<RegistryCredentialRecord>(store, keys.registryCredentials, decodeJson, log.child({ loop: 'informer', kind: 'registrycredential' }));
+    this.services = new Informer<ServiceRecord>(store, keys.services, (kv) => serviceCodec.decode(kv), log.child({ loop: 'informer', kind: 'service' }));
+    this.tasks = new Informer<TaskRecord>(store, keys.tasks, (kv) => taskCodec.decode(kv), log.child({ loop: 'informer', kind: 'task' }));
+    this.nodes = new Informer<NodeRecord>(store, keys.nodes, (kv) => nodeCodec.decode(kv), log.child({ loop: 'informer', kind: 'node' }));
+    this.rollouts = new Informer<RolloutRecord>(store, keys.rollouts, (kv) => rolloutCodec.decode(kv), log.child({ loop: 'informer', kind: 'rollout' }));
+    this.registryCredentials = new Informer<RegistryCredentialRecord>(store, keys.registryCredentials, (kv) => registryCredentialCodec.decode(kv), log.child({ loop: 'informer', kind: 'registrycredential' }));
     this.tasks.addIndex('service', (t) => [serviceKey(t.namespace, t.service)]);
     this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
     this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));

@@ -1,10 +1,12 @@
 // A list-then-watch cache of one key prefix. It lists, then watches from the listed revision;
 // a broken watch resumes from the last revision it saw; a compacted one lists again and turns
 // the difference into events. Handlers only learn which keys changed: consumers re-read the
-// cache (level-triggered). Cached objects are shared: never mutate them.
+// cache (level-triggered). Cached objects are shared, so they are frozen (deeply): the planners'
+// memos (e.g. taskSpecKey per spec object) depend on a record never changing once read.
 import { sleep, backoffMs } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { Versioned } from '../../../proto/src/model.js';
+import { deepFreeze } from './codecs.js';
 import { CompactedError, type KeyValue, type Store, type WatchEvent } from './store.js';
 
 export interface InformerHandler<T> {
@@ -208,12 +210,12 @@ export class Informer<T> {
     if (old && old.modRevision >= e.modRevision) return;
     let value: T;
     try {
-      value = this.decode({ key: e.key, value: e.value, createRevision: e.createRevision, modRevision: e.modRevision });
+      value = deepFreeze(this.decode({ key: e.key, value: e.value, createRevision: e.createRevision, modRevision: e.modRevision }));
     } catch (err) {
       this.log.error({ key: e.key, err: err instanceof Error ? err.message : String(err) }, 'undecodable object skipped');
       return;
     }
-    const obj: Versioned<T> = { value, modRevision: e.modRevision, createRevision: e.createRevision };
+    const obj: Versioned<T> = Object.freeze({ value, modRevision: e.modRevision, createRevision: e.createRevision });
     if (old) this.unindex(e.key, old.value);
     this.cache.set(e.key, obj);
     for (const idx of this.indexes.values()) for (const iv of idx.fn(value)) addTo(idx.map, iv, e.key);

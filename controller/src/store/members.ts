@@ -6,18 +6,12 @@ import { sleep, backoffMs } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { Keys } from './keys.js';
 import type { Store } from './store.js';
+import { memberCodec, type MemberRecord } from './codecs.js';
+
+export type { MemberRecord } from './codecs.js';
 
 /** A dead controller leaves discovery within this long. */
 export const MEMBER_TTL_SEC = 10;
-
-export interface MemberRecord {
-  id: string;
-  /** host:port of its gRPC API. */
-  apiAddress: string;
-  /** host:port of /metrics ('' when it serves none). */
-  metricsAddress: string;
-  startedAtMs: number;
-}
 
 export class MemberRegistry {
   constructor(private readonly deps: { client: Etcd3; store: Store; keys: Keys; log: Logger }) {}
@@ -30,7 +24,7 @@ export class MemberRegistry {
       const lease: Lease = client.lease(MEMBER_TTL_SEC, { autoKeepAlive: true });
       try {
         const lost = new Promise<void>((resolve) => lease.once('lost', () => resolve()));
-        await lease.put(keys.member(self.id)).value(JSON.stringify(self)).exec();
+        await lease.put(keys.member(self.id)).value(memberCodec.encode(self)).exec();
         failures = 0;
         await Promise.race([lost, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
         if (!signal.aborted) log.warn('membership lease lost; registering again');
@@ -48,9 +42,9 @@ export class MemberRegistry {
     const out: MemberRecord[] = [];
     for (const kv of items) {
       try {
-        out.push(JSON.parse(kv.value) as MemberRecord);
+        out.push(memberCodec.decode(kv));
       } catch {
-        // a record this version cannot read: skip it
+        // a record this version cannot read (RecordDecodeError): skip it
       }
     }
     return out;

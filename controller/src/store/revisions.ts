@@ -7,14 +7,16 @@ import type { RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import type { ServiceSpec } from '../../../proto/src/spec/service.js';
 import type { Keys } from './keys.js';
 import type { Store, WriteOp } from './store.js';
+import { revisionCodec, rolloutCodec, serviceCodec } from './codecs.js';
+import { deleteOp, putOp, updateOp, upsertOp } from './ops.js';
 
 /** Revisions kept per service (`berth rollout history`, undo). */
 export const REVISIONS_KEPT = 10;
 
 /** Ops that store revision `n` of a service and drop the one that falls out of the kept window. */
 export function revisionOps(keys: Keys, rev: RevisionRecord): WriteOp[] {
-  const ops: WriteOp[] = [{ op: 'put', key: keys.revision(rev.namespace, rev.name, rev.specRevision), value: JSON.stringify(rev) }];
-  if (rev.specRevision - REVISIONS_KEPT >= 1) ops.push({ op: 'delete', key: keys.revision(rev.namespace, rev.name, rev.specRevision - REVISIONS_KEPT) });
+  const ops: WriteOp[] = [putOp(keys.revision(rev.namespace, rev.name, rev.specRevision), revisionCodec, rev)];
+  if (rev.specRevision - REVISIONS_KEPT >= 1) ops.push(deleteOp(keys.revision(rev.namespace, rev.name, rev.specRevision - REVISIONS_KEPT)));
   return ops;
 }
 
@@ -29,7 +31,7 @@ export function specChangeOps(keys: Keys, cur: Versioned<ServiceRecord>, spec: S
   const rev: RevisionRecord = { namespace: svc.meta.namespace, name: svc.meta.name, specRevision: n, spec, labels: svc.meta.labels, createdAtMs: nowMs, cause };
   return {
     record,
-    ops: [{ op: 'update', key: keys.service(svc.meta.namespace, svc.meta.name), value: JSON.stringify(record), modRevision: cur.modRevision }, ...revisionOps(keys, rev)],
+    ops: [updateOp(keys.service(svc.meta.namespace, svc.meta.name), serviceCodec, record, cur.modRevision), ...revisionOps(keys, rev)],
   };
 }
 
@@ -72,13 +74,11 @@ export async function rollbackService(
   const { namespace, name } = svc.value.meta;
   const kv = await store.get(keys.revision(namespace, name, toRevision));
   if (!kv) return { ok: false, message: `revision ${toRevision} is no longer kept` };
-  const old = JSON.parse(kv.value) as RevisionRecord;
+  const old = revisionCodec.decode(kv);
   const spec: ServiceSpec = { ...old.spec, replicas: svc.value.spec.replicas };
   const { ops, record } = specChangeOps(keys, svc, spec, `rollback to ${toRevision} (automatic: ${reason})`, nowMs);
   const next = rollbackRecord(svc.value, record.specRevision, toRevision, reason, nowMs);
-  ops.push(rec
-    ? { op: 'update', key: keys.rollout(namespace, name), value: JSON.stringify(next), modRevision: rec.modRevision }
-    : { op: 'create', key: keys.rollout(namespace, name), value: JSON.stringify(next) });
+  ops.push(upsertOp(keys.rollout(namespace, name), rolloutCodec, next, rec));
   await store.commit(ops);
   return { ok: true, revision: record.specRevision };
 }

@@ -4,6 +4,7 @@
 // condition holds (create: key absent; update/delete with modRevision: key still at that
 // revision), and otherwise throws ConflictError naming the keys that moved, with their current
 // revisions. Revisions are etcd's: one global counter, bumped once per successful commit.
+// Records are read with their kind's codec (codecs.ts) and written with the op builders (ops.ts).
 
 export { ConflictError, UnavailableError } from '../../../proto/src/errors.js';
 
@@ -71,12 +72,4 @@ export interface Store {
   /** Changes under prefix after fromRevision (exclusive), in order, until closed. */
   watch(prefix: string, fromRevision: number, handler: WatchHandler): Watch;
   close(): Promise<void>;
-}
-
-export async function create(store: Store, key: string, value: string): Promise<number> {
-  return store.commit([{ op: 'create', key, value }]);
-}
-
-export async function update(store: Store, key: string, value: string, modRevision: number): Promise<number> {
-  return store.commit([{ op: 'update', key, value, modRevision }]);
 }
