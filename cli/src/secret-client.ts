@@ -10,11 +10,12 @@ import type { Secret__Output } from '../../proto/gen/berth/v1/Secret.js';
 import { BerthClient } from './client.js';
 
 export class SecretClient extends BerthClient {
-  readonly secrets: SecretAPIClient;
+  private secretsClient: SecretAPIClient | undefined;
 
-  constructor(address: string) {
-    super(address);
-    this.secrets = new (loadProto<SecretsProto>('secrets').berth.v1.SecretAPI)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  /** Made on first use: `apply` of manifests without secrets does not load secrets.proto (CLI start-up time). */
+  get secrets(): SecretAPIClient {
+    this.secretsClient ??= new (loadProto<SecretsProto>('secrets').berth.v1.SecretAPI)(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    return this.secretsClient;
   }
 
   applySecret(req: ApplySecretRequest): Promise<ApplySecretResponse__Output> {
@@ -31,7 +32,7 @@ export class SecretClient extends BerthClient {
   }
 
   override close(): void {
-    this.secrets.close();
+    this.secretsClient?.close();
     super.close();
   }
 }

@@ -27,7 +27,7 @@ function isUp(t: TaskRecord): boolean {
 export class RunningSince {
   private readonly since = new Map<string, { startedAtMs: number; sinceMs: number }>();
 
-  constructor(tasks: Informer<TaskRecord>, private readonly now: () => number) {
+  constructor(tasks: Pick<Informer<TaskRecord>, 'list' | 'addHandler'>, private readonly now: () => number) {
     // Tasks already cached count from now (this controller has not seen them for longer).
     for (const t of tasks.list()) this.observe(t.value);
     tasks.addHandler({ onUpsert: (_k, t) => this.observe(t.value), onDelete: (_k, t) => void this.since.delete(t.value.id) });
