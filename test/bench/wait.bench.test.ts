@@ -60,6 +60,8 @@ it(`apply --wait on a converged service of ${REPLICAS} replicas costs about one 
   const started = await Promise.all(running.map(async (c) => Date.parse((await d.getContainer(c.Id).inspect()).State.StartedAt)));
   const lastStart = Math.max(...started);
   const freshMs = returnedAt - lastStart;
+  const progress = res.stdout.trim().split('\n');
+  process.stdout.write(`\nfresh apply --wait printed ${progress.length} lines; the last: ${progress.slice(-3).join(' | ')}\n`);
 
   // The converged service: N rounds, alternating, so drifting load weighs on all alike.
   const get: number[] = [];
