@@ -8,6 +8,7 @@ import type { ListRevisionsResponse__Output } from '../../proto/gen/berth/v1/Lis
 import type { UndoRolloutResponse__Output } from '../../proto/gen/berth/v1/UndoRolloutResponse.js';
 import type { RegistryCredential__Output } from '../../proto/gen/berth/v1/RegistryCredential.js';
 import type { SetRegistryCredentialRequest } from '../../proto/gen/berth/v1/SetRegistryCredentialRequest.js';
+import type { ServiceWatchEvent__Output } from '../../proto/gen/berth/v1/ServiceWatchEvent.js';
 import { stuckNote } from '../../proto/src/convergence.js';
 import { ApiClient } from './client.js';
 
@@ -72,6 +73,30 @@ export class RolloutClient extends ApiClient {
       });
     });
   }
+
+  /**
+   * Streams the service, its tasks and its rollout (WatchService) until the service is deleted
+   * (resolves), the signal aborts (resolves), or the stream fails (rejects with ApiError).
+   */
+  watchService(namespace: string, name: string, onStep: (s: ServiceWatchEvent__Output) => void, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return resolve();
+      const stream = this.raw.WatchService({ namespace, name });
+      const onAbort = (): void => stream.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stream.on('data', onStep);
+      stream.on('end', () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      stream.on('error', (err: grpc.ServiceError) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err.code === grpc.status.CANCELLED) resolve();
+        else reject(this.streamError(err));
+      });
+    });
+  }
+
 }
 
 /** One line for a person: "revision 3 updating: 4/10 updated, 9 ready, 6 outdated — rolling out revision 3". */

@@ -9,11 +9,12 @@ import type { Secret__Output } from '../../proto/gen/berth/v1/Secret.js';
 import { BerthClient } from './client.js';
 
 export class SecretClient extends BerthClient {
-  readonly secrets: SecretAPIClient;
+  private secretsClient: SecretAPIClient | undefined;
 
-  constructor(address: string) {
-    super(address);
-    this.secrets = this.open(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI);
+  /** Made on first use: `apply` of manifests without secrets does not load secrets.proto (CLI start-up time). */
+  get secrets(): SecretAPIClient {
+    this.secretsClient ??= this.open(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI);
+    return this.secretsClient;
   }
 
   applySecret(req: ApplySecretRequest): Promise<ApplySecretResponse__Output> {

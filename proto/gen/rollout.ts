@@ -20,11 +20,13 @@ import type { RolloutStatus as _berth_v1_RolloutStatus, RolloutStatus__Output as
 import type { Service as _berth_v1_Service, Service__Output as _berth_v1_Service__Output } from './berth/v1/Service.js';
 import type { ServiceRevision as _berth_v1_ServiceRevision, ServiceRevision__Output as _berth_v1_ServiceRevision__Output } from './berth/v1/ServiceRevision.js';
 import type { ServiceStatus as _berth_v1_ServiceStatus, ServiceStatus__Output as _berth_v1_ServiceStatus__Output } from './berth/v1/ServiceStatus.js';
+import type { ServiceWatchEvent as _berth_v1_ServiceWatchEvent, ServiceWatchEvent__Output as _berth_v1_ServiceWatchEvent__Output } from './berth/v1/ServiceWatchEvent.js';
 import type { SetRegistryCredentialRequest as _berth_v1_SetRegistryCredentialRequest, SetRegistryCredentialRequest__Output as _berth_v1_SetRegistryCredentialRequest__Output } from './berth/v1/SetRegistryCredentialRequest.js';
 import type { Task as _berth_v1_Task, Task__Output as _berth_v1_Task__Output } from './berth/v1/Task.js';
 import type { TaskStatus as _berth_v1_TaskStatus, TaskStatus__Output as _berth_v1_TaskStatus__Output } from './berth/v1/TaskStatus.js';
 import type { UndoRolloutRequest as _berth_v1_UndoRolloutRequest, UndoRolloutRequest__Output as _berth_v1_UndoRolloutRequest__Output } from './berth/v1/UndoRolloutRequest.js';
 import type { UndoRolloutResponse as _berth_v1_UndoRolloutResponse, UndoRolloutResponse__Output as _berth_v1_UndoRolloutResponse__Output } from './berth/v1/UndoRolloutResponse.js';
+import type { WatchServiceRequest as _berth_v1_WatchServiceRequest, WatchServiceRequest__Output as _berth_v1_WatchServiceRequest__Output } from './berth/v1/WatchServiceRequest.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -51,11 +53,13 @@ export interface ProtoGrpcType {
       Service: MessageTypeDefinition<_berth_v1_Service, _berth_v1_Service__Output>
       ServiceRevision: MessageTypeDefinition<_berth_v1_ServiceRevision, _berth_v1_ServiceRevision__Output>
       ServiceStatus: MessageTypeDefinition<_berth_v1_ServiceStatus, _berth_v1_ServiceStatus__Output>
+      ServiceWatchEvent: MessageTypeDefinition<_berth_v1_ServiceWatchEvent, _berth_v1_ServiceWatchEvent__Output>
       SetRegistryCredentialRequest: MessageTypeDefinition<_berth_v1_SetRegistryCredentialRequest, _berth_v1_SetRegistryCredentialRequest__Output>
       Task: MessageTypeDefinition<_berth_v1_Task, _berth_v1_Task__Output>
       TaskStatus: MessageTypeDefinition<_berth_v1_TaskStatus, _berth_v1_TaskStatus__Output>
       UndoRolloutRequest: MessageTypeDefinition<_berth_v1_UndoRolloutRequest, _berth_v1_UndoRolloutRequest__Output>
       UndoRolloutResponse: MessageTypeDefinition<_berth_v1_UndoRolloutResponse, _berth_v1_UndoRolloutResponse__Output>
+      WatchServiceRequest: MessageTypeDefinition<_berth_v1_WatchServiceRequest, _berth_v1_WatchServiceRequest__Output>
     }
   }
 }

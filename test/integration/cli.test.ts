@@ -70,6 +70,24 @@ describe('apply --wait', () => {
     expect(await cluster.running(0)).toHaveLength(2);
   });
 
+  it('an unchanged manifest of a converged service: converged at once, nothing waited for', async () => {
+    const res = await cluster.berth(['apply', '--wait', '-f', file(manifest({ name: 'web', replicas: 2, labels: { tier: 'front' } }))]);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe('service/default/web unchanged');
+    expect(lines.at(-1)).toBe('service/default/web: converged: 2/2 running (revision 1)');
+  });
+
+  it('a container that runs for a moment and exits is not taken for converged', async () => {
+    const brief = file(manifest({ name: 'brief', replicas: 1, port: false, extra: '  restart: { policy: never }\n' })
+      .replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "sleep 0.2; exit 3"]'));
+    const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', brief]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).not.toMatch(/converged/);
+    expect(res.stderr).toMatch(/^error: service\/default\/brief: failed: .*brief\.1 failed: .*exited with code 3/m);
+    expect((await cluster.berth(['delete', 'service', 'brief'])).code).toBe(0);
+  });
+
   it('an unschedulable service: exit 1 at the timeout, with the scheduler reason', async () => {
     const big = file(manifest({ name: 'big', replicas: 1, port: false, extra: '  resources: { memory: 1Pi }\n' }));
     const res = await cluster.berth(['apply', '--wait', '--timeout', '4s', '-f', big]);

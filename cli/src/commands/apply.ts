@@ -75,6 +75,8 @@ export async function waitAndReport(c: BerthClient, targets: WaitTarget[], timeo
     const outcomes = await waitForServices(c, targets, {
       timeoutMs,
       onProgress: (t, line) => process.stdout.write(oneLine(`service/${t.namespace}/${t.name}: ${line}`) + '\n'),
+      // The controller's own view, as a stream; a controller without WatchService is polled.
+      watch: (t, onStep, signal) => rollouts.watchService(t.namespace, t.name, onStep, signal),
       rollout: async (t) => {
         try {
           return await rollouts.get(t.namespace, t.name);

@@ -13,6 +13,7 @@ import { unaryFactory } from './control.js';
 import { toStatus } from './errors.js';
 import type { RegistryCredentialApi } from './registry-credentials.js';
 import type { RolloutApi, RolloutView } from './rollouts.js';
+import { RunningSince, watchService } from './service-watch.js';
 
 /** A watch re-reads the state at least this often (a safety net for missed cache events). */
 const WATCH_TICK_MS = 1_000;
@@ -44,8 +45,17 @@ export function statusOf(v: RolloutView): RolloutStatus {
   };
 }
 
-export function rolloutHandlers(deps: { rollouts: RolloutApi; credentials: RegistryCredentialApi; cache: ClusterCache; log: Logger; metrics?: ControllerMetrics | undefined }): RolloutAPIHandlers {
+export function rolloutHandlers(deps: {
+  rollouts: RolloutApi;
+  credentials: RegistryCredentialApi;
+  cache: ClusterCache;
+  log: Logger;
+  metrics?: ControllerMetrics | undefined;
+  /** Monotonic ms, for how long tasks have been seen running (WatchService); default performance.now. */
+  monotonicNow?: () => number;
+}): RolloutAPIHandlers {
   const { rollouts, credentials, cache } = deps;
+  const running = new RunningSince(cache.tasks, deps.monotonicNow ?? (() => performance.now()));
   const unary = unaryFactory(deps);
   const ns = (req: { namespace: string }): string => req.namespace || 'default';
   const view = async (req: RolloutRequest__Output): Promise<RolloutStatus> => {
@@ -95,6 +105,7 @@ export function rolloutHandlers(deps: { rollouts: RolloutApi; credentials: Regis
       offs.push(cache.services.addHandler({ onUpsert: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send(), onDelete: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send() }));
       void cache.synced.then(send);
     },
+    WatchService: (call) => watchService({ cache, running, rollout: (namespace, name) => statusOf(rollouts.view(namespace, name)) }, call),
     ListRevisions: unary('ListRevisions', async (req: RolloutRequest__Output) => {
       const revisions = await rollouts.history(ns(req), req.name);
       const svc = cache.service(ns(req), req.name)?.value;

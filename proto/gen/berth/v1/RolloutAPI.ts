@@ -11,9 +11,11 @@ import type { ListRevisionsResponse as _berth_v1_ListRevisionsResponse, ListRevi
 import type { RegistryCredential as _berth_v1_RegistryCredential, RegistryCredential__Output as _berth_v1_RegistryCredential__Output } from '../../berth/v1/RegistryCredential.js';
 import type { RolloutRequest as _berth_v1_RolloutRequest, RolloutRequest__Output as _berth_v1_RolloutRequest__Output } from '../../berth/v1/RolloutRequest.js';
 import type { RolloutStatus as _berth_v1_RolloutStatus, RolloutStatus__Output as _berth_v1_RolloutStatus__Output } from '../../berth/v1/RolloutStatus.js';
+import type { ServiceWatchEvent as _berth_v1_ServiceWatchEvent, ServiceWatchEvent__Output as _berth_v1_ServiceWatchEvent__Output } from '../../berth/v1/ServiceWatchEvent.js';
 import type { SetRegistryCredentialRequest as _berth_v1_SetRegistryCredentialRequest, SetRegistryCredentialRequest__Output as _berth_v1_SetRegistryCredentialRequest__Output } from '../../berth/v1/SetRegistryCredentialRequest.js';
 import type { UndoRolloutRequest as _berth_v1_UndoRolloutRequest, UndoRolloutRequest__Output as _berth_v1_UndoRolloutRequest__Output } from '../../berth/v1/UndoRolloutRequest.js';
 import type { UndoRolloutResponse as _berth_v1_UndoRolloutResponse, UndoRolloutResponse__Output as _berth_v1_UndoRolloutResponse__Output } from '../../berth/v1/UndoRolloutResponse.js';
+import type { WatchServiceRequest as _berth_v1_WatchServiceRequest, WatchServiceRequest__Output as _berth_v1_WatchServiceRequest__Output } from '../../berth/v1/WatchServiceRequest.js';
 
 export interface RolloutAPIClient extends grpc.Client {
   DeleteRegistryCredential(argument: _berth_v1_DeleteRegistryCredentialRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_DeleteRegistryCredentialResponse__Output>): grpc.ClientUnaryCall;
@@ -122,6 +124,21 @@ export interface RolloutAPIClient extends grpc.Client {
   watchRollout(argument: _berth_v1_RolloutRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_RolloutStatus__Output>;
   watchRollout(argument: _berth_v1_RolloutRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_RolloutStatus__Output>;
   
+  /**
+   * What `apply --wait` judges: the service, its tasks (history included) and its rollout now,
+   * then each change, until the service is deleted or the call is cancelled. Fed by this
+   * controller's caches; NOT_FOUND when the service does not exist.
+   */
+  WatchService(argument: _berth_v1_WatchServiceRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_ServiceWatchEvent__Output>;
+  WatchService(argument: _berth_v1_WatchServiceRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_ServiceWatchEvent__Output>;
+  /**
+   * What `apply --wait` judges: the service, its tasks (history included) and its rollout now,
+   * then each change, until the service is deleted or the call is cancelled. Fed by this
+   * controller's caches; NOT_FOUND when the service does not exist.
+   */
+  watchService(argument: _berth_v1_WatchServiceRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_ServiceWatchEvent__Output>;
+  watchService(argument: _berth_v1_WatchServiceRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_v1_ServiceWatchEvent__Output>;
+  
 }
 
 export interface RolloutAPIHandlers extends grpc.UntypedServiceImplementation {
@@ -155,6 +172,13 @@ export interface RolloutAPIHandlers extends grpc.UntypedServiceImplementation {
    */
   WatchRollout: grpc.handleServerStreamingCall<_berth_v1_RolloutRequest__Output, _berth_v1_RolloutStatus>;
   
+  /**
+   * What `apply --wait` judges: the service, its tasks (history included) and its rollout now,
+   * then each change, until the service is deleted or the call is cancelled. Fed by this
+   * controller's caches; NOT_FOUND when the service does not exist.
+   */
+  WatchService: grpc.handleServerStreamingCall<_berth_v1_WatchServiceRequest__Output, _berth_v1_ServiceWatchEvent>;
+  
 }
 
 export interface RolloutAPIDefinition extends grpc.ServiceDefinition {
@@ -168,4 +192,5 @@ export interface RolloutAPIDefinition extends grpc.ServiceDefinition {
   SetRegistryCredential: MethodDefinition<_berth_v1_SetRegistryCredentialRequest, _berth_v1_RegistryCredential, _berth_v1_SetRegistryCredentialRequest__Output, _berth_v1_RegistryCredential__Output>
   UndoRollout: MethodDefinition<_berth_v1_UndoRolloutRequest, _berth_v1_UndoRolloutResponse, _berth_v1_UndoRolloutRequest__Output, _berth_v1_UndoRolloutResponse__Output>
   WatchRollout: MethodDefinition<_berth_v1_RolloutRequest, _berth_v1_RolloutStatus, _berth_v1_RolloutRequest__Output, _berth_v1_RolloutStatus__Output>
+  WatchService: MethodDefinition<_berth_v1_WatchServiceRequest, _berth_v1_ServiceWatchEvent, _berth_v1_WatchServiceRequest__Output, _berth_v1_ServiceWatchEvent__Output>
 }
