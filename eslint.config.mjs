@@ -110,6 +110,14 @@ export default tseslint.config(
     },
   },
   {
+    // One Docker client factory: every dockerode client of the agent is made by docker-client.ts.
+    files: ['agent/src/runtime/docker/*.ts'],
+    ignores: ['agent/src/runtime/docker/docker-client.ts', 'agent/src/runtime/docker/create-options.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Docker']", message: 'make dockerode clients with dockerClient() (runtime/docker/docker-client.ts)' }],
+    },
+  },
+  {
     // The CLI talks to Docker only in local/ (berth up's engine, the tests' engines).
     files: ['cli/src/**/*.ts'],
     ignores: ['cli/src/local/**'],
