@@ -23,6 +23,7 @@ import { isTerminal, statusOrder, type TaskState } from '../../proto/src/types.j
 import {
   LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
+import { fenceLabels } from './fence.js';
 import { HealthTracker, runProbe } from './health/probe.js';
 import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
 import { decideRestart, describeEnd, type EndedRun, type RestartCounters } from './restart-plan.js';
@@ -61,6 +62,8 @@ export function containerLabels(task: TaskRecord, nodeId: string): Record<string
     [LABEL_NODE]: nodeId,
     [LABEL_REVISION]: String(task.specRevision),
     [LABEL_TASK_CREATED]: String(task.createdAtMs),
+    // What the fence needs of a container, also after an agent restart: its onNodeLoss mode and stop grace.
+    ...fenceLabels(task.spec),
   };
 }
 
