@@ -97,6 +97,7 @@ export function createAgent(deps: {
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
     onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
+    now,
     log: log.child({ loop: 'session' }),
     onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),
   });
