@@ -87,7 +87,7 @@ export default tseslint.config(
   },
   {
     // Pure code: no I/O, no clock, no randomness (time and seeds are inputs).
-    files: ['controller/src/scheduler/*.ts', 'controller/src/**/*-plan.ts', 'controller/src/dispatcher/assignments.ts', 'proto/src/spec/**/*.ts', 'agent/src/runtime/docker/create-options.ts'],
+    files: ['controller/src/scheduler/*.ts', 'controller/src/**/*-plan.ts', 'controller/src/dispatcher/assignments.ts', 'proto/src/spec/**/*.ts', 'agent/src/runtime/docker/create-options.ts', 'agent/src/task-plan.ts', 'agent/src/restart-plan.ts'],
     ignores: ['controller/src/scheduler/shell.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: IO_MODULES.filter((m) => m !== 'dockerode').map((name) => ({ name, message: 'pure module: no I/O' })) }],
@@ -107,6 +107,14 @@ export default tseslint.config(
         ],
         patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
       }],
+    },
+  },
+  {
+    // One Docker client factory: every dockerode client of the agent is made by docker-client.ts.
+    files: ['agent/src/runtime/docker/*.ts'],
+    ignores: ['agent/src/runtime/docker/docker-client.ts', 'agent/src/runtime/docker/create-options.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Docker']", message: 'make dockerode clients with dockerClient() (runtime/docker/docker-client.ts)' }],
     },
   },
   {

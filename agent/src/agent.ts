@@ -23,10 +23,11 @@ export const RESYNC_MS = 10_000;
  * Engine events that tell a runner something it did not cause itself: the container ended, was
  * removed, paused, or its image's HEALTHCHECK changed. The rest (create, start, exec_* of every
  * exec health check, attach, …) follow the runner's own calls; looking again on each of them
- * would only add engine round trips while the engine is busiest. The resync covers the odd
+ * would only add engine round trips while the engine is busiest. The engine filters them (the
+ * agent never sees the rest). The resync covers the odd
  * container started or stopped behind Berth's back.
  */
-export const EVENTS_THAT_POKE: ReadonlySet<string> = new Set(['die', 'oom', 'destroy', 'health_status', 'pause', 'unpause']);
+export const EVENTS_THAT_POKE: readonly string[] = ['die', 'oom', 'destroy', 'health_status', 'pause', 'unpause'];
 
 export interface AgentConfig {
   nodeId: string;
@@ -96,6 +97,7 @@ export function createAgent(deps: {
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
     onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
+    now,
     log: log.child({ loop: 'session' }),
     onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),
   });
@@ -110,9 +112,9 @@ export function createAgent(deps: {
       signal.addEventListener('abort', end, { once: true });
       try {
         // Subscribe first, then resync: nothing that happens in between is missed.
-        const stream = runtime.events({ [LABEL_NODE]: config.nodeId }, (e) => {
+        const stream = runtime.events({ labels: { [LABEL_NODE]: config.nodeId }, actions: EVENTS_THAT_POKE }, (e) => {
           const taskId = e.labels[LABEL_TASK];
-          if (taskId && EVENTS_THAT_POKE.has(e.action)) worker.poke(taskId);
+          if (taskId) worker.poke(taskId);
         }, round.signal);
         stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {

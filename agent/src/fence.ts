@@ -22,7 +22,9 @@ import { sleep } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto/src/labels.js';
 import type { Logger } from '../../proto/src/log.js';
 import { nodeLossMode } from '../../proto/src/spec/ha.js';
-import type { ContainerRuntime } from './runtime/runtime.js';
+import type {
+  ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSummary, CreateRequest, EngineInfo, EventFilter, ExecResult, PullAuth,
+} from './runtime/runtime.js';
 
 /** How often the deadline is checked: bounds how late the fence acts (the margin covers it). */
 export const FENCE_CHECK_MS = 250;
@@ -40,7 +42,7 @@ export function labelledStopGrace(labels: Record<string, string>): number {
   return Number.isFinite(grace) ? grace : DEFAULT_STOP_GRACE_MS;
 }
 
-/** The labels the fence finds its containers by, added at create. */
+/** The labels the fence finds its containers by: part of every container's labels (containerLabels). */
 export function fenceLabels(spec: { onNodeLoss?: string; stop: { gracePeriod: number } }): Record<string, string> {
   return { [LABEL_ON_NODE_LOSS]: nodeLossMode(spec), [LABEL_STOP_GRACE_MS]: String(spec.stop.gracePeriod) };
 }
@@ -183,27 +185,27 @@ export class Fence {
   }
 
   /**
-   * The runtime the worker uses: containers get the fence's labels at create, and a waitForNode
-   * container is not started while fenced.
+   * The runtime the worker uses: a waitForNode container is not started while fenced, nor ever
+   * again once fenced for good. (Its fence labels come with the runner's container labels.)
    */
   wrap(runtime: ContainerRuntime): ContainerRuntime {
-    const out = Object.create(runtime) as ContainerRuntime;
-    out.create = (req) => runtime.create({ ...req, labels: { ...req.labels, ...fenceLabels(req.spec) } });
-    out.start = async (id) => {
-      if (this.fencedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
-      if (this.fenced || (this.overdueMs() ?? 0) > 0) {
-        const info = await runtime.inspect(id);
-        if (info?.labels[LABEL_ON_NODE_LOSS] === 'waitForNode') {
-          throw new FencedError(`fenced: no contact with the leader for over ${Math.round((this.fenceAfterMs ?? 0) / 1000)}s (onNodeLoss: waitForNode)`);
-        }
+    return new FencedRuntime(runtime, this);
+  }
+
+  /** Throws FencedError when this container must not be started now (FencedRuntime.start). */
+  async admitStart(id: string, runtime: ContainerRuntime): Promise<void> {
+    if (this.fencedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
+    if (this.fenced || (this.overdueMs() ?? 0) > 0) {
+      const info = await runtime.inspect(id);
+      if (info?.labels[LABEL_ON_NODE_LOSS] === 'waitForNode') {
+        throw new FencedError(`fenced: no contact with the leader for over ${Math.round((this.fenceAfterMs ?? 0) / 1000)}s (onNodeLoss: waitForNode)`);
       }
-      return runtime.start(id);
-    };
-    out.remove = async (id) => {
-      await runtime.remove(id);
-      if (this.fencedIds.delete(id)) void this.persist(this.deps.now(), true);
-    };
-    return out;
+    }
+  }
+
+  /** The container was removed: it is no longer fenced (FencedRuntime.remove). */
+  forget(id: string): void {
+    if (this.fencedIds.delete(id)) void this.persist(this.deps.now(), true);
   }
 
   private setFenced(on: boolean): void {
@@ -247,5 +249,58 @@ export class Fence {
         void this.persist(this.deps.now(), true);
       }
     }
+  }
+}
+
+/**
+ * The fence as a ContainerRuntime: start asks the fence first, remove forgets a fenced id, every
+ * other call passes through. Each method is written out, so a method added to ContainerRuntime
+ * does not compile until this wrapper decides what the fence does with it.
+ */
+export class FencedRuntime implements ContainerRuntime {
+  constructor(
+    private readonly inner: ContainerRuntime,
+    private readonly fence: Fence,
+  ) {}
+
+  async start(id: string): Promise<void> {
+    await this.fence.admitStart(id, this.inner);
+    return this.inner.start(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.inner.remove(id);
+    this.fence.forget(id);
+  }
+
+  info(): Promise<EngineInfo> {
+    return this.inner.info();
+  }
+  hasImage(ref: string): Promise<boolean> {
+    return this.inner.hasImage(ref);
+  }
+  pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
+    return this.inner.pullImage(ref, signal, auth);
+  }
+  create(req: CreateRequest): Promise<string> {
+    return this.inner.create(req);
+  }
+  stop(id: string, graceMs: number): Promise<void> {
+    return this.inner.stop(id, graceMs);
+  }
+  inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    return this.inner.inspect(idOrName);
+  }
+  execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    return this.inner.execCheck(id, command, timeoutMs);
+  }
+  list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    return this.inner.list(labels);
+  }
+  summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return this.inner.summaries(labels);
+  }
+  events(filter: EventFilter, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+    return this.inner.events(filter, onEvent, signal);
   }
 }

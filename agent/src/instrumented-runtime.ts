@@ -1,17 +1,18 @@
 // Wraps a ContainerRuntime (and an ObserveRuntime) to time every engine call and count its errors.
+import { monotonicNow, type MonotonicNow } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import type { ObserveRuntime } from './runtime/observe.js';
-import type { ContainerRuntime } from './runtime/runtime.js';
+import type {
+  ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSummary, CreateRequest, EngineInfo, EventFilter, ExecResult, PullAuth,
+} from './runtime/runtime.js';
 
 /** An engine call slower than this is logged: a hung engine shows up in the agent's log. */
 const SLOW_CALL_MS = 5_000;
 
-const TIMED = ['info', 'hasImage', 'pullImage', 'create', 'start', 'stop', 'remove', 'inspect', 'list', 'summaries', 'execCheck'] as const;
-
-async function timed<T>(metrics: AgentMetrics, op: string, fn: () => Promise<T>, log?: Logger, arg?: unknown): Promise<T> {
+async function timed<T>(metrics: AgentMetrics, op: string, fn: () => Promise<T>, log?: Logger, arg?: unknown, mono: MonotonicNow = monotonicNow): Promise<T> {
   const end = metrics.engineCalls.labels(op).startTimer();
-  const started = Date.now();
+  const started = mono();
   try {
     return await fn();
   } catch (err) {
@@ -19,19 +20,67 @@ async function timed<T>(metrics: AgentMetrics, op: string, fn: () => Promise<T>,
     throw err;
   } finally {
     end();
-    const ms = Date.now() - started;
+    const ms = Math.round(mono() - started);
     if (ms > SLOW_CALL_MS) log?.warn({ op, ms, arg: typeof arg === 'string' ? arg : undefined }, 'slow engine call');
   }
 }
 
-export function instrument(runtime: ContainerRuntime, metrics: AgentMetrics, log?: Logger): ContainerRuntime {
-  const out = Object.create(runtime) as ContainerRuntime;
-  for (const op of TIMED) {
-    const fn = (runtime[op] as (...a: unknown[]) => Promise<unknown>).bind(runtime);
-    (out as unknown as Record<string, unknown>)[op] = (...args: unknown[]) => timed(metrics, op, () => fn(...args), log, args[0]);
+/**
+ * Every engine call timed and its errors counted; the event stream passes through (its duration
+ * is the subscription's). Each method is written out, so a method added to ContainerRuntime does
+ * not compile until this wrapper decides whether to time it.
+ */
+export class InstrumentedRuntime implements ContainerRuntime {
+  constructor(
+    private readonly inner: ContainerRuntime,
+    private readonly metrics: AgentMetrics,
+    private readonly log?: Logger,
+  ) {}
+
+  private timed<T>(op: string, fn: () => Promise<T>, arg?: unknown): Promise<T> {
+    return timed(this.metrics, op, fn, this.log, arg);
   }
-  out.events = runtime.events.bind(runtime);
-  return out;
+
+  info(): Promise<EngineInfo> {
+    return this.timed('info', () => this.inner.info());
+  }
+  hasImage(ref: string): Promise<boolean> {
+    return this.timed('hasImage', () => this.inner.hasImage(ref), ref);
+  }
+  pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
+    return this.timed('pullImage', () => this.inner.pullImage(ref, signal, auth), ref);
+  }
+  create(req: CreateRequest): Promise<string> {
+    return this.timed('create', () => this.inner.create(req));
+  }
+  start(id: string): Promise<void> {
+    return this.timed('start', () => this.inner.start(id), id);
+  }
+  stop(id: string, graceMs: number): Promise<void> {
+    return this.timed('stop', () => this.inner.stop(id, graceMs), id);
+  }
+  remove(id: string): Promise<void> {
+    return this.timed('remove', () => this.inner.remove(id), id);
+  }
+  inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    return this.timed('inspect', () => this.inner.inspect(idOrName), idOrName);
+  }
+  execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    return this.timed('execCheck', () => this.inner.execCheck(id, command, timeoutMs), id);
+  }
+  list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    return this.timed('list', () => this.inner.list(labels));
+  }
+  summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return this.timed('summaries', () => this.inner.summaries(labels));
+  }
+  events(filter: EventFilter, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+    return this.inner.events(filter, onEvent, signal);
+  }
+}
+
+export function instrument(runtime: ContainerRuntime, metrics: AgentMetrics, log?: Logger): ContainerRuntime {
+  return new InstrumentedRuntime(runtime, metrics, log);
 }
 
 /**

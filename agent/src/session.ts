@@ -4,7 +4,7 @@
 // than the newest one seen are refused: a deposed leader cannot command this agent.
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, LEADER_METADATA, protos } from '../../proto/src/grpc.js';
-import { backoffMs, sleep } from '../../proto/src/clock.js';
+import { backoffMs, monotonicNow, sleep, type MonotonicNow } from '../../proto/src/clock.js';
 import { descriptionToPb, statusToPb, taskFromPb } from '../../proto/src/convert.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { NodeDescription, TaskStatus } from '../../proto/src/model.js';
@@ -55,6 +55,14 @@ export interface SessionDeps {
    * set when the leader told it (Welcome).
    */
   onContact?: (fenceAfterMs: number | undefined) => void;
+  /** Wall clock (the heartbeat's sequence number only). Default: Date.now. */
+  now?: () => number;
+  /**
+   * Monotonic clock for the durations that decide: the Welcome timeout, the leader's silence, how
+   * long a session lasted. A wall clock stepped by NTP must neither drop a healthy session nor
+   * keep a stalled one. Default: performance.now.
+   */
+  monotonic?: MonotonicNow;
   /** Notified on every state change (tests and metrics). */
   onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
 }
@@ -68,7 +76,13 @@ export class Session {
   private preferred: string | undefined;
   connected = false;
 
-  constructor(private readonly deps: SessionDeps) {}
+  private readonly now: () => number;
+  private readonly mono: MonotonicNow;
+
+  constructor(private readonly deps: SessionDeps) {
+    this.now = deps.now ?? Date.now;
+    this.mono = deps.monotonic ?? monotonicNow;
+  }
 
   get epoch(): number {
     return this.epochSeen;
@@ -98,7 +112,7 @@ export class Session {
     let triedInRound = 0;
     while (!signal.aborted) {
       const address = this.nextAddress();
-      const started = Date.now();
+      const started = this.mono();
       try {
         await this.once(address, signal);
       } catch (err) {
@@ -119,7 +133,7 @@ export class Session {
         this.deps.onState?.('disconnected');
       }
       // A session that lasted a while was healthy: start the backoff over.
-      if (Date.now() - started > 10_000) {
+      if (this.mono() - started > 10_000) {
         failures = 0;
         triedInRound = 0;
       }
@@ -154,13 +168,13 @@ export class Session {
       let finished = false;
       // Watchdog: a controller that accepted the connection but does not answer (paused,
       // partitioned one way) is left for another, without waiting for TCP to notice.
-      const opened = Date.now();
-      let lastHeard = 0;
+      const opened = this.mono();
+      let lastHeard: number | undefined; // monotonic; undefined until Welcome
       let stallMs = 0;
       const watchdog = setInterval(() => {
-        const now = Date.now();
-        if (lastHeard === 0 && now - opened > WELCOME_TIMEOUT_MS) finish(new Error(`no Welcome within ${WELCOME_TIMEOUT_MS} ms`));
-        else if (lastHeard > 0 && now - lastHeard > stallMs) finish(new Error(`controller silent for ${now - lastHeard} ms`));
+        const now = this.mono();
+        if (lastHeard === undefined && now - opened > WELCOME_TIMEOUT_MS) finish(new Error(`no Welcome within ${WELCOME_TIMEOUT_MS} ms`));
+        else if (lastHeard !== undefined && now - lastHeard > stallMs) finish(new Error(`controller silent for ${Math.round(now - lastHeard)} ms`));
       }, WATCHDOG_MS);
       const finish = (err?: Error): void => {
         if (finished) return;
@@ -183,7 +197,7 @@ export class Session {
       stream.on('end', () => finish(new Error('controller closed the session')));
       let sessionEpoch = 0;
       stream.on('data', (msg: ControllerMessage__Output) => {
-        if (sessionEpoch > 0) lastHeard = Date.now();
+        if (sessionEpoch > 0) lastHeard = this.mono();
         if (msg.welcome) {
           const w = msg.welcome;
           if (w.epoch < this.epochSeen) {
@@ -194,13 +208,13 @@ export class Session {
           this.epochSeen = w.epoch;
           sessionEpoch = w.epoch;
           this.connected = true;
-          lastHeard = Date.now();
+          lastHeard = this.mono();
           stallMs = STALL_PERIODS * Math.max(100, w.heartbeatPeriodMs);
           this.deps.onContact?.(w.fenceAfterMs > 0 ? w.fenceAfterMs : undefined);
           this.deps.log.info({ address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId }, 'session established');
           this.deps.onState?.('connected', { epoch: w.epoch, address });
           heartbeat = setInterval(() => {
-            stream.write({ heartbeat: { seq: Date.now() } });
+            stream.write({ heartbeat: { seq: this.now() } });
           }, Math.max(100, w.heartbeatPeriodMs));
           for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
           this.flush();

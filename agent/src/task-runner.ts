@@ -14,7 +14,11 @@
 // - After LOCAL_RESTARTS_BEFORE_MOVE restarts in a row the task is given up on this node
 //   (`failed`): the controller replaces it, ranking this node last. Unless the container's own
 //   memory limit killed it (reported as such, `oomKilled`): it goes on restarting here.
-import { backoffMs, systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
+//
+// What to do next is decided by task-plan.ts (pure: observed container, desired state, counters
+// and timers, now → one action); this file observes, performs that action and feeds the result
+// back (a start's outcome, a pull's failure).
+import { systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import { formatDuration } from '../../proto/src/spec/units.js';
@@ -23,9 +27,10 @@ import { isTerminal, statusOrder, type TaskState } from '../../proto/src/types.j
 import {
   LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
+import { fenceLabels } from './fence.js';
 import { HealthTracker, runProbe } from './health/probe.js';
 import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
-import { decideRestart, describeEnd, type EndedRun, type RestartCounters } from './restart-plan.js';
+import { decideStarted, decideStep, hasEnded, needsContainer, pullRetry, type Action, type Observation, type Plan, type RunnerMemory } from './task-plan.js';
 import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
@@ -33,11 +38,7 @@ export type Report = (taskId: string, status: TaskStatus) => void;
 /** A task as assigned to this node: the record, plus pull credentials when its spec names some. */
 export type AssignedTask = TaskRecord & { pullAuth?: PullAuth };
 
-/** A restarted container is reported running once it stayed up this long (see the file comment). */
-export const RESTARTED_REPORT_SETTLE_MS = 1_000;
-/** Failed pulls are retried after 1s, 2s, 4s, ... at most this long apart. */
-export const PULL_RETRY_INITIAL_MS = 1_000;
-export const PULL_RETRY_MAX_MS = 30_000;
+export { PULL_RETRY_INITIAL_MS, PULL_RETRY_MAX_MS, RESTARTED_REPORT_SETTLE_MS } from './task-plan.js';
 /** The first health check of a run comes this soon (or after `interval`, if shorter). */
 export const FIRST_PROBE_MAX_DELAY_MS = 500;
 
@@ -61,6 +62,8 @@ export function containerLabels(task: TaskRecord, nodeId: string): Record<string
     [LABEL_NODE]: nodeId,
     [LABEL_REVISION]: String(task.specRevision),
     [LABEL_TASK_CREATED]: String(task.createdAtMs),
+    // What the fence needs of a container, also after an agent restart: its onNodeLoss mode and stop grace.
+    ...fenceLabels(task.spec),
   };
 }
 
@@ -82,14 +85,10 @@ export class TaskRunner {
   private readonly clock: Clock;
   private readonly puller: ImagePuller;
   private wake: { at: number; timer: Timer } | undefined;
-  // restarts
-  private counters: RestartCounters;
-  private restarts: number;
-  private restartDueAt: number | undefined;
-  private lastStartAtMs = 0;
+  /** Restart counters and the restart and pull timers: what task-plan.ts decides on and returns anew. */
+  private mem: RunnerMemory;
   // pulls
   private pullFailures = 0;
-  private pullRetryAt: number | undefined;
   /** Aborts the pull this runner waits for (the task is no longer wanted). */
   private pullAbort: AbortController | undefined;
   // health
@@ -110,8 +109,13 @@ export class TaskRunner {
     this.puller = deps.puller ?? new ImagePuller(deps.runtime);
     // Terminal states survive a restart of the agent: the controller already knows them.
     if (isTerminal(task.status.state)) this.last = task.status;
-    this.restarts = task.status.restarts ?? 0;
-    this.counters = { failuresInRow: task.priorFailures ?? 0, localRestarts: 0 };
+    this.mem = {
+      restarts: task.status.restarts ?? 0,
+      counters: { failuresInRow: task.priorFailures ?? 0, localRestarts: 0 },
+      restartDueAt: undefined,
+      pullRetryAt: undefined,
+      lastStartAtMs: 0,
+    };
   }
 
   get status(): TaskStatus | undefined {
@@ -123,7 +127,7 @@ export class TaskRunner {
     const prevAuth = JSON.stringify(this.task.pullAuth ?? null);
     this.task = task;
     // New credentials: retry a failed pull now rather than at the end of its backoff.
-    if (JSON.stringify(task.pullAuth ?? null) !== prevAuth) this.pullRetryAt = undefined;
+    if (JSON.stringify(task.pullAuth ?? null) !== prevAuth) this.mem.pullRetryAt = undefined;
     if (task.desiredState !== 'running') this.pullAbort?.abort();
     this.poke();
   }
@@ -202,9 +206,9 @@ export class TaskRunner {
     if (!('err' in extra)) delete next.err;
     if (!('container' in extra)) delete next.container; // absent: up (or not running)
     if (!('oomKilled' in extra)) delete next.oomKilled; // about the end this status reports only
-    if (this.restarts > 0) next.restarts = this.restarts;
+    if (this.mem.restarts > 0) next.restarts = this.mem.restarts;
     // Only when a healthy period started the count over (otherwise priorFailures + restarts).
-    if (this.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.restarts) next.failuresInRow = this.counters.failuresInRow;
+    if (this.mem.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.mem.restarts) next.failuresInRow = this.mem.counters.failuresInRow;
     else delete next.failuresInRow;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
       a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
@@ -236,91 +240,139 @@ export class TaskRunner {
     return info;
   }
 
-  private async step(): Promise<void> {
-    const { runtime } = this.deps;
-    const task = this.task;
-    if (task.desiredState !== 'running') {
-      this.cancelTimers();
-      this.restartDueAt = undefined;
-      const info = await this.inspect();
-      if (info?.running) {
-        this.deps.log.info({ task: task.id, container: info.id }, 'stopping container');
-        await runtime.stop(info.id, task.spec.stop.gracePeriod);
-        const after = await runtime.inspect(info.id);
-        this.setStatus('shutdown', 'stopped', { containerId: info.id, ...(after ? { exitCode: after.exitCode } : {}) });
-      } else if (!this.last || !isTerminal(this.last.state)) {
-        this.setStatus('shutdown', info ? 'stopped' : 'never started', info ? { containerId: info.id } : {});
-      }
-      if (task.desiredState === 'remove' && info) await runtime.remove(info.id);
-      return;
-    }
-    if (this.last && isTerminal(this.last.state)) return;
+  /** What the runner knows of its task and container (the health tracker's view included). */
+  private observation(container: ContainerInfo | undefined): Observation {
+    const t = this.tracker;
+    return { task: this.task, last: this.last, container, ...(t ? { health: { status: t.status, detail: t.lastDetail, healthySinceMs: t.healthySinceMs } } : {}) };
+  }
 
+  /**
+   * Health tracking follows the container: a new run of a container with a check gets a new
+   * tracker and its first probe; an ended one has no probes.
+   */
+  private followHealth(info: ContainerInfo, now: number): void {
+    const check = this.task.spec.health;
+    if (info.running) {
+      this.lastInfo = info;
+      const run = `${info.id}:${info.startedAtMs}`;
+      if (check && (!this.tracker || this.trackedRun !== run)) {
+        this.tracker = new HealthTracker(check, info.startedAtMs || now);
+        this.trackedRun = run;
+        this.scheduleProbe(Math.min(check.interval, FIRST_PROBE_MAX_DELAY_MS));
+      }
+    } else if (hasEnded(info)) this.stopProbes();
+  }
+
+  /** One pass: observe, decide (task-plan.ts), act. */
+  private async step(): Promise<void> {
+    if (this.task.desiredState !== 'running') this.cancelTimers();
+    if (!needsContainer(this.task.desiredState, this.last)) return;
     const now = this.deps.now();
     const info = await this.inspect();
-    if (info?.running) return this.onRunning(info, now);
-    if (info && (info.state === 'exited' || info.state === 'dead') && info.startedAtMs > 0) return this.onEnded(info, now);
-    if (!info && this.last && ['starting', 'running'].includes(this.last.state)) {
-      this.setStatus('failed', 'container disappeared', { err: 'container removed outside Berth' });
-      return;
-    }
+    if (info && this.task.desiredState === 'running') this.followHealth(info, now);
+    await this.perform(decideStep(this.observation(info), this.mem, now), now);
+  }
 
-    let id = info?.id; // created but never started (the agent died between create and start)
-    if (!id) {
-      if (this.pullRetryAt !== undefined && now < this.pullRetryAt) return this.wakeAt(this.pullRetryAt);
-      this.setStatus('preparing', 'preparing container');
-      const abort = (this.pullAbort = new AbortController());
-      try {
-        await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`), abort.signal);
-        this.pullFailures = 0;
-        this.pullRetryAt = undefined;
-      } catch (err) {
-        if (err instanceof PullAbandonedError) {
-          this.deps.log.info({ task: task.id, image: task.spec.image }, 'pull abandoned: the task is no longer wanted');
-          return this.poke(); // the next pass reports what is
+  /** Performs a decision: its counters and timers first (the reports carry them), then its action. */
+  private async perform(plan: Plan, now: number): Promise<void> {
+    this.mem = plan.memory;
+    const a: Action = plan.action;
+    const { runtime } = this.deps;
+    const task = this.task;
+    switch (a.kind) {
+      case 'none':
+        return;
+      case 'shutdown':
+        if (a.running && a.containerId) {
+          this.deps.log.info({ task: task.id, container: a.containerId }, 'stopping container');
+          await runtime.stop(a.containerId, task.spec.stop.gracePeriod);
+          const after = await runtime.inspect(a.containerId);
+          this.setStatus('shutdown', 'stopped', { containerId: a.containerId, ...(after ? { exitCode: after.exitCode } : {}) });
+        } else if (a.report) {
+          this.setStatus('shutdown', a.containerId ? 'stopped' : 'never started', a.containerId ? { containerId: a.containerId } : {});
         }
-        if (!(err instanceof ImageUnavailableError)) throw err;
-        const delay = backoffMs(this.pullFailures++, PULL_RETRY_INITIAL_MS, PULL_RETRY_MAX_MS);
-        this.pullRetryAt = now + delay;
-        this.setStatus('preparing', `${err.message}; retrying in ${formatDuration(delay)}`, { err: err.message });
-        return this.wakeAt(this.pullRetryAt);
-      } finally {
-        this.pullAbort = undefined;
+        if (a.remove && a.containerId) await runtime.remove(a.containerId);
+        return;
+      case 'wait':
+        return this.wakeAt(a.until);
+      case 'report':
+        return this.setStatus(a.status.state, a.status.message, a.status.extra);
+      case 'ended':
+        this.setStatus(a.status.state, a.status.message, a.status.extra);
+        if (a.wakeAt !== undefined) this.wakeAt(a.wakeAt);
+        if (a.stop !== undefined) {
+          // Unhealthy: stop it; the restart (if any) follows when it ended.
+          this.stopProbes();
+          this.deps.log.info({ task: task.id, container: a.stop.containerId, detail: a.stop.detail }, 'container unhealthy; stopping it');
+          await runtime.stop(a.stop.containerId, task.spec.stop.gracePeriod);
+        }
+        return;
+      case 'start':
+        if (a.report) this.setStatus('starting', 'starting container', { containerId: a.containerId });
+        return this.startContainer(a.containerId, now);
+      case 'prepare':
+        return this.prepare(now);
+    }
+  }
+
+  /** No container yet: the image (per pull policy), then create, then start. */
+  private async prepare(now: number): Promise<void> {
+    const { runtime } = this.deps;
+    const task = this.task;
+    this.setStatus('preparing', 'preparing container');
+    const abort = (this.pullAbort = new AbortController());
+    try {
+      await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`), abort.signal);
+      this.pullFailures = 0;
+      this.mem.pullRetryAt = undefined;
+    } catch (err) {
+      if (err instanceof PullAbandonedError) {
+        this.deps.log.info({ task: task.id, image: task.spec.image }, 'pull abandoned: the task is no longer wanted');
+        return this.poke(); // the next pass reports what is
       }
-      if (this.task.desiredState !== 'running') return this.poke(); // changed during the pull
-      this.mayExist = true; // from here on, a create may have happened (even if it fails)
-      try {
-        id = await runtime.create({ name: task.containerName, labels: containerLabels(task, this.deps.nodeId), spec: task.spec });
-      } catch (err) {
-        if (err instanceof EngineUnavailableError) throw err;
-        if (!(err instanceof ContainerExistsError)) {
-          this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, { err: err instanceof Error ? err.message : String(err) });
-          return;
-        }
-        // The name is taken: by this task's container (a retried create), or by a leftover of an
-        // earlier incarnation, which inspect() removes (then the next pass creates anew).
-        const existing = await this.inspect();
-        if (!existing) {
-          // Twice in a row means the engine holds the name without a container: leave it to the resync.
-          if (this.nameConflict) throw err;
-          this.nameConflict = true;
-          this.dirty = true;
-          return;
-        }
-        this.nameConflict = false;
-        if (existing.running || existing.startedAtMs > 0) return this.poke(); // it ran already: the next pass follows it
-        id = existing.id;
+      if (!(err instanceof ImageUnavailableError)) throw err;
+      const retry = pullRetry(this.pullFailures++, now);
+      this.mem.pullRetryAt = retry.at;
+      this.setStatus('preparing', `${err.message}; retrying in ${formatDuration(retry.delayMs)}`, { err: err.message });
+      return this.wakeAt(retry.at);
+    } finally {
+      this.pullAbort = undefined;
+    }
+    if (this.task.desiredState !== 'running') return this.poke(); // changed during the pull
+    this.mayExist = true; // from here on, a create may have happened (even if it fails)
+    let id: string;
+    try {
+      id = await runtime.create({ name: task.containerName, labels: containerLabels(task, this.deps.nodeId), spec: task.spec });
+    } catch (err) {
+      if (err instanceof EngineUnavailableError) throw err;
+      if (!(err instanceof ContainerExistsError)) {
+        this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, { err: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      // The name is taken: by this task's container (a retried create), or by a leftover of an
+      // earlier incarnation, which inspect() removes (then the next pass creates anew).
+      const existing = await this.inspect();
+      if (!existing) {
+        // Twice in a row means the engine holds the name without a container: leave it to the resync.
+        if (this.nameConflict) throw err;
+        this.nameConflict = true;
+        this.dirty = true;
+        return;
       }
       this.nameConflict = false;
-      this.containerId = id;
+      if (existing.running || existing.startedAtMs > 0) return this.poke(); // it ran already: the next pass follows it
+      id = existing.id;
     }
+    this.nameConflict = false;
+    this.containerId = id;
     this.setStatus('starting', 'starting container', { containerId: id });
     await this.startContainer(id, now);
   }
 
+  /** Starts the container, then follows what it does (the start's outcome fed back to the plan). */
   private async startContainer(id: string, now: number): Promise<void> {
     const { runtime } = this.deps;
-    this.lastStartAtMs = now;
+    this.mem.lastStartAtMs = now;
     this.tracker = undefined;
     try {
       await runtime.start(id);
@@ -330,36 +382,10 @@ export class TaskRunner {
       return;
     }
     const started = await runtime.inspect(id);
-    if (started?.running) await this.onRunning(started, this.deps.now());
-    else if (started && started.startedAtMs > 0) await this.onEnded(started, this.deps.now());
-  }
-
-  /** The container runs: track its health, act on unhealthy, report. */
-  private async onRunning(info: ContainerInfo, now: number): Promise<void> {
-    this.restartDueAt = undefined;
-    this.lastInfo = info;
-    const check = this.task.spec.health;
-    let health = info.health ?? '';
-    let detail = info.healthOutput ?? '';
-    if (check) {
-      const run = `${info.id}:${info.startedAtMs}`;
-      if (!this.tracker || this.trackedRun !== run) {
-        this.tracker = new HealthTracker(check, info.startedAtMs || now);
-        this.trackedRun = run;
-        this.scheduleProbe(Math.min(check.interval, FIRST_PROBE_MAX_DELAY_MS));
-      }
-      health = this.tracker.status;
-      detail = this.tracker.lastDetail;
-    }
-    if (health === 'unhealthy') return this.onUnhealthy(info, now, detail);
-    // Just restarted: wait a moment before saying it runs (see the file comment).
-    const upSince = info.startedAtMs || this.lastStartAtMs;
-    if (this.restarts > 0 && this.last?.container === 'backoff' && now - upSince < RESTARTED_REPORT_SETTLE_MS) {
-      return this.wakeAt(upSince + RESTARTED_REPORT_SETTLE_MS);
-    }
-    const restarted = this.restarts > 0 ? ` (restarted ${this.restarts}×)` : '';
-    const message = health === 'healthy' ? `container running, healthy${restarted}` : health === 'starting' ? `container running, health check pending${restarted}` : `container running${restarted}`;
-    this.setStatus('running', message, { containerId: info.id, ports: info.ports, startedAtMs: info.startedAtMs, health });
+    const at = this.deps.now();
+    if (started?.running) this.followHealth(started, at);
+    else if (started && started.startedAtMs > 0) this.stopProbes(); // it ended at once
+    await this.perform(decideStarted(this.observation(started), started, this.mem, at), at);
   }
 
   private scheduleProbe(ms: number): void {
@@ -379,60 +405,5 @@ export class TaskRunner {
     if (this.tracker !== tracker) return; // a new run started meanwhile
     if (tracker.record(result, this.deps.now())) this.poke();
     if (tracker.status !== 'unhealthy') this.scheduleProbe(check.interval);
-  }
-
-  /** The check failed `retries` times: stop the container and restart it per policy. */
-  private async onUnhealthy(info: ContainerInfo, now: number, detail: string): Promise<void> {
-    this.stopProbes();
-    const healthySince = this.tracker?.healthySinceMs ?? 0;
-    const run: EndedRun = { exitCode: 0, unhealthy: true, healthyRunMs: healthySince ? now - healthySince : 0 };
-    const why = `unhealthy${detail ? ` (${detail})` : ''}`;
-    this.decide(run, info, now, why, { health: 'unhealthy' });
-    this.deps.log.info({ task: this.task.id, container: info.id, detail }, 'container unhealthy; stopping it');
-    await this.deps.runtime.stop(info.id, this.task.spec.stop.gracePeriod);
-  }
-
-  /** The container ended: restart it when due, or decide what its end means. */
-  private async onEnded(info: ContainerInfo, now: number): Promise<void> {
-    this.stopProbes();
-    if (this.restartDueAt !== undefined) {
-      if (now < this.restartDueAt) return this.wakeAt(this.restartDueAt);
-      this.restartDueAt = undefined;
-      return this.startContainer(info.id, now);
-    }
-    const check = this.task.spec.health;
-    const healthySince = check ? (this.tracker?.healthySinceMs ?? 0) : info.startedAtMs;
-    const ended = info.finishedAtMs || now;
-    // OOMKilled with exit 0: a child was killed, the container itself ended well.
-    const oomKilled = info.oomKilled === true && info.exitCode !== 0;
-    const run: EndedRun = {
-      exitCode: info.exitCode,
-      unhealthy: false,
-      oomKilled,
-      memoryLimitBytes: this.task.spec.resources.limits?.memory ?? 0,
-      healthyRunMs: healthySince ? ended - healthySince : 0,
-    };
-    const why = `${describeEnd(run)}${info.exitCode !== 0 && info.error ? `: ${info.error}` : ''}`;
-    this.decide(run, info, now, why, { exitCode: info.exitCode, health: '', ...(oomKilled ? { oomKilled: true } : {}) });
-  }
-
-  private decide(run: EndedRun, info: ContainerInfo, now: number, why: string, extra: Partial<TaskStatus>): void {
-    const d = decideRestart(this.task.spec.restart, run, this.counters);
-    const base = { containerId: info.id, ...extra };
-    this.counters = d.counters;
-    switch (d.action) {
-      case 'restart':
-        this.restarts++;
-        this.restartDueAt = now + d.delayMs;
-        this.setStatus('running', `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${this.restarts})${d.note ? `; ${d.note}` : ''}`, { ...base, container: 'backoff' });
-        this.wakeAt(this.restartDueAt);
-        return;
-      case 'end':
-        this.setStatus(d.state, `${why} (${d.reason})`, d.state === 'failed' ? { ...base, err: why } : base);
-        return;
-      case 'move':
-        this.setStatus('failed', `${why}; ${d.reason}`, { ...base, err: why });
-        return;
-    }
   }
 }

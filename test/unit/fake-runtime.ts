@@ -4,7 +4,7 @@
 // missing container. Every call is logged so tests assert on what the agent did.
 import type { PortBinding } from '../../proto/src/model.js';
 import {
-  ContainerExistsError, type ContainerEvent, type ContainerInfo, type ContainerSummary, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  ContainerExistsError, type ContainerEvent, type ContainerInfo, type EventFilter, type ContainerSummary, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../../agent/src/runtime/runtime.js';
 
 export interface FakeContainer {
@@ -201,8 +201,8 @@ export class FakeRuntime implements ContainerRuntime {
       .map((c) => ({ id: c.id, name: c.name, labels: { ...c.labels }, state: c.state, running: c.state === 'running' }));
   }
 
-  async events(labels: Record<string, string>, _onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
-    this.calls.push({ op: 'events', arg: JSON.stringify(labels) });
+  async events(filter: EventFilter, _onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'events', arg: JSON.stringify(filter.labels) });
     if (signal.aborted) return;
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   }

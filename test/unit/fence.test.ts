@@ -7,7 +7,8 @@ import { ManualClock } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto/src/labels.js';
 import { silentLogger } from '../../proto/src/log.js';
 import { FakeRuntime } from './fake-runtime.js';
-import { mockSpec } from './fixtures.js';
+import { mockService, mockSpec, mockTask } from './fixtures.js';
+import { containerLabels } from '../../agent/src/task-runner.js';
 
 const NODE = 'n1';
 const dirs: string[] = [];
@@ -53,13 +54,14 @@ describe('Fence', () => {
     expect(rt.containers.get(wait.id)!.state).toBe('exited');
   });
 
-  it('the wrapped runtime labels new containers and refuses to start waitForNode ones while fenced', async () => {
+  it('new containers carry the fence labels; the wrapped runtime refuses to start waitForNode ones while fenced', async () => {
     const { clock, rt, fence } = setup();
     const wrapped = fence.wrap(rt);
     const spec = mockSpec({ onNodeLoss: 'waitForNode', stop: { signal: 'SIGTERM', gracePeriod: 3_000 } });
-    const id = await wrapped.create({ name: 'c1', labels: { [LABEL_NODE]: NODE }, spec });
+    // The fence labels are part of the runner's container labels (no longer added by the wrapper).
+    const id = await wrapped.create({ name: 'c1', labels: containerLabels(mockTask(mockService({ spec })), NODE), spec });
     expect(rt.containers.get(id)!.labels).toMatchObject({ [LABEL_ON_NODE_LOSS]: 'waitForNode', [LABEL_STOP_GRACE_MS]: '3000' });
-    const id2 = await wrapped.create({ name: 'c2', labels: { [LABEL_NODE]: NODE }, spec: mockSpec() });
+    const id2 = await wrapped.create({ name: 'c2', labels: containerLabels(mockTask(mockService()), NODE), spec: mockSpec() });
     fence.contact(5_000);
     clock.advance(6_000);
     await expect(wrapped.start(id)).rejects.toBeInstanceOf(FencedError);

@@ -5,7 +5,7 @@ import { ContainerExistsError } from '../../agent/src/runtime/runtime.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { silentLogger } from '../../proto/src/log.js';
 import {
-  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
+  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { DesiredState } from '../../proto/src/types.js';
@@ -62,6 +62,9 @@ describe('Worker + TaskRunner', () => {
         [LABEL_NODE]: NODE,
         [LABEL_REVISION]: '1',
         [LABEL_TASK_CREATED]: String(t.createdAtMs),
+        // The fence's labels are the runner's too (the engine held them before, added by the fence wrapper).
+        [LABEL_ON_NODE_LOSS]: 'replace',
+        [LABEL_STOP_GRACE_MS]: String(t.spec.stop.gracePeriod),
       });
       expect(statesOf(t.id)).toEqual(['preparing', 'starting', 'running']);
     }

@@ -60,6 +60,14 @@ export interface CreateRequest {
   spec: ServiceSpec;
 }
 
+/** Which container events to stream: the engine filters them (nothing else reaches the agent). */
+export interface EventFilter {
+  /** Containers carrying all of these labels. */
+  labels: Record<string, string>;
+  /** Only these actions (die, oom, destroy, health_status, ...). */
+  actions: readonly string[];
+}
+
 export interface ContainerEvent {
   /** start, die, stop, kill, oom, destroy, health_status, ... */
   action: string;
@@ -102,6 +110,6 @@ export interface ContainerRuntime {
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
   /** The same containers from one engine call, without inspecting them (the periodic resync). */
   summaries(labels: Record<string, string>): Promise<ContainerSummary[]>;
-  /** Streams container events with these labels until the signal aborts or the stream breaks. */
-  events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void>;
+  /** Streams the container events the filter selects until the signal aborts or the stream breaks. */
+  events(filter: EventFilter, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void>;
 }

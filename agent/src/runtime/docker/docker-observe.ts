@@ -2,8 +2,9 @@
 // own client without a call timeout: a followed log or an interactive shell may stay quiet for
 // longer than any engine call is allowed to take.
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerStats, ExecOptions, ExecOutput, ExecProcess, LogOptions, LogRecord, ObserveRuntime } from '../observe.js';
+import { dockerClient, parseEngineAddress, type EngineAddress } from './docker-client.js';
 import { classify } from './docker-runtime.js';
 import { FrameDecoder, logRecords, parseStats, type DockerStatsDoc } from './docker-streams.js';
 
@@ -22,13 +23,13 @@ async function* chunks(stream: NodeJS.ReadableStream): AsyncIterable<Buffer> {
 export class DockerObserveRuntime implements ObserveRuntime {
   readonly docker: Docker;
 
-  constructor(opts: { socketPath: string }) {
-    this.docker = new Docker({ socketPath: opts.socketPath });
+  constructor(where: EngineAddress) {
+    this.docker = dockerClient(where, 'streams');
   }
 
   /** From DOCKER_HOST-style addresses: unix:///path or a bare socket path. */
   static fromAddress(address: string): DockerObserveRuntime {
-    return new DockerObserveRuntime({ socketPath: address.startsWith('unix://') ? address.slice('unix://'.length) : address });
+    return new DockerObserveRuntime(parseEngineAddress(address));
   }
 
   async stats(containerId: string): Promise<ContainerStats | undefined> {

@@ -1,16 +1,14 @@
 // DockerRuntime: ContainerRuntime on a Docker engine through dockerode. The only user of
 // dockerode in the project.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { PortBinding } from '../../../../proto/src/model.js';
 import {
   ContainerExistsError, EngineUnavailableError,
-  type ContainerEvent, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  type ContainerEvent, type ContainerInfo, type EventFilter, type ContainerRuntime, type ContainerSummary, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
 } from '../runtime.js';
 import { createOptions, needsImageCmd, type ImageDefaults } from './create-options.js';
+import { dockerClient, parseEngineAddress, type EngineAddress } from './docker-client.js';
 import { FrameDecoder } from './docker-streams.js';
-
-/** A call to the engine that takes longer is an error (a hung engine must not hang the agent). */
-const ENGINE_CALL_TIMEOUT_MS = 60_000;
 
 interface DockerError {
   statusCode?: number;
@@ -65,16 +63,14 @@ export class DockerRuntime implements ContainerRuntime {
    */
   private readonly streams: Docker;
 
-  constructor(opts: { socketPath?: string; host?: string } = {}) {
-    const where = { ...(opts.socketPath ? { socketPath: opts.socketPath } : {}), ...(opts.host ? { host: opts.host } : {}) };
-    this.docker = new Docker({ ...where, timeout: ENGINE_CALL_TIMEOUT_MS });
-    this.streams = new Docker(where);
+  constructor(where: EngineAddress = {}) {
+    this.docker = dockerClient(where, 'calls');
+    this.streams = dockerClient(where, 'streams');
   }
 
   /** From DOCKER_HOST-style addresses: unix:///path or a bare socket path. */
   static fromAddress(address: string): DockerRuntime {
-    const path = address.startsWith('unix://') ? address.slice('unix://'.length) : address;
-    return new DockerRuntime({ socketPath: path });
+    return new DockerRuntime(parseEngineAddress(address));
   }
 
   async info(): Promise<EngineInfo> {
@@ -239,11 +235,13 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async events(labels: Record<string, string>, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
+  async events(filter: EventFilter, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
     let stream: NodeJS.ReadableStream;
     try {
+      // The engine filters: only these containers' events of these actions reach the agent.
+      // (health_status matches the engine's `health_status: healthy` and the like.)
       stream = (await this.streams.getEvents({
-        filters: { type: ['container'], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+        filters: { type: ['container'], label: Object.entries(filter.labels).map(([k, v]) => `${k}=${v}`), event: [...filter.actions] },
         abortSignal: signal,
       } as Docker.GetEventsOptions));
     } catch (err) {
