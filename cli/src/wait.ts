@@ -301,11 +301,12 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
         }
       }
       if (open.size === 0 || done.some((d) => d.phase === 'failed')) break;
-      const t = now();
-      if (t >= deadline) break;
+      if (now() >= deadline) break;
+      // The next settle counts from the time judged by (a later reading could pass it unjudged).
       let until = deadline;
-      for (const o of open.values()) until = Math.min(until, o.mode === 'poll' ? o.nextPollAt : nextSettle(o, t, settleMs));
-      await sleep(Math.max(0, until - t), wake.signal);
+      for (const o of open.values()) until = Math.min(until, o.mode === 'poll' ? o.nextPollAt : nextSettle(o, nowMs, settleMs));
+      // Rounded up: a timer may fire a fraction of a ms early, before the settle it waits for.
+      await sleep(Math.max(0, Math.ceil(until - now())), wake.signal);
     }
   } finally {
     stop.abort();

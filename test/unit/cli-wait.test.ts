@@ -119,6 +119,18 @@ describe('waitForServices, watching', () => {
     expect(clk.now()).toBe(T0 + 1_000 - 100 + SETTLE_MS);
   });
 
+  it('a timer that fires a fraction of a ms early does not lose the settle wake-up', async () => {
+    const svc = mockService({ replicas: 1 });
+    const up = mockTask(svc);
+    const clk = clock();
+    const { watch } = fakeWatch(clk, [[{ at: 0, step: { service: pbService(svc), tasks: pbTasks(up), runningForMs: { [up.id]: 2 } } }]]);
+    // Real timers round to whole ms and may fire early; each sleep here ends 0.3 ms short.
+    const early = { ...clk, sleep: (ms: number, signal: AbortSignal) => clk.sleep(Math.max(0, ms - 0.3), signal) };
+    const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...early, watch });
+    expect(o!.phase).toBe('converged');
+    expect(clk.now()).toBeLessThan(T0 + SETTLE_MS);
+  });
+
   it('a container that fails at once is not taken for converged: its restarts end in a crash loop', async () => {
     const svc = mockService({ replicas: 1 });
     const t = mockTask(svc);
