@@ -7,7 +7,22 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
-const IO_MODULES = ['node:fs', 'node:net', 'node:http', 'node:child_process', 'node:crypto', 'node:os', 'fs', 'net', 'http', 'child_process', 'dockerode', 'etcd3', 'nats', '@grpc/grpc-js'];
+const IO_MODULES = [
+  'node:fs',
+  'node:net',
+  'node:http',
+  'node:child_process',
+  'node:crypto',
+  'node:os',
+  'fs',
+  'net',
+  'http',
+  'child_process',
+  'dockerode',
+  'etcd3',
+  'nats',
+  '@grpc/grpc-js',
+];
 
 /**
  * The layers of each component, lowest first. A folder may import from the layers below it and
@@ -47,12 +62,18 @@ function layerZones() {
     const path = (layer) => (layer === '*.ts' ? `./${component}/src/*.ts` : `./${component}/src/${layer}`);
     layers.forEach((group, i) => {
       for (const layer of group) {
-        const from = [...group.filter((p) => p !== layer), ...layers.slice(i + 1).flat()].map((l) => (l === '*.ts' ? path(l) : `${path(l)}/**`));
+        const from = [...group.filter((p) => p !== layer), ...layers.slice(i + 1).flat()].map((l) =>
+          l === '*.ts' ? path(l) : `${path(l)}/**`,
+        );
         if (from.length === 0) continue;
         // A folder whose subfolder is a layer of its own (runtime, runtime/docker): only its own files.
         const nested = all.some((l) => l.startsWith(`${layer}/`));
         const target = layer === '*.ts' ? path(layer) : nested ? `${path(layer)}/*.ts` : `${path(layer)}/**`;
-        zones.push({ target, from, message: `${component}/src/${layer} sits below it in the declared layers (eslint.config.mjs LAYERS): move the shared part down instead` });
+        zones.push({
+          target,
+          from,
+          message: `${component}/src/${layer} sits below it in the declared layers (eslint.config.mjs LAYERS): move the shared part down instead`,
+        });
       }
     });
   }
@@ -60,7 +81,19 @@ function layerZones() {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', 'proto/gen.mjs', 'test/chaos/soak.mjs', 'test/chaos/series.mjs', 'eslint.config.mjs', '.berth/**', '.chaos/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'proto/gen/**',
+      'proto/gen.mjs',
+      'test/chaos/soak.mjs',
+      'test/chaos/series.mjs',
+      'eslint.config.mjs',
+      '.berth/**',
+      '.chaos/**',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -82,31 +115,58 @@ export default tseslint.config(
       '@typescript-eslint/only-throw-error': 'off',
       '@typescript-eslint/prefer-promise-reject-errors': 'off',
       '@typescript-eslint/no-redundant-type-constituents': 'off',
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/test/**', '../test/*'], message: 'production code never imports tests' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/test/**', '../test/*'], message: 'production code never imports tests' }] },
+      ],
     },
   },
   {
     // Pure code: no I/O, no clock, no randomness (time and seeds are inputs).
-    files: ['controller/src/scheduler/*.ts', 'controller/src/**/*-plan.ts', 'controller/src/dispatcher/assignments.ts', 'proto/src/spec/**/*.ts', 'agent/src/runtime/docker/create-options.ts', 'agent/src/task-plan.ts', 'agent/src/restart-plan.ts'],
+    files: [
+      'controller/src/scheduler/*.ts',
+      'controller/src/**/*-plan.ts',
+      'controller/src/dispatcher/assignments.ts',
+      'proto/src/spec/**/*.ts',
+      'agent/src/runtime/docker/create-options.ts',
+      'agent/src/task-plan.ts',
+      'agent/src/restart-plan.ts',
+    ],
     ignores: ['controller/src/scheduler/shell.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: IO_MODULES.filter((m) => m !== 'dockerode').map((name) => ({ name, message: 'pure module: no I/O' })) }],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'pure module: take a seed' }, { object: 'Date', property: 'now', message: 'pure module: take the time as input' }],
+      'no-restricted-imports': [
+        'error',
+        { paths: IO_MODULES.filter((m) => m !== 'dockerode').map((name) => ({ name, message: 'pure module: no I/O' })) },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'pure module: take a seed' },
+        { object: 'Date', property: 'now', message: 'pure module: take the time as input' },
+      ],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date']", message: 'pure module: take the time as input' }],
     },
   },
   {
     // dockerode only in agent/src/runtime/docker/ and the local-cluster starter; etcd3 only in the store and leader.
     files: ['controller/src/**/*.ts', 'agent/src/**/*.ts', 'proto/src/**/*.ts'],
-    ignores: ['agent/src/runtime/docker/**', 'controller/src/store/**', 'controller/src/leader.ts', 'controller/src/manager.ts', 'controller/src/main.ts'],
+    ignores: [
+      'agent/src/runtime/docker/**',
+      'controller/src/store/**',
+      'controller/src/leader.ts',
+      'controller/src/manager.ts',
+      'controller/src/main.ts',
+    ],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [
-          { name: 'dockerode', message: 'only agent/src/runtime/docker/ talks to Docker' },
-          { name: 'etcd3', message: 'only controller/src/store/ and leader.ts talk to etcd' },
-        ],
-        patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'dockerode', message: 'only agent/src/runtime/docker/ talks to Docker' },
+            { name: 'etcd3', message: 'only controller/src/store/ and leader.ts talk to etcd' },
+          ],
+          patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
+        },
+      ],
     },
   },
   {
@@ -114,7 +174,13 @@ export default tseslint.config(
     files: ['agent/src/runtime/docker/*.ts'],
     ignores: ['agent/src/runtime/docker/docker-client.ts', 'agent/src/runtime/docker/create-options.ts'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Docker']", message: 'make dockerode clients with dockerClient() (runtime/docker/docker-client.ts)' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Docker']",
+          message: 'make dockerode clients with dockerClient() (runtime/docker/docker-client.ts)',
+        },
+      ],
     },
   },
   {
@@ -122,10 +188,13 @@ export default tseslint.config(
     files: ['cli/src/**/*.ts'],
     ignores: ['cli/src/local/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'dockerode', message: 'only cli/src/local/ talks to Docker' }],
-        patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'dockerode', message: 'only cli/src/local/ talks to Docker' }],
+          patterns: [{ group: ['**/test/**'], message: 'production code never imports tests' }],
+        },
+      ],
     },
   },
   {
@@ -139,19 +208,42 @@ export default tseslint.config(
     },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
-      'import-x/no-restricted-paths': ['error', {
-        zones: [
-          ...layerZones(),
-          // Components: proto/src is shared by all and imports none; agent and controller never import each other or the CLI.
-          { target: './proto/src/**', from: ['./controller/**', './agent/**', './cli/**'], message: 'proto/src is shared by every component and imports none of them' },
-          { target: './agent/src/**', from: ['./controller/**', './cli/**'], message: 'the agent never imports the controller or the CLI' },
-          { target: './controller/src/**', from: ['./agent/**', './cli/**'], message: 'the controller never imports the agent or the CLI' },
-          // The CLI: its commands sit above its library files; only main.ts registers them.
-          { target: './cli/src/!(main).ts', from: ['./cli/src/commands/**'], message: 'only cli/src/main.ts imports the commands; shared CLI code lives beside it' },
-          { target: ['./cli/src/local/**', './cli/src/compose/**'], from: ['./cli/src/commands/**'], message: 'local/ and compose/ sit below the commands' },
-          { target: './cli/src', from: './cli/src/main.ts', message: 'cli/src/main.ts is the entry point: nothing imports it' },
-        ],
-      }],
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            ...layerZones(),
+            // Components: proto/src is shared by all and imports none; agent and controller never import each other or the CLI.
+            {
+              target: './proto/src/**',
+              from: ['./controller/**', './agent/**', './cli/**'],
+              message: 'proto/src is shared by every component and imports none of them',
+            },
+            {
+              target: './agent/src/**',
+              from: ['./controller/**', './cli/**'],
+              message: 'the agent never imports the controller or the CLI',
+            },
+            {
+              target: './controller/src/**',
+              from: ['./agent/**', './cli/**'],
+              message: 'the controller never imports the agent or the CLI',
+            },
+            // The CLI: its commands sit above its library files; only main.ts registers them.
+            {
+              target: './cli/src/!(main).ts',
+              from: ['./cli/src/commands/**'],
+              message: 'only cli/src/main.ts imports the commands; shared CLI code lives beside it',
+            },
+            {
+              target: ['./cli/src/local/**', './cli/src/compose/**'],
+              from: ['./cli/src/commands/**'],
+              message: 'local/ and compose/ sit below the commands',
+            },
+            { target: './cli/src', from: './cli/src/main.ts', message: 'cli/src/main.ts is the entry point: nothing imports it' },
+          ],
+        },
+      ],
     },
   },
   {

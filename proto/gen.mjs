@@ -12,15 +12,31 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
 const outDir = join(here, 'gen');
 const check = process.argv.includes('--check');
-const protos = readdirSync(join(here, 'berth/v1')).filter((f) => f.endsWith('.proto')).sort().map((f) => `berth/v1/${f}`);
+const protos = readdirSync(join(here, 'berth/v1'))
+  .filter((f) => f.endsWith('.proto'))
+  .sort()
+  .map((f) => `berth/v1/${f}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'berth-proto-'));
 try {
-  execFileSync(process.execPath, [
-    join(root, 'node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js'),
-    '--longs=Number', '--enums=String', '--defaults', '--oneofs', '--includeComments',
-    '--grpcLib=@grpc/grpc-js', '-I', '.', '-O', tmp, ...protos,
-  ], { cwd: here, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js'),
+      '--longs=Number',
+      '--enums=String',
+      '--defaults',
+      '--oneofs',
+      '--includeComments',
+      '--grpcLib=@grpc/grpc-js',
+      '-I',
+      '.',
+      '-O',
+      tmp,
+      ...protos,
+    ],
+    { cwd: here, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
 
   const files = new Map();
   const walk = (dir) => {
@@ -47,7 +63,9 @@ try {
         }
       };
       walkOld(outDir);
-    } catch { /* missing dir: everything is stale */ }
+    } catch {
+      /* missing dir: everything is stale */
+    }
     const stale = [...new Set([...files.keys(), ...existing.keys()])].filter((k) => files.get(k) !== existing.get(k));
     if (stale.length > 0) {
       console.error(`proto/gen is stale (${stale.length} file(s), e.g. ${stale.slice(0, 3).join(', ')}): run npm run gen:proto`);

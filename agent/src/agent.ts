@@ -112,10 +112,14 @@ export function createAgent(deps: {
       signal.addEventListener('abort', end, { once: true });
       try {
         // Subscribe first, then resync: nothing that happens in between is missed.
-        const stream = runtime.events({ labels: { [LABEL_NODE]: config.nodeId }, actions: EVENTS_THAT_POKE }, (e) => {
-          const taskId = e.labels[LABEL_TASK];
-          if (taskId) worker.poke(taskId);
-        }, round.signal);
+        const stream = runtime.events(
+          { labels: { [LABEL_NODE]: config.nodeId }, actions: EVENTS_THAT_POKE },
+          (e) => {
+            const taskId = e.labels[LABEL_TASK];
+            if (taskId) worker.poke(taskId);
+          },
+          round.signal,
+        );
         stream.catch(() => undefined); // awaited below, unless the resync fails first
         if (!first) {
           // Once per reconnect that holds: the engine answers, then every task is looked at.
@@ -142,7 +146,9 @@ export function createAgent(deps: {
     while (!signal.aborted) {
       await sleep(config.resyncMs ?? RESYNC_MS, signal);
       if (signal.aborted) break;
-      await worker.resync().catch((err: unknown) => log.warn({ loop: 'resync', err: err instanceof Error ? err.message : String(err) }, 'resync failed'));
+      await worker
+        .resync()
+        .catch((err: unknown) => log.warn({ loop: 'resync', err: err instanceof Error ? err.message : String(err) }, 'resync failed'));
       session.resendAll();
     }
   };

@@ -23,7 +23,15 @@ import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto
 import type { Logger } from '../../proto/src/log.js';
 import { nodeLossMode } from '../../proto/src/spec/ha.js';
 import type {
-  ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSummary, CreateRequest, EngineInfo, EventFilter, ExecResult, PullAuth,
+  ContainerEvent,
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSummary,
+  CreateRequest,
+  EngineInfo,
+  EventFilter,
+  ExecResult,
+  PullAuth,
 } from './runtime/runtime.js';
 
 /** How often the deadline is checked: bounds how late the fence acts (the margin covers it). */
@@ -69,6 +77,8 @@ export class Fence {
   private fenceAfterMs: number | undefined;
   private persistedAtMs = 0;
   private persisting = false;
+  /** The write in flight (or done): what settled() waits for. */
+  private writing: Promise<void> = Promise.resolve();
   private persistAgain = false;
   /** Wall-clock time of the last contact in this process (what is persisted). */
   private lastContactWall: number | undefined;
@@ -118,7 +128,8 @@ export class Fence {
         log.info({ lastContactMs: p.lastContactMs, fenceAfterMs: p.fenceAfterMs, fencedIds: this.fencedIds.size }, 'fencing state loaded');
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fencing state unreadable; ignored');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fencing state unreadable; ignored');
     }
   }
 
@@ -159,7 +170,10 @@ export class Fence {
     const fresh = all.filter((c) => !this.fencedIds.has(c.id));
     for (const c of fresh) this.fencedIds.add(c.id);
     if (fresh.length > 0) {
-      log.warn({ containers: fresh.map((c) => c.id), silentMs: overdue + (this.fenceAfterMs ?? 0) }, 'fenced for good: waitForNode containers will not be started again');
+      log.warn(
+        { containers: fresh.map((c) => c.id), silentMs: overdue + (this.fenceAfterMs ?? 0) },
+        'fenced for good: waitForNode containers will not be started again',
+      );
       void this.persist(this.deps.now(), true);
     }
     // All at once, each within its own grace: the leader's deadline for each task counts only
@@ -179,7 +193,9 @@ export class Fence {
   async start(signal: AbortSignal): Promise<void> {
     await this.load();
     while (!signal.aborted) {
-      await this.check().catch((err: unknown) => this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fence check failed; retrying'));
+      await this.check().catch((err: unknown) =>
+        this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fence check failed; retrying'),
+      );
       await sleep(FENCE_CHECK_MS, signal);
     }
   }
@@ -194,11 +210,14 @@ export class Fence {
 
   /** Throws FencedError when this container must not be started now (FencedRuntime.start). */
   async admitStart(id: string, runtime: ContainerRuntime): Promise<void> {
-    if (this.fencedIds.has(id)) throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
+    if (this.fencedIds.has(id))
+      throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
     if (this.fenced || (this.overdueMs() ?? 0) > 0) {
       const info = await runtime.inspect(id);
       if (info?.labels[LABEL_ON_NODE_LOSS] === 'waitForNode') {
-        throw new FencedError(`fenced: no contact with the leader for over ${Math.round((this.fenceAfterMs ?? 0) / 1000)}s (onNodeLoss: waitForNode)`);
+        throw new FencedError(
+          `fenced: no contact with the leader for over ${Math.round((this.fenceAfterMs ?? 0) / 1000)}s (onNodeLoss: waitForNode)`,
+        );
       }
     }
   }
@@ -210,7 +229,11 @@ export class Fence {
 
   private setFenced(on: boolean): void {
     this.fenced = on;
-    if (on) this.deps.log.warn({ fenceAfterMs: this.fenceAfterMs }, 'lost the leader for longer than the fencing time: waitForNode containers are stopped');
+    if (on)
+      this.deps.log.warn(
+        { fenceAfterMs: this.fenceAfterMs },
+        'lost the leader for longer than the fencing time: waitForNode containers are stopped',
+      );
     else this.deps.log.info('leader answers again: fence lifted');
     this.deps.onChange?.(on);
   }
@@ -228,6 +251,20 @@ export class Fence {
     }
     this.persisting = true;
     this.persistedAtMs = now;
+    const done = this.write(stateFile, log);
+    this.writing = done;
+    await done;
+  }
+
+  /** Resolves once no state write is in flight (the last asked-for state is on disk). */
+  async settled(): Promise<void> {
+    for (let w = this.writing; ; w = this.writing) {
+      await w;
+      if (w === this.writing && !this.persisting) return;
+    }
+  }
+
+  private async write(stateFile: string, log: Logger): Promise<void> {
     try {
       await mkdir(dirname(stateFile), { recursive: true });
       const tmp = `${stateFile}.tmp`;
@@ -240,7 +277,8 @@ export class Fence {
       await rename(tmp, stateFile);
     } catch (err) {
       // Said once: without the file a restarted agent fences only after its first contact.
-      if (!this.persistWarned) log.warn({ err: err instanceof Error ? err.message : String(err), stateFile }, 'could not persist fencing state');
+      if (!this.persistWarned)
+        log.warn({ err: err instanceof Error ? err.message : String(err), stateFile }, 'could not persist fencing state');
       this.persistWarned = true;
     } finally {
       this.persisting = false;

@@ -5,12 +5,23 @@
 import { realpath } from 'node:fs/promises';
 import { bindSources, isAllowed, refusal } from './host-paths.js';
 import type {
-  ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSummary, CreateRequest, EngineInfo, EventFilter, ExecResult, PullAuth,
+  ContainerEvent,
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSummary,
+  CreateRequest,
+  EngineInfo,
+  EventFilter,
+  ExecResult,
+  PullAuth,
 } from './runtime/runtime.js';
 
 export class HostPathRefusedError extends Error {
   override readonly name = 'HostPathRefusedError';
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -84,6 +95,10 @@ export class HostPathGuard implements ContainerRuntime {
   }
 }
 
-export function guardHostPaths(runtime: ContainerRuntime, allowed: readonly string[], resolved: (path: string) => Promise<string | undefined> = resolvePath): ContainerRuntime {
+export function guardHostPaths(
+  runtime: ContainerRuntime,
+  allowed: readonly string[],
+  resolved: (path: string) => Promise<string | undefined> = resolvePath,
+): ContainerRuntime {
   return new HostPathGuard(runtime, allowed, resolved);
 }

@@ -4,13 +4,28 @@ import type { Logger } from '../../proto/src/log.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import type { ObserveRuntime } from './runtime/observe.js';
 import type {
-  ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSummary, CreateRequest, EngineInfo, EventFilter, ExecResult, PullAuth,
+  ContainerEvent,
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSummary,
+  CreateRequest,
+  EngineInfo,
+  EventFilter,
+  ExecResult,
+  PullAuth,
 } from './runtime/runtime.js';
 
 /** An engine call slower than this is logged: a hung engine shows up in the agent's log. */
 const SLOW_CALL_MS = 5_000;
 
-async function timed<T>(metrics: AgentMetrics, op: string, fn: () => Promise<T>, log?: Logger, arg?: unknown, mono: MonotonicNow = monotonicNow): Promise<T> {
+async function timed<T>(
+  metrics: AgentMetrics,
+  op: string,
+  fn: () => Promise<T>,
+  log?: Logger,
+  arg?: unknown,
+  mono: MonotonicNow = monotonicNow,
+): Promise<T> {
   const end = metrics.engineCalls.labels(op).startTimer();
   const started = mono();
   try {

@@ -45,7 +45,10 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   const log = logger('agent', { node: nodeId });
   const metrics = new AgentMetrics({ processMetrics: true });
   const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
-  const runtime = guardHostPaths(instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })), allowHostPaths);
+  const runtime = guardHostPaths(
+    instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })),
+    allowHostPaths,
+  );
   const observe = instrumentObserve(DockerObserveRuntime.fromAddress(opts.docker), metrics);
   const advertise: Advertise = {
     address: opts.address,

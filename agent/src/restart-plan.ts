@@ -61,16 +61,24 @@ export function killedByItsLimit(run: EndedRun): boolean {
 }
 
 /** Said on each restart that the count would have moved elsewhere, when the limit is the cause. */
-export const KEPT_FOR_LIMIT = 'not moved to another node: its memory limit, not the node, is the cause (every node enforces the same limit; raise resources.limits.memory)';
+export const KEPT_FOR_LIMIT =
+  'not moved to another node: its memory limit, not the node, is the cause (every node enforces the same limit; raise resources.limits.memory)';
 
 export function decideRestart(spec: RestartSpec, run: EndedRun, before: RestartCounters): RestartDecision {
   // A healthy period starts the count over.
   const c = run.healthyRunMs >= spec.backoff.resetAfter ? { failuresInRow: 0, localRestarts: 0 } : before;
   const failure = run.unhealthy || run.exitCode !== 0;
-  if (spec.policy === 'never') return { action: 'end', state: failure ? 'failed' : 'complete', reason: 'restart policy never', counters: c };
-  if (spec.policy === 'on-failure' && !failure) return { action: 'end', state: 'complete', reason: 'restart policy on-failure', counters: c };
+  if (spec.policy === 'never')
+    return { action: 'end', state: failure ? 'failed' : 'complete', reason: 'restart policy never', counters: c };
+  if (spec.policy === 'on-failure' && !failure)
+    return { action: 'end', state: 'complete', reason: 'restart policy on-failure', counters: c };
   if (spec.policy === 'on-failure' && spec.maxAttempts !== undefined && c.failuresInRow >= spec.maxAttempts) {
-    return { action: 'end', state: 'failed', reason: `gave up after ${c.failuresInRow} restarts in a row (maxAttempts ${spec.maxAttempts})`, counters: c };
+    return {
+      action: 'end',
+      state: 'failed',
+      reason: `gave up after ${c.failuresInRow} restarts in a row (maxAttempts ${spec.maxAttempts})`,
+      counters: c,
+    };
   }
   const kept = c.localRestarts >= LOCAL_RESTARTS_BEFORE_MOVE && killedByItsLimit(run);
   if (c.localRestarts >= LOCAL_RESTARTS_BEFORE_MOVE && !kept) {

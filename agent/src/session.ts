@@ -174,7 +174,8 @@ export class Session {
       const watchdog = setInterval(() => {
         const now = this.mono();
         if (lastHeard === undefined && now - opened > WELCOME_TIMEOUT_MS) finish(new Error(`no Welcome within ${WELCOME_TIMEOUT_MS} ms`));
-        else if (lastHeard !== undefined && now - lastHeard > stallMs) finish(new Error(`controller silent for ${Math.round(now - lastHeard)} ms`));
+        else if (lastHeard !== undefined && now - lastHeard > stallMs)
+          finish(new Error(`controller silent for ${Math.round(now - lastHeard)} ms`));
       }, WATCHDOG_MS);
       const finish = (err?: Error): void => {
         if (finished) return;
@@ -211,11 +212,17 @@ export class Session {
           lastHeard = this.mono();
           stallMs = STALL_PERIODS * Math.max(100, w.heartbeatPeriodMs);
           this.deps.onContact?.(w.fenceAfterMs > 0 ? w.fenceAfterMs : undefined);
-          this.deps.log.info({ address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId }, 'session established');
+          this.deps.log.info(
+            { address, epoch: w.epoch, heartbeatMs: w.heartbeatPeriodMs, controller: w.controllerId },
+            'session established',
+          );
           this.deps.onState?.('connected', { epoch: w.epoch, address });
-          heartbeat = setInterval(() => {
-            stream.write({ heartbeat: { seq: this.now() } });
-          }, Math.max(100, w.heartbeatPeriodMs));
+          heartbeat = setInterval(
+            () => {
+              stream.write({ heartbeat: { seq: this.now() } });
+            },
+            Math.max(100, w.heartbeatPeriodMs),
+          );
           for (const { taskId, status } of this.deps.statuses()) this.outbox.set(taskId, status);
           this.flush();
         } else if (msg.heartbeatAck) {
@@ -232,7 +239,11 @@ export class Session {
             return;
           }
           try {
-            this.deps.onAssignments({ full: a.full, upsert: a.upsert.map((t) => withPullAuth(taskFromPb(t), t.registryAuth)), remove: a.remove });
+            this.deps.onAssignments({
+              full: a.full,
+              upsert: a.upsert.map((t) => withPullAuth(taskFromPb(t), t.registryAuth)),
+              remove: a.remove,
+            });
           } catch (err) {
             this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'bad assignments');
           }
@@ -246,7 +257,12 @@ export class Session {
             hello: {
               nodeId: this.deps.nodeId,
               description: descriptionToPb(description),
-              containers: containers.map((c) => ({ containerId: c.id, taskId: c.labels[LABEL_TASK] ?? '', state: c.state, startedAtMs: c.startedAtMs })),
+              containers: containers.map((c) => ({
+                containerId: c.id,
+                taskId: c.labels[LABEL_TASK] ?? '',
+                state: c.state,
+                startedAtMs: c.startedAtMs,
+              })),
               epochSeen: this.epochSeen,
             },
           });

@@ -89,14 +89,26 @@ export function decideStep(o: Observation, m: RunnerMemory, now: number): Plan {
   if (o.task.desiredState !== 'running') {
     return {
       memory: { ...m, restartDueAt: undefined },
-      action: { kind: 'shutdown', containerId: c?.id, running: c?.running === true, report: !o.last || !isTerminal(o.last.state), remove: o.task.desiredState === 'remove' && c !== undefined },
+      action: {
+        kind: 'shutdown',
+        containerId: c?.id,
+        running: c?.running === true,
+        report: !o.last || !isTerminal(o.last.state),
+        remove: o.task.desiredState === 'remove' && c !== undefined,
+      },
     };
   }
   if (o.last && isTerminal(o.last.state)) return { memory: m, action: { kind: 'none' } };
   if (c?.running) return decideRunning(o, c, m, now);
   if (c && hasEnded(c)) return decideEnded(o, c, m, now);
   if (!c && o.last && (o.last.state === 'starting' || o.last.state === 'running')) {
-    return { memory: m, action: { kind: 'report', status: { state: 'failed', message: 'container disappeared', extra: { err: 'container removed outside Berth' } } } };
+    return {
+      memory: m,
+      action: {
+        kind: 'report',
+        status: { state: 'failed', message: 'container disappeared', extra: { err: 'container removed outside Berth' } },
+      },
+    };
   }
   // Created but never started (the agent died between create and start).
   if (c) return { memory: m, action: { kind: 'start', containerId: c.id, report: true } };
@@ -128,8 +140,19 @@ export function decideRunning(o: Observation, c: ContainerInfo, before: RunnerMe
     return { memory: m, action: { kind: 'wait', until: upSince + RESTARTED_REPORT_SETTLE_MS } };
   }
   const restarted = m.restarts > 0 ? ` (restarted ${m.restarts}×)` : '';
-  const message = health === 'healthy' ? `container running, healthy${restarted}` : health === 'starting' ? `container running, health check pending${restarted}` : `container running${restarted}`;
-  return { memory: m, action: { kind: 'report', status: { state: 'running', message, extra: { containerId: c.id, ports: c.ports, startedAtMs: c.startedAtMs, health } } } };
+  const message =
+    health === 'healthy'
+      ? `container running, healthy${restarted}`
+      : health === 'starting'
+        ? `container running, health check pending${restarted}`
+        : `container running${restarted}`;
+  return {
+    memory: m,
+    action: {
+      kind: 'report',
+      status: { state: 'running', message, extra: { containerId: c.id, ports: c.ports, startedAtMs: c.startedAtMs, health } },
+    },
+  };
 }
 
 /** The container ended: restart it when due, or decide what its end means. */
@@ -155,7 +178,16 @@ export function decideEnded(o: Observation, c: ContainerInfo, m: RunnerMemory, n
 }
 
 /** What the restart policy makes of an ended (or unhealthy) run. */
-function judge(o: Observation, m: RunnerMemory, run: EndedRun, c: ContainerInfo, now: number, why: string, extra: Partial<TaskStatus>, stop?: { containerId: string; detail: string }): Plan {
+function judge(
+  o: Observation,
+  m: RunnerMemory,
+  run: EndedRun,
+  c: ContainerInfo,
+  now: number,
+  why: string,
+  extra: Partial<TaskStatus>,
+  stop?: { containerId: string; detail: string },
+): Plan {
   const d = decideRestart(o.task.spec.restart, run, m.counters);
   const base = { containerId: c.id, ...extra };
   const stopping = stop !== undefined ? { stop } : {};
@@ -167,16 +199,30 @@ function judge(o: Observation, m: RunnerMemory, run: EndedRun, c: ContainerInfo,
         memory: { ...m, counters: d.counters, restarts, restartDueAt: due },
         action: {
           kind: 'ended',
-          status: { state: 'running', message: `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${restarts})${d.note ? `; ${d.note}` : ''}`, extra: { ...base, container: 'backoff' } },
+          status: {
+            state: 'running',
+            message: `${why}; restarting in ${formatDuration(d.delayMs)} (restart ${restarts})${d.note ? `; ${d.note}` : ''}`,
+            extra: { ...base, container: 'backoff' },
+          },
           wakeAt: due,
           ...stopping,
         },
       };
     }
     case 'end':
-      return { memory: { ...m, counters: d.counters }, action: { kind: 'ended', status: { state: d.state, message: `${why} (${d.reason})`, extra: d.state === 'failed' ? { ...base, err: why } : base }, ...stopping } };
+      return {
+        memory: { ...m, counters: d.counters },
+        action: {
+          kind: 'ended',
+          status: { state: d.state, message: `${why} (${d.reason})`, extra: d.state === 'failed' ? { ...base, err: why } : base },
+          ...stopping,
+        },
+      };
     case 'move':
-      return { memory: { ...m, counters: d.counters }, action: { kind: 'ended', status: { state: 'failed', message: `${why}; ${d.reason}`, extra: { ...base, err: why } }, ...stopping } };
+      return {
+        memory: { ...m, counters: d.counters },
+        action: { kind: 'ended', status: { state: 'failed', message: `${why}; ${d.reason}`, extra: { ...base, err: why } }, ...stopping },
+      };
   }
 }
 

@@ -25,13 +25,37 @@ import { formatDuration } from '../../proto/src/spec/units.js';
 import type { PullPolicy } from '../../proto/src/spec/lifecycle.js';
 import { isTerminal, statusOrder, type TaskState } from '../../proto/src/types.js';
 import {
-  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
+  LABEL_MANAGED,
+  LABEL_NAMESPACE,
+  LABEL_NODE,
+  LABEL_REVISION,
+  LABEL_SERVICE,
+  LABEL_SLOT,
+  LABEL_TASK,
+  LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import { fenceLabels } from './fence.js';
 import { HealthTracker, runProbe } from './health/probe.js';
 import { ImagePuller, ImageUnavailableError, PullAbandonedError } from './images.js';
-import { decideStarted, decideStep, hasEnded, needsContainer, pullRetry, type Action, type Observation, type Plan, type RunnerMemory } from './task-plan.js';
-import { ContainerExistsError, EngineUnavailableError, type ContainerInfo, type ContainerRuntime, type ContainerSummary, type PullAuth } from './runtime/runtime.js';
+import {
+  decideStarted,
+  decideStep,
+  hasEnded,
+  needsContainer,
+  pullRetry,
+  type Action,
+  type Observation,
+  type Plan,
+  type RunnerMemory,
+} from './task-plan.js';
+import {
+  ContainerExistsError,
+  EngineUnavailableError,
+  type ContainerInfo,
+  type ContainerRuntime,
+  type ContainerSummary,
+  type PullAuth,
+} from './runtime/runtime.js';
 
 export type Report = (taskId: string, status: TaskStatus) => void;
 
@@ -174,10 +198,13 @@ export class TaskRunner {
     if (this.removed) return;
     if (this.wake && this.wake.at <= at) return;
     this.wake?.timer.cancel();
-    const timer = this.clock.setTimeout(() => {
-      this.wake = undefined;
-      this.poke();
-    }, Math.max(0, at - this.deps.now()));
+    const timer = this.clock.setTimeout(
+      () => {
+        this.wake = undefined;
+        this.poke();
+      },
+      Math.max(0, at - this.deps.now()),
+    );
     this.wake = { at, timer };
   }
 
@@ -208,15 +235,26 @@ export class TaskRunner {
     if (!('oomKilled' in extra)) delete next.oomKilled; // about the end this status reports only
     if (this.mem.restarts > 0) next.restarts = this.mem.restarts;
     // Only when a healthy period started the count over (otherwise priorFailures + restarts).
-    if (this.mem.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.mem.restarts) next.failuresInRow = this.mem.counters.failuresInRow;
+    if (this.mem.counters.failuresInRow !== (this.task.priorFailures ?? 0) + this.mem.restarts)
+      next.failuresInRow = this.mem.counters.failuresInRow;
     else delete next.failuresInRow;
     const same = (a: TaskStatus, b: TaskStatus): boolean =>
-      a.state === b.state && a.message === b.message && a.containerId === b.containerId && a.health === b.health &&
-      a.restarts === b.restarts && a.failuresInRow === b.failuresInRow && a.container === b.container && a.oomKilled === b.oomKilled && JSON.stringify(a.ports) === JSON.stringify(b.ports);
+      a.state === b.state &&
+      a.message === b.message &&
+      a.containerId === b.containerId &&
+      a.health === b.health &&
+      a.restarts === b.restarts &&
+      a.failuresInRow === b.failuresInRow &&
+      a.container === b.container &&
+      a.oomKilled === b.oomKilled &&
+      JSON.stringify(a.ports) === JSON.stringify(b.ports);
     if (prev && same(prev, next)) return;
     if (prev && statusOrder(next, prev) < 0) {
       // The controller would refuse it too: a bug of this runner, said out loud.
-      this.deps.log.error({ task: this.task.id, from: prev.state, to: next.state, restarts: next.restarts ?? 0 }, 'task status would go backwards; not reported');
+      this.deps.log.error(
+        { task: this.task.id, from: prev.state, to: next.state, restarts: next.restarts ?? 0 },
+        'task status would go backwards; not reported',
+      );
       return;
     }
     this.last = next;
@@ -243,7 +281,12 @@ export class TaskRunner {
   /** What the runner knows of its task and container (the health tracker's view included). */
   private observation(container: ContainerInfo | undefined): Observation {
     const t = this.tracker;
-    return { task: this.task, last: this.last, container, ...(t ? { health: { status: t.status, detail: t.lastDetail, healthySinceMs: t.healthySinceMs } } : {}) };
+    return {
+      task: this.task,
+      last: this.last,
+      container,
+      ...(t ? { health: { status: t.status, detail: t.lastDetail, healthySinceMs: t.healthySinceMs } } : {}),
+    };
   }
 
   /**
@@ -322,7 +365,13 @@ export class TaskRunner {
     this.setStatus('preparing', 'preparing container');
     const abort = (this.pullAbort = new AbortController());
     try {
-      await this.puller.ensure(task.spec.image, (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy, task.pullAuth, () => this.setStatus('preparing', `pulling image ${task.spec.image}`), abort.signal);
+      await this.puller.ensure(
+        task.spec.image,
+        (task.spec.pullPolicy ?? 'ifNotPresent') as PullPolicy,
+        task.pullAuth,
+        () => this.setStatus('preparing', `pulling image ${task.spec.image}`),
+        abort.signal,
+      );
       this.pullFailures = 0;
       this.mem.pullRetryAt = undefined;
     } catch (err) {
@@ -346,7 +395,9 @@ export class TaskRunner {
     } catch (err) {
       if (err instanceof EngineUnavailableError) throw err;
       if (!(err instanceof ContainerExistsError)) {
-        this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, { err: err instanceof Error ? err.message : String(err) });
+        this.setStatus('rejected', `create failed: ${err instanceof Error ? err.message : String(err)}`, {
+          err: err instanceof Error ? err.message : String(err),
+        });
         return;
       }
       // The name is taken: by this task's container (a retried create), or by a leftover of an
@@ -378,7 +429,10 @@ export class TaskRunner {
       await runtime.start(id);
     } catch (err) {
       if (err instanceof EngineUnavailableError) throw err;
-      this.setStatus('failed', `start failed: ${err instanceof Error ? err.message : String(err)}`, { containerId: id, err: err instanceof Error ? err.message : String(err) });
+      this.setStatus('failed', `start failed: ${err instanceof Error ? err.message : String(err)}`, {
+        containerId: id,
+        err: err instanceof Error ? err.message : String(err),
+      });
       return;
     }
     const started = await runtime.inspect(id);

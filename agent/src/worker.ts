@@ -112,7 +112,9 @@ export class Worker {
     this.runners.delete(id);
     this.removing.add(id);
     r.remove()
-      .catch((err: unknown) => this.deps.log.warn({ task: id, err: err instanceof Error ? err.message : String(err) }, 'remove failed; retried at resync'))
+      .catch((err: unknown) =>
+        this.deps.log.warn({ task: id, err: err instanceof Error ? err.message : String(err) }, 'remove failed; retried at resync'),
+      )
       .finally(() => this.removing.delete(id));
   }
 

@@ -20,7 +20,11 @@ export const CALL_TIMEOUT_MS = 30_000;
 /** The error of a call, as the user should read it. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
-  constructor(readonly code: grpc.status, message: string, readonly metadata?: grpc.Metadata) {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+    readonly metadata?: grpc.Metadata,
+  ) {
     super(message);
   }
 }
@@ -39,11 +43,12 @@ const CHANNEL_FAILURE = /^(No connection established|connect ECONNREFUSED|Failed
 
 /** A failed call as an ApiError with a message a person can act on (every CLI client uses it). */
 export function toApiError(err: grpc.ServiceError, address: string, timeoutMs = CALL_TIMEOUT_MS): ApiError {
-  const msg = err.code === grpc.status.UNAVAILABLE && CHANNEL_FAILURE.test(err.details ?? '')
-    ? `cannot reach the controller at ${address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
-    : err.code === grpc.status.DEADLINE_EXCEEDED
-      ? `the controller at ${address} did not answer within ${timeoutMs / 1000}s`
-      : err.details || err.message;
+  const msg =
+    err.code === grpc.status.UNAVAILABLE && CHANNEL_FAILURE.test(err.details ?? '')
+      ? `cannot reach the controller at ${address} (${err.details}); start one with \`berth up\` or set BERTH_CONTROLLER / --controller`
+      : err.code === grpc.status.DEADLINE_EXCEEDED
+        ? `the controller at ${address} did not answer within ${timeoutMs / 1000}s`
+        : err.details || err.message;
   return new ApiError(err.code, msg, err.metadata);
 }
 
@@ -59,7 +64,9 @@ export abstract class ApiClient {
   constructor(readonly address: string) {}
 
   /** A stub of one API at this client's address (same credentials and channel options), closed with it. */
-  protected open<C extends grpc.Client>(Stub: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C): C {
+  protected open<C extends grpc.Client>(
+    Stub: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C,
+  ): C {
     const stub = new Stub(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     this.stubs.push(stub);
     return stub;
@@ -104,7 +111,8 @@ export class BerthClient extends ApiClient {
     return (await this.call<{ services: Service__Output[] }>((md, o, cb) => this.raw.ListServices({ namespace }, md, o, cb))).services;
   }
   async deleteService(namespace: string, name: string): Promise<Service__Output | null> {
-    return (await this.call<{ service: Service__Output | null }>((md, o, cb) => this.raw.DeleteService({ namespace, name }, md, o, cb))).service;
+    return (await this.call<{ service: Service__Output | null }>((md, o, cb) => this.raw.DeleteService({ namespace, name }, md, o, cb)))
+      .service;
   }
   async listTasks(req: ListTasksRequest = {}): Promise<Task__Output[]> {
     return (await this.call<{ tasks: Task__Output[] }>((md, o, cb) => this.raw.ListTasks(req, md, o, cb))).tasks;

@@ -103,7 +103,9 @@ function tables(specs: PathSpec[]): string {
     .join('\n');
   const args = specs
     .flatMap((s) => {
-      const lines = s.args.map((k, i) => `    ${q(`${s.path}:${i}`)}) __berth_kind=${k};${k === 'kind' ? ` __berth_kinds=${q(s.kinds.join(' '))};` : ''};`);
+      const lines = s.args.map(
+        (k, i) => `    ${q(`${s.path}:${i}`)}) __berth_kind=${k};${k === 'kind' ? ` __berth_kinds=${q(s.kinds.join(' '))};` : ''};`,
+      );
       if (s.variadic && s.args.length > 0) lines.push(`    ${q(`${s.path}:`)}*) __berth_kind=${s.args.at(-1)!};;`);
       return lines;
     })

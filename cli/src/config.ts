@@ -54,7 +54,10 @@ export const contextSchema = obj({
 export const configSchema = obj({
   apiVersion: withDefault(new StringSchema({ oneOf: [CONFIG_API_VERSION] as const }), CONFIG_API_VERSION, `Always ${CONFIG_API_VERSION}.`),
   kind: withDefault(new StringSchema({ oneOf: [CONFIG_KIND] as const }), CONFIG_KIND, `Always ${CONFIG_KIND}.`),
-  'current-context': optional(contextName(), 'The context commands use when neither --controller, --context nor BERTH_CONTROLLER says otherwise.'),
+  'current-context': optional(
+    contextName(),
+    'The context commands use when neither --controller, --context nor BERTH_CONTROLLER says otherwise.',
+  ),
   contexts: withDefault(new ArraySchema(contextSchema, { max: 1000 }), [], 'Named controllers.'),
 }).refine((c, _path, ctx) => {
   const seen = new Map<string, number>();
@@ -86,7 +89,8 @@ export function configPath(env: NodeJS.ProcessEnv = process.env, home: () => str
 
 /** Parses and validates config text; every problem is reported with the file and field. */
 export function parseConfig(text: string, path: string): BerthConfig {
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: larger than ${MAX_CONFIG_BYTES / 1024} KiB; not a Berth config file`);
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES)
+    throw new ConfigError(`${path}: larger than ${MAX_CONFIG_BYTES / 1024} KiB; not a Berth config file`);
   const doc = parseDocument(text, { uniqueKeys: true, strict: true, prettyErrors: false });
   const err = doc.errors[0];
   if (err) throw new ConfigError(`${path}: not valid YAML: ${err.message.split('\n')[0]}`);
@@ -165,7 +169,10 @@ export function resolveController(input: ResolveInput): ResolvedController {
   if (input.context) {
     const cfg = input.config();
     const ctx = cfg.contexts.find((c) => c.name === input.context);
-    if (!ctx) throw new ConfigError(`--context ${input.context}: no such context in ${input.configPath} (known: ${cfg.contexts.map((c) => c.name).join(', ') || 'none'})`);
+    if (!ctx)
+      throw new ConfigError(
+        `--context ${input.context}: no such context in ${input.configPath} (known: ${cfg.contexts.map((c) => c.name).join(', ') || 'none'})`,
+      );
     return { address: ctx.controller, source: 'context-flag', context: ctx.name };
   }
   if (input.env) return { address: input.env, source: 'env' };
@@ -189,7 +196,9 @@ export function setContext(c: BerthConfig, name: string, controller: string): { 
 
 export function useContext(c: BerthConfig, name: string, path: string): BerthConfig {
   if (!c.contexts.some((x) => x.name === name)) {
-    throw new ConfigError(`no context named ${JSON.stringify(name)} in ${path} (known: ${c.contexts.map((x) => x.name).join(', ') || 'none'}); create it with: berth config set-context ${name} --controller HOST:PORT`);
+    throw new ConfigError(
+      `no context named ${JSON.stringify(name)} in ${path} (known: ${c.contexts.map((x) => x.name).join(', ') || 'none'}); create it with: berth config set-context ${name} --controller HOST:PORT`,
+    );
   }
   return { ...c, 'current-context': name };
 }

@@ -56,7 +56,10 @@ function when(ms: number | undefined, now: number): string {
 }
 
 function indentBlock(text: string): string[] {
-  return text.replace(/\n$/, '').split('\n').map((l) => `  ${l}`);
+  return text
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => `  ${l}`);
 }
 
 /** Task rows: live tasks of a slot first, then its history marked with \_ as in `docker service ps`. */
@@ -70,9 +73,21 @@ export function taskTable(tasks: Task__Output[], ctx: Pick<DescribeContext, 'now
     const name = `${history ? ' \\_ ' : ''}${taskName(t)}`;
     const st = t.status;
     const msg = [st?.message ?? '', st?.err && !(st.message ?? '').includes(st.err) ? `(${st.err})` : ''].filter(Boolean).join(' ');
-    return [name, t.id, t.nodeId || '-', t.desiredState, colorState(stateText(t)), age(st?.timestampMs ?? 0, ctx.now), taskAddresses(t).join(',') || '-', String(t.specRevision), msg];
+    return [
+      name,
+      t.id,
+      t.nodeId || '-',
+      t.desiredState,
+      colorState(stateText(t)),
+      age(st?.timestampMs ?? 0, ctx.now),
+      taskAddresses(t).join(',') || '-',
+      String(t.specRevision),
+      msg,
+    ];
   });
-  return table(['NAME', 'ID', 'NODE', 'DESIRED', 'STATE', 'SINCE', 'ADDRESS', 'REVISION', 'MESSAGE'], rows, { color: ctx.color }).split('\n');
+  return table(['NAME', 'ID', 'NODE', 'DESIRED', 'STATE', 'SINCE', 'ADDRESS', 'REVISION', 'MESSAGE'], rows, { color: ctx.color }).split(
+    '\n',
+  );
 }
 
 // ---- service --------------------------------------------------------------------------------
@@ -94,11 +109,19 @@ export const serviceTasksSection: SectionBuilder<ServiceData> = ({ tasks }, ctx)
 });
 
 /** Sections of `describe service`, in print order. */
-export const SERVICE_SECTIONS: Array<SectionBuilder<ServiceData>> = [specSection, pendingSection, serviceTasksSection, serviceEventsSection];
+export const SERVICE_SECTIONS: Array<SectionBuilder<ServiceData>> = [
+  specSection,
+  pendingSection,
+  serviceTasksSection,
+  serviceEventsSection,
+];
 
 export function serviceFields({ service: s, tasks }: ServiceData, now: number): Field[] {
   const spec = JSON.parse(s.specJson) as ServiceSpec;
-  const conv = evaluateConvergence({ uid: s.meta?.uid ?? '', specRevision: s.specRevision, spec, deleting: s.deleting }, tasks.map(taskFromPb));
+  const conv = evaluateConvergence(
+    { uid: s.meta?.uid ?? '', specRevision: s.specRevision, spec, deleting: s.deleting },
+    tasks.map(taskFromPb),
+  );
   const fields: Field[] = [
     ['Name', s.meta?.name ?? ''],
     ['Namespace', s.meta?.namespace ?? ''],
@@ -128,7 +151,10 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
     ['Revision', String(t.specRevision)],
     ['Node', t.nodeId ? `${t.nodeId}${t.nodeAddress ? ` (${t.nodeAddress})` : ''}` : '- (not placed)'],
     ['Desired state', t.desiredState],
-    ['State', `${st?.state ?? ''}${st?.container === 'backoff' ? ' (container waiting for its restart)' : ''} since ${when(st?.timestampMs, now)}`],
+    [
+      'State',
+      `${st?.state ?? ''}${st?.container === 'backoff' ? ' (container waiting for its restart)' : ''} since ${when(st?.timestampMs, now)}`,
+    ],
     ['Message', st?.message || '-'],
   ];
   if (st?.err) fields.push(['Error', st.err]);
@@ -181,7 +207,12 @@ export const NODE_SECTIONS: Array<SectionBuilder<NodeData>> = [nodeTasksSection,
 
 // ---- rendering ------------------------------------------------------------------------------
 
-export async function renderDescription<T>(fields: Field[], sections: Array<SectionBuilder<T>>, data: T, ctx: DescribeContext): Promise<string> {
+export async function renderDescription<T>(
+  fields: Field[],
+  sections: Array<SectionBuilder<T>>,
+  data: T,
+  ctx: DescribeContext,
+): Promise<string> {
   const width = Math.max(...fields.map(([k]) => k.length)) + 2;
   const out = fields.map(([k, v]) => `${`${k}:`.padEnd(width)}${oneLine(v)}`);
   for (const build of sections) {

@@ -36,7 +36,8 @@ export function diffValues(from: unknown, to: unknown, path = ''): Change[] {
   if (isObject(from) && isObject(to)) {
     const out: Change[] = [];
     for (const k of Object.keys(to)) out.push(...diffValues(from[k], to[k], join(path, k)));
-    for (const k of Object.keys(from)) if (!Object.prototype.hasOwnProperty.call(to, k)) out.push(...diffValues(from[k], undefined, join(path, k)));
+    for (const k of Object.keys(from))
+      if (!Object.prototype.hasOwnProperty.call(to, k)) out.push(...diffValues(from[k], undefined, join(path, k)));
     return out;
   }
   if (Array.isArray(from) && Array.isArray(to)) {
@@ -57,7 +58,11 @@ export function formatValue(v: unknown): string {
   if (typeof v === 'string') return NEEDS_QUOTES.test(v) || !Number.isNaN(Number(v)) || /[\n\t]/.test(v) ? JSON.stringify(v) : v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
-  if (isObject(v)) return `{${Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${join('', k)}: ${formatValue(x)}`).join(', ')}}`;
+  if (isObject(v))
+    return `{${Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${join('', k)}: ${formatValue(x)}`)
+      .join(', ')}}`;
   return JSON.stringify(v);
 }
 

@@ -29,7 +29,9 @@ export function checkDocuments(docs: SourceDoc[]): { docs: CheckedDoc[]; problem
   for (const d of docs) {
     const kind = (d.doc as { kind?: unknown } | null)?.kind;
     if (kind !== 'Service' && kind !== 'Secret') {
-      problems.push(`${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: ${KINDS.join(', ')}`}`);
+      problems.push(
+        `${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: ${KINDS.join(', ')}`}`,
+      );
       continue;
     }
     const v = kind === 'Service' ? validateServiceManifest(d.doc) : validateSecretManifest(d.doc);

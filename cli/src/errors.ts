@@ -13,7 +13,10 @@ export const EXIT_UNAVAILABLE = 3;
 
 export class CliError extends Error {
   override readonly name = 'CliError';
-  constructor(message: string, readonly exitCode: number = EXIT_FAILED) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILED,
+  ) {
     super(message);
   }
 }

@@ -21,7 +21,15 @@ export interface EventsOf {
 /** The newest events of the object, oldest first. Asks for more when filtering by task. */
 export async function recentEvents(client: ObserveClient, of: EventsOf, limit = DESCRIBE_EVENTS): Promise<Event__Output[]> {
   const out: Event__Output[] = [];
-  const stream = client.events({ namespace: of.namespace ?? '', service: of.service ?? '', node: of.node ?? '', types: [], sinceMs: 0, limit: of.task ? limit * 20 : limit, follow: false });
+  const stream = client.events({
+    namespace: of.namespace ?? '',
+    service: of.service ?? '',
+    node: of.node ?? '',
+    types: [],
+    sinceMs: 0,
+    limit: of.task ? limit * 20 : limit,
+    follow: false,
+  });
   await consume(stream, client, (e) => {
     if (!of.task || e.task === of.task) out.push(e);
   });

@@ -38,7 +38,9 @@ export function parseKind(verb: KindVerb, word: string): Kind | undefined {
 
 /** The kinds of a verb for an argument's help: "services | tasks | nodes | secrets". */
 export function kindChoices(verb: KindVerb, form: 'singular' | 'plural'): string {
-  return kindsOf(verb).map((k) => (form === 'plural' ? k.plural : k.kind)).join(' | ');
+  return kindsOf(verb)
+    .map((k) => (form === 'plural' ? k.plural : k.kind))
+    .join(' | ');
 }
 
 /** The kinds of a verb for an error message: "services, tasks, nodes or secrets". */

@@ -38,7 +38,10 @@ export function buildProgram(): Command {
     .name('berth')
     .description('Berth: run services across Docker hosts')
     .version(`berth ${VERSION}`, '-V, --version', 'print the client version')
-    .option('--controller <host:port>', 'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default: the current context, else 127.0.0.1:7070)')
+    .option(
+      '--controller <host:port>',
+      'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default: the current context, else 127.0.0.1:7070)',
+    )
     .option('--context <name>', 'use this context of the config file (berth config get-contexts)')
     .showHelpAfterError()
     .exitOverride();

@@ -31,7 +31,10 @@ export class ManifestError extends Error {
   override readonly name = 'ManifestError';
 }
 
-export function readSources(paths: string[], stdin: () => string | Buffer = () => readFileSync(0)): Array<{ source: string; text: string }> {
+export function readSources(
+  paths: string[],
+  stdin: () => string | Buffer = () => readFileSync(0),
+): Array<{ source: string; text: string }> {
   const out: Array<{ source: string; text: string }> = [];
   for (const p of paths) {
     if (p === '-') {
@@ -46,7 +49,9 @@ export function readSources(paths: string[], stdin: () => string | Buffer = () =
       throw new ManifestError(`${p}: no such file or directory`);
     }
     if (st.isDirectory()) {
-      const files = readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+      const files = readdirSync(p)
+        .filter((f) => /\.(ya?ml|json)$/.test(f))
+        .sort();
       if (files.length === 0) throw new ManifestError(`${p}: no .yaml, .yml or .json files in directory`);
       for (const f of files) out.push(readOne(join(p, f)));
     } else out.push(readOne(p));
@@ -74,7 +79,13 @@ export function readLimited(path: string, refuse: (reason: string) => Error): Bu
 }
 
 function readOne(path: string): { source: string; text: string } {
-  return { source: path, text: decodeUtf8(path, readLimited(path, (reason) => new ManifestError(`${path}: ${reason}`))) };
+  return {
+    source: path,
+    text: decodeUtf8(
+      path,
+      readLimited(path, (reason) => new ManifestError(`${path}: ${reason}`)),
+    ),
+  };
 }
 
 /** Byte offset of the first byte that is not part of a well-formed UTF-8 sequence, or -1. */
@@ -122,7 +133,9 @@ export function decodeUtf8(source: string, buf: Uint8Array): string {
       }
     }
     const col = new TextDecoder('utf-8').decode(buf.subarray(lineStart, at)).length + 1;
-    throw new ManifestError(`${source}: not valid UTF-8: byte 0x${(buf[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at} (line ${line}, column ${col}); save the file as UTF-8`);
+    throw new ManifestError(
+      `${source}: not valid UTF-8: byte 0x${(buf[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at} (line ${line}, column ${col}); save the file as UTF-8`,
+    );
   }
 }
 
@@ -172,7 +185,10 @@ function framePath(f: Frame | undefined): string {
 function checkTree(doc: Document.Parsed): { problem?: WalkProblem; aliases: boolean } {
   const stack: Frame[] = [{ node: doc.contents, parent: undefined, key: undefined, depth: 0 }];
   let aliases = false;
-  const problem = (f: Frame, offset: number, message: string): { problem: WalkProblem; aliases: boolean } => ({ problem: { path: framePath(f), offset, message }, aliases });
+  const problem = (f: Frame, offset: number, message: string): { problem: WalkProblem; aliases: boolean } => ({
+    problem: { path: framePath(f), offset, message },
+    aliases,
+  });
   while (stack.length > 0) {
     const f = stack.pop()!;
     const { node, depth } = f;
@@ -183,7 +199,8 @@ function checkTree(doc: Document.Parsed): { problem?: WalkProblem; aliases: bool
     }
     const n = node as YamlNode;
     const offset = n.range?.[0] ?? 0;
-    if (n.tag !== undefined && !CORE_TAGS.has(n.tag)) return problem(f, offset, `the tag ${n.tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not supported (only YAML's core tags)`);
+    if (n.tag !== undefined && !CORE_TAGS.has(n.tag))
+      return problem(f, offset, `the tag ${n.tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not supported (only YAML's core tags)`);
     if (isScalar(n)) continue;
     if (depth >= MAX_DEPTH) return problem(f, offset, `nested deeper than ${MAX_DEPTH} levels`);
     if (isSeq(n)) {
@@ -193,7 +210,8 @@ function checkTree(doc: Document.Parsed): { problem?: WalkProblem; aliases: bool
       for (const pair of n.items) {
         if (!isPair(pair)) continue;
         const k = pair.key;
-        if (!isScalar(k)) return problem(f, (k as YamlNode | null)?.range?.[0] ?? offset, 'keys must be plain strings, not lists, mappings or aliases');
+        if (!isScalar(k))
+          return problem(f, (k as YamlNode | null)?.range?.[0] ?? offset, 'keys must be plain strings, not lists, mappings or aliases');
         const key = String(k.value);
         const child: Frame = { node: pair.value, parent: f, key, depth: depth + 1 };
         const at = k.range?.[0] ?? offset;
@@ -214,7 +232,8 @@ function valueTooDeep(value: unknown): boolean {
     const { v, d } = stack.pop()!;
     if (v === null || typeof v !== 'object') continue;
     if (d >= MAX_DEPTH) return true;
-    for (const child of Object.values(v as Record<string, unknown>)) if (child !== null && typeof child === 'object') stack.push({ v: child, d: d + 1 });
+    for (const child of Object.values(v as Record<string, unknown>))
+      if (child !== null && typeof child === 'object') stack.push({ v: child, d: d + 1 });
   }
   return false;
 }
@@ -237,7 +256,8 @@ function shortPath(path: string): string {
 const MAX_PATH_SHOWN = 120;
 
 export function parseDocuments(source: string, text: string): SourceDoc[] {
-  if (text.length > MAX_MANIFEST_BYTES || Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new ManifestError(`${source}: larger than the 1 MiB limit`);
+  if (text.length > MAX_MANIFEST_BYTES || Buffer.byteLength(text) > MAX_MANIFEST_BYTES)
+    throw new ManifestError(`${source}: larger than the 1 MiB limit`);
   if (flowDepthOver(text, MAX_DEPTH)) throw new ManifestError(`${source}: nested deeper than ${MAX_DEPTH} levels`);
   let docs: Array<Document.Parsed>;
   try {
@@ -258,15 +278,19 @@ export function parseDocuments(source: string, text: string): SourceDoc[] {
       throw new ManifestError(`${where(err.pos[0])}: ${deep ? `nested deeper than ${MAX_DEPTH} levels` : err.message.split('\n')[0]!}`);
     }
     const { problem, aliases } = checkTree(d);
-    if (problem) throw new ManifestError(`${where(problem.offset)}: ${problem.path ? `${shortPath(problem.path)}: ` : ''}${problem.message}`);
+    if (problem)
+      throw new ManifestError(`${where(problem.offset)}: ${problem.path ? `${shortPath(problem.path)}: ` : ''}${problem.message}`);
     let value: unknown;
     try {
       value = d.toJS({ maxAliasCount: MAX_ALIASES });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      throw new ManifestError(`${source}: document ${i + 1}: ${/alias count/i.test(msg) ? `too many aliases (at most ${MAX_ALIASES} may be resolved per document)` : msg}`);
+      throw new ManifestError(
+        `${source}: document ${i + 1}: ${/alias count/i.test(msg) ? `too many aliases (at most ${MAX_ALIASES} may be resolved per document)` : msg}`,
+      );
     }
-    if (aliases && valueTooDeep(value)) throw new ManifestError(`${source}: document ${i + 1}: nested deeper than ${MAX_DEPTH} levels (through aliases)`);
+    if (aliases && valueTooDeep(value))
+      throw new ManifestError(`${source}: document ${i + 1}: nested deeper than ${MAX_DEPTH} levels (through aliases)`);
     if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
     out.push({ source, index: i + 1, doc: value });
   });

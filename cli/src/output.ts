@@ -36,10 +36,15 @@ export type Cell = string | { text: string; color?: Color | undefined };
 
 export function table(headers: string[], rows: Cell[][], opts: { color?: boolean } = {}): string {
   const on = opts.color ?? useColor();
-  const clean = rows.map((r) => r.map((c) => (typeof c === 'string' ? { text: oneLine(c), color: undefined } : { text: oneLine(c.text), color: c.color })));
+  const clean = rows.map((r) =>
+    r.map((c) => (typeof c === 'string' ? { text: oneLine(c), color: undefined } : { text: oneLine(c.text), color: c.color })),
+  );
   const widths = headers.map((h, i) => Math.max(h.length, ...clean.map((r) => (r[i]?.text ?? '').length)));
   const line = (cells: Array<{ text: string; color?: Color | undefined }>): string =>
-    cells.map((c, i) => paint(i === cells.length - 1 ? c.text : c.text.padEnd(widths[i]!), c.color, on)).join('   ').trimEnd();
+    cells
+      .map((c, i) => paint(i === cells.length - 1 ? c.text : c.text.padEnd(widths[i]!), c.color, on))
+      .join('   ')
+      .trimEnd();
   return [line(headers.map((h) => ({ text: h }))), ...clean.map(line)].join('\n');
 }
 
@@ -53,9 +58,21 @@ export function age(ms: number, now = Date.now()): string {
 }
 
 const STATE_COLORS: Record<string, Color> = {
-  running: COLOR.green, ready: COLOR.green, complete: COLOR.green, healthy: COLOR.green,
-  failed: COLOR.red, rejected: COLOR.red, down: COLOR.red, orphaned: COLOR.red, unhealthy: COLOR.red,
-  pending: COLOR.yellow, restarting: COLOR.yellow, unknown: COLOR.yellow, preparing: COLOR.yellow, starting: COLOR.yellow, assigned: COLOR.yellow,
+  running: COLOR.green,
+  ready: COLOR.green,
+  complete: COLOR.green,
+  healthy: COLOR.green,
+  failed: COLOR.red,
+  rejected: COLOR.red,
+  down: COLOR.red,
+  orphaned: COLOR.red,
+  unhealthy: COLOR.red,
+  pending: COLOR.yellow,
+  restarting: COLOR.yellow,
+  unknown: COLOR.yellow,
+  preparing: COLOR.yellow,
+  starting: COLOR.yellow,
+  assigned: COLOR.yellow,
 };
 /** A task or node state as a cell, colored by what it means (its first word: "healthy (2 restarts)"). */
 export function colorState(s: string): Cell {
@@ -101,12 +118,24 @@ export function taskAddresses(t: Task__Output): string[] {
 
 export function servicesTable(services: Service__Output[], wide = false): string {
   const rows = services.map((s) => {
-    const spec = JSON.parse(s.specJson) as { image: string; replicas: number; ports?: Array<{ containerPort: number; hostPort?: number; protocol: string }> };
+    const spec = JSON.parse(s.specJson) as {
+      image: string;
+      replicas: number;
+      ports?: Array<{ containerPort: number; hostPort?: number; protocol: string }>;
+    };
     const ports = (spec.ports ?? []).map((p) => `${p.hostPort ?? '*'}->${p.containerPort}/${p.protocol}`).join(',');
     const st = s.status;
     const replicas = `${st?.running ?? 0}/${st?.desired ?? spec.replicas}`;
-    const base = [s.meta?.namespace ?? '', s.meta?.name ?? '', replicas, spec.image, ports || '-', String(s.specRevision), age(s.meta?.createdAtMs ?? 0)];
-    return wide ? [...base, labelList(s.meta?.labels), s.deleting ? 'deleting' : st?.message ?? ''] : base;
+    const base = [
+      s.meta?.namespace ?? '',
+      s.meta?.name ?? '',
+      replicas,
+      spec.image,
+      ports || '-',
+      String(s.specRevision),
+      age(s.meta?.createdAtMs ?? 0),
+    ];
+    return wide ? [...base, labelList(s.meta?.labels), s.deleting ? 'deleting' : (st?.message ?? '')] : base;
   });
   const headers = ['NAMESPACE', 'NAME', 'REPLICAS', 'IMAGE', 'PORTS', 'REVISION', 'AGE'];
   return table(wide ? [...headers, 'LABELS', 'STATUS'] : headers, rows);
@@ -119,7 +148,12 @@ export function servicesTable(services: Service__Output[], wide = false): string
 export function stateText(t: Task__Output): string {
   const st = t.status;
   const running = st?.state === 'running';
-  const shown = running && st.container === 'backoff' ? 'restarting' : running && (st.health === 'healthy' || st.health === 'unhealthy') ? st.health : (st?.state ?? '');
+  const shown =
+    running && st.container === 'backoff'
+      ? 'restarting'
+      : running && (st.health === 'healthy' || st.health === 'unhealthy')
+        ? st.health
+        : (st?.state ?? '');
   return st?.restarts ? `${shown} (${st.restarts} restarts)` : shown;
 }
 
@@ -129,7 +163,10 @@ export function taskName(t: Pick<Task__Output, 'service' | 'slot' | 'targetNodeI
 }
 
 export function tasksTable(tasks: Task__Output[], wide = false): string {
-  const sorted = [...tasks].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs);
+  const sorted = [...tasks].sort(
+    (a, b) =>
+      a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.slot - b.slot || b.createdAtMs - a.createdAtMs,
+  );
   const rows = sorted.map((t) => {
     const base = [
       taskName(t),
@@ -148,27 +185,36 @@ export function tasksTable(tasks: Task__Output[], wide = false): string {
 
 /** k=v,k2=v2 sorted by key, or "-". */
 export function labelList(labels: Readonly<Record<string, string>> | undefined): string {
-  return Object.entries(labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+  return (
+    Object.entries(labels ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '-'
+  );
 }
 
 export function nodesTable(nodes: Node__Output[], wide = false): string {
-  const rows = [...nodes].sort((a, b) => a.id.localeCompare(b.id)).map((n) => {
-    const cap = n.description?.capacity;
-    const alloc = n.allocated;
-    const row = [
-      n.id,
-      n.description?.hostname ?? '',
-      colorState(n.state),
-      n.availability,
-      `${(alloc?.cpuMilli ?? 0) / 1000}/${(cap?.cpuMilli ?? 0) / 1000}`,
-      `${humanBytes(alloc?.memoryBytes ?? 0)}/${humanBytes(cap?.memoryBytes ?? 0)}`,
-      String(n.tasks),
-      n.description?.address ?? '',
-      n.description?.engineVersion ?? '',
-      labelList({ ...(n.description?.labels ?? {}), ...n.labels }),
-    ];
-    return wide ? [...row, n.description?.agentVersion ?? '', `${n.description?.os ?? ''}/${n.description?.arch ?? ''}`, n.message || '-'] : row;
-  });
+  const rows = [...nodes]
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((n) => {
+      const cap = n.description?.capacity;
+      const alloc = n.allocated;
+      const row = [
+        n.id,
+        n.description?.hostname ?? '',
+        colorState(n.state),
+        n.availability,
+        `${(alloc?.cpuMilli ?? 0) / 1000}/${(cap?.cpuMilli ?? 0) / 1000}`,
+        `${humanBytes(alloc?.memoryBytes ?? 0)}/${humanBytes(cap?.memoryBytes ?? 0)}`,
+        String(n.tasks),
+        n.description?.address ?? '',
+        n.description?.engineVersion ?? '',
+        labelList({ ...(n.description?.labels ?? {}), ...n.labels }),
+      ];
+      return wide
+        ? [...row, n.description?.agentVersion ?? '', `${n.description?.os ?? ''}/${n.description?.arch ?? ''}`, n.message || '-']
+        : row;
+    });
   const headers = ['ID', 'HOSTNAME', 'STATE', 'AVAILABILITY', 'CPU', 'MEMORY', 'TASKS', 'ADDRESS', 'ENGINE', 'LABELS'];
   return table(wide ? [...headers, 'AGENT', 'OS/ARCH', 'MESSAGE'] : headers, rows);
 }

@@ -42,7 +42,11 @@ export class RolloutClient extends ApiClient {
     return this.call((md, o, cb) => this.raw.SetRegistryCredential(req, md, o, cb));
   }
   async listCredentials(namespace = ''): Promise<RegistryCredential__Output[]> {
-    return (await this.call<{ credentials: RegistryCredential__Output[] }>((md, o, cb) => this.raw.ListRegistryCredentials({ namespace }, md, o, cb))).credentials;
+    return (
+      await this.call<{ credentials: RegistryCredential__Output[] }>((md, o, cb) =>
+        this.raw.ListRegistryCredentials({ namespace }, md, o, cb),
+      )
+    ).credentials;
   }
   async deleteCredential(namespace: string, name: string): Promise<void> {
     await this.call((md, o, cb) => this.raw.DeleteRegistryCredential({ namespace, name }, md, o, cb));
@@ -52,7 +56,12 @@ export class RolloutClient extends ApiClient {
    * Streams the rollout's status until it is over (resolves with the last status), the signal
    * aborts, or the stream fails (rejects with ApiError).
    */
-  watch(namespace: string, name: string, onStatus: (s: RolloutStatus__Output) => void, signal?: AbortSignal): Promise<RolloutStatus__Output | undefined> {
+  watch(
+    namespace: string,
+    name: string,
+    onStatus: (s: RolloutStatus__Output) => void,
+    signal?: AbortSignal,
+  ): Promise<RolloutStatus__Output | undefined> {
     return new Promise((resolve, reject) => {
       let last: RolloutStatus__Output | undefined;
       const stream = this.raw.WatchRollout({ namespace, name });
@@ -96,7 +105,6 @@ export class RolloutClient extends ApiClient {
       });
     });
   }
-
 }
 
 /** One line for a person: "revision 3 updating: 4/10 updated, 9 ready, 6 outdated — rolling out revision 3". */

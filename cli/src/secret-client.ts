@@ -27,6 +27,7 @@ export class SecretClient extends BerthClient {
     return (await this.call<{ secrets: Secret__Output[] }>((md, o, cb) => this.secrets.ListSecrets({ namespace }, md, o, cb))).secrets;
   }
   async deleteSecret(namespace: string, name: string): Promise<Secret__Output | null> {
-    return (await this.call<{ secret: Secret__Output | null }>((md, o, cb) => this.secrets.DeleteSecret({ namespace, name }, md, o, cb))).secret;
+    return (await this.call<{ secret: Secret__Output | null }>((md, o, cb) => this.secrets.DeleteSecret({ namespace, name }, md, o, cb)))
+      .secret;
   }
 }

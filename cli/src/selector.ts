@@ -41,12 +41,18 @@ function splitTerms(s: string): string[] {
 
 function checkKey(key: string, term: string): string {
   if (!key) throw new SelectorError(`${JSON.stringify(term)}: missing label key`);
-  if (!KEY_RE.test(key)) throw new SelectorError(`${JSON.stringify(term)}: ${JSON.stringify(key)} is not a label key ([prefix/]name of letters, digits, "-", "_", ".")`);
+  if (!KEY_RE.test(key))
+    throw new SelectorError(
+      `${JSON.stringify(term)}: ${JSON.stringify(key)} is not a label key ([prefix/]name of letters, digits, "-", "_", ".")`,
+    );
   return key;
 }
 
 function checkValue(value: string, term: string): string {
-  if (!VALUE_RE.test(value)) throw new SelectorError(`${JSON.stringify(term)}: ${JSON.stringify(value)} is not a selector value (no spaces, ",", "(", ")", "=" or "!")`);
+  if (!VALUE_RE.test(value))
+    throw new SelectorError(
+      `${JSON.stringify(term)}: ${JSON.stringify(value)} is not a selector value (no spaces, ",", "(", ")", "=" or "!")`,
+    );
   return value;
 }
 
@@ -56,7 +62,8 @@ function parseTerm(raw: string): Requirement {
   const set = /^(\S+)\s+(in|notin)\s*\((.*)\)$/.exec(term);
   if (set) {
     const values = set[3]!.split(',').map((v) => checkValue(v.trim(), term));
-    if (values.length === 0 || values.some((v) => v === '')) throw new SelectorError(`${JSON.stringify(term)}: a set needs one or more non-empty values`);
+    if (values.length === 0 || values.some((v) => v === ''))
+      throw new SelectorError(`${JSON.stringify(term)}: a set needs one or more non-empty values`);
     return { key: checkKey(set[1]!, term), op: set[2] === 'in' ? 'in' : 'notin', values: [...new Set(values)].sort() };
   }
   const m = /^([^=!]*?)\s*(==|!=|=)\s*(.*)$/.exec(term);

@@ -22,7 +22,9 @@ export function humanSpec(specJson: string): unknown {
 }
 
 export function sortServices(list: Service__Output[]): Service__Output[] {
-  return [...list].sort((a, b) => (a.meta?.namespace ?? '').localeCompare(b.meta?.namespace ?? '') || (a.meta?.name ?? '').localeCompare(b.meta?.name ?? ''));
+  return [...list].sort(
+    (a, b) => (a.meta?.namespace ?? '').localeCompare(b.meta?.namespace ?? '') || (a.meta?.name ?? '').localeCompare(b.meta?.name ?? ''),
+  );
 }
 
 /** Live tasks first within a slot, then history newest first. */

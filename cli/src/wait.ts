@@ -137,7 +137,12 @@ const realSleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 function judge(o: Followed, nowMs: number, settleMs: number): { convergence: Convergence; revision: number } {
   const svc = o.service!;
-  const view = { uid: svc.meta?.uid ?? '', specRevision: svc.specRevision, spec: JSON.parse(svc.specJson) as ServiceSpec, deleting: svc.deleting };
+  const view = {
+    uid: svc.meta?.uid ?? '',
+    specRevision: svc.specRevision,
+    spec: JSON.parse(svc.specJson) as ServiceSpec,
+    deleting: svc.deleting,
+  };
   const isStable = (r: TaskRecord): boolean => nowMs - (o.upSince.get(r.id) ?? nowMs) >= settleMs;
   const convergence = evaluateConvergence(view, [...o.tasks.values()], { isStable });
   const t = o.target;
@@ -229,10 +234,14 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
     while (!stop.signal.aborted && open.has(o.key)) {
       o.fresh = true;
       try {
-        await watch(o.target, (s) => {
-          applyStep(o, s, now());
-          wake.abort();
-        }, stop.signal);
+        await watch(
+          o.target,
+          (s) => {
+            applyStep(o, s, now());
+            wake.abort();
+          },
+          stop.signal,
+        );
       } catch (err) {
         if (err instanceof ApiError && err.code === grpcStatus.UNIMPLEMENTED) {
           o.mode = 'poll';
@@ -252,7 +261,18 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
   const following: Array<Promise<void>> = [];
   for (const t of targets) {
     const key = `${t.namespace}/${t.name}`;
-    const o: Followed = { key, target: t, last: '', outcome: { target: t, phase: 'timeout' }, mode: opts.watch ? 'watch' : 'poll', tasks: new Map(), upSince: new Map(), deleted: false, nextPollAt: 0, fresh: true };
+    const o: Followed = {
+      key,
+      target: t,
+      last: '',
+      outcome: { target: t, phase: 'timeout' },
+      mode: opts.watch ? 'watch' : 'poll',
+      tasks: new Map(),
+      upSince: new Map(),
+      deleted: false,
+      nextPollAt: 0,
+      fresh: true,
+    };
     open.set(key, o);
   }
   if (opts.watch) for (const o of open.values()) following.push(follow(o, opts.watch));
@@ -316,10 +336,12 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
   const failedOne = done.some((d) => d.phase === 'failed');
   for (const o of open.values()) {
     const conv = o.outcome.convergence;
-    const what = conv ? conv.summary : o.outcome.reason ?? 'no answer from the controller';
-    done.push(failedOne
-      ? { ...o.outcome, phase: 'abandoned', reason: `not waited for further (another service failed): ${what}` }
-      : { ...o.outcome, phase: 'timeout', reason: `not converged within ${formatDuration(opts.timeoutMs)}: ${what}` });
+    const what = conv ? conv.summary : (o.outcome.reason ?? 'no answer from the controller');
+    done.push(
+      failedOne
+        ? { ...o.outcome, phase: 'abandoned', reason: `not waited for further (another service failed): ${what}` }
+        : { ...o.outcome, phase: 'timeout', reason: `not converged within ${formatDuration(opts.timeoutMs)}: ${what}` },
+    );
   }
   return targets.map((t) => done.find((d) => d.target.namespace === t.namespace && d.target.name === t.name)!);
 }
@@ -328,5 +350,7 @@ export async function waitForServices(c: BerthClient, targets: readonly WaitTarg
 export function waitFailure(outcomes: readonly WaitOutcome[]): string | undefined {
   const bad = outcomes.filter((o) => o.phase !== 'converged');
   if (bad.length === 0) return undefined;
-  return bad.map((o) => `service/${o.target.namespace}/${o.target.name}: ${o.phase === 'timeout' ? 'timed out' : o.phase}: ${o.reason ?? ''}`).join('\n');
+  return bad
+    .map((o) => `service/${o.target.namespace}/${o.target.name}: ${o.phase === 'timeout' ? 'timed out' : o.phase}: ${o.reason ?? ''}`)
+    .join('\n');
 }

@@ -118,7 +118,15 @@ export class LeaderElector {
       while (!signal.aborted && !leaseLost) {
         const res = await client.kv.txn({
           compare: [{ key: Buffer.from(keys.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: Buffer.from(keys.leader), value: Buffer.from(leaderCodec.encode({ ...self, incarnation: this.incarnation })), lease: leaseId } }],
+          success: [
+            {
+              request_put: {
+                key: Buffer.from(keys.leader),
+                value: Buffer.from(leaderCodec.encode({ ...self, incarnation: this.incarnation })),
+                lease: leaseId,
+              },
+            },
+          ],
           failure: [{ request_range: { key: Buffer.from(keys.leader) } }],
         });
         if (res.succeeded) {

@@ -98,7 +98,12 @@ export class Manager {
       log,
       isLeader: () => this.leading,
     });
-    this.dispatcher = new DispatcherServer({ controllerId: config.id, log: log.child({ loop: 'dispatcher' }), clock, metrics: this.metrics });
+    this.dispatcher = new DispatcherServer({
+      controllerId: config.id,
+      log: log.child({ loop: 'dispatcher' }),
+      clock,
+      metrics: this.metrics,
+    });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
     this.elector = new LeaderElector({
@@ -121,20 +126,40 @@ export class Manager {
     const { config, log } = this.deps;
     const { control, dispatcher } = protos();
     const server = new grpc.Server(CHANNEL_OPTIONS);
-    server.addService(control.berth.v1.ControlAPI.service, controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(
+      control.berth.v1.ControlAPI.service,
+      controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+    );
     server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
-    server.addService(loadProto<SecretsProto>('secrets').berth.v1.SecretAPI.service, secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
-    server.addService(loadProto<ManageProto>('manage').berth.v1.ManageAPI.service, manageHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics, controllerId: config.id, isLeader: () => this.leading }));
+    server.addService(
+      loadProto<SecretsProto>('secrets').berth.v1.SecretAPI.service,
+      secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+    );
+    server.addService(
+      loadProto<ManageProto>('manage').berth.v1.ManageAPI.service,
+      manageHandlers(this.api, {
+        log: log.child({ loop: 'api' }),
+        metrics: this.metrics,
+        controllerId: config.id,
+        isLeader: () => this.leading,
+      }),
+    );
     const { store, keys, clock, events } = this.deps;
-    server.addService(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service, rolloutHandlers({
-      rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
-      credentials: new RegistryCredentialApi({ store, keys, clock }),
-      cache: this.cache,
-      log: log.child({ loop: 'api' }),
-      metrics: this.metrics,
-    }));
+    server.addService(
+      loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service,
+      rolloutHandlers({
+        rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
+        credentials: new RegistryCredentialApi({ store, keys, clock }),
+        cache: this.cache,
+        log: log.child({ loop: 'api' }),
+        metrics: this.metrics,
+      }),
+    );
     const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
-    server.addService(loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service, nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }));
+    server.addService(
+      loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service,
+      nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+    );
     server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -142,7 +167,12 @@ export class Manager {
     this.server = server;
     this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
     if (config.metricsListen) {
-      this.http = await serveMetrics(config.metricsListen, this.metrics.registry, () => this.cache.services.hasSynced && this.cache.tasks.hasSynced, this.observability.routes());
+      this.http = await serveMetrics(
+        config.metricsListen,
+        this.metrics.registry,
+        () => this.cache.services.hasSynced && this.cache.tasks.hasSynced,
+        this.observability.routes(),
+      );
       this.metricsAddress = this.http.address;
     }
     log.info({ api: this.boundAddress, metrics: this.metricsAddress || undefined }, 'controller serving');
@@ -168,22 +198,43 @@ export class Manager {
     await this.cache.synced;
     // Act on state read after winning: a follower's long-lived watches may have missed changes
     // (an etcd restart), and a stale view would send agents incomplete assignment sets.
-    await Promise.race([this.cache.refresh(), new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    await Promise.race([
+      this.cache.refresh(),
+      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+    ]);
     if (signal.aborted) return;
     this.leading = true;
     const lifecycle = new NodeLifecycle({ cache, clock, log: log.child({ loop: 'nodes' }), timings: config.timings, events, valid });
     const statusWriter = new StatusWriter({ cache, log: log.child({ loop: 'status' }), metrics: this.metrics, events });
     const nodeLoss = { fenceAfterMs: config.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS };
-    const orchestrator = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss }, replicatedStrategy);
+    const orchestrator = new ServiceOrchestrator(
+      { cache, clock, log: log.child({ loop: 'replicated' }), metrics: this.metrics, events, nodeLoss },
+      replicatedStrategy,
+    );
     const scheduler = new SchedulerLoop({ cache, clock, log: log.child({ loop: 'scheduler' }), metrics: this.metrics, events });
-    const global = new ServiceOrchestrator({ cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events, nodeLoss }, globalStrategy);
+    const global = new ServiceOrchestrator(
+      { cache, clock, log: log.child({ loop: 'global' }), metrics: this.metrics, events, nodeLoss },
+      globalStrategy,
+    );
     // Rebalancing asks the scheduler (its snapshot, where a replica would go): injected here, as
     // the orchestrator and the scheduler are peers that never import each other.
-    const rebalance = new RebalanceLoop({ cache, clock, log: log.child({ loop: 'rebalance' }), events, placement: { nodes: () => scheduler.nodes(), place: wouldPlace } });
+    const rebalance = new RebalanceLoop({
+      cache,
+      clock,
+      log: log.child({ loop: 'rebalance' }),
+      events,
+      placement: { nodes: () => scheduler.nodes(), place: wouldPlace },
+    });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     const stopObserving = this.observability.leading(cache);
     try {
-      await Promise.all([lifecycle.start(signal), orchestrator.start(signal), scheduler.start(signal), global.start(signal), rebalance.start(signal)]);
+      await Promise.all([
+        lifecycle.start(signal),
+        orchestrator.start(signal),
+        scheduler.start(signal),
+        global.start(signal),
+        rebalance.start(signal),
+      ]);
     } finally {
       stopObserving();
       this.leading = false;

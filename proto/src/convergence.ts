@@ -71,7 +71,6 @@ export interface Convergence {
 
 const ENDED: ReadonlySet<string> = new Set(['failed', 'rejected', 'complete']);
 
-
 function failureMessage(t: TaskRecord): string {
   const detail = t.status.err && !t.status.message.includes(t.status.err) ? `: ${t.status.err}` : '';
   return `${taskName(t)} ${t.status.state}: ${t.status.message || t.status.state}${detail}`;
@@ -87,7 +86,8 @@ function givenUp(spec: ServiceSpec, last: TaskRecord): string | undefined {
   const r = spec.restart;
   if (r.policy === 'never') return 'restart policy never';
   if (r.policy === 'on-failure' && last.status.state === 'complete') return 'completed (restart policy on-failure)';
-  if (r.policy === 'on-failure' && r.maxAttempts !== undefined && failuresOf(last) > r.maxAttempts) return `gave up after ${r.maxAttempts} restarts (maxAttempts)`;
+  if (r.policy === 'on-failure' && r.maxAttempts !== undefined && failuresOf(last) > r.maxAttempts)
+    return `gave up after ${r.maxAttempts} restarts (maxAttempts)`;
   return undefined;
 }
 
@@ -222,7 +222,8 @@ export function stuckNote(r: Pick<RolloutView, 'stuck' | 'progressDeadlineMs'>):
  */
 export function judgeRollout(expected: number, r: RolloutView): string | undefined {
   if (r.rollbackOf && r.rollbackOf >= expected) return `rollout of revision ${r.rollbackOf} failed and was rolled back: ${r.message}`;
-  if (r.revision >= expected && r.done && r.state !== 'completed' && r.state !== 'rollback_completed') return `rollout of revision ${r.revision} ${r.state}: ${r.message}`;
+  if (r.revision >= expected && r.done && r.state !== 'completed' && r.state !== 'rollback_completed')
+    return `rollout of revision ${r.revision} ${r.state}: ${r.message}`;
   if (r.revision >= expected && r.deadlineExceeded) return `rollout of revision ${r.revision} failed: ${r.message}`;
   return undefined;
 }
@@ -233,7 +234,8 @@ export function judgeRollout(expected: number, r: RolloutView): string | undefin
  */
 export function foldRollout(c: Convergence, expected: number, r: RolloutView): void {
   const failed = judgeRollout(expected, r);
-  if (failed && c.phase !== 'failed') Object.assign(c, { phase: 'failed', reason: c.lastFailure ? `${failed}; last failure: ${c.lastFailure}` : failed });
+  if (failed && c.phase !== 'failed')
+    Object.assign(c, { phase: 'failed', reason: c.lastFailure ? `${failed}; last failure: ${c.lastFailure}` : failed });
   const stuck = r.revision >= expected ? stuckNote(r) : undefined;
   if (stuck && c.phase === 'progressing') c.summary = `${stuck}; ${c.summary}`;
 }

@@ -1,6 +1,9 @@
 // Records ↔ protobuf messages, used at the API and session edges only.
 import type { Node as PbNode } from '../gen/berth/v1/Node.js';
-import type { NodeDescription as PbNodeDescription, NodeDescription__Output as PbNodeDescriptionOut } from '../gen/berth/v1/NodeDescription.js';
+import type {
+  NodeDescription as PbNodeDescription,
+  NodeDescription__Output as PbNodeDescriptionOut,
+} from '../gen/berth/v1/NodeDescription.js';
 import type { Service as PbService } from '../gen/berth/v1/Service.js';
 import type { Task as PbTask, Task__Output as PbTaskOut } from '../gen/berth/v1/Task.js';
 import type { TaskStatus as PbTaskStatus, TaskStatus__Output as PbTaskStatusOut } from '../gen/berth/v1/TaskStatus.js';
@@ -31,7 +34,8 @@ export function statusFromPb(s: PbTaskStatusOut): TaskStatus {
   const out: TaskStatus = { state: s.state, message: s.message, timestampMs: s.timestampMs };
   if (s.err) out.err = s.err;
   if (s.containerId) out.containerId = s.containerId;
-  if (s.ports.length > 0) out.ports = s.ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol, hostIp: p.hostIp }));
+  if (s.ports.length > 0)
+    out.ports = s.ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol, hostIp: p.hostIp }));
   if (s.exitCode) out.exitCode = s.exitCode;
   if (s.startedAtMs) out.startedAtMs = s.startedAtMs;
   if (s.health) out.health = s.health;
@@ -85,9 +89,20 @@ export function taskFromPb(t: PbTaskOut): TaskRecord {
   };
 }
 
-export function serviceToPb(s: ServiceRecord, modRevision: number, status?: { desired: number; running: number; pending: number; message: string }): PbService {
+export function serviceToPb(
+  s: ServiceRecord,
+  modRevision: number,
+  status?: { desired: number; running: number; pending: number; message: string },
+): PbService {
   return {
-    meta: { name: s.meta.name, namespace: s.meta.namespace, labels: s.meta.labels, uid: s.meta.uid, createdAtMs: s.meta.createdAtMs, updatedAtMs: s.meta.updatedAtMs },
+    meta: {
+      name: s.meta.name,
+      namespace: s.meta.namespace,
+      labels: s.meta.labels,
+      uid: s.meta.uid,
+      createdAtMs: s.meta.createdAtMs,
+      updatedAtMs: s.meta.updatedAtMs,
+    },
     specJson: JSON.stringify(s.spec),
     specRevision: s.specRevision,
     modRevision,

@@ -4,7 +4,10 @@ import type { Issue } from './spec/dsl.js';
 /** Input that does not satisfy the schema; carries every issue found. */
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
-  constructor(readonly issues: Issue[], readonly subject = 'manifest') {
+  constructor(
+    readonly issues: Issue[],
+    readonly subject = 'manifest',
+  ) {
     super(`invalid ${subject}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
   }
 }
@@ -12,7 +15,11 @@ export class ValidationError extends Error {
 /** A conditional write lost its race: the stored object changed since it was read. */
 export class ConflictError extends Error {
   override readonly name = 'ConflictError';
-  constructor(message: string, readonly keys: string[] = [], readonly currentRevision?: number) {
+  constructor(
+    message: string,
+    readonly keys: string[] = [],
+    readonly currentRevision?: number,
+  ) {
     super(message);
   }
 }

@@ -73,7 +73,10 @@ function specKey(spec: ServiceSpec): string {
 }
 
 /** A live task runs what the service asks for now (a scale-only change replaces nothing). */
-export function isOutdated(t: Pick<TaskRecord, 'specRevision' | 'spec' | 'restartGeneration'>, svc: Pick<ServiceRecord, 'specRevision' | 'spec' | 'restartGeneration'>): boolean {
+export function isOutdated(
+  t: Pick<TaskRecord, 'specRevision' | 'spec' | 'restartGeneration'>,
+  svc: Pick<ServiceRecord, 'specRevision' | 'spec' | 'restartGeneration'>,
+): boolean {
   if ((t.restartGeneration ?? 0) < (svc.restartGeneration ?? 0)) return true;
   return t.specRevision !== svc.specRevision && specKey(t.spec) !== specKey(svc.spec);
 }
@@ -87,7 +90,13 @@ export function isReady(t: Pick<TaskRecord, 'desiredState' | 'status'>): boolean
 /** A sign that a task failed: ended, restarted, unhealthy, or its image could not be pulled. */
 export function hasFailed(t: Pick<TaskRecord, 'status'>): boolean {
   const s = t.status;
-  return s.state === 'failed' || s.state === 'rejected' || (s.restarts ?? 0) > 0 || s.health === 'unhealthy' || (s.state === 'preparing' && !!s.err);
+  return (
+    s.state === 'failed' ||
+    s.state === 'rejected' ||
+    (s.restarts ?? 0) > 0 ||
+    s.health === 'unhealthy' ||
+    (s.state === 'preparing' && !!s.err)
+  );
 }
 
 /** The scheduler's message on a task it could not place (a reason per node follows). */

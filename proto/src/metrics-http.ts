@@ -20,13 +20,19 @@ export async function serveMetrics(listen: string, registry: Registry, ready: ()
       res.end(body);
     };
     if (path === '/metrics') {
-      registry.metrics().then((m) => reply(200, registry.contentType, m), (err: unknown) => reply(500, 'text/plain', String(err)));
+      registry.metrics().then(
+        (m) => reply(200, registry.contentType, m),
+        (err: unknown) => reply(500, 'text/plain', String(err)),
+      );
     } else if (path === '/healthz') reply(200, 'text/plain', 'ok\n');
     else if (path === '/readyz') {
       const ok = ready();
       reply(ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n');
     } else if (routes[path]) {
-      Promise.resolve(routes[path]()).then(([c, t, b]) => reply(c, t, b), (err: unknown) => reply(500, 'text/plain', String(err)));
+      Promise.resolve(routes[path]()).then(
+        ([c, t, b]) => reply(c, t, b),
+        (err: unknown) => reply(500, 'text/plain', String(err)),
+      );
     } else reply(404, 'text/plain', 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {

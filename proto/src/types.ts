@@ -32,8 +32,16 @@ export type TaskState =
   | 'orphaned';
 
 export const TASK_STATE_ORDER: readonly TaskState[] = [
-  'pending', 'assigned', 'preparing', 'starting', 'running',
-  'complete', 'failed', 'shutdown', 'rejected', 'orphaned',
+  'pending',
+  'assigned',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'failed',
+  'shutdown',
+  'rejected',
+  'orphaned',
 ];
 
 const RANK = new Map<string, number>(TASK_STATE_ORDER.map((s, i) => [s, i]));
@@ -78,7 +86,10 @@ export function isContainerPhase(s: string): s is ContainerPhase {
  * How far a status has come: task state first, then (for `running`) restarts, then the container
  * phase. A report that compares lower than what is stored goes backwards.
  */
-export function statusOrder(a: { state: string; restarts?: number; container?: string }, b: { state: string; restarts?: number; container?: string }): number {
+export function statusOrder(
+  a: { state: string; restarts?: number; container?: string },
+  b: { state: string; restarts?: number; container?: string },
+): number {
   const byState = taskStateRank(a.state) - taskStateRank(b.state);
   if (byState !== 0) return byState;
   const byRestarts = (a.restarts ?? 0) - (b.restarts ?? 0);

@@ -51,7 +51,14 @@ afterAll(async () => {
   for (const s of swarm) {
     await s.d.docker.swarmLeave({ force: true }).catch(() => undefined);
     const cs = await s.d.docker.listContainers({ all: true }).catch(() => [] as Docker.ContainerInfo[]);
-    await Promise.all(cs.map((c) => s.d.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      cs.map((c) =>
+        s.d.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     await s.d.proc.stop(20_000);
     deleteBridge(s.bridge.name);
   }
@@ -104,7 +111,9 @@ async function settled(replicas: number): Promise<void> {
     await until(async () => {
       const tasks = await c.listTasks({ service: 'web' });
       const nodes = await c.listNodes();
-      return tasks.length === replicas && tasks.every((t) => t.status?.state === 'running') && nodes.every((n) => n.state === 'ready') ? true : undefined;
+      return tasks.length === replicas && tasks.every((t) => t.status?.state === 'running') && nodes.every((n) => n.state === 'ready')
+        ? true
+        : undefined;
     }, 'web settled');
   } finally {
     c.close();
@@ -117,7 +126,9 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
   writeFileSync(f, webManifest({ replicas: REPLICAS, port: false }));
   expect((await cluster.berth(['apply', '-f', f])).code).toBe(0);
   await settled(REPLICAS);
-  say(`Berth test configuration: heartbeat ${TIMINGS.heartbeatPeriod}, grace ${TIMINGS.heartbeatGrace}, down after ${TIMINGS.downAfter}, lease TTL ${TIMINGS.leaseTtl}s; ${REPLICAS} replicas on 3 hosts`);
+  say(
+    `Berth test configuration: heartbeat ${TIMINGS.heartbeatPeriod}, grace ${TIMINGS.heartbeatGrace}, down after ${TIMINGS.downAfter}, lease TTL ${TIMINGS.leaseTtl}s; ${REPLICAS} replicas on 3 hosts`,
+  );
 
   // --- dead agent (kill -9): detection, down, replacements committed and running
   {
@@ -127,7 +138,10 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     const lost = before.filter((t) => t.nodeId === victim.nodeId).map((t) => t.slot);
     const t0 = Date.now();
     await cluster.killAgent(0);
-    const unknown = await until(async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined), 'node unknown');
+    const unknown = await until(
+      async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined),
+      'node unknown',
+    );
     const down = await until(async () => (await c.listNodes()).find((n) => n.id === victim.nodeId && n.state === 'down'), 'node down');
     const downAt = Number(down.value.stateChangedAtMs);
     const committed = await until(async () => {
@@ -137,16 +151,24 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     }, 'replacements placed');
     const running = await until(async () => {
       const ts = await c.listTasks({ service: 'web' });
-      return ts.filter((t) => lost.includes(t.slot) && t.nodeId !== victim.nodeId && t.status?.state === 'running').length === lost.length ? true : undefined;
+      return ts.filter((t) => lost.includes(t.slot) && t.nodeId !== victim.nodeId && t.status?.state === 'running').length === lost.length
+        ? true
+        : undefined;
     }, 'replacements running');
-    say(`dead agent (kill -9): unknown after ${unknown.at - t0} ms; down after ${downAt - t0} ms (grace ${TIMINGS.downAfter}); ` +
-      `${lost.length} replacements committed and placed ${committed.at - downAt} ms after down; running ${running.at - committed.at} ms later; kill → running ${running.at - t0} ms`);
+    say(
+      `dead agent (kill -9): unknown after ${unknown.at - t0} ms; down after ${downAt - t0} ms (grace ${TIMINGS.downAfter}); ` +
+        `${lost.length} replacements committed and placed ${committed.at - downAt} ms after down; running ${running.at - committed.at} ms later; kill → running ${running.at - t0} ms`,
+    );
     // Reference: the same engine creating and starting as many containers directly.
     const docker = cluster.hosts[1]!.docker;
     const r0 = Date.now();
     const made: string[] = [];
     for (let i = 0; i < lost.length; i++) {
-      const ct = await docker.createContainer({ name: `bench-raw-${process.pid}-${i}`, Image: LOCAL_IMAGE, Cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'] });
+      const ct = await docker.createContainer({
+        name: `bench-raw-${process.pid}-${i}`,
+        Image: LOCAL_IMAGE,
+        Cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+      });
       await ct.start();
       made.push(ct.id);
     }
@@ -167,13 +189,18 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
       await sleep(Math.random() * 1_000);
       const t0 = Date.now();
       cluster.net!.cutLink(1);
-      const unknown = await until(async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined), 'silent node unknown');
+      const unknown = await until(
+        async () => ((await c.listNodes()).find((n) => n.id === victim.nodeId)?.state === 'unknown' ? true : undefined),
+        'silent node unknown',
+      );
       cluster.net!.healLink(1);
       took.push(unknown.at - t0);
       await settled(REPLICAS);
     }
     took.sort((a, b) => a - b);
-    say(`silent agent (link cut), ${SILENT_TRIALS} trials: unknown after ${took.join(', ')} ms (heartbeat grace ${TIMINGS.heartbeatGrace}; poll step ${POLL_MS} ms)`);
+    say(
+      `silent agent (link cut), ${SILENT_TRIALS} trials: unknown after ${took.join(', ')} ms (heartbeat grace ${TIMINGS.heartbeatGrace}; poll step ${POLL_MS} ms)`,
+    );
     c.close();
   }
 
@@ -207,14 +234,22 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
       const ts = await watcher.listTasks({ service: 'web' });
       return ts.length === REPLICAS + 1 && ts.every((t) => t.nodeId !== '') ? true : undefined;
     }, 'new task placed by the new leader');
-    const running = await until(async () => ((await watcher.listTasks({ service: 'web' })).filter((t) => t.status?.state === 'running').length === REPLICAS + 1 ? true : undefined), 'new task running');
+    const running = await until(
+      async () =>
+        (await watcher.listTasks({ service: 'web' })).filter((t) => t.status?.state === 'running').length === REPLICAS + 1
+          ? true
+          : undefined,
+      'new task running',
+    );
     await sleep(2_000);
     watching = false;
     await watch;
     const after = await containerStarts();
     const restarted = [...starts].filter(([id, s]) => after.get(id) !== s).length;
-    say(`leader kill -9: new leader after ${elected.at - t0} ms; a change applied at the kill reconciled (placed) after ${reconciled.at - t0} ms, running after ${running.at - t0} ms; ` +
-      `containers restarted: ${restarted}; nodes not ready meanwhile: ${seenStates.size === 0 ? 'none' : [...seenStates].join(', ')}`);
+    say(
+      `leader kill -9: new leader after ${elected.at - t0} ms; a change applied at the kill reconciled (placed) after ${reconciled.at - t0} ms, running after ${running.at - t0} ms; ` +
+        `containers restarted: ${restarted}; nodes not ready meanwhile: ${seenStates.size === 0 ? 'none' : [...seenStates].join(', ')}`,
+    );
     expect(restarted).toBe(0);
     expect([...seenStates].filter((s) => s.endsWith('=down'))).toEqual([]);
     watcher.close();
@@ -230,8 +265,14 @@ it('Docker Swarm mode: the same node kill (manager + two workers on extra docker
     const bridge = createBridge();
     const hdir = join(swarmDir, `s${i}`);
     const options: DockerdOptions = {
-      dataRoot: join(hdir, 'data'), execRoot: join(hdir, 'x'), socket: join(hdir, 'docker.sock'), pidFile: join(hdir, 'docker.pid'),
-      logFile: join(hdir, 'dockerd.log'), bridge: bridge.name, ip: hostAddress(base, i), noIptables: true,
+      dataRoot: join(hdir, 'data'),
+      execRoot: join(hdir, 'x'),
+      socket: join(hdir, 'docker.sock'),
+      pidFile: join(hdir, 'docker.pid'),
+      logFile: join(hdir, 'dockerd.log'),
+      bridge: bridge.name,
+      ip: hostAddress(base, i),
+      noIptables: true,
     };
     const d = await startDockerd(options);
     swarm.push({ d, bridge, options });
@@ -241,13 +282,27 @@ it('Docker Swarm mode: the same node kill (manager + two workers on extra docker
   const [mgr, w1, w2] = swarm.map((s) => s.d.docker) as [Docker, Docker, Docker];
   await mgr.swarmInit({ ListenAddr: `${addr(0)}:2377`, AdvertiseAddr: addr(0), ForceNewCluster: false });
   const info = (await mgr.swarmInspect()) as { JoinTokens: { Worker: string } };
-  for (const [i, w] of [[1, w1], [2, w2]] as const) {
-    await w.swarmJoin({ ListenAddr: `${addr(i)}:2377`, AdvertiseAddr: addr(i), RemoteAddrs: [`${addr(0)}:2377`], JoinToken: info.JoinTokens.Worker });
+  for (const [i, w] of [
+    [1, w1],
+    [2, w2],
+  ] as const) {
+    await w.swarmJoin({
+      ListenAddr: `${addr(i)}:2377`,
+      AdvertiseAddr: addr(i),
+      RemoteAddrs: [`${addr(0)}:2377`],
+      JoinToken: info.JoinTokens.Worker,
+    });
   }
   // Tasks only on the workers, as Berth's run only on agents' hosts.
-  const self = (await mgr.listNodes()).find((n: { ManagerStatus?: unknown }) => n.ManagerStatus) as { ID: string; Version: { Index: number }; Spec: object };
+  const self = (await mgr.listNodes()).find((n: { ManagerStatus?: unknown }) => n.ManagerStatus) as {
+    ID: string;
+    Version: { Index: number };
+    Spec: object;
+  };
   // (dockerode returns a promise when given no callback; its typings say void.)
-  await (mgr.getNode(self.ID).update({ version: self.Version.Index, ...self.Spec, Availability: 'drain' } as never) as unknown as Promise<void>);
+  await (mgr
+    .getNode(self.ID)
+    .update({ version: self.Version.Index, ...self.Spec, Availability: 'drain' } as never) as unknown as Promise<void>);
   await mgr.createService({
     Name: 'web',
     TaskTemplate: { ContainerSpec: { Image: LOCAL_IMAGE, Command: ['httpd', '-f', '-p', '8080', '-h', '/www'] } },
@@ -256,24 +311,41 @@ it('Docker Swarm mode: the same node kill (manager + two workers on extra docker
   const nodeIdOf = async (d: Docker): Promise<string> => ((await d.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
   const w1Id = await nodeIdOf(w1);
   const runningOn = async (): Promise<Map<string, number>> => {
-    const tasks = (await mgr.listTasks({ filters: { service: ['web'], 'desired-state': ['running'] } })) as Array<{ NodeID: string; Status: { State: string } }>;
+    const tasks = (await mgr.listTasks({ filters: { service: ['web'], 'desired-state': ['running'] } })) as Array<{
+      NodeID: string;
+      Status: { State: string };
+    }>;
     const m = new Map<string, number>();
     for (const t of tasks) if (t.Status.State === 'running') m.set(t.NodeID, (m.get(t.NodeID) ?? 0) + 1);
     return m;
   };
-  await until(async () => ([...(await runningOn()).values()].reduce((a, b) => a + b, 0) === REPLICAS ? true : undefined), 'swarm service running', 120_000);
+  await until(
+    async () => ([...(await runningOn()).values()].reduce((a, b) => a + b, 0) === REPLICAS ? true : undefined),
+    'swarm service running',
+    120_000,
+  );
   const lost = (await runningOn()).get(w1Id) ?? 0;
   const t0 = Date.now();
   swarm[1]!.d.proc.signal('SIGKILL');
-  const down = await until(async () => {
-    const n = (await mgr.listNodes()).find((x: { ID: string }) => x.ID === w1Id) as { Status: { State: string } } | undefined;
-    return n?.Status.State === 'down' ? true : undefined;
-  }, 'swarm worker down', 120_000);
-  const replaced = await until(async () => {
-    const m = await runningOn();
-    return [...m].filter(([id]) => id !== w1Id).reduce((a, [, n]) => a + n, 0) === REPLICAS ? true : undefined;
-  }, 'swarm replacements running', 180_000);
-  say(`Docker Swarm (defaults, ${(await mgr.version()).Version}): worker dockerd kill -9: node down after ${down.at - t0} ms; ${lost} replacements running after ${replaced.at - t0} ms`);
+  const down = await until(
+    async () => {
+      const n = (await mgr.listNodes()).find((x: { ID: string }) => x.ID === w1Id) as { Status: { State: string } } | undefined;
+      return n?.Status.State === 'down' ? true : undefined;
+    },
+    'swarm worker down',
+    120_000,
+  );
+  const replaced = await until(
+    async () => {
+      const m = await runningOn();
+      return [...m].filter(([id]) => id !== w1Id).reduce((a, [, n]) => a + n, 0) === REPLICAS ? true : undefined;
+    },
+    'swarm replacements running',
+    180_000,
+  );
+  say(
+    `Docker Swarm (defaults, ${(await mgr.version()).Version}): worker dockerd kill -9: node down after ${down.at - t0} ms; ${lost} replacements running after ${replaced.at - t0} ms`,
+  );
   // Bring the killed engine back so that its containers (still running under their shims) are
   // removed through it at cleanup.
   swarm[1]!.d = await startDockerd(swarm[1]!.options);

@@ -24,7 +24,9 @@ type EngineEvent = { Action: string; timeNano: number; id?: string; Actor: { ID?
 
 /** Streams the engine's container events with `label` to `onEvent` until stopped. */
 export async function engineEvents(docker: Docker, label: string, onEvent: (e: EngineEvent) => void): Promise<{ stop(): void }> {
-  const stream = (await docker.getEvents({ filters: { type: ['container'], label: [label] } })) as NodeJS.ReadableStream & { destroy(): void };
+  const stream = (await docker.getEvents({ filters: { type: ['container'], label: [label] } })) as NodeJS.ReadableStream & {
+    destroy(): void;
+  };
   let buf = '';
   stream.on('data', (chunk: Buffer) => {
     buf += chunk.toString();
@@ -65,7 +67,10 @@ export class RolloutProfile {
   private events: { stop(): void } | undefined;
   private readonly etcd: Etcd3;
 
-  constructor(endpoint: string, private readonly docker: Docker) {
+  constructor(
+    endpoint: string,
+    private readonly docker: Docker,
+  ) {
     this.etcd = new Etcd3({ hosts: endpoint });
   }
 
@@ -137,8 +142,12 @@ export class RolloutProfile {
       add('7 old told to stop → engine die', t.shutdownSeenMs, t.engineDieMs);
     }
     const q = (l: number[], p: number): number => [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
-    const rows = [...phases.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, l]) =>
-      `  ${name.padEnd(58)} n=${String(l.length).padEnd(4)} median ${String(q(l, 0.5)).padStart(6)} ms   p90 ${String(q(l, 0.9)).padStart(6)} ms   max ${String(Math.max(...l)).padStart(6)} ms`);
+    const rows = [...phases.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(
+        ([name, l]) =>
+          `  ${name.padEnd(58)} n=${String(l.length).padEnd(4)} median ${String(q(l, 0.5)).padStart(6)} ms   p90 ${String(q(l, 0.9)).padStart(6)} ms   max ${String(Math.max(...l)).padStart(6)} ms`,
+      );
     return rows.join('\n');
   }
 }
@@ -180,10 +189,12 @@ export class ProcessUsage {
   }
 
   report(): string {
-    return Object.entries(this.pids).map(([name, pid]) => {
-      const a = this.before.get(name)!;
-      const b = usageOf(pid);
-      return `  ${name.padEnd(40)} cpu ${(b.cpuS - a.cpuS).toFixed(1).padStart(6)} s   written ${((b.writeBytes - a.writeBytes) / 2 ** 20).toFixed(1).padStart(7)} MiB`;
-    }).join('\n');
+    return Object.entries(this.pids)
+      .map(([name, pid]) => {
+        const a = this.before.get(name)!;
+        const b = usageOf(pid);
+        return `  ${name.padEnd(40)} cpu ${(b.cpuS - a.cpuS).toFixed(1).padStart(6)} s   written ${((b.writeBytes - a.writeBytes) / 2 ** 20).toFixed(1).padStart(7)} MiB`;
+      })
+      .join('\n');
   }
 }

@@ -25,7 +25,8 @@ const SAMPLE_MS = 250;
 const CMD = 'trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait';
 
 let cluster: TestCluster;
-const docker = (...args: string[]) => run('docker', ['-H', `unix://${cluster.hosts[0]!.dockerd.socket}`, ...args], { maxBuffer: 64 * 1024 * 1024 });
+const docker = (...args: string[]) =>
+  run('docker', ['-H', `unix://${cluster.hosts[0]!.dockerd.socket}`, ...args], { maxBuffer: 64 * 1024 * 1024 });
 
 beforeAll(async () => {
   cluster = await TestCluster.start({ hosts: [{ cpus: 64, memory: '64Gi' }] });
@@ -43,11 +44,18 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   const rc = new RolloutClient(cluster.controllers[0]!.address);
   const manifest = (v: string): string => {
     const f = join(cluster.dir, `bench-${v}.yaml`);
-    writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  image: ${image()}\n  replicas: ${REPLICAS}\n  env: { VERSION: ${v} }\n  command: [sh, -c, '${CMD}']\n  stop: { gracePeriod: 10s }\n  update: { order: start-first, maxSurge: 10%, maxUnavailable: 10%, monitor: 1s }\n`);
+    writeFileSync(
+      f,
+      `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  image: ${image()}\n  replicas: ${REPLICAS}\n  env: { VERSION: ${v} }\n  command: [sh, -c, '${CMD}']\n  stop: { gracePeriod: 10s }\n  update: { order: start-first, maxSurge: 10%, maxUnavailable: 10%, monitor: 1s }\n`,
+    );
     return f;
   };
   await cluster.berth(['apply', '-f', manifest('v1')]);
-  await cluster.waitFor(async () => (await rc.get('default', 'web')).state === 'completed' && (await rc.get('default', 'web')).ready === REPLICAS, '100 replicas', 300_000);
+  await cluster.waitFor(
+    async () => (await rc.get('default', 'web')).state === 'completed' && (await rc.get('default', 'web')).ready === REPLICAS,
+    '100 replicas',
+    300_000,
+  );
   let minReady = REPLICAS;
   let sampling = true;
   const sampler = (async () => {
@@ -67,10 +75,14 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   usage.start();
   const t0 = Date.now();
   await cluster.berth(['apply', '-f', manifest('v2')]);
-  await cluster.waitFor(async () => {
-    const s = await rc.get('default', 'web');
-    return s.revision === 2 && s.state === 'completed';
-  }, 'Berth rollout completed', 600_000);
+  await cluster.waitFor(
+    async () => {
+      const s = await rc.get('default', 'web');
+      return s.revision === 2 && s.state === 'completed';
+    },
+    'Berth rollout completed',
+    600_000,
+  );
   const ms = Date.now() - t0;
   const used = usage.report();
   sampling = false;
@@ -91,9 +103,33 @@ async function runningOf(service: string): Promise<number> {
 
 async function swarm(): Promise<{ ms: number; minReady: number; engine: string; used: string }> {
   await docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:0');
-  await docker('service', 'create', '--detach', '--name', 'swarmweb', '--replicas', String(REPLICAS), '--stop-grace-period', '10s',
-    '--update-parallelism', '10', '--update-order', 'start-first', '--update-delay', '0s', '--update-monitor', '1s', '--update-failure-action', 'rollback',
-    '--env', 'VERSION=v1', image(), 'sh', '-c', CMD);
+  await docker(
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    'swarmweb',
+    '--replicas',
+    String(REPLICAS),
+    '--stop-grace-period',
+    '10s',
+    '--update-parallelism',
+    '10',
+    '--update-order',
+    'start-first',
+    '--update-delay',
+    '0s',
+    '--update-monitor',
+    '1s',
+    '--update-failure-action',
+    'rollback',
+    '--env',
+    'VERSION=v1',
+    image(),
+    'sh',
+    '-c',
+    CMD,
+  );
   await cluster.waitFor(async () => (await runningOf('swarmweb')) === REPLICAS, 'Swarm: 100 running', 600_000);
   let minReady = REPLICAS;
   let sampling = true;
@@ -109,10 +145,14 @@ async function swarm(): Promise<{ ms: number; minReady: number; engine: string; 
   usage.start();
   const t0 = Date.now();
   await docker('service', 'update', '--detach', '--force', '--update-parallelism', '10', '--update-order', 'start-first', 'swarmweb');
-  await cluster.waitFor(async () => {
-    const { stdout } = await docker('service', 'inspect', 'swarmweb', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}');
-    return stdout.trim() === 'completed';
-  }, 'Swarm update completed', 900_000);
+  await cluster.waitFor(
+    async () => {
+      const { stdout } = await docker('service', 'inspect', 'swarmweb', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}');
+      return stdout.trim() === 'completed';
+    },
+    'Swarm update completed',
+    900_000,
+  );
   const ms = Date.now() - t0;
   const used = usage.report();
   sampling = false;
@@ -129,15 +169,25 @@ async function engineFloor(): Promise<{ ms: number }> {
   const d = cluster.hosts[0]!.docker;
   const labels = { 'berth.bench': 'floor' };
   const run1 = async (name: string): Promise<Docker.Container> => {
-    const c = await d.createContainer({ name, Image: image(), Cmd: ['sh', '-c', CMD], Env: [`VERSION=${name}`], Labels: labels, StopTimeout: 10, HostConfig: { RestartPolicy: { Name: 'no' } } });
+    const c = await d.createContainer({
+      name,
+      Image: image(),
+      Cmd: ['sh', '-c', CMD],
+      Env: [`VERSION=${name}`],
+      Labels: labels,
+      StopTimeout: 10,
+      HostConfig: { RestartPolicy: { Name: 'no' } },
+    });
     await c.start();
     return c;
   };
   const pipeline = async (workers: number, each: (i: number) => Promise<void>): Promise<void> => {
     const queue = Array.from({ length: REPLICAS }, (_, i) => i);
-    await Promise.all(Array.from({ length: workers }, async () => {
-      for (let i = queue.shift(); i !== undefined; i = queue.shift()) await each(i);
-    }));
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await each(i);
+      }),
+    );
   };
   const old: Docker.Container[] = [];
   await pipeline(10, async (i) => {
@@ -160,7 +210,13 @@ async function engineFloor(): Promise<{ ms: number }> {
 async function swarmRound(): Promise<Awaited<ReturnType<typeof swarm>>> {
   const s = await swarm();
   await docker('service', 'rm', 'swarmweb');
-  await cluster.waitFor(async () => (await cluster.hosts[0]!.docker.listContainers({ all: true, filters: { label: ['com.docker.swarm.service.name=swarmweb'] } })).length === 0, 'Swarm containers gone', 300_000);
+  await cluster.waitFor(
+    async () =>
+      (await cluster.hosts[0]!.docker.listContainers({ all: true, filters: { label: ['com.docker.swarm.service.name=swarmweb'] } }))
+        .length === 0,
+    'Swarm containers gone',
+    300_000,
+  );
   await docker('swarm', 'leave', '--force');
   return s;
 }
@@ -183,8 +239,12 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
     ['speed-up', `${(s.ms / b.ms).toFixed(2)}x`, ''],
     ['engine floor (no orchestrator, 10 at a time)', `${(f.ms / 1000).toFixed(1)} s`, ''],
   ];
-  process.stdout.write(`\nrolling update of ${REPLICAS} replicas on one engine (${swarmFirst ? 'Swarm first' : 'Berth first'})\n${rows.map((r) => r[0]!.padEnd(56) + r[1]!.padEnd(12) + r[2]).join('\n')}\n`);
-  process.stdout.write('settings: Berth update { order: start-first, maxSurge: 10%, maxUnavailable: 10%, monitor: 1s, delay: 0s, failureAction: rollback };\n' +
-    '          Swarm --update-parallelism 10 --update-order start-first --update-monitor 1s --update-delay 0s --update-failure-action rollback\n');
+  process.stdout.write(
+    `\nrolling update of ${REPLICAS} replicas on one engine (${swarmFirst ? 'Swarm first' : 'Berth first'})\n${rows.map((r) => r[0]!.padEnd(56) + r[1]!.padEnd(12) + r[2]).join('\n')}\n`,
+  );
+  process.stdout.write(
+    'settings: Berth update { order: start-first, maxSurge: 10%, maxUnavailable: 10%, monitor: 1s, delay: 0s, failureAction: rollback };\n' +
+      '          Swarm --update-parallelism 10 --update-order start-first --update-monitor 1s --update-delay 0s --update-failure-action rollback\n',
+  );
   process.stdout.write(`Swarm's engine create → start: ${s.engine}\nresources used during Swarm's update:\n${s.used}\n`);
 });

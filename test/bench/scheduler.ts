@@ -66,7 +66,13 @@ function workload(): PendingTask[] {
     const resources = { cpuMilli: Math.round(50 + r() * 250), memoryBytes: Math.round(64 + r() * 448) * MiB };
     const hostPorts = s % 25 === 0 ? [{ protocol: 'tcp', port: 20_000 + s, hostIp: '' }] : undefined;
     for (let i = 0; i < perService; i++) {
-      out.push({ id: `svc${String(s).padStart(3, '0')}-${String(i).padStart(5, '0')}`, serviceKey: `bench/svc${s}`, resources, placement, ...(hostPorts ? { hostPorts } : {}) });
+      out.push({
+        id: `svc${String(s).padStart(3, '0')}-${String(i).padStart(5, '0')}`,
+        serviceKey: `bench/svc${s}`,
+        resources,
+        placement,
+        ...(hostPorts ? { hostPorts } : {}),
+      });
     }
   }
   return out;
@@ -82,7 +88,11 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 function main(): void {
   const pending = workload();
   console.log(`# scheduler benchmark: ${fmt(TASKS)} pending tasks of ${SERVICES} services, one core`);
-  console.log(`# node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; medians of ${RUNS} runs`);
+  console.log(
+    `# node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'}, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}; medians of ${RUNS} runs`,
+  );
   // Warm-up: let the JIT see the hot paths.
   schedule({ nodes: cluster(500) }, pending.slice(0, 20_000), 1);
   const rows: string[][] = [];

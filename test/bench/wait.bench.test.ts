@@ -47,7 +47,10 @@ const ms = (x: number): string => `${Math.round(x)} ms`;
 
 it(`apply --wait on a converged service of ${REPLICAS} replicas costs about one get services`, async () => {
   const f = join(cluster.dir, 'svc.yaml');
-  writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  image: ${image()}\n  replicas: ${REPLICAS}\n  command: [sh, -c, '${CMD}']\n  stop: { gracePeriod: 10s }\n`);
+  writeFileSync(
+    f,
+    `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  image: ${image()}\n  replicas: ${REPLICAS}\n  command: [sh, -c, '${CMD}']\n  stop: { gracePeriod: 10s }\n`,
+  );
   const load0 = loadavg()[0]!;
 
   // A fresh apply: from the last container's start on the engine to --wait returning.
@@ -81,13 +84,19 @@ it(`apply --wait on a converged service of ${REPLICAS} replicas costs about one 
     ['berth apply -f svc.yaml --wait (unchanged)', ms(quantile(wait, 0.5)), ms(quantile(wait, 0.99))],
     ['ratio apply --wait ÷ get services', `${ratio.toFixed(2)}×`, `${(quantile(wait, 0.99) / quantile(get, 0.99)).toFixed(2)}×`],
   ];
-  process.stdout.write(`\n${REPLICAS} replicas, ${RUNS} runs each; fresh apply: last container started → apply --wait returned ${ms(freshMs)}\n` +
-    rows.map((r) => r[0]!.padEnd(46) + r[1]!.padEnd(10) + r[2]).join('\n') + '\n');
+  process.stdout.write(
+    `\n${REPLICAS} replicas, ${RUNS} runs each; fresh apply: last container started → apply --wait returned ${ms(freshMs)}\n` +
+      rows.map((r) => r[0]!.padEnd(46) + r[1]!.padEnd(10) + r[2]).join('\n') +
+      '\n',
+  );
 
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const machine = `${cpus().length} cores, load ${load0.toFixed(1)} → ${load1.toFixed(1)}`;
-  appendFileSync(DOCS, `| ${when} UTC | ${machine} | ${REPLICAS} | ${RUNS} | ${ms(quantile(version, 0.5))} | ${ms(quantile(get, 0.5))} / ${ms(quantile(get, 0.99))} | ` +
-    `${ms(quantile(wait, 0.5))} / ${ms(quantile(wait, 0.99))} | ${ratio.toFixed(2)}× | ${ms(freshMs)} |\n`);
+  appendFileSync(
+    DOCS,
+    `| ${when} UTC | ${machine} | ${REPLICAS} | ${RUNS} | ${ms(quantile(version, 0.5))} | ${ms(quantile(get, 0.5))} / ${ms(quantile(get, 0.99))} | ` +
+      `${ms(quantile(wait, 0.5))} / ${ms(quantile(wait, 0.99))} | ${ratio.toFixed(2)}× | ${ms(freshMs)} |\n`,
+  );
 
   await cluster.berth(['delete', 'service', 'web']);
   await cluster.waitFor(async () => (await cluster.containers(0)).length === 0, 'containers gone', 300_000);

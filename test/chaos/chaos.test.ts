@@ -25,7 +25,9 @@ afterAll(async () => {
   if (!chaos) return;
   await chaos.endSampling();
   const v = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS, chaos.engineHistory());
-  process.stdout.write(`chaos (short form): ${summary(chaos.faults.length, v)}; ${chaos.samples.length} samples, ${chaos.containers.size} containers timed by their engines\n`);
+  process.stdout.write(
+    `chaos (short form): ${summary(chaos.faults.length, v)}; ${chaos.samples.length} samples, ${chaos.containers.size} containers timed by their engines\n`,
+  );
   if (describeHandovers(v)) process.stdout.write(`${describeHandovers(v)}\n`);
   await chaos.stop();
 });
@@ -33,14 +35,22 @@ afterAll(async () => {
 /** Live task ids (desired running) of the watched services. */
 async function liveTasks(): Promise<string[]> {
   const tasks = await chaos.withClient((c) => c.listTasks({}));
-  return tasks.filter((t) => SERVICES.some((s) => s.name === t.service)).map((t) => t.id).sort();
+  return tasks
+    .filter((t) => SERVICES.some((s) => s.name === t.service))
+    .map((t) => t.id)
+    .sort();
 }
 
 /** Checks the whole history; reports the violations that began since `sinceMs` (this test's). */
 function assertInvariants(sinceMs: number): void {
   const all = checkInvariants(chaos.samples, SERVICES, chaos.faults, BOUNDS, chaos.engineHistory());
   const mine = (xs: Violation[]): Violation[] => xs.filter((x) => x.fromMs >= sinceMs);
-  const v = { lost: mine(all.lost), duplicated: mine(all.duplicated), restarts: mine(all.restarts), handovers: all.handovers.filter((h) => h.atMs >= sinceMs) };
+  const v = {
+    lost: mine(all.lost),
+    duplicated: mine(all.duplicated),
+    restarts: mine(all.restarts),
+    handovers: all.handovers.filter((h) => h.atMs >= sinceMs),
+  };
   const text = describeViolations(v);
   expect(text, `${summary(1, v)}; history kept in ${text ? chaos.report(v, 'chaos') : '-'}`).toBe('');
 }
@@ -74,11 +84,16 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     for (const t of onHost) {
       const now = all.find((x) => x.id === t.id);
       // Replaced: the old task is given up (or already trimmed from history).
-      if (now) expect(now.desiredState, `${t.service} slot ${t.slot} (${t.id}): ${now.status?.state} ${now.status?.message ?? ''}`).toBe('remove');
+      if (now)
+        expect(now.desiredState, `${t.service} slot ${t.slot} (${t.id}): ${now.status?.state} ${now.status?.message ?? ''}`).toBe('remove');
     }
     // Their containers are stopped and removed once the node is back.
     const gone = new Set(onHost.map((t) => t.id));
-    await chaos.cluster.waitFor(async () => (await host.docker.listContainers({ all: true })).every((c) => !gone.has(c.Labels[LABEL_TASK] ?? '')), 'replaced containers removed', 30_000);
+    await chaos.cluster.waitFor(
+      async () => (await host.docker.listContainers({ all: true })).every((c) => !gone.has(c.Labels[LABEL_TASK] ?? '')),
+      'replaced containers removed',
+      30_000,
+    );
     const log = readFileSync(join(chaos.cluster.dir, `agent-${host.nodeId}.log`), 'utf8');
     if (onHost.some((t) => t.service === 'solo')) expect(log).toContain('fenced: stopping waitForNode container');
   });
@@ -104,7 +119,18 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     let tookMs = 0;
     await run('etcd-restart', async () => {
       const t0 = Date.now();
-      await chaos.withClient((c) => c.applyService({ manifestJson: JSON.stringify({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'probe' }, spec: { image: image(), replicas: 1 } }) })).catch((err: unknown) => (failedWith = err));
+      await chaos
+        .withClient((c) =>
+          c.applyService({
+            manifestJson: JSON.stringify({
+              apiVersion: 'berth.dev/v1',
+              kind: 'Service',
+              metadata: { name: 'probe' },
+              spec: { image: image(), replicas: 1 },
+            }),
+          }),
+        )
+        .catch((err: unknown) => (failedWith = err));
       tookMs = Date.now() - t0;
     });
     process.stdout.write(`etcd down: apply failed after ${tookMs} ms with ${String(failedWith)}\n`);
@@ -119,8 +145,17 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     const logFile = join(chaos.cluster.dir, `agent-${host.nodeId}.log`);
     /** Times of the agent's event-loop lines since `fromMs`. */
     const lines = (msg: string, fromMs: number): number[] =>
-      readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes(msg)).map((l) => Date.parse((JSON.parse(l) as { time: string }).time)).filter((t) => t >= fromMs);
-    const before = await Promise.all((await host.docker.listContainers()).map(async (c) => ({ id: c.Id, startedAt: (await host.docker.getContainer(c.Id).inspect()).State.StartedAt })));
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(msg))
+        .map((l) => Date.parse((JSON.parse(l) as { time: string }).time))
+        .filter((t) => t >= fromMs);
+    const before = await Promise.all(
+      (await host.docker.listContainers()).map(async (c) => ({
+        id: c.Id,
+        startedAt: (await host.docker.getContainer(c.Id).inspect()).State.StartedAt,
+      })),
+    );
     expect(before.length).toBeGreaterThan(0);
     const t0 = Date.now();
     await run('dockerd-restart', undefined, index);
@@ -134,7 +169,10 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     // The engine stopped them (no live-restore): each was brought back (restarted in place per
     // its restart policy, or its slot refilled), so none runs since before the restart.
     for (const b of before) {
-      const now = await host.docker.getContainer(b.id).inspect().catch(() => undefined);
+      const now = await host.docker
+        .getContainer(b.id)
+        .inspect()
+        .catch(() => undefined);
       if (now?.State.Running) expect(now.State.StartedAt).not.toBe(b.startedAt);
     }
   });
@@ -144,7 +182,11 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
       // Placement during the outage: a probe service runs.
       const res = await chaos.cluster.berth(['apply', '-f', writeProbe()]);
       expect(res.code).toBe(0);
-      await chaos.cluster.waitFor(async () => (await chaos.withClient((c) => c.listTasks({ service: 'probe' }))).some((t) => t.status?.state === 'running'), 'probe running while NATS is down', 30_000);
+      await chaos.cluster.waitFor(
+        async () => (await chaos.withClient((c) => c.listTasks({ service: 'probe' }))).some((t) => t.status?.state === 'running'),
+        'probe running while NATS is down',
+        30_000,
+      );
     });
     const nc = await connect({ servers: chaos.cluster.nats.url });
     try {
@@ -164,7 +206,11 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
       await nc.close();
     }
     expect((await chaos.cluster.berth(['delete', 'service', 'probe'])).code).toBe(0);
-    await chaos.cluster.waitFor(async () => (await chaos.withClient((c) => c.listServices())).every((s) => s.meta?.name !== 'probe'), 'probe gone', 60_000);
+    await chaos.cluster.waitFor(
+      async () => (await chaos.withClient((c) => c.listServices())).every((s) => s.meta?.name !== 'probe'),
+      'probe gone',
+      60_000,
+    );
   });
 
   it('most nodes cut at once: replacement suspended, nothing replaced, nothing restarted', async () => {
@@ -179,6 +225,9 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
 
 function writeProbe(): string {
   const f = join(chaos.cluster.dir, 'probe.yaml');
-  writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: probe }\nspec:\n  image: ${image()}\n  replicas: 1\n  command: [sleep, "3600"]\n  stop: { gracePeriod: 1s }\n`);
+  writeFileSync(
+    f,
+    `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: probe }\nspec:\n  image: ${image()}\n  replicas: 1\n  command: [sleep, "3600"]\n  stop: { gracePeriod: 1s }\n`,
+  );
   return f;
 }

@@ -13,7 +13,18 @@ import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK } from '../../prot
 import { ROOT, TestCluster, image } from '../harness/cluster.js';
 import { seededRandom } from '../harness/random.js';
 import { parseDuration } from '../../proto/src/spec/units.js';
-import { describeHandovers, describeViolations, summary, type ContainerRow, type EngineContainer, type EngineHistory, type FaultWindow, type Sample, type ServiceDesc, type Verdict } from './invariants.js';
+import {
+  describeHandovers,
+  describeViolations,
+  summary,
+  type ContainerRow,
+  type EngineContainer,
+  type EngineHistory,
+  type FaultWindow,
+  type Sample,
+  type ServiceDesc,
+  type Verdict,
+} from './invariants.js';
 
 /** Test configuration of the cluster (docs/reliability.md explains each). */
 export const CHAOS_TIMINGS = {
@@ -61,14 +72,27 @@ export const SERVICES: ServiceDesc[] = [
   { name: 'solo', replicas: 3, onNodeLoss: 'waitForNode' },
 ];
 
-export type FaultKind = 'agent-kill' | 'link-cut' | 'leader-kill' | 'leader-pause' | 'etcd-restart' | 'dockerd-restart' | 'nats-kill' | 'majority-cut';
-export const FAULT_KINDS: FaultKind[] = ['agent-kill', 'link-cut', 'leader-kill', 'leader-pause', 'etcd-restart', 'dockerd-restart', 'nats-kill', 'majority-cut'];
+export type FaultKind =
+  'agent-kill' | 'link-cut' | 'leader-kill' | 'leader-pause' | 'etcd-restart' | 'dockerd-restart' | 'nats-kill' | 'majority-cut';
+export const FAULT_KINDS: FaultKind[] = [
+  'agent-kill',
+  'link-cut',
+  'leader-kill',
+  'leader-pause',
+  'etcd-restart',
+  'dockerd-restart',
+  'nats-kill',
+  'majority-cut',
+];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** The soak's random draws, reproducible from its seed. */
@@ -148,15 +172,27 @@ export class Chaos {
     this.sampling = (async () => {
       while (!this.stopSampling) {
         const t = Date.now();
-        const hosts = await Promise.all(this.cluster.hosts.map(async (h): Promise<Array<ContainerRow & { task: string; name: string }> | null> => {
-          try {
-            const cs = await withTimeout(h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } }), 2_000);
-            return cs.map((c) => ({ id: c.Id, service: c.Labels[LABEL_SERVICE] ?? '', slot: Number(c.Labels[LABEL_SLOT]), state: c.State, task: c.Labels[LABEL_TASK] ?? '', name: c.Names[0] ?? '' }));
-          } catch {
-            return null;
-          }
-        }));
-        this.samples.push({ t, hosts: hosts.map((rows) => rows && rows.map(({ id, service, slot, state }) => ({ id, service, slot, state }))) });
+        const hosts = await Promise.all(
+          this.cluster.hosts.map(async (h): Promise<Array<ContainerRow & { task: string; name: string }> | null> => {
+            try {
+              const cs = await withTimeout(h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } }), 2_000);
+              return cs.map((c) => ({
+                id: c.Id,
+                service: c.Labels[LABEL_SERVICE] ?? '',
+                slot: Number(c.Labels[LABEL_SLOT]),
+                state: c.State,
+                task: c.Labels[LABEL_TASK] ?? '',
+                name: c.Names[0] ?? '',
+              }));
+            } catch {
+              return null;
+            }
+          }),
+        );
+        this.samples.push({
+          t,
+          hosts: hosts.map((rows) => rows && rows.map(({ id, service, slot, state }) => ({ id, service, slot, state }))),
+        });
         hosts.forEach((rows, i) => rows && this.noteListing(i, t, rows));
         await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t)));
       }
@@ -204,7 +240,12 @@ export class Chaos {
     const here = new Set<string>();
     for (const row of rows) {
       here.add(row.id);
-      const r = this.record(host, row.id, { [LABEL_SERVICE]: row.service, [LABEL_SLOT]: String(row.slot), [LABEL_TASK]: row.task }, row.name);
+      const r = this.record(
+        host,
+        row.id,
+        { [LABEL_SERVICE]: row.service, [LABEL_SLOT]: String(row.slot), [LABEL_TASK]: row.task },
+        row.name,
+      );
       if (!r) continue;
       const running = row.state === 'running';
       if (running) delete r.goneMs;
@@ -261,7 +302,12 @@ export class Chaos {
               buf = buf.slice(nl + 1);
               if (!line) continue;
               try {
-                const ev = JSON.parse(line) as { Action?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+                const ev = JSON.parse(line) as {
+                  Action?: string;
+                  time?: number;
+                  timeNano?: number;
+                  Actor?: { ID?: string; Attributes?: Record<string, string> };
+                };
                 const id = ev.Actor?.ID ?? '';
                 const key = `${id}|${ev.Action}|${ev.timeNano}`;
                 if (!id || this.seenEvents.has(key)) continue;
@@ -336,7 +382,11 @@ export class Chaos {
       return {
         slot: `${service}/${slot}`,
         copies: copies.map((c) => ({
-          id: c.id, name: c.name, host: c.host, node: this.cluster.hosts[c.host]?.nodeId, task: c.task,
+          id: c.id,
+          name: c.name,
+          host: c.host,
+          node: this.cluster.hosts[c.host]?.nodeId,
+          task: c.task,
           runs: c.runs.map((x) => ({ started: iso(x.startMs), stopped: iso(x.endMs), ...(x.endApprox ? { stoppedFrom: 'samples' } : {}) })),
         })),
         logLines: lines.slice(-REPORT_LOG_LINES),
@@ -344,8 +394,13 @@ export class Chaos {
     });
     const text = [summary(this.faults.length, v), describeViolations(v), describeHandovers(v)].filter((x) => x).join('\n');
     const engine = this.engineHistory().containers.map((c) => ({
-      id: c.id, host: c.host, slot: `${c.service}/${c.slot}`, task: c.task,
-      runs: c.runs.map((x) => `${iso(x.startMs)} .. ${x.endMs === undefined ? 'running' : iso(x.endMs)}${x.endApprox ? ' (stop from samples)' : ''}`),
+      id: c.id,
+      host: c.host,
+      slot: `${c.service}/${c.slot}`,
+      task: c.task,
+      runs: c.runs.map(
+        (x) => `${iso(x.startMs)} .. ${x.endMs === undefined ? 'running' : iso(x.endMs)}${x.endApprox ? ' (stop from samples)' : ''}`,
+      ),
     }));
     const faults = this.faults.map((f) => ({ ...f, start: iso(f.startMs), healed: iso(f.healedMs) }));
     writeFileSync(file, `${JSON.stringify({ summary: text, verdict: v, faults, slots: detail, engine }, null, 2)}\n`);
@@ -360,14 +415,18 @@ export class Chaos {
    */
   async isConverged(): Promise<boolean> {
     const watched = new Set(SERVICES.map((s) => s.name));
-    const rows = (await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } }))))
+    const rows = (
+      await Promise.all(this.cluster.hosts.map((h) => h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } })))
+    )
       .flat()
       .filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? '') && r.State === 'running');
     const want = SERVICES.reduce((n, s) => n + s.replicas, 0);
     if (rows.length !== want) return false;
     for (const s of SERVICES) {
       for (let slot = 1; slot <= s.replicas; slot++) {
-        const n = rows.filter((r) => r.Labels[LABEL_SERVICE] === s.name && Number(r.Labels[LABEL_SLOT]) === slot && r.State === 'running').length;
+        const n = rows.filter(
+          (r) => r.Labels[LABEL_SERVICE] === s.name && Number(r.Labels[LABEL_SLOT]) === slot && r.State === 'running',
+        ).length;
         if (n !== 1) return false;
       }
     }
@@ -404,7 +463,9 @@ export class Chaos {
     for (const [i, h] of this.cluster.hosts.entries()) {
       try {
         const cs = await h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
-        lines.push(`host ${i} (${h.nodeId}): ${cs.map((c) => `${c.Labels[LABEL_SERVICE]}/${c.Labels[LABEL_SLOT]} ${c.State} ${c.Names[0]}`).join(', ') || 'none'}`);
+        lines.push(
+          `host ${i} (${h.nodeId}): ${cs.map((c) => `${c.Labels[LABEL_SERVICE]}/${c.Labels[LABEL_SLOT]} ${c.State} ${c.Names[0]}`).join(', ') || 'none'}`,
+        );
       } catch (err) {
         lines.push(`host ${i}: engine error ${String(err)}`);
       }
@@ -413,7 +474,10 @@ export class Chaos {
       const nodes = await this.withClient((c) => c.listNodes());
       lines.push(`nodes: ${nodes.map((n) => `${n.id}=${n.state}`).join(' ')}`);
       const tasks = await this.withClient((c) => c.listTasks({ all: true }));
-      for (const t of tasks) lines.push(`task ${t.id} ${t.service}/${t.slot} node=${t.nodeId} desired=${t.desiredState} state=${t.status?.state} ${t.status?.message ?? ''}`);
+      for (const t of tasks)
+        lines.push(
+          `task ${t.id} ${t.service}/${t.slot} node=${t.nodeId} desired=${t.desiredState} state=${t.status?.state} ${t.status?.message ?? ''}`,
+        );
     } catch (err) {
       lines.push(`controller: ${String(err)}`);
     }
@@ -542,13 +606,24 @@ export class Chaos {
 
   /** Waits (bounded) until the node is ready: its agent has a session with the leader again. */
   private async waitNodeReady(nodeId: string, timeoutMs: number): Promise<void> {
-    await this.cluster.waitFor(async () => (await this.withClient((c) => c.listNodes())).some((n) => n.id === nodeId && n.state === 'ready'), `node ${nodeId} ready again`, timeoutMs);
+    await this.cluster.waitFor(
+      async () => (await this.withClient((c) => c.listNodes())).some((n) => n.id === nodeId && n.state === 'ready'),
+      `node ${nodeId} ready again`,
+      timeoutMs,
+    );
   }
 
   /** The host running the most containers of the watched services. */
   async busiestHost(): Promise<number> {
     const watched = new Set(SERVICES.map((s) => s.name));
-    const counts = await Promise.all(this.cluster.hosts.map(async (h) => (await h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } })).filter((r) => watched.has(r.Labels[LABEL_SERVICE] ?? '')).length));
+    const counts = await Promise.all(
+      this.cluster.hosts.map(
+        async (h) =>
+          (await h.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`] } })).filter((r) =>
+            watched.has(r.Labels[LABEL_SERVICE] ?? ''),
+          ).length,
+      ),
+    );
     return counts.indexOf(Math.max(...counts));
   }
 

@@ -145,7 +145,9 @@ export function checkInvariants(
     const complete = s.hosts.every((h) => h !== null);
     // Slots: copies running across every host.
     const copies = new Map<string, string[]>();
-    for (const rows of s.hosts) for (const r of rows ?? []) if (r.state === 'running') copies.set(`${r.service}/${r.slot}`, [...(copies.get(`${r.service}/${r.slot}`) ?? []), r.id]);
+    for (const rows of s.hosts)
+      for (const r of rows ?? [])
+        if (r.state === 'running') copies.set(`${r.service}/${r.slot}`, [...(copies.get(`${r.service}/${r.slot}`) ?? []), r.id]);
     for (const svc of services) {
       for (let slot = 1; slot <= svc.replicas; slot++) {
         const ids = copies.get(`${svc.name}/${slot}`) ?? [];
@@ -154,9 +156,16 @@ export function checkInvariants(
         if (n < 2 || dupAllowed(s.t, svc.onNodeLoss)) continue;
         const what = `${svc.name} slot ${slot} (${n} copies, ${svc.onNodeLoss})`;
         // Without engine times for every copy, the sample is all there is.
-        if (!engine || !ids.every((id) => known.has(id))) flag('duplicated', `${what}${engine ? ' (engine times unknown)' : ''}`, s.t, seen);
+        if (!engine || !ids.every((id) => known.has(id)))
+          flag('duplicated', `${what}${engine ? ' (engine times unknown)' : ''}`, s.t, seen);
         else if (!ids.some((a, i) => ids.slice(i + 1).some((b) => overlap(known.get(a)!, known.get(b)!, engine.endMs) !== undefined))) {
-          noteHandover(out.handovers, what, s.t, ids.map((id) => known.get(id)!), engine.endMs);
+          noteHandover(
+            out.handovers,
+            what,
+            s.t,
+            ids.map((id) => known.get(id)!),
+            engine.endMs,
+          );
         }
         // Overlapping runs are judged below, from the engine history alone.
       }
@@ -199,7 +208,9 @@ function noteHandover(out: Handover[], what: string, atMs: number, cs: EngineCon
   const prev = out[out.length - 1];
   if (prev && prev.what === what && prev.ids.join() === cs.map((c) => c.id).join()) return; // same handover, next sample
   // The handover nearest the sample: one copy's run ends, another copy's next run starts.
-  const runs = cs.flatMap((c) => c.runs.map((r) => ({ id: c.id, startMs: r.startMs, endMs: r.endMs ?? endMs }))).sort((x, y) => x.startMs - y.startMs);
+  const runs = cs
+    .flatMap((c) => c.runs.map((r) => ({ id: c.id, startMs: r.startMs, endMs: r.endMs ?? endMs })))
+    .sort((x, y) => x.startMs - y.startMs);
   let gapMs = 0;
   let nearest = Infinity;
   for (let k = 0; k + 1 < runs.length; k++) {
@@ -220,7 +231,11 @@ function noteHandover(out: Handover[], what: string, atMs: number, cs: EngineCon
  * never; replace: outside a duplicate-allowing fault window). One violation per pair of copies
  * and overlapping stretch, with the overlap in ms.
  */
-function engineDuplicates(engine: EngineHistory, services: readonly ServiceDesc[], allowed: (t: number, mode: ServiceDesc['onNodeLoss']) => boolean): Violation[] {
+function engineDuplicates(
+  engine: EngineHistory,
+  services: readonly ServiceDesc[],
+  allowed: (t: number, mode: ServiceDesc['onNodeLoss']) => boolean,
+): Violation[] {
   const out: Violation[] = [];
   for (const svc of services) {
     for (let slot = 1; slot <= svc.replicas; slot++) {
@@ -267,6 +282,9 @@ export function describeViolations(v: Pick<Verdict, 'lost' | 'duplicated' | 'res
 /** The handovers samples showed as two copies (not violations: the engine times did not overlap). */
 export function describeHandovers(v: Verdict): string {
   return v.handovers
-    .map((h) => `handover seen across hosts' listings, no overlap: ${h.what} at ${new Date(h.atMs).toISOString()}, ${h.gapMs} ms between one copy's end and the next one's start (${h.ids.map((id) => id.slice(0, 12)).join(', ')})`)
+    .map(
+      (h) =>
+        `handover seen across hosts' listings, no overlap: ${h.what} at ${new Date(h.atMs).toISOString()}, ${h.gapMs} ms between one copy's end and the next one's start (${h.ids.map((id) => id.slice(0, 12)).join(', ')})`,
+    )
     .join('\n');
 }

@@ -36,7 +36,9 @@ if (seeds.length > MAX_RUNS) fail(`--seeds: ${seeds.length} runs asked, at most 
 /** One soak; its output goes through to the console and is kept for the row. */
 function soak(seed) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['test/chaos/soak.mjs', '--faults', String(faults), '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['test/chaos/soak.mjs', '--faults', String(faults), '--seed', String(seed)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (b) => {
       out += b.toString();

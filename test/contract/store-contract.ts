@@ -251,20 +251,36 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
       it('guards the other ops of the commit', async () => {
         const guard = `${p}guard`;
         const g1 = await store.commit([{ op: 'create', key: guard, value: 'g' }]);
-        await store.commit([{ op: 'check', key: guard, modRevision: g1 }, { op: 'create', key: `${p}ok`, value: '1' }]);
+        await store.commit([
+          { op: 'check', key: guard, modRevision: g1 },
+          { op: 'create', key: `${p}ok`, value: '1' },
+        ]);
         expect(await store.get(`${p}ok`)).toBeDefined();
 
         const g2 = await store.commit([{ op: 'update', key: guard, value: 'g2', modRevision: g1 }]);
-        const err = await conflictOf(store.commit([{ op: 'check', key: guard, modRevision: g1 }, { op: 'create', key: `${p}no`, value: '1' }]));
+        const err = await conflictOf(
+          store.commit([
+            { op: 'check', key: guard, modRevision: g1 },
+            { op: 'create', key: `${p}no`, value: '1' },
+          ]),
+        );
         expect(err.keys).toEqual([guard]);
         expect(err.currentRevision).toBe(g2);
         expect(await store.get(`${p}no`)).toBeUndefined();
       });
 
       it('modRevision 0 means absent', async () => {
-        await store.commit([{ op: 'check', key: `${p}absent`, modRevision: 0 }, { op: 'create', key: `${p}made`, value: '' }]);
+        await store.commit([
+          { op: 'check', key: `${p}absent`, modRevision: 0 },
+          { op: 'create', key: `${p}made`, value: '' },
+        ]);
         expect(await store.get(`${p}made`)).toBeDefined();
-        const err = await conflictOf(store.commit([{ op: 'check', key: `${p}made`, modRevision: 0 }, { op: 'put', key: `${p}other`, value: '' }]));
+        const err = await conflictOf(
+          store.commit([
+            { op: 'check', key: `${p}made`, modRevision: 0 },
+            { op: 'put', key: `${p}other`, value: '' },
+          ]),
+        );
         expect(err.keys).toEqual([`${p}made`]);
         expect(await store.get(`${p}other`)).toBeUndefined();
       });
@@ -279,11 +295,13 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>): 
     describe('atomic commits', () => {
       it('refuse a commit that names one key twice, and write nothing', async () => {
         const r1 = await store.commit([{ op: 'create', key: `${p}a`, value: 'a1' }]);
-        await expect(store.commit([
-          { op: 'put', key: `${p}b`, value: 'b1' },
-          { op: 'update', key: `${p}a`, value: 'a2', modRevision: r1 },
-          { op: 'delete', key: `${p}a` },
-        ])).rejects.toThrow(/duplicate key/);
+        await expect(
+          store.commit([
+            { op: 'put', key: `${p}b`, value: 'b1' },
+            { op: 'update', key: `${p}a`, value: 'a2', modRevision: r1 },
+            { op: 'delete', key: `${p}a` },
+          ]),
+        ).rejects.toThrow(/duplicate key/);
         const { items, revision } = await store.list(p);
         expect(revision).toBe(r1);
         expect(items.map((kv) => kv.key)).toEqual([`${p}a`]);

@@ -10,7 +10,15 @@ import type Docker from 'dockerode';
 import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { freePort, spawnProc, tail, waitUntil, type Proc } from '../../cli/src/local/process.js';
-import { startDockerd, startEtcd, startNats, type Dockerd, type DockerdOptions, type Etcd, type Nats } from '../../cli/src/local/services.js';
+import {
+  startDockerd,
+  startEtcd,
+  startNats,
+  type Dockerd,
+  type DockerdOptions,
+  type Etcd,
+  type Nats,
+} from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
@@ -160,10 +168,14 @@ export class TestCluster {
     for (let i = 0; i < (this.opts.controllers ?? 1); i++) await this.startController(i);
     if (this.opts.agents !== false) {
       for (const h of this.hosts) await this.startAgent(h.index);
-      await this.waitFor(async () => {
-        const nodes = await this.client().listNodes();
-        return this.hosts.every((h) => nodes.some((n) => n.id === h.nodeId && n.state === 'ready'));
-      }, 'every node ready', 30_000);
+      await this.waitFor(
+        async () => {
+          const nodes = await this.client().listNodes();
+          return this.hosts.every((h) => nodes.some((n) => n.id === h.nodeId && n.state === 'ready'));
+        },
+        'every node ready',
+        30_000,
+      );
     }
   }
 
@@ -181,20 +193,40 @@ export class TestCluster {
     const port = prev ? Number(prev.address.slice(prev.address.lastIndexOf(':') + 1)) : await freePort();
     const metricsPort = prev ? Number(prev.metrics.slice(prev.metrics.lastIndexOf(':') + 1)) : await freePort();
     const address = `${this.net?.gateway ?? '127.0.0.1'}:${port}`;
-    const proc = this.track(spawnProc(`controller-${id}`, process.execPath, [
-      BERTH_BIN, 'controller',
-      '--listen', address,
-      '--etcd', this.etcd.endpoint,
-      '--nats', this.nats.url,
-      '--metrics', `127.0.0.1:${metricsPort}`,
-      '--id', id,
-      '--heartbeat-period', this.opts.heartbeatPeriod ?? '1s',
-      '--heartbeat-grace', this.opts.heartbeatGrace ?? '3s',
-      '--down-after', this.opts.downAfter ?? '5s',
-      ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
-      ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
-      '--secret-key-file', this.secretKeyFile,
-    ], { logFile: join(this.dir, `controller-${id}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
+    const proc = this.track(
+      spawnProc(
+        `controller-${id}`,
+        process.execPath,
+        [
+          BERTH_BIN,
+          'controller',
+          '--listen',
+          address,
+          '--etcd',
+          this.etcd.endpoint,
+          '--nats',
+          this.nats.url,
+          '--metrics',
+          `127.0.0.1:${metricsPort}`,
+          '--id',
+          id,
+          '--heartbeat-period',
+          this.opts.heartbeatPeriod ?? '1s',
+          '--heartbeat-grace',
+          this.opts.heartbeatGrace ?? '3s',
+          '--down-after',
+          this.opts.downAfter ?? '5s',
+          ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
+          ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
+          '--secret-key-file',
+          this.secretKeyFile,
+        ],
+        {
+          logFile: join(this.dir, `controller-${id}.log`),
+          env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' },
+        },
+      ),
+    );
     const existing = this.controllers.findIndex((c) => c.id === id);
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
     if (existing >= 0) this.controllers[existing] = entry;
@@ -210,15 +242,23 @@ export class TestCluster {
   async startAgent(index: number): Promise<Proc> {
     const h = this.hosts[index]!;
     const args = [
-      BERTH_BIN, 'agent',
-      '--controller', this.api,
-      '--docker', `unix://${h.dockerd.socket}`,
-      '--node-id', h.nodeId,
-      '--address', h.address,
-      '--hostname', h.nodeId,
+      BERTH_BIN,
+      'agent',
+      '--controller',
+      this.api,
+      '--docker',
+      `unix://${h.dockerd.socket}`,
+      '--node-id',
+      h.nodeId,
+      '--address',
+      h.address,
+      '--hostname',
+      h.nodeId,
       // Metrics and the AgentAPI on the host's own address, ports chosen by the system (advertised).
-      '--metrics', `${h.address}:0`,
-      '--state-dir', join(h.dir, 'agent-state'),
+      '--metrics',
+      `${h.address}:0`,
+      '--state-dir',
+      join(h.dir, 'agent-state'),
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
@@ -226,7 +266,12 @@ export class TestCluster {
     for (const p of h.spec.allowHostPaths ?? []) args.push('--allow-host-path', p);
     // In its namespace when there is one: `ip netns exec` execs the agent (same pid).
     const [cmd, ...argv] = this.net ? [...this.net.exec(index), process.execPath, ...args] : [process.execPath, ...args];
-    h.agent = this.track(spawnProc(`agent-${h.nodeId}`, cmd!, argv, { logFile: join(this.dir, `agent-${h.nodeId}.log`), env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' } }));
+    h.agent = this.track(
+      spawnProc(`agent-${h.nodeId}`, cmd!, argv, {
+        logFile: join(this.dir, `agent-${h.nodeId}.log`),
+        env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' },
+      }),
+    );
     return h.agent;
   }
 
@@ -248,14 +293,19 @@ export class TestCluster {
   /** Runs the real berth binary against this cluster. */
   berth(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
     return new Promise((resolvePromise) => {
-      const child = execFile(process.execPath, [BERTH_BIN, ...args], {
-        env: { ...process.env, BERTH_CONTROLLER: this.controllers[0]!.address, NO_COLOR: '1', ...opts.env },
-        timeout: opts.timeoutMs ?? 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolvePromise({ code, stdout, stderr });
-      });
+      const child = execFile(
+        process.execPath,
+        [BERTH_BIN, ...args],
+        {
+          env: { ...process.env, BERTH_CONTROLLER: this.controllers[0]!.address, NO_COLOR: '1', ...opts.env },
+          timeout: opts.timeoutMs ?? 120_000,
+          maxBuffer: 64 * 1024 * 1024,
+        },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          resolvePromise({ code, stdout, stderr });
+        },
+      );
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       else child.stdin?.end();
     });
@@ -291,7 +341,14 @@ export class TestCluster {
     for (const h of this.hosts) {
       try {
         const cs = await h.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
-        await Promise.all(cs.map((c) => h.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+        await Promise.all(
+          cs.map((c) =>
+            h.docker
+              .getContainer(c.Id)
+              .remove({ force: true })
+              .catch(() => undefined),
+          ),
+        );
       } catch {
         /* engine already gone */
       }
@@ -311,7 +368,10 @@ export class TestCluster {
  * overlays), so the directory can be removed.
  */
 export function unmountUnder(dir: string): void {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`));
   for (const m of mounts.sort().reverse()) {
     try {
       execFileSync('umount', ['-l', m]);

@@ -5,7 +5,21 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+]);
 
 /**
  * Metric names in a PromQL expression (as written in this repository's dashboards and rules):
@@ -62,7 +76,7 @@ export function dashboardQueries(board: Dashboard): string[] {
   visit(board.panels);
   for (const v of board.templating.list) {
     if (v.type !== 'query') continue;
-    const q = typeof v.query === 'string' ? v.query : v.query?.query ?? '';
+    const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
     const m = /^label_values\((.*),\s*\w+\)$/.exec(q);
     if (!m) throw new Error(`${board.uid} variable ${v.name}: expected label_values(series, label), got ${q}`);
     out.push(m[1]!);

@@ -11,7 +11,12 @@ export function useEtcd(): { readonly endpoint: string } {
   let dir = '';
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/bt-etcd-');
-    etcd = await startEtcd({ dir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
+    etcd = await startEtcd({
+      dir: join(dir, 'data'),
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      logFile: join(dir, 'etcd.log'),
+    });
   });
   afterAll(async () => {
     await etcd?.proc.stop();

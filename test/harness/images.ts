@@ -30,12 +30,18 @@ export async function ensureImageWithHealthcheck(docker: Docker, ref: string, cm
       _query: { container: c.id, repo, tag, comment: 'berth test image with a HEALTHCHECK' },
       _body: {
         Cmd: cmd,
-        Healthcheck: { Test: ['CMD-SHELL', hc.shell], Interval: hc.intervalMs * NS_PER_MS, Timeout: hc.timeoutMs * NS_PER_MS, Retries: hc.retries },
+        Healthcheck: {
+          Test: ['CMD-SHELL', hc.shell],
+          Interval: hc.intervalMs * NS_PER_MS,
+          Timeout: hc.timeoutMs * NS_PER_MS,
+          Retries: hc.retries,
+        },
       },
     });
   } finally {
     await c.remove({ force: true });
   }
   const img = await docker.getImage(ref).inspect();
-  if (!img.Config.Healthcheck?.Test?.includes(hc.shell)) throw new Error(`${ref} was committed without its HEALTHCHECK: ${JSON.stringify(img.Config.Healthcheck)}`);
+  if (!img.Config.Healthcheck?.Test?.includes(hc.shell))
+    throw new Error(`${ref} was committed without its HEALTHCHECK: ${JSON.stringify(img.Config.Healthcheck)}`);
 }

@@ -13,9 +13,15 @@ import { EXIT_FAILED, EXIT_USAGE } from '../../cli/src/errors.js';
 const dir = mkdtempSync(join(tmpdir(), 'berth-usage-'));
 const xdg = join(dir, 'xdg');
 const good = join(dir, 'web.yaml');
-writeFileSync(good, 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: "berth-local/busybox:1", replicas: 1}\n');
+writeFileSync(
+  good,
+  'apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: "berth-local/busybox:1", replicas: 1}\n',
+);
 const invalid = join(dir, 'bad.yaml');
-writeFileSync(invalid, 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: "berth-local/busybox:1", replicas: -1}\n');
+writeFileSync(
+  invalid,
+  'apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: "berth-local/busybox:1", replicas: -1}\n',
+);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -32,11 +32,19 @@ function file(text: string, name = `m${++fileSeq}.yaml`): string {
   return f;
 }
 
-const labelled = (labels: Record<string, string>): string => `  labels: { ${Object.entries(labels).map(([k, v]) => `${k}: ${v}`).join(', ')} }\n`;
+const labelled = (labels: Record<string, string>): string =>
+  `  labels: { ${Object.entries(labels)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ')} }\n`;
 
 /** webManifest with metadata labels (inserted under metadata). */
 function manifest(o: { name: string; replicas: number; labels?: Record<string, string>; extra?: string; port?: boolean }): string {
-  const text = webManifest({ name: o.name, replicas: o.replicas, ...(o.extra ? { extra: o.extra } : {}), ...(o.port === false ? { port: false } : {}) });
+  const text = webManifest({
+    name: o.name,
+    replicas: o.replicas,
+    ...(o.extra ? { extra: o.extra } : {}),
+    ...(o.port === false ? { port: false } : {}),
+  });
   return o.labels ? text.replace(`  name: ${o.name}\n`, `  name: ${o.name}\n${labelled(o.labels)}`) : text;
 }
 
@@ -47,8 +55,13 @@ describe('berth version', () => {
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^Client: berth 0\.1\.0 \(API berth\.dev\/v1, node v20\.[0-9.]+, linux\/x64\)$/);
-    expect(lines[1]).toBe(`Server: berth 0.1.0 (API berth.dev/v1, node ${process.version}) at ${cluster.controllers[0]!.address}; controller c1 (leader)`);
-    const json = JSON.parse((await cluster.berth(['version', '-o', 'json'])).stdout) as { client: { version: string }; server: { version: string; controllerId: string; leader: boolean } };
+    expect(lines[1]).toBe(
+      `Server: berth 0.1.0 (API berth.dev/v1, node ${process.version}) at ${cluster.controllers[0]!.address}; controller c1 (leader)`,
+    );
+    const json = JSON.parse((await cluster.berth(['version', '-o', 'json'])).stdout) as {
+      client: { version: string };
+      server: { version: string; controllerId: string; leader: boolean };
+    };
     expect(json).toMatchObject({ client: { version: '0.1.0' }, server: { version: '0.1.0', controllerId: 'c1', leader: true } });
     expect((await cluster.berth(['--version'])).stdout).toBe('berth 0.1.0\n');
     const down = await cluster.berth(['version'], { env: { BERTH_CONTROLLER: '127.0.0.1:1' } });
@@ -60,7 +73,14 @@ describe('berth version', () => {
 
 describe('apply --wait', () => {
   it('waits until every replica runs, showing progress, and exits 0', async () => {
-    const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', file(manifest({ name: 'web', replicas: 2, labels: { tier: 'front' } }))]);
+    const res = await cluster.berth([
+      'apply',
+      '--wait',
+      '--timeout',
+      '90s',
+      '-f',
+      file(manifest({ name: 'web', replicas: 2, labels: { tier: 'front' } })),
+    ]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
@@ -79,8 +99,12 @@ describe('apply --wait', () => {
   });
 
   it('a container that runs for a moment and exits is not taken for converged', async () => {
-    const brief = file(manifest({ name: 'brief', replicas: 1, port: false, extra: '  restart: { policy: never }\n' })
-      .replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "sleep 0.2; exit 3"]'));
+    const brief = file(
+      manifest({ name: 'brief', replicas: 1, port: false, extra: '  restart: { policy: never }\n' }).replace(
+        'command: [httpd, -f, -p, "8080", -h, /www]',
+        'command: [sh, -c, "sleep 0.2; exit 3"]',
+      ),
+    );
     const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', brief]);
     expect(res.code).toBe(1);
     expect(res.stdout).not.toMatch(/converged/);
@@ -93,7 +117,9 @@ describe('apply --wait', () => {
     const res = await cluster.berth(['apply', '--wait', '--timeout', '4s', '-f', big]);
     expect(res.code).toBe(1);
     expect(res.stdout).toContain('service/default/big created (revision 1)');
-    expect(res.stderr).toMatch(/^error: service\/default\/big: timed out: not converged within 4s: 0\/1 running, 1 pending \(no suitable node: .*memory/m);
+    expect(res.stderr).toMatch(
+      /^error: service\/default\/big: timed out: not converged within 4s: 0\/1 running, 1 pending \(no suitable node: .*memory/m,
+    );
     // describe tells why it is pending, and where the task stands.
     const d = await cluster.berth(['describe', 'service', 'big']);
     expect(d.code).toBe(0);
@@ -104,23 +130,38 @@ describe('apply --wait', () => {
   });
 
   it('a crashing service: exit 1 as soon as it crash-loops, with the exit code', async () => {
-    const crash = file(manifest({ name: 'crash', replicas: 1, port: false }).replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "exit 3"]'));
+    const crash = file(
+      manifest({ name: 'crash', replicas: 1, port: false }).replace(
+        'command: [httpd, -f, -p, "8080", -h, /www]',
+        'command: [sh, -c, "exit 3"]',
+      ),
+    );
     const started = Date.now();
     const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', crash]);
     expect(res.code).toBe(1);
     // Either the rollout stops it (update.failureAction: a first revision cannot roll back, so it
     // pauses) or the crash loop is seen first; both name the failure of the container.
-    expect(res.stderr).toMatch(/^error: service\/default\/crash: failed: (crash loop|rollout of revision 1 paused: .*; last failure): crash\.1 \w+: .*exited with code 3/m);
+    expect(res.stderr).toMatch(
+      /^error: service\/default\/crash: failed: (crash loop|rollout of revision 1 paused: .*; last failure): crash\.1 \w+: .*exited with code 3/m,
+    );
     expect(Date.now() - started).toBeLessThan(60_000); // it did not wait for the timeout
     expect((await cluster.berth(['delete', 'service', 'crash'])).code).toBe(0);
   });
 
   it('a crash loop the rollout lets go on (failureAction continue): exit 1 after 3 failures in a row', async () => {
-    const crash = file(manifest({ name: 'crash2', replicas: 1, port: false, extra: '  update: { failureAction: continue }\n  restart: { backoff: { initial: 200ms } }\n' })
-      .replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "exit 4"]'));
+    const crash = file(
+      manifest({
+        name: 'crash2',
+        replicas: 1,
+        port: false,
+        extra: '  update: { failureAction: continue }\n  restart: { backoff: { initial: 200ms } }\n',
+      }).replace('command: [httpd, -f, -p, "8080", -h, /www]', 'command: [sh, -c, "exit 4"]'),
+    );
     const res = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', crash]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^error: service\/default\/crash2: failed: crash loop: crash2\.1 \w+: .*exited with code 4.* \(failed [0-9]+ times in a row at this revision\)$/m);
+    expect(res.stderr).toMatch(
+      /^error: service\/default\/crash2: failed: crash loop: crash2\.1 \w+: .*exited with code 4.* \(failed [0-9]+ times in a row at this revision\)$/m,
+    );
     expect((await cluster.berth(['delete', 'service', 'crash2'])).code).toBe(0);
   });
 
@@ -143,19 +184,26 @@ describe('berth diff', () => {
 
   it('changes: every changed field with old → new in the human form, exit 1, nothing written', async () => {
     const before = await cluster.client().getService('default', 'web');
-    const changed = manifest({ name: 'web', replicas: 3, labels: { tier: 'back' }, extra: '  resources: { memory: 32Mi }\n  env: { MODE: fast }\n' }).replace('gracePeriod: 2s', 'gracePeriod: 1500ms');
+    const changed = manifest({
+      name: 'web',
+      replicas: 3,
+      labels: { tier: 'back' },
+      extra: '  resources: { memory: 32Mi }\n  env: { MODE: fast }\n',
+    }).replace('gracePeriod: 2s', 'gracePeriod: 1500ms');
     const res = await cluster.berth(['diff', '-f', '-'], { input: changed });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(1);
-    expect(res.stdout).toBe([
-      'service/default/web: changed (revision 1 → 2)',
-      '  ~ metadata.labels.tier: front → back',
-      '  ~ spec.replicas: 2 → 3',
-      '  + spec.env: {MODE: fast}',
-      '  ~ spec.resources.memory: 0 → 32Mi',
-      '  ~ spec.stop.gracePeriod: 2s → 1.5s',
-      '',
-    ].join('\n'));
+    expect(res.stdout).toBe(
+      [
+        'service/default/web: changed (revision 1 → 2)',
+        '  ~ metadata.labels.tier: front → back',
+        '  ~ spec.replicas: 2 → 3',
+        '  + spec.env: {MODE: fast}',
+        '  ~ spec.resources.memory: 0 → 32Mi',
+        '  ~ spec.stop.gracePeriod: 2s → 1.5s',
+        '',
+      ].join('\n'),
+    );
     const after = await cluster.client().getService('default', 'web');
     expect(after.modRevision).toBe(before.modRevision);
   });
@@ -167,18 +215,29 @@ describe('berth diff', () => {
     writeFileSync(join(dir, 'b-api.yaml'), manifest({ name: 'api', replicas: 1, labels: { tier: 'back' } }));
     const res = await cluster.berth(['diff', '-f', dir]);
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^service\/default\/web: no changes\nservice\/default\/api: created \(revision 1\)\n {2}\+ metadata\.labels\.tier: back\n {2}\+ spec\.image: berth-local\/busybox:1\n/);
+    expect(res.stdout).toMatch(
+      /^service\/default\/web: no changes\nservice\/default\/api: created \(revision 1\)\n {2}\+ metadata\.labels\.tier: back\n {2}\+ spec\.image: berth-local\/busybox:1\n/,
+    );
     const json = await cluster.berth(['diff', '-o', 'json', '-f', dir]);
     expect(json.code).toBe(1);
-    const data = JSON.parse(json.stdout) as { differences: boolean; items: Array<{ name: string; result: string; changes: Array<{ op: string; path: string }> }> };
+    const data = JSON.parse(json.stdout) as {
+      differences: boolean;
+      items: Array<{ name: string; result: string; changes: Array<{ op: string; path: string }> }>;
+    };
     expect(data.differences).toBe(true);
-    expect(data.items.map((i) => [i.name, i.result])).toEqual([['web', 'unchanged'], ['api', 'created']]);
+    expect(data.items.map((i) => [i.name, i.result])).toEqual([
+      ['web', 'unchanged'],
+      ['api', 'created'],
+    ]);
     expect(data.items[1]!.changes).toContainEqual({ op: 'added', path: 'spec.replicas', to: 1 });
     await expect(cluster.client().getService('default', 'api')).rejects.toThrow(/not found/);
   });
 
   it('a Compose file compares as the services apply makes of it; a Secret is noted, not compared', async () => {
-    const compose = file(`name: proj\nservices:\n  web:\n    image: berth-local/busybox:1\n    deploy: { replicas: 5 }\n  cdiff:\n    image: berth-local/busybox:1\n`, 'docker-compose.yml');
+    const compose = file(
+      `name: proj\nservices:\n  web:\n    image: berth-local/busybox:1\n    deploy: { replicas: 5 }\n  cdiff:\n    image: berth-local/busybox:1\n`,
+      'docker-compose.yml',
+    );
     const secret = file('apiVersion: berth.dev/v1\nkind: Secret\nmetadata: { name: creds }\ndata: { password: hunter2 }\n');
     const res = await cluster.berth(['diff', '-f', compose, '-f', secret]);
     expect(res.code).toBe(1);
@@ -199,7 +258,9 @@ describe('berth diff', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('spec.replicas: must be at least 0');
     expect((await cluster.berth(['diff', '-f', join(cluster.dir, 'nope.yaml')])).code).toBe(2);
-    const down = await cluster.berth(['diff', '-f', file(manifest({ name: 'web', replicas: 2 }))], { env: { BERTH_CONTROLLER: '127.0.0.1:1' } });
+    const down = await cluster.berth(['diff', '-f', file(manifest({ name: 'web', replicas: 2 }))], {
+      env: { BERTH_CONTROLLER: '127.0.0.1:1' },
+    });
     expect(down.code).toBe(3);
   });
 });
@@ -252,7 +313,8 @@ describe('berth describe', () => {
     expect(res.stdout).toContain('  stop:\n    signal: SIGTERM\n    gracePeriod: 2s\n');
     const rows = res.stdout.split('\n').filter((l) => /^ {2}web\.[1-3] /.test(l));
     expect(rows).toHaveLength(3);
-    for (const r of rows) expect(r).toMatch(new RegExp(` h1 +running +running +[0-9]+[sm] +${cluster.hosts[0]!.address.replace(/\./g, '\\.')}:[0-9]+ `));
+    for (const r of rows)
+      expect(r).toMatch(new RegExp(` h1 +running +running +[0-9]+[sm] +${cluster.hosts[0]!.address.replace(/\./g, '\\.')}:[0-9]+ `));
   });
 
   it('task by NAME.SLOT and by id; node', async () => {
@@ -274,11 +336,24 @@ describe('berth describe', () => {
 
 describe('berth get -l / -o', () => {
   it('selects by labels: services, their tasks; -o json and yaml in the documented shape', async () => {
-    expect((await cluster.berth(['apply', '--wait', '-f', file(manifest({ name: 'api', replicas: 1, port: false, labels: { tier: 'back', team: 'core' } }))])).code).toBe(0);
+    expect(
+      (
+        await cluster.berth([
+          'apply',
+          '--wait',
+          '-f',
+          file(manifest({ name: 'api', replicas: 1, port: false, labels: { tier: 'back', team: 'core' } })),
+        ])
+      ).code,
+    ).toBe(0);
     const names = async (args: string[]): Promise<string[]> => {
       const res = await cluster.berth(['get', 'services', ...args]);
       expect(res.code).toBe(0);
-      return res.stdout.trim().split('\n').slice(1).map((l) => l.split(/ +/)[1]!);
+      return res.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/ +/)[1]!);
     };
     expect(await names(['-l', 'tier=front'])).toEqual(['web']);
     expect(await names(['-l', 'tier!=front'])).toEqual(['api']);
@@ -287,7 +362,13 @@ describe('berth get -l / -o', () => {
     expect(await names(['-l', '!team'])).toEqual(['web']);
     expect(await names(['-l', 'tier=none'])).toEqual([]);
     const tasks = await cluster.berth(['get', 'tasks', '-l', 'tier=back']);
-    expect(tasks.stdout.trim().split('\n').slice(1).map((l) => l.split(/ +/)[0])).toEqual(['api.1']);
+    expect(
+      tasks.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/ +/)[0]),
+    ).toEqual(['api.1']);
     const bad = await cluster.berth(['get', 'services', '-l', 'a=b=c']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('-l: "a=b=c": "b=c" is not a selector value');
@@ -296,10 +377,18 @@ describe('berth get -l / -o', () => {
     expect(json.items.map((s) => (s['metadata'] as { name: string }).name)).toEqual(['api', 'web']);
     const web = json.items[1]!;
     expect(Object.keys(web)).toEqual(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-    expect(web).toMatchObject({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'web', namespace: 'default', labels: { tier: 'front' } }, spec: { replicas: 3, stop: { gracePeriod: '2s' } }, status: { revision: 2, desired: 3, running: 3 } });
+    expect(web).toMatchObject({
+      apiVersion: 'berth.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'default', labels: { tier: 'front' } },
+      spec: { replicas: 3, stop: { gracePeriod: '2s' } },
+      status: { revision: 2, desired: 3, running: 3 },
+    });
     const yaml = parseYaml((await cluster.berth(['get', 'service', 'web', '-o', 'yaml'])).stdout) as Record<string, unknown>;
     expect(yaml).toEqual(web);
-    const tjson = JSON.parse((await cluster.berth(['get', 'tasks', 'web', '-o', 'json'])).stdout) as { items: Array<Record<string, unknown>> };
+    const tjson = JSON.parse((await cluster.berth(['get', 'tasks', 'web', '-o', 'json'])).stdout) as {
+      items: Array<Record<string, unknown>>;
+    };
     expect(tjson.items.map((t) => t['name'])).toEqual(['web.1', 'web.2', 'web.3']);
     expect(tjson.items[0]).toMatchObject({ node: 'h1', state: 'running', desiredState: 'running', revision: expect.any(Number) as number });
     const nodes = JSON.parse((await cluster.berth(['get', 'nodes', '-o', 'json'])).stdout) as { items: Array<Record<string, unknown>> };
@@ -311,10 +400,11 @@ describe('berth get -l / -o', () => {
 describe('colors', () => {
   it('colors states on a terminal only, and never with NO_COLOR', () => {
     // `script` gives the command a pseudo-terminal, as a person's shell would.
-    const onTty = (extra: NodeJS.ProcessEnv): string => execFileSync('script', ['-qec', `${process.execPath} ${BERTH_BIN} get tasks web`, '/dev/null'], {
-      env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, TERM: 'xterm', NO_COLOR: '', ...extra },
-      encoding: 'utf8',
-    });
+    const onTty = (extra: NodeJS.ProcessEnv): string =>
+      execFileSync('script', ['-qec', `${process.execPath} ${BERTH_BIN} get tasks web`, '/dev/null'], {
+        env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, TERM: 'xterm', NO_COLOR: '', ...extra },
+        encoding: 'utf8',
+      });
     expect(onTty({})).toContain('\u001b[32mrunning');
     expect(onTty({ NO_COLOR: '1' })).not.toContain('\u001b[');
     expect(onTty({ TERM: 'dumb' })).not.toContain('\u001b[');
@@ -328,7 +418,9 @@ describe('contexts', () => {
     const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => cluster.berth(args, { env: { ...env, ...extra } });
     const good = cluster.controllers[0]!.address;
     expect((await run(['config', 'get-contexts'])).stdout).toBe('CURRENT   NAME   CONTROLLER\n');
-    expect((await run(['config', 'set-context', 'test', '--controller', good])).stdout).toBe('context "test" created (controller ' + good + ')\n');
+    expect((await run(['config', 'set-context', 'test', '--controller', good])).stdout).toBe(
+      'context "test" created (controller ' + good + ')\n',
+    );
     expect((await run(['config', 'set-context', 'dead', '--controller', '127.0.0.1:1'])).code).toBe(0);
     expect((await run(['config', 'current-context'])).code).toBe(1);
     expect((await run(['config', 'path'])).stdout).toContain('controller:  127.0.0.1:7070 (from default)');
@@ -348,7 +440,9 @@ describe('contexts', () => {
     expect((await run(['get', 'services'], { BERTH_CONTROLLER: good })).code).toBe(0);
     expect((await run(['--controller', good, 'get', 'services'])).code).toBe(0);
     expect((await run(['--context', 'dead', 'get', 'services'], { BERTH_CONTROLLER: good })).code).toBe(3);
-    expect((await run(['config', 'path'])).stdout).toBe(`config file: ${xdg}/berth/config.yaml\ncontroller:  127.0.0.1:1 (from current context dead)\n`);
+    expect((await run(['config', 'path'])).stdout).toBe(
+      `config file: ${xdg}/berth/config.yaml\ncontroller:  127.0.0.1:1 (from current context dead)\n`,
+    );
 
     expect((await run(['config', 'use-context', 'nope'])).code).toBe(2);
     expect((await run(['config', 'set-context', 'x', '--controller', 'no-port'])).code).toBe(2);
@@ -368,7 +462,11 @@ describe('delete -f', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toBe('service/default/api deleted (containers stopping)\n');
     await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'api'), 'api gone', 60_000);
-    await cluster.waitFor(async () => (await cluster.containers(0)).every((c) => c.Labels['berth.service'] !== 'api'), 'api containers gone', 60_000);
+    await cluster.waitFor(
+      async () => (await cluster.containers(0)).every((c) => c.Labels['berth.service'] !== 'api'),
+      'api containers gone',
+      60_000,
+    );
   });
 });
 
@@ -382,7 +480,10 @@ describe('shell completion', () => {
     execFileSync('bash', ['-n', script]);
     const complete = (words: string[]): string[] => {
       const prog = `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _berth; printf '%s\\n' "\${COMPREPLY[@]}"`;
-      const out = execFileSync('bash', ['-c', prog], { env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, BERTH_CONTROLLER: cluster.controllers[0]!.address }, encoding: 'utf8' });
+      const out = execFileSync('bash', ['-c', prog], {
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, BERTH_CONTROLLER: cluster.controllers[0]!.address },
+        encoding: 'utf8',
+      });
       return out.split('\n').filter(Boolean);
     };
     expect(complete(['berth', 'ge'])).toEqual(['get']);
@@ -409,26 +510,39 @@ source ${script}; words=(berth ge); CURRENT=2; _berth; true`;
 describe('200 parallel conflicting updates of one service', () => {
   it('each is applied or ABORTED with the current revision; none lost; final state = last applied', async () => {
     const c = cluster.client();
-    const base = { apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'race' }, spec: { image: 'berth-local/busybox:1', replicas: 0 } };
+    const base = {
+      apiVersion: 'berth.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'race' },
+      spec: { image: 'berth-local/busybox:1', replicas: 0 },
+    };
     const created = await c.applyService({ manifestJson: JSON.stringify(base) });
     const startRevision = created.service!.specRevision;
     const WRITERS = 200;
     // All 200 run at once; their reads are spread over ~2 s (50 groups, 40 ms apart) so reads
     // and writes interleave and many rounds of the race happen, not just one.
-    const results = await Promise.all(Array.from({ length: WRITERS }, async (_, i) => {
-      await new Promise((r) => setTimeout(r, (i % 50) * 40));
-      const cur = await c.getService('default', 'race');
-      const spec = JSON.parse(cur.specJson) as ServiceSpec;
-      const doc = { ...base, spec: { ...base.spec, replicas: spec.replicas, env: { WRITER: String(i) } } };
-      try {
-        const res = await c.applyService({ manifestJson: JSON.stringify(doc), expectedRevision: cur.modRevision });
-        return { i, applied: true as const, specRevision: res.service!.specRevision, modRevision: res.service!.modRevision, result: res.result };
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.code !== status.ABORTED) throw err;
-        const current = Number(err.metadata?.get('berth-current-revision')[0]);
-        return { i, applied: false as const, expected: cur.modRevision, current, message: err.message };
-      }
-    }));
+    const results = await Promise.all(
+      Array.from({ length: WRITERS }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, (i % 50) * 40));
+        const cur = await c.getService('default', 'race');
+        const spec = JSON.parse(cur.specJson) as ServiceSpec;
+        const doc = { ...base, spec: { ...base.spec, replicas: spec.replicas, env: { WRITER: String(i) } } };
+        try {
+          const res = await c.applyService({ manifestJson: JSON.stringify(doc), expectedRevision: cur.modRevision });
+          return {
+            i,
+            applied: true as const,
+            specRevision: res.service!.specRevision,
+            modRevision: res.service!.modRevision,
+            result: res.result,
+          };
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.code !== status.ABORTED) throw err;
+          const current = Number(err.metadata?.get('berth-current-revision')[0]);
+          return { i, applied: false as const, expected: cur.modRevision, current, message: err.message };
+        }
+      }),
+    );
     const applied = results.filter((r) => r.applied);
     const aborted = results.filter((r) => !r.applied);
     expect(applied.length + aborted.length).toBe(WRITERS);

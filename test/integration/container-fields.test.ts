@@ -128,21 +128,36 @@ describe('container fields on a real engine', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const client = cluster.client();
-    await cluster.waitFor(async () => {
-      const tasks = await client.listTasks({ all: true });
-      const has = (s: string, state: string): boolean => tasks.some((t) => t.service === s && t.status?.state === state);
-      return ['fields', 'appended', 'hostnet', 'nonet'].every((s) => has(s, 'running')) && has('forbidden', 'pending') && has('escape', 'rejected');
-    }, 'four services running, one pending and one rejected', 90_000);
+    await cluster.waitFor(
+      async () => {
+        const tasks = await client.listTasks({ all: true });
+        const has = (s: string, state: string): boolean => tasks.some((t) => t.service === s && t.status?.state === state);
+        return (
+          ['fields', 'appended', 'hostnet', 'nonet'].every((s) => has(s, 'running')) &&
+          has('forbidden', 'pending') &&
+          has('escape', 'rejected')
+        );
+      },
+      'four services running, one pending and one rejected',
+      90_000,
+    );
   });
 
   it('maps command line, env, working dir and user (Entrypoint, Cmd, Env, WorkingDir, User)', async () => {
     const c = await inspectService('fields');
     expect(c.Config.Entrypoint).toEqual(['sh', '-c']);
-    expect(c.Config.Cmd).toEqual(['cat /host/hello.txt > /scratch/seen && echo "$GREETING $0 $1 $(pwd) $(id -u)" && exec sleep 600', 'first', 'second']);
+    expect(c.Config.Cmd).toEqual([
+      'cat /host/hello.txt > /scratch/seen && echo "$GREETING $0 $1 $(pwd) $(id -u)" && exec sleep 600',
+      'first',
+      'second',
+    ]);
     expect(c.Config.Env).toContain('GREETING=hello');
     expect(c.Config.WorkingDir).toBe('/work');
     expect(c.Config.User).toBe('65534:65534');
-    await cluster.waitFor(async () => (await logsOf('fields')).includes('hello first second /work 65534'), 'the process to print its environment');
+    await cluster.waitFor(
+      async () => (await logsOf('fields')).includes('hello first second /work 65534'),
+      'the process to print its environment',
+    );
   });
 
   it('appends args to the image CMD when there is no command', async () => {
@@ -171,7 +186,11 @@ describe('container fields on a real engine', () => {
     expect(byDest.get('/data')).toMatchObject({ Type: 'volume', Name: 'fields-data', RW: true });
     expect(byDest.get('/host')).toMatchObject({ Type: 'bind', Source: allowed, RW: false });
     // The process read the host file and wrote it to the tmpfs (its root filesystem is read-only).
-    const exec = await cluster.hosts[0]!.docker.getContainer(c.Id).exec({ Cmd: ['cat', '/scratch/seen'], AttachStdout: true, AttachStderr: true });
+    const exec = await cluster.hosts[0]!.docker.getContainer(c.Id).exec({
+      Cmd: ['cat', '/scratch/seen'],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
     const stream = await exec.start({});
     const out = await new Promise<string>((resolve) => {
       let s = '';

@@ -28,12 +28,16 @@ async function runningCounts(): Promise<number[]> {
 }
 
 async function waitCounts(expected: number[], what: string): Promise<void> {
-  await cluster.waitFor(async () => {
-    const all = await Promise.all(cluster.hosts.map((_h, i) => cluster.containers(i)));
-    const running = await runningCounts();
-    // exact: the expected number running and nothing else left on the engine
-    return running.every((n, i) => n === expected[i]) && all.every((cs, i) => cs.length === expected[i]);
-  }, what, 60_000);
+  await cluster.waitFor(
+    async () => {
+      const all = await Promise.all(cluster.hosts.map((_h, i) => cluster.containers(i)));
+      const running = await runningCounts();
+      // exact: the expected number running and nothing else left on the engine
+      return running.every((n, i) => n === expected[i]) && all.every((cs, i) => cs.length === expected[i]);
+    },
+    what,
+    60_000,
+  );
 }
 
 describe('foundation slice on two Docker hosts', () => {
@@ -117,28 +121,47 @@ describe('foundation slice on two Docker hosts', () => {
     expect(before.size).toBe(2);
 
     await cluster.killAgent(0);
-    await cluster.waitFor(async () => (await cluster.client().listNodes()).find((n) => n.id === 'h1')?.state === 'unknown', 'h1 unknown after the kill', 10_000);
+    await cluster.waitFor(
+      async () => (await cluster.client().listNodes()).find((n) => n.id === 'h1')?.state === 'unknown',
+      'h1 unknown after the kill',
+      10_000,
+    );
     // While the agent is away, one of its containers dies: the restarted agent must report it.
     const [victimId] = [...before.keys()];
     await cluster.hosts[0]!.docker.getContainer(victimId!).kill({ signal: 'SIGKILL' });
     await cluster.startAgent(0);
-    await cluster.waitFor(async () => (await cluster.client().listNodes()).find((n) => n.id === 'h1')?.state === 'ready', 'h1 ready again', 20_000);
+    await cluster.waitFor(
+      async () => (await cluster.client().listNodes()).find((n) => n.id === 'h1')?.state === 'ready',
+      'h1 ready again',
+      20_000,
+    );
 
     // The dead container is seen and restarted in place (restart policy always, counted); the others untouched.
-    await cluster.waitFor(async () => {
-      const tasks = await cluster.client().listTasks({ service: 'web', all: true });
-      return tasks.some((t) => t.status?.containerId === victimId && (t.status?.restarts ?? 0) >= 1);
-    }, 'the killed container restarted', 20_000);
+    await cluster.waitFor(
+      async () => {
+        const tasks = await cluster.client().listTasks({ service: 'web', all: true });
+        return tasks.some((t) => t.status?.containerId === victimId && (t.status?.restarts ?? 0) >= 1);
+      },
+      'the killed container restarted',
+      20_000,
+    );
     const after = await snapshot(0);
     for (const [id, state] of before) if (id !== victimId) expect(after.get(id)).toBe(state);
     expect(await snapshot(1)).toEqual(other);
-    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'web' })).filter((t) => t.status?.state === 'running').length === 4, '4 running again');
+    await cluster.waitFor(
+      async () => (await cluster.client().listTasks({ service: 'web' })).filter((t) => t.status?.state === 'running').length === 4,
+      '4 running again',
+    );
   });
 
   it('deletes the service: zero Berth containers left on either engine, records gone', async () => {
     const res = await cluster.berth(['delete', 'service', 'web']);
     expect(res.code).toBe(0);
-    await cluster.waitFor(async () => (await cluster.containers(0)).length + (await cluster.containers(1)).length === 0, 'no Berth containers', 60_000);
+    await cluster.waitFor(
+      async () => (await cluster.containers(0)).length + (await cluster.containers(1)).length === 0,
+      'no Berth containers',
+      60_000,
+    );
     await cluster.waitFor(async () => (await cluster.client().listServices()).length === 0, 'service record gone', 30_000);
     expect(await cluster.client().listTasks({ all: true })).toHaveLength(0);
   });
@@ -147,7 +170,10 @@ describe('foundation slice on two Docker hosts', () => {
     const cases: Array<[string, string]> = [
       [webManifest({ name: 'bad1', extra: '  colour: blue\n' }), 'spec.colour: unknown field'],
       [webManifest({ name: 'bad2', replicas: -1 }), 'spec.replicas: must be at least 0'],
-      ['apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: bad3 }\nspec: { replicas: 1 }\n', 'spec.image: required field is missing'],
+      [
+        'apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: bad3 }\nspec: { replicas: 1 }\n',
+        'spec.image: required field is missing',
+      ],
     ];
     for (const [text, message] of cases) {
       const f = join(cluster.dir, 'bad.yaml');
@@ -157,8 +183,16 @@ describe('foundation slice on two Docker hosts', () => {
       expect(res.stderr).toContain(message);
     }
     // The server refuses them too (a client that skips validation gets the same answer).
-    await expect(cluster.client().applyService({ manifestJson: JSON.stringify({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'bad4' }, spec: { image: 'x', replicas: -2 } }) }))
-      .rejects.toThrow(/spec.replicas: must be at least 0/);
+    await expect(
+      cluster.client().applyService({
+        manifestJson: JSON.stringify({
+          apiVersion: 'berth.dev/v1',
+          kind: 'Service',
+          metadata: { name: 'bad4' },
+          spec: { image: 'x', replicas: -2 },
+        }),
+      }),
+    ).rejects.toThrow(/spec.replicas: must be at least 0/);
     expect(await cluster.client().listServices()).toHaveLength(0);
   });
 });

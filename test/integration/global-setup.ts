@@ -9,7 +9,8 @@ const PID_REGISTRY = `/tmp/berth-test-pids-${process.pid}`;
 process.env['BERTH_PID_REGISTRY'] = PID_REGISTRY;
 
 export function setup(): void {
-  if (process.getuid?.() !== 0) throw new Error('integration tests run dockerd and create bridges: run them as root (npm test does the set-up)');
+  if (process.getuid?.() !== 0)
+    throw new Error('integration tests run dockerd and create bridges: run them as root (npm test does the set-up)');
   for (const bin of ['etcd', 'nats-server', 'dockerd', 'busybox', 'ip']) {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`]);

@@ -46,7 +46,10 @@ it('lists once after its watch missed a compaction, then watches again', async (
   const ac = new AbortController();
   const running = informer.start(ac.signal);
   try {
-    await store.commit([{ op: 'put', key: '/t/a', value: '1' }, { op: 'put', key: '/t/b', value: '2' }]);
+    await store.commit([
+      { op: 'put', key: '/t/a', value: '1' },
+      { op: 'put', key: '/t/b', value: '2' },
+    ]);
     await informer.synced;
     await waitUntil(() => informer.size === 2, 'a and b cached', { timeoutMs: 10_000 });
     expect(informer.relists).toBe(1);
@@ -57,7 +60,11 @@ it('lists once after its watch missed a compaction, then watches again', async (
     await store.client.kv.compact({ revision: rev, physical: true });
     flaky.release();
 
-    await waitUntil(() => informer.relists === 2 && informer.size === 2 && informer.get('/t/c')?.value === '3', 'relisted after compaction', { timeoutMs: 10_000 });
+    await waitUntil(
+      () => informer.relists === 2 && informer.size === 2 && informer.get('/t/c')?.value === '3',
+      'relisted after compaction',
+      { timeoutMs: 10_000 },
+    );
     expect(informer.get('/t/a')).toBeUndefined();
     // Watching again: new changes arrive without another list.
     await store.commit([{ op: 'put', key: '/t/d', value: '4' }]);

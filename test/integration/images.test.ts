@@ -25,15 +25,23 @@ beforeAll(async () => {
   const dir = join(cluster.dir, 'registry');
   mkdirSync(join(dir, 'data'), { recursive: true });
   writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-Bbn', USER, PASSWORD], { encoding: 'utf8' }));
-  writeFileSync(join(dir, 'config.yml'), [
-    'version: 0.1',
-    'log: { level: info }',
-    `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`,
-    `http: { addr: "${registryAddr}" }`,
-    `auth: { htpasswd: { realm: berth-test, path: ${join(dir, 'htpasswd')} } }`,
-  ].join('\n'));
-  registry = spawnProc('docker-registry', 'docker-registry', ['serve', join(dir, 'config.yml')], { logFile: join(cluster.dir, 'registry.log') });
-  await waitUntil(async () => (await fetch(`http://${registryAddr}/v2/`)).status === 401, 'registry answering', { proc: registry, timeoutMs: 30_000 });
+  writeFileSync(
+    join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log: { level: info }',
+      `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }`,
+      `http: { addr: "${registryAddr}" }`,
+      `auth: { htpasswd: { realm: berth-test, path: ${join(dir, 'htpasswd')} } }`,
+    ].join('\n'),
+  );
+  registry = spawnProc('docker-registry', 'docker-registry', ['serve', join(dir, 'config.yml')], {
+    logFile: join(cluster.dir, 'registry.log'),
+  });
+  await waitUntil(async () => (await fetch(`http://${registryAddr}/v2/`)).status === 401, 'registry answering', {
+    proc: registry,
+    timeoutMs: 30_000,
+  });
 });
 
 afterAll(async () => {
@@ -50,7 +58,9 @@ function manifest(name: string, spec: string): string {
 const taskOf = async (service: string): Promise<Task__Output | undefined> => (await cluster.client().listTasks({ service }))[0];
 
 async function login(password: string): Promise<void> {
-  const res = await cluster.berth(['registry', 'login', registryAddr, '--name', 'regcred', '-u', USER, '--password-stdin'], { input: `${password}\n` });
+  const res = await cluster.berth(['registry', 'login', registryAddr, '--name', 'regcred', '-u', USER, '--password-stdin'], {
+    input: `${password}\n`,
+  });
   expect(res.code, res.stderr).toBe(0);
   expect(res.stdout + res.stderr).not.toContain(password);
 }
@@ -71,19 +81,31 @@ describe('images', () => {
     const docker = cluster.hosts[0]!.docker;
     const ref = `${registryAddr}/private/web:1`;
     await docker.getImage(image()).tag({ repo: `${registryAddr}/private/web`, tag: '1' });
-    const push = await docker.getImage(ref).push({ authconfig: { username: USER, password: PASSWORD, serveraddress: registryAddr } } as object);
-    await new Promise<void>((resolve, reject) => docker.modem.followProgress(push, (err: Error | null, out: Array<{ error?: string }>) => {
-      const failed = out?.find((o) => o.error);
-      if (err || failed) reject(err ?? new Error(failed!.error));
-      else resolve();
-    }));
+    const push = await docker
+      .getImage(ref)
+      .push({ authconfig: { username: USER, password: PASSWORD, serveraddress: registryAddr } } as object);
+    await new Promise<void>((resolve, reject) =>
+      docker.modem.followProgress(push, (err: Error | null, out: Array<{ error?: string }>) => {
+        const failed = out?.find((o) => o.error);
+        if (err || failed) reject(err ?? new Error(failed!.error));
+        else resolve();
+      }),
+    );
     await docker.getImage(ref).remove();
 
     await login(WRONG);
     const t0 = Date.now();
-    const apply = await cluster.berth(['apply', '-f', manifest('private', `  image: ${ref}\n  imagePullSecret: regcred\n  command: [httpd, -f, -p, "8080", -h, /www]\n`)]);
+    const apply = await cluster.berth([
+      'apply',
+      '-f',
+      manifest('private', `  image: ${ref}\n  imagePullSecret: regcred\n  command: [httpd, -f, -p, "8080", -h, /www]\n`),
+    ]);
     expect(apply.code, apply.stderr).toBe(0);
-    await cluster.waitFor(async () => /pull of .* failed/.test((await taskOf('private'))?.status?.message ?? ''), 'the failed pull in the task status', 20_000);
+    await cluster.waitFor(
+      async () => /pull of .* failed/.test((await taskOf('private'))?.status?.message ?? ''),
+      'the failed pull in the task status',
+      20_000,
+    );
     const failedAt = Date.now() - t0;
     const t = (await taskOf('private'))!;
     expect(t.status!.state).toBe('preparing'); // not a terminal failure
@@ -112,21 +134,34 @@ describe('images', () => {
   });
 
   it('deleting a service stops its pull retries (the registry sees no further request)', async () => {
-    const res = await cluster.berth(['registry', 'login', registryAddr, '--name', 'badcred', '-u', USER, '--password-stdin'], { input: `${WRONG}\n` });
+    const res = await cluster.berth(['registry', 'login', registryAddr, '--name', 'badcred', '-u', USER, '--password-stdin'], {
+      input: `${WRONG}\n`,
+    });
     expect(res.code, res.stderr).toBe(0);
     const ref = `${registryAddr}/retry/app:1`;
     // Every pull attempt asks the registry for the manifest (and is refused): count those requests.
-    const attempts = (): number => readFileSync(join(cluster.dir, 'registry.log'), 'utf8').split('\n').filter((l) => l.includes('"GET /v2/retry/app/manifests/1 ')).length;
+    const attempts = (): number =>
+      readFileSync(join(cluster.dir, 'registry.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"GET /v2/retry/app/manifests/1 ')).length;
     const before = attempts();
     const apply = await cluster.berth(['apply', '-f', manifest('retry', `  image: ${ref}\n  imagePullSecret: badcred\n`)]);
     expect(apply.code, apply.stderr).toBe(0);
     // Retries after 1s, 2s, 4s: wait for the third failure.
-    await cluster.waitFor(async () => /retrying in 4s/.test((await taskOf('retry'))?.status?.message ?? ''), 'the third failed pull', 30_000);
+    await cluster.waitFor(
+      async () => /retrying in 4s/.test((await taskOf('retry'))?.status?.message ?? ''),
+      'the third failed pull',
+      30_000,
+    );
     const during = attempts() - before;
     expect(during).toBeGreaterThanOrEqual(3);
     const del = await cluster.berth(['delete', 'service', 'retry']);
     expect(del.code, del.stderr).toBe(0);
-    await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'retry'), 'the service gone', 30_000);
+    await cluster.waitFor(
+      async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'retry'),
+      'the service gone',
+      30_000,
+    );
     const atDelete = attempts();
     // The next retry was due 4s after the third failure; wait past it (and one more backoff).
     await new Promise((r) => setTimeout(r, 9_000));
@@ -148,17 +183,27 @@ describe('images', () => {
     try {
       const apply = await cluster.berth(['apply', '-f', manifest('hang', `  image: 127.0.0.1:${port}/hang/app:1\n`)]);
       expect(apply.code, apply.stderr).toBe(0);
-      await cluster.waitFor(async () => /pulling image/.test((await taskOf('hang'))?.status?.message ?? '') && open.size > 0, 'the pull hanging on the registry', 30_000);
+      await cluster.waitFor(
+        async () => /pulling image/.test((await taskOf('hang'))?.status?.message ?? '') && open.size > 0,
+        'the pull hanging on the registry',
+        30_000,
+      );
       await new Promise((r) => setTimeout(r, 1_000));
       expect((await taskOf('hang'))?.status?.state).toBe('preparing'); // still hanging
       const t0 = Date.now();
       expect((await cluster.berth(['delete', 'service', 'hang'])).code).toBe(0);
-      await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'hang'), 'the service gone', 20_000);
+      await cluster.waitFor(
+        async () => (await cluster.client().listServices()).every((s) => s.meta?.name !== 'hang'),
+        'the service gone',
+        20_000,
+      );
       expect(Date.now() - t0).toBeLessThan(20_000);
       // The agent gave the pull up rather than waiting for the engine.
       const t = (await cluster.client().listTasks({ all: true })).find((x) => x.service === 'hang');
       expect(t).toBeUndefined();
-      expect(readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8')).toMatch(/"image":"127\.0\.0\.1:\d+\/hang\/app:1".*pull abandoned: the task is no longer wanted/);
+      expect(readFileSync(join(cluster.dir, 'agent-h1.log'), 'utf8')).toMatch(
+        /"image":"127\.0\.0\.1:\d+\/hang\/app:1".*pull abandoned: the task is no longer wanted/,
+      );
     } finally {
       for (const sock of open) sock.destroy();
       await new Promise<void>((r) => blackhole.close(() => r()));
@@ -169,12 +214,24 @@ describe('images', () => {
     await cluster.berth(['apply', '-f', manifest('never', '  image: berth-local/absent:1\n  pullPolicy: never\n')]);
     await cluster.berth(['apply', '-f', manifest('always', `  image: ${image()}\n  pullPolicy: always\n`)]);
     await cluster.berth(['apply', '-f', manifest('present', `  image: ${image()}\n  command: [sleep, "3600"]\n`)]);
-    await cluster.waitFor(async () => {
-      const [n, a, p] = await Promise.all([taskOf('never'), taskOf('always'), taskOf('present')]);
-      return /not on this node and pullPolicy is never/.test(n?.status?.message ?? '') && /pull of berth-local\/busybox:1 failed/.test(a?.status?.message ?? '') && p?.status?.state === 'running';
-    }, 'pull policy outcomes', 30_000);
+    await cluster.waitFor(
+      async () => {
+        const [n, a, p] = await Promise.all([taskOf('never'), taskOf('always'), taskOf('present')]);
+        return (
+          /not on this node and pullPolicy is never/.test(n?.status?.message ?? '') &&
+          /pull of berth-local\/busybox:1 failed/.test(a?.status?.message ?? '') &&
+          p?.status?.state === 'running'
+        );
+      },
+      'pull policy outcomes',
+      30_000,
+    );
     for (const name of ['never', 'always']) await cluster.berth(['delete', 'service', name]);
-    await cluster.waitFor(async () => (await cluster.client().listServices()).every((s) => s.meta?.name === 'present'), 'services gone', 30_000);
+    await cluster.waitFor(
+      async () => (await cluster.client().listServices()).every((s) => s.meta?.name === 'present'),
+      'services gone',
+      30_000,
+    );
     await cluster.berth(['delete', 'service', 'present']);
   });
 });

@@ -57,7 +57,11 @@ describe('leader election', () => {
     // The agent follows the new leader; the new leader reconciles a change.
     const client = new BerthClient(other.address);
     try {
-      await cluster.waitFor(async () => (await client.listNodes()).every((n) => n.state === 'ready'), 'node ready under the new leader', 20_000);
+      await cluster.waitFor(
+        async () => (await client.listNodes()).every((n) => n.state === 'ready'),
+        'node ready under the new leader',
+        20_000,
+      );
       const f = join(cluster.dir, 'web.yaml');
       writeFileSync(f, webManifest({ replicas: 3 }));
       expect((await cluster.berth(['apply', '-f', f], { env: { BERTH_CONTROLLER: other.address } })).code).toBe(0);

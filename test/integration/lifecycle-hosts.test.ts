@@ -48,23 +48,30 @@ it('after repeated failures on one node, the replacement goes to the other node 
   const other = join(cluster.dir, 'other.yaml');
   writeFileSync(other, webManifest({ name: 'other', replicas: 1, port: false }));
   expect((await cluster.berth(['apply', '-f', other])).code).toBe(0);
-  await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'other' }))[0]?.status?.state === 'running', 'the other service running on h2', 30_000);
+  await cluster.waitFor(
+    async () => (await cluster.client().listTasks({ service: 'other' }))[0]?.status?.state === 'running',
+    'the other service running on h2',
+    30_000,
+  );
   expect((await cluster.client().listTasks({ service: 'other' }))[0]!.nodeId).toBe('h2');
   // The first placement must be h1, the node where the program fails: h2 takes nothing new yet.
   expect((await cluster.berth(['nodes', 'uncordon', 'h1'])).code).toBe(0);
   expect((await cluster.berth(['nodes', 'cordon', 'h2'])).code).toBe(0);
   const f = join(cluster.dir, 'flaky.yaml');
-  writeFileSync(f, [
-    'apiVersion: berth.dev/v1',
-    'kind: Service',
-    'metadata: { name: flaky }',
-    'spec:',
-    `  image: ${FLAKY}`,
-    '  command: [sh, -c, "test -f /bad && exit 3; exec httpd -f -p 8080 -h /www"]',
-    '  stop: { gracePeriod: 1s }',
-    '  restart: { policy: always, backoff: { initial: 300ms, max: 1s } }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    f,
+    [
+      'apiVersion: berth.dev/v1',
+      'kind: Service',
+      'metadata: { name: flaky }',
+      'spec:',
+      `  image: ${FLAKY}`,
+      '  command: [sh, -c, "test -f /bad && exit 3; exec httpd -f -p 8080 -h /www"]',
+      '  stop: { gracePeriod: 1s }',
+      '  restart: { policy: always, backoff: { initial: 300ms, max: 1s } }',
+      '',
+    ].join('\n'),
+  );
   const res = await cluster.berth(['apply', '-f', f]);
   expect(res.code, res.stderr).toBe(0);
   const all = (): Promise<Task__Output[]> => cluster.client().listTasks({ service: 'flaky', all: true });
@@ -73,10 +80,14 @@ it('after repeated failures on one node, the replacement goes to the other node 
 
   // h1's task crash-loops in place, is given up there, and the slot's next task runs on h2.
   let moved: Task__Output | undefined;
-  await cluster.waitFor(async () => {
-    moved = (await cluster.client().listTasks({ service: 'flaky' })).find((t) => t.nodeId === 'h2' && t.status?.state === 'running');
-    return moved !== undefined;
-  }, 'the replacement running on h2', 60_000);
+  await cluster.waitFor(
+    async () => {
+      moved = (await cluster.client().listTasks({ service: 'flaky' })).find((t) => t.nodeId === 'h2' && t.status?.state === 'running');
+      return moved !== undefined;
+    },
+    'the replacement running on h2',
+    60_000,
+  );
   const history = await all();
   const gaveUp = history.find((t) => t.nodeId === 'h1' && t.status?.state === 'failed');
   expect(gaveUp, JSON.stringify(history.map((t) => [t.id, t.nodeId, t.status?.state, t.status?.message]))).toBeDefined();

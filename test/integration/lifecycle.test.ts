@@ -62,7 +62,8 @@ async function watchTaskWrites(): Promise<{ writes: Array<{ task: string; status
 
 /** The status written when the agent stopped a task's container as unhealthy and scheduled its restart. */
 const unhealthyRestart = (writes: Array<{ task: string; status: TaskRecord['status'] }>, task: string): TaskRecord['status'] | undefined =>
-  writes.find((w) => w.task === task && w.status.state === 'running' && w.status.container === 'backoff' && w.status.health === 'unhealthy')?.status;
+  writes.find((w) => w.task === task && w.status.state === 'running' && w.status.container === 'backoff' && w.status.health === 'unhealthy')
+    ?.status;
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -85,22 +86,30 @@ describe('health checks run by the agent', () => {
     const bad = cases.flatMap(([name, , failure]) => (failure === undefined ? [] : [[name, failure] as const]));
     const watch = await watchTaskWrites();
     try {
-      for (const [name, health] of cases) await apply(name, `${HTTPD}  health: ${health}\n  restart: { backoff: { initial: 500ms, max: 2s } }\n`);
+      for (const [name, health] of cases)
+        await apply(name, `${HTTPD}  health: ${health}\n  restart: { backoff: { initial: 500ms, max: 2s } }\n`);
       const restarted = async (name: string): Promise<Task__Output | undefined> =>
         (await cluster.client().listTasks({ service: name, all: true })).find((t) => (t.status?.restarts ?? 0) >= 1);
-      await cluster.waitFor(async () => {
-        for (const name of good) {
-          const [t] = await tasksOf(name);
-          if (!(t?.status?.state === 'running' && t.status.health === 'healthy')) return false;
-        }
-        for (const [name] of bad) if (!(await restarted(name))) return false;
-        return true;
-      }, 'checks to settle', 60_000);
+      await cluster.waitFor(
+        async () => {
+          for (const name of good) {
+            const [t] = await tasksOf(name);
+            if (!(t?.status?.state === 'running' && t.status.health === 'healthy')) return false;
+          }
+          for (const [name] of bad) if (!(await restarted(name))) return false;
+          return true;
+        },
+        'checks to settle',
+        60_000,
+      );
       // Passing checks: one task each, running, healthy, never restarted, never written unhealthy.
       for (const name of good) {
         const all = await cluster.client().listTasks({ service: name, all: true });
         expect(all.map((t) => [name, t.status?.state, t.status?.health, t.status?.restarts])).toEqual([[name, 'running', 'healthy', 0]]);
-        expect(watch.writes.filter((w) => w.task === all[0]!.id && w.status.health === 'unhealthy'), name).toEqual([]);
+        expect(
+          watch.writes.filter((w) => w.task === all[0]!.id && w.status.health === 'unhealthy'),
+          name,
+        ).toEqual([]);
       }
       // Failing checks were seen for what they are: the agent stopped the container as unhealthy,
       // and the task's status said why when its restart was scheduled.
@@ -111,7 +120,10 @@ describe('health checks run by the agent', () => {
         expect(st!.message, name).toMatch(new RegExp(`^unhealthy \\(${escapeRe(failure)}\\); restarting in \\S+ \\(restart 1\\)$`));
         expect(st!.restarts, name).toBe(1);
         // Restarted in place: still one container for the task.
-        expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t.id), name).toHaveLength(1);
+        expect(
+          (await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t.id),
+          name,
+        ).toHaveLength(1);
       }
     } finally {
       await watch.stop();
@@ -128,7 +140,12 @@ describe("the image's own HEALTHCHECK", () => {
 
   it('is followed when the spec has no health block (healthy, or unhealthy and restarted), and replaced by one', async () => {
     // The image checks that /www/index.html exists, every 500ms, 2 failures in a row.
-    await ensureImageWithHealthcheck(cluster.hosts[0]!.docker, HC_IMAGE, ['httpd', '-f', '-p', '8080', '-h', '/www'], { shell: 'test -f /www/index.html', intervalMs: 500, timeoutMs: 500, retries: 2 });
+    await ensureImageWithHealthcheck(cluster.hosts[0]!.docker, HC_IMAGE, ['httpd', '-f', '-p', '8080', '-h', '/www'], {
+      shell: 'test -f /www/index.html',
+      intervalMs: 500,
+      timeoutMs: 500,
+      retries: 2,
+    });
     const spec = (extra: string): string => `  stop: { gracePeriod: 1s }\n  restart: { backoff: { initial: 500ms, max: 2s } }\n${extra}`;
     const hcManifest = (name: string, extra: string): string => {
       const f = join(cluster.dir, `${name}-${Date.now()}.yaml`);
@@ -142,16 +159,23 @@ describe("the image's own HEALTHCHECK", () => {
       for (const [name, extra] of [
         ['hc-ok', ''],
         ['hc-bad', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n'],
-        ['hc-own', '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n  health: { tcp: { port: 8080 }, interval: 300ms, timeout: 250ms, retries: 2 }\n'],
+        [
+          'hc-own',
+          '  command: [sh, -c, "rm /www/index.html; exec httpd -f -p 8080 -h /www"]\n  health: { tcp: { port: 8080 }, interval: 300ms, timeout: 250ms, retries: 2 }\n',
+        ],
       ] as const) {
         const res = await cluster.berth(['apply', '-f', hcManifest(name, extra)]);
         expect(res.code, res.stderr).toBe(0);
       }
       const first = async (name: string): Promise<Task__Output | undefined> => (await tasksOf(name))[0];
-      await cluster.waitFor(async () => {
-        const [ok, bad, own] = await Promise.all([first('hc-ok'), first('hc-bad'), first('hc-own')]);
-        return ok?.status?.health === 'healthy' && (bad?.status?.restarts ?? 0) >= 1 && own?.status?.health === 'healthy';
-      }, "the image's check followed", 60_000);
+      await cluster.waitFor(
+        async () => {
+          const [ok, bad, own] = await Promise.all([first('hc-ok'), first('hc-bad'), first('hc-own')]);
+          return ok?.status?.health === 'healthy' && (bad?.status?.restarts ?? 0) >= 1 && own?.status?.health === 'healthy';
+        },
+        "the image's check followed",
+        60_000,
+      );
       // Healthy by the engine's check: ready, never restarted.
       const ok = (await first('hc-ok'))!;
       expect(ready(ok)).toBe(true);
@@ -185,22 +209,34 @@ describe('restart policy', () => {
     const writes = watch.writes;
     const docker = cluster.hosts[0]!.docker;
     const starts: number[] = [];
-    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: ['berth.service=crash'] } })) as NodeJS.ReadableStream & { destroy(): void };
+    const events = (await docker.getEvents({
+      filters: { type: ['container'], event: ['start'], label: ['berth.service=crash'] },
+    })) as NodeJS.ReadableStream & { destroy(): void };
     events.on('data', () => starts.push(Date.now()));
     try {
-      await apply('crash', '  command: [sh, -c, "sleep 0.2; exit 3"]\n  restart: { policy: always, backoff: { initial: 400ms, multiplier: 2, max: 10s } }\n');
+      await apply(
+        'crash',
+        '  command: [sh, -c, "sleep 0.2; exit 3"]\n  restart: { policy: always, backoff: { initial: 400ms, multiplier: 2, max: 10s } }\n',
+      );
       let t: Task__Output | undefined;
-      await cluster.waitFor(async () => {
-        t = (await cluster.client().listTasks({ service: 'crash', all: true })).find((x) => x.status?.restarts === 3);
-        return starts.length >= 4 && t !== undefined;
-      }, '3 restarts of the crashing container', 60_000);
+      await cluster.waitFor(
+        async () => {
+          t = (await cluster.client().listTasks({ service: 'crash', all: true })).find((x) => x.status?.restarts === 3);
+          return starts.length >= 4 && t !== undefined;
+        },
+        '3 restarts of the crashing container',
+        60_000,
+      );
       // Three restarts in place: one container for the task, each restart written once — the
       // task stays running, its container in backoff (it never stays up the second that an
       // "up" report waits for), and nothing else is written while it loops.
       expect((await cluster.containers(0)).filter((c) => c.Labels['berth.task'] === t!.id)).toHaveLength(1);
       const mine = writes.filter((w) => w.task === t!.id);
       const restartWrites = mine.filter((w) => w.status.state === 'running' && w.status.container === 'backoff');
-      expect(restartWrites.map((w) => w.status.restarts), JSON.stringify(mine.map((w) => w.status))).toEqual([1, 2, 3]);
+      expect(
+        restartWrites.map((w) => w.status.restarts),
+        JSON.stringify(mine.map((w) => w.status)),
+      ).toEqual([1, 2, 3]);
       // (A container that stayed up a second would add an "up" write for its restart; this one
       // exits after 0.2s, so there is none unless the machine stalls it.)
       expect(mine.filter((w) => w.status.state === 'running' && (w.status.restarts ?? 0) > 0).length).toBeLessThanOrEqual(6);
@@ -222,13 +258,25 @@ describe('restart policy', () => {
   });
 
   it('policy on-failure with maxAttempts leaves the task failed after the attempts; exit 0 completes', async () => {
-    await apply('onfail', '  command: [sh, -c, "exit 2"]\n  restart: { policy: on-failure, maxAttempts: 2, backoff: { initial: 200ms } }\n');
+    await apply(
+      'onfail',
+      '  command: [sh, -c, "exit 2"]\n  restart: { policy: on-failure, maxAttempts: 2, backoff: { initial: 200ms } }\n',
+    );
     await apply('done', '  command: [sh, -c, "exit 0"]\n  restart: { policy: on-failure }\n');
-    await cluster.waitFor(async () => {
-      const all = [...await cluster.client().listTasks({ service: 'onfail', all: true }), ...await cluster.client().listTasks({ service: 'done', all: true })];
-      return all.some((t) => t.service === 'onfail' && t.status?.state === 'failed' && /gave up after 2 restarts/.test(t.status.message))
-        && all.some((t) => t.service === 'done' && t.status?.state === 'complete');
-    }, 'on-failure outcomes', 30_000);
+    await cluster.waitFor(
+      async () => {
+        const all = [
+          ...(await cluster.client().listTasks({ service: 'onfail', all: true })),
+          ...(await cluster.client().listTasks({ service: 'done', all: true })),
+        ];
+        return (
+          all.some((t) => t.service === 'onfail' && t.status?.state === 'failed' && /gave up after 2 restarts/.test(t.status.message)) &&
+          all.some((t) => t.service === 'done' && t.status?.state === 'complete')
+        );
+      },
+      'on-failure outcomes',
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     // Nothing refills those slots.
     expect((await cluster.client().listTasks({ service: 'onfail', all: true })).length).toBe(1);
@@ -238,12 +286,20 @@ describe('restart policy', () => {
   });
 
   it('stop: the configured signal, then SIGKILL after the grace period', async () => {
-    await apply('sig', '  command: [sh, -c, "trap \'exit 7\' USR1; while true; do sleep 0.1; done"]\n  stop: { signal: SIGUSR1, gracePeriod: 5s }\n');
+    await apply(
+      'sig',
+      '  command: [sh, -c, "trap \'exit 7\' USR1; while true; do sleep 0.1; done"]\n  stop: { signal: SIGUSR1, gracePeriod: 5s }\n',
+    );
     await apply('stubborn', '  command: [sh, -c, "trap \'\' TERM; while true; do sleep 0.1; done"]\n  stop: { gracePeriod: 2s }\n');
-    await cluster.waitFor(async () => (await tasksOf('sig'))[0]?.status?.state === 'running' && (await tasksOf('stubborn'))[0]?.status?.state === 'running', 'both running');
+    await cluster.waitFor(
+      async () => (await tasksOf('sig'))[0]?.status?.state === 'running' && (await tasksOf('stubborn'))[0]?.status?.state === 'running',
+      'both running',
+    );
     const docker = cluster.hosts[0]!.docker;
     const died = new Map<string, { code: number; atMs: number }>();
-    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['die'] } })) as NodeJS.ReadableStream & { destroy(): void };
+    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['die'] } })) as NodeJS.ReadableStream & {
+      destroy(): void;
+    };
     events.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         const e = JSON.parse(line) as { Actor: { Attributes: Record<string, string> } };
@@ -256,11 +312,19 @@ describe('restart policy', () => {
     await cluster.berth(['delete', 'service', 'stubborn']);
     await cluster.waitFor(() => died.has('sig') && died.has('stubborn'), 'both stopped', 30_000);
     events.destroy();
-    const exits = new Map<string, number>([['sig', died.get('sig')!.code], ['stubborn', died.get('stubborn')!.code], ['stubborn-at', died.get('stubborn')!.atMs - t0]]);
+    const exits = new Map<string, number>([
+      ['sig', died.get('sig')!.code],
+      ['stubborn', died.get('stubborn')!.code],
+      ['stubborn-at', died.get('stubborn')!.atMs - t0],
+    ]);
     expect(exits.get('sig')).toBe(7); // got SIGUSR1 and exited by itself
     expect(exits.get('stubborn')).toBe(137); // ignored SIGTERM: killed
     expect(exits.get('stubborn-at')).toBeGreaterThanOrEqual(2_000);
-    await cluster.waitFor(async () => (await cluster.containers(0)).every((c) => !['sig', 'stubborn'].includes(c.Labels['berth.service']!)), 'containers removed', 30_000);
+    await cluster.waitFor(
+      async () => (await cluster.containers(0)).every((c) => !['sig', 'stubborn'].includes(c.Labels['berth.service']!)),
+      'containers removed',
+      30_000,
+    );
   });
 });
 
@@ -322,7 +386,9 @@ describe('rolling updates', () => {
     expect(undo.stdout).toContain('rolled back to revision 1 (now revision 5)');
     expect((await cluster.berth(['rollout', 'status', 'web', '--timeout', '3m'])).code).toBe(0);
     const tasks = await tasksOf('web');
-    expect(tasks.every((t) => t.specRevision === 5 && (JSON.parse(t.specJson) as { command: string[] }).command[2]!.includes('echo v1'))).toBe(true);
+    expect(
+      tasks.every((t) => t.specRevision === 5 && (JSON.parse(t.specJson) as { command: string[] }).command[2]!.includes('echo v1')),
+    ).toBe(true);
     const bad = await cluster.berth(['rollout', 'undo', 'web', '--to-revision', '99']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('toRevision: revision 99 is not kept');

@@ -77,7 +77,13 @@ stringData:
     try {
       const raw = await etcd.get('/berth/v1/secrets/default/db').string();
       expect(raw).toBeTruthy();
-      expect(JSON.parse(raw!)).toMatchObject({ keys: [{ name: 'password', sizeBytes: 12 }, { name: 'user', sizeBytes: 10 }], sealed: { alg: 'aes-256-gcm' } });
+      expect(JSON.parse(raw!)).toMatchObject({
+        keys: [
+          { name: 'password', sizeBytes: 12 },
+          { name: 'user', sizeBytes: 10 },
+        ],
+        sealed: { alg: 'aes-256-gcm' },
+      });
       for (const secret of ['s3cr3t-value', b64('s3cr3t-value'), 'admin-user', b64('admin-user')]) expect(raw).not.toContain(secret);
     } finally {
       etcd.close();
@@ -85,7 +91,9 @@ stringData:
   });
 
   it('one bad document applies none of them, naming every problem by path', async () => {
-    const f = file('bad-mixed.yaml', `apiVersion: berth.dev/v1
+    const f = file(
+      'bad-mixed.yaml',
+      `apiVersion: berth.dev/v1
 kind: Secret
 metadata: { name: other }
 stringData: { token: abc }
@@ -101,7 +109,8 @@ spec:
 apiVersion: berth.dev/v1
 kind: ConfigMap
 metadata: { name: c }
-`);
+`,
+    );
     const res = await cluster.berth(['apply', '-f', f]);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('invalid manifest, nothing applied');
@@ -123,11 +132,41 @@ metadata: { name: c }
 
 describe('hostile files are refused by the CLI with nothing stored', () => {
   it.each([
-    ['over 1 MiB', () => `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: big }\nspec: { image: busybox, env: { A: "${'x'.repeat(1024 * 1024)}" } }\n`, /: \d+ bytes is larger than the 1 MiB limit/],
-    ['invalid UTF-8', () => Buffer.concat([Buffer.from('apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: b'), Buffer.from([0xff, 0xfe]), Buffer.from('ad }\nspec: { image: busybox }\n')]), /not valid UTF-8: byte 0xff at offset 58 \(line 3, column 20\)/],
-    ['a duplicate key', () => 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: dup }\nspec: { image: busybox, replicas: 1, replicas: 50 }\n', /document 1, line 4, column 38: spec.replicas: duplicate key/],
-    ['a __proto__ key', () => 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: proto }\nspec: { image: busybox, __proto__: { replicas: 50 } }\n', /spec.__proto__: the key "__proto__" is not allowed/],
-    ['an alias bomb', () => ['a0: &a0 [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]`)].join('\n'), /too many aliases/],
+    [
+      'over 1 MiB',
+      () =>
+        `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: big }\nspec: { image: busybox, env: { A: "${'x'.repeat(1024 * 1024)}" } }\n`,
+      /: \d+ bytes is larger than the 1 MiB limit/,
+    ],
+    [
+      'invalid UTF-8',
+      () =>
+        Buffer.concat([
+          Buffer.from('apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: b'),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from('ad }\nspec: { image: busybox }\n'),
+        ]),
+      /not valid UTF-8: byte 0xff at offset 58 \(line 3, column 20\)/,
+    ],
+    [
+      'a duplicate key',
+      () => 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: dup }\nspec: { image: busybox, replicas: 1, replicas: 50 }\n',
+      /document 1, line 4, column 38: spec.replicas: duplicate key/,
+    ],
+    [
+      'a __proto__ key',
+      () => 'apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: proto }\nspec: { image: busybox, __proto__: { replicas: 50 } }\n',
+      /spec.__proto__: the key "__proto__" is not allowed/,
+    ],
+    [
+      'an alias bomb',
+      () =>
+        [
+          'a0: &a0 [x, x, x, x, x, x, x, x, x]',
+          ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]`),
+        ].join('\n'),
+      /too many aliases/,
+    ],
     ['deep nesting', () => `${'['.repeat(10_000)}${']'.repeat(10_000)}`, /nested deeper than 64 levels/],
   ])('%s', async (what, content, message) => {
     const before = await serviceNames();
@@ -141,7 +180,12 @@ describe('hostile files are refused by the CLI with nothing stored', () => {
 
   it('the controller refuses the same at its edge (a client that is not the CLI)', async () => {
     const c = cluster.client();
-    const err = await c.applyService({ manifestJson: '{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"dup"},"spec":{"image":"busybox","replicas":1,"replicas":50}}' }).catch((e: unknown) => e);
+    const err = await c
+      .applyService({
+        manifestJson:
+          '{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"dup"},"spec":{"image":"busybox","replicas":1,"replicas":50}}',
+      })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((err as ApiError).message).toContain('spec.replicas: duplicate key');
@@ -190,7 +234,10 @@ networks:
       `warning: ${f}: networks: not honoured: Berth uses the engine's bridge network (or networkMode host/none); containers reach each other through published ports`,
       `warning: ${f}: services.web.networks: not honoured: Berth uses the engine's bridge network (or networkMode host/none); containers reach each other through published ports`,
     ]);
-    await cluster.waitFor(async () => (await cluster.running(0)).filter((c) => ['web', 'worker'].includes(c.Labels[LABEL_SERVICE] ?? '')).length === 3, 'two web and one worker container running');
+    await cluster.waitFor(
+      async () => (await cluster.running(0)).filter((c) => ['web', 'worker'].includes(c.Labels[LABEL_SERVICE] ?? '')).length === 3,
+      'two web and one worker container running',
+    );
     const docker = cluster.hosts[0]!.docker;
     const [web] = await docker.listContainers({ filters: { label: [`${LABEL_SERVICE}=web`] } });
     const info = await docker.getContainer(web!.Id).inspect();
@@ -199,13 +246,19 @@ networks:
     expect(info.HostConfig.Memory).toBe(64 * 2 ** 20);
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.MemoryReservation).toBe(16 * 2 ** 20);
-    expect(info.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'demo_data', Target: '/data' }, { Type: 'volume', Target: '/tmp' }]);
+    expect(info.HostConfig.Mounts).toEqual([
+      { Type: 'volume', Source: 'demo_data', Target: '/data' },
+      { Type: 'volume', Target: '/tmp' },
+    ]);
     expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual(['8080/tcp']);
     const services = await cluster.client().listServices();
     const webService = services.find((s) => s.meta?.name === 'web')!;
     expect(webService.meta?.labels).toEqual({ 'com.docker.compose.project': 'demo', 'com.docker.compose.service': 'web' });
     // healthcheck and restart became Berth's health check and restart policy, and they work.
-    expect(JSON.parse(webService.specJson)).toMatchObject({ health: { exec: { command: ['true'] }, interval: 1000, timeout: 1000, retries: 3 }, restart: { policy: 'on-failure', maxAttempts: 3 } });
+    expect(JSON.parse(webService.specJson)).toMatchObject({
+      health: { exec: { command: ['true'] }, interval: 1000, timeout: 1000, retries: 3 },
+      restart: { policy: 'on-failure', maxAttempts: 3 },
+    });
     await cluster.waitFor(async () => {
       const tasks = await cluster.client().listTasks({ service: 'web' });
       return tasks.length === 2 && tasks.every((t) => t.status?.health === 'healthy');
@@ -226,13 +279,24 @@ networks:
     const f = file('convert-compose.yml', compose('conv', 'conv-web', 'conv-worker'));
     const res = await cluster.berth(['convert', '-f', f]);
     expect(res.code).toBe(0);
-    const docs = parseAllDocuments(res.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> });
+    const docs = parseAllDocuments(res.stdout).map(
+      (d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, unknown> },
+    );
     expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(['Service/conv-web', 'Service/conv-worker']);
-    expect(docs[0]!.spec).toMatchObject({ replicas: 2, resources: { memory: '16Mi', limits: { cpu: 0.5, memory: '64Mi' } }, volumes: [{ type: 'volume', source: 'conv_data', target: '/data' }, { type: 'volume', target: '/tmp' }] });
+    expect(docs[0]!.spec).toMatchObject({
+      replicas: 2,
+      resources: { memory: '16Mi', limits: { cpu: 0.5, memory: '64Mi' } },
+      volumes: [
+        { type: 'volume', source: 'conv_data', target: '/data' },
+        { type: 'volume', target: '/tmp' },
+      ],
+    });
     expect(res.stderr).toContain('services.conv-web.networks: not honoured');
     expect(docs[0]!.spec).toMatchObject({ health: { exec: { command: ['true'] } }, restart: { policy: 'on-failure', maxAttempts: 3 } });
     const dry = await cluster.berth(['apply', '--dry-run', '-f', file('converted.yaml', res.stdout)]);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toBe('service/default/conv-web created (revision 1) (dry run)\nservice/default/conv-worker created (revision 1) (dry run)\n');
+    expect(dry.stdout).toBe(
+      'service/default/conv-web created (revision 1) (dry run)\nservice/default/conv-worker created (revision 1) (dry run)\n',
+    );
   });
 });

@@ -85,7 +85,10 @@ function prometheusConfig(): string {
 
 beforeAll(async () => {
   cluster = await TestCluster.start({ hosts: 2 });
-  for (const [name, text] of [['metricsvc.yaml', METRICS_SERVICE], ['crash.yaml', CRASH_SERVICE]] as const) {
+  for (const [name, text] of [
+    ['metricsvc.yaml', METRICS_SERVICE],
+    ['crash.yaml', CRASH_SERVICE],
+  ] as const) {
     const res = await cluster.berth(['apply', '-f', file(name, text)]);
     expect(res.stderr).toBe('');
   }
@@ -93,12 +96,12 @@ beforeAll(async () => {
   const dir = join(cluster.dir, 'prometheus');
   mkdirSync(dir, { recursive: true });
   const config = file('prometheus.yml', prometheusConfig());
-  prometheus = spawnProc('prometheus', 'prometheus', [
-    `--config.file=${config}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ], { logFile: join(cluster.dir, 'prometheus.log') });
+  prometheus = spawnProc(
+    'prometheus',
+    'prometheus',
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    { logFile: join(cluster.dir, 'prometheus.log') },
+  );
   appendFileSync(PID_REGISTRY, `${prometheus.pid}\n`);
   promUrl = `http://127.0.0.1:${port}`;
   await waitUntil(async () => (await fetch(`${promUrl}/-/ready`)).ok, 'prometheus ready', { proc: prometheus, timeoutMs: 30_000 });
@@ -116,7 +119,10 @@ describe('Prometheus discovers and scrapes the cluster through the controller', 
     const agents = await waitQuery('up{job="berth-agents"} == 1', (r) => r.length === 2, 'both agents scraped');
     expect(agents.map((s) => s.metric['node']).sort()).toEqual(['h1', 'h2']);
 
-    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'metricsvc' })).filter((t) => t.status?.state === 'running').length === 2, 'metricsvc running');
+    await cluster.waitFor(
+      async () => (await cluster.client().listTasks({ service: 'metricsvc' })).filter((t) => t.status?.state === 'running').length === 2,
+      'metricsvc running',
+    );
     const tasks = await cluster.client().listTasks({ service: 'metricsvc' });
     const where = new Map(tasks.map((t) => [String(t.slot), t.nodeId]));
     const targets = await waitQuery('up{job="berth-tasks", service="metricsvc"} == 1', (r) => r.length === 2, 'both replicas scraped');
@@ -130,7 +136,11 @@ describe('Prometheus discovers and scrapes the cluster through the controller', 
   });
 
   it('returns the per-replica memory of the service (agent metrics from engine stats)', async () => {
-    const mem = await waitQuery('berth_task_memory_working_set_bytes{namespace="default", service="metricsvc"}', (r) => r.length === 2, 'memory of both replicas');
+    const mem = await waitQuery(
+      'berth_task_memory_working_set_bytes{namespace="default", service="metricsvc"}',
+      (r) => r.length === 2,
+      'memory of both replicas',
+    );
     const tasks = await cluster.client().listTasks({ service: 'metricsvc' });
     for (const s of mem) {
       expect(Number(s.value[1])).toBeGreaterThan(100 * 1024);
@@ -144,7 +154,12 @@ describe('Prometheus discovers and scrapes the cluster through the controller', 
   });
 
   it('counts the restarts of a crash-looping replica per slot', async () => {
-    const r = await waitQuery('sum by (namespace, service, slot) (berth_task_restarts_total{service="crash"})', (s) => s.length === 1 && Number(s[0]!.value[1]) >= 3, 'crash/1 restarted 3 times', 90_000);
+    const r = await waitQuery(
+      'sum by (namespace, service, slot) (berth_task_restarts_total{service="crash"})',
+      (s) => s.length === 1 && Number(s[0]!.value[1]) >= 3,
+      'crash/1 restarted 3 times',
+      90_000,
+    );
     expect(r[0]!.metric).toEqual({ namespace: 'default', service: 'crash', slot: '1' });
     // The count only grows, and matches what the tasks report (in-place restarts + replacements).
     const first = Number(r[0]!.value[1]);
@@ -152,13 +167,26 @@ describe('Prometheus discovers and scrapes the cluster through the controller', 
   });
 
   it('loads the shipped alert rules', async () => {
-    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; type: string }> }> } };
+    const res = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+      data: { groups: Array<{ rules: Array<{ name: string; health: string; type: string }> }> };
+    };
     const rules = res.data.groups.flatMap((g) => g.rules);
-    expect(rules.map((r) => r.name).sort()).toEqual(['BerthAgentUnreachable', 'BerthControllerWithoutLeader', 'BerthNodeDown', 'BerthRolloutFailed', 'BerthServiceBelowDesiredReplicas', 'BerthTaskCrashLooping']);
-    await cluster.waitFor(async () => {
-      const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof res;
-      return again.data.groups.flatMap((g) => g.rules).every((r) => r.health === 'ok');
-    }, 'every rule evaluated without error', 20_000);
+    expect(rules.map((r) => r.name).sort()).toEqual([
+      'BerthAgentUnreachable',
+      'BerthControllerWithoutLeader',
+      'BerthNodeDown',
+      'BerthRolloutFailed',
+      'BerthServiceBelowDesiredReplicas',
+      'BerthTaskCrashLooping',
+    ]);
+    await cluster.waitFor(
+      async () => {
+        const again = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof res;
+        return again.data.groups.flatMap((g) => g.rules).every((r) => r.health === 'ok');
+      },
+      'every rule evaluated without error',
+      20_000,
+    );
   });
 
   it('accepts every dashboard query', async () => {
@@ -183,7 +211,8 @@ describe('endpoints and tools', () => {
   });
 
   it('promtool: shipped config and rules are valid, rule unit tests pass, served metrics lint clean', () => {
-    const promtool = (args: string[], input?: string): string => execFileSync('promtool', args, { cwd: join(ROOT, 'deploy/prometheus'), encoding: 'utf8', input });
+    const promtool = (args: string[], input?: string): string =>
+      execFileSync('promtool', args, { cwd: join(ROOT, 'deploy/prometheus'), encoding: 'utf8', input });
     expect(promtool(['check', 'rules', 'rules.yml'])).toContain('SUCCESS: 6 rules found');
     expect(promtool(['check', 'config', 'prometheus.yml'])).toContain('is valid prometheus config file syntax');
     expect(promtool(['test', 'rules', 'rules.test.yml'])).toContain('SUCCESS');
@@ -191,7 +220,10 @@ describe('endpoints and tools', () => {
 
   it('promtool check metrics finds nothing to complain about in what the components serve', async () => {
     const nodes = await cluster.client().listNodes();
-    const served: Array<[string, string]> = [[cluster.controllers[0]!.metrics, 'berth_service_ready_replicas{'], ...nodes.map((n): [string, string] => [n.description!.metricsAddress, 'berth_task_memory_working_set_bytes{'])];
+    const served: Array<[string, string]> = [
+      [cluster.controllers[0]!.metrics, 'berth_service_ready_replicas{'],
+      ...nodes.map((n): [string, string] => [n.description!.metricsAddress, 'berth_task_memory_working_set_bytes{']),
+    ];
     for (const [e, expected] of served) {
       // prom-client's own nodejs_active_{handles,requests,resources}_total are gauges named
       // like counters upstream; everything else must pass.
@@ -207,7 +239,11 @@ describe('endpoints and tools', () => {
   });
 
   it('berth top shows CPU and memory per service and per node', async () => {
-    await cluster.waitFor(async () => / metricsvc +2 /.test((await cluster.berth(['top'])).stdout), 'top lists metricsvc with 2 replicas', 30_000);
+    await cluster.waitFor(
+      async () => / metricsvc +2 /.test((await cluster.berth(['top'])).stdout),
+      'top lists metricsvc with 2 replicas',
+      30_000,
+    );
     const out = (await cluster.berth(['top'])).stdout;
     const svc = out.split('\n').find((l) => / metricsvc /.test(l))!;
     const [, , replicas, cpu, mem] = svc.trim().split(/ +/);
@@ -215,12 +251,17 @@ describe('endpoints and tools', () => {
     expect(Number(cpu)).toBeGreaterThanOrEqual(0);
     expect(mem).toMatch(/^\d+(\.\d)?(Ki|Mi)$/);
     for (const n of ['h1', 'h2']) expect(out).toMatch(new RegExp(`^${n} +ready +\\d+ +[\\d.]+ +\\d+% +\\S+ +\\d+%`, 'm'));
-    const json = JSON.parse((await cluster.berth(['top', '-o', 'json'])).stdout) as { tasks: Array<{ service: string; memoryBytes: number }> };
+    const json = JSON.parse((await cluster.berth(['top', '-o', 'json'])).stdout) as {
+      tasks: Array<{ service: string; memoryBytes: number }>;
+    };
     expect(json.tasks.filter((t) => t.service === 'metricsvc').every((t) => t.memoryBytes > 0)).toBe(true);
   });
 
   it('spec.metrics must name a published tcp port (the field is named, nothing is stored)', async () => {
-    const bad = METRICS_SERVICE.replace('name: metricsvc', 'name: badmetrics').replace('ports: [{ containerPort: 9100 }]', 'ports: [{ containerPort: 8080 }]');
+    const bad = METRICS_SERVICE.replace('name: metricsvc', 'name: badmetrics').replace(
+      'ports: [{ containerPort: 9100 }]',
+      'ports: [{ containerPort: 8080 }]',
+    );
     const res = await cluster.berth(['apply', '-f', file('bad.yaml', bad)]);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('spec.metrics.port: container port 9100 is not published');

@@ -32,7 +32,10 @@ interface Live {
 }
 
 function live(args: string[]): Live {
-  const child = spawn(process.execPath, [BERTH_BIN, ...args], { env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BERTH_BIN, ...args], {
+    env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: Live = { child, stdout: [], stderr: [], exited: new Promise((r) => child.once('exit', (code) => r(code))) };
   const lines = (into: Live['stdout']) => {
     let buf = '';
@@ -52,7 +55,9 @@ function live(args: string[]): Live {
 
 function manifest(name: string, replicas: number, command: string): string {
   const f = join(cluster.dir, `${name}.yaml`);
-  writeFileSync(f, `apiVersion: berth.dev/v1
+  writeFileSync(
+    f,
+    `apiVersion: berth.dev/v1
 kind: Service
 metadata: { name: ${name} }
 spec:
@@ -60,7 +65,8 @@ spec:
   replicas: ${replicas}
   command: [sh, -c, ${JSON.stringify(command)}]
   stop: { gracePeriod: 1s }
-`);
+`,
+  );
   return f;
 }
 
@@ -95,7 +101,14 @@ describe('berth exec', () => {
     await apply('sleeper', 2, 'exec sleep 3600');
     const onH2 = (await runningTasks('sleeper')).find((t) => t.nodeId === cluster.hosts[1]!.nodeId);
     expect(onH2, 'one replica on h2 (spread)').toBeDefined();
-    const res = await cluster.berth(['exec', `sleeper/${onH2!.slot}`, '--', 'sh', '-c', 'echo "out from $(hostname)"; echo "to stderr" >&2; exit 7']);
+    const res = await cluster.berth([
+      'exec',
+      `sleeper/${onH2!.slot}`,
+      '--',
+      'sh',
+      '-c',
+      'echo "out from $(hostname)"; echo "to stderr" >&2; exit 7',
+    ]);
     expect(res.code).toBe(7);
     // The engine names a container's host after its id: the command ran in that very container.
     expect(res.stdout).toBe(`out from ${onH2!.status!.containerId.slice(0, 12)}\n`);
@@ -113,7 +126,10 @@ describe('berth exec', () => {
     // A real terminal on our side (script(1) gives the CLI a pty), so -it puts it in raw mode.
     const tty = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const cmd = `${process.execPath} ${BERTH_BIN} exec -it sleeper/1 -- sh`;
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+        env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.once('exit', (code) => resolve({ code, out }));
@@ -124,9 +140,11 @@ describe('berth exec', () => {
     expect(tty.code).toBe(5);
   });
 
-  it('names a global service\'s replicas by node, for exec and logs', async () => {
+  it("names a global service's replicas by node, for exec and logs", async () => {
     const f = join(cluster.dir, 'everywhere.yaml');
-    writeFileSync(f, `apiVersion: berth.dev/v1
+    writeFileSync(
+      f,
+      `apiVersion: berth.dev/v1
 kind: Service
 metadata: { name: everywhere }
 spec:
@@ -134,7 +152,8 @@ spec:
   mode: global
   command: [sh, -c, "echo started; exec sleep 3600"]
   stop: { gracePeriod: 1s }
-`);
+`,
+    );
     expect((await cluster.berth(['apply', '-f', f])).stderr).toBe('');
     await cluster.waitFor(async () => (await runningTasks('everywhere')).length === 2, 'one replica per node');
     const onH2 = (await runningTasks('everywhere')).find((t) => t.nodeId === 'h2')!;
@@ -159,11 +178,16 @@ spec:
 });
 
 describe('berth events', () => {
-  it('shows a service\'s lifecycle in order: applied, task states, deleting, deleted', async () => {
+  it("shows a service's lifecycle in order: applied, task states, deleting, deleted", async () => {
     const follower = live(['events', '-f', '--service', 'evt']);
     await apply('evt', 1, 'exec sleep 3600');
     // berth describe ends with the object's recent events.
-    await cluster.waitFor(async () => /Events:\n(?:.*\n)*  \S+ ago +task\.state +running +evt\.1@h\d /.test((await cluster.berth(['describe', 'service', 'evt'])).stdout), 'describe service shows its events', 20_000);
+    await cluster.waitFor(
+      async () =>
+        /Events:\n(?:.*\n)*  \S+ ago +task\.state +running +evt\.1@h\d /.test((await cluster.berth(['describe', 'service', 'evt'])).stdout),
+      'describe service shows its events',
+      20_000,
+    );
     const described = (await cluster.berth(['describe', 'service', 'evt'])).stdout;
     expect(described.slice(described.indexOf('Events:'))).toMatch(/^Events:\n  AGE +TYPE +STATE +OBJECT +MESSAGE\n.*service\.applied/);
     // A node's: its own and those of the tasks on it, every row about h1.
@@ -175,13 +199,28 @@ describe('berth events', () => {
     let events: Ev[] = [];
     await cluster.waitFor(async () => {
       const res = await cluster.berth(['events', '--service', 'evt', '-o', 'json']);
-      events = res.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+      events = res.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Ev);
       return events.some((e) => e.type === 'service.deleted');
     }, 'service.deleted published');
     const steps = events.map((e) => (e.type === 'task.state' ? `task:${e.state}` : e.type));
-    const order = ['service.applied', 'task:pending', 'task:assigned', 'task:running', 'service.deleting', 'task:shutdown', 'service.deleted'];
+    const order = [
+      'service.applied',
+      'task:pending',
+      'task:assigned',
+      'task:running',
+      'service.deleting',
+      'task:shutdown',
+      'service.deleted',
+    ];
     const at = order.map((s) => steps.indexOf(s));
-    expect(at.every((i) => i >= 0), `every step in ${steps.join(', ')}`).toBe(true);
+    expect(
+      at.every((i) => i >= 0),
+      `every step in ${steps.join(', ')}`,
+    ).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(events.every((e) => e.service === 'evt')).toBe(true);
     // Sequence numbers increase: the stream's order is publication order.
@@ -214,7 +253,9 @@ describe('berth events', () => {
     type Ev = { type: string; state: string; message: string; slot: number; task: string; seq: number };
     const write = (env: string, command: string): string => {
       const f = join(cluster.dir, 'roll.yaml');
-      writeFileSync(f, `apiVersion: berth.dev/v1
+      writeFileSync(
+        f,
+        `apiVersion: berth.dev/v1
 kind: Service
 metadata: { name: roll }
 spec:
@@ -225,11 +266,16 @@ spec:
   stop: { gracePeriod: 1s }
   restart: { backoff: { initial: 200ms } }
   update: { monitor: 1s }
-`);
+`,
+      );
       return f;
     };
     const eventsOf = async (): Promise<Ev[]> =>
-      (await cluster.berth(['events', '--service', 'roll', '-o', 'json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+      (await cluster.berth(['events', '--service', 'roll', '-o', 'json'])).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Ev);
     expect((await cluster.berth(['apply', '-f', write('1', 'exec sleep 3600')])).code).toBe(0);
     await cluster.waitFor(async () => (await runningTasks('roll')).length === 2, 'roll v1 running');
     const v1 = new Set((await runningTasks('roll')).map((t) => t.id));
@@ -238,10 +284,14 @@ spec:
     expect((await cluster.berth(['apply', '-f', write('2', 'exec sleep 3600')])).code).toBe(0);
     let rollout: Ev[] = [];
     const oldStops = (evs: Ev[]): number => evs.filter((e) => e.type === 'task.state' && v1.has(e.task) && e.state === 'shutdown').length;
-    await cluster.waitFor(async () => {
-      rollout = (await eventsOf()).slice(from);
-      return rollout.some((e) => e.type === 'rollout.completed') && oldStops(rollout) === 2;
-    }, 'rollout.completed and both old tasks stopped', 60_000);
+    await cluster.waitFor(
+      async () => {
+        rollout = (await eventsOf()).slice(from);
+        return rollout.some((e) => e.type === 'rollout.completed') && oldStops(rollout) === 2;
+      },
+      'rollout.completed and both old tasks stopped',
+      60_000,
+    );
     const at = (pred: (e: Ev) => boolean): number => rollout.findIndex(pred);
     const applied = at((e) => e.type === 'service.applied' && e.message.includes('revision 2'));
     const started = at((e) => e.type === 'rollout.started');
@@ -254,7 +304,10 @@ spec:
     for (const slot of [1, 2]) {
       const newRunning = at((e) => e.type === 'task.state' && e.slot === slot && !v1.has(e.task) && e.state === 'running');
       const oldStopped = at((e) => e.type === 'task.state' && e.slot === slot && v1.has(e.task) && e.state === 'shutdown');
-      expect(newRunning, `slot ${slot}: new task running in ${JSON.stringify(rollout.map((e) => `${e.type}:${e.slot}:${e.state}`))}`).toBeGreaterThan(started);
+      expect(
+        newRunning,
+        `slot ${slot}: new task running in ${JSON.stringify(rollout.map((e) => `${e.type}:${e.slot}:${e.state}`))}`,
+      ).toBeGreaterThan(started);
       expect(oldStopped).toBeGreaterThan(newRunning);
       expect(completed).toBeGreaterThan(newRunning);
     }
@@ -263,10 +316,17 @@ spec:
     const before = (await eventsOf()).length;
     expect((await cluster.berth(['apply', '-f', write('3', 'exit 1')])).code).toBe(0);
     let bad: Ev[] = [];
-    await cluster.waitFor(async () => (bad = (await eventsOf()).slice(before)).some((e) => e.type === 'rollout.completed'), 'rollback completed', 90_000);
+    await cluster.waitFor(
+      async () => (bad = (await eventsOf()).slice(before)).some((e) => e.type === 'rollout.completed'),
+      'rollback completed',
+      90_000,
+    );
     const types = bad.map((e) => e.type).filter((t) => t.startsWith('rollout.'));
     const order = ['rollout.started', 'rollout.failure', 'rollout.rollback', 'rollout.completed'];
-    expect(order.map((t) => types.indexOf(t)).every((i, k, a) => i >= 0 && (k === 0 || i > a[k - 1]!)), types.join(', ')).toBe(true);
+    expect(
+      order.map((t) => types.indexOf(t)).every((i, k, a) => i >= 0 && (k === 0 || i > a[k - 1]!)),
+      types.join(', '),
+    ).toBe(true);
     expect(bad.find((e) => e.type === 'rollout.completed')!.state).toBe('rollback_completed');
     expect((await cluster.berth(['delete', 'service', 'roll'])).code).toBe(0);
   });
@@ -285,12 +345,18 @@ spec:
 
   it('filters by type, node and namespace, and refuses an unknown type', async () => {
     const nodes = await cluster.berth(['events', '--type', 'node', '-o', 'json']);
-    const nodeEvents = nodes.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; node: string });
+    const nodeEvents = nodes.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; node: string });
     expect(nodeEvents.length).toBeGreaterThanOrEqual(2);
     expect(nodeEvents.every((e) => e.type.startsWith('node.'))).toBe(true);
 
     const h1 = await cluster.berth(['events', '--node', 'h1', '-o', 'json']);
-    const h1Events = h1.stdout.trim().split('\n').map((l) => JSON.parse(l) as { node: string });
+    const h1Events = h1.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { node: string });
     expect(h1Events.length).toBeGreaterThan(0);
     expect(h1Events.every((e) => e.node === 'h1')).toBe(true);
 
@@ -307,12 +373,18 @@ spec:
 });
 
 describe('berth logs', () => {
-  it('prints each replica\'s lines with slot and node; --tail and --timestamps', async () => {
+  it("prints each replica's lines with slot and node; --tail and --timestamps", async () => {
     await apply('talker', 3, 'i=0; while true; i=$((i+1)); do echo "tick $i"; sleep 0.2; done');
-    await cluster.waitFor(async () => {
-      const res = await cluster.berth(['logs', 'talker', '--tail', '2']);
-      return [1, 2, 3].every((slot) => res.stdout.split('\n').filter((l) => new RegExp(`^talker\\.${slot}@h[12] \\| tick \\d+$`).test(l)).length === 2);
-    }, 'two lines per replica with --tail 2', 20_000);
+    await cluster.waitFor(
+      async () => {
+        const res = await cluster.berth(['logs', 'talker', '--tail', '2']);
+        return [1, 2, 3].every(
+          (slot) => res.stdout.split('\n').filter((l) => new RegExp(`^talker\\.${slot}@h[12] \\| tick \\d+$`).test(l)).length === 2,
+        );
+      },
+      'two lines per replica with --tail 2',
+      20_000,
+    );
     const stamped = await cluster.berth(['logs', 'talker/2', '--tail', '1', '--timestamps']);
     expect(stamped.stdout).toMatch(/^talker\.2@h[12] \| \d{4}-\d\d-\d\dT[\d:.]+Z tick \d+\n$/);
     const since = await cluster.berth(['logs', 'talker/1', '--since', '1s']);
@@ -320,23 +392,39 @@ describe('berth logs', () => {
     expect(since.stdout.split('\n').length).toBeLessThan(all.stdout.split('\n').length);
   });
 
-  it('follows 3 replicas while one host\'s agent is killed: the others keep streaming, the lost replica is named', async () => {
+  it("follows 3 replicas while one host's agent is killed: the others keep streaming, the lost replica is named", async () => {
     const h2 = cluster.hosts[1]!.nodeId;
     const onH2 = (await runningTasks('talker')).filter((t) => t.nodeId === h2);
     expect(onH2.length).toBeGreaterThan(0);
     const follower = live(['logs', '-f', 'talker', '--tail', '0']);
-    await cluster.waitFor(() => [1, 2, 3].every((s) => follower.stdout.some((l) => l.line.startsWith(`talker.${s}@`))), 'lines of all 3 replicas', 20_000);
+    await cluster.waitFor(
+      () => [1, 2, 3].every((s) => follower.stdout.some((l) => l.line.startsWith(`talker.${s}@`))),
+      'lines of all 3 replicas',
+      20_000,
+    );
 
     await cluster.killAgent(1);
     const killedAt = Date.now();
     for (const t of onH2) {
-      await cluster.waitFor(() => follower.stderr.some((l) => l.line.startsWith(`talker.${t.slot}@${h2} | -- unavailable:`)), `replica ${t.slot} on ${h2} named unavailable`, 15_000);
+      await cluster.waitFor(
+        () => follower.stderr.some((l) => l.line.startsWith(`talker.${t.slot}@${h2} | -- unavailable:`)),
+        `replica ${t.slot} on ${h2} named unavailable`,
+        15_000,
+      );
     }
     // The replicas on h1 go on.
-    await cluster.waitFor(() => follower.stdout.filter((l) => l.at > killedAt + 1000 && l.line.includes('@h1 | tick')).length >= 5, 'h1 replicas keep streaming', 15_000);
+    await cluster.waitFor(
+      () => follower.stdout.filter((l) => l.at > killedAt + 1000 && l.line.includes('@h1 | tick')).length >= 5,
+      'h1 replicas keep streaming',
+      15_000,
+    );
     // h2 goes down, its replicas are replaced on h1, and the followed stream picks them up.
     for (const t of onH2) {
-      await cluster.waitFor(() => follower.stdout.some((l) => l.at > killedAt && l.line.startsWith(`talker.${t.slot}@h1 | tick`)), `replacement of slot ${t.slot} joins`, 45_000);
+      await cluster.waitFor(
+        () => follower.stdout.some((l) => l.at > killedAt && l.line.startsWith(`talker.${t.slot}@h1 | tick`)),
+        `replacement of slot ${t.slot} joins`,
+        45_000,
+      );
     }
     expect(follower.child.exitCode).toBeNull();
 
@@ -351,10 +439,22 @@ describe('berth logs', () => {
     expect(await openStreams(`http://${h1Agent}/metrics`, 'berth_agent_api_streams', 'Logs')).toBeGreaterThanOrEqual(3);
     follower.child.kill('SIGKILL');
     await follower.exited;
-    await cluster.waitFor(async () => (await openStreams(`http://${cluster.controllers[0]!.metrics}/metrics`, 'berth_controller_api_streams', 'Logs')) === 0, 'controller streams closed', 10_000);
-    await cluster.waitFor(async () => (await openStreams(`http://${h1Agent}/metrics`, 'berth_agent_api_streams', 'Logs')) === 0, 'agent streams closed', 10_000);
+    await cluster.waitFor(
+      async () => (await openStreams(`http://${cluster.controllers[0]!.metrics}/metrics`, 'berth_controller_api_streams', 'Logs')) === 0,
+      'controller streams closed',
+      10_000,
+    );
+    await cluster.waitFor(
+      async () => (await openStreams(`http://${h1Agent}/metrics`, 'berth_agent_api_streams', 'Logs')) === 0,
+      'agent streams closed',
+      10_000,
+    );
 
     await cluster.startAgent(1);
-    await cluster.waitFor(async () => (await cluster.client().listNodes()).find((n) => n.id === h2)?.state === 'ready', `${h2} ready again`, 30_000);
+    await cluster.waitFor(
+      async () => (await cluster.client().listNodes()).find((n) => n.id === h2)?.state === 'ready',
+      `${h2} ready again`,
+      30_000,
+    );
   });
 });

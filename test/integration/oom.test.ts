@@ -25,7 +25,11 @@ const OOM = /killed: out of memory \(limit 8Mi\)/;
 
 it('the engine itself marks such a container OOMKilled (the premise of what follows)', async () => {
   const docker = cluster.hosts[0]!.docker;
-  const c = await docker.createContainer({ Image: image(), Cmd: ['sh', '-c', GROW], HostConfig: { Memory: 8 * 2 ** 20, MemorySwap: 8 * 2 ** 20 } });
+  const c = await docker.createContainer({
+    Image: image(),
+    Cmd: ['sh', '-c', GROW],
+    HostConfig: { Memory: 8 * 2 ** 20, MemorySwap: 8 * 2 ** 20 },
+  });
   try {
     await c.start();
     await c.wait();
@@ -38,18 +42,21 @@ it('the engine itself marks such a container OOMKilled (the premise of what foll
 
 it('a replica killed by its memory limit: the reason in status, get, describe, events, apply --wait and the metric; restarted where it is', async () => {
   const f = join(cluster.dir, 'oom.yaml');
-  writeFileSync(f, [
-    'apiVersion: berth.dev/v1',
-    'kind: Service',
-    'metadata: { name: oom }',
-    'spec:',
-    `  image: ${image()}`,
-    `  command: [sh, -c, '${GROW}']`,
-    '  resources: { limits: { memory: 8Mi } }',
-    '  restart: { policy: always, backoff: { initial: 200ms, multiplier: 2, max: 1s } }',
-    '  stop: { gracePeriod: 1s }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    f,
+    [
+      'apiVersion: berth.dev/v1',
+      'kind: Service',
+      'metadata: { name: oom }',
+      'spec:',
+      `  image: ${image()}`,
+      `  command: [sh, -c, '${GROW}']`,
+      '  resources: { limits: { memory: 8Mi } }',
+      '  restart: { policy: always, backoff: { initial: 200ms, multiplier: 2, max: 1s } }',
+      '  stop: { gracePeriod: 1s }',
+      '',
+    ].join('\n'),
+  );
   // apply --wait fails (a crash loop) and its failure line names the reason, not the exit code.
   const applied = await cluster.berth(['apply', '-f', f, '--wait', '--timeout', '60s']);
   expect(applied.code, applied.stdout + applied.stderr).toBe(1);
@@ -60,11 +67,15 @@ it('a replica killed by its memory limit: the reason in status, get, describe, e
   // Past the count that moves a crash loop away from its node, the same task goes on restarting
   // here, and its status says why it was not moved.
   let task: Task__Output | undefined;
-  await cluster.waitFor(async () => {
-    const all = await cluster.client().listTasks({ service: 'oom', all: true });
-    task = all[0];
-    return all.length === 1 && (task?.status?.restarts ?? 0) > LOCAL_RESTARTS_BEFORE_MOVE && task?.status?.container === 'backoff';
-  }, `more than ${LOCAL_RESTARTS_BEFORE_MOVE} restarts in place`, 60_000);
+  await cluster.waitFor(
+    async () => {
+      const all = await cluster.client().listTasks({ service: 'oom', all: true });
+      task = all[0];
+      return all.length === 1 && (task?.status?.restarts ?? 0) > LOCAL_RESTARTS_BEFORE_MOVE && task?.status?.container === 'backoff';
+    },
+    `more than ${LOCAL_RESTARTS_BEFORE_MOVE} restarts in place`,
+    60_000,
+  );
   const all = await cluster.client().listTasks({ service: 'oom', all: true });
   expect(all.map((t) => t.id)).toEqual([task!.id]);
   expect(all[0]!.status).toMatchObject({ state: 'running', container: 'backoff', exitCode: 137, oomKilled: true });
@@ -81,22 +92,35 @@ it('a replica killed by its memory limit: the reason in status, get, describe, e
   expect(describedTask).toMatch(new RegExp(`Message: +${OOM.source}`));
   const describedService = await cluster.berth(['describe', 'service', 'oom']);
   expect(describedService.stdout).toMatch(new RegExp(`Reason: +crash loop: oom\\.1 running: ${OOM.source}`));
-  await cluster.waitFor(async () => {
-    const res = await cluster.berth(['events', '--service', 'oom', '--type', 'task.state', '-o', 'json']);
-    const events = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { message?: string });
-    return events.some((e) => OOM.test(e.message ?? ''));
-  }, 'a task.state event with the reason', 30_000);
+  await cluster.waitFor(
+    async () => {
+      const res = await cluster.berth(['events', '--service', 'oom', '--type', 'task.state', '-o', 'json']);
+      const events = res.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { message?: string });
+      return events.some((e) => OOM.test(e.message ?? ''));
+    },
+    'a task.state event with the reason',
+    30_000,
+  );
 
   // The agent counts those restarts as oom_killed, and no other reason.
   const [node] = await cluster.client().listNodes();
   const text = await (await fetch(`http://${node!.description!.metricsAddress}/metrics`)).text();
   const count = (reason: string): number => {
-    const m = new RegExp(`^berth_task_restarts_total\\{namespace="default",service="oom",slot="1",reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+    const m = new RegExp(`^berth_task_restarts_total\\{namespace="default",service="oom",slot="1",reason="${reason}"\\} (\\d+)$`, 'm').exec(
+      text,
+    );
     expect(m, `${reason} series in\n${text}`).not.toBeNull();
     return Number(m![1]);
   };
   expect(count('oom_killed')).toBeGreaterThan(LOCAL_RESTARTS_BEFORE_MOVE);
-  expect({ exited: count('exited'), unhealthy: count('unhealthy'), replaced: count('replaced') }).toEqual({ exited: 0, unhealthy: 0, replaced: 0 });
+  expect({ exited: count('exited'), unhealthy: count('unhealthy'), replaced: count('replaced') }).toEqual({
+    exited: 0,
+    unhealthy: 0,
+    replaced: 0,
+  });
 
   expect((await cluster.berth(['delete', 'service', 'oom'])).code).toBe(0);
 });

@@ -28,7 +28,10 @@ afterAll(async () => {
 let seq = 0;
 function manifest(spec: string): string {
   const f = join(cluster.dir, `web-${++seq}.yaml`);
-  writeFileSync(f, `apiVersion: berth.dev/v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  image: ${image()}\n  command: [httpd, -f, -p, "8080", -h, /www]\n  stop: { gracePeriod: 1s }\n${spec}`);
+  writeFileSync(
+    f,
+    `apiVersion: berth.dev/v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  image: ${image()}\n  command: [httpd, -f, -p, "8080", -h, /www]\n  stop: { gracePeriod: 1s }\n${spec}`,
+  );
   return f;
 }
 
@@ -37,7 +40,14 @@ const hostPortOf = (t: Task__Output): number => (JSON.parse(t.specJson) as Servi
 
 describe('a rollout that cannot progress', () => {
   it('says "stuck: …" with the reason at once, fails after progressDeadline and rolls back to the old replicas', async () => {
-    const first = await cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', manifest('  replicas: 3\n  ports: [{ containerPort: 8080 }]\n')]);
+    const first = await cluster.berth([
+      'apply',
+      '--wait',
+      '--timeout',
+      '90s',
+      '-f',
+      manifest('  replicas: 3\n  ports: [{ containerPort: 8080 }]\n'),
+    ]);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const hostPort = await freePort();
     const update = `  replicas: 2\n  ports: [{ containerPort: 8080, hostPort: ${hostPort} }]\n  update: { progressDeadline: 5s, monitor: 1s }\n`;
@@ -45,7 +55,11 @@ describe('a rollout that cannot progress', () => {
     let applyEnded = false;
     const applying = cluster.berth(['apply', '--wait', '--timeout', '90s', '-f', manifest(update)]).finally(() => (applyEnded = true));
     // rollout status follows revision 2 once it is written (before, it would report revision 1 done).
-    await cluster.waitFor(async () => applyEnded || (await cluster.client().getService('default', 'web')).specRevision === 2, 'revision 2 to be written', 30_000);
+    await cluster.waitFor(
+      async () => applyEnded || (await cluster.client().getService('default', 'web')).specRevision === 2,
+      'revision 2 to be written',
+      30_000,
+    );
     const [applied, status] = await Promise.all([applying, cluster.berth(['rollout', 'status', 'web', '--timeout', '90s'])]);
     const tookMs = Date.now() - startedAt;
     const taken = `port ${hostPort}/tcp taken by default/web`;
@@ -65,14 +79,20 @@ describe('a rollout that cannot progress', () => {
     // rollout status: the same stuck line, then the rollback; exit 1.
     expect(status.code, status.stdout + status.stderr).toBe(1);
     const sLines = status.stdout.split('\n');
-    const sStuck = sLines.findIndex((l) => /^revision 2 updating: .*stuck: web\.2 pending: no suitable node: /.test(l) && l.includes(taken));
+    const sStuck = sLines.findIndex(
+      (l) => /^revision 2 updating: .*stuck: web\.2 pending: no suitable node: /.test(l) && l.includes(taken),
+    );
     expect(sStuck, status.stdout).toBeGreaterThanOrEqual(0);
     const sRollback = sLines.findIndex((l) => /^revision 3 rollback_started: /.test(l));
     expect(sRollback, status.stdout).toBeGreaterThan(sStuck);
     expect(status.stderr).toMatch(/rollout failed and was rolled back: .*no progress for 5s \(update\.progressDeadline\)/);
 
     // The rollback completes: two replicas of the old spec (engine-assigned ports) run.
-    await cluster.waitFor(async () => (await rollouts.get('default', 'web')).state === 'rollback_completed', 'the rollback to complete', 60_000);
+    await cluster.waitFor(
+      async () => (await rollouts.get('default', 'web')).state === 'rollback_completed',
+      'the rollback to complete',
+      60_000,
+    );
     const r = await rollouts.get('default', 'web');
     expect(r).toMatchObject({ revision: 3, rollbackOf: 2, previousRevision: 1 });
     const tasks = await cluster.client().listTasks({ service: 'web' });
@@ -80,7 +100,10 @@ describe('a rollout that cannot progress', () => {
     expect(tasks.every((t) => ready(t) && hostPortOf(t) === 0)).toBe(true);
     // Slot 1 got a task of revision 3 (the old spec again); slot 2 kept its revision-1 task, which
     // runs that same spec, and only the unplaceable revision-2 task went.
-    expect(tasks.map((t) => [t.slot, t.specRevision]).sort()).toEqual([[1, 3], [2, 1]]);
+    expect(tasks.map((t) => [t.slot, t.specRevision]).sort()).toEqual([
+      [1, 3],
+      [2, 1],
+    ]);
     const history = await cluster.berth(['rollout', 'history', 'web']);
     expect(history.stdout).toMatch(/3\* .*rollback to 1 \(automatic: no progress for 5s/);
   });

@@ -40,7 +40,9 @@ afterAll(async () => {
 
 function manifest(name: string, spec: string): string {
   const f = join(cluster.dir, `${name}.yaml`);
-  writeFileSync(f, `apiVersion: berth.dev/v1
+  writeFileSync(
+    f,
+    `apiVersion: berth.dev/v1
 kind: Service
 metadata:
   name: ${name}
@@ -48,7 +50,11 @@ spec:
   image: ${image()}
   command: [httpd, -f, -p, "8080", -h, /www]
   stop: { gracePeriod: 1s }
-${spec.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n')}`);
+${spec
+  .split('\n')
+  .map((l) => (l ? `  ${l}` : l))
+  .join('\n')}`,
+  );
   return f;
 }
 
@@ -78,7 +84,11 @@ async function waitRunning(name: string, expected: (counts: number[]) => boolean
 }
 
 async function nodeReady(id: string, ready = true): Promise<void> {
-  await cluster.waitFor(async () => ((await cluster.client().listNodes()).find((n) => n.id === id)?.state === 'ready') === ready, `${id} ${ready ? 'ready' : 'not ready'}`, 30_000);
+  await cluster.waitFor(
+    async () => ((await cluster.client().listNodes()).find((n) => n.id === id)?.state === 'ready') === ready,
+    `${id} ${ready ? 'ready' : 'not ready'}`,
+    30_000,
+  );
 }
 
 describe('scheduling on three Docker hosts', () => {
@@ -90,7 +100,10 @@ describe('scheduling on three Docker hosts', () => {
     await cluster.startAgent(2);
     await nodeReady('h3');
     await waitRunning('agent', (c) => c.every((n) => n === 1), 'one per node after h3 joined');
-    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'agent' })).filter((t) => t.status?.state === 'running').length === 3, 'three global tasks running');
+    await cluster.waitFor(
+      async () => (await cluster.client().listTasks({ service: 'agent' })).filter((t) => t.status?.state === 'running').length === 3,
+      'three global tasks running',
+    );
     expect((await cluster.berth(['get', 'tasks', 'agent'])).stdout).toMatch(/agent\.h3 +default +h3 +running +running/);
     const svc = await cluster.client().getService('default', 'agent');
     expect(svc.status).toMatchObject({ desired: 3, running: 3 });
@@ -106,7 +119,10 @@ describe('scheduling on three Docker hosts', () => {
     await cluster.waitFor(async () => (await cluster.client().listNodes()).find((n) => n.id === 'h3')?.state === 'down', 'h3 down', 30_000);
     await cluster.waitFor(async () => {
       const tasks = await cluster.client().listTasks({ service: 'agent', all: true });
-      return tasks.some((t) => t.nodeId === 'h3' && t.status?.state === 'orphaned') && tasks.filter((t) => t.desiredState === 'running').length === 2;
+      return (
+        tasks.some((t) => t.nodeId === 'h3' && t.status?.state === 'orphaned') &&
+        tasks.filter((t) => t.desiredState === 'running').length === 2
+      );
     }, 'h3 task orphaned, two live tasks');
     // ... and when it comes back it gets a task again (the old container is replaced).
     await cluster.startAgent(2);
@@ -119,7 +135,17 @@ describe('scheduling on three Docker hosts', () => {
     await allNodes();
     const res = await cluster.berth(['nodes', 'ls', '-o', 'json']);
     expect(res.code).toBe(0);
-    const nodes = JSON.parse(res.stdout) as Array<{ id: string; description: { capacity: { memoryBytes: number; cpuMilli: number }; labels: Record<string, string>; os: string; arch: string; engineVersion: string; hostname: string } }>;
+    const nodes = JSON.parse(res.stdout) as Array<{
+      id: string;
+      description: {
+        capacity: { memoryBytes: number; cpuMilli: number };
+        labels: Record<string, string>;
+        os: string;
+        arch: string;
+        engineVersion: string;
+        hostname: string;
+      };
+    }>;
     const byId = new Map(nodes.map((n) => [n.id, n]));
     expect(byId.get('h1')!.description.capacity.memoryBytes).toBe(1024 * MiB);
     expect(byId.get('h2')!.description.capacity.memoryBytes).toBe(512 * MiB);
@@ -134,7 +160,10 @@ describe('scheduling on three Docker hosts', () => {
 
   it('constraints and spreadBy: even over zones, only where the constraints hold', async () => {
     await allNodes();
-    await apply('spread', 'replicas: 4\nplacement:\n  spreadBy: node.labels.zone\n  constraints: ["node.arch == amd64", "node.hostname != nowhere"]\n');
+    await apply(
+      'spread',
+      'replicas: 4\nplacement:\n  spreadBy: node.labels.zone\n  constraints: ["node.arch == amd64", "node.hostname != nowhere"]\n',
+    );
     // zone a (h1, h2) gets two, zone b (h3 alone) gets two.
     await waitRunning('spread', (c) => c[0] === 1 && c[1] === 1 && c[2] === 2, 'h1:1 h2:1 h3:2');
     await apply('zonea', 'replicas: 3\nplacement:\n  constraints: ["node.labels.zone == a"]\n');
@@ -145,7 +174,10 @@ describe('scheduling on three Docker hosts', () => {
 
   it('binpack fills the fullest node that still fits; limits reach the engine (docker inspect)', async () => {
     await allNodes();
-    await apply('packed', 'replicas: 3\nresources: { memory: 128Mi, limits: { memory: 160Mi, cpu: 0.5 } }\nplacement: { strategy: binpack }\n');
+    await apply(
+      'packed',
+      'replicas: 3\nresources: { memory: 128Mi, limits: { memory: 160Mi, cpu: 0.5 } }\nplacement: { strategy: binpack }\n',
+    );
     // h2 (512Mi) is the most allocated after placing 128Mi: all three go there.
     await waitRunning('packed', (c) => c[1] === 3, 'all three on h2');
     const [c] = (await cluster.running(1)).filter((x) => x.Labels[LABEL_SERVICE] === 'packed');
@@ -154,7 +186,10 @@ describe('scheduling on three Docker hosts', () => {
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.MemoryReservation).toBe(128 * MiB);
     // A fourth replica still fits on h2 (4 × 128Mi = 512Mi); a fifth goes to the next fullest.
-    await apply('packed', 'replicas: 5\nresources: { memory: 128Mi, limits: { memory: 160Mi, cpu: 0.5 } }\nplacement: { strategy: binpack }\n');
+    await apply(
+      'packed',
+      'replicas: 5\nresources: { memory: 128Mi, limits: { memory: 160Mi, cpu: 0.5 } }\nplacement: { strategy: binpack }\n',
+    );
     await waitRunning('packed', (c) => c[1] === 4 && c[0] === 1, 'h2 full, then h1');
     await remove('packed');
   });
@@ -169,11 +204,16 @@ describe('scheduling on three Docker hosts', () => {
     expect(plan.stdout).toContain('default/huge: 1 cannot be placed: 3 nodes: memory short by 1Gi');
     expect(plan.stdout).toMatch(/h2 +default\/huge +memory short by 2\.5Gi/);
     expect(plan.stdout).toMatch(/h3 +ready +active +[\d.]+ -> [\d.]+ +2Gi -> 2Gi/);
-    const json = JSON.parse((await cluster.berth(['plan', '-f', manifest('huge', spec), '-o', 'json'])).stdout) as { services: Array<{ unplaced: number; result: string }> };
+    const json = JSON.parse((await cluster.berth(['plan', '-f', manifest('huge', spec), '-o', 'json'])).stdout) as {
+      services: Array<{ unplaced: number; result: string }>;
+    };
     expect(json.services[0]).toMatchObject({ unplaced: 1, result: 'created' });
     // A Compose file plans as the services apply would make of it; a Secret places nothing.
     const compose = join(cluster.dir, 'docker-compose.yml');
-    writeFileSync(compose, 'name: proj\nservices:\n  big:\n    image: berth-local/busybox:1\n    deploy: { replicas: 2, resources: { reservations: { memory: 3G } } }\n');
+    writeFileSync(
+      compose,
+      'name: proj\nservices:\n  big:\n    image: berth-local/busybox:1\n    deploy: { replicas: 2, resources: { reservations: { memory: 3G } } }\n',
+    );
     const secret = join(cluster.dir, 'secret.yaml');
     writeFileSync(secret, 'apiVersion: berth.dev/v1\nkind: Secret\nmetadata: { name: creds }\ndata: { password: hunter2 }\n');
     const composed = await cluster.berth(['plan', '-f', compose, '-f', secret]);
@@ -183,10 +223,18 @@ describe('scheduling on three Docker hosts', () => {
     expect(await cluster.client().listServices()).toHaveLength(0);
 
     await apply('huge', spec);
-    await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'huge' })).some((t) => t.status?.message === 'no suitable node: 3 nodes: memory short by 1Gi'), 'the reason on the task');
+    await cluster.waitFor(
+      async () =>
+        (await cluster.client().listTasks({ service: 'huge' })).some(
+          (t) => t.status?.message === 'no suitable node: 3 nodes: memory short by 1Gi',
+        ),
+      'the reason on the task',
+    );
     const tasks = (await cluster.berth(['get', 'tasks', 'huge'])).stdout;
     expect(tasks).toMatch(/huge\.1 +default +- +running +pending .*no suitable node: 3 nodes: memory short by 1Gi/);
-    expect((await cluster.berth(['get', 'services', 'huge', '-o', 'wide'])).stdout).toContain('no suitable node: 3 nodes: memory short by 1Gi');
+    expect((await cluster.berth(['get', 'services', 'huge', '-o', 'wide'])).stdout).toContain(
+      'no suitable node: 3 nodes: memory short by 1Gi',
+    );
     // Capacity appears (h3's operator shrinks what it asks for): re-applied smaller, it runs.
     await apply('huge', 'replicas: 1\nresources: { memory: 1536Mi }\n');
     await waitRunning('huge', (c) => c[2] === 1, 'placed on h3');
@@ -204,15 +252,21 @@ describe('scheduling on three Docker hosts', () => {
       await apply('ports', `replicas: 3\nports: [{ containerPort: 8080, hostPort: ${port} }]\n`);
       await waitRunning('ports', (c) => c[1] === 1 && c[2] === 1 && c[0] === 0, 'h2 and h3 run it, h1 cannot');
       const reason = `2 nodes: port ${port}/tcp taken by default/ports; 1 node: port ${port}/tcp in use on the host (not by Berth)`;
-      await cluster.waitFor(async () => (await cluster.client().listTasks({ service: 'ports' })).some((t) => t.status?.message === `no suitable node: ${reason}`), 'the busy port named as the reason');
+      await cluster.waitFor(
+        async () =>
+          (await cluster.client().listTasks({ service: 'ports' })).some((t) => t.status?.message === `no suitable node: ${reason}`),
+        'the busy port named as the reason',
+      );
       expect((await cluster.berth(['get', 'tasks', 'ports'])).stdout).toContain(reason);
       // No crash loop: a few seconds later still exactly one failed attempt on h1.
       await new Promise((r) => setTimeout(r, 4000));
       const all = await cluster.client().listTasks({ service: 'ports', all: true });
       expect(all.filter((t) => t.status?.state === 'failed')).toHaveLength(1);
       expect(all.filter((t) => t.desiredState === 'running' && t.status?.state === 'pending')).toHaveLength(1);
-      expect((await cluster.berth(['plan', '-f', manifest('ports', `replicas: 3\nports: [{ containerPort: 8080, hostPort: ${port} }]\n`)])).stdout)
-        .toMatch(new RegExp(`h1 +default/ports +port ${port}/tcp in use on the host \\(not by Berth\\)`));
+      expect(
+        (await cluster.berth(['plan', '-f', manifest('ports', `replicas: 3\nports: [{ containerPort: 8080, hostPort: ${port} }]\n`)]))
+          .stdout,
+      ).toMatch(new RegExp(`h1 +default/ports +port ${port}/tcp in use on the host \\(not by Berth\\)`));
     } finally {
       server.close();
     }

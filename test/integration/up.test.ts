@@ -47,7 +47,10 @@ const alive = (pid: number): boolean => {
 function runPids(): number[] {
   const run = join(data, 'run');
   if (!existsSync(run)) return [];
-  return readdirSync(run).filter((f) => f.endsWith('.pid')).map((f) => Number(readFileSync(join(run, f), 'utf8'))).filter((p) => p > 1);
+  return readdirSync(run)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => Number(readFileSync(join(run, f), 'utf8')))
+    .filter((p) => p > 1);
 }
 
 beforeAll(async () => {
@@ -75,9 +78,30 @@ interface Up {
 
 /** Starts `berth up` in a process group of its own, as a terminal's foreground job is. */
 function up(extra: string[] = []): Up {
-  const child = spawn(process.execPath, [
-    BERTH_BIN, 'up', '--data', data, '--api', `127.0.0.1:${ports.api}`, '--etcd-port', String(ports.etcd), '--nats-port', String(ports.nats), '--node-id', 'uptest', ...extra,
-  ], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: `unix://${socket}`, NO_COLOR: '1' } });
+  const child = spawn(
+    process.execPath,
+    [
+      BERTH_BIN,
+      'up',
+      '--data',
+      data,
+      '--api',
+      `127.0.0.1:${ports.api}`,
+      '--etcd-port',
+      String(ports.etcd),
+      '--nats-port',
+      String(ports.nats),
+      '--node-id',
+      'uptest',
+      ...extra,
+    ],
+    {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, NO_COLOR: '1' },
+    },
+  );
   appendFileSync(PID_REGISTRY, `${child.pid}\n`);
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -115,9 +139,18 @@ const containerDirs = (): string[] => readdirSync(join(data, 'docker', 'containe
 /** The berth CLI, as a user runs it from another terminal while `berth up` runs. */
 function berth(args: string[], input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BERTH_BIN, '--controller', `127.0.0.1:${ports.api}`, ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BERTH_BIN, '--controller', `127.0.0.1:${ports.api}`, ...args],
+      { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        resolve({
+          code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0,
+          stdout,
+          stderr,
+        });
+      },
+    );
     child.stdin?.end(input ?? '');
   });
 }
@@ -127,7 +160,11 @@ async function stored(namespace: string, name: string): Promise<{ specRevision: 
   const c = new BerthClient(`127.0.0.1:${ports.api}`);
   try {
     const s = await c.getService(namespace, name);
-    return { specRevision: s.specRevision, spec: JSON.parse(s.specJson) as { replicas: number }, updatedAtMs: Number(s.meta?.updatedAtMs ?? 0) };
+    return {
+      specRevision: s.specRevision,
+      spec: JSON.parse(s.specJson) as { replicas: number },
+      updatedAtMs: Number(s.meta?.updatedAtMs ?? 0),
+    };
   } finally {
     c.close();
   }
@@ -137,7 +174,10 @@ async function stored(namespace: string, name: string): Promise<{ specRevision: 
 async function runningIn(namespace: string): Promise<string[]> {
   const c = new BerthClient(`127.0.0.1:${ports.api}`);
   try {
-    return (await c.listTasks({ namespace })).filter((t) => t.status?.state === 'running').map((t) => `${t.service}.${t.slot}`).sort();
+    return (await c.listTasks({ namespace }))
+      .filter((t) => t.status?.state === 'running')
+      .map((t) => `${t.service}.${t.slot}`)
+      .sort();
   } finally {
     c.close();
   }
@@ -172,7 +212,9 @@ describe('berth up', () => {
     expect(out).toContain(`berth up: no Docker engine answers on ${socket}; starting dockerd there`);
     expect(out).toContain('berth up: service/example/web created (revision 1)');
     expect(out).toContain('service/example/web: converged: 3/3 running (revision 1)');
-    expect(out).toMatch(/\$ berth get services -A\nNAMESPACE +NAME +REPLICAS +IMAGE +PORTS +REVISION +AGE\nexample +web +3\/3 +berth-local\/busybox:1 +\*->8080\/tcp +1 /);
+    expect(out).toMatch(
+      /\$ berth get services -A\nNAMESPACE +NAME +REPLICAS +IMAGE +PORTS +REVISION +AGE\nexample +web +3\/3 +berth-local\/busybox:1 +\*->8080\/tcp +1 /,
+    );
     const addresses = [...out.matchAll(/^web\.(\d) answers at (http:\/\/127\.0\.0\.1:\d+\/)$/gm)].map((m) => m[2]!);
     expect(addresses).toHaveLength(3);
     for (const a of addresses) expect(await (await fetch(a, { signal: AbortSignal.timeout(5_000) })).text()).toMatch(/^hello from /);
@@ -220,7 +262,9 @@ describe('berth up', () => {
     try {
       await waitForOutput(u, 'Press Ctrl-C to stop it');
       const out = u.output();
-      expect(out).toContain('berth up: service/example/web exists (revision 2); left as it is; it differs from deploy/examples/web.yaml (berth apply -f deploy/examples/web.yaml resets it)');
+      expect(out).toContain(
+        'berth up: service/example/web exists (revision 2); left as it is; it differs from deploy/examples/web.yaml (berth apply -f deploy/examples/web.yaml resets it)',
+      );
       expect(out).toContain('service/example/web: converged: 1/1 running (revision 2)');
       expect(out).not.toMatch(/service\/example\/web (created|updated|configured|unchanged)/);
       expect(out).not.toContain('service/default/web');
@@ -238,7 +282,9 @@ describe('berth up', () => {
   it('an example that does not converge is reported; the cluster keeps running and serves the user until Ctrl-C', async () => {
     // Its one replica exits at once, so it never runs; a short --example-timeout bounds the wait.
     const broken = join(dir, 'broken.yaml');
-    writeFileSync(broken, `apiVersion: berth.dev/v1
+    writeFileSync(
+      broken,
+      `apiVersion: berth.dev/v1
 kind: Service
 metadata: { name: broken, namespace: example }
 spec:
@@ -246,14 +292,17 @@ spec:
   replicas: 1
   command: [sh, -c, 'exit 1']
   stop: { gracePeriod: 1s }
-`);
+`,
+    );
     const u = up(['--example', broken, '--example-timeout', '5s']);
     try {
       await waitForOutput(u, 'Press Ctrl-C to stop it');
       const out = u.output();
       expect(out).toContain('berth up: service/example/broken created (revision 1)');
       expect(out).toMatch(/^berth up: the example did not converge: service\/example\/broken: (timed out|failed): .+$/m);
-      expect(out).toContain('berth up: the cluster keeps running; see berth describe service -n example broken, or delete the example with berth delete service -n example broken');
+      expect(out).toContain(
+        'berth up: the cluster keeps running; see berth describe service -n example broken, or delete the example with berth delete service -n example broken',
+      );
       expect(out).not.toContain('berth up: stopping');
       // The controller answers and takes the user's work: a new service runs, the user's web still runs.
       const nodes = await berth(['get', 'nodes']);

@@ -22,7 +22,10 @@ describe('fullAssignments', () => {
     const b = mockTask(svc, { slot: 2, desiredState: 'shutdown' });
     const { upsert, sent } = fullAssignments([a, b]);
     expect(upsert).toEqual([a, b]);
-    expect([...sent]).toEqual([[a.id, 'running|1|n1'], [b.id, 'shutdown|1|n1']]);
+    expect([...sent]).toEqual([
+      [a.id, 'running|1|n1'],
+      [b.id, 'shutdown|1|n1'],
+    ]);
   });
 });
 
@@ -105,7 +108,12 @@ describe('acceptStatus', () => {
     ['from a terminal state', st('failed'), st('running'), false],
     ['terminal to another terminal', st('orphaned'), st('shutdown'), false],
     ['same state, new message', st('running'), st('running', { message: 'healthy' }), true],
-    ['same state, new ports', st('running'), st('running', { ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp', hostIp: '' }] }), true],
+    [
+      'same state, new ports',
+      st('running'),
+      st('running', { ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp', hostIp: '' }] }),
+      true,
+    ],
     ['same state, only a newer timestamp', st('running'), st('running', { timestampMs: T0 + 1000 }), false],
     ['identical', st('starting'), st('starting'), false],
     // In-place restarts keep the task running; (restarts, container) orders the reports.
@@ -113,11 +121,26 @@ describe('acceptStatus', () => {
     ['up → restart 1 in backoff', st('running'), st('running', { restarts: 1, container: 'backoff' }), true],
     ['restart 1: backoff → up', st('running', { restarts: 1, container: 'backoff' }), st('running', { restarts: 1 }), true],
     ['restart 1 up → restart 2 in backoff', st('running', { restarts: 1 }), st('running', { restarts: 2, container: 'backoff' }), true],
-    ['a restart skipped in between (one report per restart, newest wins)', st('running', { restarts: 1, container: 'backoff' }), st('running', { restarts: 3, container: 'backoff' }), true],
+    [
+      'a restart skipped in between (one report per restart, newest wins)',
+      st('running', { restarts: 1, container: 'backoff' }),
+      st('running', { restarts: 3, container: 'backoff' }),
+      true,
+    ],
     ['stale: a lower restart count', st('running', { restarts: 4, container: 'backoff' }), st('running', { restarts: 3 }), false],
-    ['stale: backoff after up of the same restart', st('running', { restarts: 2 }), st('running', { restarts: 2, container: 'backoff' }), false],
+    [
+      'stale: backoff after up of the same restart',
+      st('running', { restarts: 2 }),
+      st('running', { restarts: 2, container: 'backoff' }),
+      false,
+    ],
     ['stale: starting after a restart was stored', st('running', { restarts: 1, container: 'backoff' }), st('starting'), false],
-    ['same restart, health turns healthy', st('running', { restarts: 2, health: 'starting' }), st('running', { restarts: 2, health: 'healthy' }), true],
+    [
+      'same restart, health turns healthy',
+      st('running', { restarts: 2, health: 'starting' }),
+      st('running', { restarts: 2, health: 'healthy' }),
+      true,
+    ],
     ['restarting, then given up on the node', st('running', { restarts: 3, container: 'backoff' }), st('failed', { restarts: 3 }), true],
   ])('%s', (_name, stored, reported, want) => {
     expect(acceptStatus(stored, reported)).toBe(want);
@@ -135,16 +158,22 @@ describe('acceptStatus', () => {
     // them; a controller that sees any of them in any order ends with the newest it saw, so a
     // stale report never overwrites a newer one.
     const sequence: TaskStatus[] = [st('preparing'), st('starting'), st('running', { health: 'healthy' })];
-    for (let r = 1; r <= 4; r++) sequence.push(st('running', { restarts: r, container: 'backoff', message: `restart ${r}` }), st('running', { restarts: r, message: `up after ${r}` }));
+    for (let r = 1; r <= 4; r++)
+      sequence.push(
+        st('running', { restarts: r, container: 'backoff', message: `restart ${r}` }),
+        st('running', { restarts: r, message: `up after ${r}` }),
+      );
     sequence.push(st('failed', { restarts: 4 }));
-    fc.assert(fc.property(fc.array(fc.nat({ max: sequence.length - 1 }), { minLength: 1, maxLength: 30 }), (order) => {
-      let stored = st('assigned');
-      let newest = -1;
-      for (const i of order) {
-        if (acceptStatus(stored, sequence[i]!)) stored = sequence[i]!;
-        newest = Math.max(newest, i);
-        expect(stored).toEqual(sequence[newest]);
-      }
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: sequence.length - 1 }), { minLength: 1, maxLength: 30 }), (order) => {
+        let stored = st('assigned');
+        let newest = -1;
+        for (const i of order) {
+          if (acceptStatus(stored, sequence[i]!)) stored = sequence[i]!;
+          newest = Math.max(newest, i);
+          expect(stored).toEqual(sequence[newest]);
+        }
+      }),
+    );
   });
 });

@@ -21,7 +21,9 @@ describe('completion', () => {
   it('the tree holds every visible command with its flags; hidden ones stay out', () => {
     const specs = collectSpecs(buildProgram());
     const root = specs.find((s) => s.path === '')!;
-    expect(root.subs).toEqual(expect.arrayContaining(['apply', 'diff', 'get', 'describe', 'scale', 'delete', 'version', 'config', 'completion']));
+    expect(root.subs).toEqual(
+      expect.arrayContaining(['apply', 'diff', 'get', 'describe', 'scale', 'delete', 'version', 'config', 'completion']),
+    );
     expect(root.subs).not.toContain('__complete');
     const get = specs.find((s) => s.path === 'get')!;
     expect(get.flags).toEqual(expect.arrayContaining(['-l', '--selector', '-o', '--output', '--controller', '--context']));

@@ -1,6 +1,17 @@
 // The CLI config file (contexts): where it is, what is valid, which controller wins.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configPath, deleteContext, emptyConfig, parseConfig, renderConfig, resolveController, setContext, useContext, type BerthConfig } from '../../cli/src/config.js';
+import {
+  ConfigError,
+  configPath,
+  deleteContext,
+  emptyConfig,
+  parseConfig,
+  renderConfig,
+  resolveController,
+  setContext,
+  useContext,
+  type BerthConfig,
+} from '../../cli/src/config.js';
 
 const P = '/home/u/.config/berth/config.yaml';
 
@@ -17,7 +28,10 @@ describe('configPath', () => {
 describe('parseConfig', () => {
   it('an empty file is an empty config; a full one parses', () => {
     expect(parseConfig('', P)).toEqual(emptyConfig());
-    const c = parseConfig('current-context: prod\ncontexts:\n  - { name: local, controller: "127.0.0.1:7070" }\n  - { name: prod, controller: "[fd00::1]:7070" }\n', P);
+    const c = parseConfig(
+      'current-context: prod\ncontexts:\n  - { name: local, controller: "127.0.0.1:7070" }\n  - { name: prod, controller: "[fd00::1]:7070" }\n',
+      P,
+    );
     expect(c['current-context']).toBe('prod');
     expect(c.contexts.map((x) => x.controller)).toEqual(['127.0.0.1:7070', '[fd00::1]:7070']);
   });
@@ -27,8 +41,16 @@ describe('parseConfig', () => {
     ['bad address', 'contexts:\n  - { name: a, controller: nope }\n', /contexts\[0\]\.controller: "nope" is not a controller address/],
     ['bad port', 'contexts:\n  - { name: a, controller: "h:0" }\n', /contexts\[0\]\.controller: port 0 is out of range/],
     ['missing controller', 'contexts:\n  - { name: a }\n', /contexts\[0\]\.controller: required field is missing/],
-    ['duplicate names', 'contexts:\n  - { name: a, controller: "h:1" }\n  - { name: a, controller: "h:2" }\n', /contexts\[1\]\.name: "a" is already the name of contexts\[0\]/],
-    ['dangling current', 'current-context: b\ncontexts:\n  - { name: a, controller: "h:1" }\n', /current-context: names no context \(known: a\)/],
+    [
+      'duplicate names',
+      'contexts:\n  - { name: a, controller: "h:1" }\n  - { name: a, controller: "h:2" }\n',
+      /contexts\[1\]\.name: "a" is already the name of contexts\[0\]/,
+    ],
+    [
+      'dangling current',
+      'current-context: b\ncontexts:\n  - { name: a, controller: "h:1" }\n',
+      /current-context: names no context \(known: a\)/,
+    ],
     ['bad name', 'contexts:\n  - { name: "-a", controller: "h:1" }\n', /contexts\[0\]\.name: "-a" is not valid/],
     ['wrong kind', 'kind: Service\n', /kind: must be one of "Config"/],
     ['not YAML', 'contexts: [\n', /not valid YAML/],
@@ -51,17 +73,31 @@ describe('parseConfig', () => {
 });
 
 describe('resolveController precedence', () => {
-  const cfg: BerthConfig = { ...emptyConfig(), 'current-context': 'cur', contexts: [{ name: 'cur', controller: 'cur:1' }, { name: 'other', controller: 'other:1' }] };
+  const cfg: BerthConfig = {
+    ...emptyConfig(),
+    'current-context': 'cur',
+    contexts: [
+      { name: 'cur', controller: 'cur:1' },
+      { name: 'other', controller: 'other:1' },
+    ],
+  };
   const broken = (): BerthConfig => {
     throw new ConfigError('broken file');
   };
   const base = { configPath: P, config: () => cfg };
 
   it('--controller beats everything and does not read the file', () => {
-    expect(resolveController({ ...base, flag: 'f:1', context: 'other', env: 'e:1', config: broken })).toEqual({ address: 'f:1', source: 'flag' });
+    expect(resolveController({ ...base, flag: 'f:1', context: 'other', env: 'e:1', config: broken })).toEqual({
+      address: 'f:1',
+      source: 'flag',
+    });
   });
   it('--context beats BERTH_CONTROLLER and the current context', () => {
-    expect(resolveController({ ...base, context: 'other', env: 'e:1' })).toEqual({ address: 'other:1', source: 'context-flag', context: 'other' });
+    expect(resolveController({ ...base, context: 'other', env: 'e:1' })).toEqual({
+      address: 'other:1',
+      source: 'context-flag',
+      context: 'other',
+    });
     expect(() => resolveController({ ...base, context: 'nope' })).toThrow(/--context nope: no such context .*known: cur, other/);
   });
   it('BERTH_CONTROLLER beats the current context and does not read the file', () => {

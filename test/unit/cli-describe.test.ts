@@ -2,7 +2,15 @@
 // history, everything from the server escaped.
 import { describe, expect, it } from 'vitest';
 import type { BerthClient } from '../../cli/src/client.js';
-import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescription, serviceFields, taskFields } from '../../cli/src/describe.js';
+import {
+  NODE_SECTIONS,
+  SERVICE_SECTIONS,
+  TASK_SECTIONS,
+  nodeFields,
+  renderDescription,
+  serviceFields,
+  taskFields,
+} from '../../cli/src/describe.js';
 import * as convert from '../../proto/src/convert.js';
 import type { Node__Output } from '../../proto/gen/berth/v1/Node.js';
 import type { Service__Output } from '../../proto/gen/berth/v1/Service.js';
@@ -21,8 +29,24 @@ describe('describe service', () => {
     const svc = mockService({ replicas: 2, spec: { resources: { cpu: 500, memory: 64 * 2 ** 20 } } });
     svc.meta.labels = { tier: 'front' };
     const tasks = [
-      { ...mockTask(svc, { slot: 1, instance: 0, state: 'failed', desiredState: 'shutdown', status: { message: 'container exited with code 1', err: 'exit code 1' } }), createdAtMs: T0 },
-      { ...mockTask(svc, { slot: 1, instance: 1, status: { message: 'container running', ports: [{ containerPort: 80, hostPort: 32768, protocol: 'tcp', hostIp: '0.0.0.0' }] } }), createdAtMs: T0 + 1 },
+      {
+        ...mockTask(svc, {
+          slot: 1,
+          instance: 0,
+          state: 'failed',
+          desiredState: 'shutdown',
+          status: { message: 'container exited with code 1', err: 'exit code 1' },
+        }),
+        createdAtMs: T0,
+      },
+      {
+        ...mockTask(svc, {
+          slot: 1,
+          instance: 1,
+          status: { message: 'container running', ports: [{ containerPort: 80, hostPort: 32768, protocol: 'tcp', hostIp: '0.0.0.0' }] },
+        }),
+        createdAtMs: T0 + 1,
+      },
       mockTask(svc, { slot: 2, nodeId: '', state: 'pending', status: { message: 'no suitable node: n1: memory short by 200Mi' } }),
     ].map((t) => taskToPb(t, { nodeAddress: '10.0.0.1' }));
     const data = { service: serviceToPb(svc, 5), tasks };
@@ -54,7 +78,13 @@ describe('describe service', () => {
 describe('describe task and node', () => {
   it('task: state, node, exit code, error, container, spec', async () => {
     const svc = mockService();
-    const t = taskToPb(mockTask(svc, { state: 'failed', status: { message: 'container exited with code 2', err: 'exit code 2', exitCode: 2, containerId: '0123456789abcdef' } }), { nodeAddress: '10.0.0.1' });
+    const t = taskToPb(
+      mockTask(svc, {
+        state: 'failed',
+        status: { message: 'container exited with code 2', err: 'exit code 2', exitCode: 2, containerId: '0123456789abcdef' },
+      }),
+      { nodeAddress: '10.0.0.1' },
+    );
     const text = await renderDescription(taskFields({ task: t }, ctx.now), TASK_SECTIONS, { task: t }, ctx);
     expect(text).toMatch(/^Node: +n1\ \(10\.0\.0\.1\)$/m);
     expect(text).toMatch(/^Exit\ code: +2$/m);
@@ -64,7 +94,10 @@ describe('describe task and node', () => {
   });
 
   it('node: capacity and reservations in units, labels, its tasks', async () => {
-    const n = nodeToPb({ ...mockNode('n1'), labels: { zone: 'a' } }, { allocated: { cpuMilli: 500, memoryBytes: 2 ** 30 }, tasks: 1, modRevision: 3 });
+    const n = nodeToPb(
+      { ...mockNode('n1'), labels: { zone: 'a' } },
+      { allocated: { cpuMilli: 500, memoryBytes: 2 ** 30 }, tasks: 1, modRevision: 3 },
+    );
     const tasks = [taskToPb(mockTask(mockService()))];
     const text = await renderDescription(nodeFields({ node: n, tasks }, ctx.now), NODE_SECTIONS, { node: n, tasks }, ctx);
     expect(text).toMatch(/^CPU: +0\.5\ of\ 4\ reserved$/m);

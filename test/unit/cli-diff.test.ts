@@ -11,7 +11,12 @@ describe('diffValues', () => {
     ['changed scalar', { a: 1 }, { a: 2 }, ['~ a: 1 → 2']],
     ['added key', { a: 1 }, { a: 1, b: 'x' }, ['+ b: x']],
     ['removed key', { a: 1, b: 'x' }, { a: 1 }, ['- b: x']],
-    ['nested', { spec: { resources: { memory: '64Mi' } } }, { spec: { resources: { memory: '128Mi' } } }, ['~ spec.resources.memory: 64Mi → 128Mi']],
+    [
+      'nested',
+      { spec: { resources: { memory: '64Mi' } } },
+      { spec: { resources: { memory: '128Mi' } } },
+      ['~ spec.resources.memory: 64Mi → 128Mi'],
+    ],
     ['list item changed', { p: [{ hostPort: 1 }, { hostPort: 2 }] }, { p: [{ hostPort: 1 }, { hostPort: 3 }] }, ['~ p[1].hostPort: 2 → 3']],
     ['list grew', { c: ['a'] }, { c: ['a', 'b'] }, ['+ c[1]: b']],
     ['list shrank', { c: ['a', 'b'] }, { c: ['a'] }, ['- c[1]: b']],
@@ -38,8 +43,15 @@ describe('formatValue', () => {
   });
 });
 
-function svc(over: { replicas?: number; image?: string; labels?: Record<string, string>; specRevision?: number; env?: Record<string, string> } = {}): Service__Output {
-  const spec = mockSpec({ replicas: over.replicas ?? 2, image: over.image ?? 'berth-local/web:1', resources: { cpu: 250, memory: 64 * 2 ** 20 }, ...(over.env ? { env: over.env } : {}) });
+function svc(
+  over: { replicas?: number; image?: string; labels?: Record<string, string>; specRevision?: number; env?: Record<string, string> } = {},
+): Service__Output {
+  const spec = mockSpec({
+    replicas: over.replicas ?? 2,
+    image: over.image ?? 'berth-local/web:1',
+    resources: { cpu: 250, memory: 64 * 2 ** 20 },
+    ...(over.env ? { env: over.env } : {}),
+  });
   return {
     meta: { name: 'web', namespace: 'default', labels: over.labels ?? {}, uid: 'u1', createdAtMs: 0, updatedAtMs: 0 },
     specJson: JSON.stringify(spec),
@@ -58,15 +70,21 @@ describe('documentDiff / renderDiff', () => {
   });
 
   it('changes in the human form (sizes with units), with the revision step', () => {
-    const d = documentDiff('updated', svc(), svc({ replicas: 3, image: 'berth-local/web:2', specRevision: 2, labels: { tier: 'front' }, env: { MODE: 'x' } }));
-    expect(renderDiff(d, false)).toBe([
-      'service/default/web: changed (revision 1 → 2)',
-      '  + metadata.labels.tier: front',
-      '  ~ spec.image: berth-local/web:1 → berth-local/web:2',
-      '  ~ spec.replicas: 2 → 3',
-      '  + spec.env: {MODE: x}',
-      '',
-    ].join('\n'));
+    const d = documentDiff(
+      'updated',
+      svc(),
+      svc({ replicas: 3, image: 'berth-local/web:2', specRevision: 2, labels: { tier: 'front' }, env: { MODE: 'x' } }),
+    );
+    expect(renderDiff(d, false)).toBe(
+      [
+        'service/default/web: changed (revision 1 → 2)',
+        '  + metadata.labels.tier: front',
+        '  ~ spec.image: berth-local/web:1 → berth-local/web:2',
+        '  ~ spec.replicas: 2 → 3',
+        '  + spec.env: {MODE: x}',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('a labels-only change keeps the revision', () => {

@@ -25,12 +25,15 @@ describe('docs/cli.md', () => {
   walk(program, [], all);
 
   it('names every command and subcommand', () => {
-    const missing = all.filter(({ path }) => !doc.includes(`berth ${path.join(' ')}`) && !doc.includes(`\`${path.join(' ')}\``)).map(({ path }) => path.join(' '));
+    const missing = all
+      .filter(({ path }) => !doc.includes(`berth ${path.join(' ')}`) && !doc.includes(`\`${path.join(' ')}\``))
+      .map(({ path }) => path.join(' '));
     expect(missing).toEqual([]);
   });
 
   it('lists the commands other issues add', () => {
-    for (const c of ['plan', 'nodes', 'rollout', 'logs', 'events', 'exec', 'top']) expect(doc).toMatch(new RegExp(`^\\| \\[?\`${c}\`\\]?`, 'm'));
+    for (const c of ['plan', 'nodes', 'rollout', 'logs', 'events', 'exec', 'top'])
+      expect(doc).toMatch(new RegExp(`^\\| \\[?\`${c}\`\\]?`, 'm'));
   });
 
   it('documents every long flag of the client commands and the global ones', () => {
@@ -45,7 +48,9 @@ describe('docs/cli.md', () => {
   });
 
   it('has a row for every exit code', () => {
-    const codes = Object.entries(errors).filter(([k]) => k.startsWith('EXIT_')).map(([, v]) => v as number);
+    const codes = Object.entries(errors)
+      .filter(([k]) => k.startsWith('EXIT_'))
+      .map(([, v]) => v as number);
     expect(codes.length).toBeGreaterThanOrEqual(4);
     for (const c of codes) expect(doc).toMatch(new RegExp(`^\\| ${c} \\|`, 'm'));
   });

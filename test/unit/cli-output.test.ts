@@ -14,13 +14,12 @@ describe('escapeControl', () => {
 
 describe('table', () => {
   it('aligns columns on the escaped text and colors after padding', () => {
-    const rows = [['web.1', colorState('running'), 'x'], ['a\u001b[2Jlong-name', colorState('failed'), 'y']];
+    const rows = [
+      ['web.1', colorState('running'), 'x'],
+      ['a\u001b[2Jlong-name', colorState('failed'), 'y'],
+    ];
     const plain = table(['NAME', 'STATE', 'MSG'], rows, { color: false }).split('\n');
-    expect(plain).toEqual([
-      'NAME                STATE     MSG',
-      'web.1               running   x',
-      'a\\x1b[2Jlong-name   failed    y',
-    ]);
+    expect(plain).toEqual(['NAME                STATE     MSG', 'web.1               running   x', 'a\\x1b[2Jlong-name   failed    y']);
     const colored = table(['NAME', 'STATE', 'MSG'], rows, { color: true }).split('\n');
     expect(colored[1]).toBe('web.1               \u001b[32mrunning\u001b[0m   x');
     expect(colored[2]).toBe('a\\x1b[2Jlong-name   \u001b[31mfailed \u001b[0m   y');

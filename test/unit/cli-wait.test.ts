@@ -95,7 +95,9 @@ describe('waitForServices, watching', () => {
     const svc = mockService({ replicas: 2 });
     const [a, b] = [mockTask(svc, { slot: 1 }), mockTask(svc, { slot: 2 })];
     const clk = clock();
-    const { watch } = fakeWatch(clk, [[{ at: 0, step: { service: pbService(svc), tasks: pbTasks(a, b), runningForMs: { [a.id]: 3_600_000, [b.id]: SETTLE_MS } } }]]);
+    const { watch } = fakeWatch(clk, [
+      [{ at: 0, step: { service: pbService(svc), tasks: pbTasks(a, b), runningForMs: { [a.id]: 3_600_000, [b.id]: SETTLE_MS } } }],
+    ]);
     const lines: string[] = [];
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk, watch, onProgress: (_t, l) => lines.push(l) });
     expect(o!.phase).toBe('converged');
@@ -108,10 +110,12 @@ describe('waitForServices, watching', () => {
     const starting = mockTask(svc, { state: 'starting' });
     const up = mockTask(svc);
     const clk = clock();
-    const { watch } = fakeWatch(clk, [[
-      { at: 0, step: { service: pbService(svc), tasks: pbTasks(starting) } },
-      { at: 1_000, step: { tasks: pbTasks(up), runningForMs: { [up.id]: 100 } } }, // seen up 100 ms before this step
-    ]]);
+    const { watch } = fakeWatch(clk, [
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(starting) } },
+        { at: 1_000, step: { tasks: pbTasks(up), runningForMs: { [up.id]: 100 } } }, // seen up 100 ms before this step
+      ],
+    ]);
     const lines: string[] = [];
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk, watch, onProgress: (_t, l) => lines.push(l) });
     expect(o!.phase).toBe('converged');
@@ -134,15 +138,20 @@ describe('waitForServices, watching', () => {
   it('a container that fails at once is not taken for converged: its restarts end in a crash loop', async () => {
     const svc = mockService({ replicas: 1 });
     const t = mockTask(svc);
-    const backoff = (n: number) => mockTask(svc, { status: { message: `exited with code 3; restarting in 1s (restart ${n})`, container: 'backoff', restarts: n, exitCode: 3 } });
+    const backoff = (n: number) =>
+      mockTask(svc, {
+        status: { message: `exited with code 3; restarting in 1s (restart ${n})`, container: 'backoff', restarts: n, exitCode: 3 },
+      });
     const clk = clock();
-    const { watch } = fakeWatch(clk, [[
-      { at: 0, step: { service: pbService(svc), tasks: pbTasks(t), runningForMs: { [t.id]: 0 } } },
-      // The exit reaches the controller's cache well within SETTLE_MS.
-      { at: SETTLE_MS - 100, step: { tasks: pbTasks(backoff(1)) } },
-      { at: 2_000, step: { tasks: pbTasks(backoff(2)) } },
-      { at: 4_000, step: { tasks: pbTasks(backoff(3)) } },
-    ]]);
+    const { watch } = fakeWatch(clk, [
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(t), runningForMs: { [t.id]: 0 } } },
+        // The exit reaches the controller's cache well within SETTLE_MS.
+        { at: SETTLE_MS - 100, step: { tasks: pbTasks(backoff(1)) } },
+        { at: 2_000, step: { tasks: pbTasks(backoff(2)) } },
+        { at: 4_000, step: { tasks: pbTasks(backoff(3)) } },
+      ],
+    ]);
     const lines: string[] = [];
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk, watch, onProgress: (_t, l) => lines.push(l) });
     expect(lines.some((l) => l.startsWith('converged'))).toBe(false);
@@ -152,14 +161,19 @@ describe('waitForServices, watching', () => {
   });
 
   it('a container whose first run the controller saw just started, then ended, is not converged', async () => {
-    const svc = mockService({ replicas: 1, spec: { restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } } });
+    const svc = mockService({
+      replicas: 1,
+      spec: { restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } },
+    });
     const t = mockTask(svc);
     const ended = mockTask(svc, { state: 'failed', desiredState: 'shutdown', status: { message: 'container exited with code 3' } });
     const clk = clock();
-    const { watch } = fakeWatch(clk, [[
-      { at: 0, step: { service: pbService(svc), tasks: pbTasks(t), runningForMs: { [t.id]: 50 } } },
-      { at: 200, step: { tasks: pbTasks(ended) } },
-    ]]);
+    const { watch } = fakeWatch(clk, [
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(t), runningForMs: { [t.id]: 50 } } },
+        { at: 200, step: { tasks: pbTasks(ended) } },
+      ],
+    ]);
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk, watch });
     expect(o).toMatchObject({ phase: 'failed' });
     expect(o!.reason).toMatch(/^web\.1 failed: container exited with code 3; not restarted: restart policy never/);
@@ -170,10 +184,12 @@ describe('waitForServices, watching', () => {
     const old = { ...mockTask(svc, { specRevision: 1 }), spec: { ...svc.spec, image: 'berth-local/web:0' } };
     const clk = clock();
     const rollout = { revision: 1, state: 'rollback_completed', done: true, rollbackOf: 2, message: 'slot 1 failed' };
-    const { watch } = fakeWatch(clk, [[
-      { at: 0, step: { service: pbService(svc), tasks: pbTasks(old), runningForMs: { [old.id]: 60_000 } } },
-      { at: 300, step: { removedTaskIds: [old.id], rollout } },
-    ]]);
+    const { watch } = fakeWatch(clk, [
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(old), runningForMs: { [old.id]: 60_000 } } },
+        { at: 300, step: { removedTaskIds: [old.id], rollout } },
+      ],
+    ]);
     const [o] = await waitForServices(noClient, [{ ...target, revision: 2 }], { timeoutMs: 60_000, ...clk, watch });
     expect(o).toMatchObject({ phase: 'failed', reason: 'rollout of revision 2 failed and was rolled back: slot 1 failed' });
     expect(o!.convergence!.summary).toBe('0/1 running');
@@ -184,22 +200,38 @@ describe('waitForServices, watching', () => {
     const t = mockTask(svc);
     const clk = clock();
     const { watch, opened } = fakeWatch(clk, [
-      [{ at: 0, step: { service: pbService(svc), tasks: pbTasks(mockTask(svc, { state: 'starting' })) } }, { at: 100, error: new ApiError(status.UNAVAILABLE, 'cannot reach the controller') }],
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(mockTask(svc, { state: 'starting' })) } },
+        { at: 100, error: new ApiError(status.UNAVAILABLE, 'cannot reach the controller') },
+      ],
       [{ at: 0, step: { service: pbService(svc), tasks: pbTasks(t), runningForMs: { [t.id]: 10_000 } } }],
     ]);
     const lines: string[] = [];
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk, watch, onProgress: (_t, l) => lines.push(l) });
     expect(o!.phase).toBe('converged');
     expect(opened()).toBe(2);
-    expect(lines).toEqual(['0/1 running, 1 starting', 'waiting for the controller: cannot reach the controller', 'converged: 1/1 running (revision 1)']);
+    expect(lines).toEqual([
+      '0/1 running, 1 starting',
+      'waiting for the controller: cannot reach the controller',
+      'converged: 1/1 running (revision 1)',
+    ]);
 
     const clk2 = clock();
-    const gone = fakeWatch(clk2, [[{ at: 0, step: { service: pbService(svc), tasks: pbTasks(mockTask(svc, { state: 'starting' })) } }, { at: 100, step: { deleted: true } }, { at: 100, end: true }]]);
+    const gone = fakeWatch(clk2, [
+      [
+        { at: 0, step: { service: pbService(svc), tasks: pbTasks(mockTask(svc, { state: 'starting' })) } },
+        { at: 100, step: { deleted: true } },
+        { at: 100, end: true },
+      ],
+    ]);
     const [d] = await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk2, watch: gone.watch });
     expect(d).toMatchObject({ phase: 'failed', reason: 'the service was deleted' });
     const clk3 = clock();
     const missing = fakeWatch(clk3, [[{ at: 0, error: new ApiError(status.NOT_FOUND, 'service default/web not found') }]]);
-    expect((await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk3, watch: missing.watch }))[0]).toMatchObject({ phase: 'failed', reason: 'the service was deleted' });
+    expect((await waitForServices(noClient, [target], { timeoutMs: 60_000, ...clk3, watch: missing.watch }))[0]).toMatchObject({
+      phase: 'failed',
+      reason: 'the service was deleted',
+    });
   });
 
   it('a controller without the watch (UNIMPLEMENTED) is polled instead', async () => {
@@ -215,9 +247,23 @@ describe('waitForServices, watching', () => {
   it('times out naming what was missing when nothing converges', async () => {
     const svc = mockService({ replicas: 1 });
     const clk = clock();
-    const { watch } = fakeWatch(clk, [[{ at: 0, step: { service: pbService(svc), tasks: pbTasks(mockTask(svc, { nodeId: '', state: 'pending', status: { message: 'no suitable node: n1: memory short by 1Gi' } })) } }]]);
+    const { watch } = fakeWatch(clk, [
+      [
+        {
+          at: 0,
+          step: {
+            service: pbService(svc),
+            tasks: pbTasks(
+              mockTask(svc, { nodeId: '', state: 'pending', status: { message: 'no suitable node: n1: memory short by 1Gi' } }),
+            ),
+          },
+        },
+      ],
+    ]);
     const [o] = await waitForServices(noClient, [target], { timeoutMs: 10_000, ...clk, watch });
-    expect(waitFailure([o!])).toBe('service/default/web: timed out: not converged within 10s: 0/1 running, 1 pending (no suitable node: n1: memory short by 1Gi)');
+    expect(waitFailure([o!])).toBe(
+      'service/default/web: timed out: not converged within 10s: 0/1 running, 1 pending (no suitable node: n1: memory short by 1Gi)',
+    );
     expect(clk.now()).toBe(T0 + 10_000);
   });
 });
@@ -248,7 +294,10 @@ describe('waitForServices, polling', () => {
   it('a container seen running for a moment and then failing is not taken for converged', async () => {
     const svc = mockService({ replicas: 1 });
     const run = (i: number) => ({ ...mockTask(svc, { instance: i }), createdAtMs: T0 + i });
-    const fail = (i: number) => ({ ...mockTask(svc, { instance: i, state: 'failed', desiredState: 'shutdown', status: { message: 'container exited with code 3' } }), createdAtMs: T0 + i });
+    const fail = (i: number) => ({
+      ...mockTask(svc, { instance: i, state: 'failed', desiredState: 'shutdown', status: { message: 'container exited with code 3' } }),
+      createdAtMs: T0 + i,
+    });
     const { client } = fakeClient([
       { svc, tasks: [run(0)] },
       { svc, tasks: [fail(0), run(1)] },
@@ -262,11 +311,15 @@ describe('waitForServices, polling', () => {
 
   it('times out with the pending reason', async () => {
     const svc = mockService({ replicas: 1 });
-    const { client, polls } = fakeClient([{ svc, tasks: [mockTask(svc, { nodeId: '', state: 'pending', status: { message: 'no suitable node: n1: memory short by 1Gi' } })] }]);
+    const { client, polls } = fakeClient([
+      { svc, tasks: [mockTask(svc, { nodeId: '', state: 'pending', status: { message: 'no suitable node: n1: memory short by 1Gi' } })] },
+    ]);
     const [o] = await waitForServices(client, [target], { timeoutMs: 10_000, pollMs: 500, ...clock() });
     expect(o!.phase).toBe('timeout');
     expect(polls()).toBeLessThanOrEqual(22); // bounded by timeout / poll
-    expect(waitFailure([o!])).toBe('service/default/web: timed out: not converged within 10s: 0/1 running, 1 pending (no suitable node: n1: memory short by 1Gi)');
+    expect(waitFailure([o!])).toBe(
+      'service/default/web: timed out: not converged within 10s: 0/1 running, 1 pending (no suitable node: n1: memory short by 1Gi)',
+    );
   });
 
   it('a stuck rollout says so at once, then fails when the rollout does (its progress deadline)', async () => {
@@ -274,21 +327,48 @@ describe('waitForServices, polling', () => {
     const taken = 'no suitable node: 1 node: port 8081/tcp taken by default/web';
     const tasks = [mockTask(svc, { slot: 1 }), mockTask(svc, { slot: 2, nodeId: '', state: 'pending', status: { message: taken } })];
     const { client } = fakeClient([{ svc, tasks }]);
-    const stuck = { revision: 2, state: 'updating', done: false, rollbackOf: 0, message: 'rolling out revision 2', stuck: `web.2 pending: ${taken}`, progressDeadlineMs: 5_000 };
-    const failed = { revision: 3, state: 'rollback_started', done: false, rollbackOf: 2, message: `revision 2 failed (no progress for 5s (update.progressDeadline): web.2 pending: ${taken}): rolling back to the spec of revision 1` };
+    const stuck = {
+      revision: 2,
+      state: 'updating',
+      done: false,
+      rollbackOf: 0,
+      message: 'rolling out revision 2',
+      stuck: `web.2 pending: ${taken}`,
+      progressDeadlineMs: 5_000,
+    };
+    const failed = {
+      revision: 3,
+      state: 'rollback_started',
+      done: false,
+      rollbackOf: 2,
+      message: `revision 2 failed (no progress for 5s (update.progressDeadline): web.2 pending: ${taken}): rolling back to the spec of revision 1`,
+    };
     let calls = 0;
     const lines: string[] = [];
     const [o] = await waitForServices(client, [{ ...target, revision: 2 }], {
-      timeoutMs: 60_000, ...clock(), onProgress: (_t, l) => lines.push(l), rollout: async () => (++calls <= 3 ? stuck : failed),
+      timeoutMs: 60_000,
+      ...clock(),
+      onProgress: (_t, l) => lines.push(l),
+      rollout: async () => (++calls <= 3 ? stuck : failed),
     });
-    expect(lines[0]).toBe(`stuck: web.2 pending: ${taken} (the rollout fails after 5s without progress: update.progressDeadline); 1/2 running (1 just started), 1 pending (${taken})`);
+    expect(lines[0]).toBe(
+      `stuck: web.2 pending: ${taken} (the rollout fails after 5s without progress: update.progressDeadline); 1/2 running (1 just started), 1 pending (${taken})`,
+    );
     expect(o!.phase).toBe('failed');
     expect(o!.reason).toBe(`rollout of revision 2 failed and was rolled back: ${failed.message}`);
   });
 
   it('a crash loop fails at once and abandons the others', async () => {
     const bad = mockService({ name: 'web', replicas: 1 });
-    const ends = [0, 1, 2].map((i) => ({ ...mockTask(bad, { instance: i, state: 'failed' as const, desiredState: 'shutdown' as const, status: { message: 'container exited with code 3' } }), createdAtMs: T0 + i }));
+    const ends = [0, 1, 2].map((i) => ({
+      ...mockTask(bad, {
+        instance: i,
+        state: 'failed' as const,
+        desiredState: 'shutdown' as const,
+        status: { message: 'container exited with code 3' },
+      }),
+      createdAtMs: T0 + i,
+    }));
     const api = mockService({ name: 'api', uid: 'u2', replicas: 1 });
     const { client } = fakeClient([{ svc: bad, tasks: ends }], { api: { svc: api, tasks: [mockTask(api, { state: 'starting' })] } });
     const outcomes = await waitForServices(client, [target, { namespace: 'default', name: 'api' }], { timeoutMs: 60_000, ...clock() });

@@ -25,8 +25,21 @@ import { silentLogger } from '../../proto/src/log.js';
 import { mockNode, mockService, mockTask, T0 } from './fixtures.js';
 
 const svc = mockService({ replicas: 3 });
-const revision: RevisionRecord = { namespace: 'default', name: 'web', specRevision: 2, spec: svc.spec, labels: { a: 'b' }, createdAtMs: T0, cause: 'apply' };
-const secret: SecretRecord = { meta: svc.meta, keys: [{ name: 'pw', sizeBytes: 3 }], version: 1, sealed: { alg: 'aes-256-gcm', keyId: '0123456789abcdef', iv: 'aXY=', tag: 'dGFn', ciphertext: 'Y3Q=' } };
+const revision: RevisionRecord = {
+  namespace: 'default',
+  name: 'web',
+  specRevision: 2,
+  spec: svc.spec,
+  labels: { a: 'b' },
+  createdAtMs: T0,
+  cause: 'apply',
+};
+const secret: SecretRecord = {
+  meta: svc.meta,
+  keys: [{ name: 'pw', sizeBytes: 3 }],
+  version: 1,
+  sealed: { alg: 'aes-256-gcm', keyId: '0123456789abcdef', iv: 'aXY=', tag: 'dGFn', ciphertext: 'Y3Q=' },
+};
 
 /** A codec with one of its records (typed together, then erased for the table). */
 const of = <T>(codec: Codec<T>, record: T): [Codec<unknown>, unknown] => [codec, record];
@@ -35,11 +48,22 @@ const of = <T>(codec: Codec<T>, record: T): [Codec<unknown>, unknown] => [codec,
 const good: Array<[Codec<unknown>, unknown]> = [
   of(serviceCodec, { ...svc, restartGeneration: 2 }),
   of(revisionCodec, revision),
-  of(taskCodec, { ...mockTask(svc, { status: { ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp', hostIp: '' }], restarts: 1 } }), avoidNodes: ['n2'], priorFailures: 1 }),
+  of(taskCodec, {
+    ...mockTask(svc, { status: { ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp', hostIp: '' }], restarts: 1 } }),
+    avoidNodes: ['n2'],
+    priorFailures: 1,
+  }),
   of(nodeCodec, { ...mockNode('n1'), lastContactMs: T0, unavailablePorts: [] }),
   of(rolloutCodec, { ...rollbackRecord(svc, 2, 1, 'unhealthy', T0), progressMark: { updated: 1, outdated: 2 } }),
   of(secretCodec, secret),
-  of(registryCredentialCodec, { namespace: 'default', name: 'reg', server: 'registry.example.com', username: 'u', password: 'p', updatedAtMs: T0 }),
+  of(registryCredentialCodec, {
+    namespace: 'default',
+    name: 'reg',
+    server: 'registry.example.com',
+    username: 'u',
+    password: 'p',
+    updatedAtMs: T0,
+  }),
   of(memberCodec, { id: 'c1', apiAddress: '127.0.0.1:7000', metricsAddress: '', startedAtMs: T0 }),
   of(leaderCodec, { id: 'c1', address: '127.0.0.1:7000', incarnation: 'abc' }),
   of(eventCodec, { type: 'task.state', namespace: 'default', service: 'web', slot: 1, state: 'running', message: 'm' }),
@@ -81,14 +105,18 @@ describe('record codecs', () => {
 
   it('a missing scalar says what was expected', () => {
     const { deleting: _d, ...rest } = svc;
-    expect(decodeError(serviceCodec, JSON.stringify(rest)).message).toBe('service record at /berth/v1/x: deleting: missing (expected a boolean)');
+    expect(decodeError(serviceCodec, JSON.stringify(rest)).message).toBe(
+      'service record at /berth/v1/x: deleting: missing (expected a boolean)',
+    );
     expect(decodeError(serviceCodec, JSON.stringify({ ...svc, meta: { ...svc.meta, uid: null } })).field).toBe('meta.uid');
     expect(decodeError(serviceCodec, JSON.stringify({ ...svc, spec: { ...svc.spec, image: 7 } })).field).toBe('spec.image');
   });
 
   it('an optional field is checked when present', () => {
     expect(decodeError(serviceCodec, JSON.stringify({ ...svc, restartGeneration: '2' })).field).toBe('restartGeneration');
-    expect(decodeError(taskCodec, JSON.stringify({ ...mockTask(svc), avoidNodes: 'n2' })).message).toContain('avoidNodes: expected an array, got string');
+    expect(decodeError(taskCodec, JSON.stringify({ ...mockTask(svc), avoidNodes: 'n2' })).message).toContain(
+      'avoidNodes: expected an array, got string',
+    );
     expect(decodeError(rolloutCodec, JSON.stringify({ ...rollbackRecord(svc, 2, 1, 'x', T0), failedSlots: {} })).field).toBe('failedSlots');
   });
 

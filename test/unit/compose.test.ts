@@ -3,7 +3,15 @@
 // variables) becomes Berth manifests that validate; every key that is not honoured is reported
 // by its path; what cannot be converted is an error naming its path.
 import { describe, expect, it } from 'vitest';
-import { berthName, convertCompose, dockerBytes, goDurationMs, isComposeDocument, shellWords, type ComposeContext } from '../../cli/src/compose/convert.js';
+import {
+  berthName,
+  convertCompose,
+  dockerBytes,
+  goDurationMs,
+  isComposeDocument,
+  shellWords,
+  type ComposeContext,
+} from '../../cli/src/compose/convert.js';
 import { interpolate, parseEnvFile } from '../../cli/src/compose/interpolate.js';
 import { parseDocuments } from '../../cli/src/manifest.js';
 import { checkDocuments } from '../../cli/src/documents.js';
@@ -159,7 +167,10 @@ describe('Compose import of a realistic file', () => {
 
   it('maps the api service: name made DNS-1123, entrypoint, env map, user, stop, tmpfs, labels, legacy limits, host network', () => {
     const api = r.manifests[1]!;
-    expect(api['metadata']).toEqual({ name: 'api-v2', labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'api_v2' } });
+    expect(api['metadata']).toEqual({
+      name: 'api-v2',
+      labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'api_v2' },
+    });
     expect(api['spec']).toEqual({
       image: 'registry.local:5000/shop/api:2.1',
       entrypoint: ['/app/api'],
@@ -169,7 +180,10 @@ describe('Compose import of a realistic file', () => {
       stop: { signal: 'SIGINT', gracePeriod: '90s' },
       workingDir: '/app',
       user: '1000',
-      volumes: [{ type: 'tmpfs', target: '/tmp' }, { type: 'tmpfs', target: '/run', size: '16Mi', mode: '0755' }],
+      volumes: [
+        { type: 'tmpfs', target: '/tmp' },
+        { type: 'tmpfs', target: '/run', size: '16Mi', mode: '0755' },
+      ],
       networkMode: 'host',
       labels: { 'com.example.team': 'shop', 'com.example.tier': 'api' },
       init: true,
@@ -191,14 +205,16 @@ describe('Compose import of a realistic file', () => {
       'services.web.deploy.placement.constraints[0]',
       'services.api_v2.build',
     ]);
-    expect(r.ignored.find((i) => i.path === 'services.web.deploy.placement.constraints[0]')!.message).toMatch(/^not honoured: unknown attribute "node.role"/);
+    expect(r.ignored.find((i) => i.path === 'services.web.deploy.placement.constraints[0]')!.message).toMatch(
+      /^not honoured: unknown attribute "node.role"/,
+    );
     expect(r.ignored.every((i) => i.message.startsWith('not honoured: '))).toBe(true);
   });
 
   it('notes renames and values the environment does not have', () => {
     expect(r.notes).toEqual([
       { path: 'services.web.restart', message: 'deploy.restart_policy is used instead' },
-      { path: 'services.web.healthcheck.timeout', message: '30s (Docker\'s default) is longer than the interval; Berth uses 10s' },
+      { path: 'services.web.healthcheck.timeout', message: "30s (Docker's default) is longer than the interval; Berth uses 10s" },
       { path: 'services.web.environment[2]', message: 'MISSING takes its value from the environment, where it is not set; left out' },
       { path: 'services.api_v2', message: 'named api-v2 in Berth (names are DNS-1123 labels)' },
       { path: 'services.api_v2.environment.TOKEN', message: 'TOKEN takes its value from the environment, where it is not set; left out' },
@@ -208,20 +224,45 @@ describe('Compose import of a realistic file', () => {
 
 describe('Compose import errors name their path', () => {
   it.each([
-    ['a volume not declared at the top level', 'services:\n  a:\n    image: x\n    volumes: ["data:/data"]\n', 'services.a.volumes[0]', /which the top-level volumes do not declare/],
+    [
+      'a volume not declared at the top level',
+      'services:\n  a:\n    image: x\n    volumes: ["data:/data"]\n',
+      'services.a.volumes[0]',
+      /which the top-level volumes do not declare/,
+    ],
     ['a port it cannot read', 'services:\n  a:\n    image: x\n    ports: ["80:http"]\n', 'services.a.ports[0]', /cannot read "80:http"/],
-    ['ranges of different length', 'services:\n  a:\n    image: x\n    ports: ["8000-8002:80-81"]\n', 'services.a.ports[0]', /differ in length/],
+    [
+      'ranges of different length',
+      'services:\n  a:\n    image: x\n    ports: ["8000-8002:80-81"]\n',
+      'services.a.ports[0]',
+      /differ in length/,
+    ],
     ['a range too long', 'services:\n  a:\n    image: x\n    ports: ["1000-2000:1000-2000"]\n', 'services.a.ports[0]', /at most 100 ports/],
     ['a build without an image', 'services:\n  a:\n    build: .\n', 'services.a.image', /does not build images/],
     ['no image', 'services:\n  a:\n    command: x\n', 'services.a.image', /required field is missing/],
     ['a name that cannot be a DNS label', 'services:\n  "-x-":\n    image: x\n', 'services.-x-', /cannot become a Berth name/],
     ['two names that meet', 'services:\n  a_b:\n    image: x\n  a-b:\n    image: x\n', 'services.a-b', /like services\.a_b/],
-    ['a required variable', 'services:\n  a:\n    image: ${IMAGE:?set IMAGE}\n', 'services.a.image', /required variable IMAGE is not set: set IMAGE/],
+    [
+      'a required variable',
+      'services:\n  a:\n    image: ${IMAGE:?set IMAGE}\n',
+      'services.a.image',
+      /required variable IMAGE is not set: set IMAGE/,
+    ],
     ['an unterminated quote', "services:\n  a:\n    image: x\n    command: echo 'hi\n", 'services.a.command', /unterminated single quote/],
     ['a bad memory size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', 'services.a.mem_limit', /expected a size such as 512m/],
     ['a bad duration', 'services:\n  a:\n    image: x\n    stop_grace_period: 10\n', 'services.a.stop_grace_period', /expected a duration/],
-    ['an env_file that is missing', 'services:\n  a:\n    image: x\n    env_file: nope.env\n', 'services.a.env_file', /cannot read \/home\/me\/shop\/nope.env/],
-    ['an npipe volume', 'services:\n  a:\n    image: x\n    volumes: [{ type: npipe, source: x, target: /x }]\n', 'services.a.volumes[0].type', /not supported/],
+    [
+      'an env_file that is missing',
+      'services:\n  a:\n    image: x\n    env_file: nope.env\n',
+      'services.a.env_file',
+      /cannot read \/home\/me\/shop\/nope.env/,
+    ],
+    [
+      'an npipe volume',
+      'services:\n  a:\n    image: x\n    volumes: [{ type: npipe, source: x, target: /x }]\n',
+      'services.a.volumes[0].type',
+      /not supported/,
+    ],
   ])('%s', (_what, text, path, message) => {
     const r = convert(text);
     expect(r.errors.find((e) => e.path === path)?.message, JSON.stringify(r.errors)).toMatch(message);
@@ -238,7 +279,7 @@ describe('Compose import errors name their path', () => {
   });
 });
 
-describe('Compose lifecycle and placement keys map onto Berth\'s fields', () => {
+describe("Compose lifecycle and placement keys map onto Berth's fields", () => {
   const spec = (service: string): Record<string, unknown> => {
     const r = convert(`services:\n  a:\n    image: x\n${service.replace(/^/gm, '    ')}\n`);
     expect(r.errors).toEqual([]);
@@ -249,9 +290,18 @@ describe('Compose lifecycle and placement keys map onto Berth\'s fields', () => 
   };
 
   it.each([
-    ['test: curl -f http://localhost/', { exec: { command: ['/bin/sh', '-c', 'curl -f http://localhost/'] }, interval: '30s', timeout: '30s', retries: 3, startPeriod: '0s' }],
-    ['test: ["CMD-SHELL", "pg_isready"]\n  interval: 5s\n  timeout: 2s\n  retries: 5\n  start_period: 1m', { exec: { command: ['/bin/sh', '-c', 'pg_isready'] }, interval: '5s', timeout: '2s', retries: 5, startPeriod: '1m' }],
-    ['test: ["CMD", "true"]\n  interval: 1m30s', { exec: { command: ['true'] }, interval: '90s', timeout: '30s', retries: 3, startPeriod: '0s' }],
+    [
+      'test: curl -f http://localhost/',
+      { exec: { command: ['/bin/sh', '-c', 'curl -f http://localhost/'] }, interval: '30s', timeout: '30s', retries: 3, startPeriod: '0s' },
+    ],
+    [
+      'test: ["CMD-SHELL", "pg_isready"]\n  interval: 5s\n  timeout: 2s\n  retries: 5\n  start_period: 1m',
+      { exec: { command: ['/bin/sh', '-c', 'pg_isready'] }, interval: '5s', timeout: '2s', retries: 5, startPeriod: '1m' },
+    ],
+    [
+      'test: ["CMD", "true"]\n  interval: 1m30s',
+      { exec: { command: ['true'] }, interval: '90s', timeout: '30s', retries: 3, startPeriod: '0s' },
+    ],
   ])('healthcheck %j', (hc, health) => {
     expect(spec(`healthcheck:\n  ${hc}`)['health']).toEqual(health);
   });
@@ -285,17 +335,30 @@ describe('Compose lifecycle and placement keys map onto Berth\'s fields', () => 
     preferences: [{ spread: node.labels.zone }]`);
     expect(s['replicas']).toBe(3);
     expect(s['restart']).toEqual({ policy: 'on-failure', maxAttempts: 3, backoff: { initial: '5s', resetAfter: '2m' } });
-    expect(s['update']).toEqual({ delay: '10s', order: 'stop-first', failureAction: 'pause', monitor: '30s', maxFailureRatio: 0.2, maxUnavailable: 2 });
+    expect(s['update']).toEqual({
+      delay: '10s',
+      order: 'stop-first',
+      failureAction: 'pause',
+      monitor: '30s',
+      maxFailureRatio: 0.2,
+      maxUnavailable: 2,
+    });
     expect(s['placement']).toEqual({ constraints: ['node.labels.zone == a', 'node.platform.os == linux'], spreadBy: 'node.labels.zone' });
     expect(spec('deploy:\n  update_config: { parallelism: 0 }')['update']).toEqual({ maxSurge: '100%' });
     expect(spec('deploy:\n  replicas: 4\n  placement: { max_replicas_per_node: 2 }')['placement']).toEqual({ maxPerNode: 2 });
   });
 
   it('errors in lifecycle keys name their path', () => {
-    expect(convert('services:\n  a:\n    image: x\n    restart: sometimes\n').errors).toEqual([{ path: 'services.a.restart', message: 'expected no, always, on-failure[:N] or unless-stopped, got "sometimes"' }]);
-    expect(convert('services:\n  a:\n    image: x\n    healthcheck: { interval: 5s }\n').errors).toEqual([{ path: 'services.a.healthcheck.test', message: 'required: the command of the check' }]);
+    expect(convert('services:\n  a:\n    image: x\n    restart: sometimes\n').errors).toEqual([
+      { path: 'services.a.restart', message: 'expected no, always, on-failure[:N] or unless-stopped, got "sometimes"' },
+    ]);
+    expect(convert('services:\n  a:\n    image: x\n    healthcheck: { interval: 5s }\n').errors).toEqual([
+      { path: 'services.a.healthcheck.test', message: 'required: the command of the check' },
+    ]);
     expect(convert('services:\n  a:\n    image: x\n    deploy: { mode: replicated-job }\n').errors[0]!.path).toBe('services.a.deploy.mode');
-    expect(convert('services:\n  a:\n    image: x\n    deploy: { restart_policy: { condition: sometimes } }\n').errors[0]!.path).toBe('services.a.deploy.restart_policy.condition');
+    expect(convert('services:\n  a:\n    image: x\n    deploy: { restart_policy: { condition: sometimes } }\n').errors[0]!.path).toBe(
+      'services.a.deploy.restart_policy.condition',
+    );
   });
 });
 
@@ -316,12 +379,21 @@ describe('Compose detection and helpers', () => {
   });
 
   it('dockerBytes uses binary multiples, as Docker does', () => {
-    expect([dockerBytes('512M'), dockerBytes('1g'), dockerBytes('1.5G'), dockerBytes('64mb'), dockerBytes(1024), dockerBytes('100')]).toEqual([512 * 2 ** 20, 2 ** 30, 1.5 * 2 ** 30, 64 * 2 ** 20, 1024, 100]);
+    expect([
+      dockerBytes('512M'),
+      dockerBytes('1g'),
+      dockerBytes('1.5G'),
+      dockerBytes('64mb'),
+      dockerBytes(1024),
+      dockerBytes('100'),
+    ]).toEqual([512 * 2 ** 20, 2 ** 30, 1.5 * 2 ** 30, 64 * 2 ** 20, 1024, 100]);
     expect(typeof dockerBytes('12 apples')).toBe('string');
   });
 
   it('goDurationMs reads Go durations', () => {
-    expect([goDurationMs('1m30s'), goDurationMs('500ms'), goDurationMs('1.5s'), goDurationMs('10us'), goDurationMs('2h')]).toEqual([90_000, 500, 1500, 1, 7_200_000]);
+    expect([goDurationMs('1m30s'), goDurationMs('500ms'), goDurationMs('1.5s'), goDurationMs('10us'), goDurationMs('2h')]).toEqual([
+      90_000, 500, 1500, 1, 7_200_000,
+    ]);
     expect(typeof goDurationMs('10')).toBe('string');
   });
 
@@ -333,13 +405,19 @@ describe('Compose detection and helpers', () => {
   it('interpolation: defaults, alternatives, $$ and unset variables', () => {
     const r = interpolate({ a: '${A:-x}-${B-y}-${C:+z}-${D+w}-$$E-$F', b: ['${E}'], 'x-keep': '${NOPE}' }, { A: '', B: '', C: '1', D: '' });
     expect(r.value).toEqual({ a: 'x--z-w-$E-', b: [''], 'x-keep': '${NOPE}' });
-    expect(r.unset.map((u) => `${u.path} ${u.message}`)).toEqual(['a variable F is not set; using an empty string', 'b[0] variable E is not set; using an empty string']);
+    expect(r.unset.map((u) => `${u.path} ${u.message}`)).toEqual([
+      'a variable F is not set; using an empty string',
+      'b[0] variable E is not set; using an empty string',
+    ]);
     expect(interpolate('${A:?}', {}).errors).toEqual([{ path: '', message: 'required variable A is not set' }]);
     expect(interpolate('${', {}).errors[0]!.message).toMatch(/invalid interpolation/);
   });
 
   it('parseEnvFile: comments, quotes, export, bare names', () => {
-    expect(parseEnvFile('# c\nA=1\nB="x y"\nC=\'z\'\nexport D=2\nE\nF=v # trailing\n\nG=')).toEqual({ vars: { A: '1', B: 'x y', C: 'z', D: '2', E: undefined, F: 'v', G: '' }, problems: [] });
+    expect(parseEnvFile('# c\nA=1\nB="x y"\nC=\'z\'\nexport D=2\nE\nF=v # trailing\n\nG=')).toEqual({
+      vars: { A: '1', B: 'x y', C: 'z', D: '2', E: undefined, F: 'v', G: '' },
+      problems: [],
+    });
     expect(parseEnvFile('not a line').problems).toEqual([{ line: 1, message: 'expected KEY=VALUE, got "not a line"' }]);
   });
 });

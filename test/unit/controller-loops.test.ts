@@ -40,7 +40,8 @@ class RecordingStore extends MemoryStore {
   override async commit(ops: WriteOp[]): Promise<number> {
     const rev = await super.commit(ops);
     for (const o of ops) {
-      if ((o.op === 'create' || o.op === 'update') && o.key.startsWith(this.tasksPrefix)) this.taskWrites.push({ op: o.op, task: JSON.parse(o.value) as TaskRecord });
+      if ((o.op === 'create' || o.op === 'update') && o.key.startsWith(this.tasksPrefix))
+        this.taskWrites.push({ op: o.op, task: JSON.parse(o.value) as TaskRecord });
     }
     return rev;
   }
@@ -48,7 +49,16 @@ class RecordingStore extends MemoryStore {
 
 const node: NodeRecord = {
   id: 'n1',
-  description: { hostname: 'h', capacity: { cpuMilli: 2000, memoryBytes: 2 ** 30 }, engineVersion: '', os: 'linux', arch: 'amd64', labels: {}, address: '127.0.0.1', agentVersion: '' },
+  description: {
+    hostname: 'h',
+    capacity: { cpuMilli: 2000, memoryBytes: 2 ** 30 },
+    engineVersion: '',
+    os: 'linux',
+    arch: 'amd64',
+    labels: {},
+    address: '127.0.0.1',
+    agentVersion: '',
+  },
   state: 'ready',
   availability: 'active',
   labels: {},
@@ -72,7 +82,9 @@ async function harness() {
   ]);
   /** The task records as stored (not as cached), by slot. */
   const stored = async (): Promise<TaskRecord[]> =>
-    (await store.list(keys.tasks)).items.map((kv) => JSON.parse(kv.value) as TaskRecord).sort((a, b) => a.slot - b.slot || a.createdAtMs - b.createdAtMs);
+    (await store.list(keys.tasks)).items
+      .map((kv) => JSON.parse(kv.value) as TaskRecord)
+      .sort((a, b) => a.slot - b.slot || a.createdAtMs - b.createdAtMs);
   const cached = (): TaskRecord[] => cache.tasks.list().map((t) => t.value);
   const stop = async (): Promise<void> => {
     ac.abort();

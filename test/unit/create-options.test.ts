@@ -11,11 +11,17 @@ import { FakeRuntime } from './fake-runtime.js';
 const MiB = 2 ** 20;
 
 function spec(fields: Record<string, unknown>): ServiceSpec {
-  const r = validateServiceManifest({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'web' }, spec: { image: 'busybox', ...fields } });
+  const r = validateServiceManifest({
+    apiVersion: 'berth.dev/v1',
+    kind: 'Service',
+    metadata: { name: 'web' },
+    spec: { image: 'busybox', ...fields },
+  });
   if (!r.ok) throw new Error(JSON.stringify(r.issues));
   return r.value.spec;
 }
-const create = (fields: Record<string, unknown>, image = {}) => createOptions({ name: 'c1', labels: { 'berth.task': 't1' }, spec: spec(fields) }, image);
+const create = (fields: Record<string, unknown>, image = {}) =>
+  createOptions({ name: 'c1', labels: { 'berth.task': 't1' }, spec: spec(fields) }, image);
 
 describe('createOptions', () => {
   it('a minimal spec: image, Berth labels, no restart by the engine, stop signal and timeout', () => {
@@ -32,7 +38,10 @@ describe('createOptions', () => {
   });
 
   it('command line: entrypoint, command and args', () => {
-    expect(create({ entrypoint: ['sh', '-c'], command: ['echo $0', 'x'], args: ['y'] })).toMatchObject({ Entrypoint: ['sh', '-c'], Cmd: ['echo $0', 'x', 'y'] });
+    expect(create({ entrypoint: ['sh', '-c'], command: ['echo $0', 'x'], args: ['y'] })).toMatchObject({
+      Entrypoint: ['sh', '-c'],
+      Cmd: ['echo $0', 'x', 'y'],
+    });
     expect(create({ command: ['httpd', '-f'] })).toMatchObject({ Cmd: ['httpd', '-f'] });
     expect(create({ command: ['httpd', '-f'] })).not.toHaveProperty('Entrypoint');
     // args alone are appended to the image's CMD...
@@ -52,13 +61,20 @@ describe('createOptions', () => {
   });
 
   it('env, working dir and user', () => {
-    expect(create({ env: { B: 2, A: 'x=y' }, workingDir: '/srv', user: '1000:1000' })).toMatchObject({ Env: ['A=x=y', 'B=2'], WorkingDir: '/srv', User: '1000:1000' });
+    expect(create({ env: { B: 2, A: 'x=y' }, workingDir: '/srv', user: '1000:1000' })).toMatchObject({
+      Env: ['A=x=y', 'B=2'],
+      WorkingDir: '/srv',
+      User: '1000:1000',
+    });
   });
 
   it('ports: exposed and bound, with protocol, host IP and host port', () => {
     const o = create({ ports: [{ containerPort: 80 }, { containerPort: 53, protocol: 'udp', hostPort: 5353, hostIP: '127.0.0.2' }] });
     expect(o.ExposedPorts).toEqual({ '80/tcp': {}, '53/udp': {} });
-    expect(o.HostConfig?.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '' }], '53/udp': [{ HostIp: '127.0.0.2', HostPort: '5353' }] });
+    expect(o.HostConfig?.PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '' }],
+      '53/udp': [{ HostIp: '127.0.0.2', HostPort: '5353' }],
+    });
   });
 
   it('volumes: named, anonymous, bind read-only, tmpfs with size and mode', () => {
@@ -82,12 +98,20 @@ describe('createOptions', () => {
   });
 
   it('resources: limits, CPU in billionths, memory reservation', () => {
-    expect(create({ resources: { cpu: 0.25, memory: '32Mi', limits: { cpu: 1.5, memory: '128Mi' } } }).HostConfig).toMatchObject({ Memory: 128 * MiB, NanoCpus: 1_500_000_000, MemoryReservation: 32 * MiB });
+    expect(create({ resources: { cpu: 0.25, memory: '32Mi', limits: { cpu: 1.5, memory: '128Mi' } } }).HostConfig).toMatchObject({
+      Memory: 128 * MiB,
+      NanoCpus: 1_500_000_000,
+      MemoryReservation: 32 * MiB,
+    });
     expect(create({}).HostConfig).not.toHaveProperty('Memory');
   });
 
   it('network mode, container labels (Berth labels win), logging', () => {
-    const o = create({ networkMode: 'host', labels: { team: 'ops', 'com.example/x': 1 }, logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': 3 } } });
+    const o = create({
+      networkMode: 'host',
+      labels: { team: 'ops', 'com.example/x': 1 },
+      logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': 3 } },
+    });
     expect(o.HostConfig?.NetworkMode).toBe('host');
     expect(o.Labels).toEqual({ team: 'ops', 'com.example/x': '1', 'berth.task': 't1' });
     expect(o.HostConfig?.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } });
@@ -95,7 +119,13 @@ describe('createOptions', () => {
   });
 
   it('stop, init, read-only root filesystem and capabilities (canonical names)', () => {
-    const o = create({ stop: { signal: 'SIGQUIT', gracePeriod: '1500ms' }, init: true, readOnlyRootFilesystem: true, capDrop: ['ALL'], capAdd: ['cap_net_bind_service', 'CHOWN'] });
+    const o = create({
+      stop: { signal: 'SIGQUIT', gracePeriod: '1500ms' },
+      init: true,
+      readOnlyRootFilesystem: true,
+      capDrop: ['ALL'],
+      capAdd: ['cap_net_bind_service', 'CHOWN'],
+    });
     expect(o).toMatchObject({ StopSignal: 'SIGQUIT', StopTimeout: 2 });
     expect(o.HostConfig).toMatchObject({ Init: true, ReadonlyRootfs: true, CapDrop: ['ALL'], CapAdd: ['NET_BIND_SERVICE', 'CHOWN'] });
     expect(create({ init: false }).HostConfig?.Init).toBe(false);
@@ -118,16 +148,30 @@ describe('host path allowlist', () => {
   });
 
   it('names the refused path and what the node allows', () => {
-    const s = spec({ volumes: [{ type: 'bind', source: '/srv/data/x', target: '/a' }, { type: 'bind', source: '/etc', target: '/b' }, { type: 'volume', source: 'etc', target: '/c' }] });
-    expect(hostPathRefusal(s, ['/srv/data'])).toBe('host path /etc is not allowed on this node: it allows only /srv/data (agent flag --allow-host-path)');
-    expect(hostPathRefusal(s, [])).toBe('host path /srv/data/x is not allowed: this node allows no host paths (start its agent with --allow-host-path)');
+    const s = spec({
+      volumes: [
+        { type: 'bind', source: '/srv/data/x', target: '/a' },
+        { type: 'bind', source: '/etc', target: '/b' },
+        { type: 'volume', source: 'etc', target: '/c' },
+      ],
+    });
+    expect(hostPathRefusal(s, ['/srv/data'])).toBe(
+      'host path /etc is not allowed on this node: it allows only /srv/data (agent flag --allow-host-path)',
+    );
+    expect(hostPathRefusal(s, [])).toBe(
+      'host path /srv/data/x is not allowed: this node allows no host paths (start its agent with --allow-host-path)',
+    );
     expect(hostPathRefusal(s, ['/srv/data', '/etc'])).toBeUndefined();
   });
 
   it('the runtime guard refuses before the engine is asked, also through a symlink', async () => {
     const dir = '/srv/data';
     // A fake filesystem: /srv/data/link is a symlink to /etc; /srv/data/sub does not exist yet.
-    const fs = new Map([[dir, dir], [`${dir}/link`, '/etc'], ['/etc', '/etc']]);
+    const fs = new Map([
+      [dir, dir],
+      [`${dir}/link`, '/etc'],
+      ['/etc', '/etc'],
+    ]);
     const fake = new FakeRuntime();
     const rt = guardHostPaths(fake, [dir], async (p) => fs.get(p));
     const req = (source: string) => ({ name: 'c', labels: {}, spec: spec({ volumes: [{ type: 'bind', source, target: '/x' }] }) });

@@ -3,7 +3,15 @@
 // not a failed describe.
 import { describe, expect, it } from 'vitest';
 import type { BerthClient } from '../../cli/src/client.js';
-import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescription, serviceFields, taskFields } from '../../cli/src/describe.js';
+import {
+  NODE_SECTIONS,
+  SERVICE_SECTIONS,
+  TASK_SECTIONS,
+  nodeFields,
+  renderDescription,
+  serviceFields,
+  taskFields,
+} from '../../cli/src/describe.js';
 import type { EventsOf } from '../../cli/src/events-view.js';
 import * as convert from '../../proto/src/convert.js';
 import type { Event__Output } from '../../proto/gen/berth/v1/Event.js';
@@ -12,13 +20,28 @@ import type { Service__Output } from '../../proto/gen/berth/v1/Service.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
 import { mockNode, mockService, mockTask, T0 } from './fixtures.js';
 
-const ev = (over: Partial<Event__Output>): Event__Output => ({ type: 'task.state', namespace: 'default', service: 'web', node: 'n1', task: 't', slot: 1, state: 'running', message: 'container running', timeMs: T0, seq: 1, ...over });
+const ev = (over: Partial<Event__Output>): Event__Output => ({
+  type: 'task.state',
+  namespace: 'default',
+  service: 'web',
+  node: 'n1',
+  task: 't',
+  slot: 1,
+  state: 'running',
+  message: 'container running',
+  timeMs: T0,
+  seq: 1,
+  ...over,
+});
 
 describe('describe: Events section', () => {
   const asked: EventsOf[] = [];
   const events = async (of: EventsOf): Promise<Event__Output[]> => {
     asked.push(of);
-    return [ev({ type: 'service.applied', slot: 0, node: '', state: '', message: 'created at revision 1' }), ev({ message: 'evil\u001b[2J' })];
+    return [
+      ev({ type: 'service.applied', slot: 0, node: '', state: '', message: 'created at revision 1' }),
+      ev({ message: 'evil\u001b[2J' }),
+    ];
   };
   const ctx = { client: {} as BerthClient, now: T0 + 30_000, color: false, events };
 
@@ -27,17 +50,30 @@ describe('describe: Events section', () => {
     const task = convert.taskToPb(mockTask(svc)) as unknown as Task__Output;
     const service = { service: convert.serviceToPb(svc, 3) as unknown as Service__Output, tasks: [task] };
     const text = await renderDescription(serviceFields(service, ctx.now), SERVICE_SECTIONS, service, ctx);
-    expect(text.slice(text.indexOf('Events:'))).toBe([
-      'Events:',
-      '  AGE       TYPE              STATE     OBJECT     MESSAGE',
-      '  30s ago   service.applied   -         web        created at revision 1',
-      '  30s ago   task.state        running   web.1@n1   evil\\x1b[2J',
-      '',
-    ].join('\n'));
+    expect(text.slice(text.indexOf('Events:'))).toBe(
+      [
+        'Events:',
+        '  AGE       TYPE              STATE     OBJECT     MESSAGE',
+        '  30s ago   service.applied   -         web        created at revision 1',
+        '  30s ago   task.state        running   web.1@n1   evil\\x1b[2J',
+        '',
+      ].join('\n'),
+    );
     await renderDescription(taskFields({ task }, ctx.now), TASK_SECTIONS, { task }, ctx);
-    const node = { node: convert.nodeToPb(mockNode('n1'), { allocated: { cpuMilli: 0, memoryBytes: 0 }, tasks: 0, modRevision: 1 }) as unknown as Node__Output, tasks: [] };
+    const node = {
+      node: convert.nodeToPb(mockNode('n1'), {
+        allocated: { cpuMilli: 0, memoryBytes: 0 },
+        tasks: 0,
+        modRevision: 1,
+      }) as unknown as Node__Output,
+      tasks: [],
+    };
     await renderDescription(nodeFields(node, ctx.now), NODE_SECTIONS, node, ctx);
-    expect(asked).toEqual([{ namespace: 'default', service: 'web' }, { namespace: 'default', service: 'web', task: task.id }, { node: 'n1' }]);
+    expect(asked).toEqual([
+      { namespace: 'default', service: 'web' },
+      { namespace: 'default', service: 'web', task: task.id },
+      { node: 'n1' },
+    ]);
   });
 
   it('says why when the events cannot be read, and leaves the rest as it is', async () => {

@@ -4,7 +4,16 @@
 // missing container. Every call is logged so tests assert on what the agent did.
 import type { PortBinding } from '../../proto/src/model.js';
 import {
-  ContainerExistsError, type ContainerEvent, type ContainerInfo, type EventFilter, type ContainerSummary, type ContainerRuntime, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  ContainerExistsError,
+  type ContainerEvent,
+  type ContainerInfo,
+  type EventFilter,
+  type ContainerSummary,
+  type ContainerRuntime,
+  type CreateRequest,
+  type EngineInfo,
+  type ExecResult,
+  type PullAuth,
 } from '../../agent/src/runtime/runtime.js';
 
 export interface FakeContainer {
@@ -25,7 +34,8 @@ export interface FakeContainer {
   ipAddress?: string;
 }
 
-export type CallOp = 'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'summaries' | 'events' | 'execCheck';
+export type CallOp =
+  'info' | 'hasImage' | 'pullImage' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'list' | 'summaries' | 'events' | 'execCheck';
 
 export interface Call {
   op: CallOp;
@@ -128,10 +138,14 @@ export class FakeRuntime implements ContainerRuntime {
       // A registry that never answers: the pull ends only when aborted, or when a test releases it.
       await new Promise<void>((resolve, reject) => {
         this.releasePulls.push(resolve);
-        signal?.addEventListener('abort', () => {
-          this.abortedPulls.push(ref);
-          reject(new Error('aborted'));
-        }, { once: true });
+        signal?.addEventListener(
+          'abort',
+          () => {
+            this.abortedPulls.push(ref);
+            reject(new Error('aborted'));
+          },
+          { once: true },
+        );
       });
     }
     const err = this.pullError;

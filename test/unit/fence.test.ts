@@ -12,7 +12,10 @@ import { containerLabels } from '../../agent/src/task-runner.js';
 
 const NODE = 'n1';
 const dirs: string[] = [];
-afterEach(() => {
+/** Every fence a test made: their state writes end before the test's folder goes. */
+const fences: Fence[] = [];
+afterEach(async () => {
+  for (const f of fences.splice(0)) await f.settled();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -21,8 +24,18 @@ function setup(stateFile?: string) {
   const rt = new FakeRuntime(() => clock.now());
   const changes: boolean[] = [];
   // One clock line for wall and monotonic time (the clock-jump test separates them).
-  const fence = new Fence({ runtime: rt, nodeId: NODE, log: silentLogger(), now: () => clock.now(), monotonic: () => clock.now(), stateFile, onChange: (on) => changes.push(on) });
-  const seed = (name: string, mode: string, node = NODE) => rt.seed({ name, labels: { [LABEL_NODE]: node, [LABEL_ON_NODE_LOSS]: mode, [LABEL_STOP_GRACE_MS]: '2000' } });
+  const fence = new Fence({
+    runtime: rt,
+    nodeId: NODE,
+    log: silentLogger(),
+    now: () => clock.now(),
+    monotonic: () => clock.now(),
+    stateFile,
+    onChange: (on) => changes.push(on),
+  });
+  fences.push(fence);
+  const seed = (name: string, mode: string, node = NODE) =>
+    rt.seed({ name, labels: { [LABEL_NODE]: node, [LABEL_ON_NODE_LOSS]: mode, [LABEL_STOP_GRACE_MS]: '2000' } });
   return { clock, rt, fence, changes, seed };
 }
 
@@ -85,7 +98,10 @@ describe('Fence', () => {
     const file = join(dir, 'state', 'fence.json');
     const a = setup(file);
     a.fence.contact(10_000);
-    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fenceAfterMs: number }).fenceAfterMs).toBe(10_000), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fenceAfterMs: number }).fenceAfterMs).toBe(10_000), {
+      timeout: 5_000,
+      interval: 20,
+    });
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { lastContactMs: number };
     expect(saved.lastContactMs).toBe(a.clock.now());
 
@@ -176,7 +192,10 @@ describe('Fence', () => {
     a.fence.contact(10_000);
     a.clock.advance(10_001);
     await a.fence.check();
-    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([c.id]), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([c.id]), {
+      timeout: 5_000,
+      interval: 20,
+    });
 
     // A new agent process on the same engine: contact comes back at once.
     const b = setup(file);
@@ -187,6 +206,9 @@ describe('Fence', () => {
     await expect(wrapped.start(c.id)).rejects.toBeInstanceOf(FencedError);
     await wrapped.remove(c.id);
     expect(b.fence.isFenced(c.id)).toBe(false);
-    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([]), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect((JSON.parse(readFileSync(file, 'utf8')) as { fencedIds?: string[] }).fencedIds).toEqual([]), {
+      timeout: 5_000,
+      interval: 20,
+    });
   });
 });

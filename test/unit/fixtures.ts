@@ -19,7 +19,16 @@ export function mockSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
     onNodeLoss: 'replace',
     restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-    update: { maxSurge: 1, maxUnavailable: 0, order: 'start-first', monitor: 5_000, delay: 0, failureAction: 'rollback', maxFailureRatio: 0, progressDeadline: 120_000 },
+    update: {
+      maxSurge: 1,
+      maxUnavailable: 0,
+      order: 'start-first',
+      monitor: 5_000,
+      delay: 0,
+      failureAction: 'rollback',
+      maxFailureRatio: 0,
+      progressDeadline: 120_000,
+    },
     pullPolicy: 'ifNotPresent',
     ...over,
   };

@@ -88,7 +88,9 @@ describe('documents over 1 MiB', () => {
   });
 
   it('server: refused before parsing', async () => {
-    expect(await serverRefusal(`{"a":"${'x'.repeat(MAX_DOCUMENT_BYTES)}"}`)).toEqual([{ path: '(document)', message: `larger than the limit of ${MAX_DOCUMENT_BYTES} bytes` }]);
+    expect(await serverRefusal(`{"a":"${'x'.repeat(MAX_DOCUMENT_BYTES)}"}`)).toEqual([
+      { path: '(document)', message: `larger than the limit of ${MAX_DOCUMENT_BYTES} bytes` },
+    ]);
     expect(await serverRefusal(`{"a":"${'€'.repeat(400_000)}"}`)).toHaveLength(1);
   });
 
@@ -102,7 +104,12 @@ describe('documents over 1 MiB', () => {
 describe('alias bombs', () => {
   const bomb = (levels: number): string => {
     const lines = ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
-    for (let i = 1; i < levels; i++) lines.push(`a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(', ')}]`);
+    for (let i = 1; i < levels; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
     return lines.join('\n');
   };
 
@@ -135,7 +142,12 @@ describe('deep nesting', () => {
   });
 
   it(`server: JSON deeper than ${MAX_DEPTH} is refused without recursing further`, async () => {
-    expect(await serverRefusal('['.repeat(MAX_DOCUMENT_BYTES - 10))).toEqual([{ path: '[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]', message: `nested deeper than ${MAX_DEPTH} levels` }]);
+    expect(await serverRefusal('['.repeat(MAX_DOCUMENT_BYTES - 10))).toEqual([
+      {
+        path: '[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]',
+        message: `nested deeper than ${MAX_DEPTH} levels`,
+      },
+    ]);
     expect(await serverRefusal(`${'{"a":'.repeat(MAX_DEPTH)}1${'}'.repeat(MAX_DEPTH)}`)).toEqual([]);
     expect(await serverRefusal(`${'{"a":'.repeat(MAX_DEPTH + 1)}1${'}'.repeat(MAX_DEPTH + 1)}`)).toHaveLength(1);
   });
@@ -143,9 +155,15 @@ describe('deep nesting', () => {
 
 describe('duplicate keys', () => {
   it('CLI: refused with path and line, also in flow mappings and JSON', async () => {
-    expect(await cliRefusal(`${good}spec: {}\n`)).toBe('m.yaml: document 1, line 5, column 1: spec: duplicate key (each key may appear once)');
-    expect(await cliRefusal('spec:\n  env: { A: 1, B: 2, A: 3 }\n')).toBe('m.yaml: document 1, line 2, column 22: spec.env.A: duplicate key (each key may appear once)');
-    expect(await cliRefusal('{"a": {"b": [{"c": 1, "c": 2}]}}')).toBe('m.yaml: document 1, line 1, column 23: a.b[0].c: duplicate key (each key may appear once)');
+    expect(await cliRefusal(`${good}spec: {}\n`)).toBe(
+      'm.yaml: document 1, line 5, column 1: spec: duplicate key (each key may appear once)',
+    );
+    expect(await cliRefusal('spec:\n  env: { A: 1, B: 2, A: 3 }\n')).toBe(
+      'm.yaml: document 1, line 2, column 22: spec.env.A: duplicate key (each key may appear once)',
+    );
+    expect(await cliRefusal('{"a": {"b": [{"c": 1, "c": 2}]}}')).toBe(
+      'm.yaml: document 1, line 1, column 23: a.b[0].c: duplicate key (each key may appear once)',
+    );
   });
 
   it('CLI: 50,000 distinct keys are checked in linear time', async () => {
@@ -163,9 +181,9 @@ describe('duplicate keys', () => {
 describe('prototype keys (no prototype pollution)', () => {
   for (const key of ['__proto__', 'constructor', 'prototype']) {
     it(`CLI: ${key} is refused anywhere, with its path`, async () => {
-      expect(await cliRefusal(`${good.replace('spec: { image: busybox }', `spec:\n  image: busybox\n  env:\n    ${key}: { polluted: 1 }`)}`)).toMatch(
-        new RegExp(`line 7, column 5: spec\\.env\\.${key}: the key "${key}" is not allowed`),
-      );
+      expect(
+        await cliRefusal(`${good.replace('spec: { image: busybox }', `spec:\n  image: busybox\n  env:\n    ${key}: { polluted: 1 }`)}`),
+      ).toMatch(new RegExp(`line 7, column 5: spec\\.env\\.${key}: the key "${key}" is not allowed`));
       expect(await cliRefusal(`- a: 1\n- ${key}: { polluted: 1 }\n`)).toMatch(new RegExp(`\\[1\\]\\.${key}: the key`));
     });
 
@@ -180,15 +198,26 @@ describe('prototype keys (no prototype pollution)', () => {
   it('server: apply of a polluting document writes nothing', async () => {
     const { api: a, store } = api();
     const before = store.currentRevision;
-    expect(() => a.parseDocument('{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"polluted":true}}}')).toThrow(ValidationError);
+    expect(() =>
+      a.parseDocument(
+        '{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"polluted":true}}}',
+      ),
+    ).toThrow(ValidationError);
     // Even a parsed object carrying the key (JSON.parse makes it an own property) is refused by the schema.
-    await expect(a.apply(JSON.parse('{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"polluted":true}}}'))).rejects.toThrow(ValidationError);
+    await expect(
+      a.apply(
+        JSON.parse(
+          '{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"polluted":true}}}',
+        ),
+      ),
+    ).rejects.toThrow(ValidationError);
     expect(store.currentRevision).toBe(before);
   });
 });
 
 describe('invalid UTF-8', () => {
-  const bytes = (...parts: Array<string | number[]>): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  const bytes = (...parts: Array<string | number[]>): Buffer =>
+    Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
 
   it('finds the first bad byte of every kind of malformed sequence', () => {
     expect(invalidUtf8Offset(bytes('ok é € 𝄞'))).toBe(-1);
@@ -204,7 +233,9 @@ describe('invalid UTF-8', () => {
   it('CLI: a file with invalid bytes is refused with line and column, not silently replaced', async () => {
     const buf = bytes('apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: w', [0xe9], 'b }\n');
     await timed(FAST_MS, () => {
-      expect(() => decodeUtf8('m.yaml', buf)).toThrow('m.yaml: not valid UTF-8: byte 0xe9 at offset 58 (line 3, column 20); save the file as UTF-8');
+      expect(() => decodeUtf8('m.yaml', buf)).toThrow(
+        'm.yaml: not valid UTF-8: byte 0xe9 at offset 58 (line 3, column 20); save the file as UTF-8',
+      );
       expect(() => loadManifests(['-'], () => buf)).toThrow('stdin: not valid UTF-8: byte 0xe9 at offset 58');
     });
     expect(() => decodeUtf8('m.yaml', bytes([0xff, 0xfe], 'a\0'))).toThrow('m.yaml: the file is UTF-16 text; save it as UTF-8');
@@ -218,9 +249,15 @@ describe('invalid UTF-8', () => {
 
   it('server: the replacement character and unpaired surrogates are refused with their path', async () => {
     // gRPC decodes a string field's invalid UTF-8 as U+FFFD: that is all the server can see of it.
-    expect(await serverRefusal('{"metadata":{"name":"w\uFFFDb"}}')).toEqual([{ path: 'metadata.name', message: expect.stringContaining('contains U+FFFD') as string }]);
-    expect(await serverRefusal('{"spec":{"env":{"A":"\\ud800"}}}')).toEqual([{ path: 'spec.env.A', message: 'contains an unpaired UTF-16 surrogate (not valid Unicode)' }]);
-    expect(await serverRefusal('{"\\udc00":1}')).toEqual([{ path: '\udc00', message: 'key contains an unpaired UTF-16 surrogate (not valid Unicode)' }]);
+    expect(await serverRefusal('{"metadata":{"name":"w\uFFFDb"}}')).toEqual([
+      { path: 'metadata.name', message: expect.stringContaining('contains U+FFFD') as string },
+    ]);
+    expect(await serverRefusal('{"spec":{"env":{"A":"\\ud800"}}}')).toEqual([
+      { path: 'spec.env.A', message: 'contains an unpaired UTF-16 surrogate (not valid Unicode)' },
+    ]);
+    expect(await serverRefusal('{"\\udc00":1}')).toEqual([
+      { path: '\udc00', message: 'key contains an unpaired UTF-16 surrogate (not valid Unicode)' },
+    ]);
     expect(await serverRefusal('{"a":"\\ud83d\\ude00 ok"}')).toEqual([]);
   });
 });

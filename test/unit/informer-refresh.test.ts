@@ -15,7 +15,8 @@ function deafStore(inner: MemoryStore): Store & { deaf: boolean } {
     list: (p: string) => inner.list(p),
     commit: (ops: Parameters<Store['commit']>[0]) => inner.commit(ops),
     close: () => inner.close(),
-    watch: (p: string, from: number, h: WatchHandler) => inner.watch(p, from, { onEvents: (e) => (s.deaf ? undefined : h.onEvents(e)), onError: (e) => h.onError(e) }),
+    watch: (p: string, from: number, h: WatchHandler) =>
+      inner.watch(p, from, { onEvents: (e) => (s.deaf ? undefined : h.onEvents(e)), onError: (e) => h.onError(e) }),
   };
   return s;
 }
@@ -33,7 +34,10 @@ describe('Informer.refresh', () => {
     expect(informer.relists).toBe(1);
 
     store.deaf = true;
-    await inner.commit([{ op: 'put', key: '/t/b', value: '2' }, { op: 'delete', key: '/t/a' }]);
+    await inner.commit([
+      { op: 'put', key: '/t/b', value: '2' },
+      { op: 'delete', key: '/t/a' },
+    ]);
     await idle(); // the events went by
     expect(informer.get('/t/b')).toBeUndefined(); // missed
     store.deaf = false;

@@ -73,7 +73,10 @@ describe('Informer over MemoryStore', () => {
     expect(t.inf.relists).toBe(1);
     expect(t.inf.revision).toBe(t.store.currentRevision);
     expect(t.inf.keys().sort()).toEqual([`${P}a`, `${P}b`]);
-    expect(t.seen.upserts.map((u) => [u.key, u.old])).toEqual([[`${P}a`, undefined], [`${P}b`, undefined]]);
+    expect(t.seen.upserts.map((u) => [u.key, u.old])).toEqual([
+      [`${P}a`, undefined],
+      [`${P}b`, undefined],
+    ]);
 
     const r = await t.store.commit([{ op: 'put', key: `${P}c`, value: val('n1', 1) }]);
     await tick();
@@ -159,7 +162,11 @@ describe('Informer over MemoryStore', () => {
     expect(t.inf.get(`${P}b`)).toBeUndefined();
     await tick(1);
     expect(t.inf.relists).toBe(1); // resumed, not re-listed
-    expect(t.seen.upserts.map((u) => [u.key, u.v])).toEqual([[`${P}a`, 1], [`${P}a`, 2], [`${P}b`, 1]]);
+    expect(t.seen.upserts.map((u) => [u.key, u.v])).toEqual([
+      [`${P}a`, 1],
+      [`${P}a`, 2],
+      [`${P}b`, 1],
+    ]);
     expect(t.seen.deletes).toEqual([`${P}a`]);
     expect(t.inf.revision).toBe(t.store.currentRevision);
     await t.stop();
@@ -218,7 +225,10 @@ describe('Informer over MemoryStore', () => {
     await tick(REWATCH_MS);
     expect(t.inf.relists).toBe(2);
     expect(t.seen.deletes).toEqual([`${P}b`]);
-    expect(t.seen.upserts.map((u) => [u.key, u.v, u.old])).toEqual([[`${P}a`, 2, 1], [`${P}d`, 1, undefined]]);
+    expect(t.seen.upserts.map((u) => [u.key, u.v, u.old])).toEqual([
+      [`${P}a`, 2, 1],
+      [`${P}d`, 1, undefined],
+    ]);
     expect(t.inf.keys().sort()).toEqual([`${P}a`, `${P}c`, `${P}d`]);
     expect(t.inf.byIndex('node', 'n2')).toEqual([]);
     expect(t.inf.byIndex('node', 'n9').map((o) => o.value.v)).toEqual([2]);

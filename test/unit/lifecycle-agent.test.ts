@@ -13,14 +13,25 @@ import { FakeRuntime } from './fake-runtime.js';
 import { mockService, mockTask, settle } from './fixtures.js';
 
 const IMAGE = 'berth-local/web:1';
-const restart = (o: Partial<ServiceSpec['restart']> = {}): ServiceSpec['restart'] => ({ policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 8_000, resetAfter: 60_000 }, ...o });
+const restart = (o: Partial<ServiceSpec['restart']> = {}): ServiceSpec['restart'] => ({
+  policy: 'always',
+  backoff: { initial: 1_000, multiplier: 2, max: 8_000, resetAfter: 60_000 },
+  ...o,
+});
 
 function setup(spec: Partial<ServiceSpec>) {
   const clock = new ManualClock();
   const rt = new FakeRuntime(() => clock.now());
   rt.images.add(IMAGE);
   const reports: Array<{ taskId: string; status: TaskStatus }> = [];
-  const worker = new Worker({ runtime: rt, nodeId: 'n1', report: (taskId, status) => reports.push({ taskId, status }), log: silentLogger(), now: () => clock.now(), clock });
+  const worker = new Worker({
+    runtime: rt,
+    nodeId: 'n1',
+    report: (taskId, status) => reports.push({ taskId, status }),
+    log: silentLogger(),
+    now: () => clock.now(),
+    clock,
+  });
   const svc = mockService({ spec: { image: IMAGE, ...spec } });
   const t = mockTask(svc, { nodeId: 'n1', state: 'assigned' });
   return { clock, rt, reports, worker, t };
@@ -56,7 +67,8 @@ describe('in-place restarts', () => {
       expect(reports.length - before).toBe(1);
     }
     // Every report went forward: state, then restart count, then backoff → up.
-    for (let i = 1; i < reports.length; i++) expect(statusOrder(reports[i]!.status, reports[i - 1]!.status), JSON.stringify(reports[i])).toBeGreaterThan(0);
+    for (let i = 1; i < reports.length; i++)
+      expect(statusOrder(reports[i]!.status, reports[i - 1]!.status), JSON.stringify(reports[i])).toBeGreaterThan(0);
     expect(delays).toEqual([1_000, 2_000, 4_000]);
     expect(rt.callsOf('create')).toHaveLength(1); // the same container every time
     clock.advance(100);
@@ -72,23 +84,46 @@ describe('in-place restarts', () => {
     const crash = { exitCode: 1, unhealthy: false, healthyRunMs: 0 };
     expect(decideRestart(onFailure, crash, { failuresInRow: 1, localRestarts: 1 })).toMatchObject({ action: 'restart', delayMs: 2_000 });
     expect(decideRestart(onFailure, crash, { failuresInRow: 2, localRestarts: 2 })).toMatchObject({ action: 'end', state: 'failed' });
-    expect(decideRestart(onFailure, { ...crash, exitCode: 0 }, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({ action: 'end', state: 'complete' });
-    expect(decideRestart(restart({ policy: 'never' }), crash, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({ action: 'end', state: 'failed' });
+    expect(decideRestart(onFailure, { ...crash, exitCode: 0 }, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({
+      action: 'end',
+      state: 'complete',
+    });
+    expect(decideRestart(restart({ policy: 'never' }), crash, { failuresInRow: 0, localRestarts: 0 })).toMatchObject({
+      action: 'end',
+      state: 'failed',
+    });
     // Ran healthy for longer than resetAfter: back to the initial delay.
-    expect(decideRestart(restart(), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'restart', delayMs: 1_000 });
+    expect(decideRestart(restart(), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({
+      action: 'restart',
+      delayMs: 1_000,
+    });
     // The cap.
     expect(decideRestart(restart(), crash, { failuresInRow: 10, localRestarts: 0 })).toMatchObject({ action: 'restart', delayMs: 8_000 });
     // Ending or moving after a healthy period: judged on a count started over, and said so.
-    expect(decideRestart(restart({ policy: 'never' }), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 })).toMatchObject({ action: 'end', counters: { failuresInRow: 0, localRestarts: 0 } });
-    expect(decideRestart(restart(), crash, { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE })).toMatchObject({ action: 'move', counters: { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } });
+    expect(
+      decideRestart(restart({ policy: 'never' }), { ...crash, healthyRunMs: 60_000 }, { failuresInRow: 5, localRestarts: 2 }),
+    ).toMatchObject({ action: 'end', counters: { failuresInRow: 0, localRestarts: 0 } });
+    expect(decideRestart(restart(), crash, { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE })).toMatchObject({
+      action: 'move',
+      counters: { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE },
+    });
     // Killed out of memory: by its own limit it stays (any node enforces the same limit); without
     // one, the node ran out of memory, and moving may help.
     const oom = { exitCode: 137, unhealthy: false, oomKilled: true, memoryLimitBytes: 8 * 2 ** 20, healthyRunMs: 0 };
     const past = { failuresInRow: 5, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE };
-    expect(decideRestart(restart(), oom, past)).toEqual({ action: 'restart', delayMs: 8_000, counters: { failuresInRow: 6, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE + 1 }, reason: 'killed: out of memory (limit 8Mi)', note: KEPT_FOR_LIMIT });
+    expect(decideRestart(restart(), oom, past)).toEqual({
+      action: 'restart',
+      delayMs: 8_000,
+      counters: { failuresInRow: 6, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE + 1 },
+      reason: 'killed: out of memory (limit 8Mi)',
+      note: KEPT_FOR_LIMIT,
+    });
     expect(decideRestart(restart(), oom, { failuresInRow: 0, localRestarts: 0 })).not.toHaveProperty('note');
     expect(decideRestart(restart(), { ...oom, memoryLimitBytes: 0 }, past)).toMatchObject({ action: 'move' });
-    expect(decideRestart(restart({ policy: 'never' }), { ...oom, memoryLimitBytes: 100_000_000 }, past)).toMatchObject({ action: 'end', state: 'failed' });
+    expect(decideRestart(restart({ policy: 'never' }), { ...oom, memoryLimitBytes: 100_000_000 }, past)).toMatchObject({
+      action: 'end',
+      state: 'failed',
+    });
   });
 
   it('a replica that ran healthy past resetAfter reports its failures in a row started over, beside its lifetime restarts', async () => {
@@ -119,7 +154,10 @@ describe('in-place restarts', () => {
   });
 
   it('a container killed by its own memory limit says so, and goes on restarting on this node past the move count', async () => {
-    const { clock, rt, reports, worker, t } = setup({ restart: restart(), resources: { cpu: 0, memory: 0, limits: { memory: 8 * 2 ** 20 } } });
+    const { clock, rt, reports, worker, t } = setup({
+      restart: restart(),
+      resources: { cpu: 0, memory: 0, limits: { memory: 8 * 2 ** 20 } },
+    });
     worker.apply({ full: true, upsert: [t], remove: [] });
     await worker.settled();
     const id = rt.byName(t.containerName)!.id;
@@ -145,7 +183,9 @@ describe('in-place restarts', () => {
     // Where a crash would be given up on the node, this one restarts here and says why.
     const past = await oomOnce();
     expect(past).toMatchObject({ state: 'running', container: 'backoff', restarts: LOCAL_RESTARTS_BEFORE_MOVE + 1, oomKilled: true });
-    expect(past.message).toBe(`killed: out of memory (limit 8Mi); restarting in 8s (restart ${LOCAL_RESTARTS_BEFORE_MOVE + 1}); ${KEPT_FOR_LIMIT}`);
+    expect(past.message).toBe(
+      `killed: out of memory (limit 8Mi); restarting in 8s (restart ${LOCAL_RESTARTS_BEFORE_MOVE + 1}); ${KEPT_FOR_LIMIT}`,
+    );
     expect(rt.callsOf('create')).toHaveLength(1);
     // Up again: the flag was about that end only.
     clock.advance(2_000);
@@ -160,13 +200,18 @@ describe('in-place restarts', () => {
     worker.poke(t.id);
     await worker.settled();
     expect(reports.at(-1)!.status).toMatchObject({ state: 'failed', exitCode: 3 });
-    expect(reports.at(-1)!.status.message).toMatch(/^exited with code 3; \d+ restarts in a row on this node: replaced, preferring another node$/);
+    expect(reports.at(-1)!.status.message).toMatch(
+      /^exited with code 3; \d+ restarts in a row on this node: replaced, preferring another node$/,
+    );
   });
 });
 
 describe('health checks', () => {
   it('an exec check that keeps failing makes the task unhealthy: stopped and restarted, counted', async () => {
-    const { clock, rt, reports, worker, t } = setup({ restart: restart(), health: { exec: { command: ['false'] }, interval: 1_000, timeout: 500, retries: 2, startPeriod: 0 } });
+    const { clock, rt, reports, worker, t } = setup({
+      restart: restart(),
+      health: { exec: { command: ['false'] }, interval: 1_000, timeout: 500, retries: 2, startPeriod: 0 },
+    });
     let result = 0;
     rt.execResult = () => ({ exitCode: result, output: '' });
     worker.apply({ full: true, upsert: [t], remove: [] });
@@ -237,7 +282,10 @@ describe('image pulls', () => {
     rt.pullError = new Error('unauthorized');
     worker.apply({ full: true, upsert: [t], remove: [] });
     await worker.settled();
-    expect(reports.at(-1)!.status).toMatchObject({ state: 'preparing', message: 'pull of reg.example:5000/app:1 failed: unauthorized; retrying in 1s' });
+    expect(reports.at(-1)!.status).toMatchObject({
+      state: 'preparing',
+      message: 'pull of reg.example:5000/app:1 failed: unauthorized; retrying in 1s',
+    });
     rt.pullError = new Error('unauthorized');
     clock.advance(1_000);
     await settle(() => rt.callsOf('pullImage').length === 2, 'second pull');

@@ -20,7 +20,10 @@ const rich = {
     replicas: 2,
     command: ['httpd', '-f', '-p', '8080'],
     env: { A: '1', GREETING: 'hello world' },
-    ports: [{ containerPort: 8080, hostPort: 18080 }, { containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' }],
+    ports: [
+      { containerPort: 8080, hostPort: 18080 },
+      { containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
+    ],
     resources: { cpu: 0.25, memory: '64Mi', limits: { cpu: 0.5, memory: 100_000_000 } },
     stop: { signal: 'SIGINT', gracePeriod: '1500ms' },
   },
@@ -60,7 +63,9 @@ describe('ServiceOps.diff', () => {
   it('refuses invalid manifests with every issue, like apply', async () => {
     const { ops } = setup();
     await expect(ops.diff({ ...rich, spec: { ...rich.spec, replicas: -1, colour: 'blue' } })).rejects.toThrow(ValidationError);
-    await expect(ops.diff({ ...rich, spec: { ...rich.spec, replicas: -1, colour: 'blue' } })).rejects.toThrow(/spec.colour: unknown field[\s\S]*spec.replicas: must be at least 0|spec.replicas: must be at least 0[\s\S]*spec.colour/);
+    await expect(ops.diff({ ...rich, spec: { ...rich.spec, replicas: -1, colour: 'blue' } })).rejects.toThrow(
+      /spec.colour: unknown field[\s\S]*spec.replicas: must be at least 0|spec.replicas: must be at least 0[\s\S]*spec.colour/,
+    );
   });
 });
 
@@ -113,10 +118,11 @@ describe('ServiceOps.scale', () => {
     await api.apply(rich);
     let conflicts = 0;
     const commit = store.commit.bind(store);
-    store.commit = async (op) => commit(op).catch((e: unknown) => {
-      if (e instanceof ConflictError) conflicts++;
-      throw e;
-    });
+    store.commit = async (op) =>
+      commit(op).catch((e: unknown) => {
+        if (e instanceof ConflictError) conflicts++;
+        throw e;
+      });
     // Every scale races every other: each still lands, in some order, with no error.
     const results = await Promise.all([3, 4, 5, 6].map((n) => ops.scale('default', 'web', n)));
     expect(results.every((r) => r.result === 'updated')).toBe(true);

@@ -41,7 +41,10 @@ describe('docs/manifest.md', () => {
 
   it('an example with only volumes is a valid volume list', () => {
     const block = [...markdown.matchAll(/```yaml\n(volumes:[\s\S]*?)```/g)].map((m) => m[1]!)[0]!;
-    const [doc] = parseDocuments('docs/manifest.md', `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: v }\nspec:\n  image: busybox\n${block.replace(/^/gm, '  ')}`);
+    const [doc] = parseDocuments(
+      'docs/manifest.md',
+      `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: v }\nspec:\n  image: busybox\n${block.replace(/^/gm, '  ')}`,
+    );
     expect(checkDocuments([doc!]).problems).toEqual([]);
   });
 

@@ -18,13 +18,19 @@ import { ManualClock } from '../../proto/src/clock.js';
 import { ValidationError } from '../../proto/src/errors.js';
 import { canonicalJson, formatServiceSpec, validateServiceManifest } from '../../proto/src/spec/service.js';
 
-const RUNS = Number(process.env["FUZZ_RUNS"] ?? 10_000);
+const RUNS = Number(process.env['FUZZ_RUNS'] ?? 10_000);
 const seed = process.env['FC_SEED'] ? Number(process.env['FC_SEED']) : 0x5eed;
 
 // ---- a valid manifest ----
 
 const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
-const image = fc.constantFrom('busybox', 'berth-local/busybox:1', 'registry:5000/team/web:1.2', `web@sha256:${'a'.repeat(64)}`, '127.0.0.1:5000/x/y');
+const image = fc.constantFrom(
+  'busybox',
+  'berth-local/busybox:1',
+  'registry:5000/team/web:1.2',
+  `web@sha256:${'a'.repeat(64)}`,
+  '127.0.0.1:5000/x/y',
+);
 const size = fc.constantFrom('16Mi', '64Mi', '1Gi', '500M', 1024, '0');
 const duration = fc.constantFrom('500ms', '1s', '10s', '1m30s', '0');
 const absPath = fc.constantFrom('/data', '/srv/x', '/tmp/cache', '/a/b/c');
@@ -37,22 +43,44 @@ const specFields = {
   command: fc.array(word, { maxLength: 4 }),
   args: fc.array(word, { maxLength: 3 }),
   env: fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,8}$/), word, { maxKeys: 4 }),
-  ports: fc.uniqueArray(fc.record({ containerPort: fc.integer({ min: 1, max: 65535 }), hostPort: fc.integer({ min: 1, max: 65535 }), protocol: fc.constantFrom('tcp', 'udp') }, { requiredKeys: ['containerPort'] }), { maxLength: 3, selector: (p) => p.containerPort }),
+  ports: fc.uniqueArray(
+    fc.record(
+      {
+        containerPort: fc.integer({ min: 1, max: 65535 }),
+        hostPort: fc.integer({ min: 1, max: 65535 }),
+        protocol: fc.constantFrom('tcp', 'udp'),
+      },
+      { requiredKeys: ['containerPort'] },
+    ),
+    { maxLength: 3, selector: (p) => p.containerPort },
+  ),
   resources: fc.record({ cpu: fc.constantFrom(0, 0.25, 1, '500m'), memory: size }, { requiredKeys: [] }),
   stop: fc.record({ signal: fc.constantFrom('SIGTERM', 'SIGINT', 'SIGQUIT'), gracePeriod: duration }, { requiredKeys: [] }),
   workingDir: absPath,
   user: fc.constantFrom('1000', '1000:1000', 'app', 'app:staff'),
   volumes: fc.array(
     fc.oneof(
-      fc.record({ type: fc.constant('volume'), source: fc.constantFrom('data', 'cache-1'), target: absPath, readOnly: fc.boolean() }, { requiredKeys: ['type', 'target'] }),
+      fc.record(
+        { type: fc.constant('volume'), source: fc.constantFrom('data', 'cache-1'), target: absPath, readOnly: fc.boolean() },
+        { requiredKeys: ['type', 'target'] },
+      ),
       fc.record({ type: fc.constant('bind'), source: absPath, target: absPath, readOnly: fc.boolean() }),
-      fc.record({ type: fc.constant('tmpfs'), target: absPath, size, mode: fc.constantFrom('1777', '0755') }, { requiredKeys: ['type', 'target'] }),
+      fc.record(
+        { type: fc.constant('tmpfs'), target: absPath, size, mode: fc.constantFrom('1777', '0755') },
+        { requiredKeys: ['type', 'target'] },
+      ),
     ),
     { maxLength: 2 },
   ),
   networkMode: fc.constantFrom('bridge', 'host', 'none'),
   labels: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9.]{0,10}[a-z0-9]$/), word, { maxKeys: 3 }),
-  logging: fc.record({ driver: fc.constantFrom('json-file', 'local', 'none'), options: fc.dictionary(fc.constantFrom('max-size', 'max-file', 'tag'), word, { maxKeys: 2 }) }, { requiredKeys: ['driver'] }),
+  logging: fc.record(
+    {
+      driver: fc.constantFrom('json-file', 'local', 'none'),
+      options: fc.dictionary(fc.constantFrom('max-size', 'max-file', 'tag'), word, { maxKeys: 2 }),
+    },
+    { requiredKeys: ['driver'] },
+  ),
   init: fc.boolean(),
   readOnlyRootFilesystem: fc.boolean(),
   capAdd: fc.uniqueArray(fc.constantFrom('NET_ADMIN', 'SYS_TIME', 'CHOWN'), { maxLength: 2 }),
@@ -68,7 +96,10 @@ const spec = fc
 const service = fc.record({
   apiVersion: fc.constant('berth.dev/v1'),
   kind: fc.constant('Service'),
-  metadata: fc.record({ name: dnsLabel, namespace: dnsLabel, labels: fc.dictionary(dnsLabel, word, { maxKeys: 2 }) }, { requiredKeys: ['name'] }),
+  metadata: fc.record(
+    { name: dnsLabel, namespace: dnsLabel, labels: fc.dictionary(dnsLabel, word, { maxKeys: 2 }) },
+    { requiredKeys: ['name'] },
+  ),
   spec,
 });
 
@@ -76,7 +107,11 @@ const secret = fc.record({
   apiVersion: fc.constant('berth.dev/v1'),
   kind: fc.constant('Secret'),
   metadata: fc.record({ name: dnsLabel }),
-  data: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9._-]{0,8}$/), fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b).toString('base64')), { maxKeys: 3 }),
+  data: fc.dictionary(
+    fc.stringMatching(/^[a-z][a-z0-9._-]{0,8}$/),
+    fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b).toString('base64')),
+    { maxKeys: 3 },
+  ),
   stringData: fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9]{0,8}$/), fc.string({ maxLength: 20 }), { maxKeys: 2 }),
 });
 
@@ -90,7 +125,33 @@ const weird = fc.oneof(
   fc.double(),
   fc.boolean(),
   fc.constant(null),
-  fc.constantFrom('', '-1', '0', '64Xi', '1e309', '-5Mi', '10', '1.5', '__proto__', 'constructor', '\u0000', '\uFFFD', '\ud800', '../etc', '/', '/etc', 'berth.task', 'SIGFOO', 'ALL', 'x'.repeat(300), 70000, -1, 1.5, 2 ** 60, Number.MAX_SAFE_INTEGER),
+  fc.constantFrom(
+    '',
+    '-1',
+    '0',
+    '64Xi',
+    '1e309',
+    '-5Mi',
+    '10',
+    '1.5',
+    '__proto__',
+    'constructor',
+    '\u0000',
+    '\uFFFD',
+    '\ud800',
+    '../etc',
+    '/',
+    '/etc',
+    'berth.task',
+    'SIGFOO',
+    'ALL',
+    'x'.repeat(300),
+    70000,
+    -1,
+    1.5,
+    2 ** 60,
+    Number.MAX_SAFE_INTEGER,
+  ),
   fc.array(fc.integer(), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
 );
@@ -101,7 +162,15 @@ type Mutation =
   | { op: 'replace'; at: number; pick: number; value: unknown };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ op: fc.constant('set' as const), at: fc.nat(), key: fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('__proto__', 'constructor', 'prototype', 'replicas', 'hostPort', 'size', 'mode', 'source', 'type', 'berth.node')), value: weird }),
+  fc.record({
+    op: fc.constant('set' as const),
+    at: fc.nat(),
+    key: fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('__proto__', 'constructor', 'prototype', 'replicas', 'hostPort', 'size', 'mode', 'source', 'type', 'berth.node'),
+    ),
+    value: weird,
+  }),
   fc.record({ op: fc.constant('delete' as const), at: fc.nat(), pick: fc.nat() }),
   fc.record({ op: fc.constant('replace' as const), at: fc.nat(), pick: fc.nat(), value: weird }),
 );
@@ -120,7 +189,8 @@ function clone(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(clone);
   if (v === null || typeof v !== 'object') return v;
   const o: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: clone(x), enumerable: true, writable: true, configurable: true });
+  for (const [k, x] of Object.entries(v))
+    Object.defineProperty(o, k, { value: clone(x), enumerable: true, writable: true, configurable: true });
   return o;
 }
 
@@ -170,10 +240,12 @@ function toYaml(v: unknown, indent = ''): string {
   if (v !== null && typeof v === 'object') {
     const entries = Object.entries(v);
     if (entries.length === 0) return '{}';
-    return entries.map(([k, x]) => {
-      const body = toYaml(x, `${indent}  `);
-      return `\n${indent}${scalar(k)}:${body.startsWith('\n') ? '' : ' '}${body}`;
-    }).join('');
+    return entries
+      .map(([k, x]) => {
+        const body = toYaml(x, `${indent}  `);
+        return `\n${indent}${scalar(k)}:${body.startsWith('\n') ? '' : ' '}${body}`;
+      })
+      .join('');
   }
   return scalar(v);
 }
@@ -183,7 +255,11 @@ type TextDamage = { op: 'none' } | { op: 'dupLine' | 'cut'; at: number } | { op:
 const textDamage: fc.Arbitrary<TextDamage> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ op: 'none' as const }) },
   fc.record({ op: fc.constantFrom('dupLine' as const, 'cut' as const), at: fc.nat() }),
-  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(':', '- ', '{', '[', '&a ', '*a', '!!binary ', '"', '\t', '\n  ', '<<: ', '---\n') }),
+  fc.record({
+    op: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.constantFrom(':', '- ', '{', '[', '&a ', '*a', '!!binary ', '"', '\t', '\n  ', '<<: ', '---\n'),
+  }),
 );
 
 function damage(text: string, d: TextDamage): string {
@@ -229,7 +305,7 @@ describe('manifest fuzz: parse → validate → apply', () => {
     process.stdout.write(`manifest fuzz outcomes over ${RUNS} cases: ${JSON.stringify(outcomes)}\n`);
   });
 
-  it('the test\'s YAML emitter writes what the reader reads back unchanged', () => {
+  it("the test's YAML emitter writes what the reader reads back unchanged", () => {
     fc.assert(
       fc.property(fc.oneof(service, secret), (doc) => {
         expect(parseDocuments('emit.yaml', toYaml(doc).replace(/^\n/, ''))[0]!.doc).toEqual(doc);
@@ -263,7 +339,12 @@ describe('manifest fuzz: parse → validate → apply', () => {
             else {
               const { service } = await services.apply(doc);
               // The printed form of an accepted spec validates back to the same spec.
-              const again = validateServiceManifest({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: service.value.meta.name }, spec: formatServiceSpec(service.value.spec) });
+              const again = validateServiceManifest({
+                apiVersion: 'berth.dev/v1',
+                kind: 'Service',
+                metadata: { name: service.value.meta.name },
+                spec: formatServiceSpec(service.value.spec),
+              });
               expect(again.ok && canonicalJson(again.value.spec)).toBe(canonicalJson(service.value.spec));
             }
             outcomes.accepted++;

@@ -26,7 +26,10 @@ function metricsOf(registry: Registry): MetricInfo[] {
   });
 }
 
-const registries = { controller: new ControllerMetrics({ processMetrics: true }).registry, agent: new AgentMetrics({ processMetrics: true }).registry };
+const registries = {
+  controller: new ControllerMetrics({ processMetrics: true }).registry,
+  agent: new AgentMetrics({ processMetrics: true }).registry,
+};
 const all = [...metricsOf(registries.controller), ...metricsOf(registries.agent)];
 
 /** Every series name a query may use: metric names, histogram series and Prometheus' own `up`. */
@@ -54,7 +57,10 @@ describe('metric names and help', () => {
 
   it('per-task agent series carry no unbounded label (no task or container id)', () => {
     for (const m of metricsOf(registries.agent)) {
-      expect(m.labels.filter((l) => /task|container|id/.test(l)), m.name).toEqual([]);
+      expect(
+        m.labels.filter((l) => /task|container|id/.test(l)),
+        m.name,
+      ).toEqual([]);
     }
   });
 });
@@ -64,7 +70,10 @@ describe('docs/metrics.md', () => {
   const rows = [...doc.matchAll(/^\| `(berth_[a-z0-9_]+)` \| (\w+) \|\s*([^|]*?)\s*\|/gm)].map((m) => ({
     name: m[1]!,
     type: m[2]!,
-    labels: m[3]!.split(',').map((s) => s.trim()).filter(Boolean),
+    labels: m[3]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   }));
 
   it('lists every registered metric with its type and labels, and nothing else', () => {
@@ -110,16 +119,28 @@ describe('Grafana dashboards (deploy/grafana)', () => {
   });
 
   it('the metric name extraction sees through functions, matchers and grouping', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le, op) (rate(berth_x_bucket{node="$node"}[$__rate_interval])))')).toEqual(['berth_x_bucket']);
+    expect(metricNames('histogram_quantile(0.99, sum by (le, op) (rate(berth_x_bucket{node="$node"}[$__rate_interval])))')).toEqual([
+      'berth_x_bucket',
+    ]);
     expect(metricNames('max(a) - on (ns) group_left b > 0 or vector(0)')).toEqual(['a', 'b']);
   });
 });
 
 describe('alert rules (deploy/prometheus/rules.yml)', () => {
   it('name only metrics that exist and cover the promised alerts', () => {
-    const doc = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const doc = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/rules.yml'), 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    };
     const rules = doc.groups.flatMap((g) => g.rules);
-    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['BerthNodeDown', 'BerthTaskCrashLooping', 'BerthRolloutFailed', 'BerthServiceBelowDesiredReplicas', 'BerthControllerWithoutLeader']));
+    expect(rules.map((r) => r.alert)).toEqual(
+      expect.arrayContaining([
+        'BerthNodeDown',
+        'BerthTaskCrashLooping',
+        'BerthRolloutFailed',
+        'BerthServiceBelowDesiredReplicas',
+        'BerthControllerWithoutLeader',
+      ]),
+    );
     const known = knownSeries();
     for (const r of rules) for (const n of metricNames(r.expr)) expect(known.has(n), `${r.alert}: ${n}`).toBe(true);
   });

@@ -12,7 +12,8 @@ import type { NodeRecord, ServiceRecord, TaskRecord } from '../../proto/src/mode
 import { T0, mockNode, mockService, mockTask } from './fixtures.js';
 
 /** The planner asking the real scheduler, as manager.ts wires it. */
-const planRebalance = (input: { nodes: readonly SchedNode[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number }) => planWith({ ...input, place: wouldPlace });
+const planRebalance = (input: { nodes: readonly SchedNode[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number }) =>
+  planWith({ ...input, place: wouldPlace });
 
 const nodes = (...ns: NodeRecord[]) => new Map(ns.map((n) => [n.id, n]));
 
@@ -28,7 +29,7 @@ describe('drain: start-first handover', () => {
     expect(plan.create.map((t) => [t.id, t.slot, t.handoverFrom, t.nodeId])).toEqual([[taskId('u1', 1, 1), 1, onN1.id, '']]);
   });
 
-  it('stop-first when the service\'s update order says so: the old task stops, the slot is refilled at once', () => {
+  it("stop-first when the service's update order says so: the old task stops, the slot is refilled at once", () => {
     const stopFirst = { ...svc, spec: { ...svc.spec, update: { ...svc.spec.update, order: 'stop-first' as const, maxUnavailable: 1 } } };
     const plan = planReplicated({ service: stopFirst, tasks: [onN1, onN2], nodes: draining, nowMs: T0 });
     expect(plan.update).toEqual([{ taskId: onN1.id, desiredState: 'shutdown' }]);
@@ -54,7 +55,11 @@ describe('drain: start-first handover', () => {
   });
 
   it('a successor that failed is replaced, still handing over from the old task', () => {
-    const failed = { ...mockTask(svc, { slot: 1, instance: 1, nodeId: 'n3', state: 'failed', timestampMs: T0 }), handoverFrom: onN1.id, createdAtMs: T0 };
+    const failed = {
+      ...mockTask(svc, { slot: 1, instance: 1, nodeId: 'n3', state: 'failed', timestampMs: T0 }),
+      handoverFrom: onN1.id,
+      createdAtMs: T0,
+    };
     const plan = planReplicated({ service: svc, tasks: [onN1, failed, onN2], nodes: draining, nowMs: T0 + 5000 });
     expect(plan.update).toEqual([{ taskId: failed.id, desiredState: 'shutdown' }]);
     expect(plan.create.map((t) => [t.id, t.handoverFrom])).toEqual([[taskId('u1', 1, 2), onN1.id]]);
@@ -72,7 +77,12 @@ describe('rebalance planner', () => {
   const spec = { placement: { strategy: 'spread', rebalance: { maxMoving: 1 } } };
   const svc = mockService({ replicas: 4, spec });
   const four = (placement: string[]): TaskRecord[] => placement.map((n, i) => mockTask(svc, { slot: i + 1, nodeId: n }));
-  const snapshot = (ns: NodeRecord[], ts: TaskRecord[]) => buildNodes(ns, ts.map((t) => ({ task: t, nodeId: t.nodeId })), T0);
+  const snapshot = (ns: NodeRecord[], ts: TaskRecord[]) =>
+    buildNodes(
+      ns,
+      ts.map((t) => ({ task: t, nodeId: t.nodeId })),
+      T0,
+    );
 
   it('moves a replica from the fullest node to a node that joined, within maxMoving', () => {
     const ns = [mockNode('n1'), mockNode('n2'), mockNode('n3')];
@@ -83,7 +93,11 @@ describe('rebalance planner', () => {
     expect(['n1', 'n2']).toContain(moves[0]!.fromNode);
     const two = { ...svc, spec: { ...svc.spec, placement: { strategy: 'spread', rebalance: { maxMoving: 2 } } } };
     const ns4 = [...ns, mockNode('n4')];
-    expect(planRebalance({ nodes: snapshot(ns4, ts), service: two, tasks: ts, seed: 0 }).map((m) => m.toNode).sort()).toEqual(['n3', 'n4']);
+    expect(
+      planRebalance({ nodes: snapshot(ns4, ts), service: two, tasks: ts, seed: 0 })
+        .map((m) => m.toNode)
+        .sort(),
+    ).toEqual(['n3', 'n4']);
   });
 
   it('stops when balanced (no oscillation), and never without opt-in or while anything is in flight', () => {
@@ -94,7 +108,10 @@ describe('rebalance planner', () => {
     expect(planRebalance({ nodes: snapshot(ns, lopsided), service: mockService({ replicas: 4 }), tasks: lopsided, seed: 0 })).toEqual([]);
     const starting = lopsided.map((t, i) => (i === 0 ? { ...t, status: { ...t.status, state: 'starting' as const } } : t));
     expect(planRebalance({ nodes: snapshot(ns, starting), service: svc, tasks: starting, seed: 0 })).toEqual([]);
-    const withMove = [...lopsided, { ...mockTask(svc, { slot: 1, instance: 1, nodeId: '', state: 'pending' }), handoverFrom: lopsided[0]!.id }];
+    const withMove = [
+      ...lopsided,
+      { ...mockTask(svc, { slot: 1, instance: 1, nodeId: '', state: 'pending' }), handoverFrom: lopsided[0]!.id },
+    ];
     expect(planRebalance({ nodes: snapshot(ns, withMove), service: svc, tasks: withMove, seed: 0 })).toEqual([]);
   });
 
@@ -121,15 +138,38 @@ describe('rebalance planner', () => {
 });
 
 describe('host ports held outside Berth', () => {
-  const svc = mockService({ spec: { ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp' }, { containerPort: 53, hostPort: 5353, protocol: 'udp' }] } });
+  const svc = mockService({
+    spec: {
+      ports: [
+        { containerPort: 8080, hostPort: 18080, protocol: 'tcp' },
+        { containerPort: 53, hostPort: 5353, protocol: 'udp' },
+      ],
+    },
+  });
   const failed = (err: string): TaskRecord => mockTask(svc, { state: 'failed', status: { err, message: `start failed: ${err}` } });
 
   it('reads the port from the engine errors of every kind', () => {
-    expect(portConflictOf(failed('driver failed programming external connectivity on endpoint x (abc): Error starting userland proxy: listen tcp4 127.0.0.5:18080: bind: address already in use'))).toEqual({ protocol: 'tcp', port: 18080, hostIp: '' });
-    expect(portConflictOf(failed('Bind for 0.0.0.0:5353 failed: port is already allocated'))).toEqual({ protocol: 'udp', port: 5353, hostIp: '' });
-    expect(portConflictOf(failed('failed to bind host port for 0.0.0.0:18080:172.17.0.2:8080/tcp: address already in use'))).toEqual({ protocol: 'tcp', port: 18080, hostIp: '' });
+    expect(
+      portConflictOf(
+        failed(
+          'driver failed programming external connectivity on endpoint x (abc): Error starting userland proxy: listen tcp4 127.0.0.5:18080: bind: address already in use',
+        ),
+      ),
+    ).toEqual({ protocol: 'tcp', port: 18080, hostIp: '' });
+    expect(portConflictOf(failed('Bind for 0.0.0.0:5353 failed: port is already allocated'))).toEqual({
+      protocol: 'udp',
+      port: 5353,
+      hostIp: '',
+    });
+    expect(portConflictOf(failed('failed to bind host port for 0.0.0.0:18080:172.17.0.2:8080/tcp: address already in use'))).toEqual({
+      protocol: 'tcp',
+      port: 18080,
+      hostIp: '',
+    });
     expect(portConflictOf(failed('exit code 1'))).toBeUndefined();
-    expect(portConflictOf(mockTask(svc, { state: 'running', status: { message: 'listen tcp4 1.2.3.4:1: bind: address already in use' } }))).toBeUndefined();
+    expect(
+      portConflictOf(mockTask(svc, { state: 'running', status: { message: 'listen tcp4 1.2.3.4:1: bind: address already in use' } })),
+    ).toBeUndefined();
   });
 
   it('holds the port, doubling with each repeated failure, capped; expired holds are dropped', () => {
@@ -146,7 +186,13 @@ describe('host ports held outside Berth', () => {
   });
 
   it('the snapshot turns active holds into ports in use by someone else', () => {
-    const node = { ...mockNode('n1'), unavailablePorts: [{ protocol: 'tcp', port: 18080, hostIp: '', untilMs: T0 + 1, failures: 1 }, { protocol: 'tcp', port: 9, hostIp: '', untilMs: T0, failures: 1 }] };
+    const node = {
+      ...mockNode('n1'),
+      unavailablePorts: [
+        { protocol: 'tcp', port: 18080, hostIp: '', untilMs: T0 + 1, failures: 1 },
+        { protocol: 'tcp', port: 9, hostIp: '', untilMs: T0, failures: 1 },
+      ],
+    };
     expect(buildNodes([node], [], T0)[0]!.ports).toEqual([{ protocol: 'tcp', port: 18080, hostIp: '', owner: '' }]);
   });
 });

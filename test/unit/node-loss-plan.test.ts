@@ -3,7 +3,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_NODE_LOSS, FENCE_MARGIN_MS, MASS_LOSS_WINDOW_MS, assessNodeLoss, decideLostTask, fenceDeadline, type NodeView,
+  DEFAULT_NODE_LOSS,
+  FENCE_MARGIN_MS,
+  MASS_LOSS_WINDOW_MS,
+  assessNodeLoss,
+  decideLostTask,
+  fenceDeadline,
+  type NodeView,
 } from '../../controller/src/orchestrator/node-loss-plan.js';
 import { planReplicated } from '../../controller/src/orchestrator/replicated-plan.js';
 import type { TaskRecord } from '../../proto/src/model.js';
@@ -31,7 +37,10 @@ describe('assessNodeLoss', () => {
   it('nodes lost long before the newest loss do not count', () => {
     const old = T0 - MASS_LOSS_WINDOW_MS - 1;
     // Two nodes died long ago; today one of the remaining three fails: 1 of 3, not 3 of 5.
-    expect(assessNodeLoss(nodes({ o1: view('down', old), o2: view('down', old), a: view('down'), b: view('ready'), c: view('ready') })).suspended).toBe(false);
+    expect(
+      assessNodeLoss(nodes({ o1: view('down', old), o2: view('down', old), a: view('down'), b: view('ready'), c: view('ready') }))
+        .suspended,
+    ).toBe(false);
   });
 
   it('every node ready: nothing to say', () => {
@@ -52,14 +61,20 @@ describe('decideLostTask', () => {
   });
 
   it('replace: gives the task up as soon as the node is down', () => {
-    expect(decideLostTask(mockTask(svc), view('down'), ok, T0 + 1, cfg)).toMatchObject({ action: 'replace', status: { state: 'orphaned', message: 'node down', timestampMs: T0 + 1 } });
+    expect(decideLostTask(mockTask(svc), view('down'), ok, T0 + 1, cfg)).toMatchObject({
+      action: 'replace',
+      status: { state: 'orphaned', message: 'node down', timestampMs: T0 + 1 },
+    });
   });
 
   it('waitForNode: waits until last contact + fencing time + stop grace + margin', () => {
     const at = T0 + cfg.fenceAfterMs + 2_000 + FENCE_MARGIN_MS;
     expect(fenceDeadline(T0, 2_000, cfg)).toBe(at);
     expect(decideLostTask(mockTask(waiting), view('down'), ok, at - 1, cfg)).toEqual({ action: 'wait', atMs: at });
-    expect(decideLostTask(mockTask(waiting), view('down'), ok, at, cfg)).toMatchObject({ action: 'replace', status: { state: 'orphaned' } });
+    expect(decideLostTask(mockTask(waiting), view('down'), ok, at, cfg)).toMatchObject({
+      action: 'replace',
+      status: { state: 'orphaned' },
+    });
   });
 
   it('suspended: keeps every task, whatever the mode', () => {
@@ -69,7 +84,10 @@ describe('decideLostTask', () => {
   });
 
   it('a node record the operator removed: replaced in either mode', () => {
-    expect(decideLostTask(mockTask(waiting), undefined, ok, T0, cfg)).toMatchObject({ action: 'replace', status: { message: 'node removed' } });
+    expect(decideLostTask(mockTask(waiting), undefined, ok, T0, cfg)).toMatchObject({
+      action: 'replace',
+      status: { message: 'node removed' },
+    });
   });
 });
 
@@ -89,7 +107,9 @@ describe('planReplicated with lost nodes', () => {
 
   it('waitForNode: at the deadline the task is given up (desired remove) and the slot refilled', () => {
     const p = planReplicated({ service: waiting, tasks, nodes: down, nowMs: deadline, nodeLoss: cfg });
-    expect(p.update).toEqual([{ taskId: tasks[0]!.id, desiredState: 'remove', status: expect.objectContaining({ state: 'orphaned' }) as unknown }]);
+    expect(p.update).toEqual([
+      { taskId: tasks[0]!.id, desiredState: 'remove', status: expect.objectContaining({ state: 'orphaned' }) as unknown },
+    ]);
     expect(p.create.map((t) => [t.slot, t.nodeId])).toEqual([[1, '']]);
   });
 
@@ -103,16 +123,21 @@ describe('planReplicated with lost nodes', () => {
 
   it('property: a waitForNode slot never gets a second live task before the fencing deadline', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 60_000 }), fc.constantFrom<NodeState>('ready', 'unknown', 'down'), fc.integer({ min: 1, max: 5 }), (dt, state, replicas) => {
-        const svc = mockService({ replicas, spec: { onNodeLoss: 'waitForNode', stop: { signal: 'SIGTERM', gracePeriod: 1_000 } } });
-        const ts: TaskRecord[] = Array.from({ length: replicas }, (_, i) => mockTask(svc, { slot: i + 1, nodeId: 'n1' }));
-        const ns = nodes({ n1: view(state, lostAt), n2: view('ready'), n3: view('ready'), n4: view('ready') });
-        const now = lostAt + dt;
-        const p = planReplicated({ service: svc, tasks: ts, nodes: ns, nowMs: now, nodeLoss: cfg });
-        const early = state !== 'down' || now < fenceDeadline(lostAt, 1_000, cfg);
-        if (early) expect(p.create).toEqual([]);
-        else expect(p.create).toHaveLength(replicas);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 60_000 }),
+        fc.constantFrom<NodeState>('ready', 'unknown', 'down'),
+        fc.integer({ min: 1, max: 5 }),
+        (dt, state, replicas) => {
+          const svc = mockService({ replicas, spec: { onNodeLoss: 'waitForNode', stop: { signal: 'SIGTERM', gracePeriod: 1_000 } } });
+          const ts: TaskRecord[] = Array.from({ length: replicas }, (_, i) => mockTask(svc, { slot: i + 1, nodeId: 'n1' }));
+          const ns = nodes({ n1: view(state, lostAt), n2: view('ready'), n3: view('ready'), n4: view('ready') });
+          const now = lostAt + dt;
+          const p = planReplicated({ service: svc, tasks: ts, nodes: ns, nowMs: now, nodeLoss: cfg });
+          const early = state !== 'down' || now < fenceDeadline(lostAt, 1_000, cfg);
+          if (early) expect(p.create).toEqual([]);
+          else expect(p.create).toHaveLength(replicas);
+        },
+      ),
     );
   });
 

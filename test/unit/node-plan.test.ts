@@ -78,7 +78,9 @@ describe('planNodeStates', () => {
   });
 
   it.each<NodeState>(['unknown', 'down'])('%s → ready when the agent is alive again', (state) => {
-    expect(plan(node(state), { sessions: 1, lastHeartbeatMs: T0 }, T0)).toEqual([{ nodeId: 'n1', state: 'ready', message: 'agent connected' }]);
+    expect(plan(node(state), { sessions: 1, lastHeartbeatMs: T0 }, T0)).toEqual([
+      { nodeId: 'n1', state: 'ready', message: 'agent connected' },
+    ]);
   });
 
   it('a late heartbeat arriving in time keeps the node ready; after unknown it brings it back', () => {
@@ -87,7 +89,9 @@ describe('planNodeStates', () => {
     expect(plan(n, l, T0 + 5_999)).toEqual([]);
     expect(plan(n, l, T0 + 6_001)).toEqual([{ nodeId: 'n1', state: 'unknown', message: 'heartbeats missed' }]);
     const unknown = node('unknown', T0 + 6_001);
-    expect(plan(unknown, { sessions: 1, lastHeartbeatMs: T0 + 7_000 }, T0 + 7_000)).toEqual([{ nodeId: 'n1', state: 'ready', message: 'agent connected' }]);
+    expect(plan(unknown, { sessions: 1, lastHeartbeatMs: T0 + 7_000 }, T0 + 7_000)).toEqual([
+      { nodeId: 'n1', state: 'ready', message: 'agent connected' },
+    ]);
   });
 
   describe('a new leader', () => {
@@ -161,7 +165,11 @@ describe('planNodeStates under a mass node loss', () => {
 
   it('still marks nodes unknown and brings them back to ready', () => {
     const hold = { suspended: true, resumedAtMs: 0 };
-    expect(planNodeStates([node('ready')], live(lost), T0, LEADER_SINCE, t, hold)).toEqual([{ nodeId: 'n1', state: 'unknown', message: 'agent session closed' }]);
-    expect(planNodeStates([unknown], live({ sessions: 1, lastHeartbeatMs: T0 }), T0, LEADER_SINCE, t, hold)).toEqual([{ nodeId: 'n1', state: 'ready', message: 'agent connected' }]);
+    expect(planNodeStates([node('ready')], live(lost), T0, LEADER_SINCE, t, hold)).toEqual([
+      { nodeId: 'n1', state: 'unknown', message: 'agent session closed' },
+    ]);
+    expect(planNodeStates([unknown], live({ sessions: 1, lastHeartbeatMs: T0 }), T0, LEADER_SINCE, t, hold)).toEqual([
+      { nodeId: 'n1', state: 'ready', message: 'agent connected' },
+    ]);
   });
 });

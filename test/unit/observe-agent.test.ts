@@ -38,7 +38,10 @@ describe('FrameDecoder', () => {
 
 describe('logRecords', () => {
   it('splits lines, takes each timestamp off, drops CR', () => {
-    const recs = logRecords({ stream: 'stderr', data: Buffer.from('2024-05-01T10:00:00.123456789Z first\r\n2024-05-01T10:00:01Z second\n') });
+    const recs = logRecords({
+      stream: 'stderr',
+      data: Buffer.from('2024-05-01T10:00:00.123456789Z first\r\n2024-05-01T10:00:01Z second\n'),
+    });
     expect(recs.map((r) => [r.stream, r.timestamp, r.data.toString()])).toEqual([
       ['stderr', '2024-05-01T10:00:00.123456789Z', 'first'],
       ['stderr', '2024-05-01T10:00:01Z', 'second'],
@@ -46,7 +49,10 @@ describe('logRecords', () => {
   });
 
   it('keeps a line without a timestamp and an empty line, cuts long lines in pieces', () => {
-    expect(logRecords({ stream: 'stdout', data: Buffer.from('no stamp here\n') })[0]).toMatchObject({ timestamp: '', data: Buffer.from('no stamp here') });
+    expect(logRecords({ stream: 'stdout', data: Buffer.from('no stamp here\n') })[0]).toMatchObject({
+      timestamp: '',
+      data: Buffer.from('no stamp here'),
+    });
     expect(logRecords({ stream: 'stdout', data: Buffer.from('2024-05-01T10:00:00Z \n') }).map((r) => r.data.length)).toEqual([0]);
     const long = logRecords({ stream: 'stdout', data: Buffer.from(`2024-05-01T10:00:00Z ${'x'.repeat(MAX_LOG_LINE_BYTES * 2 + 5)}\n`) });
     expect(long.map((r) => r.data.length)).toEqual([MAX_LOG_LINE_BYTES, MAX_LOG_LINE_BYTES, 5]);
@@ -60,7 +66,13 @@ describe('parseStats', () => {
     cpu_stats: { cpu_usage: { total_usage: 2_500_000_000 } },
     memory_stats: { usage: 10_000_000, limit: 64 * 2 ** 20, stats: { total_inactive_file: 4_000_000 } },
     networks: { eth0: { rx_bytes: 100, tx_bytes: 50 }, eth1: { rx_bytes: 1, tx_bytes: 2 } },
-    blkio_stats: { io_service_bytes_recursive: [{ op: 'Read', value: 4096 }, { op: 'Write', value: 512 }, { op: 'Total', value: 4608 }] },
+    blkio_stats: {
+      io_service_bytes_recursive: [
+        { op: 'Read', value: 4096 },
+        { op: 'Write', value: 512 },
+        { op: 'Total', value: 4608 },
+      ],
+    },
   };
 
   it('reads cgroup v1 figures: working set, cumulative CPU seconds, summed interfaces', () => {
@@ -77,7 +89,16 @@ describe('parseStats', () => {
   });
 
   it('reads cgroup v2 names, and nothing from a container that is not running', () => {
-    const v2 = { ...doc, memory_stats: { usage: 9_000, limit: 1, stats: { inactive_file: 1_000 } }, blkio_stats: { io_service_bytes_recursive: [{ op: 'read', value: 7 }, { op: 'write', value: 8 }] } };
+    const v2 = {
+      ...doc,
+      memory_stats: { usage: 9_000, limit: 1, stats: { inactive_file: 1_000 } },
+      blkio_stats: {
+        io_service_bytes_recursive: [
+          { op: 'read', value: 7 },
+          { op: 'write', value: 8 },
+        ],
+      },
+    };
     expect(parseStats(v2)).toMatchObject({ memoryBytes: 8_000, blockReadBytes: 7, blockWriteBytes: 8 });
     expect(parseStats({ read: '0001-01-01T00:00:00Z' })).toBeUndefined();
     expect(parseStats({ ...doc, blkio_stats: { io_service_bytes_recursive: null } })).toMatchObject({ blockReadBytes: 0 });
@@ -85,7 +106,14 @@ describe('parseStats', () => {
 });
 
 const stats = (cpuSeconds: number, readAtMs: number, memoryBytes = 1000): ContainerStats => ({
-  cpuSeconds, memoryBytes, memoryLimitBytes: 0, networkRxBytes: 0, networkTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, readAtMs,
+  cpuSeconds,
+  memoryBytes,
+  memoryLimitBytes: 0,
+  networkRxBytes: 0,
+  networkTxBytes: 0,
+  blockReadBytes: 0,
+  blockWriteBytes: 0,
+  readAtMs,
 });
 
 describe('cpuRate', () => {
@@ -121,7 +149,13 @@ async function series(metrics: AgentMetrics, name: string): Promise<string[]> {
   return (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
 }
 
-const running = (containerId: string, extra: Partial<TaskStatus> = {}): TaskStatus => ({ state: 'running', message: '', timestampMs: T0, containerId, ...extra });
+const running = (containerId: string, extra: Partial<TaskStatus> = {}): TaskStatus => ({
+  state: 'running',
+  message: '',
+  timestampMs: T0,
+  containerId,
+  ...extra,
+});
 
 describe('TaskObserver', () => {
   const svc = mockService({ replicas: 2, spec: { resources: { cpu: 250, memory: 64 * 2 ** 20 } } });
@@ -131,7 +165,11 @@ describe('TaskObserver', () => {
     const old = mockTask(svc, { slot: 1, instance: 0 });
     const newer = { ...mockTask(svc, { slot: 1, instance: 1 }), createdAtMs: T0 + 10 };
     const two = mockTask(svc, { slot: 2 });
-    views.push({ task: old, status: running('c-old') }, { task: newer, status: running('c-new', { health: 'healthy' }) }, { task: two, status: running('c-two') });
+    views.push(
+      { task: old, status: running('c-old') },
+      { task: newer, status: running('c-new', { health: 'healthy' }) },
+      { task: two, status: running('c-two') },
+    );
     observe.samples.set('c-old', stats(1, T0, 111));
     observe.samples.set('c-new', stats(2, T0, 222));
     observe.samples.set('c-two', stats(3, T0, 333));
@@ -140,9 +178,15 @@ describe('TaskObserver', () => {
       'berth_task_memory_working_set_bytes{namespace="default",service="web",slot="1"} 222',
       'berth_task_memory_working_set_bytes{namespace="default",service="web",slot="2"} 333',
     ]);
-    expect(await series(metrics, 'berth_task_cpu_seconds_total')).toContain('berth_task_cpu_seconds_total{namespace="default",service="web",slot="2"} 3');
-    expect(await series(metrics, 'berth_task_health')).toContain('berth_task_health{namespace="default",service="web",slot="1",status="healthy"} 1');
-    expect(await series(metrics, 'berth_task_health')).toContain('berth_task_health{namespace="default",service="web",slot="2",status="none"} 1');
+    expect(await series(metrics, 'berth_task_cpu_seconds_total')).toContain(
+      'berth_task_cpu_seconds_total{namespace="default",service="web",slot="2"} 3',
+    );
+    expect(await series(metrics, 'berth_task_health')).toContain(
+      'berth_task_health{namespace="default",service="web",slot="1",status="healthy"} 1',
+    );
+    expect(await series(metrics, 'berth_task_health')).toContain(
+      'berth_task_health{namespace="default",service="web",slot="2",status="none"} 1',
+    );
     expect(await series(metrics, 'berth_node_allocated_cpus')).toEqual(['berth_node_allocated_cpus 0.75']);
 
     // The slot-2 task stops: its series go.

@@ -34,11 +34,19 @@ function node(id: string, extra: Partial<NodeRecord['description']> = {}, state:
 
 describe('Prometheus service discovery targets', () => {
   it('lists controllers and agents that serve metrics, whatever their state', () => {
-    expect(controllerTargets([{ id: 'c2', metricsAddress: '10.0.0.2:9470' }, { id: 'c1', metricsAddress: '10.0.0.1:9470' }, { id: 'c3', metricsAddress: '' }])).toEqual([
+    expect(
+      controllerTargets([
+        { id: 'c2', metricsAddress: '10.0.0.2:9470' },
+        { id: 'c1', metricsAddress: '10.0.0.1:9470' },
+        { id: 'c3', metricsAddress: '' },
+      ]),
+    ).toEqual([
       { targets: ['10.0.0.1:9470'], labels: { controller: 'c1' } },
       { targets: ['10.0.0.2:9470'], labels: { controller: 'c2' } },
     ]);
-    expect(agentTargets([node('n2', { metricsAddress: '10.0.0.2:9471' }, 'down'), node('n1', { metricsAddress: '10.0.0.1:9471' }), node('n3')])).toEqual([
+    expect(
+      agentTargets([node('n2', { metricsAddress: '10.0.0.2:9471' }, 'down'), node('n1', { metricsAddress: '10.0.0.1:9471' }), node('n3')]),
+    ).toEqual([
       { targets: ['10.0.0.1:9471'], labels: { node: 'n1' } },
       { targets: ['10.0.0.2:9471'], labels: { node: 'n2' } },
     ]);
@@ -54,16 +62,27 @@ describe('Prometheus service discovery targets', () => {
       mockTask(withMetrics, { slot: 5, nodeId: 'n1', desiredState: 'shutdown', status: { ports: [port('0.0.0.0', 32004)] } }),
       mockTask(svc, { slot: 1, nodeId: 'n1', status: { ports: [port('0.0.0.0', 32005)] } }),
     ];
-    const nodes = new Map([['n1', node('n1')], ['n2', node('n2')]]);
+    const nodes = new Map([
+      ['n1', node('n1')],
+      ['n2', node('n2')],
+    ]);
     expect(taskTargets(tasks, nodes)).toEqual([
-      { targets: ['127.0.0.9:32000'], labels: { namespace: 'default', service: 'api', slot: '1', node: 'n1', __metrics_path__: '/custom' } },
+      {
+        targets: ['127.0.0.9:32000'],
+        labels: { namespace: 'default', service: 'api', slot: '1', node: 'n1', __metrics_path__: '/custom' },
+      },
       { targets: ['10.0.0.2:32001'], labels: { namespace: 'default', service: 'api', slot: '2', node: 'n2', __metrics_path__: '/custom' } },
     ]);
   });
 });
 
 describe('spec.metrics', () => {
-  const doc = (spec: Record<string, unknown>) => ({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'm' }, spec: { image: 'x:1', ...spec } });
+  const doc = (spec: Record<string, unknown>) => ({
+    apiVersion: 'berth.dev/v1',
+    kind: 'Service',
+    metadata: { name: 'm' },
+    spec: { image: 'x:1', ...spec },
+  });
 
   it('defaults the path and requires the port to be published over tcp', () => {
     const ok = validateServiceManifest(doc({ ports: [{ containerPort: 9100 }], metrics: { port: 9100 } }));
@@ -72,7 +91,11 @@ describe('spec.metrics', () => {
       [{ metrics: { port: 9100 } }, 'spec.metrics.port', 'container port 9100 is not published'],
       [{ ports: [{ containerPort: 9100, protocol: 'udp' }], metrics: { port: 9100 } }, 'spec.metrics.port', 'is not published'],
       [{ ports: [{ containerPort: 9100 }], metrics: {} }, 'spec.metrics.port', 'required field is missing'],
-      [{ ports: [{ containerPort: 9100 }], metrics: { port: 9100, path: 'metrics' } }, 'spec.metrics.path', 'expected an absolute URL path'],
+      [
+        { ports: [{ containerPort: 9100 }], metrics: { port: 9100, path: 'metrics' } },
+        'spec.metrics.path',
+        'expected an absolute URL path',
+      ],
       [{ ports: [{ containerPort: 9100 }], metrics: { port: 9100, path: '/m?x=1' } }, 'spec.metrics.path', 'no query string'],
       [{ ports: [{ containerPort: 9100 }], metrics: { port: 70000 } }, 'spec.metrics.port', 'must be at most 65535'],
     ];
@@ -105,9 +128,18 @@ describe('event subjects and filters', () => {
       { type: 'node.state', node: 'h1', state: 'down', message: '' },
       { type: 'rollout.started', namespace: 'prod', service: 'web', message: '' },
     ];
-    const filters = [{}, { namespace: 'prod' }, { service: 'web' }, { node: 'h1' }, { types: ['node'], node: 'h1' }, { types: ['task.state'] }, { types: ['rollout'] }];
+    const filters = [
+      {},
+      { namespace: 'prod' },
+      { service: 'web' },
+      { node: 'h1' },
+      { types: ['node'], node: 'h1' },
+      { types: ['task.state'] },
+      { types: ['rollout'] },
+    ];
     for (const f of filters) {
-      for (const e of events) if (matchesEvent(f, e)) expect(subjectMatches(filterSubject(f), eventSubject(e)), `${JSON.stringify(f)} ${e.type}`).toBe(true);
+      for (const e of events)
+        if (matchesEvent(f, e)) expect(subjectMatches(filterSubject(f), eventSubject(e)), `${JSON.stringify(f)} ${e.type}`).toBe(true);
     }
     expect(events.filter((e) => matchesEvent({ node: 'h1' }, e)).map((e) => e.type)).toEqual(['task.state', 'node.state']);
     expect(events.filter((e) => matchesEvent({ namespace: 'prod' }, e)).map((e) => e.type)).toEqual(['task.state', 'rollout.started']);
@@ -115,8 +147,13 @@ describe('event subjects and filters', () => {
   });
 
   it('refuses unknown types by name', () => {
-    expect(eventFilter({ namespace: '', service: 'web', node: '', types: ['rollout', 'task.state'] })).toEqual({ service: 'web', types: ['rollout', 'task.state'] });
-    expect(eventFilter({ namespace: '', service: '', node: '', types: ['task.state', 'bogus'] })).toMatch(/^types\[1\]: unknown event type "bogus"; known: service.applied, /);
+    expect(eventFilter({ namespace: '', service: 'web', node: '', types: ['rollout', 'task.state'] })).toEqual({
+      service: 'web',
+      types: ['rollout', 'task.state'],
+    });
+    expect(eventFilter({ namespace: '', service: '', node: '', types: ['task.state', 'bogus'] })).toMatch(
+      /^types\[1\]: unknown event type "bogus"; known: service.applied, /,
+    );
   });
 });
 
@@ -142,19 +179,31 @@ describe('events recorded from the caches', () => {
     const { cache, stop } = await cacheOn(store, keys);
     const sink = new MemorySink();
     const off = recordCacheEvents(cache, sink);
-    const t = { ...mockTask(svc, { slot: 1, nodeId: '', state: 'pending', status: { message: 'waiting for placement' } }), specRevision: 3 };
+    const t = {
+      ...mockTask(svc, { slot: 1, nodeId: '', state: 'pending', status: { message: 'waiting for placement' } }),
+      specRevision: 3,
+    };
     const rev = await store.commit([{ op: 'create', key: keys.task(t.id), value: JSON.stringify(t) }]);
     const placed = { ...t, nodeId: 'n1', status: { state: 'assigned' as const, message: 'assigned to n1', timestampMs: T0 + 50 } };
     await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify(placed), modRevision: rev }]);
     // Within one state: a new error (a failing pull) and a health change are news; the same error again is not.
     const preparing = { ...placed, status: { ...placed.status, state: 'preparing' as const, message: 'preparing container' } };
-    const pullFailed = { ...placed, status: { ...placed.status, state: 'preparing' as const, message: 'pull failed: denied; retrying in 1s', err: 'pull failed: denied' } };
+    const pullFailed = {
+      ...placed,
+      status: { ...placed.status, state: 'preparing' as const, message: 'pull failed: denied; retrying in 1s', err: 'pull failed: denied' },
+    };
     const pullAgain = { ...pullFailed, status: { ...pullFailed.status, message: 'pull failed: denied; retrying in 2s' } };
-    const running = { ...placed, status: { ...placed.status, state: 'running' as const, message: 'container running', health: 'starting' } };
+    const running = {
+      ...placed,
+      status: { ...placed.status, state: 'running' as const, message: 'container running', health: 'starting' },
+    };
     const healthy = { ...running, status: { ...running.status, message: 'container running, healthy', health: 'healthy' } };
     // An in-place restart is news (why it ended); the container up again after it is not.
     const oom = 'killed: out of memory (limit 8Mi); restarting in 1s (restart 1)';
-    const restarting = { ...healthy, status: { ...healthy.status, message: oom, health: '', container: 'backoff' as const, restarts: 1, exitCode: 137, oomKilled: true } };
+    const restarting = {
+      ...healthy,
+      status: { ...healthy.status, message: oom, health: '', container: 'backoff' as const, restarts: 1, exitCode: 137, oomKilled: true },
+    };
     const upAgain = { ...healthy, status: { ...healthy.status, message: 'container running (restarted 1×)', health: '', restarts: 1 } };
     const oomAgain = 'killed: out of memory (limit 8Mi); restarting in 2s (restart 2)';
     const restartingAgain = { ...restarting, status: { ...restarting.status, message: oomAgain, restarts: 2 } };
@@ -164,7 +213,9 @@ describe('events recorded from the caches', () => {
       r = (await store.get(keys.task(t.id)))!.modRevision;
     }
     const nrev = (await store.get(keys.node('n1')))!.modRevision;
-    await store.commit([{ op: 'update', key: keys.node('n1'), value: JSON.stringify({ ...n1, availability: 'drain' }), modRevision: nrev }]);
+    await store.commit([
+      { op: 'update', key: keys.node('n1'), value: JSON.stringify({ ...n1, availability: 'drain' }), modRevision: nrev },
+    ]);
     await until(() => sink.events.length === 7);
     expect(sink.events.map((e) => [e.type, e.state, e.node ?? '', e.message])).toEqual([
       ['task.state', 'pending', '', 'created for revision 3: waiting for placement'],
@@ -197,16 +248,30 @@ describe('cluster-state metrics', () => {
       { op: 'create', key: keys.node('n1'), value: JSON.stringify(node('n1')) },
       { op: 'create', key: keys.node('n2'), value: JSON.stringify(node('n2', {}, 'down')) },
       { op: 'create', key: keys.task('a'), value: JSON.stringify({ ...mockTask(svc, { slot: 1 }), id: 'a' }) },
-      { op: 'create', key: keys.task('b'), value: JSON.stringify({ ...mockTask(svc, { slot: 2, state: 'running', status: { health: 'unhealthy' } }), id: 'b' }) },
-      { op: 'create', key: keys.task('c'), value: JSON.stringify({ ...mockTask(svc, { slot: 2, state: 'failed', desiredState: 'shutdown' }), id: 'c' }) },
+      {
+        op: 'create',
+        key: keys.task('b'),
+        value: JSON.stringify({ ...mockTask(svc, { slot: 2, state: 'running', status: { health: 'unhealthy' } }), id: 'b' }),
+      },
+      {
+        op: 'create',
+        key: keys.task('c'),
+        value: JSON.stringify({ ...mockTask(svc, { slot: 2, state: 'failed', desiredState: 'shutdown' }), id: 'c' }),
+      },
     ]);
     await until(() => cache.tasks.list().length === 3 && cache.nodes.list().length === 2);
     expect(await exposition(metrics, 'berth_service_desired_replicas')).toEqual([]);
     leader = true;
     await new Promise((r) => setTimeout(r, 600)); // past the per-scrape memo
-    expect(await exposition(metrics, 'berth_service_desired_replicas')).toEqual(['berth_service_desired_replicas{namespace="default",service="web"} 2']);
-    expect(await exposition(metrics, 'berth_service_running_replicas')).toEqual(['berth_service_running_replicas{namespace="default",service="web"} 2']);
-    expect(await exposition(metrics, 'berth_service_ready_replicas')).toEqual(['berth_service_ready_replicas{namespace="default",service="web"} 1']);
+    expect(await exposition(metrics, 'berth_service_desired_replicas')).toEqual([
+      'berth_service_desired_replicas{namespace="default",service="web"} 2',
+    ]);
+    expect(await exposition(metrics, 'berth_service_running_replicas')).toEqual([
+      'berth_service_running_replicas{namespace="default",service="web"} 2',
+    ]);
+    expect(await exposition(metrics, 'berth_service_ready_replicas')).toEqual([
+      'berth_service_ready_replicas{namespace="default",service="web"} 1',
+    ]);
     const tasks = await exposition(metrics, 'berth_tasks');
     expect(tasks).toHaveLength(10);
     expect(tasks).toContain('berth_tasks{namespace="default",service="web",state="running"} 2');
@@ -224,10 +289,21 @@ describe('cluster-state metrics', () => {
     const off = observePlacements(cache, metrics);
     const t = { ...mockTask(svc, { slot: 1, nodeId: '', state: 'pending' }), createdAtMs: T0 };
     const rev = await store.commit([{ op: 'create', key: keys.task(t.id), value: JSON.stringify(t) }]);
-    await store.commit([{ op: 'update', key: keys.task(t.id), value: JSON.stringify({ ...t, nodeId: 'n1', status: { state: 'assigned', message: '', timestampMs: T0 + 30 } }), modRevision: rev }]);
+    await store.commit([
+      {
+        op: 'update',
+        key: keys.task(t.id),
+        value: JSON.stringify({ ...t, nodeId: 'n1', status: { state: 'assigned', message: '', timestampMs: T0 + 30 } }),
+        modRevision: rev,
+      },
+    ]);
     await until(() => cache.tasks.list()[0]?.value.nodeId === 'n1');
-    expect(await exposition(metrics, 'berth_scheduler_placement_latency_seconds_count')).toEqual(['berth_scheduler_placement_latency_seconds_count 1']);
-    expect(await exposition(metrics, 'berth_scheduler_placement_latency_seconds_sum')).toEqual(['berth_scheduler_placement_latency_seconds_sum 0.03']);
+    expect(await exposition(metrics, 'berth_scheduler_placement_latency_seconds_count')).toEqual([
+      'berth_scheduler_placement_latency_seconds_count 1',
+    ]);
+    expect(await exposition(metrics, 'berth_scheduler_placement_latency_seconds_sum')).toEqual([
+      'berth_scheduler_placement_latency_seconds_sum 0.03',
+    ]);
     off();
     stop();
   });
@@ -242,21 +318,43 @@ describe('etcd metrics (InstrumentedStore)', () => {
     await store.get('k');
     await store.list('');
     const lines = await exposition(metrics, 'berth_etcd_requests_total');
-    for (const want of ['op="commit",result="ok"} 1', 'op="commit",result="conflict"} 1', 'op="get",result="ok"} 1', 'op="list",result="ok"} 1']) {
-      expect(lines.some((l) => l.endsWith(want)), want).toBe(true);
+    for (const want of [
+      'op="commit",result="ok"} 1',
+      'op="commit",result="conflict"} 1',
+      'op="get",result="ok"} 1',
+      'op="list",result="ok"} 1',
+    ]) {
+      expect(
+        lines.some((l) => l.endsWith(want)),
+        want,
+      ).toBe(true);
     }
-    expect(await exposition(metrics, 'berth_etcd_request_duration_seconds_count')).toContain('berth_etcd_request_duration_seconds_count{op="commit"} 2');
+    expect(await exposition(metrics, 'berth_etcd_request_duration_seconds_count')).toContain(
+      'berth_etcd_request_duration_seconds_count{op="commit"} 2',
+    );
   });
 });
 
 describe('top aggregation', () => {
   it('sums per service (of the namespace asked) and per node; a node that cannot answer says why', () => {
-    const sample = (service: string, slot: number, cpuCores: number, memoryBytes: number, namespace = 'default') => ({ taskId: `${service}${slot}`, namespace, service, slot, cpuCores, memoryBytes, memoryLimitBytes: 0, sampledAtMs: T0 });
-    const u = aggregateUsage([
-      { node: node('n2'), tasks: [sample('web', 2, 0.5, 200), sample('db', 1, 1, 1000, 'other')] },
-      { node: node('n1'), tasks: [sample('web', 1, 0.25, 100)] },
-      { node: node('n3', {}, 'down'), error: 'node n3 is down' },
-    ], 'default');
+    const sample = (service: string, slot: number, cpuCores: number, memoryBytes: number, namespace = 'default') => ({
+      taskId: `${service}${slot}`,
+      namespace,
+      service,
+      slot,
+      cpuCores,
+      memoryBytes,
+      memoryLimitBytes: 0,
+      sampledAtMs: T0,
+    });
+    const u = aggregateUsage(
+      [
+        { node: node('n2'), tasks: [sample('web', 2, 0.5, 200), sample('db', 1, 1, 1000, 'other')] },
+        { node: node('n1'), tasks: [sample('web', 1, 0.25, 100)] },
+        { node: node('n3', {}, 'down'), error: 'node n3 is down' },
+      ],
+      'default',
+    );
     expect(u.services).toEqual([{ namespace: 'default', service: 'web', replicas: 2, cpuCores: 0.75, memoryBytes: 300 }]);
     expect(u.nodes.map((n) => [n.node, n.containers, n.cpuCores, n.memoryBytes, n.error])).toEqual([
       ['n1', 1, 0.25, 100, ''],
@@ -288,21 +386,34 @@ describe('exec: which replica', () => {
 describe('ObserveAPI stream limit', () => {
   it('refuses streams beyond MAX_OPEN_STREAMS until one ends', async () => {
     const reader = {
-      read: (_f: unknown, _o: unknown, _e: unknown, signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true })),
+      read: (_f: unknown, _o: unknown, _e: unknown, signal: AbortSignal) =>
+        new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true })),
       close: async () => undefined,
     };
     const metrics = new ControllerMetrics();
     const store = new MemoryStore();
-    const handlers = observeHandlers({ cache: new ClusterCache(store, new Keys(), silentLogger()), agents: {} as never, events: reader, log: silentLogger(), metrics });
+    const handlers = observeHandlers({
+      cache: new ClusterCache(store, new Keys(), silentLogger()),
+      agents: {} as never,
+      events: reader,
+      log: silentLogger(),
+      metrics,
+    });
     const open = (): EventEmitter & { error?: { code?: number } } => {
-      const call = Object.assign(new EventEmitter(), { request: { namespace: '', service: '', node: '', types: [], sinceMs: 0, limit: 0, follow: true }, write: () => true, end: () => undefined }) as EventEmitter & { error?: { code?: number } };
+      const call = Object.assign(new EventEmitter(), {
+        request: { namespace: '', service: '', node: '', types: [], sinceMs: 0, limit: 0, follow: true },
+        write: () => true,
+        end: () => undefined,
+      }) as EventEmitter & { error?: { code?: number } };
       call.on('error', (e: { code?: number }) => (call.error = e));
       handlers.Events(call as never);
       return call;
     };
     const calls = Array.from({ length: MAX_OPEN_STREAMS }, open);
     expect(calls.every((c) => c.error === undefined)).toBe(true);
-    expect(await exposition(metrics, 'berth_controller_api_streams')).toContain(`berth_controller_api_streams{method="Events"} ${MAX_OPEN_STREAMS}`);
+    expect(await exposition(metrics, 'berth_controller_api_streams')).toContain(
+      `berth_controller_api_streams{method="Events"} ${MAX_OPEN_STREAMS}`,
+    );
     expect(open().error?.code).toBe(8); // RESOURCE_EXHAUSTED
     calls[0]!.emit('cancelled');
     await new Promise((r) => setTimeout(r, 10));
@@ -314,8 +425,28 @@ describe('ObserveAPI stream limit', () => {
 describe('events section of berth describe', () => {
   it('one row per event, or <none>', () => {
     expect(eventsSection([], T0)).toEqual({ title: 'Events', lines: ['<none>'] });
-    const e = (type: string, extra: Record<string, unknown>) => ({ type, namespace: 'default', service: '', node: '', task: '', slot: 0, state: '', message: 'm', timeMs: T0 - 90_000, seq: 1, ...extra });
-    expect(eventsSection([e('task.state', { service: 'web', slot: 2, node: 'h1', state: 'running', message: 'container running' }), e('node.state', { namespace: '', node: 'h2', state: 'down', message: 'gone' })], T0).lines).toEqual([
+    const e = (type: string, extra: Record<string, unknown>) => ({
+      type,
+      namespace: 'default',
+      service: '',
+      node: '',
+      task: '',
+      slot: 0,
+      state: '',
+      message: 'm',
+      timeMs: T0 - 90_000,
+      seq: 1,
+      ...extra,
+    });
+    expect(
+      eventsSection(
+        [
+          e('task.state', { service: 'web', slot: 2, node: 'h1', state: 'running', message: 'container running' }),
+          e('node.state', { namespace: '', node: 'h2', state: 'down', message: 'gone' }),
+        ],
+        T0,
+      ).lines,
+    ).toEqual([
       'AGE       TYPE         STATE     OBJECT     MESSAGE',
       '90s ago   task.state   running   web.2@h1   container running',
       '90s ago   node.state   down      node/h2    gone',
@@ -326,12 +457,20 @@ describe('events section of berth describe', () => {
 describe('toApiError (CLI, every client: ControlAPI, ObserveAPI, RolloutAPI, ...)', () => {
   const grpcErr = (details: string, code = 14) => Object.assign(new Error(details), { code, details, metadata: undefined as never });
   it('tells an unreachable controller from a reason the controller gave', () => {
-    expect(toApiError(grpcErr('No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1').message).toBe('cannot reach the controller at 127.0.0.1:1 (No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1); start one with `berth up` or set BERTH_CONTROLLER / --controller');
-    expect(toApiError(grpcErr('event stream unavailable: CONNECTION_REFUSED'), 'x').message).toBe('event stream unavailable: CONNECTION_REFUSED');
-    expect(toApiError(grpcErr('etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379'), 'x').message).toBe('etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379');
-    expect(toApiError(grpcErr('the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)'), 'x').message).toBe('the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)');
+    expect(toApiError(grpcErr('No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), '127.0.0.1:1').message).toBe(
+      'cannot reach the controller at 127.0.0.1:1 (No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1); start one with `berth up` or set BERTH_CONTROLLER / --controller',
+    );
+    expect(toApiError(grpcErr('event stream unavailable: CONNECTION_REFUSED'), 'x').message).toBe(
+      'event stream unavailable: CONNECTION_REFUSED',
+    );
+    expect(toApiError(grpcErr('etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379'), 'x').message).toBe(
+      'etcd unavailable: connect ECONNREFUSED 127.0.0.1:2379',
+    );
+    expect(toApiError(grpcErr('the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)'), 'x').message).toBe(
+      'the agent on h1 cannot be reached (connect ECONNREFUSED 127.0.0.1:9)',
+    );
   });
-  it('names the deadline; other codes keep the controller\'s words', () => {
+  it("names the deadline; other codes keep the controller's words", () => {
     expect(toApiError(grpcErr('Deadline exceeded', 4), 'h:1', 2_000).message).toBe('the controller at h:1 did not answer within 2s');
     const e = toApiError(grpcErr('service default/web not found', 5), 'x');
     expect([e.code, e.message]).toEqual([5, 'service default/web not found']);

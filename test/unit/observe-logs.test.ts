@@ -66,7 +66,15 @@ class FakeAgents {
   }
 }
 
-const line = (data: string) => ({ taskId: '', slot: 0, node: '', stream: 'stdout', data: Buffer.from(data), timestamp: '2024-05-01T10:00:00Z', notice: '' });
+const line = (data: string) => ({
+  taskId: '',
+  slot: 0,
+  node: '',
+  stream: 'stdout',
+  data: Buffer.from(data),
+  timestamp: '2024-05-01T10:00:00Z',
+  notice: '',
+});
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -94,7 +102,9 @@ async function world(tasks: TaskRecord[]) {
   await cache.synced;
   const setNode = async (id: string, state: NodeRecord['state']): Promise<void> => {
     const cur = (await store.get(keys.node(id)))!;
-    await store.commit([{ op: 'update', key: keys.node(id), value: JSON.stringify({ ...nodeWithApi(id), state }), modRevision: cur.modRevision }]);
+    await store.commit([
+      { op: 'update', key: keys.node(id), value: JSON.stringify({ ...nodeWithApi(id), state }), modRevision: cur.modRevision },
+    ]);
   };
   return { store, keys, cache, stop: () => ac.abort(), setNode };
 }
@@ -107,8 +117,14 @@ describe('LogSession', () => {
     const agents = new FakeAgents();
     const call = new FakeCall({ namespace: '', service: 'web', slot: 0, node: '', follow: true, sinceMs: 0, tail: 10 });
     const codes: grpc.status[] = [];
-    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) => codes.push(c)).start();
-    expect(agents.opened.map((u) => [u.address, u.req.tail, u.req.follow])).toEqual([['n1:7071', 10, true], ['n2:7071', 10, true], ['n1:7071', 10, true]]);
+    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) =>
+      codes.push(c),
+    ).start();
+    expect(agents.opened.map((u) => [u.address, u.req.tail, u.req.follow])).toEqual([
+      ['n1:7071', 10, true],
+      ['n2:7071', 10, true],
+      ['n1:7071', 10, true],
+    ]);
     const [t1, t2, t3] = [running(1, 'n1'), running(2, 'n2'), running(3, 'n1')];
     for (const [i, t] of [t1, t2, t3].entries()) agents.of(t.id)[0]!.stream.write(line(`hello ${i + 1}`));
     await until(() => call.lines.length === 3, 'three lines');
@@ -134,7 +150,10 @@ describe('LogSession', () => {
 
     // An agent stream that breaks is named; the request goes on.
     agents.of(t3.id)[0]!.stream.destroy(Object.assign(new Error('boom'), { code: grpc.status.UNAVAILABLE, details: 'Connection dropped' }));
-    await until(() => call.text().some((l) => l.startsWith('3@n1 -- unavailable: the agent on n1 cannot be reached (Connection dropped)')), 'broken stream named');
+    await until(
+      () => call.text().some((l) => l.startsWith('3@n1 -- unavailable: the agent on n1 cannot be reached (Connection dropped)')),
+      'broken stream named',
+    );
     expect(call.ended).toBe(false);
 
     call.emit('cancelled');
@@ -156,7 +175,9 @@ describe('LogSession', () => {
     const agents = new FakeAgents();
     const call = new FakeCall({ namespace: 'default', service: 'web', slot: 0, node: '', follow: false, sinceMs: 0, tail: -1 });
     const codes: grpc.status[] = [];
-    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) => codes.push(c)).start();
+    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, (c) =>
+      codes.push(c),
+    ).start();
     expect(agents.opened).toHaveLength(1);
     agents.opened[0]!.stream.end(line('the only line'));
     await until(() => call.ended, 'request ends');
@@ -165,11 +186,15 @@ describe('LogSession', () => {
     w.stop();
   });
 
-  it('reads only the replica on the node asked for (how a global service\'s replicas are named)', async () => {
+  it("reads only the replica on the node asked for (how a global service's replicas are named)", async () => {
     const w = await world([running(1, 'n1'), running(2, 'n2'), running(3, 'n1')]);
     const agents = new FakeAgents();
     const call = new FakeCall({ namespace: '', service: 'web', slot: 0, node: 'n2', follow: false, sinceMs: 0, tail: -1 });
-    new LogSession({ cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() }, call as never, () => undefined).start();
+    new LogSession(
+      { cache: w.cache, agents: agents as unknown as AgentClients, log: silentLogger() },
+      call as never,
+      () => undefined,
+    ).start();
     expect(agents.opened.map((u) => [u.address, u.req.taskId])).toEqual([['n2:7071', running(2, 'n2').id]]);
     agents.opened[0]!.stream.end();
     await until(() => call.ended, 'request ends');
@@ -179,7 +204,11 @@ describe('LogSession', () => {
   it('refuses an unknown service', async () => {
     const w = await world([]);
     const call = new FakeCall({ namespace: '', service: 'nope', slot: 0, node: '', follow: false, sinceMs: 0, tail: -1 });
-    new LogSession({ cache: w.cache, agents: new FakeAgents() as unknown as AgentClients, log: silentLogger() }, call as never, () => undefined).start();
+    new LogSession(
+      { cache: w.cache, agents: new FakeAgents() as unknown as AgentClients, log: silentLogger() },
+      call as never,
+      () => undefined,
+    ).start();
     expect(call.error).toMatchObject({ code: grpc.status.NOT_FOUND, details: 'service default/nope not found' });
     w.stop();
   });

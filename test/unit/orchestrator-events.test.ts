@@ -10,7 +10,14 @@ const withStatus = (s: Partial<TaskStatus>): TaskRecord => ({ ...base, status: {
 
 describe('concernsOrchestrator', () => {
   it('wakes on what readiness and failure are judged on', () => {
-    for (const s of [{ state: 'failed' as const }, { health: 'healthy' }, { health: 'unhealthy' }, { container: 'backoff' as const }, { restarts: 1 }, { err: 'pull failed' }]) {
+    for (const s of [
+      { state: 'failed' as const },
+      { health: 'healthy' },
+      { health: 'unhealthy' },
+      { container: 'backoff' as const },
+      { restarts: 1 },
+      { err: 'pull failed' },
+    ]) {
       expect(concernsOrchestrator(base, withStatus(s)), JSON.stringify(s)).toBe(true);
     }
     expect(concernsOrchestrator(base, { ...base, desiredState: 'shutdown' })).toBe(true);

@@ -50,7 +50,12 @@ function perNode(p: Plan): Record<string, number> {
   return m;
 }
 
-const manifest = (spec: Record<string, unknown>) => ({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'web' }, spec: { image: 'berth-local/busybox:1', ...spec } });
+const manifest = (spec: Record<string, unknown>) => ({
+  apiVersion: 'berth.dev/v1',
+  kind: 'Service',
+  metadata: { name: 'web' },
+  spec: { image: 'berth-local/busybox:1', ...spec },
+});
 const issues = (spec: Record<string, unknown>): string[] => {
   const v = validateServiceManifest(manifest(spec));
   return v.ok ? [] : v.issues.map((i) => `${i.path}: ${i.message}`);
@@ -58,39 +63,84 @@ const issues = (spec: Record<string, unknown>): string[] => {
 
 describe('placement fields', () => {
   it('accepts a full placement and keeps it canonical', () => {
-    const v = validateServiceManifest(manifest({
-      replicas: 3,
-      placement: { strategy: 'spread', constraints: ['node.labels.zone == a', 'node.hostname != h3', 'node.platform.arch == amd64'], spreadBy: 'node.labels.zone', maxPerNode: 2, affinity: ['db'], antiAffinity: ['other/batch'], rebalance: {} },
-    }));
+    const v = validateServiceManifest(
+      manifest({
+        replicas: 3,
+        placement: {
+          strategy: 'spread',
+          constraints: ['node.labels.zone == a', 'node.hostname != h3', 'node.platform.arch == amd64'],
+          spreadBy: 'node.labels.zone',
+          maxPerNode: 2,
+          affinity: ['db'],
+          antiAffinity: ['other/batch'],
+          rebalance: {},
+        },
+      }),
+    );
     expect(v.ok).toBe(true);
-    if (v.ok) expect(v.value.spec.placement).toEqual({ strategy: 'spread', constraints: ['node.labels.zone == a', 'node.hostname != h3', 'node.platform.arch == amd64'], spreadBy: 'node.labels.zone', maxPerNode: 2, affinity: ['db'], antiAffinity: ['other/batch'], rebalance: { maxMoving: 1 } });
+    if (v.ok)
+      expect(v.value.spec.placement).toEqual({
+        strategy: 'spread',
+        constraints: ['node.labels.zone == a', 'node.hostname != h3', 'node.platform.arch == amd64'],
+        spreadBy: 'node.labels.zone',
+        maxPerNode: 2,
+        affinity: ['db'],
+        antiAffinity: ['other/batch'],
+        rebalance: { maxMoving: 1 },
+      });
     expect(validateServiceManifest(manifest({ mode: 'global' })).ok).toBe(true);
   });
 
   it('names the field and the reason for every mistake', () => {
-    expect(issues({ placement: { constraints: ['zone = a'] } })).toEqual(['spec.placement.constraints[0]: "zone = a" is not a constraint: write ATTRIBUTE == VALUE or ATTRIBUTE != VALUE, e.g. node.labels.zone == a']);
-    expect(issues({ placement: { constraints: ['node.colour == red'] } })[0]).toMatch(/^spec.placement.constraints\[0\]: unknown attribute "node.colour"/);
+    expect(issues({ placement: { constraints: ['zone = a'] } })).toEqual([
+      'spec.placement.constraints[0]: "zone = a" is not a constraint: write ATTRIBUTE == VALUE or ATTRIBUTE != VALUE, e.g. node.labels.zone == a',
+    ]);
+    expect(issues({ placement: { constraints: ['node.colour == red'] } })[0]).toMatch(
+      /^spec.placement.constraints\[0\]: unknown attribute "node.colour"/,
+    );
     expect(issues({ placement: { constraints: ['node.labels.zone =='] } })[0]).toMatch(/constraints\[0\]: .*the value after == is missing/);
     expect(issues({ placement: { spreadBy: 'zone' } })[0]).toMatch(/^spec.placement.spreadBy: unknown attribute "zone"/);
-    expect(issues({ placement: { strategy: 'pack' } })).toEqual(['spec.placement.strategy: must be one of "spread", "binpack"; got "pack"']);
-    expect(issues({ placement: { strategy: 'binpack', spreadBy: 'node.labels.zone' } })).toEqual(['spec.placement.spreadBy: spreadBy needs strategy spread (binpack fills nodes instead of spreading)']);
+    expect(issues({ placement: { strategy: 'pack' } })).toEqual([
+      'spec.placement.strategy: must be one of "spread", "binpack"; got "pack"',
+    ]);
+    expect(issues({ placement: { strategy: 'binpack', spreadBy: 'node.labels.zone' } })).toEqual([
+      'spec.placement.spreadBy: spreadBy needs strategy spread (binpack fills nodes instead of spreading)',
+    ]);
     expect(issues({ placement: { maxPerNode: 0 } })).toEqual(['spec.placement.maxPerNode: must be at least 1 (got 0)']);
     expect(issues({ placement: { affinity: ['Bad_Name'] } })[0]).toMatch(/^spec.placement.affinity\[0\]: "Bad_Name" is not a service/);
     expect(issues({ mode: 'daemon' })).toEqual(['spec.mode: must be one of "replicated", "global"; got "daemon"']);
-    expect(issues({ mode: 'global', replicas: 3 })).toEqual(['spec.replicas: must not be set with mode: global (one task runs on every eligible node)']);
-    expect(issues({ mode: 'global', placement: { maxPerNode: 1 } })).toEqual(['spec.placement.maxPerNode: does not apply to mode: global (one task per node)']);
-    expect(issues({ placement: { rebalance: { maxMoving: 0 } } })).toEqual(['spec.placement.rebalance.maxMoving: must be at least 1 (got 0)']);
+    expect(issues({ mode: 'global', replicas: 3 })).toEqual([
+      'spec.replicas: must not be set with mode: global (one task runs on every eligible node)',
+    ]);
+    expect(issues({ mode: 'global', placement: { maxPerNode: 1 } })).toEqual([
+      'spec.placement.maxPerNode: does not apply to mode: global (one task per node)',
+    ]);
+    expect(issues({ placement: { rebalance: { maxMoving: 0 } } })).toEqual([
+      'spec.placement.rebalance.maxMoving: must be at least 1 (got 0)',
+    ]);
   });
 
   it('parses constraints: platform aliases, quotes, both operators', () => {
-    expect(parseConstraint('node.platform.os==linux')).toEqual({ attribute: 'node.os', op: '==', value: 'linux', text: 'node.platform.os==linux' });
-    expect(parseConstraint(' node.labels.tier != "front end" ')).toEqual({ attribute: 'node.labels.tier', op: '!=', value: 'front end', text: 'node.labels.tier != "front end"' });
+    expect(parseConstraint('node.platform.os==linux')).toEqual({
+      attribute: 'node.os',
+      op: '==',
+      value: 'linux',
+      text: 'node.platform.os==linux',
+    });
+    expect(parseConstraint(' node.labels.tier != "front end" ')).toEqual({
+      attribute: 'node.labels.tier',
+      op: '!=',
+      value: 'front end',
+      text: 'node.labels.tier != "front end"',
+    });
   });
 });
 
 describe('scheduler filters and ranks', () => {
   const zones = (): SchedNode[] => [
-    node('a1', { labels: { zone: 'a' } }), node('a2', { labels: { zone: 'a' } }), node('a3', { labels: { zone: 'a' } }),
+    node('a1', { labels: { zone: 'a' } }),
+    node('a2', { labels: { zone: 'a' } }),
+    node('a3', { labels: { zone: 'a' } }),
     node('b1', { labels: { zone: 'b' } }),
     node('c1', { labels: { zone: 'c' } }),
   ];
@@ -122,18 +172,30 @@ describe('scheduler filters and ranks', () => {
   });
 
   it('spreadBy counts what already runs in each zone', () => {
-    const nodes = [node('a1', { labels: { zone: 'a' }, tasks: { 'default/web': 2 } }), node('b1', { labels: { zone: 'b' } }), node('b2', { labels: { zone: 'b' } })];
+    const nodes = [
+      node('a1', { labels: { zone: 'a' }, tasks: { 'default/web': 2 } }),
+      node('b1', { labels: { zone: 'b' } }),
+      node('b2', { labels: { zone: 'b' } }),
+    ];
     expect(perNode(schedule({ nodes }, tasks(2, { placement: { spreadBy: 'node.labels.zone' } }), 0))).toEqual({ b1: 1, b2: 1 });
   });
 
   it('binpack: fills the most allocated node that still fits, then the next', () => {
-    const nodes = [node('a', { allocated: { cpuMilli: 0, memoryBytes: 1 * GiB } }), node('b', { allocated: { cpuMilli: 0, memoryBytes: 2 * GiB } }), node('c')];
+    const nodes = [
+      node('a', { allocated: { cpuMilli: 0, memoryBytes: 1 * GiB } }),
+      node('b', { allocated: { cpuMilli: 0, memoryBytes: 2 * GiB } }),
+      node('c'),
+    ];
     const p = schedule({ nodes }, tasks(5, { placement: { strategy: 'binpack' }, resources: { cpuMilli: 0, memoryBytes: 512 * MiB } }), 9);
     expect(p.assignments.map((x) => x.nodeId)).toEqual(['b', 'b', 'b', 'b', 'a']);
   });
 
   it('binpack with nothing reserved packs by task count', () => {
-    expect(perNode(schedule({ nodes: [node('a'), node('b', { tasks: { 'default/x': 1 } })] }, tasks(4, { placement: { strategy: 'binpack' } }), 0))).toEqual({ b: 4 });
+    expect(
+      perNode(
+        schedule({ nodes: [node('a'), node('b', { tasks: { 'default/x': 1 } })] }, tasks(4, { placement: { strategy: 'binpack' } }), 0),
+      ),
+    ).toEqual({ b: 4 });
   });
 
   it('maxPerNode: at most that many per node, the rest explained', () => {
@@ -149,10 +211,11 @@ describe('scheduler filters and ranks', () => {
     const none = schedule({ nodes }, tasks(1, { placement: { affinity: ['default/cache'] } }), 0);
     expect(none.unplaced[0]!.reason).toBe('3 nodes: affinity: no task of default/cache');
     // cache is pending in the same batch: web (with affinity) goes where cache was just placed.
-    const both = schedule({ nodes: [node('x'), node('y'), node('z')] }, [
-      ...tasks(2, { prefix: 'w', placement: { affinity: ['default/cache'] } }),
-      ...tasks(1, { prefix: 'c', serviceKey: 'default/cache' }),
-    ], 4);
+    const both = schedule(
+      { nodes: [node('x'), node('y'), node('z')] },
+      [...tasks(2, { prefix: 'w', placement: { affinity: ['default/cache'] } }), ...tasks(1, { prefix: 'c', serviceKey: 'default/cache' })],
+      4,
+    );
     const cacheNode = both.assignments.find((a) => a.taskId === 'c000')!.nodeId;
     expect(both.assignments.filter((a) => a.taskId.startsWith('w')).map((a) => a.nodeId)).toEqual([cacheNode, cacheNode]);
   });
@@ -172,22 +235,35 @@ describe('scheduler filters and ranks', () => {
     ];
     const p = schedule({ nodes }, tasks(3, { hostPorts }), 0);
     expect(perNode(p)).toEqual({ a: 1, c: 1 });
-    expect(p.unplaced).toEqual([{ taskId: 't002', reason: '2 nodes: port 8080/tcp taken by default/web; 1 node: port 8080/tcp in use on the host (not by Berth)' }]);
+    expect(p.unplaced).toEqual([
+      { taskId: 't002', reason: '2 nodes: port 8080/tcp taken by default/web; 1 node: port 8080/tcp in use on the host (not by Berth)' },
+    ]);
     // Another service wanting the same port: the web tasks placed in this pass count too.
     const q = schedule({ nodes }, [...tasks(2, { hostPorts }), ...tasks(1, { prefix: 'z', serviceKey: 'default/zz', hostPorts })], 0);
-    expect(q.unplaced).toEqual([{ taskId: 'z000', reason: '2 nodes: port 8080/tcp taken by default/web; 1 node: port 8080/tcp in use on the host (not by Berth)' }]);
+    expect(q.unplaced).toEqual([
+      { taskId: 'z000', reason: '2 nodes: port 8080/tcp taken by default/web; 1 node: port 8080/tcp in use on the host (not by Berth)' },
+    ]);
   });
 
   it('host ports on distinct addresses of one node do not collide; a wildcard collides with every address', () => {
     const nodes = [node('a', { ports: [{ protocol: 'tcp', port: 80, hostIp: '10.0.0.1', owner: 'default/x' }] })];
-    expect(schedule({ nodes }, tasks(1, { hostPorts: [{ protocol: 'tcp', port: 80, hostIp: '10.0.0.2' }] }), 0).assignments).toHaveLength(1);
+    expect(schedule({ nodes }, tasks(1, { hostPorts: [{ protocol: 'tcp', port: 80, hostIp: '10.0.0.2' }] }), 0).assignments).toHaveLength(
+      1,
+    );
     expect(schedule({ nodes }, tasks(1, { hostPorts: [{ protocol: 'tcp', port: 80, hostIp: '' }] }), 0).assignments).toHaveLength(0);
-    expect(schedule({ nodes }, tasks(1, { hostPorts: [{ protocol: 'tcp', port: 80, hostIp: '10.0.0.1' }] }), 0).assignments).toHaveLength(0);
+    expect(schedule({ nodes }, tasks(1, { hostPorts: [{ protocol: 'tcp', port: 80, hostIp: '10.0.0.1' }] }), 0).assignments).toHaveLength(
+      0,
+    );
   });
 
   it('pinned tasks go to their node only, and say why not', () => {
     const nodes = [node('a'), node('b', { capacity: { cpuMilli: 1000, memoryBytes: 64 * MiB } }), node('c', { availability: 'pause' })];
-    const pending = ['a', 'b', 'c', 'gone'].map((n) => ({ id: `g-${n}`, serviceKey: 'default/agent', resources: { cpuMilli: 0, memoryBytes: 128 * MiB }, targetNodeId: n }));
+    const pending = ['a', 'b', 'c', 'gone'].map((n) => ({
+      id: `g-${n}`,
+      serviceKey: 'default/agent',
+      resources: { cpuMilli: 0, memoryBytes: 128 * MiB },
+      targetNodeId: n,
+    }));
     const p = schedule({ nodes }, pending, 0);
     expect(p.assignments).toEqual([{ taskId: 'g-a', nodeId: 'a' }]);
     expect(p.unplaced).toEqual([
@@ -207,11 +283,18 @@ describe('scheduler filters and ranks', () => {
     expect(perNode(only)).toEqual({ a: 2 });
     // b is avoided and c does not fit: a it is, even though b is emptier.
     const busy = [node('a', { tasks: { 'default/web': 3 } }), node('b'), node('c', { capacity: { cpuMilli: 100, memoryBytes: GiB } })];
-    expect(schedule({ nodes: busy }, tasks(1, { avoidNodes: ['b'], resources: { cpuMilli: 500, memoryBytes: 0 } }), 0).assignments).toEqual([{ taskId: 't000', nodeId: 'a' }]);
+    expect(schedule({ nodes: busy }, tasks(1, { avoidNodes: ['b'], resources: { cpuMilli: 500, memoryBytes: 0 } }), 0).assignments).toEqual(
+      [{ taskId: 't000', nodeId: 'a' }],
+    );
   });
 
   it('explain: every node that got no task says why', () => {
-    const nodes = [node('a', { labels: { zone: 'a' } }), node('b', { labels: { zone: 'b' } }), node('c', { labels: { zone: 'a' }, state: 'down' }), node('d', { labels: { zone: 'a' } })];
+    const nodes = [
+      node('a', { labels: { zone: 'a' } }),
+      node('b', { labels: { zone: 'b' } }),
+      node('c', { labels: { zone: 'a' }, state: 'down' }),
+      node('d', { labels: { zone: 'a' } }),
+    ];
     const p = schedule({ nodes }, tasks(1, { placement: { constraints: [c('node.labels.zone == a')] } }), 0, { explain: true });
     const placedOn = p.assignments[0]!.nodeId;
     const verdicts = Object.fromEntries(p.explain![0]!.nodes.map((v) => [v.nodeId, v.reason]));
@@ -228,22 +311,26 @@ describe('scheduler filters and ranks', () => {
 
 const ZONES = ['a', 'b', 'c'];
 const nodeArb = (id: string): fc.Arbitrary<SchedNode> =>
-  fc.record({
-    cpu: fc.integer({ min: 0, max: 4000 }),
-    memG: fc.integer({ min: 0, max: 8 }),
-    zone: fc.option(fc.constantFrom(...ZONES), { nil: undefined }),
-    state: fc.constantFrom<SchedNode['state']>('ready', 'ready', 'ready', 'unknown'),
-    availability: fc.constantFrom<SchedNode['availability']>('active', 'active', 'active', 'pause'),
-    busyPort: fc.boolean(),
-    web: fc.integer({ min: 0, max: 3 }),
-  }).map((r) => node(id, {
-    capacity: { cpuMilli: r.cpu, memoryBytes: r.memG * 512 * MiB },
-    labels: r.zone ? { zone: r.zone } : {},
-    state: r.state,
-    availability: r.availability,
-    ports: r.busyPort ? [{ protocol: 'tcp', port: 8080, hostIp: '', owner: '' }] : [],
-    tasks: { 'ns/web': r.web },
-  }));
+  fc
+    .record({
+      cpu: fc.integer({ min: 0, max: 4000 }),
+      memG: fc.integer({ min: 0, max: 8 }),
+      zone: fc.option(fc.constantFrom(...ZONES), { nil: undefined }),
+      state: fc.constantFrom<SchedNode['state']>('ready', 'ready', 'ready', 'unknown'),
+      availability: fc.constantFrom<SchedNode['availability']>('active', 'active', 'active', 'pause'),
+      busyPort: fc.boolean(),
+      web: fc.integer({ min: 0, max: 3 }),
+    })
+    .map((r) =>
+      node(id, {
+        capacity: { cpuMilli: r.cpu, memoryBytes: r.memG * 512 * MiB },
+        labels: r.zone ? { zone: r.zone } : {},
+        state: r.state,
+        availability: r.availability,
+        ports: r.busyPort ? [{ protocol: 'tcp', port: 8080, hostIp: '', owner: '' }] : [],
+        tasks: { 'ns/web': r.web },
+      }),
+    );
 
 const clusterArb = fc.integer({ min: 0, max: 7 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => nodeArb(`n${i}`))));
 
@@ -257,37 +344,41 @@ interface SvcShape {
 }
 
 const svcArb = (key: string): fc.Arbitrary<SvcShape> =>
-  fc.record({
-    count: fc.integer({ min: 0, max: 12 }),
-    cpu: fc.integer({ min: 0, max: 1500 }),
-    memM: fc.integer({ min: 0, max: 1024 }),
-    strategy: fc.constantFrom<'spread' | 'binpack'>('spread', 'binpack'),
-    zone: fc.option(fc.constantFrom(...ZONES), { nil: undefined }),
-    spread: fc.boolean(),
-    maxPerNode: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
-    port: fc.boolean(),
-  }).map((r) => ({
-    key,
-    count: r.count,
-    cpu: r.cpu,
-    memM: r.memM,
-    port: r.port,
-    placement: {
-      strategy: r.strategy,
-      ...(r.zone ? { constraints: [c(`node.labels.zone == ${r.zone}`)] } : {}),
-      ...(r.spread && r.strategy === 'spread' ? { spreadBy: 'node.labels.zone' } : {}),
-      ...(r.maxPerNode !== undefined ? { maxPerNode: r.maxPerNode } : {}),
-    },
-  }));
+  fc
+    .record({
+      count: fc.integer({ min: 0, max: 12 }),
+      cpu: fc.integer({ min: 0, max: 1500 }),
+      memM: fc.integer({ min: 0, max: 1024 }),
+      strategy: fc.constantFrom<'spread' | 'binpack'>('spread', 'binpack'),
+      zone: fc.option(fc.constantFrom(...ZONES), { nil: undefined }),
+      spread: fc.boolean(),
+      maxPerNode: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      port: fc.boolean(),
+    })
+    .map((r) => ({
+      key,
+      count: r.count,
+      cpu: r.cpu,
+      memM: r.memM,
+      port: r.port,
+      placement: {
+        strategy: r.strategy,
+        ...(r.zone ? { constraints: [c(`node.labels.zone == ${r.zone}`)] } : {}),
+        ...(r.spread && r.strategy === 'spread' ? { spreadBy: 'node.labels.zone' } : {}),
+        ...(r.maxPerNode !== undefined ? { maxPerNode: r.maxPerNode } : {}),
+      },
+    }));
 
 const pendingOf = (svcs: SvcShape[]): PendingTask[] =>
-  svcs.flatMap((s) => tasks(s.count, {
-    prefix: `${s.key.replace('/', '-')}-`,
-    serviceKey: s.key,
-    resources: { cpuMilli: s.cpu, memoryBytes: s.memM * MiB },
-    placement: s.placement,
-    ...(s.port ? { hostPorts: [{ protocol: 'tcp', port: 8080, hostIp: '' }] } : {}),
-  }));
+  svcs.flatMap((s) =>
+    tasks(s.count, {
+      prefix: `${s.key.replace('/', '-')}-`,
+      serviceKey: s.key,
+      resources: { cpuMilli: s.cpu, memoryBytes: s.memM * MiB },
+      placement: s.placement,
+      ...(s.port ? { hostPorts: [{ protocol: 'tcp', port: 8080, hostIp: '' }] } : {}),
+    }),
+  );
 
 const svcsArb = fc.tuple(svcArb('ns/web'), svcArb('ns/api'), svcArb('ns/db'));
 
@@ -299,7 +390,17 @@ describe('placement properties', () => {
         const p = schedule({ nodes }, pending, seed);
         const byId = new Map(nodes.map((n) => [n.id, n]));
         const taskById = new Map(pending.map((t) => [t.id, t]));
-        const used = new Map(nodes.map((n) => [n.id, { cpu: n.allocated.cpuMilli, mem: n.allocated.memoryBytes, ports: new Set((n.ports ?? []).map((x) => `${x.protocol}/${x.port}`)), per: new Map(n.tasksByService) }]));
+        const used = new Map(
+          nodes.map((n) => [
+            n.id,
+            {
+              cpu: n.allocated.cpuMilli,
+              mem: n.allocated.memoryBytes,
+              ports: new Set((n.ports ?? []).map((x) => `${x.protocol}/${x.port}`)),
+              per: new Map(n.tasksByService),
+            },
+          ]),
+        );
         for (const a of p.assignments) {
           const n = byId.get(a.nodeId)!;
           const t = taskById.get(a.taskId)!;
@@ -329,15 +430,23 @@ describe('placement properties', () => {
 
   it('spreadBy on equal zones: each zone within one task of even', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 30 }), fc.integer(), (zoneCount, perZone, count, seed) => {
-        const nodes = ZONES.slice(0, zoneCount).flatMap((z) => Array.from({ length: perZone }, (_, i) => node(`${z}${i}`, { labels: { zone: z } })));
-        const p = schedule({ nodes }, tasks(count, { placement: { spreadBy: 'node.labels.zone' } }), seed);
-        expect(p.unplaced).toEqual([]);
-        const byZone = ZONES.slice(0, zoneCount).map((z) => p.assignments.filter((a) => a.nodeId.startsWith(z)).length);
-        expect(Math.max(...byZone) - Math.min(...byZone)).toBeLessThanOrEqual(1);
-        const byNode = nodes.map((n) => p.assignments.filter((a) => a.nodeId === n.id).length);
-        expect(Math.max(...byNode) - Math.min(...byNode)).toBeLessThanOrEqual(1);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 30 }),
+        fc.integer(),
+        (zoneCount, perZone, count, seed) => {
+          const nodes = ZONES.slice(0, zoneCount).flatMap((z) =>
+            Array.from({ length: perZone }, (_, i) => node(`${z}${i}`, { labels: { zone: z } })),
+          );
+          const p = schedule({ nodes }, tasks(count, { placement: { spreadBy: 'node.labels.zone' } }), seed);
+          expect(p.unplaced).toEqual([]);
+          const byZone = ZONES.slice(0, zoneCount).map((z) => p.assignments.filter((a) => a.nodeId.startsWith(z)).length);
+          expect(Math.max(...byZone) - Math.min(...byZone)).toBeLessThanOrEqual(1);
+          const byNode = nodes.map((n) => p.assignments.filter((a) => a.nodeId === n.id).length);
+          expect(Math.max(...byNode) - Math.min(...byNode)).toBeLessThanOrEqual(1);
+        },
+      ),
     );
   });
 

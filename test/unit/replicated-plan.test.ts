@@ -1,9 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  RESTART_DELAY_MS, planReplicated,
-  type PlanInput,
-} from '../../controller/src/orchestrator/replicated-plan.js';
+import { RESTART_DELAY_MS, planReplicated, type PlanInput } from '../../controller/src/orchestrator/replicated-plan.js';
 import { TASK_HISTORY_PER_SLOT, type ServicePlan as ReplicatedPlan } from '../../controller/src/orchestrator/slot-plan.js';
 import { containerName, instanceOf, taskId } from '../../controller/src/model/task-identity.js';
 import type { ServiceRecord, TaskRecord } from '../../proto/src/model.js';
@@ -15,8 +12,7 @@ import { isOutdated } from '../../proto/src/lifecycle-model.js';
 configureProperties();
 
 type Nodes = PlanInput['nodes'];
-const nodesOf = (states: Record<string, NodeState>): Nodes =>
-  new Map(Object.entries(states).map(([id, state]) => [id, { state }]));
+const nodesOf = (states: Record<string, NodeState>): Nodes => new Map(Object.entries(states).map(([id, state]) => [id, { state }]));
 const READY: Nodes = nodesOf({ n1: 'ready', n2: 'ready', n3: 'ready' });
 
 /** The plan without its rollout bookkeeping (rollout-plan.test.ts covers that). */
@@ -47,8 +43,13 @@ describe('planReplicated', () => {
       ]);
       for (const t of p.create) {
         expect(t).toMatchObject({
-          namespace: 'default', service: 'web', serviceUid: 'u1', nodeId: '', specRevision: 2,
-          desiredState: 'running', createdAtMs: T0,
+          namespace: 'default',
+          service: 'web',
+          serviceUid: 'u1',
+          nodeId: '',
+          specRevision: 2,
+          desiredState: 'running',
+          createdAtMs: T0,
           status: { state: 'pending', message: 'waiting for placement', timestampMs: T0 },
         });
         expect(t.spec).toEqual(svc.spec);
@@ -77,7 +78,8 @@ describe('planReplicated', () => {
     it('a converged service with bounded history gives an empty plan', () => {
       const svc = mockService({ replicas: 2 });
       const history = Array.from({ length: TASK_HISTORY_PER_SLOT }, (_, i) =>
-        mockTask(svc, { slot: 1, instance: i, desiredState: 'shutdown', state: 'failed' }));
+        mockTask(svc, { slot: 1, instance: i, desiredState: 'shutdown', state: 'failed' }),
+      );
       const live = mockTask(svc, { slot: 1, instance: TASK_HISTORY_PER_SLOT });
       expect(plan(svc, [...history, live, mockTask(svc, { slot: 2 })])).toEqual(EMPTY);
     });
@@ -143,7 +145,10 @@ describe('planReplicated', () => {
     it('to zero shuts every slot down', () => {
       const svc = mockService({ replicas: 0 });
       const p = plan(svc, runningSlots(svc, 2));
-      expect(p.update.map((u) => [u.taskId, u.desiredState])).toEqual([['u1-1-0', 'shutdown'], ['u1-2-0', 'shutdown']]);
+      expect(p.update.map((u) => [u.taskId, u.desiredState])).toEqual([
+        ['u1-1-0', 'shutdown'],
+        ['u1-2-0', 'shutdown'],
+      ]);
       expect(p.create).toEqual([]);
     });
   });
@@ -218,7 +223,16 @@ describe('planReplicated', () => {
   });
 
   describe('rolling replacement on a spec change (stop-first, one at a time)', () => {
-    const oneAtATime = { maxSurge: 0, maxUnavailable: 1, order: 'stop-first', monitor: 0, delay: 0, failureAction: 'rollback', maxFailureRatio: 0, progressDeadline: 120_000 };
+    const oneAtATime = {
+      maxSurge: 0,
+      maxUnavailable: 1,
+      order: 'stop-first',
+      monitor: 0,
+      delay: 0,
+      failureAction: 'rollback',
+      maxFailureRatio: 0,
+      progressDeadline: 120_000,
+    };
     const v2 = mockService({ replicas: 3, specRevision: 2, spec: { image: 'berth-local/web:2', update: oneAtATime } });
     const v1Tasks = runningSlots(mockService({ replicas: 3, specRevision: 1, spec: { image: 'berth-local/web:1' } }), 3);
 
@@ -331,11 +345,13 @@ describe('planReplicated', () => {
 
   it(`trims history to the newest ${TASK_HISTORY_PER_SLOT} dead tasks per slot`, () => {
     const svc = mockService({ replicas: 2 });
-    const dead = (slot: number, instance: number): TaskRecord => mockTask(svc, { slot, instance, desiredState: 'shutdown', state: 'failed' });
+    const dead = (slot: number, instance: number): TaskRecord =>
+      mockTask(svc, { slot, instance, desiredState: 'shutdown', state: 'failed' });
     const tasks = [
       ...[0, 1, 2, 3, 4].map((i) => dead(1, i)),
       mockTask(svc, { slot: 1, instance: 5 }),
-      dead(2, 0), dead(2, 1),
+      dead(2, 0),
+      dead(2, 1),
       mockTask(svc, { slot: 2, instance: 2 }),
     ];
     const p = plan(svc, tasks);
@@ -399,7 +415,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     ),
   })
   .map(({ replicas, specRevision, images, raw }) => {
-    const svcAt = (rev: number): ServiceRecord => mockService({ replicas, specRevision: rev, spec: { image: `berth-local/web:${images[rev - 1]!}` } });
+    const svcAt = (rev: number): ServiceRecord =>
+      mockService({ replicas, specRevision: rev, spec: { image: `berth-local/web:${images[rev - 1]!}` } });
     const tasks = raw.map((r) =>
       mockTask(svcAt(Math.min(r.rev, specRevision)), {
         slot: r.slot,
@@ -410,7 +427,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
         state: r.nodeId === '' ? 'pending' : r.state,
         nodeId: r.nodeId,
         timestampMs: NOW - r.age,
-      }));
+      }),
+    );
     return { service: svcAt(specRevision), tasks };
   });
 
@@ -436,7 +454,8 @@ function simulateCluster(tasks: TaskRecord[], nowMs: number): TaskRecord[] {
       return { ...t, nodeId, status: { state: 'running', message: '', timestampMs: nowMs } };
     }
     if (t.nodeId === '' || NODE_STATES[t.nodeId] === 'down' || isTerminal(t.status.state)) return t;
-    if (t.desiredState === 'running') return t.status.state === 'running' ? t : { ...t, status: { state: 'running', message: '', timestampMs: nowMs } };
+    if (t.desiredState === 'running')
+      return t.status.state === 'running' ? t : { ...t, status: { state: 'running', message: '', timestampMs: nowMs } };
     return { ...t, status: { state: 'shutdown', message: '', timestampMs: nowMs } };
   });
 }
@@ -520,7 +539,8 @@ describe('planReplicated properties', () => {
         expect(highSlots).toEqual([]);
         // History stays bounded.
         const perSlot = new Map<number, number>();
-        for (const t of tasks) if (t.desiredState !== 'running' && isTerminal(t.status.state)) perSlot.set(t.slot, (perSlot.get(t.slot) ?? 0) + 1);
+        for (const t of tasks)
+          if (t.desiredState !== 'running' && isTerminal(t.status.state)) perSlot.set(t.slot, (perSlot.get(t.slot) ?? 0) + 1);
         for (const n of perSlot.values()) expect(n).toBeLessThanOrEqual(TASK_HISTORY_PER_SLOT);
       }),
     );

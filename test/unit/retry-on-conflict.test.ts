@@ -45,19 +45,24 @@ describe('retryOnConflict', () => {
 
   it('exhausted turns the last conflict into the caller error', async () => {
     const { fn } = flaky(Infinity);
-    const err = await retryOnConflict(fn, { attempts: 2, exhausted: (last) => new Error(`gave up after: ${last.message}`) }).catch((e: unknown) => e);
+    const err = await retryOnConflict(fn, { attempts: 2, exhausted: (last) => new Error(`gave up after: ${last.message}`) }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toBe('gave up after: lost race 2');
   });
 
-  it.each([new NotFoundError('service default/web'), new UnavailableError('etcd down'), new TypeError('bug')])('passes %s through at once', async (thrown) => {
-    let calls = 0;
-    const err = await retryOnConflict(async () => {
-      calls++;
-      throw thrown;
-    }).catch((e: unknown) => e);
-    expect(err).toBe(thrown);
-    expect(calls).toBe(1);
-  });
+  it.each([new NotFoundError('service default/web'), new UnavailableError('etcd down'), new TypeError('bug')])(
+    'passes %s through at once',
+    async (thrown) => {
+      let calls = 0;
+      const err = await retryOnConflict(async () => {
+        calls++;
+        throw thrown;
+      }).catch((e: unknown) => e);
+      expect(err).toBe(thrown);
+      expect(calls).toBe(1);
+    },
+  );
 
   it('a non-conflict error after conflicts ends the retries with that error', async () => {
     let calls = 0;

@@ -30,8 +30,17 @@ function revisions(update: Partial<UpdateSpec>, replicas = REPLICAS): { v1: Serv
 /** The record of revision 2's rollout, under way, coming from revision 1. */
 function updating(over: Partial<RolloutRecord> = {}): RolloutRecord {
   return {
-    namespace: 'default', name: 'web', revision: 2, previousRevision: 1, state: 'updating', paused: false,
-    failedSlots: [], message: 'rolling out revision 2', startedAtMs: T0, updatedAtMs: T0, ...over,
+    namespace: 'default',
+    name: 'web',
+    revision: 2,
+    previousRevision: 1,
+    state: 'updating',
+    paused: false,
+    failedSlots: [],
+    message: 'rolling out revision 2',
+    startedAtMs: T0,
+    updatedAtMs: T0,
+    ...over,
   };
 }
 
@@ -77,33 +86,105 @@ const ids = (s: SlotState[], slotNumbers: number[]): string[] => slotNumbers.map
 describe('planRollout: budgets', () => {
   const cases: Array<{ name: string; update: Partial<UpdateSpec>; kinds: SlotKind[]; replace: number[]; shutdownSlots: number[] }> = [
     // start-first: slots taken = maxSurge − slots already surging; nothing ready stops early.
-    { name: 'start-first, maxSurge 3', update: { order: 'start-first', maxSurge: 3 }, kinds: many('old', 10), replace: [1, 2, 3], shutdownSlots: [] },
-    { name: 'start-first, maxSurge 25% of 10 rounds up to 3', update: { order: 'start-first', maxSurge: '25%' }, kinds: many('old', 10), replace: [1, 2, 3], shutdownSlots: [] },
-    { name: 'start-first, maxSurge 10% of 10 is 1', update: { order: 'start-first', maxSurge: '10%' }, kinds: many('old', 10), replace: [1], shutdownSlots: [] },
-    { name: 'start-first, 2 surging of maxSurge 3: one more', update: { order: 'start-first', maxSurge: 3 }, kinds: ['surging', 'surging', ...many('old', 8)], replace: [3], shutdownSlots: [] },
-    { name: 'start-first, budget used up: nothing', update: { order: 'start-first', maxSurge: 2 }, kinds: ['surging', 'surging', ...many('old', 8)], replace: [], shutdownSlots: [] },
+    {
+      name: 'start-first, maxSurge 3',
+      update: { order: 'start-first', maxSurge: 3 },
+      kinds: many('old', 10),
+      replace: [1, 2, 3],
+      shutdownSlots: [],
+    },
+    {
+      name: 'start-first, maxSurge 25% of 10 rounds up to 3',
+      update: { order: 'start-first', maxSurge: '25%' },
+      kinds: many('old', 10),
+      replace: [1, 2, 3],
+      shutdownSlots: [],
+    },
+    {
+      name: 'start-first, maxSurge 10% of 10 is 1',
+      update: { order: 'start-first', maxSurge: '10%' },
+      kinds: many('old', 10),
+      replace: [1],
+      shutdownSlots: [],
+    },
+    {
+      name: 'start-first, 2 surging of maxSurge 3: one more',
+      update: { order: 'start-first', maxSurge: 3 },
+      kinds: ['surging', 'surging', ...many('old', 8)],
+      replace: [3],
+      shutdownSlots: [],
+    },
+    {
+      name: 'start-first, budget used up: nothing',
+      update: { order: 'start-first', maxSurge: 2 },
+      kinds: ['surging', 'surging', ...many('old', 8)],
+      replace: [],
+      shutdownSlots: [],
+    },
     {
       name: 'start-first, a ready successor stops its predecessor and frees the budget',
-      update: { order: 'start-first', maxSurge: 2 }, kinds: ['surged', 'surging', ...many('old', 8)], replace: [3], shutdownSlots: [1],
+      update: { order: 'start-first', maxSurge: 2 },
+      kinds: ['surged', 'surging', ...many('old', 8)],
+      replace: [3],
+      shutdownSlots: [1],
     },
-    { name: 'start-first, maxUnavailable plays no part', update: { order: 'start-first', maxSurge: 1, maxUnavailable: 5 }, kinds: many('old', 10), replace: [1], shutdownSlots: [] },
+    {
+      name: 'start-first, maxUnavailable plays no part',
+      update: { order: 'start-first', maxSurge: 1, maxUnavailable: 5 },
+      kinds: many('old', 10),
+      replace: [1],
+      shutdownSlots: [],
+    },
     // stop-first: old tasks stop first, while fewer than maxUnavailable slots lack a ready task.
-    { name: 'stop-first, maxUnavailable 2', update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 }, kinds: many('old', 10), replace: [1, 2], shutdownSlots: [1, 2] },
-    { name: 'stop-first, maxUnavailable 25% of 10 rounds down to 2', update: { order: 'stop-first', maxSurge: 0, maxUnavailable: '25%' }, kinds: many('old', 10), replace: [1, 2], shutdownSlots: [1, 2] },
-    { name: 'stop-first, maxUnavailable 5% of 10 rounds down to 0, at least 1', update: { order: 'stop-first', maxSurge: 0, maxUnavailable: '5%' }, kinds: many('old', 10), replace: [1], shutdownSlots: [1] },
+    {
+      name: 'stop-first, maxUnavailable 2',
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 },
+      kinds: many('old', 10),
+      replace: [1, 2],
+      shutdownSlots: [1, 2],
+    },
+    {
+      name: 'stop-first, maxUnavailable 25% of 10 rounds down to 2',
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: '25%' },
+      kinds: many('old', 10),
+      replace: [1, 2],
+      shutdownSlots: [1, 2],
+    },
+    {
+      name: 'stop-first, maxUnavailable 5% of 10 rounds down to 0, at least 1',
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: '5%' },
+      kinds: many('old', 10),
+      replace: [1],
+      shutdownSlots: [1],
+    },
     {
       name: 'stop-first, a slot still starting its new task uses the budget',
-      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 }, kinds: ['new-starting', ...many('old', 9)], replace: [2], shutdownSlots: [2],
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 },
+      kinds: ['new-starting', ...many('old', 9)],
+      replace: [2],
+      shutdownSlots: [2],
     },
     {
       name: 'stop-first, a slot unavailable for another reason uses the budget too',
-      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 }, kinds: ['new', 'old-unready', 'old-unready', ...many('old', 7)], replace: [2, 3], shutdownSlots: [2, 3],
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 2 },
+      kinds: ['new', 'old-unready', 'old-unready', ...many('old', 7)],
+      replace: [2, 3],
+      shutdownSlots: [2, 3],
     },
     {
       name: 'stop-first, an old task that is not ready costs nothing to replace',
-      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 1 }, kinds: ['old-unready', 'old', 'old'], replace: [1], shutdownSlots: [1],
+      update: { order: 'stop-first', maxSurge: 0, maxUnavailable: 1 },
+      kinds: ['old-unready', 'old', 'old'],
+      replace: [1],
+      shutdownSlots: [1],
     },
-    { name: 'stop-first, maxSurge plays no part', update: { order: 'stop-first', maxSurge: 5, maxUnavailable: 1 }, kinds: many('old', 10), replace: [1], shutdownSlots: [1] },
+    {
+      name: 'stop-first, maxSurge plays no part',
+      update: { order: 'stop-first', maxSurge: 5, maxUnavailable: 1 },
+      kinds: many('old', 10),
+      replace: [1],
+      shutdownSlots: [1],
+    },
   ];
   it.each(cases)('$name', ({ update, kinds, replace, shutdownSlots }) => {
     const { v1, v2 } = revisions(update, kinds.length);
@@ -132,7 +213,12 @@ describe('planRollout: monitor window and delay', () => {
 
   it('is over only `monitor` after the last task turned ready', () => {
     const s = slots(v1, v2, many('new', 10), T0);
-    const during = planRollout({ service: v2, slots: s, record: updating({ progressMark: { updated: 10, outdated: 0 } }), nowMs: T0 + 400 });
+    const during = planRollout({
+      service: v2,
+      slots: s,
+      record: updating({ progressMark: { updated: 10, outdated: 0 } }),
+      nowMs: T0 + 400,
+    });
     expect(during.requeueAfterMs).toBe(600);
     expect(during.record).toBeUndefined();
     expect(during.events).toEqual([]);
@@ -161,8 +247,15 @@ describe('planRollout: monitor window and delay', () => {
     const d = revisions({ maxSurge: 2, delay: 2_000 });
 
     it('takes a batch of maxSurge slots, then nothing while it is in flight', () => {
-      expect(planRollout({ service: d.v2, slots: slots(d.v1, d.v2, many('old', 10)), record: updating(), nowMs: T0 }).replace).toEqual([1, 2]);
-      const inFlight = planRollout({ service: d.v2, slots: slots(d.v1, d.v2, ['surging', 'new', ...many('old', 8)]), record: updating(), nowMs: T0 + 5_000 });
+      expect(planRollout({ service: d.v2, slots: slots(d.v1, d.v2, many('old', 10)), record: updating(), nowMs: T0 }).replace).toEqual([
+        1, 2,
+      ]);
+      const inFlight = planRollout({
+        service: d.v2,
+        slots: slots(d.v1, d.v2, ['surging', 'new', ...many('old', 8)]),
+        record: updating(),
+        nowMs: T0 + 5_000,
+      });
       expect(inFlight.replace).toEqual([]);
     });
 
@@ -190,9 +283,15 @@ describe('planRollout: failure actions', () => {
   it.each(cases)('$name', ({ update, failures, expect: outcome }) => {
     const { v1, v2 } = revisions({ maxSurge: 3, ...update });
     const plan = planRollout({ service: v2, slots: slots(v1, v2, failedIn(failures)), record: updating(), nowMs: T0 });
-    expect(plan.events).toContainEqual({ state: 'failure', message: `new task failed in slot ${Array.from({ length: failures }, (_, i) => i + 1).join(', ')} (${failures} of 10)` });
+    expect(plan.events).toContainEqual({
+      state: 'failure',
+      message: `new task failed in slot ${Array.from({ length: failures }, (_, i) => i + 1).join(', ')} (${failures} of 10)`,
+    });
     if (outcome === 'rollback') {
-      expect(plan.rollbackTo).toEqual({ revision: 1, reason: `${failures} of 10 new tasks failed (maxFailureRatio ${v2.spec.update.maxFailureRatio})` });
+      expect(plan.rollbackTo).toEqual({
+        revision: 1,
+        reason: `${failures} of 10 new tasks failed (maxFailureRatio ${v2.spec.update.maxFailureRatio})`,
+      });
       expect(plan.replace).toEqual([]);
     } else if (outcome === 'pause') {
       expect(plan.rollbackTo).toBeUndefined();
@@ -255,7 +354,10 @@ describe('rollback uses the same mechanism', () => {
     // Once every slot runs the spec again and the monitor window passed: rollback_completed.
     const back = slots(v2, v3, many('new', 10), T0);
     const done = planRollout({ service: v3, slots: back, record: rec, nowMs: T0 + 1_000 });
-    expect(done.record).toMatchObject({ state: 'rollback_completed', message: 'rolled back to the spec of revision 1 (revision 3) after revision 2 failed (1 of 10 new tasks failed)' });
+    expect(done.record).toMatchObject({
+      state: 'rollback_completed',
+      message: 'rolled back to the spec of revision 1 (revision 3) after revision 2 failed (1 of 10 new tasks failed)',
+    });
   });
 });
 
@@ -272,7 +374,13 @@ interface World {
 
 /** Applies one plan as the orchestrator and the scheduler would (every task placed on n1). */
 function applyPlan(w: World): void {
-  const plan = planReplicated({ service: w.svc, tasks: w.tasks, nodes: new Map([['n1', { state: 'ready' as const }]]), nowMs: w.nowMs, rollout: w.record });
+  const plan = planReplicated({
+    service: w.svc,
+    tasks: w.tasks,
+    nodes: new Map([['n1', { state: 'ready' as const }]]),
+    nowMs: w.nowMs,
+    rollout: w.record,
+  });
   const byId = new Map(w.tasks.map((t) => [t.id, t]));
   for (const u of plan.update) {
     const t = byId.get(u.taskId)!;
@@ -293,14 +401,16 @@ function applyPlan(w: World): void {
 }
 
 /** Slots 1..replicas that have a ready task. */
-const readySlots = (w: World): number => new Set(w.tasks.filter((t) => t.slot <= w.svc.spec.replicas && isReady(t)).map((t) => t.slot)).size;
+const readySlots = (w: World): number =>
+  new Set(w.tasks.filter((t) => t.slot <= w.svc.spec.replicas && isReady(t)).map((t) => t.slot)).size;
 
 type Outcome = 'wait' | 'ready' | 'fail';
 
 /** The agent: stopped tasks end; each starting task waits, turns ready or fails, as `pick` says. */
 function agentStep(w: World, pick: () => Outcome): void {
   w.tasks = w.tasks.map((t) => {
-    if (t.desiredState !== 'running') return isTerminal(t.status.state) ? t : { ...t, status: { ...t.status, state: 'shutdown', timestampMs: w.nowMs } };
+    if (t.desiredState !== 'running')
+      return isTerminal(t.status.state) ? t : { ...t, status: { ...t.status, state: 'shutdown', timestampMs: w.nowMs } };
     if (t.status.state !== 'starting') return t;
     const o = pick();
     if (o === 'wait') return t;
@@ -323,7 +433,8 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
     return { v1, v2, s };
   }
   /** Stored by the pass that saw slot 1's old task retired, at T0. */
-  const stalled = (over: Partial<RolloutRecord> = {}): RolloutRecord => updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 1 }, ...over });
+  const stalled = (over: Partial<RolloutRecord> = {}): RolloutRecord =>
+    updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 1 }, ...over });
   const WHY = `no progress for 5s (update.progressDeadline): web.2 pending: ${TAKEN}`;
 
   it('before the deadline: nothing changes, and the planner looks again when it passes', () => {
@@ -370,7 +481,11 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
     // The port frees up: slot 2's new task runs. Progress: the flag goes, the clock starts over.
     const moving = slots(v1, v2, ['new', 'surged']);
     const after = planRollout({ service: v2, slots: moving, record: plan.record, nowMs: T0 + 4 * DEADLINE });
-    expect(after.record).toMatchObject({ progressAtMs: T0 + 4 * DEADLINE, progressMark: { updated: 2, outdated: 1 }, message: 'rolling out revision 2: progressing again' });
+    expect(after.record).toMatchObject({
+      progressAtMs: T0 + 4 * DEADLINE,
+      progressMark: { updated: 2, outdated: 1 },
+      message: 'rolling out revision 2: progressing again',
+    });
     expect(after.record!.deadlineExceeded).toBeUndefined();
   });
 
@@ -382,7 +497,12 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
     expect(ready.rollbackTo).toBeUndefined();
     expect(ready.record).toMatchObject({ progressAtMs: T0 + 60_000, progressMark: { updated: 1, outdated: 3 } });
     // Its old task retired (outdated 3 → 2).
-    const retired = planRollout({ service: v2, slots: slots(v1, v2, ['new', 'surging', 'old']), record: ready.record, nowMs: T0 + 120_000 });
+    const retired = planRollout({
+      service: v2,
+      slots: slots(v1, v2, ['new', 'surging', 'old']),
+      record: ready.record,
+      nowMs: T0 + 120_000,
+    });
     expect(retired.rollbackTo).toBeUndefined();
     expect(retired.record).toMatchObject({ progressAtMs: T0 + 120_000, progressMark: { updated: 1, outdated: 2 } });
   });
@@ -391,7 +511,9 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
     const { v1, v2 } = revisions({ progressDeadline: DEADLINE }, 2);
     const s = slots(v1, v2, ['new', 'surging']);
     const plan = planRollout({ service: v2, slots: s, record: stalled(), nowMs: T0 + DEADLINE });
-    expect(plan.rollbackTo?.reason).toBe(`no progress for 5s (update.progressDeadline): web.2 starting: ${s[1]!.live[1]!.status.message || 'starting'}`);
+    expect(plan.rollbackTo?.reason).toBe(
+      `no progress for 5s (update.progressDeadline): web.2 starting: ${s[1]!.live[1]!.status.message || 'starting'}`,
+    );
   });
 
   it('a spec stored before progressDeadline existed gets its default (2m)', () => {
@@ -399,7 +521,9 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
     const { progressDeadline: _, ...legacy } = v2.spec.update;
     const old = { ...v2, spec: { ...v2.spec, update: legacy as UpdateSpec } };
     expect(planRollout({ service: old, slots: s, record: stalled(), nowMs: T0 + 60_000 }).requeueAfterMs).toBe(60_000);
-    expect(planRollout({ service: old, slots: s, record: stalled(), nowMs: T0 + 120_000 }).rollbackTo?.reason).toMatch(/^no progress for 2m \(update\.progressDeadline\)/);
+    expect(planRollout({ service: old, slots: s, record: stalled(), nowMs: T0 + 120_000 }).rollbackTo?.reason).toMatch(
+      /^no progress for 2m \(update\.progressDeadline\)/,
+    );
   });
 
   it('a paused rollout has no deadline', () => {
@@ -421,8 +545,16 @@ describe('planRollout: progress deadline (update.progressDeadline)', () => {
   it('slots without an outdated task (a scale-up, a first deployment) are not held to it', () => {
     const { v2 } = revisions({ progressDeadline: DEADLINE }, 2);
     const pending = (slot: number): TaskRecord => mockTask(v2, { slot, nodeId: '', state: 'pending', status: { message: TAKEN } });
-    const s: SlotState[] = [{ slot: 1, live: [mockTask(v2, { slot: 1 })], tasks: [mockTask(v2, { slot: 1 })] }, { slot: 2, live: [pending(2)], tasks: [pending(2)] }];
-    const plan = planRollout({ service: v2, slots: s, record: updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 0 } }), nowMs: T0 + 60_000 });
+    const s: SlotState[] = [
+      { slot: 1, live: [mockTask(v2, { slot: 1 })], tasks: [mockTask(v2, { slot: 1 })] },
+      { slot: 2, live: [pending(2)], tasks: [pending(2)] },
+    ];
+    const plan = planRollout({
+      service: v2,
+      slots: s,
+      record: updating({ progressAtMs: T0, progressMark: { updated: 1, outdated: 0 } }),
+      nowMs: T0 + 60_000,
+    });
     expect(plan.rollbackTo).toBeUndefined();
     expect(plan.record?.paused ?? false).toBe(false);
     expect(plan.requeueAfterMs).toBeUndefined();
@@ -457,7 +589,7 @@ describe('rolloutStuck (rollout status, apply --wait)', () => {
     expect(rolloutStuck(v2, [retired, newReady, old(2)])).toBeUndefined();
   });
 
-  it('a pending task of a scale-up is not the update\'s', () => {
+  it("a pending task of a scale-up is not the update's", () => {
     const scaled = mockTask(v2, { slot: 2, nodeId: '', state: 'pending', status: { message: TAKEN } });
     expect(rolloutStuck(v2, [mockTask(v2, { slot: 1 }), scaled])).toBeUndefined();
   });
@@ -466,8 +598,14 @@ describe('rolloutStuck (rollout status, apply --wait)', () => {
 describe('property: an update never drops below replicas − maxUnavailable ready slots', () => {
   const updateArb = fc.record({
     order: fc.constantFrom('start-first' as const, 'stop-first' as const),
-    surge: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`)),
-    unavailable: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`)),
+    surge: fc.oneof(
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`),
+    ),
+    unavailable: fc.oneof(
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`),
+    ),
     monitor: fc.constantFrom(0, 300, 1_000),
     delay: fc.constantFrom(0, 0, 500),
     failureAction: fc.constantFrom('rollback' as const, 'pause' as const, 'continue' as const),
@@ -481,12 +619,24 @@ describe('property: an update never drops below replicas − maxUnavailable read
         updateArb,
         fc.array(fc.constantFrom<Outcome>('wait', 'ready', 'ready', 'ready', 'fail'), { minLength: 1, maxLength: 400 }),
         (replicas, u, outcomes) => {
-          const update: UpdateSpec = { order: u.order, maxSurge: u.surge, maxUnavailable: u.unavailable, monitor: u.monitor, delay: u.delay, failureAction: u.failureAction, maxFailureRatio: u.maxFailureRatio, progressDeadline: 120_000 };
+          const update: UpdateSpec = {
+            order: u.order,
+            maxSurge: u.surge,
+            maxUnavailable: u.unavailable,
+            monitor: u.monitor,
+            delay: u.delay,
+            failureAction: u.failureAction,
+            maxFailureRatio: u.maxFailureRatio,
+            progressDeadline: 120_000,
+          };
           const { v1, v2 } = revisions(update, replicas);
           // Revision 1 runs and is ready everywhere; its rollout is complete.
           const w: World = {
             svc: v2,
-            specs: new Map([[1, v1.spec], [2, v2.spec]]),
+            specs: new Map([
+              [1, v1.spec],
+              [2, v2.spec],
+            ]),
             tasks: Array.from({ length: replicas }, (_, i) => mockTask(v1, { slot: i + 1 })),
             record: { ...updating(), revision: 1, previousRevision: 0, state: 'completed' },
             nowMs: T0,

@@ -23,18 +23,29 @@ const bindSpec = (...sources: string[]) => mockSpec({ volumes: sources.map((sour
 
 function tasks(n: number, hostPaths: string[]): PendingTask[] {
   const placement = placementOf(bindSpec(...hostPaths), 'default');
-  return Array.from({ length: n }, (_, i) => ({ id: `t${i}`, serviceKey: 'default/web', resources: { cpuMilli: 0, memoryBytes: 0 }, ...(placement ? { placement } : {}) }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `t${i}`,
+    serviceKey: 'default/web',
+    resources: { cpuMilli: 0, memoryBytes: 0 },
+    ...(placement ? { placement } : {}),
+  }));
 }
 
 describe('host paths in placement', () => {
   it('placementOf carries the bind sources, also without a placement section', () => {
     expect(placementOf(bindSpec('/srv/data'), 'default')).toEqual({ strategy: 'spread', hostPaths: ['/srv/data'] });
     expect(placementOf(mockSpec({ volumes: [{ type: 'volume', source: 'data', target: '/d' }] }), 'default')).toBeUndefined();
-    expect(placementOf(mockSpec({ placement: { strategy: 'binpack' }, volumes: [{ type: 'bind', source: '/a', target: '/a' }] }), 'default')).toEqual({ strategy: 'binpack', hostPaths: ['/a'] });
+    expect(
+      placementOf(mockSpec({ placement: { strategy: 'binpack' }, volumes: [{ type: 'bind', source: '/a', target: '/a' }] }), 'default'),
+    ).toEqual({ strategy: 'binpack', hostPaths: ['/a'] });
   });
 
   it('places only on nodes that allow every source', () => {
-    const p = schedule({ nodes: [node('none'), node('other', ['/srv/other']), node('ok', ['/srv']), node('both', ['/srv/data', '/var/log'])] }, tasks(4, ['/srv/data/x', '/var/log']), 1);
+    const p = schedule(
+      { nodes: [node('none'), node('other', ['/srv/other']), node('ok', ['/srv']), node('both', ['/srv/data', '/var/log'])] },
+      tasks(4, ['/srv/data/x', '/var/log']),
+      1,
+    );
     expect(p.unplaced).toEqual([]);
     expect(new Set(p.assignments.map((a) => a.nodeId))).toEqual(new Set(['both']));
   });

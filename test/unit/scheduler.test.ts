@@ -80,12 +80,20 @@ describe('schedule', () => {
   });
 
   it('a task that fits exactly is placed', () => {
-    const p = schedule(snap(node('a', { cpuMilli: 1000, memoryBytes: 512 * MiB, allocCpu: 500, allocMem: 256 * MiB })), tasks(1, { cpuMilli: 500, memoryBytes: 256 * MiB }), 0);
+    const p = schedule(
+      snap(node('a', { cpuMilli: 1000, memoryBytes: 512 * MiB, allocCpu: 500, allocMem: 256 * MiB })),
+      tasks(1, { cpuMilli: 500, memoryBytes: 256 * MiB }),
+      0,
+    );
     expect(p.assignments).toEqual([{ taskId: 't000', nodeId: 'a' }]);
   });
 
   it('books each placement at once: one pass never double-books a node', () => {
-    const p = schedule(snap(node('a', { memoryBytes: 1 * GiB }), node('b', { memoryBytes: 1 * GiB })), tasks(5, { memoryBytes: 512 * MiB }), 3);
+    const p = schedule(
+      snap(node('a', { memoryBytes: 1 * GiB }), node('b', { memoryBytes: 1 * GiB })),
+      tasks(5, { memoryBytes: 512 * MiB }),
+      3,
+    );
     expect(Object.fromEntries(countByNode(p))).toEqual({ a: 2, b: 2 });
     expect(p.unplaced).toEqual([{ taskId: 't004', reason: '2 nodes: memory short by 512Mi' }]);
   });
@@ -114,7 +122,10 @@ describe('schedule', () => {
   });
 
   it('shows the smallest shortfall of a group', () => {
-    const snapshot = snap(node('a', { memoryBytes: 1 * GiB, allocMem: 1 * GiB }), node('b', { memoryBytes: 1 * GiB, allocMem: 1 * GiB - 50 * MiB }));
+    const snapshot = snap(
+      node('a', { memoryBytes: 1 * GiB, allocMem: 1 * GiB }),
+      node('b', { memoryBytes: 1 * GiB, allocMem: 1 * GiB - 50 * MiB }),
+    );
     expect(schedule(snapshot, tasks(1, { memoryBytes: 200 * MiB }), 0).unplaced[0]!.reason).toBe('2 nodes: memory short by 150Mi');
   });
 
@@ -126,7 +137,9 @@ describe('schedule', () => {
       node('d', { cpuMilli: 100 }),
     );
     const p = schedule(snapshot, tasks(1, { cpuMilli: 1500 }), 0);
-    expect(p.unplaced).toEqual([{ taskId: 't000', reason: '1 node: availability pause; 1 node: availability drain; 1 node: node down; 1 node: cpu short by 1.4' }]);
+    expect(p.unplaced).toEqual([
+      { taskId: 't000', reason: '1 node: availability pause; 1 node: availability drain; 1 node: node down; 1 node: cpu short by 1.4' },
+    ]);
   });
 
   it('says so when the cluster has no nodes', () => {
@@ -157,7 +170,11 @@ describe('schedule', () => {
     }
     expect(picks).toEqual(new Set(['a', 'b'])); // the seed does matter for ties
     // No tie: every seed gives the same plan.
-    const uneven = snap(node('a', { tasks: { 'default/web': 1, 'default/other': 1 } }), node('b'), node('c', { tasks: { 'default/web': 2 } }));
+    const uneven = snap(
+      node('a', { tasks: { 'default/web': 1, 'default/other': 1 } }),
+      node('b'),
+      node('c', { tasks: { 'default/web': 2 } }),
+    );
     const base = schedule(uneven, tasks(3), 0);
     for (let seed = 1; seed < 16; seed++) expect(schedule(uneven, tasks(3), seed)).toEqual(base);
   });
@@ -194,7 +211,8 @@ const nodeArb = (id: string): fc.Arbitrary<SchedNode> =>
         state: r.state,
         availability: r.availability,
         tasks: { 'ns/web': r.web, 'ns/other': r.other },
-      }));
+      }),
+    );
 
 const clusterArb = fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => nodeArb(`node-${i}`))));
 
@@ -202,7 +220,10 @@ const pendingArb = fc.uniqueArray(
   fc.record({
     id: fc.stringMatching(/^[a-z0-9]{1,8}$/),
     serviceKey: fc.constantFrom('ns/web', 'ns/other', 'ns/db'),
-    resources: fc.record({ cpuMilli: fc.integer({ min: 0, max: 3000 }), memoryBytes: fc.integer({ min: 0, max: 8 }).map((x) => x * 128 * MiB) }),
+    resources: fc.record({
+      cpuMilli: fc.integer({ min: 0, max: 3000 }),
+      memoryBytes: fc.integer({ min: 0, max: 8 }).map((x) => x * 128 * MiB),
+    }),
   }),
   { maxLength: 30, selector: (t) => t.id },
 );
@@ -266,16 +287,23 @@ describe('schedule properties', () => {
       { maxLength: 6 },
     );
     fc.assert(
-      fc.property(sameNodes, fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 1500 }), fc.integer(), fc.integer(), (shapes, count, cpu, s1, s2) => {
-        const nodes = shapes.map((x, i) => node(`m${i}`, { cpuMilli: 4000, memoryBytes: 4 * GiB, ...x }));
-        const pending = tasks(count, { cpuMilli: cpu, memoryBytes: 64 * MiB });
-        const a = schedule({ nodes }, pending, s1);
-        const b = schedule({ nodes }, pending, s2);
-        expect(b.unplaced).toEqual(a.unplaced);
-        expect(b.assignments.map((x) => x.taskId)).toEqual(a.assignments.map((x) => x.taskId));
-        const sorted = (pl: Plan): number[] => [...countByNode(pl).values()].sort((x, y) => x - y);
-        expect(sorted(b)).toEqual(sorted(a));
-      }),
+      fc.property(
+        sameNodes,
+        fc.integer({ min: 0, max: 30 }),
+        fc.integer({ min: 0, max: 1500 }),
+        fc.integer(),
+        fc.integer(),
+        (shapes, count, cpu, s1, s2) => {
+          const nodes = shapes.map((x, i) => node(`m${i}`, { cpuMilli: 4000, memoryBytes: 4 * GiB, ...x }));
+          const pending = tasks(count, { cpuMilli: cpu, memoryBytes: 64 * MiB });
+          const a = schedule({ nodes }, pending, s1);
+          const b = schedule({ nodes }, pending, s2);
+          expect(b.unplaced).toEqual(a.unplaced);
+          expect(b.assignments.map((x) => x.taskId)).toEqual(a.assignments.map((x) => x.taskId));
+          const sorted = (pl: Plan): number[] => [...countByNode(pl).values()].sort((x, y) => x - y);
+          expect(sorted(b)).toEqual(sorted(a));
+        },
+      ),
     );
   });
 });

@@ -47,13 +47,18 @@ async function harness(nodeIds: string[]) {
       let status: TaskStatus | undefined;
       if (v.nodeId && v.desiredState === 'running' && v.status.state === 'assigned') {
         const err = (v.spec.ports ?? []).some((p) => p.hostPort) ? failPort.get(v.nodeId) : undefined;
-        status = err ? { state: 'failed', message: `start failed: ${err}`, err, timestampMs: Date.now() } : { state: 'running', message: 'container running', timestampMs: Date.now(), startedAtMs: Date.now() };
-      } else if (v.nodeId && v.desiredState !== 'running' && v.status.state === 'running') status = { state: 'shutdown', message: 'stopped', timestampMs: Date.now() };
+        status = err
+          ? { state: 'failed', message: `start failed: ${err}`, err, timestampMs: Date.now() }
+          : { state: 'running', message: 'container running', timestampMs: Date.now(), startedAtMs: Date.now() };
+      } else if (v.nodeId && v.desiredState !== 'running' && v.status.state === 'running')
+        status = { state: 'shutdown', message: 'stopped', timestampMs: Date.now() };
       if (!status) return;
       const next: TaskRecord = { ...v, status };
-      store.commit([{ op: 'update', key: keys.task(v.id), value: JSON.stringify(next), modRevision: t.modRevision }]).catch((e: unknown) => {
-        if (!(e instanceof ConflictError)) throw e;
-      });
+      store
+        .commit([{ op: 'update', key: keys.task(v.id), value: JSON.stringify(next), modRevision: t.modRevision }])
+        .catch((e: unknown) => {
+          if (!(e instanceof ConflictError)) throw e;
+        });
     },
   });
   // Wired as manager.ts wires them (rebalancing asks the scheduler; the node loop marks busy ports).
@@ -63,10 +68,16 @@ async function harness(nodeIds: string[]) {
     new ServiceOrchestrator({ cache, clock: systemClock, log, events }, replicatedStrategy).start(ac.signal),
     new ServiceOrchestrator({ cache, clock: systemClock, log, events }, globalStrategy).start(ac.signal),
     scheduler.start(ac.signal),
-    new RebalanceLoop({ cache, clock: systemClock, log, events, placement: { nodes: () => scheduler.nodes(), place: wouldPlace } }).start(ac.signal),
+    new RebalanceLoop({ cache, clock: systemClock, log, events, placement: { nodes: () => scheduler.nodes(), place: wouldPlace } }).start(
+      ac.signal,
+    ),
     new BusyPortMarker({ cache, clock: systemClock, log, events }).start(ac.signal),
   ]);
-  const tasks = (service: string): TaskRecord[] => cache.tasks.list().map((t) => t.value).filter((t) => t.service === service);
+  const tasks = (service: string): TaskRecord[] =>
+    cache.tasks
+      .list()
+      .map((t) => t.value)
+      .filter((t) => t.service === service);
   const live = (service: string): TaskRecord[] => tasks(service).filter((t) => t.desiredState === 'running');
   const runningOn = (service: string): Record<string, number> => {
     const m: Record<string, number> = {};
@@ -84,7 +95,12 @@ async function harness(nodeIds: string[]) {
   return { store, keys, cache, services, nodes, failPort, tasks, live, runningOn, addNode, stop, events };
 }
 
-const manifest = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name }, spec: { image: 'berth-local/busybox:1', ...spec } });
+const manifest = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: 'berth.dev/v1',
+  kind: 'Service',
+  metadata: { name },
+  spec: { image: 'berth-local/busybox:1', ...spec },
+});
 
 describe('scheduling loops on the memory store', () => {
   it('a global service follows nodes joining and being drained', async () => {
@@ -111,7 +127,11 @@ describe('scheduling loops on the memory store', () => {
       await until(() => Object.values(h.runningOn('web')).join() === '1,1,1', 'one per node');
       const old = h.live('web').find((t) => t.nodeId === 'n3')!;
       await h.nodes.setAvailability('n3', 'drain');
-      await until(() => h.runningOn('web')['n3'] === undefined && h.live('web').length === 3 && h.live('web').every((t) => t.status.state === 'running'), 'moved off n3');
+      await until(
+        () =>
+          h.runningOn('web')['n3'] === undefined && h.live('web').length === 3 && h.live('web').every((t) => t.status.state === 'running'),
+        'moved off n3',
+      );
       const successor = h.live('web').find((t) => t.slot === old.slot)!;
       expect(successor.handoverFrom).toBe(old.id);
       const stopped = h.tasks('web').find((t) => t.id === old.id)!;
@@ -127,9 +147,16 @@ describe('scheduling loops on the memory store', () => {
     try {
       await h.services.apply(manifest('web', { replicas: 6, placement: { rebalance: { maxMoving: 1 } } }));
       await h.services.apply(manifest('plain', { replicas: 4 }));
-      await until(() => Object.values(h.runningOn('web')).join() === '3,3' && Object.values(h.runningOn('plain')).join() === '2,2', 'three per node');
+      await until(
+        () => Object.values(h.runningOn('web')).join() === '3,3' && Object.values(h.runningOn('plain')).join() === '2,2',
+        'three per node',
+      );
       await h.addNode(mockNode('n3'));
-      await until(() => JSON.stringify(h.runningOn('web')) === JSON.stringify({ n1: 2, n2: 2, n3: 2 }) && h.live('web').length === 6, 'web rebalanced to 2/2/2', 15_000);
+      await until(
+        () => JSON.stringify(h.runningOn('web')) === JSON.stringify({ n1: 2, n2: 2, n3: 2 }) && h.live('web').length === 6,
+        'web rebalanced to 2/2/2',
+        15_000,
+      );
       // Without opt-in nothing moves.
       expect(h.runningOn('plain')['n3']).toBeUndefined();
       const moved = h.live('web').filter((t) => t.nodeId === 'n3');
@@ -145,12 +172,17 @@ describe('scheduling loops on the memory store', () => {
 
   it('a host port held outside Berth marks the node; the slot waits elsewhere with the reason', async () => {
     const h = await harness(['n1', 'n2']);
-    h.failPort.set('n1', 'driver failed programming external connectivity on endpoint x: Error starting userland proxy: listen tcp4 127.0.0.9:18080: bind: address already in use');
+    h.failPort.set(
+      'n1',
+      'driver failed programming external connectivity on endpoint x: Error starting userland proxy: listen tcp4 127.0.0.9:18080: bind: address already in use',
+    );
     try {
       await h.services.apply(manifest('web', { replicas: 2, ports: [{ containerPort: 8080, hostPort: 18080 }] }));
       await until(() => h.live('web').some((t) => t.status.message.includes('in use on the host')), 'reason on the pending task');
       const pending = h.live('web').find((t) => t.status.state === 'pending')!;
-      expect(pending.status.message).toBe('no suitable node: 1 node: port 18080/tcp in use on the host (not by Berth); 1 node: port 18080/tcp taken by default/web');
+      expect(pending.status.message).toBe(
+        'no suitable node: 1 node: port 18080/tcp in use on the host (not by Berth); 1 node: port 18080/tcp taken by default/web',
+      );
       const n1 = h.cache.nodes.get(h.keys.node('n1'))!.value;
       expect(n1.unavailablePorts).toMatchObject([{ protocol: 'tcp', port: 18080, hostIp: '', failures: 1 }]);
       expect(h.tasks('web').filter((t) => t.status.state === 'failed')).toHaveLength(1);

@@ -36,7 +36,10 @@ describe('Secret manifest validation', () => {
     const r = validateSecretManifest(secret());
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(Object.fromEntries(Object.entries(secretValues(r.value)).map(([k, v]) => [k, v.toString()]))).toEqual({ password: 's3cr3t-value', user: 'admin' });
+    expect(Object.fromEntries(Object.entries(secretValues(r.value)).map(([k, v]) => [k, v.toString()]))).toEqual({
+      password: 's3cr3t-value',
+      user: 'admin',
+    });
   });
 
   it.each([
@@ -45,9 +48,24 @@ describe('Secret manifest validation', () => {
     ['a key with "/"', { data: { 'bad/key': b64('x') } }, 'data.bad/key', /secret keys are letters, digits/],
     ['the key ".."', { data: { '..': b64('x') } }, 'data...', /must not be "\." or "\.\."/],
     ['a key in data and stringData', { stringData: { password: 'twice' } }, 'stringData.password', /also in data/],
-    ['one value over 512Ki', { data: { big: Buffer.alloc(MAX_SECRET_BYTES + 1).toString('base64') } }, 'data', /a secret holds at most 524288/],
-    ['a base64 text longer than 512Ki allows', { data: { big: 'A'.repeat(MAX_SECRET_BYTES * 2) } }, 'data.big', /must be at most 699052 characters/],
-    ['values totalling over 512Ki', { data: { a: Buffer.alloc(MAX_SECRET_BYTES / 2 + 1).toString('base64'), b: Buffer.alloc(MAX_SECRET_BYTES / 2).toString('base64') } }, 'data', /a secret holds at most 524288/],
+    [
+      'one value over 512Ki',
+      { data: { big: Buffer.alloc(MAX_SECRET_BYTES + 1).toString('base64') } },
+      'data',
+      /a secret holds at most 524288/,
+    ],
+    [
+      'a base64 text longer than 512Ki allows',
+      { data: { big: 'A'.repeat(MAX_SECRET_BYTES * 2) } },
+      'data.big',
+      /must be at most 699052 characters/,
+    ],
+    [
+      'values totalling over 512Ki',
+      { data: { a: Buffer.alloc(MAX_SECRET_BYTES / 2 + 1).toString('base64'), b: Buffer.alloc(MAX_SECRET_BYTES / 2).toString('base64') } },
+      'data',
+      /a secret holds at most 524288/,
+    ],
     ['an unknown field', { value: 'x' }, 'value', /unknown field \(known: apiVersion, kind, metadata, data, stringData\)/],
     ['another kind', { kind: 'Secrets' }, 'kind', /must be one of "Secret"/],
   ])('refuses %s', (_what, over, path, message) => {
@@ -72,7 +90,10 @@ describe('SecretCipher', () => {
     expect(keyA.open(sealed, 'secrets/default/db').toString()).toBe('hello');
     expect(() => keyA.open(sealed, 'secrets/default/other')).toThrow(SecretKeyMismatchError);
     expect(() => keyB.open(sealed, 'secrets/default/db')).toThrow(`sealed with key ${keyA.keyId}; this controller's key is ${keyB.keyId}`);
-    const flipped = { ...sealed, ciphertext: Buffer.from(Buffer.from(sealed.ciphertext, 'base64').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64') };
+    const flipped = {
+      ...sealed,
+      ciphertext: Buffer.from(Buffer.from(sealed.ciphertext, 'base64').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64'),
+    };
     expect(() => keyA.open(flipped, 'secrets/default/db')).toThrow(SecretKeyMismatchError);
     // A fresh IV every time: equal values do not give equal ciphertexts.
     expect(keyA.seal(Buffer.from('hello'), 'x').ciphertext).not.toBe(keyA.seal(Buffer.from('hello'), 'x').ciphertext);
@@ -88,14 +109,20 @@ describe('SecretApi', () => {
     const { api, store, keys } = setup();
     const { secret: s, result } = await api.apply(secret());
     expect(result).toBe('created');
-    expect(s.value.keys).toEqual([{ name: 'password', sizeBytes: 12 }, { name: 'user', sizeBytes: 5 }]);
+    expect(s.value.keys).toEqual([
+      { name: 'password', sizeBytes: 12 },
+      { name: 'user', sizeBytes: 5 },
+    ]);
     expect(s.value.version).toBe(1);
     const raw = (await store.get(keys.secret('default', 'db')))!.value;
     expect(raw).not.toContain('s3cr3t');
     expect(raw).not.toContain(b64('s3cr3t-value'));
     expect(raw).not.toContain('admin');
     const stored = JSON.parse(raw) as SecretRecord;
-    expect(JSON.parse(keyA.open(stored.sealed, 'secrets/default/db').toString())).toEqual({ password: b64('s3cr3t-value'), user: b64('admin') });
+    expect(JSON.parse(keyA.open(stored.sealed, 'secrets/default/db').toString())).toEqual({
+      password: b64('s3cr3t-value'),
+      user: b64('admin'),
+    });
   });
 
   it('re-applying the same values writes nothing; a change is a new version', async () => {
@@ -120,7 +147,9 @@ describe('SecretApi', () => {
     const { api, store } = setup();
     const first = await api.apply(secret());
     await api.apply(secret({ stringData: { user: 'x' } }));
-    const err = await api.apply(secret({ stringData: { user: 'y' } }), { expectedRevision: first.secret.modRevision }).catch((e: unknown) => e);
+    const err = await api
+      .apply(secret({ stringData: { user: 'y' } }), { expectedRevision: first.secret.modRevision })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as ConflictError).currentRevision).toBe(store.currentRevision);
     const rev = store.currentRevision;
@@ -155,7 +184,14 @@ describe('SecretApi', () => {
     await api.apply(secret({}, { name: 'other' }));
     const db = (await api.get('default', 'db')).value;
     const other = await store.get(keys.secret('default', 'other'));
-    await store.commit([{ op: 'update', key: keys.secret('default', 'other'), value: JSON.stringify({ ...(JSON.parse(other!.value) as SecretRecord), sealed: db.sealed }), modRevision: other!.modRevision }]);
+    await store.commit([
+      {
+        op: 'update',
+        key: keys.secret('default', 'other'),
+        value: JSON.stringify({ ...(JSON.parse(other!.value) as SecretRecord), sealed: db.sealed }),
+        modRevision: other!.modRevision,
+      },
+    ]);
     await expect(api.apply(secret({}, { name: 'other' }))).rejects.toThrow(/cannot be decrypted \(the sealed value does not authenticate/);
   });
 

@@ -16,23 +16,53 @@ const SERVICES = ['web', 'db', 'cache'];
 type Op =
   | { kind: 'node'; id: string; labelled: boolean; availability: 'active' | 'drain'; held: Array<{ port: number; inMs: number }> }
   | { kind: 'dropNode'; id: string }
-  | { kind: 'task'; slot: number; service: number; nodeId: string; state: TaskState; running: boolean; memory: number; hostPort: number | undefined }
+  | {
+      kind: 'task';
+      slot: number;
+      service: number;
+      nodeId: string;
+      state: TaskState;
+      running: boolean;
+      memory: number;
+      hostPort: number | undefined;
+    }
   | { kind: 'dropTask'; slot: number; service: number }
   | { kind: 'assume'; slot: number; service: number; nodeId: string | undefined }
   | { kind: 'time'; ms: number };
 
 const node = fc.constantFrom(...NODE_IDS);
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('node' as const), id: node, labelled: fc.boolean(), availability: fc.constantFrom('active' as const, 'drain' as const), held: fc.array(fc.record({ port: fc.constantFrom(80, 443), inMs: fc.integer({ min: -5_000, max: 5_000 }) }), { maxLength: 2 }) }),
+  fc.record({
+    kind: fc.constant('node' as const),
+    id: node,
+    labelled: fc.boolean(),
+    availability: fc.constantFrom('active' as const, 'drain' as const),
+    held: fc.array(fc.record({ port: fc.constantFrom(80, 443), inMs: fc.integer({ min: -5_000, max: 5_000 }) }), { maxLength: 2 }),
+  }),
   fc.record({ kind: fc.constant('dropNode' as const), id: node }),
-  fc.record({ kind: fc.constant('task' as const), slot: fc.integer({ min: 1, max: 6 }), service: fc.integer({ min: 0, max: 2 }), nodeId: fc.constantFrom('', 'n5', ...NODE_IDS), state: fc.constantFrom(...STATES), running: fc.boolean(), memory: fc.integer({ min: 0, max: 4 }), hostPort: fc.option(fc.constantFrom(80, 8080), { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('task' as const),
+    slot: fc.integer({ min: 1, max: 6 }),
+    service: fc.integer({ min: 0, max: 2 }),
+    nodeId: fc.constantFrom('', 'n5', ...NODE_IDS),
+    state: fc.constantFrom(...STATES),
+    running: fc.boolean(),
+    memory: fc.integer({ min: 0, max: 4 }),
+    hostPort: fc.option(fc.constantFrom(80, 8080), { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('dropTask' as const), slot: fc.integer({ min: 1, max: 6 }), service: fc.integer({ min: 0, max: 2 }) }),
-  fc.record({ kind: fc.constant('assume' as const), slot: fc.integer({ min: 1, max: 6 }), service: fc.integer({ min: 0, max: 2 }), nodeId: fc.option(node, { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('assume' as const),
+    slot: fc.integer({ min: 1, max: 6 }),
+    service: fc.integer({ min: 0, max: 2 }),
+    nodeId: fc.option(node, { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 3_000 }) }),
 );
 
 /** A deep, Map-free copy, to see later whether a returned node changed. */
-const frozen = (ns: readonly SchedNode[]): unknown => JSON.parse(JSON.stringify(ns, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)));
+const frozen = (ns: readonly SchedNode[]): unknown =>
+  JSON.parse(JSON.stringify(ns, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)));
 
 describe('incremental scheduler snapshot', () => {
   it('equals a from-scratch build after any sequence of changes, and never changes what it returned', () => {
@@ -69,7 +99,14 @@ describe('incremental scheduler snapshot', () => {
               b.setNode(o.id, undefined);
               break;
             case 'task': {
-              const svc = mockService({ name: SERVICES[o.service]!, uid: `u${o.service}`, spec: { resources: { cpu: 100, memory: o.memory }, ...(o.hostPort ? { ports: [{ containerPort: 80, hostPort: o.hostPort, protocol: 'tcp' }] } : {}) } });
+              const svc = mockService({
+                name: SERVICES[o.service]!,
+                uid: `u${o.service}`,
+                spec: {
+                  resources: { cpu: 100, memory: o.memory },
+                  ...(o.hostPort ? { ports: [{ containerPort: 80, hostPort: o.hostPort, protocol: 'tcp' }] } : {}),
+                },
+              });
               const t = mockTask(svc, { slot: o.slot, nodeId: o.nodeId, state: o.state, desiredState: o.running ? 'running' : 'shutdown' });
               tasks.set(t.id, { value: t, modRevision: ++rev });
               report(t.id);
@@ -77,7 +114,9 @@ describe('incremental scheduler snapshot', () => {
             }
             case 'dropTask':
             case 'assume': {
-              const id = [...tasks.keys()].find((k) => tasks.get(k)!.value.slot === o.slot && tasks.get(k)!.value.serviceUid === `u${o.service}`);
+              const id = [...tasks.keys()].find(
+                (k) => tasks.get(k)!.value.slot === o.slot && tasks.get(k)!.value.serviceUid === `u${o.service}`,
+              );
               if (!id) break;
               if (o.kind === 'dropTask') {
                 tasks.delete(id);
@@ -97,7 +136,11 @@ describe('incremental scheduler snapshot', () => {
             .map((t) => ({ task: t.value, nodeId: effective(t.value) }))
             .filter((p) => p.nodeId !== '')
             .sort((x, y) => (x.task.id < y.task.id ? -1 : 1));
-          const want = buildNodes([...nodes.values()].map((n) => n.value), placed, now).sort((x, y) => (x.id < y.id ? -1 : 1));
+          const want = buildNodes(
+            [...nodes.values()].map((n) => n.value),
+            placed,
+            now,
+          ).sort((x, y) => (x.id < y.id ? -1 : 1));
           expect(got).toEqual(want);
           returned.push({ nodes: got, copy: frozen(got) });
         });

@@ -1,9 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_REPLICAS, formatServiceSpec, validateServiceManifest } from '../../proto/src/spec/service.js';
-import {
-  formatBytes, formatCpu, formatDuration, humanBytes, parseBytes, parseCpu, parseDuration,
-} from '../../proto/src/spec/units.js';
+import { formatBytes, formatCpu, formatDuration, humanBytes, parseBytes, parseCpu, parseDuration } from '../../proto/src/spec/units.js';
 import type { Issue } from '../../proto/src/spec/dsl.js';
 import { configureProperties } from './fixtures.js';
 
@@ -27,7 +25,12 @@ const messageAt = (doc: unknown, path: string): string | undefined => issues(doc
 
 describe('validateServiceManifest', () => {
   it('accepts a minimal manifest and fills in the defaults', () => {
-    const r = validateServiceManifest({ apiVersion: 'berth.dev/v1', kind: 'Service', metadata: { name: 'web' }, spec: { image: 'busybox' } });
+    const r = validateServiceManifest({
+      apiVersion: 'berth.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'web' },
+      spec: { image: 'busybox' },
+    });
     expect(r).toEqual({
       ok: true,
       value: {
@@ -41,7 +44,16 @@ describe('validateServiceManifest', () => {
           stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
           onNodeLoss: 'replace',
           restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-          update: { maxSurge: 1, maxUnavailable: 0, order: 'start-first', monitor: 5_000, delay: 0, failureAction: 'rollback', maxFailureRatio: 0, progressDeadline: 120_000 },
+          update: {
+            maxSurge: 1,
+            maxUnavailable: 0,
+            order: 'start-first',
+            monitor: 5_000,
+            delay: 0,
+            failureAction: 'rollback',
+            maxFailureRatio: 0,
+            progressDeadline: 120_000,
+          },
           pullPolicy: 'ifNotPresent',
         },
       },
@@ -50,14 +62,17 @@ describe('validateServiceManifest', () => {
 
   it('turns units into base units (bytes, ms, milli-CPU) and keeps the rest', () => {
     const r = validateServiceManifest(
-      manifest({
-        replicas: 3,
-        command: ['httpd', '-f', '-p', 8080],
-        env: { GREETING: 'hello', N: 5, ON: true },
-        ports: [{ containerPort: 8080, hostPort: 18080 }],
-        resources: { cpu: 0.25, memory: '64Mi', limits: { cpu: '500m', memory: '128Mi' } },
-        stop: { signal: 'SIGINT', gracePeriod: '1m30s' },
-      }, { namespace: 'team-a', labels: { tier: 'front', 'example.com/owner': 'ops' } }),
+      manifest(
+        {
+          replicas: 3,
+          command: ['httpd', '-f', '-p', 8080],
+          env: { GREETING: 'hello', N: 5, ON: true },
+          ports: [{ containerPort: 8080, hostPort: 18080 }],
+          resources: { cpu: 0.25, memory: '64Mi', limits: { cpu: '500m', memory: '128Mi' } },
+          stop: { signal: 'SIGINT', gracePeriod: '1m30s' },
+        },
+        { namespace: 'team-a', labels: { tier: 'front', 'example.com/owner': 'ops' } },
+      ),
     );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -72,7 +87,16 @@ describe('validateServiceManifest', () => {
       stop: { signal: 'SIGINT', gracePeriod: 90_000 },
       onNodeLoss: 'replace',
       restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-      update: { maxSurge: 1, maxUnavailable: 0, order: 'start-first', monitor: 5_000, delay: 0, failureAction: 'rollback', maxFailureRatio: 0, progressDeadline: 120_000 },
+      update: {
+        maxSurge: 1,
+        maxUnavailable: 0,
+        order: 'start-first',
+        monitor: 5_000,
+        delay: 0,
+        failureAction: 'rollback',
+        maxFailureRatio: 0,
+        progressDeadline: 120_000,
+      },
       pullPolicy: 'ifNotPresent',
     });
     // And back to the form a person writes.
@@ -89,16 +113,27 @@ describe('validateServiceManifest', () => {
   });
 
   it('reports each unknown field with its path, at the top, in spec and nested', () => {
-    const doc = manifest({ replica: 2, stop: { grace: '1s' }, ports: [{ containerPort: 80, hostport: 8080 }], resources: { limits: { cpus: 1 } } }, { label: {} }, { extra: true });
+    const doc = manifest(
+      { replica: 2, stop: { grace: '1s' }, ports: [{ containerPort: 80, hostport: 8080 }], resources: { limits: { cpus: 1 } } },
+      { label: {} },
+      { extra: true },
+    );
     const got = issues(doc);
     expect(got.map((i) => i.path).sort()).toEqual([
-      'extra', 'metadata.label', 'spec.ports[0].hostport', 'spec.replica', 'spec.resources.limits.cpus', 'spec.stop.grace',
+      'extra',
+      'metadata.label',
+      'spec.ports[0].hostport',
+      'spec.replica',
+      'spec.resources.limits.cpus',
+      'spec.stop.grace',
     ]);
     expect(got.find((i) => i.path === 'spec.replica')!.message).toMatch(/^unknown field \(known: image, replicas, /);
   });
 
   it('refuses prototype-polluting keys as unknown fields and in maps', () => {
-    const doc = JSON.parse('{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"x":1},"env":{"__proto__":"x"}}}') as unknown;
+    const doc = JSON.parse(
+      '{"apiVersion":"berth.dev/v1","kind":"Service","metadata":{"name":"web"},"spec":{"image":"busybox","__proto__":{"x":1},"env":{"__proto__":"x"}}}',
+    ) as unknown;
     expect(paths(doc).sort()).toEqual(['spec.__proto__', 'spec.env.__proto__']);
     expect(({} as Record<string, unknown>)['x']).toBeUndefined();
   });
@@ -108,7 +143,9 @@ describe('validateServiceManifest', () => {
   });
 
   it(`replicas above MAX_REPLICAS (${MAX_REPLICAS}) or not an integer are refused`, () => {
-    expect(issues(manifest({ replicas: MAX_REPLICAS + 1 }))).toEqual([{ path: 'spec.replicas', message: `must be at most ${MAX_REPLICAS} (got ${MAX_REPLICAS + 1})` }]);
+    expect(issues(manifest({ replicas: MAX_REPLICAS + 1 }))).toEqual([
+      { path: 'spec.replicas', message: `must be at most ${MAX_REPLICAS} (got ${MAX_REPLICAS + 1})` },
+    ]);
     expect(validateServiceManifest(manifest({ replicas: MAX_REPLICAS })).ok).toBe(true);
     expect(messageAt(manifest({ replicas: 1.5 }), 'spec.replicas')).toBe('expected an integer, got 1.5');
     expect(messageAt(manifest({ replicas: '3' }), 'spec.replicas')).toBe('expected an integer, got a string');
@@ -137,7 +174,9 @@ describe('validateServiceManifest', () => {
   });
 
   it('reports ports out of range at the port’s path', () => {
-    const doc = manifest({ ports: [{ containerPort: 80 }, { containerPort: 70000 }, { containerPort: 81, hostPort: 0 }, { containerPort: 82, protocol: 'sctp' }] });
+    const doc = manifest({
+      ports: [{ containerPort: 80 }, { containerPort: 70000 }, { containerPort: 81, hostPort: 0 }, { containerPort: 82, protocol: 'sctp' }],
+    });
     expect(issues(doc)).toEqual([
       { path: 'spec.ports[1].containerPort', message: 'must be at most 65535 (got 70000)' },
       { path: 'spec.ports[2].hostPort', message: 'must be at least 1 (got 0)' },
@@ -146,11 +185,35 @@ describe('validateServiceManifest', () => {
   });
 
   it('refuses a host port published twice (same protocol and address)', () => {
-    const doc = manifest({ ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81, hostPort: 8081 }, { containerPort: 82, hostPort: 8080 }] });
+    const doc = manifest({
+      ports: [
+        { containerPort: 80, hostPort: 8080 },
+        { containerPort: 81, hostPort: 8081 },
+        { containerPort: 82, hostPort: 8080 },
+      ],
+    });
     expect(issues(doc)).toEqual([{ path: 'spec.ports[2].hostPort', message: 'host port 8080/tcp is already used by ports[0]' }]);
     // Another protocol or another address is a different binding.
-    expect(validateServiceManifest(manifest({ ports: [{ containerPort: 80, hostPort: 53 }, { containerPort: 81, hostPort: 53, protocol: 'udp' }] })).ok).toBe(true);
-    expect(validateServiceManifest(manifest({ ports: [{ containerPort: 80, hostPort: 80, hostIP: '127.0.0.1' }, { containerPort: 81, hostPort: 80, hostIP: '127.0.0.2' }] })).ok).toBe(true);
+    expect(
+      validateServiceManifest(
+        manifest({
+          ports: [
+            { containerPort: 80, hostPort: 53 },
+            { containerPort: 81, hostPort: 53, protocol: 'udp' },
+          ],
+        }),
+      ).ok,
+    ).toBe(true);
+    expect(
+      validateServiceManifest(
+        manifest({
+          ports: [
+            { containerPort: 80, hostPort: 80, hostIP: '127.0.0.1' },
+            { containerPort: 81, hostPort: 80, hostIP: '127.0.0.2' },
+          ],
+        }),
+      ).ok,
+    ).toBe(true);
   });
 
   it('refuses a container port published twice', () => {
@@ -162,12 +225,26 @@ describe('validateServiceManifest', () => {
       apiVersion: 'berth.dev/v2',
       kind: 'Service',
       metadata: { name: 'Bad_Name' },
-      spec: { replicas: -3, ports: [{ containerPort: 0 }], stop: { signal: 'SIGFOO', gracePeriod: 10 }, resources: { memory: '12XB' }, env: { '1BAD': 'x' } },
+      spec: {
+        replicas: -3,
+        ports: [{ containerPort: 0 }],
+        stop: { signal: 'SIGFOO', gracePeriod: 10 },
+        resources: { memory: '12XB' },
+        env: { '1BAD': 'x' },
+      },
       status: {},
     };
     expect(paths(doc).sort()).toEqual([
-      'apiVersion', 'metadata.name', 'spec.env.1BAD', 'spec.image', 'spec.ports[0].containerPort', 'spec.replicas',
-      'spec.resources.memory', 'spec.stop.gracePeriod', 'spec.stop.signal', 'status',
+      'apiVersion',
+      'metadata.name',
+      'spec.env.1BAD',
+      'spec.image',
+      'spec.ports[0].containerPort',
+      'spec.replicas',
+      'spec.resources.memory',
+      'spec.stop.gracePeriod',
+      'spec.stop.signal',
+      'status',
     ]);
     expect(messageAt(doc, 'spec.stop.gracePeriod')).toBe('a duration needs a unit: write 10s or 10ms');
   });

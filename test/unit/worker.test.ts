@@ -5,7 +5,16 @@ import { ContainerExistsError } from '../../agent/src/runtime/runtime.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { silentLogger } from '../../proto/src/log.js';
 import {
-  LABEL_MANAGED, LABEL_NAMESPACE, LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS, LABEL_REVISION, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK, LABEL_TASK_CREATED,
+  LABEL_MANAGED,
+  LABEL_NAMESPACE,
+  LABEL_NODE,
+  LABEL_ON_NODE_LOSS,
+  LABEL_STOP_GRACE_MS,
+  LABEL_REVISION,
+  LABEL_SERVICE,
+  LABEL_SLOT,
+  LABEL_TASK,
+  LABEL_TASK_CREATED,
 } from '../../proto/src/labels.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
 import type { DesiredState } from '../../proto/src/types.js';
@@ -20,7 +29,14 @@ function setup(o: { image?: boolean } = {}) {
   const rt = new FakeRuntime(() => clock.now());
   if (o.image !== false) rt.images.add(IMAGE);
   const reports: Array<{ taskId: string; status: TaskStatus }> = [];
-  const worker = new Worker({ runtime: rt, nodeId: NODE, report: (taskId, status) => reports.push({ taskId, status }), log: silentLogger(), now: () => clock.now(), clock });
+  const worker = new Worker({
+    runtime: rt,
+    nodeId: NODE,
+    report: (taskId, status) => reports.push({ taskId, status }),
+    log: silentLogger(),
+    now: () => clock.now(),
+    clock,
+  });
   const statesOf = (id: string): string[] => reports.filter((r) => r.taskId === id).map((r) => r.status.state);
   const lastOf = (id: string): TaskStatus | undefined => reports.filter((r) => r.taskId === id).at(-1)?.status;
   const apply = async (set: Partial<AssignmentSet> & Pick<AssignmentSet, 'full'>): Promise<void> => {
@@ -34,7 +50,14 @@ const svc = mockService({ replicas: 3, spec: { image: IMAGE, stop: { signal: 'SI
 /** A task as the controller assigns it: placed on this node, desired running, status assigned. */
 const task = (slot: number, o: { instance?: number; desiredState?: DesiredState } = {}): TaskRecord =>
   mockTask(svc, { slot, instance: o.instance ?? 0, nodeId: NODE, state: 'assigned', desiredState: o.desiredState ?? 'running' });
-const svcNever = mockService({ replicas: 3, spec: { image: IMAGE, stop: { signal: 'SIGTERM', gracePeriod: 5_000 }, restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } } } });
+const svcNever = mockService({
+  replicas: 3,
+  spec: {
+    image: IMAGE,
+    stop: { signal: 'SIGTERM', gracePeriod: 5_000 },
+    restart: { policy: 'never', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
+  },
+});
 const neverTask = (slot: number): TaskRecord => mockTask(svcNever, { slot, nodeId: NODE, state: 'assigned' });
 const withDesired = (t: TaskRecord, desiredState: DesiredState): TaskRecord => ({ ...t, desiredState });
 
@@ -86,7 +109,15 @@ describe('Worker + TaskRunner', () => {
     const t = task(1);
     await apply({ full: true, upsert: [t] });
     const c = rt.byName(t.containerName)!;
-    expect(lastOf(t.id)).toEqual({ state: 'running', message: 'container running', containerId: c.id, ports: [], startedAtMs: clock.now(), timestampMs: clock.now(), health: '' });
+    expect(lastOf(t.id)).toEqual({
+      state: 'running',
+      message: 'container running',
+      containerId: c.id,
+      ports: [],
+      startedAtMs: clock.now(),
+      timestampMs: clock.now(),
+      health: '',
+    });
   });
 
   it('pulls a missing image before creating; a present image is not pulled', async () => {
@@ -95,7 +126,12 @@ describe('Worker + TaskRunner', () => {
     await missing.apply({ full: true, upsert: [t] });
     expect(missing.rt.callsOf('pullImage').map((c) => c.arg)).toEqual([IMAGE]);
     expect(missing.rt.writes()[0]).toBe(`pullImage ${IMAGE}`);
-    expect(missing.reports.map((r) => r.status.message)).toEqual(['preparing container', `pulling image ${IMAGE}`, 'starting container', 'container running']);
+    expect(missing.reports.map((r) => r.status.message)).toEqual([
+      'preparing container',
+      `pulling image ${IMAGE}`,
+      'starting container',
+      'container running',
+    ]);
 
     const present = setup();
     await present.apply({ full: true, upsert: [task(1)] });
@@ -108,7 +144,11 @@ describe('Worker + TaskRunner', () => {
     rt.pullError = new Error('manifest unknown');
     const t = task(1);
     await apply({ full: true, upsert: [t] });
-    expect(lastOf(t.id)).toMatchObject({ state: 'preparing', message: `pull of ${IMAGE} failed: manifest unknown; retrying in 1s`, err: `pull of ${IMAGE} failed: manifest unknown` });
+    expect(lastOf(t.id)).toMatchObject({
+      state: 'preparing',
+      message: `pull of ${IMAGE} failed: manifest unknown; retrying in 1s`,
+      err: `pull of ${IMAGE} failed: manifest unknown`,
+    });
     expect(rt.callsOf('create')).toEqual([]);
   });
 
@@ -155,7 +195,12 @@ describe('Worker + TaskRunner', () => {
     const t = task(1);
     await apply({ full: true, upsert: [t] });
     const id = rt.byName(t.containerName)!.id;
-    expect(rt.calls.map((c) => `${c.op} ${c.arg}`)).toEqual([`hasImage ${IMAGE}`, `create ${t.containerName}`, `start ${id}`, `inspect ${id}`]);
+    expect(rt.calls.map((c) => `${c.op} ${c.arg}`)).toEqual([
+      `hasImage ${IMAGE}`,
+      `create ${t.containerName}`,
+      `start ${id}`,
+      `inspect ${id}`,
+    ]);
   });
 
   it('a name the engine holds without a container is tried twice, then left to the resync (no hot loop)', async () => {
@@ -181,7 +226,12 @@ describe('Worker + TaskRunner', () => {
     await worker.settled();
     expect(rt.callsOf('summaries')).toHaveLength(1);
     expect(rt.callsOf('list')).toHaveLength(0);
-    expect(rt.callsOf('inspect').map((c) => c.arg).sort()).toEqual(tasks.map((t) => rt.byName(t.containerName)!.id).sort());
+    expect(
+      rt
+        .callsOf('inspect')
+        .map((c) => c.arg)
+        .sort(),
+    ).toEqual(tasks.map((t) => rt.byName(t.containerName)!.id).sort());
     expect(rt.writes()).toEqual([]);
   });
 
@@ -273,7 +323,12 @@ describe('Worker + TaskRunner', () => {
     rt.exit(c.id, 3, 'oops');
     worker.poke(t.id); // the engine's die event
     await worker.settled();
-    expect(lastOf(t.id)).toMatchObject({ state: 'failed', message: 'exited with code 3: oops (restart policy never)', exitCode: 3, containerId: c.id });
+    expect(lastOf(t.id)).toMatchObject({
+      state: 'failed',
+      message: 'exited with code 3: oops (restart policy never)',
+      exitCode: 3,
+      containerId: c.id,
+    });
 
     // Later pokes, a resync and a repeated assignment never restart it.
     worker.poke(t.id);
@@ -311,14 +366,27 @@ describe('Worker + TaskRunner', () => {
   it('statuses() returns the last status of every task (sent again after a reconnect)', async () => {
     const { apply, worker } = setup();
     await apply({ full: true, upsert: [task(1), task(2)] });
-    expect(worker.statuses().map((s) => [s.taskId, s.status.state]).sort()).toEqual([['u1-1-0', 'running'], ['u1-2-0', 'running']]);
+    expect(
+      worker
+        .statuses()
+        .map((s) => [s.taskId, s.status.state])
+        .sort(),
+    ).toEqual([
+      ['u1-1-0', 'running'],
+      ['u1-2-0', 'running'],
+    ]);
   });
 
   it('a leftover container of an earlier task with the same id is removed, not adopted', async () => {
     const { rt, apply, statesOf } = setup();
     const t = task(1);
     // The slot was scaled away and back: an old container with the same name exited long ago.
-    const old = rt.seed({ name: t.containerName, labels: { ...containerLabels(t, NODE), [LABEL_TASK_CREATED]: String(t.createdAtMs - 60_000) }, state: 'exited', exitCode: 137 });
+    const old = rt.seed({
+      name: t.containerName,
+      labels: { ...containerLabels(t, NODE), [LABEL_TASK_CREATED]: String(t.createdAtMs - 60_000) },
+      state: 'exited',
+      exitCode: 137,
+    });
     await apply({ full: true, upsert: [t] });
     expect(rt.containers.has(old.id)).toBe(false);
     const c = rt.byName(t.containerName);

@@ -241,7 +241,8 @@ describe('runQueue', () => {
     let failures = 3;
     const { ac, done } = start(q, async () => {
       calls.push(clock.now());
-      if (failures-- > 0) throw failures === 2 ? new ConflictError('lost race') : failures === 1 ? new UnavailableError('etcd down') : new Error('boom');
+      if (failures-- > 0)
+        throw failures === 2 ? new ConflictError('lost race') : failures === 1 ? new UnavailableError('etcd down') : new Error('boom');
     });
     const t0 = clock.now();
     q.add('svc');
@@ -289,13 +290,17 @@ describe('runQueue', () => {
     let runs = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { ac, done } = start(q, async () => {
-      runs++;
-      active++;
-      maxActive = Math.max(maxActive, active);
-      if (runs === 1) await gate;
-      active--;
-    }, 4);
+    const { ac, done } = start(
+      q,
+      async () => {
+        runs++;
+        active++;
+        maxActive = Math.max(maxActive, active);
+        if (runs === 1) await gate;
+        active--;
+      },
+      4,
+    );
     q.add('k');
     await flushMicrotasks();
     q.add('k');
@@ -315,10 +320,14 @@ describe('runQueue', () => {
     const seen: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { ac, done } = start(q, async (k) => {
-      seen.push(k);
-      if (k === 'slow') await gate;
-    }, 1);
+    const { ac, done } = start(
+      q,
+      async (k) => {
+        seen.push(k);
+        if (k === 'slow') await gate;
+      },
+      1,
+    );
     q.add('slow');
     await flushMicrotasks();
     q.add('a');

@@ -21,11 +21,14 @@ export function probeAddress(info: Pick<ContainerInfo, 'ipAddress' | 'networkMod
 export function httpProbe(host: string, check: NonNullable<HealthSpec['http']>, timeoutMs: number): Promise<ProbeResult> {
   const [low, high] = parseStatusRange(check.status);
   return new Promise((resolve) => {
-    const req = request({ host, port: check.port, path: check.path, method: 'GET', headers: { ...(check.headers ?? {}) }, timeout: timeoutMs, agent: false }, (res) => {
-      const code = res.statusCode ?? 0;
-      res.resume();
-      resolve({ ok: code >= low && code <= high, detail: `http ${code}` });
-    });
+    const req = request(
+      { host, port: check.port, path: check.path, method: 'GET', headers: { ...(check.headers ?? {}) }, timeout: timeoutMs, agent: false },
+      (res) => {
+        const code = res.statusCode ?? 0;
+        res.resume();
+        resolve({ ok: code >= low && code <= high, detail: `http ${code}` });
+      },
+    );
     req.on('timeout', () => {
       req.destroy();
       resolve({ ok: false, detail: `http: no answer within ${timeoutMs}ms` });
@@ -48,7 +51,12 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
   });
 }
 
-export async function execProbe(runtime: ContainerRuntime, containerId: string, command: string[], timeoutMs: number): Promise<ProbeResult> {
+export async function execProbe(
+  runtime: ContainerRuntime,
+  containerId: string,
+  command: string[],
+  timeoutMs: number,
+): Promise<ProbeResult> {
   try {
     const r = await runtime.execCheck(containerId, command, timeoutMs);
     return { ok: r.exitCode === 0, detail: `exec exit ${r.exitCode}${r.output ? `: ${r.output.slice(0, 80)}` : ''}` };

@@ -106,13 +106,13 @@ export class AgentMetrics {
   });
   readonly restarts = new Counter({
     name: 'berth_task_restarts_total',
-    help: 'Restarts of a replica slot on this node, by reason (exited, oom_killed, unhealthy: how the run before ended, restarted in place; replaced: a replacement task after a failure started here). Sum over nodes and reasons for the slot\'s restarts.',
+    help: "Restarts of a replica slot on this node, by reason (exited, oom_killed, unhealthy: how the run before ended, restarted in place; replaced: a replacement task after a failure started here). Sum over nodes and reasons for the slot's restarts.",
     labelNames: [...TASK_LABELS, 'reason'] as const,
     registers: [this.registry],
   });
   readonly health = new Gauge({
     name: 'berth_task_health',
-    help: 'Health of the replica slot\'s newest task on this node: 1 for its current status (healthy, unhealthy, starting, none).',
+    help: "Health of the replica slot's newest task on this node: 1 for its current status (healthy, unhealthy, starting, none).",
     labelNames: [...TASK_LABELS, 'status'] as const,
     registers: [this.registry],
     collect: () => {
@@ -123,13 +123,41 @@ export class AgentMetrics {
       }
     },
   });
-  readonly memory = this.statsGauge('berth_task_memory_working_set_bytes', 'Memory working set of the slot\'s container (usage minus inactive file cache), from the engine\'s stats.', (s) => s.memoryBytes);
-  readonly memoryLimit = this.statsGauge('berth_task_memory_limit_bytes', 'Memory limit of the slot\'s container as the engine reports it (the host\'s memory when none is set).', (s) => s.memoryLimitBytes);
-  readonly cpu = this.statsCounter('berth_task_cpu_seconds_total', 'CPU time used by the slot\'s container, from the engine\'s stats.', (s) => s.cpuSeconds);
-  readonly networkRx = this.statsCounter('berth_task_network_receive_bytes_total', 'Bytes received by the slot\'s container on all its interfaces.', (s) => s.networkRxBytes);
-  readonly networkTx = this.statsCounter('berth_task_network_transmit_bytes_total', 'Bytes sent by the slot\'s container on all its interfaces.', (s) => s.networkTxBytes);
-  readonly blockRead = this.statsCounter('berth_task_block_read_bytes_total', 'Bytes the slot\'s container read from block devices.', (s) => s.blockReadBytes);
-  readonly blockWrite = this.statsCounter('berth_task_block_write_bytes_total', 'Bytes the slot\'s container wrote to block devices.', (s) => s.blockWriteBytes);
+  readonly memory = this.statsGauge(
+    'berth_task_memory_working_set_bytes',
+    "Memory working set of the slot's container (usage minus inactive file cache), from the engine's stats.",
+    (s) => s.memoryBytes,
+  );
+  readonly memoryLimit = this.statsGauge(
+    'berth_task_memory_limit_bytes',
+    "Memory limit of the slot's container as the engine reports it (the host's memory when none is set).",
+    (s) => s.memoryLimitBytes,
+  );
+  readonly cpu = this.statsCounter(
+    'berth_task_cpu_seconds_total',
+    "CPU time used by the slot's container, from the engine's stats.",
+    (s) => s.cpuSeconds,
+  );
+  readonly networkRx = this.statsCounter(
+    'berth_task_network_receive_bytes_total',
+    "Bytes received by the slot's container on all its interfaces.",
+    (s) => s.networkRxBytes,
+  );
+  readonly networkTx = this.statsCounter(
+    'berth_task_network_transmit_bytes_total',
+    "Bytes sent by the slot's container on all its interfaces.",
+    (s) => s.networkTxBytes,
+  );
+  readonly blockRead = this.statsCounter(
+    'berth_task_block_read_bytes_total',
+    "Bytes the slot's container read from block devices.",
+    (s) => s.blockReadBytes,
+  );
+  readonly blockWrite = this.statsCounter(
+    'berth_task_block_write_bytes_total',
+    "Bytes the slot's container wrote to block devices.",
+    (s) => s.blockWriteBytes,
+  );
 
   readonly fenced = new Gauge({
     name: 'berth_agent_fenced',

@@ -42,7 +42,9 @@ async function containerOf(deps: AgentApiDeps, taskId: string): Promise<{ id: st
   if (!taskId) throw new NotFound('task_id is required');
   const view = deps.tasks().find((v) => v.task.id === taskId);
   const found = await deps.runtime.list({ [LABEL_NODE]: deps.nodeId, [LABEL_TASK]: taskId });
-  const own = view ? found.filter((c) => c.labels[LABEL_TASK_CREATED] === undefined || c.labels[LABEL_TASK_CREATED] === String(view.task.createdAtMs)) : found;
+  const own = view
+    ? found.filter((c) => c.labels[LABEL_TASK_CREATED] === undefined || c.labels[LABEL_TASK_CREATED] === String(view.task.createdAtMs))
+    : found;
   const c = own.sort((a, b) => b.startedAtMs - a.startedAtMs)[0];
   if (!c) throw new NotFound(`task ${taskId} has no container on node ${deps.nodeId}`);
   return { id: c.id, running: c.running };
@@ -50,9 +52,12 @@ async function containerOf(deps: AgentApiDeps, taskId: string): Promise<{ id: st
 
 export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
   const { metrics, log } = deps;
-  const finished = (method: string, code: grpc.status): void => void metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
+  const finished = (method: string, code: grpc.status): void =>
+    void metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
   const fail = (err: unknown): Partial<grpc.StatusObject> =>
-    err instanceof NotFound ? statusError(grpc.status.NOT_FOUND, err.message) : statusError(grpc.status.UNAVAILABLE, `engine: ${errorMessage(err)}`);
+    err instanceof NotFound
+      ? statusError(grpc.status.NOT_FOUND, err.message)
+      : statusError(grpc.status.UNAVAILABLE, `engine: ${errorMessage(err)}`);
 
   return {
     Stats: (_call, callback) => {
@@ -74,14 +79,17 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
           await writeWithBackpressure(call, { taskId: req.taskId, stream: r.stream, data: r.data, timestamp: r.timestamp }, ac.signal);
         }
       })()
-        .then(() => {
-          finished('Logs', grpc.status.OK);
-          call.end();
-        }, (err: unknown) => {
-          const st = fail(err);
-          finished('Logs', st.code!);
-          if (!ac.signal.aborted) call.emit('error', st);
-        })
+        .then(
+          () => {
+            finished('Logs', grpc.status.OK);
+            call.end();
+          },
+          (err: unknown) => {
+            const st = fail(err);
+            finished('Logs', st.code!);
+            if (!ac.signal.aborted) call.emit('error', st);
+          },
+        )
         .finally(() => metrics?.apiStreams.labels('Logs').dec());
     },
 
@@ -118,7 +126,8 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
             clearTimeout(startTimer);
             const s = m.start;
             if (s.command.length === 0) return end(statusError(grpc.status.INVALID_ARGUMENT, 'command: must not be empty'));
-            if (s.command.reduce((n, a) => n + Buffer.byteLength(a), 0) > MAX_COMMAND_BYTES) return end(statusError(grpc.status.INVALID_ARGUMENT, `command: longer than ${MAX_COMMAND_BYTES} bytes`));
+            if (s.command.reduce((n, a) => n + Buffer.byteLength(a), 0) > MAX_COMMAND_BYTES)
+              return end(statusError(grpc.status.INVALID_ARGUMENT, `command: longer than ${MAX_COMMAND_BYTES} bytes`));
             void (async () => {
               const c = await containerOf(deps, s.taskId);
               if (!c.running) throw new NotFound(`the container of task ${s.taskId} is not running`);

@@ -5,7 +5,13 @@ import { sleep } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../../proto/src/model.js';
 import { isTerminal } from '../../../proto/src/types.js';
-import { RESTART_REASONS, type AgentMetrics, type ObservationSource, type RestartReason, type SlotObservation } from '../metrics/metrics.js';
+import {
+  RESTART_REASONS,
+  type AgentMetrics,
+  type ObservationSource,
+  type RestartReason,
+  type SlotObservation,
+} from '../metrics/metrics.js';
 import type { ContainerStats, ObserveRuntime } from '../runtime/observe.js';
 import type { TaskUsage__Output } from '../../../proto/gen/berth/v1/TaskUsage.js';
 
@@ -66,7 +72,9 @@ export class TaskObserver implements ObservationSource {
 
   async start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.sample().catch((err: unknown) => this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'stats sampling failed'));
+      await this.sample().catch((err: unknown) =>
+        this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'stats sampling failed'),
+      );
       await sleep(this.deps.intervalMs ?? STATS_INTERVAL_MS, signal);
     }
   }

@@ -20,12 +20,18 @@ export function registerApply(program: Command): void {
     .description('Create or update services and secrets from manifests or Compose files (YAML or JSON; files, directories or - for stdin)')
     .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
     .option('--dry-run', 'validate and compare with what is stored, write nothing')
-    .option('--wait', 'then wait until every applied service runs its desired replicas at the new spec; exit 1 with the reason if it fails or times out')
+    .option(
+      '--wait',
+      'then wait until every applied service runs its desired replicas at the new spec; exit 1 with the reason if it fails or times out',
+    )
     .option('--timeout <duration>', `with --wait: give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`)
     .option('--strict', 'Compose files: keys Berth does not honour are errors instead of warnings')
     .action(async (opts: { filename: string[]; dryRun?: boolean; wait?: boolean; timeout?: string; strict?: boolean }, cmd: Command) => {
       const timeoutMs = waitOptions(opts);
-      const docs = expandCompose(loadManifests(opts.filename), { strict: !!opts.strict, warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`) });
+      const docs = expandCompose(loadManifests(opts.filename), {
+        strict: !!opts.strict,
+        warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`),
+      });
       if (docs.length === 0) throw new CliError('no documents found in the given manifests');
       // Validate everything first: one bad document applies none of them.
       const checked = checkDocuments(docs);
@@ -39,14 +45,26 @@ export function registerApply(program: Command): void {
           const res = await c.applySecret({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
           const name = `${res.secret?.meta?.namespace}/${res.secret?.meta?.name}`;
           const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
-          process.stdout.write(oneLine(`secret/${name} ${verb}${res.result !== 'unchanged' ? ` (version ${res.secret?.version})` : ''}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
+          process.stdout.write(
+            oneLine(
+              `secret/${name} ${verb}${res.result !== 'unchanged' ? ` (version ${res.secret?.version})` : ''}${opts.dryRun ? ' (dry run)' : ''}`,
+            ) + '\n',
+          );
         }
         for (const d of checked.docs.filter((x) => x.kind === 'Service')) {
           const res = await c.applyService({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
-          applied.push({ namespace: res.service?.meta?.namespace ?? '', name: res.service?.meta?.name ?? '', revision: res.service?.specRevision ?? 0 });
+          applied.push({
+            namespace: res.service?.meta?.namespace ?? '',
+            name: res.service?.meta?.name ?? '',
+            revision: res.service?.specRevision ?? 0,
+          });
           const name = `${res.service?.meta?.namespace}/${res.service?.meta?.name}`;
           const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
-          process.stdout.write(oneLine(`service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
+          process.stdout.write(
+            oneLine(
+              `service/${name} ${verb}${res.result !== 'unchanged' ? ` (revision ${res.service?.specRevision})` : ''}${opts.dryRun ? ' (dry run)' : ''}`,
+            ) + '\n',
+          );
         }
         if (timeoutMs !== undefined) await waitAndReport(c, applied, timeoutMs);
       } finally {

@@ -9,11 +9,20 @@ import { addressProblem, configPath, loadConfig, resolveController, type Resolve
 export function resolvedController(cmd: Command): ResolvedController {
   const opts = cmd.optsWithGlobals<{ controller?: string; context?: string }>();
   const path = configPath();
-  const r = resolveController({ flag: opts.controller, context: opts.context, env: process.env['BERTH_CONTROLLER'], config: () => loadConfig(path), configPath: path });
+  const r = resolveController({
+    flag: opts.controller,
+    context: opts.context,
+    env: process.env['BERTH_CONTROLLER'],
+    config: () => loadConfig(path),
+    configPath: path,
+  });
   // Contexts were checked when the file was read; a flag or variable is checked here (agents
   // take a comma-separated list): a malformed address is a usage error, not an unreachable one.
   if (r.source === 'flag' || r.source === 'env') {
-    for (const a of r.address.split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const a of r.address
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const problem = addressProblem(a);
       if (problem) throw new CliError(`${r.source === 'flag' ? '--controller' : 'BERTH_CONTROLLER'}: ${problem}`, EXIT_USAGE);
     }

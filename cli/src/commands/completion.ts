@@ -21,7 +21,8 @@ export function registerCompletion(program: Command): void {
     .description('Print a shell completion script: source <(berth completion bash)')
     .argument('<shell>', SHELLS.join(' | '))
     .action((shell: string) => {
-      if (!SHELLS.includes(shell as Shell)) throw new CliError(`unknown shell ${JSON.stringify(shell)}; use ${SHELLS.join(' or ')}`, EXIT_USAGE);
+      if (!SHELLS.includes(shell as Shell))
+        throw new CliError(`unknown shell ${JSON.stringify(shell)}; use ${SHELLS.join(' or ')}`, EXIT_USAGE);
       process.stdout.write(completionScript(shell as Shell, program));
     });
 

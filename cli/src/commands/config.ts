@@ -1,7 +1,17 @@
 // berth config get-contexts | current-context | use-context NAME | set-context NAME --controller
 // ADDR | delete-context NAME | view | path: the contexts of ../config.ts.
 import type { Command } from 'commander';
-import { addressProblem, configPath, deleteContext, loadConfig, renderConfig, saveConfig, setContext, useContext, type BerthConfig } from '../config.js';
+import {
+  addressProblem,
+  configPath,
+  deleteContext,
+  loadConfig,
+  renderConfig,
+  saveConfig,
+  setContext,
+  useContext,
+  type BerthConfig,
+} from '../config.js';
 import { oneLine, table, toJson, toYaml } from '../output.js';
 import { checkOutputFormat } from './get.js';
 import { resolvedController } from './common.js';
@@ -15,9 +25,7 @@ function editConfig(change: (c: BerthConfig, path: string) => BerthConfig, done:
 }
 
 export function registerConfig(program: Command): void {
-  const config = program
-    .command('config')
-    .description('Contexts: named controllers in the config file (berth config path shows where)');
+  const config = program.command('config').description('Contexts: named controllers in the config file (berth config path shows where)');
 
   config
     .command('get-contexts')
@@ -28,11 +36,20 @@ export function registerConfig(program: Command): void {
       const cfg = loadConfig();
       const cur = cfg['current-context'];
       const contexts = [...cfg.contexts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const data = { currentContext: cur ?? null, contexts: contexts.map((c) => ({ name: c.name, controller: c.controller, current: c.name === cur })) };
+      const data = {
+        currentContext: cur ?? null,
+        contexts: contexts.map((c) => ({ name: c.name, controller: c.controller, current: c.name === cur })),
+      };
       if (opts.output === 'json') process.stdout.write(toJson(data));
       else if (opts.output === 'yaml') process.stdout.write(toYaml(data));
       else if (opts.output === 'name') process.stdout.write(contexts.map((c) => oneLine(c.name) + '\n').join(''));
-      else process.stdout.write(table(['CURRENT', 'NAME', 'CONTROLLER'], contexts.map((c) => [c.name === cur ? '*' : '', c.name, c.controller])) + '\n');
+      else
+        process.stdout.write(
+          table(
+            ['CURRENT', 'NAME', 'CONTROLLER'],
+            contexts.map((c) => [c.name === cur ? '*' : '', c.name, c.controller]),
+          ) + '\n',
+        );
     });
 
   config
@@ -40,7 +57,8 @@ export function registerConfig(program: Command): void {
     .description('Print the current context (exit 1 when none is set)')
     .action(() => {
       const cur = loadConfig()['current-context'];
-      if (cur === undefined) throw new CliError(`no current context in ${configPath()}; set one with: berth config use-context NAME`, EXIT_FAILED);
+      if (cur === undefined)
+        throw new CliError(`no current context in ${configPath()}; set one with: berth config use-context NAME`, EXIT_FAILED);
       process.stdout.write(oneLine(cur) + '\n');
     });
 
@@ -63,11 +81,14 @@ export function registerConfig(program: Command): void {
       const problem = addressProblem(controller);
       if (problem) throw new CliError(`--controller: ${problem}`, EXIT_USAGE);
       let created = false;
-      editConfig((c) => {
-        const r = setContext(c, name, controller);
-        created = r.created;
-        return r.config;
-      }, () => `context ${JSON.stringify(name)} ${created ? 'created' : 'modified'} (controller ${controller})`);
+      editConfig(
+        (c) => {
+          const r = setContext(c, name, controller);
+          created = r.created;
+          return r.config;
+        },
+        () => `context ${JSON.stringify(name)} ${created ? 'created' : 'modified'} (controller ${controller})`,
+      );
     });
 
   config
@@ -88,7 +109,13 @@ export function registerConfig(program: Command): void {
     .description('Print where the config file is, and which controller commands talk to and why')
     .action((_opts: unknown, cmd: Command) => {
       const r = resolvedController(cmd);
-      const why = { flag: '--controller', 'context-flag': `--context ${r.context ?? ''}`, env: 'BERTH_CONTROLLER', 'current-context': `current context ${r.context ?? ''}`, default: 'default' }[r.source];
+      const why = {
+        flag: '--controller',
+        'context-flag': `--context ${r.context ?? ''}`,
+        env: 'BERTH_CONTROLLER',
+        'current-context': `current context ${r.context ?? ''}`,
+        default: 'default',
+      }[r.source];
       process.stdout.write(oneLine(`config file: ${configPath()}`) + '\n' + oneLine(`controller:  ${r.address} (from ${why})`) + '\n');
     });
 }

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from '../errors.js';
 
-
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const ms = parseDuration(v);
@@ -18,7 +17,11 @@ export function registerController(program: Command): void {
     .option('--listen <host:port>', 'gRPC address to listen on (env BERTH_LISTEN)', process.env['BERTH_LISTEN'] ?? '127.0.0.1:7070')
     .option('--advertise <host:port>', 'address agents and clients reach this controller at (default: --listen)')
     .option('--etcd <urls>', 'comma-separated etcd endpoints (env BERTH_ETCD)', process.env['BERTH_ETCD'] ?? 'http://127.0.0.1:2379')
-    .option('--nats <urls>', 'comma-separated NATS servers for events; "" disables (env BERTH_NATS)', process.env['BERTH_NATS'] ?? 'nats://127.0.0.1:4222')
+    .option(
+      '--nats <urls>',
+      'comma-separated NATS servers for events; "" disables (env BERTH_NATS)',
+      process.env['BERTH_NATS'] ?? 'nats://127.0.0.1:4222',
+    )
     .option('--metrics <host:port>', 'serve /metrics, /healthz, /readyz here (env BERTH_METRICS)', process.env['BERTH_METRICS'])
     .option('--id <id>', 'controller id (default: hostname-pid)')
     .option('--prefix <prefix>', 'etcd key prefix', '/berth/v1/')
@@ -27,7 +30,11 @@ export function registerController(program: Command): void {
     .option('--down-after <duration>', 'node down (tasks replaced) after unknown for this long', '15s')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', '3')
     .option('--fence-after <duration>', 'agents stop onNodeLoss=waitForNode containers after this long without the leader', '30s')
-    .option('--secret-key-file <path>', 'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)', process.env['BERTH_SECRET_KEY_FILE'])
+    .option(
+      '--secret-key-file <path>',
+      'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)',
+      process.env['BERTH_SECRET_KEY_FILE'],
+    )
     .action(async (opts: Record<string, string | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();

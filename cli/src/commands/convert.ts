@@ -8,7 +8,6 @@ import { loadManifests } from '../manifest.js';
 import { escapeControl } from '../output.js';
 import { CliError } from '../errors.js';
 
-
 export function registerConvert(program: Command): void {
   program
     .command('convert')
@@ -16,7 +15,10 @@ export function registerConvert(program: Command): void {
     .requiredOption('-f, --filename <path...>', 'Compose file, directory, or - for stdin (repeatable)')
     .option('--strict', 'keys Berth does not honour are errors instead of warnings')
     .action((opts: { filename: string[]; strict?: boolean }) => {
-      const docs = expandCompose(loadManifests(opts.filename), { strict: !!opts.strict, warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`) });
+      const docs = expandCompose(loadManifests(opts.filename), {
+        strict: !!opts.strict,
+        warn: (line) => void process.stderr.write(`${escapeControl(line)}\n`),
+      });
       if (docs.length === 0) throw new CliError('no documents found in the given files');
       process.stdout.write(docs.map((d) => stringify(d.doc, { lineWidth: 0 })).join('---\n'));
     });

@@ -20,7 +20,11 @@ export function registerDelete(program: Command): void {
       const targets: Array<{ namespace: string; name: string }> = [];
       const secrets: Array<{ namespace: string; name: string }> = [];
       if (opts.filename) {
-        if (kind !== undefined) throw new CliError(`-f names what to delete; give no kind or names with it (got ${JSON.stringify([kind, ...names].join(' '))})`, EXIT_USAGE);
+        if (kind !== undefined)
+          throw new CliError(
+            `-f names what to delete; give no kind or names with it (got ${JSON.stringify([kind, ...names].join(' '))})`,
+            EXIT_USAGE,
+          );
         for (const d of expandCompose(loadManifests(opts.filename), { warn: () => undefined })) {
           const m = (d.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
           if (!m?.name) throw new CliError(`${d.source} (document ${d.index}): metadata.name: required field is missing`);
@@ -28,9 +32,17 @@ export function registerDelete(program: Command): void {
         }
       } else {
         const what = kind === undefined ? undefined : parseKind('delete', kind);
-        if (!what) throw new CliError(`usage: berth delete ${kindChoices('delete', 'singular').replace(/ /g, '')} NAME... | berth delete -f FILE${kind === undefined ? '' : ` (unknown kind ${JSON.stringify(kind)}; use ${kindList('delete', 'singular')})`}`, EXIT_USAGE);
+        if (!what)
+          throw new CliError(
+            `usage: berth delete ${kindChoices('delete', 'singular').replace(/ /g, '')} NAME... | berth delete -f FILE${kind === undefined ? '' : ` (unknown kind ${JSON.stringify(kind)}; use ${kindList('delete', 'singular')})`}`,
+            EXIT_USAGE,
+          );
         if (names.length === 0) throw new CliError(`name the ${what}(s) to delete`, EXIT_USAGE);
-        if (what === 'secret') return deleteSecrets(cmd, names.map((name) => ({ namespace: opts.namespace, name })));
+        if (what === 'secret')
+          return deleteSecrets(
+            cmd,
+            names.map((name) => ({ namespace: opts.namespace, name })),
+          );
         for (const name of names) targets.push({ namespace: opts.namespace, name });
       }
       const c = client(cmd);

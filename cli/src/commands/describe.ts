@@ -3,7 +3,16 @@
 import type { Command } from 'commander';
 import type { Task__Output } from '../../../proto/gen/berth/v1/Task.js';
 import type { BerthClient } from '../client.js';
-import { NODE_SECTIONS, SERVICE_SECTIONS, TASK_SECTIONS, nodeFields, renderDescription, serviceFields, taskFields, type DescribeContext } from '../describe.js';
+import {
+  NODE_SECTIONS,
+  SERVICE_SECTIONS,
+  TASK_SECTIONS,
+  nodeFields,
+  renderDescription,
+  serviceFields,
+  taskFields,
+  type DescribeContext,
+} from '../describe.js';
 import { eventsFrom } from '../events-view.js';
 import { taskName, useColor } from '../output.js';
 import { sortTasks } from '../views.js';
@@ -19,7 +28,11 @@ export async function findTask(c: BerthClient, namespace: string, ref: string): 
     if (found[0]) return found[0];
   }
   const t = (await c.listTasks({ all: true })).find((x) => x.id === ref);
-  if (!t) throw new CliError(byName ? `no task ${ref} in namespace ${namespace} (and no task with that id)` : `task ${ref} not found`, EXIT_FAILED);
+  if (!t)
+    throw new CliError(
+      byName ? `no task ${ref} in namespace ${namespace} (and no task with that id)` : `task ${ref} not found`,
+      EXIT_FAILED,
+    );
   return t;
 }
 
@@ -39,7 +52,10 @@ export function registerDescribe(program: Command): void {
         const ctx: DescribeContext = { now, color: useColor(), events: eventsFrom(c.address) };
         let text: string;
         if (kind === 'service') {
-          const [service, tasks] = await Promise.all([c.getService(opts.namespace, name), c.listTasks({ namespace: opts.namespace, service: name, all: true })]);
+          const [service, tasks] = await Promise.all([
+            c.getService(opts.namespace, name),
+            c.listTasks({ namespace: opts.namespace, service: name, all: true }),
+          ]);
           const mine = tasks.filter((t) => t.serviceUid === service.meta?.uid);
           const data = { service, tasks: mine };
           text = await renderDescription(serviceFields(data, now), SERVICE_SECTIONS, data, ctx);

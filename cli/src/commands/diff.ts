@@ -34,7 +34,9 @@ export interface DocumentDiff {
 }
 
 /** The part of a service apply writes, in the form a person writes it. */
-export function comparable(s: Service__Output | null | undefined): { metadata: { labels: Record<string, string> }; spec: unknown } | undefined {
+export function comparable(
+  s: Service__Output | null | undefined,
+): { metadata: { labels: Record<string, string> }; spec: unknown } | undefined {
   if (!s) return undefined;
   return { metadata: { labels: sortedMap(s.meta?.labels) }, spec: humanSpec(s.specJson) };
 }
@@ -56,7 +58,8 @@ export function documentDiff(result: string, stored: Service__Output | null | un
 
 export function renderDiff(d: DocumentDiff, color: boolean): string {
   const head = `service/${d.namespace}/${d.name}`;
-  const painter: Painter = (t, kind) => paint(escapeControl(t), kind === 'added' ? COLOR.green : kind === 'removed' ? COLOR.red : COLOR.yellow, color);
+  const painter: Painter = (t, kind) =>
+    paint(escapeControl(t), kind === 'added' ? COLOR.green : kind === 'removed' ? COLOR.red : COLOR.yellow, color);
   if (d.result === 'unchanged' || d.changes.length === 0) return `${escapeControl(head)}: no changes\n`;
   const what =
     d.result === 'created'
@@ -72,7 +75,8 @@ function asDiffError(err: unknown): unknown {
   if (err instanceof ApiError) {
     return new CliError(err.message, isUnreachable(err) ? EXIT_UNAVAILABLE : EXIT_DIFF_ERROR);
   }
-  if (err instanceof CliError) return err.exitCode === EXIT_UNAVAILABLE ? err : new CliError(err.message, Math.max(EXIT_DIFF_ERROR, err.exitCode));
+  if (err instanceof CliError)
+    return err.exitCode === EXIT_UNAVAILABLE ? err : new CliError(err.message, Math.max(EXIT_DIFF_ERROR, err.exitCode));
   if (err instanceof Error) return new CliError(err.message, EXIT_DIFF_ERROR);
   return err;
 }
@@ -96,11 +100,15 @@ async function compareAll(c: ManageClient, docs: SourceDoc[]): Promise<DocumentD
     if (kind === 'Secret') {
       // Values are never read back from the controller, so there is nothing to compare them with.
       const name = (d.doc as { metadata?: { name?: unknown } }).metadata?.name;
-      process.stderr.write(`${escapeControl(`${where(d)}: secret ${typeof name === 'string' ? name : '?'} not compared (secret values are never read back; berth get secrets shows keys and sizes)`)}\n`);
+      process.stderr.write(
+        `${escapeControl(`${where(d)}: secret ${typeof name === 'string' ? name : '?'} not compared (secret values are never read back; berth get secrets shows keys and sizes)`)}\n`,
+      );
       continue;
     }
     if (kind !== 'Service') {
-      problems.push(`${where(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; diff compares: Service (Secret: noted, not compared)`}`);
+      problems.push(
+        `${where(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; diff compares: Service (Secret: noted, not compared)`}`,
+      );
       continue;
     }
     try {

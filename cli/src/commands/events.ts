@@ -31,20 +31,42 @@ export function registerEvents(program: Command): void {
     .option('--node <id>', 'only events about this node and the tasks on it')
     .option('--type <type>', 'only this type, or types starting with it (repeatable): service, task.state, node, ...', collectFlag)
     .option('-o, --output <format>', 'json: one event per line')
-    .action(async (opts: { follow?: boolean; since?: string; limit?: string; namespace?: string; service?: string; node?: string; type?: string[]; output?: string }, cmd: Command) => {
-      // Usage first (exit 2), then the connection.
-      checkOutputFormat(opts.output, ['json']);
-      const sinceMs = parseSince('--since', opts.since, Date.now());
-      const limit = parseCount('--limit', opts.limit) ?? 0;
-      const c = observeClient(cmd);
-      const stream = c.events({ namespace: opts.namespace ?? '', service: opts.service ?? '', node: opts.node ?? '', types: opts.type ?? [], sinceMs, limit, follow: !!opts.follow });
-      const print = (e: Event__Output): void => {
-        process.stdout.write(opts.output === 'json' ? toJsonLine(e) : `${eventLine(e)}\n`);
-      };
-      try {
-        await consume(stream, c, print);
-      } finally {
-        c.close();
-      }
-    });
+    .action(
+      async (
+        opts: {
+          follow?: boolean;
+          since?: string;
+          limit?: string;
+          namespace?: string;
+          service?: string;
+          node?: string;
+          type?: string[];
+          output?: string;
+        },
+        cmd: Command,
+      ) => {
+        // Usage first (exit 2), then the connection.
+        checkOutputFormat(opts.output, ['json']);
+        const sinceMs = parseSince('--since', opts.since, Date.now());
+        const limit = parseCount('--limit', opts.limit) ?? 0;
+        const c = observeClient(cmd);
+        const stream = c.events({
+          namespace: opts.namespace ?? '',
+          service: opts.service ?? '',
+          node: opts.node ?? '',
+          types: opts.type ?? [],
+          sinceMs,
+          limit,
+          follow: !!opts.follow,
+        });
+        const print = (e: Event__Output): void => {
+          process.stdout.write(opts.output === 'json' ? toJsonLine(e) : `${eventLine(e)}\n`);
+        };
+        try {
+          await consume(stream, c, print);
+        } finally {
+          c.close();
+        }
+      },
+    );
 }

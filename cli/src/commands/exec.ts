@@ -5,14 +5,13 @@ import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { ExecServerMessage__Output } from '../../../proto/gen/berth/v1/ExecServerMessage.js';
 
-
 import { observeClient, parseTarget } from './observe-common.js';
 import { CliError, EXIT_USAGE } from '../errors.js';
 
 export function registerExec(program: Command): void {
   program
     .command('exec')
-    .description('Run a command in a replica of a service (exit code = the command\'s)')
+    .description("Run a command in a replica of a service (exit code = the command's)")
     .argument('<target>', 'SERVICE (its lowest running replica), SERVICE/SLOT or SERVICE@NODE')
     .argument('<command...>', 'command and arguments, after --')
     .option('-n, --namespace <ns>', 'namespace', 'default')
@@ -60,7 +59,7 @@ export function registerExec(program: Command): void {
         process.stdout.off('resize', onResize);
         c.close();
       }
-      if (code === undefined) throw new CliError('the command\'s exit code did not arrive (the connection ended early)');
+      if (code === undefined) throw new CliError("the command's exit code did not arrive (the connection ended early)");
       if (code !== 0) throw new CommandExit(code);
     });
 }

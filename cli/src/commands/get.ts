@@ -50,43 +50,52 @@ export function registerGet(program: Command): void {
     .option('-l, --selector <selector>', 'only objects whose labels match, e.g. tier=front,env!=dev,app,!legacy,env in (a,b)')
     .option('-o, --output <format>', 'wide | json | yaml')
     .option('-a, --all', 'tasks: include finished ones (history)')
-    .action(async (kindArg: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; all?: boolean }, cmd: Command) => {
-      const kind = parseKind('get', kindArg);
-      if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use ${kindList('get', 'plural')}`, EXIT_USAGE);
-      // Usage first: a bad -o or -l is exit 2 before anything is asked.
-      checkOutputFormat(opts.output);
-      const selector = selectorOption(opts.selector);
-      const ns = opts.allNamespaces ? '' : opts.namespace;
-      if (kind === 'secret') return getSecrets(cmd, ns, name, selector, (data, text) => emit(opts.output, data, text));
-      const c = client(cmd);
-      try {
-        const wide = opts.output === 'wide';
-        // A list prints as {items: [...]}; `get services NAME` and `get nodes NAME` print the object.
-        const one = name !== undefined && kind !== 'task';
-        if (kind === 'service') {
-          let services = sortServices(name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns));
-          if (selector) services = services.filter((s) => matches(s.meta?.labels ?? {}, selector));
-          const views = services.map(serviceView);
-          emit(opts.output, one ? views[0] ?? null : { items: views }, () => servicesTable(services, wide));
-        } else if (kind === 'task') {
-          let tasks = sortTasks(await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all }));
-          if (selector) {
-            const selected = new Set((await c.listServices(ns)).filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''));
-            tasks = tasks.filter((t) => selected.has(t.serviceUid));
+    .action(
+      async (
+        kindArg: string,
+        name: string | undefined,
+        opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; all?: boolean },
+        cmd: Command,
+      ) => {
+        const kind = parseKind('get', kindArg);
+        if (!kind) throw new CliError(`unknown kind ${JSON.stringify(kindArg)}; use ${kindList('get', 'plural')}`, EXIT_USAGE);
+        // Usage first: a bad -o or -l is exit 2 before anything is asked.
+        checkOutputFormat(opts.output);
+        const selector = selectorOption(opts.selector);
+        const ns = opts.allNamespaces ? '' : opts.namespace;
+        if (kind === 'secret') return getSecrets(cmd, ns, name, selector, (data, text) => emit(opts.output, data, text));
+        const c = client(cmd);
+        try {
+          const wide = opts.output === 'wide';
+          // A list prints as {items: [...]}; `get services NAME` and `get nodes NAME` print the object.
+          const one = name !== undefined && kind !== 'task';
+          if (kind === 'service') {
+            let services = sortServices(name ? [await c.getService(ns || 'default', name)] : await c.listServices(ns));
+            if (selector) services = services.filter((s) => matches(s.meta?.labels ?? {}, selector));
+            const views = services.map(serviceView);
+            emit(opts.output, one ? (views[0] ?? null) : { items: views }, () => servicesTable(services, wide));
+          } else if (kind === 'task') {
+            let tasks = sortTasks(await c.listTasks({ namespace: ns, service: name ?? '', all: !!opts.all }));
+            if (selector) {
+              const selected = new Set(
+                (await c.listServices(ns)).filter((s) => matches(s.meta?.labels ?? {}, selector)).map((s) => s.meta?.uid ?? ''),
+              );
+              tasks = tasks.filter((t) => selected.has(t.serviceUid));
+            }
+            emit(opts.output, { items: tasks.map(taskView) }, () => tasksTable(tasks, wide));
+          } else {
+            let nodes = sortNodes(await c.listNodes());
+            if (name !== undefined) {
+              nodes = nodes.filter((n) => n.id === name);
+              if (nodes.length === 0) throw new CliError(`node ${name} not found`);
+            }
+            if (selector) nodes = nodes.filter((n) => matches(nodeLabels(n), selector));
+            const views = nodes.map(nodeView);
+            emit(opts.output, one ? (views[0] ?? null) : { items: views }, () => nodesTable(nodes, wide));
           }
-          emit(opts.output, { items: tasks.map(taskView) }, () => tasksTable(tasks, wide));
-        } else {
-          let nodes = sortNodes(await c.listNodes());
-          if (name !== undefined) {
-            nodes = nodes.filter((n) => n.id === name);
-            if (nodes.length === 0) throw new CliError(`node ${name} not found`);
-          }
-          if (selector) nodes = nodes.filter((n) => matches(nodeLabels(n), selector));
-          const views = nodes.map(nodeView);
-          emit(opts.output, one ? views[0] ?? null : { items: views }, () => nodesTable(nodes, wide));
+        } finally {
+          c.close();
         }
-      } finally {
-        c.close();
-      }
-    });
+      },
+    );
 }

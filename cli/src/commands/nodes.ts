@@ -52,13 +52,15 @@ export function registerNodes(program: Command): void {
 
   nodes
     .command('label')
-    .description('Set (KEY=VALUE) or remove (KEY-) operator labels; they override the agent\'s labels')
+    .description("Set (KEY=VALUE) or remove (KEY-) operator labels; they override the agent's labels")
     .argument('<node>', 'node id')
     .argument('<labels...>', 'KEY=VALUE or KEY-')
     .action(async (node: string, args: string[], _opts: unknown, cmd: Command) => {
       const { set, remove } = parseLabelArgs(args);
       const n = await withClient(cmd, (c) => c.labelNode(node, set, remove));
-      const labels = Object.entries({ ...(n.description?.labels ?? {}), ...n.labels }).map(([k, v]) => `${k}=${v}`).join(',');
+      const labels = Object.entries({ ...(n.description?.labels ?? {}), ...n.labels })
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
       process.stdout.write(oneLine(`node/${n.id} labeled (${labels || 'no labels'})`) + '\n');
     });
 
@@ -76,7 +78,7 @@ export function registerNodes(program: Command): void {
 
   nodes
     .command('drain')
-    .description('Move the node\'s tasks elsewhere (start-first) and place nothing new on it')
+    .description("Move the node's tasks elsewhere (start-first) and place nothing new on it")
     .argument('<node>', 'node id')
     .option('--wait', 'wait until no task runs on the node any more')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
@@ -88,9 +90,14 @@ export function registerNodes(program: Command): void {
         if (!opts.wait) return;
         const deadline = Date.now() + timeoutS * 1000;
         for (;;) {
-          const left = (await c.listTasks({ nodeId: node, all: true })).filter((t) => t.desiredState === 'running' || t.status?.state === 'running');
+          const left = (await c.listTasks({ nodeId: node, all: true })).filter(
+            (t) => t.desiredState === 'running' || t.status?.state === 'running',
+          );
           if (left.length === 0) break;
-          if (Date.now() > deadline) throw new CliError(`node/${node}: ${left.length} task(s) still there after ${timeoutS}s: ${left.map((t) => `${t.service}.${t.slot}`).join(', ')}`);
+          if (Date.now() > deadline)
+            throw new CliError(
+              `node/${node}: ${left.length} task(s) still there after ${timeoutS}s: ${left.map((t) => `${t.service}.${t.slot}`).join(', ')}`,
+            );
           await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
         }
         process.stdout.write(`node/${node} drained\n`);

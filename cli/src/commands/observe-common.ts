@@ -18,7 +18,10 @@ export function parseSince(flag: string, value: string | undefined, nowMs: numbe
     const t = Date.parse(value);
     if (Number.isFinite(t)) return t;
   }
-  throw new CliError(`${flag}: ${JSON.stringify(value)} is neither a duration (10s, 5m, 1h30m) nor a time (2024-05-01T10:00:00Z)`, EXIT_USAGE);
+  throw new CliError(
+    `${flag}: ${JSON.stringify(value)} is neither a duration (10s, 5m, 1h30m) nor a time (2024-05-01T10:00:00Z)`,
+    EXIT_USAGE,
+  );
 }
 
 /** A non-negative whole number flag. */
@@ -34,7 +37,8 @@ export function parseCount(flag: string, value: string | undefined): number | un
  */
 export function parseTarget(target: string): { service: string; slot: number; node: string } {
   const m = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)(?:[/.](\d+)|@([A-Za-z0-9][A-Za-z0-9_.-]*))?$/.exec(target);
-  if (!m) throw new CliError(`${JSON.stringify(target)}: expected SERVICE, SERVICE/SLOT or SERVICE@NODE (e.g. web, web/2, web@h1)`, EXIT_USAGE);
+  if (!m)
+    throw new CliError(`${JSON.stringify(target)}: expected SERVICE, SERVICE/SLOT or SERVICE@NODE (e.g. web, web/2, web@h1)`, EXIT_USAGE);
   const slot = m[2] === undefined ? 0 : Number(m[2]);
   if (m[2] !== undefined && slot < 1) throw new CliError(`${JSON.stringify(target)}: slots are numbered from 1`, EXIT_USAGE);
   return { service: m[1]!, slot, node: m[3] ?? '' };

@@ -21,11 +21,23 @@ export function secretsTable(secrets: Secret__Output[]): string {
 
 /** What -o json|yaml prints: everything but values (which the API never returns). */
 function plain(s: Secret__Output): unknown {
-  return { meta: s.meta, keys: s.keys.map((k) => ({ name: k.name, sizeBytes: k.sizeBytes })), version: s.version, modRevision: s.modRevision, keyId: s.keyId };
+  return {
+    meta: s.meta,
+    keys: s.keys.map((k) => ({ name: k.name, sizeBytes: k.sizeBytes })),
+    version: s.version,
+    modRevision: s.modRevision,
+    keyId: s.keyId,
+  };
 }
 
 /** `berth get secrets [NAME] [-l SELECTOR]`: the selector matches the secrets' labels, as for services. */
-export async function getSecrets(cmd: Command, namespace: string, name: string | undefined, selector: Requirement[] | undefined, emit: (data: unknown, text: () => string) => void): Promise<void> {
+export async function getSecrets(
+  cmd: Command,
+  namespace: string,
+  name: string | undefined,
+  selector: Requirement[] | undefined,
+  emit: (data: unknown, text: () => string) => void,
+): Promise<void> {
   const c = new SecretClient(controllerAddress(cmd));
   try {
     const list = (name ? [await c.getSecret(namespace || 'default', name)] : await c.listSecrets(namespace))

@@ -21,16 +21,29 @@ export function topText(res: TopResponse__Output, wide: boolean): string {
   );
   const nodes = table(
     ['NODE', 'STATE', 'CONTAINERS', 'CPU', 'CPU%', 'MEMORY', 'MEMORY%', 'NOTE'],
-    res.nodes.map((n) => n.error
-      ? [n.node, n.state, '-', '-', '-', '-', '-', `unavailable: ${n.error}`]
-      : [n.node, n.state, String(n.containers), cpu(n.cpuCores), percent(n.cpuCores * 1000, n.capacityCpuMilli), humanBytes(n.memoryBytes), percent(n.memoryBytes, n.capacityMemoryBytes), '']),
+    res.nodes.map((n) =>
+      n.error
+        ? [n.node, n.state, '-', '-', '-', '-', '-', `unavailable: ${n.error}`]
+        : [
+            n.node,
+            n.state,
+            String(n.containers),
+            cpu(n.cpuCores),
+            percent(n.cpuCores * 1000, n.capacityCpuMilli),
+            humanBytes(n.memoryBytes),
+            percent(n.memoryBytes, n.capacityMemoryBytes),
+            '',
+          ],
+    ),
   );
   const parts = [services, nodes];
   if (wide) {
-    parts.push(table(
-      ['NAMESPACE', 'REPLICA', 'NODE', 'CPU', 'MEMORY'],
-      res.tasks.map((t) => [t.namespace, `${t.service}.${t.slot}`, t.node, cpu(t.cpuCores), humanBytes(t.memoryBytes)]),
-    ));
+    parts.push(
+      table(
+        ['NAMESPACE', 'REPLICA', 'NODE', 'CPU', 'MEMORY'],
+        res.tasks.map((t) => [t.namespace, `${t.service}.${t.slot}`, t.node, cpu(t.cpuCores), humanBytes(t.memoryBytes)]),
+      ),
+    );
   }
   return parts.join('\n\n');
 }

@@ -153,155 +153,244 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('Start a local cluster (etcd, NATS, Docker if needed, controller, agent) and run an example')
     .option('--data <dir>', 'folder for all local cluster data', '.berth')
-    .option('--example <file>', 'manifest whose services are created once the cluster is up, each only when it does not exist yet', 'deploy/examples/web.yaml')
+    .option(
+      '--example <file>',
+      'manifest whose services are created once the cluster is up, each only when it does not exist yet',
+      'deploy/examples/web.yaml',
+    )
     .option('--no-example', 'apply nothing')
-    .option('--example-timeout <duration>', 'how long to wait for the example to converge before reporting that it did not (the cluster keeps running)', DEFAULT_EXAMPLE_TIMEOUT)
+    .option(
+      '--example-timeout <duration>',
+      'how long to wait for the example to converge before reporting that it did not (the cluster keeps running)',
+      DEFAULT_EXAMPLE_TIMEOUT,
+    )
     .option('--api <host:port>', 'controller API address', '127.0.0.1:7070')
     .option('--etcd-port <port>', 'etcd client port', '2379')
     .option('--nats-port <port>', 'NATS client port', '4222')
     .option('--node-id <id>', 'node id of the local agent', hostname())
     .option('--detach', 'start, apply, print, then leave the cluster running and exit')
-    .action(async (opts: { data: string; example: string | false; exampleTimeout: string; api: string; etcdPort: string; natsPort: string; nodeId: string; detach?: boolean }) => {
-      const exampleTimeoutMs = parseTimeout(opts.exampleTimeout);
-      if (typeof exampleTimeoutMs === 'string') throw new CliError(`--example-timeout: ${exampleTimeoutMs}`, EXIT_USAGE);
-      const data = resolve(opts.data);
-      const logs = ensureDir(data, 'logs');
-      const run = ensureDir(data, 'run');
-      const say = (s: string): void => void process.stdout.write(`berth up: ${oneLine(s)}\n`);
-      const started: Proc[] = [];
-      const pidFiles = new Map<Proc, string>();
-      const pid = (name: string, p: Proc): void => {
-        started.push(p);
-        pidFiles.set(p, join(run, `${name}.pid`));
-        writeFileSync(join(run, `${name}.pid`), String(p.pid));
-      };
-      for (const name of ['agent', 'controller', 'nats', 'etcd', 'dockerd']) await stopStale(join(run, `${name}.pid`), say);
-
-      const etcdPort = Number(opts.etcdPort);
-      const natsPort = Number(opts.natsPort);
-      const apiPort = Number(opts.api.slice(opts.api.lastIndexOf(':') + 1));
-      for (const [what, port] of [['etcd', etcdPort], ['etcd peer', etcdPort + 1], ['NATS', natsPort], ['NATS monitor', natsPort + 4000], ['controller API', apiPort]] as const) {
-        if (await portInUse(port)) throw new CliError(`port ${port} (${what}) is in use on 127.0.0.1; stop what holds it or choose another with the berth up flags`);
-      }
-
-      let engine: LocalEngine | undefined;
-      const stopAll = async (): Promise<void> => {
-        say('stopping');
-        const agentProc = started.find((p) => p.name === 'agent');
-        await agentProc?.stop();
-        try {
-          if (!engine) throw new Error('no engine');
-          const removed = await engine.removeNodeContainers(opts.nodeId);
-          if (removed > 0) say(`removed ${removed} container(s)`);
-        } catch (err) {
-          say(`could not remove containers: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        for (const p of [...started].reverse()) {
-          await p.stop();
-          rmSync(pidFiles.get(p) ?? '', { force: true });
-        }
-        say('stopped; data kept in ' + data);
-      };
-
-      let cancelled = false;
-      const interrupted = new Promise<void>((resolveWait) => {
-        const on = (): void => {
-          cancelled = true;
-          resolveWait();
+    .action(
+      async (opts: {
+        data: string;
+        example: string | false;
+        exampleTimeout: string;
+        api: string;
+        etcdPort: string;
+        natsPort: string;
+        nodeId: string;
+        detach?: boolean;
+      }) => {
+        const exampleTimeoutMs = parseTimeout(opts.exampleTimeout);
+        if (typeof exampleTimeoutMs === 'string') throw new CliError(`--example-timeout: ${exampleTimeoutMs}`, EXIT_USAGE);
+        const data = resolve(opts.data);
+        const logs = ensureDir(data, 'logs');
+        const run = ensureDir(data, 'run');
+        const say = (s: string): void => void process.stdout.write(`berth up: ${oneLine(s)}\n`);
+        const started: Proc[] = [];
+        const pidFiles = new Map<Proc, string>();
+        const pid = (name: string, p: Proc): void => {
+          started.push(p);
+          pidFiles.set(p, join(run, `${name}.pid`));
+          writeFileSync(join(run, `${name}.pid`), String(p.pid));
         };
-        process.once('SIGINT', on);
-        process.once('SIGTERM', on);
-      });
-      const check = (): void => {
-        if (cancelled) throw new CliError('interrupted', 130);
-      };
+        for (const name of ['agent', 'controller', 'nats', 'etcd', 'dockerd']) await stopStale(join(run, `${name}.pid`), say);
 
-      let client: BerthClient | undefined;
-      // Start-up: the components. Any error here stops everything started so far.
-      const startup = async (): Promise<void> => {
-        // Docker: use the engine on the socket of DOCKER_HOST (default /var/run/docker.sock), or
-        // start one there with its data in our folder.
-        const host = process.env['DOCKER_HOST'];
-        if (host && !host.startsWith('unix://')) throw new CliError(`DOCKER_HOST=${host}: berth up runs a local cluster and talks to its engine over a unix socket (unix:///path)`);
-        const socket = host ? host.slice('unix://'.length) : DEFAULT_SOCKET;
-        if (!(await dockerAnswers(socket))) {
+        const etcdPort = Number(opts.etcdPort);
+        const natsPort = Number(opts.natsPort);
+        const apiPort = Number(opts.api.slice(opts.api.lastIndexOf(':') + 1));
+        for (const [what, port] of [
+          ['etcd', etcdPort],
+          ['etcd peer', etcdPort + 1],
+          ['NATS', natsPort],
+          ['NATS monitor', natsPort + 4000],
+          ['controller API', apiPort],
+        ] as const) {
+          if (await portInUse(port))
+            throw new CliError(
+              `port ${port} (${what}) is in use on 127.0.0.1; stop what holds it or choose another with the berth up flags`,
+            );
+        }
+
+        let engine: LocalEngine | undefined;
+        const stopAll = async (): Promise<void> => {
+          say('stopping');
+          const agentProc = started.find((p) => p.name === 'agent');
+          await agentProc?.stop();
+          try {
+            if (!engine) throw new Error('no engine');
+            const removed = await engine.removeNodeContainers(opts.nodeId);
+            if (removed > 0) say(`removed ${removed} container(s)`);
+          } catch (err) {
+            say(`could not remove containers: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          for (const p of [...started].reverse()) {
+            await p.stop();
+            rmSync(pidFiles.get(p) ?? '', { force: true });
+          }
+          say('stopped; data kept in ' + data);
+        };
+
+        let cancelled = false;
+        const interrupted = new Promise<void>((resolveWait) => {
+          const on = (): void => {
+            cancelled = true;
+            resolveWait();
+          };
+          process.once('SIGINT', on);
+          process.once('SIGTERM', on);
+        });
+        const check = (): void => {
+          if (cancelled) throw new CliError('interrupted', 130);
+        };
+
+        let client: BerthClient | undefined;
+        // Start-up: the components. Any error here stops everything started so far.
+        const startup = async (): Promise<void> => {
+          // Docker: use the engine on the socket of DOCKER_HOST (default /var/run/docker.sock), or
+          // start one there with its data in our folder.
+          const host = process.env['DOCKER_HOST'];
+          if (host && !host.startsWith('unix://'))
+            throw new CliError(
+              `DOCKER_HOST=${host}: berth up runs a local cluster and talks to its engine over a unix socket (unix:///path)`,
+            );
+          const socket = host ? host.slice('unix://'.length) : DEFAULT_SOCKET;
+          if (!(await dockerAnswers(socket))) {
+            check();
+            say(
+              `no Docker engine answers on ${socket}; starting dockerd there (data in ${join(data, 'docker')}; published ports on 127.0.0.1)`,
+            );
+            const d = await startDockerd({
+              dataRoot: join(data, 'docker'),
+              execRoot: socket === DEFAULT_SOCKET ? '/var/run/berth-docker' : join(dirname(socket), 'berth-docker-exec'),
+              socket,
+              pidFile: join(run, 'dockerd.docker.pid'),
+              logFile: join(logs, 'dockerd.log'),
+              // A local cluster: what its replicas publish is reachable from this machine only.
+              ip: '127.0.0.1',
+              detached: true,
+            });
+            pid('dockerd', d.proc);
+          } else say(`using the Docker engine on ${socket}`);
+          engine = await connectEngine(socket);
+          await engine.ensureImage();
+          say(`image ${LOCAL_IMAGE} ready`);
+
           check();
-          say(`no Docker engine answers on ${socket}; starting dockerd there (data in ${join(data, 'docker')}; published ports on 127.0.0.1)`);
-          const d = await startDockerd({
-            dataRoot: join(data, 'docker'),
-            execRoot: socket === DEFAULT_SOCKET ? '/var/run/berth-docker' : join(dirname(socket), 'berth-docker-exec'),
-            socket,
-            pidFile: join(run, 'dockerd.docker.pid'),
-            logFile: join(logs, 'dockerd.log'),
-            // A local cluster: what its replicas publish is reachable from this machine only.
-            ip: '127.0.0.1',
+          const etcd = await startEtcd({
+            dir: join(data, 'etcd'),
+            clientPort: etcdPort,
+            peerPort: etcdPort + 1,
+            logFile: join(logs, 'etcd.log'),
             detached: true,
           });
-          pid('dockerd', d.proc);
-        } else say(`using the Docker engine on ${socket}`);
-        engine = await connectEngine(socket);
-        await engine.ensureImage();
-        say(`image ${LOCAL_IMAGE} ready`);
-
-        check();
-        const etcd = await startEtcd({ dir: join(data, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1, logFile: join(logs, 'etcd.log'), detached: true });
-        pid('etcd', etcd.proc);
-        say(`etcd on ${etcd.endpoint}`);
-        check();
-        const nats = await startNats({ dir: join(data, 'nats'), port: natsPort, monitorPort: natsPort + 4000, logFile: join(logs, 'nats.log'), detached: true });
-        pid('nats', nats.proc);
-        say(`nats-server (JetStream) on ${nats.url}`);
-
-        check();
-        // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
-        const secretKey = join(data, 'secret.key');
-        if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
-        const controller = spawnProc('controller', process.execPath, [berthBin(), 'controller', '--listen', opts.api, '--etcd', etcd.endpoint, '--nats', nats.url, '--metrics', '127.0.0.1:9470', '--id', 'local', '--secret-key-file', secretKey], { logFile: join(logs, 'controller.log'), detached: true });
-        pid('controller', controller);
-        const c = new BerthClient(opts.api);
-        client = c;
-        await waitUntil(async () => (await c.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
-        say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
-
-        check();
-        const agent = spawnProc('agent', process.execPath, [berthBin(), 'agent', '--controller', opts.api, '--docker', `unix://${socket}`, '--node-id', opts.nodeId, '--address', '127.0.0.1', '--metrics', '127.0.0.1:9471', '--state-dir', join(data, 'agent')], { logFile: join(logs, 'agent.log'), detached: true });
-        pid('agent', agent);
-        await waitUntil(async () => (await c.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'), `node ${opts.nodeId} to be ready`, { proc: agent, timeoutMs: 30_000 });
-        say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
-      };
-
-      try {
-        await Promise.race([startup(), interrupted]);
-        check();
-        // The cluster runs from here on: nothing the example does stops it.
-        // (After a Ctrl-C the example's calls may still fail while everything stops: not worth a line.)
-        const live: Out = {
-          say: (s) => {
-            if (!cancelled) say(s);
-          },
-          print: (s) => {
-            if (!cancelled) process.stdout.write(s);
-          },
-        };
-        if (opts.example && client) await Promise.race([runExample(client, opts.example, exampleTimeoutMs, live), interrupted]);
-        check();
-        process.stdout.write(`\nThe cluster runs. Try:  node ${berthBin()} get tasks -A\n`);
-        if (opts.detach) {
-          process.stdout.write(`Detached; stop it with: kill $(cat ${run}/*.pid)\n`);
-          for (const p of started) p.child.unref();
-          started.length = 0;
-          return;
-        }
-        process.stdout.write('Press Ctrl-C to stop it (containers are removed; data is kept in ' + data + ').\n');
-        for (const p of started) {
-          void p.exited.then((code) => {
-            if (!cancelled) say(`${p.name} exited (${String(code)}); see ${p.logFile}`);
+          pid('etcd', etcd.proc);
+          say(`etcd on ${etcd.endpoint}`);
+          check();
+          const nats = await startNats({
+            dir: join(data, 'nats'),
+            port: natsPort,
+            monitorPort: natsPort + 4000,
+            logFile: join(logs, 'nats.log'),
+            detached: true,
           });
+          pid('nats', nats.proc);
+          say(`nats-server (JetStream) on ${nats.url}`);
+
+          check();
+          // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
+          const secretKey = join(data, 'secret.key');
+          if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
+          const controller = spawnProc(
+            'controller',
+            process.execPath,
+            [
+              berthBin(),
+              'controller',
+              '--listen',
+              opts.api,
+              '--etcd',
+              etcd.endpoint,
+              '--nats',
+              nats.url,
+              '--metrics',
+              '127.0.0.1:9470',
+              '--id',
+              'local',
+              '--secret-key-file',
+              secretKey,
+            ],
+            { logFile: join(logs, 'controller.log'), detached: true },
+          );
+          pid('controller', controller);
+          const c = new BerthClient(opts.api);
+          client = c;
+          await waitUntil(async () => (await c.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
+          say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
+
+          check();
+          const agent = spawnProc(
+            'agent',
+            process.execPath,
+            [
+              berthBin(),
+              'agent',
+              '--controller',
+              opts.api,
+              '--docker',
+              `unix://${socket}`,
+              '--node-id',
+              opts.nodeId,
+              '--address',
+              '127.0.0.1',
+              '--metrics',
+              '127.0.0.1:9471',
+              '--state-dir',
+              join(data, 'agent'),
+            ],
+            { logFile: join(logs, 'agent.log'), detached: true },
+          );
+          pid('agent', agent);
+          await waitUntil(
+            async () => (await c.listNodes()).some((n) => n.id === opts.nodeId && n.state === 'ready'),
+            `node ${opts.nodeId} to be ready`,
+            { proc: agent, timeoutMs: 30_000 },
+          );
+          say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
+        };
+
+        try {
+          await Promise.race([startup(), interrupted]);
+          check();
+          // The cluster runs from here on: nothing the example does stops it.
+          // (After a Ctrl-C the example's calls may still fail while everything stops: not worth a line.)
+          const live: Out = {
+            say: (s) => {
+              if (!cancelled) say(s);
+            },
+            print: (s) => {
+              if (!cancelled) process.stdout.write(s);
+            },
+          };
+          if (opts.example && client) await Promise.race([runExample(client, opts.example, exampleTimeoutMs, live), interrupted]);
+          check();
+          process.stdout.write(`\nThe cluster runs. Try:  node ${berthBin()} get tasks -A\n`);
+          if (opts.detach) {
+            process.stdout.write(`Detached; stop it with: kill $(cat ${run}/*.pid)\n`);
+            for (const p of started) p.child.unref();
+            started.length = 0;
+            return;
+          }
+          process.stdout.write('Press Ctrl-C to stop it (containers are removed; data is kept in ' + data + ').\n');
+          for (const p of started) {
+            void p.exited.then((code) => {
+              if (!cancelled) say(`${p.name} exited (${String(code)}); see ${p.logFile}`);
+            });
+          }
+          await interrupted;
+        } finally {
+          client?.close();
+          if (started.length > 0) await stopAll();
         }
-        await interrupted;
-      } finally {
-        client?.close();
-        if (started.length > 0) await stopAll();
-      }
-    });
+      },
+    );
 }

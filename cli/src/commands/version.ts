@@ -39,9 +39,22 @@ export function registerVersion(program: Command): void {
         // Print the client line first: it is true even when the controller cannot be reached.
         if (!opts.output) process.stdout.write(clientLine);
         const sv = await m.getVersion(VERSION_TIMEOUT_MS);
-        const server = { version: sv.version, apiVersion: sv.apiVersion, runtime: sv.runtime, controllerId: sv.controllerId, leader: sv.leader, address: target.address, ...(target.context ? { context: target.context } : {}) };
+        const server = {
+          version: sv.version,
+          apiVersion: sv.apiVersion,
+          runtime: sv.runtime,
+          controllerId: sv.controllerId,
+          leader: sv.leader,
+          address: target.address,
+          ...(target.context ? { context: target.context } : {}),
+        };
         const via = target.context ? `, context ${target.context}` : '';
-        print({ client: cv, server }, oneLine(`Server: berth ${sv.version} (API ${sv.apiVersion}, node ${sv.runtime}) at ${target.address}${via}; controller ${sv.controllerId}${sv.leader ? ' (leader)' : ''}`) + '\n');
+        print(
+          { client: cv, server },
+          oneLine(
+            `Server: berth ${sv.version} (API ${sv.apiVersion}, node ${sv.runtime}) at ${target.address}${via}; controller ${sv.controllerId}${sv.leader ? ' (leader)' : ''}`,
+          ) + '\n',
+        );
       } finally {
         m.close();
       }

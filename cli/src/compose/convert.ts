@@ -59,7 +59,7 @@ const REASONS: Record<string, string> = {
   build: 'Berth runs images: build and push the image, then set image',
   container_name: 'Berth names containers itself (one per replica)',
   depends_on: 'Berth starts services independently; let them retry their connections',
-  networks: 'Berth uses the engine\'s bridge network (or networkMode host/none); containers reach each other through published ports',
+  networks: "Berth uses the engine's bridge network (or networkMode host/none); containers reach each other through published ports",
   links: 'use published ports instead',
   external_links: 'use published ports instead',
   expose: 'Berth has no unpublished ports list; use ports to publish',
@@ -67,7 +67,7 @@ const REASONS: Record<string, string> = {
   configs: 'not supported by Berth',
   profiles: 'Berth applies every service of the file',
   extends: 'not supported by Berth; merge the service by hand or with YAML anchors',
-  hostname: 'not supported by Berth (each container gets the engine\'s default)',
+  hostname: "not supported by Berth (each container gets the engine's default)",
   privileged: 'not supported by Berth',
   devices: 'not supported by Berth',
   version: 'obsolete in the Compose specification',
@@ -133,7 +133,12 @@ export function berthName(name: string): string | undefined {
 /** Compose's project name rule: lowercase letters, digits, "_" and "-". */
 function projectName(doc: Record<string, unknown>, dir: string): string {
   const raw = typeof doc['name'] === 'string' ? doc['name'] : basename(dir);
-  return raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '') || 'default';
+  return (
+    raw
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '')
+      .replace(/^[_-]+/, '') || 'default'
+  );
 }
 
 interface Out {
@@ -150,7 +155,8 @@ export function convertCompose(input: unknown, ctx: ComposeContext): ComposeConv
   for (const e of interpolated.errors) fail(e.path, e.message);
   for (const u of interpolated.unset) out.notes.push(u);
   const doc = interpolated.value;
-  if (!isRecord(doc)) return { project: 'default', manifests: [], ...out, errors: [{ path: '(document)', message: 'a Compose file is a mapping' }] };
+  if (!isRecord(doc))
+    return { project: 'default', manifests: [], ...out, errors: [{ path: '(document)', message: 'a Compose file is a mapping' }] };
   const project = projectName(doc, ctx.projectDir);
 
   for (const key of Object.keys(doc)) {
@@ -170,7 +176,8 @@ export function convertCompose(input: unknown, ctx: ComposeContext): ComposeConv
         if (k === 'name' && typeof v === 'string') engineName = v;
         else if (k === 'external') {
           if (v === true) engineName = typeof def['name'] === 'string' ? def['name'] : name;
-        } else if (!k.startsWith('x-')) ignore(`${p}.${k}`, k === 'driver' || k === 'driver_opts' ? 'Berth volumes use the engine\'s default (local) driver' : reason(k));
+        } else if (!k.startsWith('x-'))
+          ignore(`${p}.${k}`, k === 'driver' || k === 'driver_opts' ? "Berth volumes use the engine's default (local) driver" : reason(k));
       }
     } else if (def !== null && def !== undefined) fail(p, 'expected a mapping (or nothing)');
     volumeNames.set(name, engineName);
@@ -268,10 +275,11 @@ function convertService(svc: Record<string, unknown>, base: string, ctx: Service
         break;
       case 'volumes':
         if (!Array.isArray(value)) fail(p, 'expected a list');
-        else value.forEach((v, i) => {
-          const m = convertVolume(v, `${p}[${i}]`, ctx, out);
-          if (m) volumes.push(m);
-        });
+        else
+          value.forEach((v, i) => {
+            const m = convertVolume(v, `${p}[${i}]`, ctx, out);
+            if (m) volumes.push(m);
+          });
         break;
       case 'tmpfs':
         for (const [i, t] of (Array.isArray(value) ? value : [value]).entries()) {
@@ -351,7 +359,8 @@ function convertService(svc: Record<string, unknown>, base: string, ctx: Service
         break;
       case 'network_mode':
         if (value === 'bridge' || value === 'host' || value === 'none') spec['networkMode'] = value;
-        else if (value !== 'default') ignore(p, `network mode ${JSON.stringify(value)}; Berth has bridge, host and none (the service runs on bridge)`);
+        else if (value !== 'default')
+          ignore(p, `network mode ${JSON.stringify(value)}; Berth has bridge, host and none (the service runs on bridge)`);
         break;
       case 'stop_signal':
         spec['stop'] = { ...(spec['stop'] as object | undefined), signal: value };
@@ -373,7 +382,12 @@ function convertService(svc: Record<string, unknown>, base: string, ctx: Service
   if (Object.keys(limits).length > 0) resources['limits'] = limits;
   if (Object.keys(resources).length > 0) spec['resources'] = resources;
   if (spec['image'] === undefined) {
-    fail(`${base}.image`, svc['build'] !== undefined ? 'required: Berth does not build images; build and push it, then name it here' : 'required field is missing');
+    fail(
+      `${base}.image`,
+      svc['build'] !== undefined
+        ? 'required: Berth does not build images; build and push it, then name it here'
+        : 'required field is missing',
+    );
     return undefined;
   }
   // In the order of the Berth schema, as a person would write it.
@@ -477,16 +491,25 @@ function convertPorts(value: unknown, p: string, out: Out): Array<Record<string,
         } else if (k === 'host_ip') port['hostIP'] = v;
         else if (k === 'protocol') port['protocol'] = v;
         else if (k === 'mode') {
-          if (v !== 'host') out.ignored.push({ path: `${ep}.mode`, message: `not honoured: ${JSON.stringify(v)}; Berth publishes on the node that runs each container, like mode: host` });
+          if (v !== 'host')
+            out.ignored.push({
+              path: `${ep}.mode`,
+              message: `not honoured: ${JSON.stringify(v)}; Berth publishes on the node that runs each container, like mode: host`,
+            });
         } else if (!k.startsWith('x-')) out.ignored.push({ path: `${ep}.${k}`, message: `not honoured: ${reason(k)}` });
       }
-      if (published && published[0] !== published[1]) out.errors.push({ path: `${ep}.published`, message: 'a range of published ports for one target port is not supported; publish one port' });
+      if (published && published[0] !== published[1])
+        out.errors.push({
+          path: `${ep}.published`,
+          message: 'a range of published ports for one target port is not supported; publish one port',
+        });
       else if (published) port['hostPort'] = published[0];
       ports.push(port);
       return;
     }
     const s0 = scalarString(entry);
-    if (s0 === undefined) return void out.errors.push({ path: ep, message: 'expected "[host_ip:][published:]target[/protocol]" or a mapping' });
+    if (s0 === undefined)
+      return void out.errors.push({ path: ep, message: 'expected "[host_ip:][published:]target[/protocol]" or a mapping' });
     let s = s0;
     let protocol: string | undefined;
     const slash = s.lastIndexOf('/');
@@ -506,9 +529,14 @@ function convertPorts(value: unknown, p: string, out: Out): Array<Record<string,
     if (parts.length > 2 || parts.length === 0) return void out.errors.push({ path: ep, message: `cannot read ${JSON.stringify(s0)}` });
     const target = portRange(parts[parts.length - 1]!);
     const published = parts.length === 2 && parts[0] !== '' ? portRange(parts[0]!) : undefined;
-    if (!target || (parts.length === 2 && parts[0] !== '' && !published)) return void out.errors.push({ path: ep, message: `cannot read ${JSON.stringify(s0)}: expected [host_ip:][published:]target[/protocol]` });
+    if (!target || (parts.length === 2 && parts[0] !== '' && !published))
+      return void out.errors.push({
+        path: ep,
+        message: `cannot read ${JSON.stringify(s0)}: expected [host_ip:][published:]target[/protocol]`,
+      });
     const n = target[1] - target[0] + 1;
-    if (published && published[1] - published[0] + 1 !== n) return void out.errors.push({ path: ep, message: 'the published and target ranges differ in length' });
+    if (published && published[1] - published[0] + 1 !== n)
+      return void out.errors.push({ path: ep, message: 'the published and target ranges differ in length' });
     if (n > MAX_PORT_RANGE) return void out.errors.push({ path: ep, message: `a range of at most ${MAX_PORT_RANGE} ports` });
     for (let k = 0; k < n; k++) {
       ports.push({
@@ -529,14 +557,16 @@ function bindSource(src: string, ctx: ServiceContext): string {
 
 function namedVolume(name: string, p: string, ctx: ServiceContext, out: Out): string | undefined {
   const engineName = ctx.volumeNames.get(name);
-  if (engineName === undefined) out.errors.push({ path: p, message: `refers to the volume ${JSON.stringify(name)}, which the top-level volumes do not declare` });
+  if (engineName === undefined)
+    out.errors.push({ path: p, message: `refers to the volume ${JSON.stringify(name)}, which the top-level volumes do not declare` });
   return engineName;
 }
 
 function convertVolume(v: unknown, p: string, ctx: ServiceContext, out: Out): Record<string, unknown> | undefined {
   if (typeof v === 'string') {
     const parts = v.split(':');
-    if (parts.length > 3 || parts.some((x) => x === '')) return void out.errors.push({ path: p, message: `cannot read ${JSON.stringify(v)}: expected [source:]target[:mode]` });
+    if (parts.length > 3 || parts.some((x) => x === ''))
+      return void out.errors.push({ path: p, message: `cannot read ${JSON.stringify(v)}: expected [source:]target[:mode]` });
     if (parts.length === 1) return { type: 'volume', target: parts[0] };
     const [src, target, mode] = parts as [string, string, string | undefined];
     const m: Record<string, unknown> = {};
@@ -555,7 +585,11 @@ function convertVolume(v: unknown, p: string, ctx: ServiceContext, out: Out): Re
   }
   if (!isRecord(v)) return void out.errors.push({ path: p, message: 'expected a string or a mapping' });
   const type = v['type'] ?? 'volume';
-  if (type !== 'volume' && type !== 'bind' && type !== 'tmpfs') return void out.errors.push({ path: `${p}.type`, message: `${JSON.stringify(type)} volumes are not supported (volume, bind and tmpfs are)` });
+  if (type !== 'volume' && type !== 'bind' && type !== 'tmpfs')
+    return void out.errors.push({
+      path: `${p}.type`,
+      message: `${JSON.stringify(type)} volumes are not supported (volume, bind and tmpfs are)`,
+    });
   const m: Record<string, unknown> = { type };
   for (const [k, x] of Object.entries(v)) {
     const kp = `${p}.${k}`;
@@ -577,13 +611,20 @@ function convertVolume(v: unknown, p: string, ctx: ServiceContext, out: Out): Re
           else m['size'] = formatBytes(b);
         } else if (tk === 'mode') {
           const mode = octalMode(tv);
-          if (mode === undefined) out.errors.push({ path: `${kp}.mode`, message: `expected octal permission bits such as 1777, got ${JSON.stringify(tv)}` });
+          if (mode === undefined)
+            out.errors.push({ path: `${kp}.mode`, message: `expected octal permission bits such as 1777, got ${JSON.stringify(tv)}` });
           else m['mode'] = mode;
         } else out.ignored.push({ path: `${kp}.${tk}`, message: `not honoured: ${reason(tk)}` });
       }
     } else if (k === 'bind' && isRecord(x)) {
       for (const bk of Object.keys(x)) {
-        out.ignored.push({ path: `${kp}.${bk}`, message: bk === 'create_host_path' ? 'not honoured: Berth never creates host paths; the path must exist on the node' : `not honoured: ${reason(bk)}` });
+        out.ignored.push({
+          path: `${kp}.${bk}`,
+          message:
+            bk === 'create_host_path'
+              ? 'not honoured: Berth never creates host paths; the path must exist on the node'
+              : `not honoured: ${reason(bk)}`,
+        });
       }
     } else out.ignored.push({ path: kp, message: `not honoured: ${reason(k)}` });
   }

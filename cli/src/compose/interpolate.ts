@@ -19,37 +19,47 @@ export function interpolateString(
   out: { unset: InterpolationProblem[]; errors: InterpolationProblem[] },
 ): string {
   if (!s.includes('$')) return s;
-  return s.replace(TOKEN, (whole, dollar: string | undefined, bare: string | undefined, braced: string | undefined, op: string | undefined, arg: string | undefined) => {
-    if (dollar) return '$';
-    const name = bare ?? braced;
-    if (!name) {
-      out.errors.push({ path, message: `invalid interpolation ${JSON.stringify(whole)}: write \${NAME}, or $$ for a literal $` });
-      return whole;
-    }
-    const value = env[name];
-    const set = value !== undefined;
-    const nonEmpty = set && value !== '';
-    const nested = (): string => interpolateString(arg ?? '', env, path, out);
-    switch (op) {
-      case ':-':
-        return nonEmpty ? value : nested();
-      case '-':
-        return set ? value : nested();
-      case ':?':
-      case '?':
-        if (op === ':?' ? nonEmpty : set) return value!;
-        out.errors.push({ path, message: `required variable ${name} is ${set ? 'empty' : 'not set'}${arg ? `: ${nested()}` : ''}` });
-        return '';
-      case ':+':
-        return nonEmpty ? nested() : '';
-      case '+':
-        return set ? nested() : '';
-      case undefined:
-      default:
-        if (!set) out.unset.push({ path, message: `variable ${name} is not set; using an empty string` });
-        return value ?? '';
-    }
-  });
+  return s.replace(
+    TOKEN,
+    (
+      whole,
+      dollar: string | undefined,
+      bare: string | undefined,
+      braced: string | undefined,
+      op: string | undefined,
+      arg: string | undefined,
+    ) => {
+      if (dollar) return '$';
+      const name = bare ?? braced;
+      if (!name) {
+        out.errors.push({ path, message: `invalid interpolation ${JSON.stringify(whole)}: write \${NAME}, or $$ for a literal $` });
+        return whole;
+      }
+      const value = env[name];
+      const set = value !== undefined;
+      const nonEmpty = set && value !== '';
+      const nested = (): string => interpolateString(arg ?? '', env, path, out);
+      switch (op) {
+        case ':-':
+          return nonEmpty ? value : nested();
+        case '-':
+          return set ? value : nested();
+        case ':?':
+        case '?':
+          if (op === ':?' ? nonEmpty : set) return value!;
+          out.errors.push({ path, message: `required variable ${name} is ${set ? 'empty' : 'not set'}${arg ? `: ${nested()}` : ''}` });
+          return '';
+        case ':+':
+          return nonEmpty ? nested() : '';
+        case '+':
+          return set ? nested() : '';
+        case undefined:
+        default:
+          if (!set) out.unset.push({ path, message: `variable ${name} is not set; using an empty string` });
+          return value ?? '';
+      }
+    },
+  );
 }
 
 /** Every string value of a document (keys stay as written). */
@@ -76,7 +86,10 @@ export function interpolate(
  * Parses a .env / env_file text: KEY=VALUE lines, # comments, optional quotes, `export ` prefix.
  * A bare KEY (no "=") is undefined: its value comes from the environment of the CLI.
  */
-export function parseEnvFile(text: string): { vars: Record<string, string | undefined>; problems: Array<{ line: number; message: string }> } {
+export function parseEnvFile(text: string): {
+  vars: Record<string, string | undefined>;
+  problems: Array<{ line: number; message: string }>;
+} {
   const vars: Record<string, string | undefined> = {};
   const problems: Array<{ line: number; message: string }> = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -84,7 +97,10 @@ export function parseEnvFile(text: string): { vars: Record<string, string | unde
     if (line === '' || line.startsWith('#')) return;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))?$/.exec(line);
     if (!m) {
-      problems.push({ line: i + 1, message: `expected KEY=VALUE, got ${JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line)}` });
+      problems.push({
+        line: i + 1,
+        message: `expected KEY=VALUE, got ${JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line)}`,
+      });
       return;
     }
     const key = m[1]!;

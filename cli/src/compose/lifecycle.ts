@@ -20,7 +20,11 @@ const DOCKER_HEALTH_DEFAULTS = { interval: '30s', timeout: '30s', retries: 3, st
 /** healthcheck → health (an exec check: Compose's CMD runs as is, CMD-SHELL through /bin/sh -c). */
 export function convertHealthcheck(v: unknown, p: string, out: LifecycleOut): Record<string, unknown> | undefined {
   if (!isRecord(v)) return void out.errors.push({ path: p, message: 'expected a mapping' });
-  if (v['disable'] === true) return void out.ignored.push({ path: `${p}.disable`, message: 'not honoured: Berth cannot switch off an image\'s HEALTHCHECK; without a health check it is used' });
+  if (v['disable'] === true)
+    return void out.ignored.push({
+      path: `${p}.disable`,
+      message: "not honoured: Berth cannot switch off an image's HEALTHCHECK; without a health check it is used",
+    });
   const health: Record<string, unknown> = { ...DOCKER_HEALTH_DEFAULTS };
   let command: string[] | undefined;
   for (const [k, x] of Object.entries(v)) {
@@ -28,8 +32,13 @@ export function convertHealthcheck(v: unknown, p: string, out: LifecycleOut): Re
     if (k.startsWith('x-') || x === null || x === undefined) continue;
     if (k === 'test') {
       const t = typeof x === 'string' ? ['CMD-SHELL', x] : Array.isArray(x) ? x.map(String) : undefined;
-      if (!t || t.length === 0) out.errors.push({ path: kp, message: 'expected a string or a list such as ["CMD", "curl", "-f", "http://localhost/"]' });
-      else if (t[0] === 'NONE') return void out.ignored.push({ path: kp, message: 'not honoured: Berth cannot switch off an image\'s HEALTHCHECK; without a health check it is used' });
+      if (!t || t.length === 0)
+        out.errors.push({ path: kp, message: 'expected a string or a list such as ["CMD", "curl", "-f", "http://localhost/"]' });
+      else if (t[0] === 'NONE')
+        return void out.ignored.push({
+          path: kp,
+          message: "not honoured: Berth cannot switch off an image's HEALTHCHECK; without a health check it is used",
+        });
       else if (t[0] === 'CMD' && t.length > 1) command = t.slice(1);
       else if (t[0] === 'CMD-SHELL' && t.length === 2) command = ['/bin/sh', '-c', t[1]!];
       else out.errors.push({ path: kp, message: `expected ["CMD", …], ["CMD-SHELL", "command"] or a string, got ${JSON.stringify(x)}` });
@@ -38,17 +47,25 @@ export function convertHealthcheck(v: unknown, p: string, out: LifecycleOut): Re
       if (typeof ms === 'string') out.errors.push({ path: kp, message: ms });
       else health[k === 'start_period' ? 'startPeriod' : k] = formatDuration(ms);
     } else if (k === 'retries') health['retries'] = x;
-    else if (k !== 'disable') out.ignored.push({ path: kp, message: `not honoured: ${k === 'start_interval' ? 'Berth checks at the same interval during the start period' : 'not supported by Berth'}` });
+    else if (k !== 'disable')
+      out.ignored.push({
+        path: kp,
+        message: `not honoured: ${k === 'start_interval' ? 'Berth checks at the same interval during the start period' : 'not supported by Berth'}`,
+      });
   }
   if (!command) {
-    if (!out.errors.some((e) => e.path.startsWith(p))) out.errors.push({ path: `${p}.test`, message: 'required: the command of the check' });
+    if (!out.errors.some((e) => e.path.startsWith(p)))
+      out.errors.push({ path: `${p}.test`, message: 'required: the command of the check' });
     return undefined;
   }
   // Berth's checks never overlap the next one: a timeout longer than the interval is cut to it.
   const intervalMs = goDurationMs(String(health['interval']));
   const timeoutMs = goDurationMs(String(health['timeout']));
   if (typeof intervalMs === 'number' && typeof timeoutMs === 'number' && timeoutMs > intervalMs) {
-    out.notes.push({ path: `${p}.timeout`, message: `${String(health['timeout'])}${v['timeout'] === undefined ? ' (Docker\'s default)' : ''} is longer than the interval; Berth uses ${String(health['interval'])}` });
+    out.notes.push({
+      path: `${p}.timeout`,
+      message: `${String(health['timeout'])}${v['timeout'] === undefined ? " (Docker's default)" : ''} is longer than the interval; Berth uses ${String(health['interval'])}`,
+    });
     health['timeout'] = health['interval'];
   }
   return { exec: { command }, ...health };
@@ -60,7 +77,10 @@ export function convertRestart(v: unknown, p: string, out: LifecycleOut): Record
   if (s === 'no') return { policy: 'never' };
   if (s === 'always') return { policy: 'always' };
   if (s === 'unless-stopped') {
-    out.notes.push({ path: p, message: 'unless-stopped is restart policy always in Berth (a service is stopped by deleting it or scaling it to 0)' });
+    out.notes.push({
+      path: p,
+      message: 'unless-stopped is restart policy always in Berth (a service is stopped by deleting it or scaling it to 0)',
+    });
     return { policy: 'always' };
   }
   const m = /^on-failure(?::([0-9]+))?$/.exec(s);
@@ -141,7 +161,11 @@ export function convertPlacement(v: unknown, p: string, out: LifecycleOut): Reco
         const spread = isRecord(pref) ? pref['spread'] : undefined;
         const attr = typeof spread === 'string' ? parseAttribute(spread) : undefined;
         if (i === 0 && typeof attr === 'string') placement['spreadBy'] = attr;
-        else out.ignored.push({ path: `${kp}[${i}]`, message: i === 0 ? 'not honoured: expected spread: <node attribute>' : 'not honoured: Berth spreads by one attribute' });
+        else
+          out.ignored.push({
+            path: `${kp}[${i}]`,
+            message: i === 0 ? 'not honoured: expected spread: <node attribute>' : 'not honoured: Berth spreads by one attribute',
+          });
       });
     } else if (k === 'max_replicas_per_node') placement['maxPerNode'] = x;
     else out.ignored.push({ path: kp, message: 'not honoured: not supported by Berth' });

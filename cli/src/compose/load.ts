@@ -19,7 +19,10 @@ export interface ComposeOptions {
 
 /** .env and env_file: the same bounded read as manifests (the caller names the file). */
 function readText(path: string): string {
-  return decodeUtf8(path, readLimited(path, (reason) => new Error(reason)));
+  return decodeUtf8(
+    path,
+    readLimited(path, (reason) => new Error(reason)),
+  );
 }
 
 export function expandCompose(docs: SourceDoc[], opts: ComposeOptions): SourceDoc[] {
@@ -46,7 +49,9 @@ export function expandCompose(docs: SourceDoc[], opts: ComposeOptions): SourceDo
     for (const m of r.manifests) out.push({ source: d.source, index: d.index, doc: m });
   }
   if (problems.length > 0) {
-    throw new ManifestError(`cannot convert the Compose file${opts.strict ? ' (--strict: keys that are not honoured are errors)' : ''}; nothing was sent:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    throw new ManifestError(
+      `cannot convert the Compose file${opts.strict ? ' (--strict: keys that are not honoured are errors)' : ''}; nothing was sent:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
   }
   return out;
 }

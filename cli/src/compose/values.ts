@@ -1,6 +1,7 @@
 // Value formats of Compose files: Docker's sizes, Go's durations, scalars. Pure.
 
-export const scalarString = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
+export const scalarString = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 
 /** Docker's memory units (binary multiples): 512m, 1g, 1.5G, 64Mi, 1024, "1gb". */
 export function dockerBytes(v: unknown): number | string {
@@ -16,7 +17,8 @@ export function dockerBytes(v: unknown): number | string {
 /** Go durations (1m30s, 500ms, 1.5s, 10us) as milliseconds, rounded up. */
 export function goDurationMs(v: unknown): number | string {
   const s = scalarString(v)?.trim();
-  if (s === undefined || !/^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/.test(s)) return `expected a duration such as 10s or 1m30s, got ${JSON.stringify(v)}`;
+  if (s === undefined || !/^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/.test(s))
+    return `expected a duration such as 10s or 1m30s, got ${JSON.stringify(v)}`;
   const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let ms = 0;
   for (const m of s.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * unitMs[m[2]!]!;

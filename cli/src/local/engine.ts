@@ -20,8 +20,15 @@ export async function connectEngine(socket: string): Promise<LocalEngine> {
       return LOCAL_IMAGE;
     },
     removeNodeContainers: async (nodeId) => {
-      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_NODE}=${nodeId}`] } });
-      for (const c of leftovers) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      const leftovers = await docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_NODE}=${nodeId}`] },
+      });
+      for (const c of leftovers)
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
       return leftovers.length;
     },
   };

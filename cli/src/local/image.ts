@@ -22,14 +22,17 @@ export async function hasImage(docker: Docker, ref: string): Promise<boolean> {
 export async function ensureBusyboxImage(docker: Docker, ref = LOCAL_IMAGE): Promise<void> {
   if (await hasImage(docker, ref)) return;
   const busybox = existsSync(BUSYBOX) ? BUSYBOX : '/usr/bin/busybox';
-  if (!existsSync(busybox)) throw new Error('busybox not found: install Debian\'s busybox-static (apt-get install busybox-static)');
+  if (!existsSync(busybox)) throw new Error("busybox not found: install Debian's busybox-static (apt-get install busybox-static)");
   const root = mkdtempSync(join(tmpdir(), 'berth-image-'));
   try {
     for (const d of ['bin', 'etc', 'tmp', 'www', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
     chmodSync(join(root, 'tmp'), 0o1777);
     copyFileSync(busybox, join(root, 'bin', 'busybox'));
     chmodSync(join(root, 'bin', 'busybox'), 0o755);
-    const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').map((s) => s.trim()).filter((s) => s && s !== 'busybox');
+    const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => s.trim())
+      .filter((s) => s && s !== 'busybox');
     for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
     writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
     writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');

@@ -30,7 +30,12 @@ export interface SpawnOptions {
 
 export function spawnProc(name: string, cmd: string, args: string[], opts: SpawnOptions): Proc {
   const fd = openSync(opts.logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.detached ? { detached: true } : {}) });
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', fd, fd],
+    env: opts.env ?? process.env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.detached ? { detached: true } : {}),
+  });
   closeSync(fd);
   let alive = true;
   const exited = new Promise<number | string>((resolve) => {
@@ -79,11 +84,18 @@ export function spawnProc(name: string, cmd: string, args: string[], opts: Spawn
 
 export function tail(file: string, lines = 20): string {
   if (!existsSync(file)) return '';
-  return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n');
 }
 
 /** Polls until check() is true; fails early (with its log) if proc died, or after timeoutMs. */
-export async function waitUntil(check: () => Promise<boolean> | boolean, what: string, opts: { timeoutMs?: number; intervalMs?: number; proc?: Proc } = {}): Promise<void> {
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  opts: { timeoutMs?: number; intervalMs?: number; proc?: Proc } = {},
+): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let lastErr = '';
   for (;;) {
@@ -96,7 +108,9 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, what: s
       throw new Error(`${what}: ${opts.proc.name} exited (${String(await opts.proc.exited)}); last log lines:\n${tail(opts.proc.logFile)}`);
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}${opts.proc ? `; last log lines of ${opts.proc.name}:\n${tail(opts.proc.logFile)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}${opts.proc ? `; last log lines of ${opts.proc.name}:\n${tail(opts.proc.logFile)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }

@@ -15,24 +15,46 @@ export interface Etcd {
   endpoint: string;
 }
 
-export async function startEtcd(opts: { dir: string; clientPort: number; peerPort: number; logFile: string; name?: string; detached?: boolean }): Promise<Etcd> {
+export async function startEtcd(opts: {
+  dir: string;
+  clientPort: number;
+  peerPort: number;
+  logFile: string;
+  name?: string;
+  detached?: boolean;
+}): Promise<Etcd> {
   mkdirSync(opts.dir, { recursive: true });
   const name = opts.name ?? 'berth';
   const client = `http://127.0.0.1:${opts.clientPort}`;
   const peer = `http://127.0.0.1:${opts.peerPort}`;
-  const proc = spawnProc('etcd', 'etcd', [
-    '--name', name,
-    '--data-dir', opts.dir,
-    '--listen-client-urls', client,
-    '--advertise-client-urls', client,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${name}=${peer}`,
-    '--initial-cluster-state', 'new',
-    // Keep an hour of history for watches; older revisions are compacted away.
-    '--auto-compaction-mode', 'periodic',
-    '--auto-compaction-retention', '1h',
-  ], { logFile: opts.logFile, detached: !!opts.detached });
+  const proc = spawnProc(
+    'etcd',
+    'etcd',
+    [
+      '--name',
+      name,
+      '--data-dir',
+      opts.dir,
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `${name}=${peer}`,
+      '--initial-cluster-state',
+      'new',
+      // Keep an hour of history for watches; older revisions are compacted away.
+      '--auto-compaction-mode',
+      'periodic',
+      '--auto-compaction-retention',
+      '1h',
+    ],
+    { logFile: opts.logFile, detached: !!opts.detached },
+  );
   await waitUntil(() => httpOk(`${client}/health`, 'true'), 'etcd to be healthy', { proc, timeoutMs: 30_000 });
   return { proc, endpoint: client };
 }
@@ -43,11 +65,20 @@ export interface Nats {
   monitor: string;
 }
 
-export async function startNats(opts: { dir: string; port: number; monitorPort: number; logFile: string; detached?: boolean }): Promise<Nats> {
+export async function startNats(opts: {
+  dir: string;
+  port: number;
+  monitorPort: number;
+  logFile: string;
+  detached?: boolean;
+}): Promise<Nats> {
   mkdirSync(opts.dir, { recursive: true });
-  const proc = spawnProc('nats-server', 'nats-server', [
-    '-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir,
-  ], { logFile: opts.logFile, detached: !!opts.detached });
+  const proc = spawnProc(
+    'nats-server',
+    'nats-server',
+    ['-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir],
+    { logFile: opts.logFile, detached: !!opts.detached },
+  );
   const monitor = `http://127.0.0.1:${opts.monitorPort}`;
   await waitUntil(() => httpOk(`${monitor}/healthz?js-enabled-only=true`), 'nats-server to be ready', { proc, timeoutMs: 30_000 });
   return { proc, url: `nats://127.0.0.1:${opts.port}`, monitor };
@@ -78,11 +109,16 @@ export interface DockerdOptions {
 export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
   for (const d of [opts.dataRoot, opts.execRoot]) mkdirSync(d, { recursive: true });
   const args = [
-    '--data-root', opts.dataRoot,
-    '--exec-root', opts.execRoot,
-    '--pidfile', opts.pidFile,
-    '-H', `unix://${opts.socket}`,
-    '--storage-driver', 'overlay2',
+    '--data-root',
+    opts.dataRoot,
+    '--exec-root',
+    opts.execRoot,
+    '--pidfile',
+    opts.pidFile,
+    '-H',
+    `unix://${opts.socket}`,
+    '--storage-driver',
+    'overlay2',
   ];
   if (opts.bridge) args.push('--bridge', opts.bridge);
   if (opts.ip) args.push('--ip', opts.ip);

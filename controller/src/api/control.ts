@@ -29,7 +29,8 @@ export function unaryFactory(deps: { log: Logger; metrics?: ControllerMetrics | 
           const code = grpc.status[st.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN';
           end?.({ code });
           metrics?.apiRequests.labels(method, code).inc();
-          if (st.code === grpc.status.INTERNAL) log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
+          if (st.code === grpc.status.INTERNAL)
+            log.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'internal error');
           callback(st, null);
         },
       );
@@ -55,7 +56,11 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
   return {
     ApplyService: unary('ApplyService', async (req) => {
       const doc = api.parseDocument(req.manifestJson);
-      const { service, result } = await api.apply(doc, { expectedRevision: req.expectedRevision, dryRun: req.dryRun, createOnly: req.createOnly });
+      const { service, result } = await api.apply(doc, {
+        expectedRevision: req.expectedRevision,
+        dryRun: req.dryRun,
+        createOnly: req.createOnly,
+      });
       return { service: serviceToPb(service.value, service.modRevision), result };
     }),
     GetService: unary('GetService', async (req) => {
@@ -66,7 +71,13 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
     ListServices: unary('ListServices', async (req) => {
       const [services, byService] = await Promise.all([api.list(req.namespace || undefined), summaries(req.namespace || undefined)]);
       return {
-        services: services.map((s) => serviceToPb(s.value, s.modRevision, summarizeService(s.value, byService.get(`${s.value.meta.namespace}/${s.value.meta.name}`) ?? []))),
+        services: services.map((s) =>
+          serviceToPb(
+            s.value,
+            s.modRevision,
+            summarizeService(s.value, byService.get(`${s.value.meta.namespace}/${s.value.meta.name}`) ?? []),
+          ),
+        ),
       };
     }),
     DeleteService: unary('DeleteService', async (req) => {
@@ -75,7 +86,12 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
     }),
     ListTasks: unary('ListTasks', async (req) => {
       const [tasks, nodes] = await Promise.all([
-        api.tasks({ ...(req.namespace ? { namespace: req.namespace } : {}), ...(req.service ? { service: req.service } : {}), ...(req.nodeId ? { nodeId: req.nodeId } : {}), all: req.all }),
+        api.tasks({
+          ...(req.namespace ? { namespace: req.namespace } : {}),
+          ...(req.service ? { service: req.service } : {}),
+          ...(req.nodeId ? { nodeId: req.nodeId } : {}),
+          all: req.all,
+        }),
         api.nodes(),
       ]);
       const addr = new Map(nodes.map((n) => [n.node.value.id, n.node.value.description.address]));
@@ -83,7 +99,9 @@ export function controlHandlers(api: ServiceApi, deps: { log: Logger; metrics?: 
     }),
     ListNodes: unary('ListNodes', async () => {
       const nodes = await api.nodes();
-      return { nodes: nodes.map((n) => nodeToPb(n.node.value, { allocated: n.allocated, tasks: n.tasks, modRevision: n.node.modRevision })) };
+      return {
+        nodes: nodes.map((n) => nodeToPb(n.node.value, { allocated: n.allocated, tasks: n.tasks, modRevision: n.node.modRevision })),
+      };
     }),
   };
 }

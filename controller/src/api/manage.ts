@@ -5,7 +5,13 @@ import type { ManageAPIHandlers } from '../../../proto/gen/berth/v1/ManageAPI.js
 import { serviceToPb } from '../../../proto/src/convert.js';
 import { ConflictError, FailedPreconditionError, NotFoundError } from '../../../proto/src/errors.js';
 import type { ServiceRecord, Versioned } from '../../../proto/src/model.js';
-import { API_VERSION, canonicalJson, formatServiceSpec, validateServiceManifest, type ServiceManifest } from '../../../proto/src/spec/service.js';
+import {
+  API_VERSION,
+  canonicalJson,
+  formatServiceSpec,
+  validateServiceManifest,
+  type ServiceManifest,
+} from '../../../proto/src/spec/service.js';
 import { BERTH_VERSION } from '../../../proto/src/version.js';
 import type { ApplyResult, ServiceApi } from './services.js';
 import type { Logger } from '../../../proto/src/log.js';
@@ -71,7 +77,10 @@ export class ServiceOps {
         const doc = manifestOf(cur.value);
         doc.spec = { ...doc.spec, replicas };
         assertOnlyReplicasChange(cur.value, doc);
-        const { service, result } = await this.api.apply(doc, { expectedRevision: cur.modRevision, cause: `scale ${previousReplicas} → ${replicas}` });
+        const { service, result } = await this.api.apply(doc, {
+          expectedRevision: cur.modRevision,
+          cause: `scale ${previousReplicas} → ${replicas}`,
+        });
         return { service, result: result === 'unchanged' ? 'unchanged' : 'updated', previousReplicas };
       },
       { attempts: expectedRevision ? 1 : undefined },
@@ -92,7 +101,10 @@ function assertOnlyReplicasChange(svc: ServiceRecord, doc: { spec: unknown }): v
   }
 }
 
-export function manageHandlers(api: ServiceApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined; controllerId: string; isLeader: () => boolean }): ManageAPIHandlers {
+export function manageHandlers(
+  api: ServiceApi,
+  deps: { log: Logger; metrics?: ControllerMetrics | undefined; controllerId: string; isLeader: () => boolean },
+): ManageAPIHandlers {
   const ops = new ServiceOps(api);
   const unary = unaryFactory(deps);
   return {
@@ -105,7 +117,12 @@ export function manageHandlers(api: ServiceApi, deps: { log: Logger; metrics?: C
       };
     }),
     ScaleService: unary('ScaleService', async (req) => {
-      const { service, result, previousReplicas } = await ops.scale(req.namespace || 'default', req.name, req.replicas, req.expectedRevision);
+      const { service, result, previousReplicas } = await ops.scale(
+        req.namespace || 'default',
+        req.name,
+        req.replicas,
+        req.expectedRevision,
+      );
       return { service: serviceToPb(service.value, service.modRevision), result, previousReplicas };
     }),
     GetVersion: unary('GetVersion', async () => ({

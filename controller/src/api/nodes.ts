@@ -30,8 +30,10 @@ export const MAX_PLAN_MANIFESTS = 100;
 export function validateNodeLabels(set: Record<string, string>, remove: readonly string[]): Issue[] {
   const issues: Issue[] = [];
   for (const [k, v] of Object.entries(set)) {
-    if (k.length > 253 || !LABEL_KEY_RE.test(k)) issues.push({ path: `labels.${k}`, message: 'label keys are [prefix/]name with letters, digits, "-", "_" and "."' });
-    if (v.length > 253 || /[\u0000-\u001f\u007f]/.test(v)) issues.push({ path: `labels.${k}`, message: 'values are at most 253 characters without control characters' });
+    if (k.length > 253 || !LABEL_KEY_RE.test(k))
+      issues.push({ path: `labels.${k}`, message: 'label keys are [prefix/]name with letters, digits, "-", "_" and "."' });
+    if (v.length > 253 || /[\u0000-\u001f\u007f]/.test(v))
+      issues.push({ path: `labels.${k}`, message: 'values are at most 253 characters without control characters' });
   }
   for (const k of remove) {
     if (Object.prototype.hasOwnProperty.call(set, k)) issues.push({ path: `labels.${k}`, message: 'both set and removed' });
@@ -55,7 +57,11 @@ export class NodeApi {
       async () => {
         const cur = await this.read(nodeId);
         if (expectedRevision && cur.modRevision !== expectedRevision) {
-          throw new ConflictError(`node ${nodeId} changed since revision ${expectedRevision}`, [this.deps.keys.node(nodeId)], cur.modRevision);
+          throw new ConflictError(
+            `node ${nodeId} changed since revision ${expectedRevision}`,
+            [this.deps.keys.node(nodeId)],
+            cur.modRevision,
+          );
         }
         const next = fn(cur.value);
         if (nodeCodec.encode(next) === nodeCodec.encode(cur.value)) return cur;
@@ -66,27 +72,37 @@ export class NodeApi {
     );
   }
 
-  async label(nodeId: string, set: Record<string, string>, remove: readonly string[], expectedRevision = 0): Promise<Versioned<NodeRecord>> {
+  async label(
+    nodeId: string,
+    set: Record<string, string>,
+    remove: readonly string[],
+    expectedRevision = 0,
+  ): Promise<Versioned<NodeRecord>> {
     const issues = validateNodeLabels(set, remove);
     if (issues.length > 0) throw new ValidationError(issues, 'node labels');
     return this.change(nodeId, expectedRevision, (n) => {
       const labels: Record<string, string> = { ...n.labels, ...set };
       for (const k of remove) delete labels[k];
-      if (Object.keys(labels).length > MAX_NODE_LABELS) throw new ValidationError([{ path: 'labels', message: `at most ${MAX_NODE_LABELS} operator labels per node` }], 'node labels');
+      if (Object.keys(labels).length > MAX_NODE_LABELS)
+        throw new ValidationError([{ path: 'labels', message: `at most ${MAX_NODE_LABELS} operator labels per node` }], 'node labels');
       return { ...n, labels };
     });
   }
 
   async setAvailability(nodeId: string, availability: string): Promise<Versioned<NodeRecord>> {
     if (!(AVAILABILITIES as readonly string[]).includes(availability)) {
-      throw new ValidationError([{ path: 'availability', message: `must be one of ${AVAILABILITIES.join(', ')}; got ${JSON.stringify(availability)}` }], 'request');
+      throw new ValidationError(
+        [{ path: 'availability', message: `must be one of ${AVAILABILITIES.join(', ')}; got ${JSON.stringify(availability)}` }],
+        'request',
+      );
     }
     return this.change(nodeId, 0, (n) => ({ ...n, availability: availability as NodeAvailability }));
   }
 
   async plan(manifestsJson: readonly string[], seed: number): Promise<WhatIf> {
     if (manifestsJson.length === 0) throw new ValidationError([{ path: 'manifests', message: 'no manifest given' }], 'request');
-    if (manifestsJson.length > MAX_PLAN_MANIFESTS) throw new ValidationError([{ path: 'manifests', message: `at most ${MAX_PLAN_MANIFESTS} per plan` }], 'request');
+    if (manifestsJson.length > MAX_PLAN_MANIFESTS)
+      throw new ValidationError([{ path: 'manifests', message: `at most ${MAX_PLAN_MANIFESTS} per plan` }], 'request');
     const services: WhatIfService[] = [];
     for (const json of manifestsJson) {
       const { service, result } = await this.deps.services.apply(this.deps.services.parseDocument(json), { dryRun: true });
@@ -107,7 +123,11 @@ export class NodeApi {
   async view(node: Versioned<NodeRecord>): Promise<Node> {
     const all = await this.deps.services.nodes();
     const e = all.find((n) => n.node.value.id === node.value.id);
-    return nodeToPb(node.value, { allocated: e?.allocated ?? { cpuMilli: 0, memoryBytes: 0 }, tasks: e?.tasks ?? 0, modRevision: node.modRevision });
+    return nodeToPb(node.value, {
+      allocated: e?.allocated ?? { cpuMilli: 0, memoryBytes: 0 },
+      tasks: e?.tasks ?? 0,
+      modRevision: node.modRevision,
+    });
   }
 }
 

@@ -24,11 +24,16 @@ export class RegistryCredentialApi {
 
   async set(req: { namespace: string; name: string; server: string; username: string; password: string }): Promise<CredentialView> {
     const issues: Issue[] = [];
-    if (!NAME_RE.test(req.name) || req.name.length > 63) issues.push({ path: 'name', message: 'use lowercase letters, digits and "-" (DNS-1123 label, at most 63)' });
-    if (!NAME_RE.test(req.namespace) || req.namespace.length > 63) issues.push({ path: 'namespace', message: 'use lowercase letters, digits and "-" (DNS-1123 label)' });
-    if (!SERVER_RE.test(req.server) || req.server.length > 255) issues.push({ path: 'server', message: 'expected a registry address host[:port], e.g. registry.example.com or 127.0.0.1:5000' });
-    if (!req.username || req.username.length > 255 || /[\u0000-\u001f]/.test(req.username)) issues.push({ path: 'username', message: 'must be 1–255 printable characters' });
-    if (!req.password || req.password.length > 4096) issues.push({ path: 'password', message: 'must not be empty (at most 4096 characters)' });
+    if (!NAME_RE.test(req.name) || req.name.length > 63)
+      issues.push({ path: 'name', message: 'use lowercase letters, digits and "-" (DNS-1123 label, at most 63)' });
+    if (!NAME_RE.test(req.namespace) || req.namespace.length > 63)
+      issues.push({ path: 'namespace', message: 'use lowercase letters, digits and "-" (DNS-1123 label)' });
+    if (!SERVER_RE.test(req.server) || req.server.length > 255)
+      issues.push({ path: 'server', message: 'expected a registry address host[:port], e.g. registry.example.com or 127.0.0.1:5000' });
+    if (!req.username || req.username.length > 255 || /[\u0000-\u001f]/.test(req.username))
+      issues.push({ path: 'username', message: 'must be 1–255 printable characters' });
+    if (!req.password || req.password.length > 4096)
+      issues.push({ path: 'password', message: 'must not be empty (at most 4096 characters)' });
     if (issues.length > 0) throw new ValidationError(issues, 'registry credential');
     const record: RegistryCredentialRecord = { ...req, updatedAtMs: this.deps.clock.now() };
     await this.deps.store.commit([putOp(this.deps.keys.registryCredential(req.namespace, req.name), registryCredentialCodec, record)]);

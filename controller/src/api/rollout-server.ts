@@ -100,9 +100,19 @@ export function rolloutHandlers(deps: {
       call.on('cancelled', close);
       call.on('close', close);
       const mine = (namespace: string, name: string): boolean => namespace === ns(req) && name === req.name;
-      offs.push(cache.tasks.addHandler({ onUpsert: (_k, t) => mine(t.value.namespace, t.value.service) && send(), onDelete: (_k, t) => mine(t.value.namespace, t.value.service) && send() }));
+      offs.push(
+        cache.tasks.addHandler({
+          onUpsert: (_k, t) => mine(t.value.namespace, t.value.service) && send(),
+          onDelete: (_k, t) => mine(t.value.namespace, t.value.service) && send(),
+        }),
+      );
       offs.push(cache.rollouts.addHandler({ onUpsert: (_k, r) => mine(r.value.namespace, r.value.name) && send() }));
-      offs.push(cache.services.addHandler({ onUpsert: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send(), onDelete: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send() }));
+      offs.push(
+        cache.services.addHandler({
+          onUpsert: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send(),
+          onDelete: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && send(),
+        }),
+      );
       void cache.synced.then(send);
     },
     WatchService: (call) => watchService({ cache, running, rollout: (namespace, name) => statusOf(rollouts.view(namespace, name)) }, call),
@@ -111,7 +121,14 @@ export function rolloutHandlers(deps: {
       const svc = cache.service(ns(req), req.name)?.value;
       return {
         current: svc?.specRevision ?? 0,
-        revisions: revisions.map((r) => ({ namespace: r.namespace, name: r.name, specRevision: r.specRevision, specJson: JSON.stringify(r.spec), createdAtMs: r.createdAtMs, cause: r.cause })),
+        revisions: revisions.map((r) => ({
+          namespace: r.namespace,
+          name: r.name,
+          specRevision: r.specRevision,
+          specJson: JSON.stringify(r.spec),
+          createdAtMs: r.createdAtMs,
+          cause: r.cause,
+        })),
       };
     }),
     UndoRollout: unary('UndoRollout', async (req) => {
@@ -130,7 +147,9 @@ export function rolloutHandlers(deps: {
       await rollouts.resume(ns(req), req.name);
       return view(req);
     }),
-    SetRegistryCredential: unary('SetRegistryCredential', async (req) => credentials.set({ namespace: ns(req), name: req.name, server: req.server, username: req.username, password: req.password })),
+    SetRegistryCredential: unary('SetRegistryCredential', async (req) =>
+      credentials.set({ namespace: ns(req), name: req.name, server: req.server, username: req.username, password: req.password }),
+    ),
     ListRegistryCredentials: unary('ListRegistryCredentials', async (req) => ({ credentials: await credentials.list(req.namespace) })),
     DeleteRegistryCredential: unary('DeleteRegistryCredential', async (req) => {
       await credentials.delete(ns(req), req.name);

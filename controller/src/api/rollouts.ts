@@ -55,7 +55,11 @@ export class RolloutApi {
   }
 
   /** Re-applies an earlier revision's spec as a new revision ("rollback to N"). */
-  async undo(namespace: string, name: string, toRevision?: number): Promise<{ service: ServiceRecord; toRevision: number; result: 'updated' | 'unchanged' }> {
+  async undo(
+    namespace: string,
+    name: string,
+    toRevision?: number,
+  ): Promise<{ service: ServiceRecord; toRevision: number; result: 'updated' | 'unchanged' }> {
     const cur = await this.service(namespace, name);
     const revisions = await this.history(namespace, name);
     const currentKey = taskSpecKey(cur.value.spec);
@@ -64,26 +68,49 @@ export class RolloutApi {
       target = revisions.find((r) => r.specRevision === toRevision);
       if (!target) {
         const kept = revisions.map((r) => r.specRevision).join(', ');
-        throw new ValidationError([{ path: 'toRevision', message: `revision ${toRevision} is not kept (kept: ${kept || 'none'})` }], 'request');
+        throw new ValidationError(
+          [{ path: 'toRevision', message: `revision ${toRevision} is not kept (kept: ${kept || 'none'})` }],
+          'request',
+        );
       }
     } else {
-      target = [...revisions].reverse().find((r) => r.specRevision < cur.value.specRevision && taskSpecKey({ ...r.spec, replicas: 0 }) !== taskSpecKey({ ...cur.value.spec, replicas: 0 }));
-      if (!target) throw new FailedPreconditionError(`service ${namespace}/${name} has no earlier revision with another spec to go back to`);
+      target = [...revisions]
+        .reverse()
+        .find(
+          (r) =>
+            r.specRevision < cur.value.specRevision &&
+            taskSpecKey({ ...r.spec, replicas: 0 }) !== taskSpecKey({ ...cur.value.spec, replicas: 0 }),
+        );
+      if (!target)
+        throw new FailedPreconditionError(`service ${namespace}/${name} has no earlier revision with another spec to go back to`);
     }
     const spec: ServiceSpec = { ...target.spec, replicas: cur.value.spec.replicas };
-    if (canonicalJson(spec) === canonicalJson(cur.value.spec) && taskSpecKey(spec) === currentKey) return { service: cur.value, toRevision: target.specRevision, result: 'unchanged' };
+    if (canonicalJson(spec) === canonicalJson(cur.value.spec) && taskSpecKey(spec) === currentKey)
+      return { service: cur.value, toRevision: target.specRevision, result: 'unchanged' };
     const { ops, record } = specChangeOps(this.deps.keys, cur, spec, `rollback to ${target.specRevision}`, this.deps.clock.now());
     await this.deps.store.commit(ops);
-    this.deps.events.publish({ type: 'rollout.undo', namespace, service: name, message: `revision ${record.specRevision}: rollback to ${target.specRevision}` });
+    this.deps.events.publish({
+      type: 'rollout.undo',
+      namespace,
+      service: name,
+      message: `revision ${record.specRevision}: rollback to ${target.specRevision}`,
+    });
     return { service: record, toRevision: target.specRevision, result: 'updated' };
   }
 
   /** Replaces every replica with a fresh container, by the rolling update (a new revision, same spec). */
   async restart(namespace: string, name: string): Promise<ServiceRecord> {
     const cur = await this.service(namespace, name);
-    const { ops, record } = specChangeOps(this.deps.keys, cur, cur.value.spec, 'restart', this.deps.clock.now(), { restartGeneration: (cur.value.restartGeneration ?? 0) + 1 });
+    const { ops, record } = specChangeOps(this.deps.keys, cur, cur.value.spec, 'restart', this.deps.clock.now(), {
+      restartGeneration: (cur.value.restartGeneration ?? 0) + 1,
+    });
     await this.deps.store.commit(ops);
-    this.deps.events.publish({ type: 'rollout.restart', namespace, service: name, message: `revision ${record.specRevision}: restart every replica` });
+    this.deps.events.publish({
+      type: 'rollout.restart',
+      namespace,
+      service: name,
+      message: `revision ${record.specRevision}: restart every replica`,
+    });
     return record;
   }
 
@@ -106,8 +133,28 @@ export class RolloutApi {
         const base = stored && stored.revision === svc.value.specRevision ? stored : startRecord(svc.value, stored, now);
         const rollingBack = base.rollbackOf !== undefined;
         const next: RolloutRecord = paused
-          ? { ...base, paused: true, state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_paused' : 'paused', message: 'paused by the user (berth rollout resume)', updatedAtMs: now }
-          : { ...withoutDeadline(base), paused: false, failedSlots: [], state: base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_started' : 'updating', message: `resumed: rolling out revision ${base.revision}`, updatedAtMs: now, progressAtMs: now };
+          ? {
+              ...base,
+              paused: true,
+              state:
+                base.state === 'completed' || base.state === 'rollback_completed' ? base.state : rollingBack ? 'rollback_paused' : 'paused',
+              message: 'paused by the user (berth rollout resume)',
+              updatedAtMs: now,
+            }
+          : {
+              ...withoutDeadline(base),
+              paused: false,
+              failedSlots: [],
+              state:
+                base.state === 'completed' || base.state === 'rollback_completed'
+                  ? base.state
+                  : rollingBack
+                    ? 'rollback_started'
+                    : 'updating',
+              message: `resumed: rolling out revision ${base.revision}`,
+              updatedAtMs: now,
+              progressAtMs: now,
+            };
         await store.commit([upsertOp(keys.rollout(namespace, name), rolloutCodec, next, kv)]);
         this.deps.events.publish({ type: paused ? 'rollout.paused' : 'rollout.resumed', namespace, service: name, message: next.message });
         return next;

@@ -10,7 +10,14 @@ import { unaryFactory } from './control.js';
 
 export function secretToPb(s: SecretRecord, modRevision: number): Secret {
   return {
-    meta: { name: s.meta.name, namespace: s.meta.namespace, labels: s.meta.labels, uid: s.meta.uid, createdAtMs: s.meta.createdAtMs, updatedAtMs: s.meta.updatedAtMs },
+    meta: {
+      name: s.meta.name,
+      namespace: s.meta.namespace,
+      labels: s.meta.labels,
+      uid: s.meta.uid,
+      createdAtMs: s.meta.createdAtMs,
+      updatedAtMs: s.meta.updatedAtMs,
+    },
     keys: s.keys.map((k) => ({ name: k.name, sizeBytes: k.sizeBytes })),
     version: s.version,
     modRevision,
@@ -18,11 +25,18 @@ export function secretToPb(s: SecretRecord, modRevision: number): Secret {
   };
 }
 
-export function secretHandlers(api: SecretApi, edge: Pick<ServiceApi, 'parseDocument'>, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): SecretAPIHandlers {
+export function secretHandlers(
+  api: SecretApi,
+  edge: Pick<ServiceApi, 'parseDocument'>,
+  deps: { log: Logger; metrics?: ControllerMetrics | undefined },
+): SecretAPIHandlers {
   const unary = unaryFactory(deps);
   return {
     ApplySecret: unary('ApplySecret', async (req) => {
-      const { secret, result } = await api.apply(edge.parseDocument(req.manifestJson), { expectedRevision: req.expectedRevision, dryRun: req.dryRun });
+      const { secret, result } = await api.apply(edge.parseDocument(req.manifestJson), {
+        expectedRevision: req.expectedRevision,
+        dryRun: req.dryRun,
+      });
       return { secret: secretToPb(secret.value, secret.modRevision), result };
     }),
     GetSecret: unary('GetSecret', async (req) => {

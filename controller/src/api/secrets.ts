@@ -24,12 +24,17 @@ export class SecretApi {
 
   private cipher(): SecretCipher {
     if (!this.deps.cipher) {
-      throw new FailedPreconditionError('this controller has no secret key, and Berth stores secrets only encrypted: start every controller with --secret-key-file (berth up makes one in .berth/secret.key)');
+      throw new FailedPreconditionError(
+        'this controller has no secret key, and Berth stores secrets only encrypted: start every controller with --secret-key-file (berth up makes one in .berth/secret.key)',
+      );
     }
     return this.deps.cipher;
   }
 
-  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean } = {}): Promise<{ secret: Versioned<SecretRecord>; result: SecretApplyResult }> {
+  async apply(
+    doc: unknown,
+    opts: { expectedRevision?: number; dryRun?: boolean } = {},
+  ): Promise<{ secret: Versioned<SecretRecord>; result: SecretApplyResult }> {
     const { store, keys, clock } = this.deps;
     const v = validateSecretManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
@@ -37,17 +42,29 @@ export class SecretApi {
     const { metadata } = v.value;
     const labels = metadata.labels ?? {};
     const values = secretValues(v.value);
-    const plaintext = Buffer.from(canonicalJson(Object.fromEntries(Object.entries(values).map(([k, b]) => [k, b.toString('base64')]))), 'utf8');
+    const plaintext = Buffer.from(
+      canonicalJson(Object.fromEntries(Object.entries(values).map(([k, b]) => [k, b.toString('base64')]))),
+      'utf8',
+    );
     const keyInfo: SecretKeyInfo[] = Object.entries(values).map(([name, b]) => ({ name, sizeBytes: b.length }));
     const key = keys.secret(metadata.namespace, metadata.name);
     const aad = aadOf(metadata.namespace, metadata.name);
     const cur = await store.get(key);
     if (opts.expectedRevision && (cur?.modRevision ?? 0) !== opts.expectedRevision) {
-      throw new ConflictError(`secret ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`, [key], cur?.modRevision ?? 0);
+      throw new ConflictError(
+        `secret ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`,
+        [key],
+        cur?.modRevision ?? 0,
+      );
     }
     const now = clock.now();
     if (!cur) {
-      const record: SecretRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, keys: keyInfo, version: 1, sealed: cipher.seal(plaintext, aad) };
+      const record: SecretRecord = {
+        meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now },
+        keys: keyInfo,
+        version: 1,
+        sealed: cipher.seal(plaintext, aad),
+      };
       if (opts.dryRun) return { secret: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
       const r = await store.commit([createOp(key, secretCodec, record)]);
       return { secret: { value: record, modRevision: r, createRevision: r }, result: 'created' };
@@ -58,13 +75,21 @@ export class SecretApi {
       try {
         stored = cipher.open(old.value.sealed, aad);
       } catch (err) {
-        if (err instanceof SecretKeyMismatchError) throw new FailedPreconditionError(`stored secret ${metadata.namespace}/${metadata.name} cannot be decrypted (${err.message}); delete it and apply it again`);
+        if (err instanceof SecretKeyMismatchError)
+          throw new FailedPreconditionError(
+            `stored secret ${metadata.namespace}/${metadata.name} cannot be decrypted (${err.message}); delete it and apply it again`,
+          );
         throw err;
       }
       if (stored.equals(plaintext)) return { secret: old, result: 'unchanged' };
     }
     // Changed values or labels, or sealed with an earlier key: applying re-seals with this one.
-    const record: SecretRecord = { meta: { ...old.value.meta, labels, updatedAtMs: now }, keys: keyInfo, version: old.value.version + 1, sealed: cipher.seal(plaintext, aad) };
+    const record: SecretRecord = {
+      meta: { ...old.value.meta, labels, updatedAtMs: now },
+      keys: keyInfo,
+      version: old.value.version + 1,
+      sealed: cipher.seal(plaintext, aad),
+    };
     if (opts.dryRun) return { secret: { ...old, value: record }, result: 'updated' };
     const r = await store.commit([updateOp(key, secretCodec, record, cur.modRevision)]);
     return { secret: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
@@ -86,7 +111,11 @@ export class SecretApi {
   async delete(namespace: string, name: string, expectedRevision?: number): Promise<Versioned<SecretRecord>> {
     const cur = await this.get(namespace, name);
     if (expectedRevision && expectedRevision !== cur.modRevision) {
-      throw new ConflictError(`secret ${namespace}/${name} changed since revision ${expectedRevision}`, [this.deps.keys.secret(namespace, name)], cur.modRevision);
+      throw new ConflictError(
+        `secret ${namespace}/${name} changed since revision ${expectedRevision}`,
+        [this.deps.keys.secret(namespace, name)],
+        cur.modRevision,
+      );
     }
     await this.deps.store.commit([deleteOp(this.deps.keys.secret(namespace, name), cur.modRevision)]);
     return cur;

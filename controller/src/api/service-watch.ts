@@ -27,7 +27,10 @@ function isUp(t: TaskRecord): boolean {
 export class RunningSince {
   private readonly since = new Map<string, { startedAtMs: number; sinceMs: number }>();
 
-  constructor(tasks: Pick<Informer<TaskRecord>, 'list' | 'addHandler'>, private readonly now: () => number) {
+  constructor(
+    tasks: Pick<Informer<TaskRecord>, 'list' | 'addHandler'>,
+    private readonly now: () => number,
+  ) {
     // Tasks already cached count from now (this controller has not seen them for longer).
     for (const t of tasks.list()) this.observe(t.value);
     tasks.addHandler({ onUpsert: (_k, t) => this.observe(t.value), onDelete: (_k, t) => void this.since.delete(t.value.id) });
@@ -131,9 +134,19 @@ export function watchService(deps: ServiceWatchDeps, call: ServerWritableStream<
     setImmediate(flush);
   };
 
-  offs.push(cache.tasks.addHandler({ onUpsert: (_k, t) => mine(t.value.namespace, t.value.service) && queue(), onDelete: (_k, t) => mine(t.value.namespace, t.value.service) && queue() }));
+  offs.push(
+    cache.tasks.addHandler({
+      onUpsert: (_k, t) => mine(t.value.namespace, t.value.service) && queue(),
+      onDelete: (_k, t) => mine(t.value.namespace, t.value.service) && queue(),
+    }),
+  );
   offs.push(cache.rollouts.addHandler({ onUpsert: (_k, r) => mine(r.value.namespace, r.value.name) && queue() }));
-  offs.push(cache.services.addHandler({ onUpsert: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && queue(), onDelete: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && queue() }));
+  offs.push(
+    cache.services.addHandler({
+      onUpsert: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && queue(),
+      onDelete: (_k, s) => mine(s.value.meta.namespace, s.value.meta.name) && queue(),
+    }),
+  );
 
   void (async () => {
     try {

@@ -43,7 +43,15 @@ export class ServiceApi {
     return r.value;
   }
 
-  async apply(doc: unknown, opts: { expectedRevision?: number; dryRun?: boolean; /** ConflictError when the service exists */ createOnly?: boolean; /** why the new revision exists (default "apply") */ cause?: string } = {}): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
+  async apply(
+    doc: unknown,
+    opts: {
+      expectedRevision?: number;
+      dryRun?: boolean;
+      /** ConflictError when the service exists */ createOnly?: boolean;
+      /** why the new revision exists (default "apply") */ cause?: string;
+    } = {},
+  ): Promise<{ service: Versioned<ServiceRecord>; result: ApplyResult }> {
     const { store, keys, clock } = this.deps;
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
@@ -52,22 +60,50 @@ export class ServiceApi {
     const key = keys.service(metadata.namespace, metadata.name);
     const cur = await store.get(key);
     if (opts.expectedRevision && (cur?.modRevision ?? 0) !== opts.expectedRevision) {
-      throw new ConflictError(`service ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`, [key], cur?.modRevision ?? 0);
+      throw new ConflictError(
+        `service ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`,
+        [key],
+        cur?.modRevision ?? 0,
+      );
     }
     if (opts.createOnly && cur) throw new ConflictError(`service ${metadata.namespace}/${metadata.name} exists`, [key], cur.modRevision);
     const now = clock.now();
     if (!cur) {
-      const record: ServiceRecord = { meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now }, spec, specRevision: 1, deleting: false };
+      const record: ServiceRecord = {
+        meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now },
+        spec,
+        specRevision: 1,
+        deleting: false,
+      };
       if (opts.dryRun) return { service: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: 1, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
+      const rev: RevisionRecord = {
+        namespace: metadata.namespace,
+        name: metadata.name,
+        specRevision: 1,
+        spec,
+        labels,
+        createdAtMs: now,
+        cause: opts.cause ?? 'apply',
+      };
       const r = await store.commit([createOp(key, serviceCodec, record), ...revisionOps(keys, rev)]);
-      this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: `created at revision 1 (${spec.replicas} replicas of ${spec.image})` });
+      this.deps.events.publish({
+        type: 'service.applied',
+        namespace: metadata.namespace,
+        service: metadata.name,
+        message: `created at revision 1 (${spec.replicas} replicas of ${spec.image})`,
+      });
       return { service: { value: record, modRevision: r, createRevision: r }, result: 'created' };
     }
     const old = decodeVersioned(serviceCodec, cur);
-    if (old.value.deleting) throw new FailedPreconditionError(`service ${metadata.namespace}/${metadata.name} is being deleted; apply again when it is gone`);
+    if (old.value.deleting)
+      throw new FailedPreconditionError(`service ${metadata.namespace}/${metadata.name} is being deleted; apply again when it is gone`);
     if (modeOf(old.value.spec) !== modeOf(spec)) {
-      throw new ValidationError([{ path: 'spec.mode', message: `cannot change from ${modeOf(old.value.spec)} to ${modeOf(spec)}; delete the service and apply it again` }]);
+      throw new ValidationError([
+        {
+          path: 'spec.mode',
+          message: `cannot change from ${modeOf(old.value.spec)} to ${modeOf(spec)}; delete the service and apply it again`,
+        },
+      ]);
     }
     const specChanged = canonicalJson(spec) !== canonicalJson(old.value.spec);
     if (!specChanged && sameLabels(labels, old.value.meta.labels)) return { service: old, result: 'unchanged' };
@@ -76,11 +112,24 @@ export class ServiceApi {
     if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
     const ops: WriteOp[] = [updateOp(key, serviceCodec, record, cur.modRevision)];
     if (specChanged) {
-      const rev: RevisionRecord = { namespace: metadata.namespace, name: metadata.name, specRevision: n, spec, labels, createdAtMs: now, cause: opts.cause ?? 'apply' };
+      const rev: RevisionRecord = {
+        namespace: metadata.namespace,
+        name: metadata.name,
+        specRevision: n,
+        spec,
+        labels,
+        createdAtMs: now,
+        cause: opts.cause ?? 'apply',
+      };
       ops.push(...revisionOps(keys, rev));
     }
     const r = await store.commit(ops);
-    this.deps.events.publish({ type: 'service.applied', namespace: metadata.namespace, service: metadata.name, message: specChanged ? `updated to revision ${n}` : 'labels updated' });
+    this.deps.events.publish({
+      type: 'service.applied',
+      namespace: metadata.namespace,
+      service: metadata.name,
+      message: specChanged ? `updated to revision ${n}` : 'labels updated',
+    });
     return { service: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
   }
 
@@ -106,15 +155,19 @@ export class ServiceApi {
     return { value: next, modRevision: r, createRevision: cur.createRevision };
   }
 
-  async tasks(filter: { namespace?: string; service?: string; nodeId?: string; all?: boolean } = {}): Promise<Array<Versioned<TaskRecord>>> {
+  async tasks(
+    filter: { namespace?: string; service?: string; nodeId?: string; all?: boolean } = {},
+  ): Promise<Array<Versioned<TaskRecord>>> {
     const { items } = await this.deps.store.list(this.deps.keys.tasks);
     return items
       .map((kv) => decodeVersioned(taskCodec, kv))
-      .filter(({ value: t }) =>
-        (!filter.namespace || t.namespace === filter.namespace) &&
-        (!filter.service || t.service === filter.service) &&
-        (!filter.nodeId || t.nodeId === filter.nodeId) &&
-        (filter.all || t.desiredState === 'running'));
+      .filter(
+        ({ value: t }) =>
+          (!filter.namespace || t.namespace === filter.namespace) &&
+          (!filter.service || t.service === filter.service) &&
+          (!filter.nodeId || t.nodeId === filter.nodeId) &&
+          (filter.all || t.desiredState === 'running'),
+      );
   }
 
   async nodes(): Promise<Array<{ node: Versioned<NodeRecord>; allocated: Resources; tasks: number }>> {

@@ -42,7 +42,6 @@ const DELTA_DEBOUNCE_MS = 5;
 
 type Call = grpc.ServerDuplexStream<AgentMessage__Output, ControllerMessage>;
 
-
 class AgentSession {
   private sent = new Map<string, string>();
   private dirty = new Set<string>();
@@ -62,7 +61,9 @@ class AgentSession {
   sendFull(): void {
     const { upsert, sent } = fullAssignments(this.cache.tasksOfNode(this.nodeId).map((t) => t.value));
     this.sent = sent;
-    this.write({ assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove: [], seq: ++this.seq } });
+    this.write({
+      assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove: [], seq: ++this.seq },
+    });
   }
 
   notify(taskId: string): void {
@@ -74,10 +75,17 @@ class AgentSession {
   private flush(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const { upsert, remove } = diffAssignments(this.nodeId, this.sent, this.dirty, (id) => this.cache.tasks.get(this.cache.keys.task(id))?.value);
+    const { upsert, remove } = diffAssignments(
+      this.nodeId,
+      this.sent,
+      this.dirty,
+      (id) => this.cache.tasks.get(this.cache.keys.task(id))?.value,
+    );
     this.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return;
-    this.write({ assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove, seq: ++this.seq } });
+    this.write({
+      assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove, seq: ++this.seq },
+    });
   }
 
   /** Sends the matching tasks again (their credentials changed). */
@@ -135,7 +143,8 @@ export class DispatcherServer {
     this.removeCredentialHandler?.();
     this.removeCredentialHandler = undefined;
     if (!ctx) {
-      for (const s of this.sessions.values()) s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
+      for (const s of this.sessions.values())
+        s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
       this.sessions.clear();
       this.deps.metrics?.agentSessions.set(0);
       return;
@@ -144,7 +153,8 @@ export class DispatcherServer {
     this.removeCredentialHandler = ctx.cache.registryCredentials.addHandler({
       onUpsert: (_k, c) => {
         if (this.leader !== ctx) return;
-        for (const s of this.sessions.values()) s.resend((t) => t.namespace === c.value.namespace && t.spec.imagePullSecret === c.value.name);
+        for (const s of this.sessions.values())
+          s.resend((t) => t.namespace === c.value.namespace && t.spec.imagePullSecret === c.value.name);
       },
     });
     this.removeHandler = ctx.cache.tasks.addHandler({
@@ -210,7 +220,11 @@ export class DispatcherServer {
         const hello = msg.hello;
         const nodeId = hello.nodeId;
         if (!nodeId || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(nodeId)) {
-          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'hello.nodeId: invalid node id', metadata: new grpc.Metadata() });
+          call.emit('error', {
+            code: grpc.status.INVALID_ARGUMENT,
+            details: 'hello.nodeId: invalid node id',
+            metadata: new grpc.Metadata(),
+          });
           return;
         }
         clearTimeout(helloTimer);
@@ -228,7 +242,14 @@ export class DispatcherServer {
             this.sessions.set(nodeId, s);
             this.deps.metrics?.agentSessions.set(this.sessions.size);
             ctx.lifecycle.sessionOpened(nodeId);
-            s.write({ welcome: { heartbeatPeriodMs: ctx.lifecycle.timings.heartbeatPeriodMs, epoch: ctx.epoch, controllerId: this.deps.controllerId, fenceAfterMs: ctx.fenceAfterMs } });
+            s.write({
+              welcome: {
+                heartbeatPeriodMs: ctx.lifecycle.timings.heartbeatPeriodMs,
+                epoch: ctx.epoch,
+                controllerId: this.deps.controllerId,
+                fenceAfterMs: ctx.fenceAfterMs,
+              },
+            });
             await ctx.cache.synced;
             if (s.closed) return;
             s.sendFull();
@@ -270,13 +291,30 @@ export class DispatcherServer {
         const cur = await cache.store.get(key);
         const now = this.deps.clock.now();
         if (!cur) {
-          const node: NodeRecord = { id: nodeId, description, state: 'ready', availability: 'active', labels: {}, stateChangedAtMs: now, message: 'registered' };
+          const node: NodeRecord = {
+            id: nodeId,
+            description,
+            state: 'ready',
+            availability: 'active',
+            labels: {},
+            stateChangedAtMs: now,
+            message: 'registered',
+          };
           await cache.store.commit([createOp(key, nodeCodec, node)]);
-          ctx.events.publish({ type: 'node.registered', node: nodeId, state: 'ready', message: `node ${nodeId} joined (${description.hostname})` });
+          ctx.events.publish({
+            type: 'node.registered',
+            node: nodeId,
+            state: 'ready',
+            message: `node ${nodeId} joined (${description.hostname})`,
+          });
           return;
         }
         const old = nodeCodec.decode(cur);
-        const next: NodeRecord = { ...old, description, ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}) };
+        const next: NodeRecord = {
+          ...old,
+          description,
+          ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}),
+        };
         if (nodeCodec.encode(next) !== cur.value) await cache.store.commit([updateOp(key, nodeCodec, next, cur.modRevision)]);
         if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
       },

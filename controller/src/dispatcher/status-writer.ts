@@ -92,7 +92,10 @@ export class StatusWriter {
       if (!cur || verdict !== 'newer') {
         metrics?.statusWrites.labels('stale').inc();
         if (cur && verdict === 'backwards') {
-          this.deps.log.warn({ task: taskId, node: p.nodeId, stored: describe(cur.value.status), reported: describe(p.status) }, 'refused a task status that goes backwards');
+          this.deps.log.warn(
+            { task: taskId, node: p.nodeId, stored: describe(cur.value.status), reported: describe(p.status) },
+            'refused a task status that goes backwards',
+          );
         }
         continue;
       }
@@ -128,7 +131,10 @@ export class StatusWriter {
       await runLimited(jobs, 8);
     } catch (err) {
       metrics?.statusWrites.labels('error').inc();
-      this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'status write failed; agents report again on reconnect');
+      this.deps.log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'status write failed; agents report again on reconnect',
+      );
     }
     this.schedule();
   }
@@ -136,7 +142,16 @@ export class StatusWriter {
   private written(prev: TaskRecord, next: TaskRecord): void {
     this.deps.metrics?.statusWrites.labels('ok').inc();
     if (prev.status.state !== next.status.state) {
-      this.deps.events.publish({ type: 'task.state', namespace: next.namespace, service: next.service, node: next.nodeId, task: next.id, slot: next.slot, state: next.status.state, message: next.status.message });
+      this.deps.events.publish({
+        type: 'task.state',
+        namespace: next.namespace,
+        service: next.service,
+        node: next.nodeId,
+        task: next.id,
+        slot: next.slot,
+        state: next.status.state,
+        message: next.status.message,
+      });
     }
   }
 }

@@ -38,25 +38,34 @@ export class NatsEventPublisher implements EventSink {
     while (!signal.aborted) {
       let nc: NatsConnection | undefined;
       try {
-        nc = await connect({ servers: this.servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, name: 'berth-controller' });
-        const jsm = await nc.jetstreamManager();
-        await jsm.streams.add({
-          name: EVENTS_STREAM,
-          subjects: [`${EVENTS_SUBJECT_PREFIX}.>`],
-          retention: RetentionPolicy.Limits,
-          discard: DiscardPolicy.Old,
-          storage: StorageType.File,
-          max_age: EVENTS_MAX_AGE_MS * 1_000_000,
-          max_msgs: EVENTS_MAX_MSGS,
-        }).catch(async (err: unknown) => {
-          // Exists with other settings: keep it (an operator may have tuned it).
-          if (!/already in use|exists/i.test(String(err))) throw err;
+        nc = await connect({
+          servers: this.servers,
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          name: 'berth-controller',
         });
+        const jsm = await nc.jetstreamManager();
+        await jsm.streams
+          .add({
+            name: EVENTS_STREAM,
+            subjects: [`${EVENTS_SUBJECT_PREFIX}.>`],
+            retention: RetentionPolicy.Limits,
+            discard: DiscardPolicy.Old,
+            storage: StorageType.File,
+            max_age: EVENTS_MAX_AGE_MS * 1_000_000,
+            max_msgs: EVENTS_MAX_MSGS,
+          })
+          .catch(async (err: unknown) => {
+            // Exists with other settings: keep it (an operator may have tuned it).
+            if (!/already in use|exists/i.test(String(err))) throw err;
+          });
         this.log.info({ servers: this.servers }, 'event stream ready');
         failures = 0;
         await this.drain(nc.jetstream(), signal);
       } catch (err) {
-        if (!signal.aborted) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'NATS unavailable; events are buffered');
+        if (!signal.aborted)
+          this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'NATS unavailable; events are buffered');
       } finally {
         await nc?.close().catch(() => undefined);
       }

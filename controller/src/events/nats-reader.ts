@@ -43,12 +43,20 @@ export class NatsEventReader implements EventReader {
 
   private connection(): Promise<NatsConnection> {
     if (!this.conn) {
-      const c = connect({ servers: this.servers, name: 'berth-controller-events-reader', timeout: CONNECT_TIMEOUT_MS, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      const c = connect({
+        servers: this.servers,
+        name: 'berth-controller-events-reader',
+        timeout: CONNECT_TIMEOUT_MS,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+      });
       this.conn = c;
       c.then(
-        (nc) => void nc.closed().then(() => {
-          if (this.conn === c) this.conn = undefined;
-        }),
+        (nc) =>
+          void nc.closed().then(() => {
+            if (this.conn === c) this.conn = undefined;
+          }),
         () => {
           if (this.conn === c) this.conn = undefined;
         },
@@ -119,6 +127,12 @@ export class NatsEventReader implements EventReader {
   async close(): Promise<void> {
     const c = this.conn;
     this.conn = undefined;
-    if (c) await c.then((nc) => nc.close(), () => undefined).catch(() => undefined);
+    if (c)
+      await c
+        .then(
+          (nc) => nc.close(),
+          () => undefined,
+        )
+        .catch(() => undefined);
   }
 }

@@ -13,7 +13,12 @@ export function recordCacheEvents(cache: Pick<ClusterCache, 'tasks' | 'nodes'>, 
     onUpsert: (_k, { value: t }, old) => {
       const base = { namespace: t.namespace, service: t.service, task: t.id, slot: t.slot };
       if (!old) {
-        events.publish({ type: 'task.state', ...base, state: t.status.state, message: `created for revision ${t.specRevision}: ${t.status.message}` });
+        events.publish({
+          type: 'task.state',
+          ...base,
+          state: t.status.state,
+          message: `created for revision ${t.specRevision}: ${t.status.message}`,
+        });
       } else if (old.value.nodeId === '' && t.nodeId !== '') {
         events.publish({ type: 'task.state', ...base, node: t.nodeId, state: t.status.state, message: t.status.message });
       } else if (old.value.status.state === t.status.state && t.nodeId !== '') {

@@ -22,7 +22,15 @@ type GaugeRow = [string[], number];
 
 /** The cluster as the leader's caches hold it, read at scrape time. */
 export interface ClusterState {
-  services: Array<{ namespace: string; name: string; revision: number; desired: number; running: number; ready: number; tasksByState: Map<string, number> }>;
+  services: Array<{
+    namespace: string;
+    name: string;
+    revision: number;
+    desired: number;
+    running: number;
+    ready: number;
+    tasksByState: Map<string, number>;
+  }>;
   nodes: Array<{ id: string; state: string; availability: string }>;
   rollouts: Array<{ namespace: string; name: string; state: string; failedSlots: number }>;
 }
@@ -56,7 +64,7 @@ export class ControllerMetrics {
   });
   readonly queueDepth = new Gauge({
     name: 'berth_controller_workqueue_depth',
-    help: 'Keys waiting in a loop\'s work queue.',
+    help: "Keys waiting in a loop's work queue.",
     labelNames: ['loop'] as const,
     registers: [this.registry],
   });
@@ -118,7 +126,7 @@ export class ControllerMetrics {
   });
   readonly etcdDuration = new Histogram({
     name: 'berth_etcd_request_duration_seconds',
-    help: 'Latency of the controller\'s etcd requests, by operation.',
+    help: "Latency of the controller's etcd requests, by operation.",
     labelNames: ['op'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
@@ -131,31 +139,70 @@ export class ControllerMetrics {
   });
   readonly placementLatency = new Histogram({
     name: 'berth_scheduler_placement_latency_seconds',
-    help: 'Time from a task\'s creation to its placement on a node (observed by the leader).',
+    help: "Time from a task's creation to its placement on a node (observed by the leader).",
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
   private cluster: (() => ClusterState | undefined) | undefined;
   private clusterMemo: { at: number; state: ClusterState | undefined } | undefined;
   private events: (() => EventCounts) | undefined;
-  readonly serviceDesired = this.clusterGauge('berth_service_desired_replicas', 'Replicas a service asks for (0 while it is being deleted). Leader only.',
-    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.desired]));
-  readonly serviceRunning = this.clusterGauge('berth_service_running_replicas', 'Replicas of a service whose task is running. Leader only.',
-    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.running]));
-  readonly serviceReady = this.clusterGauge('berth_service_ready_replicas', 'Replicas of a service that are ready: running and, when the service has a health check, healthy. Leader only.',
-    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.ready]));
-  readonly serviceRevision = this.clusterGauge('berth_service_revision', 'Current spec revision of a service: a step up is a rollout (or a rollback, which is a new revision). Leader only.',
-    ['namespace', 'service'], (st) => st.services.map((s) => [[s.namespace, s.name], s.revision]));
-  readonly rolloutState = this.clusterGauge('berth_service_rollout_state', 'Per service with a rollout record: 1 for the state of its newest rollout (updating, paused, completed, rollback_started, rollback_paused, rollback_completed). Leader only.',
-    ['namespace', 'service', 'state'], (st) => st.rollouts.flatMap((r) => ROLLOUT_STATES.map((x): GaugeRow => [[r.namespace, r.name, x], r.state === x ? 1 : 0])));
-  readonly rolloutFailedSlots = this.clusterGauge('berth_service_rollout_failed_slots', 'Slots whose new task failed during the service\'s newest rollout. Leader only.',
-    ['namespace', 'service'], (st) => st.rollouts.map((r) => [[r.namespace, r.name], r.failedSlots]));
-  readonly tasks = this.clusterGauge('berth_tasks', 'Tasks meant to run (desired state running), by service and observed state. Leader only.',
-    ['namespace', 'service', 'state'], (st) => st.services.flatMap((s) => TASK_STATE_ORDER.map((x): GaugeRow => [[s.namespace, s.name, x], s.tasksByState.get(x) ?? 0])));
-  readonly nodes = this.clusterGauge('berth_nodes', 'Nodes by state (ready, unknown, down) and availability (active, pause, drain). Leader only.',
-    ['state', 'availability'], (st) => NODE_STATES.flatMap((x) => NODE_AVAILABILITIES.map((a): GaugeRow => [[x, a], st.nodes.filter((n) => n.state === x && n.availability === a).length])));
-  readonly nodeState = this.clusterGauge('berth_node_state', 'Per node: 1 for its current state (ready, unknown, down), 0 for the others. Leader only.',
-    ['node', 'state'], (st) => st.nodes.flatMap((n) => NODE_STATES.map((x): GaugeRow => [[n.id, x], n.state === x ? 1 : 0])));
+  readonly serviceDesired = this.clusterGauge(
+    'berth_service_desired_replicas',
+    'Replicas a service asks for (0 while it is being deleted). Leader only.',
+    ['namespace', 'service'],
+    (st) => st.services.map((s) => [[s.namespace, s.name], s.desired]),
+  );
+  readonly serviceRunning = this.clusterGauge(
+    'berth_service_running_replicas',
+    'Replicas of a service whose task is running. Leader only.',
+    ['namespace', 'service'],
+    (st) => st.services.map((s) => [[s.namespace, s.name], s.running]),
+  );
+  readonly serviceReady = this.clusterGauge(
+    'berth_service_ready_replicas',
+    'Replicas of a service that are ready: running and, when the service has a health check, healthy. Leader only.',
+    ['namespace', 'service'],
+    (st) => st.services.map((s) => [[s.namespace, s.name], s.ready]),
+  );
+  readonly serviceRevision = this.clusterGauge(
+    'berth_service_revision',
+    'Current spec revision of a service: a step up is a rollout (or a rollback, which is a new revision). Leader only.',
+    ['namespace', 'service'],
+    (st) => st.services.map((s) => [[s.namespace, s.name], s.revision]),
+  );
+  readonly rolloutState = this.clusterGauge(
+    'berth_service_rollout_state',
+    'Per service with a rollout record: 1 for the state of its newest rollout (updating, paused, completed, rollback_started, rollback_paused, rollback_completed). Leader only.',
+    ['namespace', 'service', 'state'],
+    (st) => st.rollouts.flatMap((r) => ROLLOUT_STATES.map((x): GaugeRow => [[r.namespace, r.name, x], r.state === x ? 1 : 0])),
+  );
+  readonly rolloutFailedSlots = this.clusterGauge(
+    'berth_service_rollout_failed_slots',
+    "Slots whose new task failed during the service's newest rollout. Leader only.",
+    ['namespace', 'service'],
+    (st) => st.rollouts.map((r) => [[r.namespace, r.name], r.failedSlots]),
+  );
+  readonly tasks = this.clusterGauge(
+    'berth_tasks',
+    'Tasks meant to run (desired state running), by service and observed state. Leader only.',
+    ['namespace', 'service', 'state'],
+    (st) => st.services.flatMap((s) => TASK_STATE_ORDER.map((x): GaugeRow => [[s.namespace, s.name, x], s.tasksByState.get(x) ?? 0])),
+  );
+  readonly nodes = this.clusterGauge(
+    'berth_nodes',
+    'Nodes by state (ready, unknown, down) and availability (active, pause, drain). Leader only.',
+    ['state', 'availability'],
+    (st) =>
+      NODE_STATES.flatMap((x) =>
+        NODE_AVAILABILITIES.map((a): GaugeRow => [[x, a], st.nodes.filter((n) => n.state === x && n.availability === a).length]),
+      ),
+  );
+  readonly nodeState = this.clusterGauge(
+    'berth_node_state',
+    'Per node: 1 for its current state (ready, unknown, down), 0 for the others. Leader only.',
+    ['node', 'state'],
+    (st) => st.nodes.flatMap((n) => NODE_STATES.map((x): GaugeRow => [[n.id, x], n.state === x ? 1 : 0])),
+  );
   readonly eventsPublished = new Counter({
     name: 'berth_events_published_total',
     help: 'Events this controller published to the NATS JetStream stream.',

@@ -19,7 +19,13 @@ export function effectiveLabels(n: NodeRecord): Record<string, string> {
 }
 
 export function attributesOf(node: NodeRecord): NodeAttributes {
-  return { id: node.id, hostname: node.description.hostname, os: node.description.os, arch: node.description.arch, labels: effectiveLabels(node) };
+  return {
+    id: node.id,
+    hostname: node.description.hostname,
+    os: node.description.os,
+    arch: node.description.arch,
+    labels: effectiveLabels(node),
+  };
 }
 
 /** Value of a node attribute (constraints, spreadBy); undefined when the node lacks it. */

@@ -52,8 +52,16 @@ export class BusyPortMarker {
         const next: NodeRecord = { ...cur.value, unavailablePorts: holdPort(cur.value, port, clock.now()) };
         try {
           await cache.store.commit([updateOp(cache.keys.node(nodeId), nodeCodec, next, cur.modRevision)]);
-          log.info({ node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId }, 'host port held outside Berth; keeping tasks that need it off the node for a while');
-          events.publish({ type: 'node.state', node: nodeId, state: cur.value.state, message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it` });
+          log.info(
+            { node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId },
+            'host port held outside Berth; keeping tasks that need it off the node for a while',
+          );
+          events.publish({
+            type: 'node.state',
+            node: nodeId,
+            state: cur.value.state,
+            message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it`,
+          });
           return;
         } catch (err) {
           if (!(err instanceof ConflictError)) {

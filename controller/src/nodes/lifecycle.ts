@@ -20,7 +20,16 @@ export class NodeLifecycle {
   private live = new Map<string, Liveness>();
   private leaderSinceMs: number;
 
-  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; timings: NodeTimings; events: EventSink; valid?: () => boolean }) {
+  constructor(
+    private readonly deps: {
+      cache: ClusterCache;
+      clock: Clock;
+      log: Logger;
+      timings: NodeTimings;
+      events: EventSink;
+      valid?: () => boolean;
+    },
+  ) {
     this.leaderSinceMs = deps.clock.now();
   }
 
@@ -77,7 +86,14 @@ export class NodeLifecycle {
     const nodes = cache.nodes.list();
     this.assessMassLoss(nodes.map((n) => n.value));
     const hold = { suspended: this.suspended, resumedAtMs: this.resumedAtMs };
-    const transitions = planNodeStates(nodes.map((n) => n.value), this.live, clock.now(), this.leaderSinceMs, timings, hold);
+    const transitions = planNodeStates(
+      nodes.map((n) => n.value),
+      this.live,
+      clock.now(),
+      this.leaderSinceMs,
+      timings,
+      hold,
+    );
     if (transitions.length === 0) return;
     this.writing = true;
     void (async () => {

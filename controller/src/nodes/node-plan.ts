@@ -80,7 +80,11 @@ export function planNodeStates(
     since = Math.max(since, leaderSinceMs);
     if (n.state === 'ready') out.push({ nodeId: n.id, state: 'unknown', message: why });
     else if (n.state === 'unknown' && !hold.suspended && nowMs - Math.max(since, n.stateChangedAtMs, hold.resumedAtMs) >= t.downAfterMs) {
-      out.push({ nodeId: n.id, state: 'down', message: `${why}; unknown for ${Math.round((nowMs - Math.max(since, n.stateChangedAtMs)) / 1000)}s` });
+      out.push({
+        nodeId: n.id,
+        state: 'down',
+        message: `${why}; unknown for ${Math.round((nowMs - Math.max(since, n.stateChangedAtMs)) / 1000)}s`,
+      });
     }
   }
   return out;

@@ -9,9 +9,16 @@ import type { ClusterState, ControllerMetrics } from '../metrics/metrics.js';
 /** The cluster as the caches hold it now. */
 export function clusterState(cache: Pick<ClusterCache, 'services' | 'nodes' | 'rollouts' | 'tasksOfService'>): ClusterState {
   return {
-    services: cache.services.list().map(({ value: s }) => serviceState(s, cache.tasksOfService(s.meta.namespace, s.meta.name).map((t) => t.value))),
+    services: cache.services.list().map(({ value: s }) =>
+      serviceState(
+        s,
+        cache.tasksOfService(s.meta.namespace, s.meta.name).map((t) => t.value),
+      ),
+    ),
     nodes: cache.nodes.list().map(({ value: n }) => ({ id: n.id, state: n.state, availability: n.availability })),
-    rollouts: cache.rollouts.list().map(({ value: r }) => ({ namespace: r.namespace, name: r.name, state: r.state, failedSlots: r.failedSlots.length })),
+    rollouts: cache.rollouts
+      .list()
+      .map(({ value: r }) => ({ namespace: r.namespace, name: r.name, state: r.state, failedSlots: r.failedSlots.length })),
   };
 }
 
@@ -24,7 +31,15 @@ export function serviceState(s: ServiceRecord, tasks: TaskRecord[]): ClusterStat
     tasksByState.set(t.status.state, (tasksByState.get(t.status.state) ?? 0) + 1);
     if (isReady(t)) ready++;
   }
-  return { namespace: s.meta.namespace, name: s.meta.name, revision: s.specRevision, desired: summary.desired, running: summary.running, ready, tasksByState };
+  return {
+    namespace: s.meta.namespace,
+    name: s.meta.name,
+    revision: s.specRevision,
+    desired: summary.desired,
+    running: summary.running,
+    ready,
+    tasksByState,
+  };
 }
 
 /**

@@ -24,7 +24,10 @@ export interface ExecDeps {
 }
 
 class ExecRefused extends Error {
-  constructor(readonly code: grpc.status, message: string) {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -32,7 +35,14 @@ class ExecRefused extends Error {
 /** The replica to run in: the given slot's (and/or node's) running task, else the lowest running slot's. */
 export function pickReplica(tasks: TaskRecord[], slot: number, node = ''): TaskRecord | undefined {
   return tasks
-    .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && t.nodeId !== '' && (slot === 0 || t.slot === slot) && (!node || t.nodeId === node))
+    .filter(
+      (t) =>
+        t.desiredState === 'running' &&
+        t.status.state === 'running' &&
+        t.nodeId !== '' &&
+        (slot === 0 || t.slot === slot) &&
+        (!node || t.nodeId === node),
+    )
     .sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || b.createdAtMs - a.createdAtMs)[0];
 }
 
@@ -46,8 +56,13 @@ function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRec
   const namespace = start.namespace || 'default';
   if (!start.service) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'service: required');
   if (start.command.length === 0) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'command: must not be empty');
-  if (!cache.service(namespace, start.service)) throw new ExecRefused(grpc.status.NOT_FOUND, `service ${namespace}/${start.service} not found`);
-  const task = pickReplica(cache.tasksOfService(namespace, start.service).map((t) => t.value), start.slot, start.node);
+  if (!cache.service(namespace, start.service))
+    throw new ExecRefused(grpc.status.NOT_FOUND, `service ${namespace}/${start.service} not found`);
+  const task = pickReplica(
+    cache.tasksOfService(namespace, start.service).map((t) => t.value),
+    start.slot,
+    start.node,
+  );
   if (!task) throw new ExecRefused(grpc.status.FAILED_PRECONDITION, `${replicaName(start.service, start.slot, start.node)} is not running`);
   const node = cache.nodes.get(cache.keys.node(task.nodeId))?.value;
   const why = agentUnavailable(node, task.nodeId);
@@ -89,7 +104,10 @@ export function serveExec(deps: ExecDeps, call: Call, onDone: (code: grpc.status
       return finish(err instanceof ExecRefused ? statusError(err.code, err.message) : statusError(grpc.status.INTERNAL, String(err)));
     }
     const { task, address } = target;
-    deps.log.info({ service: `${task.namespace}/${task.service}`, slot: task.slot, node: task.nodeId, command: m.start.command[0], tty: m.start.tty }, 'exec');
+    deps.log.info(
+      { service: `${task.namespace}/${task.service}`, slot: task.slot, node: task.nodeId, command: m.start.command[0], tty: m.start.tty },
+      'exec',
+    );
     const up = deps.agents.get(address).Exec();
     upstream = up;
     up.write({ start: { ...m.start, taskId: task.id } });
@@ -106,7 +124,12 @@ export function serveExec(deps: ExecDeps, call: Call, onDone: (code: grpc.status
     up.on('error', (err: grpc.ServiceError) => {
       if (done) return;
       const code = err.code === grpc.status.NOT_FOUND || err.code === grpc.status.INVALID_ARGUMENT ? err.code : grpc.status.UNAVAILABLE;
-      finish(statusError(code, code === grpc.status.UNAVAILABLE ? `the agent on ${task.nodeId} cannot be reached (${err.details})` : err.details));
+      finish(
+        statusError(
+          code,
+          code === grpc.status.UNAVAILABLE ? `the agent on ${task.nodeId} cannot be reached (${err.details})` : err.details,
+        ),
+      );
     });
   });
 }

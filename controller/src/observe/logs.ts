@@ -61,11 +61,14 @@ export class LogSession {
     const { cache } = this.deps;
     const req = this.call.request;
     if (!req.service) return this.fail(statusError(grpc.status.INVALID_ARGUMENT, 'service: required'));
-    if (!cache.service(this.namespace, req.service)) return this.fail(statusError(grpc.status.NOT_FOUND, `service ${this.namespace}/${req.service} not found`));
+    if (!cache.service(this.namespace, req.service))
+      return this.fail(statusError(grpc.status.NOT_FOUND, `service ${this.namespace}/${req.service} not found`));
     this.call.on('cancelled', () => this.stop(grpc.status.CANCELLED));
     this.call.on('close', () => this.stop(grpc.status.CANCELLED));
     if (req.follow) this.watch();
-    const tasks = this.replicas().filter(hasContainer).sort((a, b) => a.slot - b.slot);
+    const tasks = this.replicas()
+      .filter(hasContainer)
+      .sort((a, b) => a.slot - b.slot);
     for (const t of tasks) this.startReplica(t, { sinceMs: req.sinceMs, tail: req.tail });
     this.maybeEnd();
   }
@@ -75,7 +78,13 @@ export class LogSession {
     return this.deps.cache
       .tasksOfService(this.namespace, req.service)
       .map((t) => t.value)
-      .filter((t) => t.desiredState === 'running' && t.nodeId !== '' && (req.slot === 0 || t.slot === req.slot) && (!req.node || t.nodeId === req.node));
+      .filter(
+        (t) =>
+          t.desiredState === 'running' &&
+          t.nodeId !== '' &&
+          (req.slot === 0 || t.slot === req.slot) &&
+          (!req.node || t.nodeId === req.node),
+      );
   }
 
   private watch(): void {
@@ -85,7 +94,14 @@ export class LogSession {
       cache.tasks.addHandler({
         onUpsert: (_k, { value: t }) => {
           if (t.namespace !== this.namespace || t.service !== req.service || this.seen.has(t.id)) return;
-          if (t.desiredState !== 'running' || t.nodeId === '' || (req.slot !== 0 && t.slot !== req.slot) || (req.node && t.nodeId !== req.node) || !hasContainer(t)) return;
+          if (
+            t.desiredState !== 'running' ||
+            t.nodeId === '' ||
+            (req.slot !== 0 && t.slot !== req.slot) ||
+            (req.node && t.nodeId !== req.node) ||
+            !hasContainer(t)
+          )
+            return;
           // Started after the request: its whole log is new.
           this.startReplica(t, { sinceMs: 0, tail: -1 });
         },
@@ -140,7 +156,12 @@ export class LogSession {
     if (this.finished || this.seen.has(t.id)) return;
     this.seen.add(t.id);
     if (this.seen.size > MAX_REPLICA_STREAMS) {
-      if (!this.skipped) void this.notice(t, t.nodeId, `skipped: a logs request reads at most ${MAX_REPLICA_STREAMS} replicas; name one (SERVICE/SLOT or SERVICE@NODE)`);
+      if (!this.skipped)
+        void this.notice(
+          t,
+          t.nodeId,
+          `skipped: a logs request reads at most ${MAX_REPLICA_STREAMS} replicas; name one (SERVICE/SLOT or SERVICE@NODE)`,
+        );
       this.skipped = true;
       return;
     }

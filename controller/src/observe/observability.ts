@@ -50,7 +50,13 @@ export class Observability {
     return {
       [SD_PATHS.controllers]: async () => json(controllerTargets(await this.members.list())),
       [SD_PATHS.agents]: () => json(agentTargets(cache.nodes.list().map((n) => n.value))),
-      [SD_PATHS.tasks]: () => json(taskTargets(cache.tasks.list().map((t) => t.value), new Map(cache.nodes.list().map((n) => [n.value.id, n.value])))),
+      [SD_PATHS.tasks]: () =>
+        json(
+          taskTargets(
+            cache.tasks.list().map((t) => t.value),
+            new Map(cache.nodes.list().map((n) => [n.value.id, n.value])),
+          ),
+        ),
     };
   }
 

@@ -49,7 +49,8 @@ export function eventToPb(e: StoredEvent): Event {
 /** The filter of a request, or the reason it is invalid. */
 export function eventFilter(req: Pick<EventsRequest__Output, 'namespace' | 'service' | 'node' | 'types'>): EventFilter | string {
   for (const [i, t] of req.types.entries()) {
-    if (!EVENT_TYPES.some((known) => typeMatches(known, t))) return `types[${i}]: unknown event type ${JSON.stringify(t)}; known: ${EVENT_TYPES.join(', ')}`;
+    if (!EVENT_TYPES.some((known) => typeMatches(known, t)))
+      return `types[${i}]: unknown event type ${JSON.stringify(t)}; known: ${EVENT_TYPES.join(', ')}`;
   }
   return {
     ...(req.namespace ? { namespace: req.namespace } : {}),
@@ -78,7 +79,13 @@ export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
   const full = (method: string, call: { emit(event: 'error', st: Partial<grpc.StatusObject>): unknown }): boolean => {
     if (open < MAX_OPEN_STREAMS) return false;
     metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc();
-    call.emit('error', statusError(grpc.status.RESOURCE_EXHAUSTED, `this controller serves ${MAX_OPEN_STREAMS} events, logs and exec streams at most; try again later or ask another controller`));
+    call.emit(
+      'error',
+      statusError(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `this controller serves ${MAX_OPEN_STREAMS} events, logs and exec streams at most; try again later or ask another controller`,
+      ),
+    );
     return true;
   };
 
@@ -101,18 +108,20 @@ export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
       call.on('cancelled', () => ac.abort());
       call.on('close', () => ac.abort());
       const { sinceMs, limit, follow } = call.request;
-      deps.events.read(filter, { sinceMs, limit, follow }, (e) => writeWithBackpressure(call, eventToPb(e), ac.signal), ac.signal).then(
-        () => {
-          done(ac.signal.aborted ? grpc.status.CANCELLED : grpc.status.OK);
-          if (!ac.signal.aborted) call.end();
-        },
-        (err: unknown) => {
-          const code = err instanceof UnavailableError ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
-          done(code);
-          if (code === grpc.status.INTERNAL) log.error({ err: errorMessage(err) }, 'events request failed');
-          if (!ac.signal.aborted) call.emit('error', statusError(code, errorMessage(err)));
-        },
-      );
+      deps.events
+        .read(filter, { sinceMs, limit, follow }, (e) => writeWithBackpressure(call, eventToPb(e), ac.signal), ac.signal)
+        .then(
+          () => {
+            done(ac.signal.aborted ? grpc.status.CANCELLED : grpc.status.OK);
+            if (!ac.signal.aborted) call.end();
+          },
+          (err: unknown) => {
+            const code = err instanceof UnavailableError ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+            done(code);
+            if (code === grpc.status.INTERNAL) log.error({ err: errorMessage(err) }, 'events request failed');
+            if (!ac.signal.aborted) call.emit('error', statusError(code, errorMessage(err)));
+          },
+        );
     },
 
     Logs: (call) => {

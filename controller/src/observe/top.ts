@@ -16,7 +16,11 @@ export async function topUsage(deps: { cache: ClusterCache; agents: AgentClients
       if (why) return { node, error: why };
       try {
         const res = await new Promise<AgentStatsResponse__Output>((resolve, reject) =>
-          deps.agents.get(node.description.apiAddress!).Stats({}, { deadline: Date.now() + STATS_DEADLINE_MS }, (err, r) => (err || !r ? reject(err ?? new Error('no answer')) : resolve(r))),
+          deps.agents
+            .get(node.description.apiAddress!)
+            .Stats({}, { deadline: Date.now() + STATS_DEADLINE_MS }, (err, r) =>
+              err || !r ? reject(err ?? new Error('no answer')) : resolve(r),
+            ),
         );
         return { node, tasks: res.tasks };
       } catch (err) {

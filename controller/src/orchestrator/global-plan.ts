@@ -34,10 +34,13 @@ export function planGlobal(input: GlobalPlanInput): ServicePlan {
     if (node.state === 'down' || node.availability === 'drain' || !meetsConstraints(node, cs)) continue;
     desired.push({ key: node.id, canCreate: node.state === 'ready' && node.availability === 'active' });
   }
-  return planSlots({ ...input, nodes: nodeById }, {
-    keyOf: (t) => t.targetNodeId ?? t.nodeId,
-    desired,
-    retire: (nodeId) => (nodeById.has(nodeId as string) ? 'history' : 'dead'),
-    extra: (d) => (d.priorFailures ? { priorFailures: d.priorFailures } : {}),
-  });
+  return planSlots(
+    { ...input, nodes: nodeById },
+    {
+      keyOf: (t) => t.targetNodeId ?? t.nodeId,
+      desired,
+      retire: (nodeId) => (nodeById.has(nodeId as string) ? 'history' : 'dead'),
+      extra: (d) => (d.priorFailures ? { priorFailures: d.priorFailures } : {}),
+    },
+  );
 }

@@ -100,7 +100,10 @@ export function decideLostTask(
   if (nodeLossMode(task.spec) === 'waitForNode') {
     const at = fenceDeadline(lostAt(node), task.spec.stop.gracePeriod, cfg);
     if (nowMs < at) return { action: 'wait', atMs: at };
-    return { action: 'replace', status: { ...task.status, state: 'orphaned', message: 'node down; its agent has fenced the container', timestampMs: nowMs } };
+    return {
+      action: 'replace',
+      status: { ...task.status, state: 'orphaned', message: 'node down; its agent has fenced the container', timestampMs: nowMs },
+    };
   }
   return { action: 'replace', status: { ...task.status, state: 'orphaned', message: 'node down', timestampMs: nowMs } };
 }

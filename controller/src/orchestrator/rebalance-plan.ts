@@ -41,15 +41,23 @@ export interface RebalanceMove {
   toNode: string;
 }
 
-export function planRebalance<N extends RebalanceNode>(input: { nodes: readonly N[]; service: ServiceRecord; tasks: readonly TaskRecord[]; seed: number; place: PlaceFn<N> }): RebalanceMove[] {
+export function planRebalance<N extends RebalanceNode>(input: {
+  nodes: readonly N[];
+  service: ServiceRecord;
+  tasks: readonly TaskRecord[];
+  seed: number;
+  place: PlaceFn<N>;
+}): RebalanceMove[] {
   const { service: svc, seed } = input;
   const budget = svc.spec.placement?.rebalance?.maxMoving;
   if (budget === undefined || svc.deleting || modeOf(svc.spec) !== 'replicated' || svc.spec.placement?.strategy === 'binpack') return [];
   const sk = serviceKey(svc.meta.namespace, svc.meta.name);
   const live = input.tasks.filter((t) => t.serviceUid === svc.meta.uid && t.desiredState === 'running');
   const slots = new Set(live.map((t) => t.slot));
-  const settled = live.length === svc.spec.replicas && slots.size === live.length
-    && live.every((t) => isReady(t) && t.nodeId !== '' && !isOutdated(t, svc));
+  const settled =
+    live.length === svc.spec.replicas &&
+    slots.size === live.length &&
+    live.every((t) => isReady(t) && t.nodeId !== '' && !isOutdated(t, svc));
   if (!settled) return [];
 
   const spreadBy = svc.spec.placement?.spreadBy;
@@ -62,7 +70,10 @@ export function planRebalance<N extends RebalanceNode>(input: { nodes: readonly 
   const shift = (n: WorkNode, delta: number, t: TaskRecord): void => {
     n.tasksByService.set(sk, count(n) + delta);
     n.totalTasks += delta;
-    n.allocated = { cpuMilli: n.allocated.cpuMilli + delta * t.spec.resources.cpu, memoryBytes: n.allocated.memoryBytes + delta * t.spec.resources.memory };
+    n.allocated = {
+      cpuMilli: n.allocated.cpuMilli + delta * t.spec.resources.cpu,
+      memoryBytes: n.allocated.memoryBytes + delta * t.spec.resources.memory,
+    };
   };
 
   const moves: RebalanceMove[] = [];
@@ -71,7 +82,12 @@ export function planRebalance<N extends RebalanceNode>(input: { nodes: readonly 
     // Candidates: replicas on the nodes with the most of this service first.
     const candidates = live
       .filter((t) => !moved.has(t.id) && byId.has(t.nodeId))
-      .sort((a, b) => count(byId.get(b.nodeId)!) - count(byId.get(a.nodeId)!) || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0) || a.slot - b.slot);
+      .sort(
+        (a, b) =>
+          count(byId.get(b.nodeId)!) - count(byId.get(a.nodeId)!) ||
+          (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0) ||
+          a.slot - b.slot,
+      );
     let chosen: RebalanceMove | undefined;
     // Replicas of a service are identical: one try per source node tells for all of its replicas.
     const tried = new Set<string>();

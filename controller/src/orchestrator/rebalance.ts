@@ -37,7 +37,9 @@ export class RebalanceLoop<N extends RebalanceNode> {
   /** serviceKey → no rebalance moves before this time (a move was given up). */
   private backoff = new Map<string, number>();
 
-  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; events: EventSink; placement: RebalancePlacement<N> }) {}
+  constructor(
+    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; events: EventSink; placement: RebalancePlacement<N> },
+  ) {}
 
   trigger(): void {
     this.dirty = true;
@@ -49,7 +51,12 @@ export class RebalanceLoop<N extends RebalanceNode> {
     const off = [
       cache.tasks.addHandler({
         onUpsert: (_k, t, old) => {
-          if (t.value.handoverFrom && old?.value.desiredState === 'running' && t.value.desiredState !== 'running' && t.value.status.state !== 'running') {
+          if (
+            t.value.handoverFrom &&
+            old?.value.desiredState === 'running' &&
+            t.value.desiredState !== 'running' &&
+            t.value.status.state !== 'running'
+          ) {
             // A start-first move ended without its new task running (e.g. a rebalance that timed out).
             this.backoff.set(serviceKey(t.value.namespace, t.value.service), clock.now() + REBALANCE_BACKOFF_MS);
           }
@@ -113,7 +120,15 @@ export class RebalanceLoop<N extends RebalanceNode> {
             { op: 'check', key: cache.keys.task(old.value.id), modRevision: old.modRevision },
           ]);
           log.info({ service: sk, slot: m.task.slot, from: m.fromNode, to: m.toNode }, 'rebalancing: moving a replica (start-first)');
-          events.publish({ type: 'task.state', namespace: svc.meta.namespace, service: svc.meta.name, task: next.id, slot: next.slot, state: 'pending', message: `rebalancing: replica moves from ${m.fromNode} to ${m.toNode}` });
+          events.publish({
+            type: 'task.state',
+            namespace: svc.meta.namespace,
+            service: svc.meta.name,
+            task: next.id,
+            slot: next.slot,
+            state: 'pending',
+            message: `rebalancing: replica moves from ${m.fromNode} to ${m.toNode}`,
+          });
         } catch (err) {
           if (!(err instanceof ConflictError)) throw err;
         }

@@ -7,15 +7,15 @@ import { failuresInRow, isOutdated } from '../../../proto/src/lifecycle-model.js
 import { restartDelayMs } from '../../../proto/src/spec/lifecycle.js';
 
 export type RefillDecision =
-  | { refill: false; reason: string }
-  | { refill: true; waitMs: number; priorFailures: number; avoidNodes: string[] };
+  { refill: false; reason: string } | { refill: true; waitMs: number; priorFailures: number; avoidNodes: string[] };
 
 const ENDED_ON_ITS_OWN = ['failed', 'complete', 'rejected'];
 
 /** Nodes where tasks of the slot failed (recent history): the scheduler ranks them last. */
 export function failedNodes(slotTasks: readonly TaskRecord[]): string[] {
   const out: string[] = [];
-  for (const t of slotTasks) if (t.nodeId && (t.status.state === 'failed' || t.status.state === 'rejected') && !out.includes(t.nodeId)) out.push(t.nodeId);
+  for (const t of slotTasks)
+    if (t.nodeId && (t.status.state === 'failed' || t.status.state === 'rejected') && !out.includes(t.nodeId)) out.push(t.nodeId);
   return out.sort();
 }
 
@@ -28,7 +28,8 @@ export function refillDecision(svc: ServiceRecord, slotTasks: readonly TaskRecor
   const r = svc.spec.restart;
   const failures = failuresInRow(last);
   if (r.policy === 'never') return { refill: false, reason: 'restart policy never' };
-  if (r.policy === 'on-failure' && last.status.state === 'complete') return { refill: false, reason: 'completed (restart policy on-failure)' };
+  if (r.policy === 'on-failure' && last.status.state === 'complete')
+    return { refill: false, reason: 'completed (restart policy on-failure)' };
   if (r.policy === 'on-failure' && r.maxAttempts !== undefined && failures >= r.maxAttempts) {
     return { refill: false, reason: `gave up after ${failures} restarts in a row (maxAttempts ${r.maxAttempts})` };
   }

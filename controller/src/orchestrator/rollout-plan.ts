@@ -18,7 +18,14 @@
 //   `delay` or for a pause is not a stall. Slots without an outdated task (scale-up, first
 //   deployment) are not the update's: their pending tasks wait for capacity as any others.
 import type { ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
-import { describeWaiting, hasFailed, isOutdated, isReady, type RolloutRecord, type RolloutState } from '../../../proto/src/lifecycle-model.js';
+import {
+  describeWaiting,
+  hasFailed,
+  isOutdated,
+  isReady,
+  type RolloutRecord,
+  type RolloutState,
+} from '../../../proto/src/lifecycle-model.js';
 import { progressDeadlineOf, resolveCount } from '../../../proto/src/spec/lifecycle.js';
 import { formatDuration } from '../../../proto/src/spec/units.js';
 import { isTerminal } from '../../../proto/src/types.js';
@@ -68,7 +75,11 @@ const DONE_STATES: readonly RolloutState[] = ['completed', 'rollback_completed']
  * is surplus (a lost race, or a successor of a revision that was rolled back: after a rollback
  * the older task runs the current spec again and the newer one is the outdated one).
  */
-export function slotRoles(svc: ServiceRecord, live: readonly TaskRecord[], isDead: (t: TaskRecord) => boolean): { current?: TaskRecord; predecessor?: TaskRecord } {
+export function slotRoles(
+  svc: ServiceRecord,
+  live: readonly TaskRecord[],
+  isDead: (t: TaskRecord) => boolean,
+): { current?: TaskRecord; predecessor?: TaskRecord } {
   const current = [...live].reverse().find((t) => !isOutdated(t, svc)) ?? live[live.length - 1];
   if (!current || isOutdated(current, svc) || (isReady(current) && !isDead(current))) return current ? { current } : {};
   const predecessor = [...live].reverse().find((t) => t !== current && isOutdated(t, svc) && !isDead(t));
@@ -87,7 +98,9 @@ export function startRecord(svc: ServiceRecord, prev: RolloutRecord | undefined,
     state: paused ? 'paused' : 'updating',
     paused,
     failedSlots: [],
-    message: paused ? `revision ${svc.specRevision} waits: rollouts are paused (berth rollout resume)` : `rolling out revision ${svc.specRevision}`,
+    message: paused
+      ? `revision ${svc.specRevision} waits: rollouts are paused (berth rollout resume)`
+      : `rolling out revision ${svc.specRevision}`,
     startedAtMs: nowMs,
     updatedAtMs: nowMs,
     progressAtMs: nowMs,
@@ -168,7 +181,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const newFailures = [...failed].filter((x) => !rec.failedSlots.includes(x)).sort((a, b) => a - b);
   if (newFailures.length > 0) {
     rec.failedSlots = [...failed].sort((a, b) => a - b);
-    plan.events.push({ state: 'failure', message: `new task failed in slot ${newFailures.join(', ')} (${rec.failedSlots.length} of ${replicas})` });
+    plan.events.push({
+      state: 'failure',
+      message: `new task failed in slot ${newFailures.join(', ')} (${rec.failedSlots.length} of ${replicas})`,
+    });
   }
   /** failureAction rollback or pause; true when the rollout rolls back (nothing else happens now). */
   const fail = (why: string): boolean => {
@@ -184,7 +200,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   };
   const tooMany = !over && rec.failedSlots.length > u.maxFailureRatio * replicas;
   if (tooMany && !rec.paused && u.failureAction !== 'continue') {
-    if (fail(`${rec.failedSlots.length} of ${replicas} new tasks failed (maxFailureRatio ${u.maxFailureRatio})`)) return finish(plan, input.record, rec, nowMs);
+    if (fail(`${rec.failedSlots.length} of ${replicas} new tasks failed (maxFailureRatio ${u.maxFailureRatio})`))
+      return finish(plan, input.record, rec, nowMs);
   }
 
   // Progress: a new task turned ready (more slots updated) or an old one was retired.
@@ -231,7 +248,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   if (deadlineRequeue !== undefined) plan.requeueAfterMs = deadlineRequeue;
   // Take outdated slots within the budget (with a delay, only between batches).
   const batchOpen = u.delay === 0 || (inFlight === 0 && nowMs >= lastReadyAt + u.delay);
-  if (!batchOpen && inFlight === 0 && pending.length > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, lastReadyAt + u.delay - nowMs);
+  if (!batchOpen && inFlight === 0 && pending.length > 0)
+    plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, lastReadyAt + u.delay - nowMs);
   if (batchOpen && u.order === 'start-first') {
     const budget = Math.max(1, resolveCount(u.maxSurge, replicas, 'up')) - surge;
     for (const s of pending.slice(0, Math.max(0, budget))) plan.replace.push(s.slot);
@@ -254,9 +272,12 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (monitorLeft > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, monitorLeft);
     else {
       rec.state = rollingBack ? 'rollback_completed' : 'completed';
-      const failures = rec.failedSlots.length > 0 ? ` (${rec.failedSlots.length} failed task${rec.failedSlots.length === 1 ? '' : 's'} tolerated)` : '';
+      const failures =
+        rec.failedSlots.length > 0 ? ` (${rec.failedSlots.length} failed task${rec.failedSlots.length === 1 ? '' : 's'} tolerated)` : '';
       const why = rec.rollbackReason ? ` after revision ${rec.rollbackOf} failed (${rec.rollbackReason})` : '';
-      rec.message = rollingBack ? `rolled back to the spec of revision ${rec.previousRevision} (revision ${rec.revision})${why}${failures}` : `revision ${rec.revision} runs on every replica${failures}`;
+      rec.message = rollingBack
+        ? `rolled back to the spec of revision ${rec.previousRevision} (revision ${rec.revision})${why}${failures}`
+        : `revision ${rec.revision} runs on every replica${failures}`;
       plan.events.push({ state: rec.state, message: rec.message });
     }
   } else if (!over && !rec.paused && rec.state !== 'updating' && rec.state !== 'rollback_started') {
@@ -319,7 +340,11 @@ export function rolloutStuck(svc: ServiceRecord, tasks: readonly TaskRecord[]): 
   }
   const slots: SlotState[] = [...bySlot.values()].map((list) => {
     const sorted = [...list].sort((a, b) => a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id));
-    return { slot: sorted[0]!.slot, tasks: sorted, live: sorted.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state)) };
+    return {
+      slot: sorted[0]!.slot,
+      tasks: sorted,
+      live: sorted.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state)),
+    };
   });
   const w = rolloutWaiting(svc, slots);
   return w?.stuck ? w.reason : undefined;

@@ -36,7 +36,15 @@ export const ORCHESTRATOR_RESYNC_MS = 30_000;
 export function concernsOrchestrator(o: TaskRecord, n: TaskRecord): boolean {
   const a = o.status;
   const b = n.status;
-  return !(a.state === b.state && o.desiredState === n.desiredState && o.nodeId === n.nodeId && a.health === b.health && a.container === b.container && a.restarts === b.restarts && !!a.err === !!b.err);
+  return !(
+    a.state === b.state &&
+    o.desiredState === n.desiredState &&
+    o.nodeId === n.nodeId &&
+    a.health === b.health &&
+    a.container === b.container &&
+    a.restarts === b.restarts &&
+    !!a.err === !!b.err
+  );
 }
 
 export interface OrchestratorDeps {
@@ -58,7 +66,14 @@ export interface OrchestratorStrategy {
   owns(svc: ServiceRecord | undefined): boolean;
   /** The service keys a node change concerns. */
   nodeChanged(cache: ClusterCache, n: NodeRecord, old: NodeRecord | undefined): Iterable<string>;
-  plan(input: { service: ServiceRecord; tasks: TaskRecord[]; cache: ClusterCache; nowMs: number; rollout: RolloutRecord | undefined; nodeLoss: NodeLossConfig | undefined }): ServicePlan;
+  plan(input: {
+    service: ServiceRecord;
+    tasks: TaskRecord[];
+    cache: ClusterCache;
+    nowMs: number;
+    rollout: RolloutRecord | undefined;
+    nodeLoss: NodeLossConfig | undefined;
+  }): ServicePlan;
 }
 
 const isGlobal = (s: ServiceRecord): boolean => modeOf(s.spec) === 'global';
@@ -92,7 +107,8 @@ export const globalStrategy: OrchestratorStrategy = {
     if (old && placementView(old) === placementView(n)) return;
     for (const s of cache.services.list()) if (isGlobal(s.value)) yield serviceKey(s.value.meta.namespace, s.value.meta.name);
   },
-  plan: ({ service, tasks, cache, nowMs, rollout, nodeLoss }) => planGlobal({ service, tasks, nodes: cache.nodes.list().map((n) => n.value), nowMs, rollout, nodeLoss }),
+  plan: ({ service, tasks, cache, nowMs, rollout, nodeLoss }) =>
+    planGlobal({ service, tasks, nodes: cache.nodes.list().map((n) => n.value), nowMs, rollout, nodeLoss }),
 };
 
 export class ServiceOrchestrator {
@@ -147,7 +163,15 @@ export class ServiceOrchestrator {
     resync();
     const timer = setInterval(resync, ORCHESTRATOR_RESYNC_MS);
     try {
-      await runQueue({ loop: this.strategy.loop, queue: this.queue, reconcile: (key) => this.reconcile(key), workers: this.deps.workers ?? this.strategy.workers, log: this.deps.log, metrics: this.deps.metrics, signal });
+      await runQueue({
+        loop: this.strategy.loop,
+        queue: this.queue,
+        reconcile: (key) => this.reconcile(key),
+        workers: this.deps.workers ?? this.strategy.workers,
+        log: this.deps.log,
+        metrics: this.deps.metrics,
+        signal,
+      });
     } finally {
       clearInterval(timer);
       for (const f of off) f();
@@ -168,7 +192,14 @@ export class ServiceOrchestrator {
       return;
     }
     const rollout = cache.rollout(namespace, name);
-    const plan = this.strategy.plan({ service: svc.value, tasks: tasks.map((t) => t.value), cache, nowMs: clock.now(), rollout: rollout?.value, nodeLoss: this.deps.nodeLoss });
+    const plan = this.strategy.plan({
+      service: svc.value,
+      tasks: tasks.map((t) => t.value),
+      cache,
+      nowMs: clock.now(),
+      rollout: rollout?.value,
+      nodeLoss: this.deps.nodeLoss,
+    });
     await applyPlan(this.deps, key, svc, byId, plan, rollout);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
@@ -194,14 +225,29 @@ export async function applyPlan(
     rolloutOps.push(upsertOp(key, rolloutCodec, plan.rollout, rollout));
   }
   await commitPlan(deps, serviceKey, svc, byId, plan, rolloutOps);
-  for (const e of plan.rolloutEvents ?? []) deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
+  for (const e of plan.rolloutEvents ?? [])
+    deps.events.publish({ type: ROLLOUT_EVENT[e.state], namespace, service: name, state: e.state, message: e.message });
   if (plan.rollbackTo) {
     const r = await rollbackService(cache, svc, rollout, plan.rollbackTo.revision, plan.rollbackTo.reason, clock.now());
     if (r.ok) {
-      deps.log.info({ service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason }, 'rolling back');
-      deps.events.publish({ type: 'rollout.rollback', namespace, service: name, state: 'rollback_started', message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}` });
+      deps.log.info(
+        { service: serviceKey, revision: r.revision, to: plan.rollbackTo.revision, reason: plan.rollbackTo.reason },
+        'rolling back',
+      );
+      deps.events.publish({
+        type: 'rollout.rollback',
+        namespace,
+        service: name,
+        state: 'rollback_started',
+        message: `revision ${svc.value.specRevision} failed (${plan.rollbackTo.reason}): rolling back to the spec of revision ${plan.rollbackTo.revision} as revision ${r.revision}`,
+      });
     } else if (plan.rollout) {
-      const paused = { ...plan.rollout, paused: true, state: 'paused' as const, message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}` };
+      const paused = {
+        ...plan.rollout,
+        paused: true,
+        state: 'paused' as const,
+        message: `paused: ${plan.rollbackTo.reason}; cannot roll back: ${r.message}`,
+      };
       const key = cache.keys.rollout(namespace, name);
       await cache.store.commit([upsertOp(key, rolloutCodec, paused, rollout)]);
       deps.events.publish({ type: 'rollout.paused', namespace, service: name, state: 'paused', message: paused.message });
@@ -253,9 +299,20 @@ export async function commitPlan(
   deps.log.debug({ service: serviceKey, create: plan.create.length, update: plan.update.length, delete: plan.delete.length }, 'converged');
   for (const u of plan.update) {
     const t = byId.get(u.taskId)?.value;
-    if (t && u.status) deps.events.publish({ type: 'task.state', namespace, service: name, node: t.nodeId, task: t.id, slot: t.slot, state: u.status.state, message: u.status.message });
+    if (t && u.status)
+      deps.events.publish({
+        type: 'task.state',
+        namespace,
+        service: name,
+        node: t.nodeId,
+        task: t.id,
+        slot: t.slot,
+        state: u.status.state,
+        message: u.status.message,
+      });
   }
-  if (plan.deleteService) deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
+  if (plan.deleteService)
+    deps.events.publish({ type: 'service.deleted', namespace, service: name, message: 'service and its records removed' });
 }
 
 /**

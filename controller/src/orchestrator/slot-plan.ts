@@ -148,7 +148,9 @@ export function planSlots(input: SlotPlanInput, strategy: SlotStrategy): Service
     changed.add(t.id);
     const d = isTerminal(t.status.state) ? undefined : lost(t);
     // A lost node's task: its container is removed when the node returns (not kept as history).
-    plan.update.push(d?.action === 'replace' ? { taskId: t.id, desiredState: 'remove', status: d.status } : { taskId: t.id, desiredState: 'shutdown' });
+    plan.update.push(
+      d?.action === 'replace' ? { taskId: t.id, desiredState: 'remove', status: d.status } : { taskId: t.id, desiredState: 'shutdown' },
+    );
   };
   const finish = (): ServicePlan => {
     if (requeue !== undefined && Number.isFinite(requeue)) plan.requeueAfterMs = Math.max(1, requeue);

@@ -48,7 +48,10 @@ export async function runQueue(opts: RunOptions): Promise<void> {
         } else {
           metrics?.reconcileTotal.labels(loop, 'error').inc();
           const level = err instanceof UnavailableError ? 'warn' : 'error';
-          log[level]({ key, err: err instanceof Error ? err.message : String(err), attempts: queue.numRequeues(key) + 1 }, 'reconcile failed, requeue with backoff');
+          log[level](
+            { key, err: err instanceof Error ? err.message : String(err), attempts: queue.numRequeues(key) + 1 },
+            'reconcile failed, requeue with backoff',
+          );
         }
         queue.addRateLimited(key);
       } finally {

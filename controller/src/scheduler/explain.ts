@@ -39,7 +39,11 @@ export function explainGroup(g: GroupOutcome, works: readonly NodeWork[]): Servi
     if (r) return { nodeId: n.node.id, placed: 0, reason: r.text(r.amount) };
     if (g.pinned) return { nodeId: n.node.id, placed: 0, reason: 'not its node (global task pinned elsewhere)' };
     const pct = Math.round(n.loadWith(0, 0) * 100);
-    return { nodeId: n.node.id, placed: 0, reason: `fits, ranked lower (${g.own[n.index]} of this service, ${n.total} tasks, ${pct}% allocated)` };
+    return {
+      nodeId: n.node.id,
+      placed: 0,
+      reason: `fits, ranked lower (${g.own[n.index]} of this service, ${n.total} tasks, ${pct}% allocated)`,
+    };
   });
   return { serviceKey: g.serviceKey, nodes };
 }

@@ -24,7 +24,11 @@ export class NodeWork implements HeapItem {
   svc = 0;
   load = 0;
 
-  constructor(readonly node: SchedNode, readonly index: number, readonly tieBreak: number) {
+  constructor(
+    readonly node: SchedNode,
+    readonly index: number,
+    readonly tieBreak: number,
+  ) {
     this.cpu = node.allocated.cpuMilli;
     this.mem = node.allocated.memoryBytes;
     this.total = node.totalTasks;
@@ -87,7 +91,10 @@ function portClash(index: Map<string, PortUse[]>, want: HostPortRequest): PortUs
 export const fixed = (kind: string, text: string): Rejection => ({ kind, text: () => text, amount: 0 });
 /** Rejections that do not depend on the group, made once. */
 const NOT_READY: Record<string, Rejection> = { unknown: fixed('state-unknown', 'node unknown'), down: fixed('state-down', 'node down') };
-const NOT_ACTIVE: Record<string, Rejection> = { pause: fixed('avail-pause', 'availability pause'), drain: fixed('avail-drain', 'availability drain') };
+const NOT_ACTIVE: Record<string, Rejection> = {
+  pause: fixed('avail-pause', 'availability pause'),
+  drain: fixed('avail-drain', 'availability drain'),
+};
 
 /** The filters of one group of identical tasks (`req` stands for all of them). */
 export class GroupFilter {
@@ -131,7 +138,8 @@ export class GroupFilter {
   staticReject(n: NodeWork): Rejection | undefined {
     const node = n.node;
     if (node.state !== 'ready') return NOT_READY[node.state] ?? fixed(`state-${node.state}`, `node ${node.state}`);
-    if (node.availability !== 'active') return NOT_ACTIVE[node.availability] ?? fixed(`avail-${node.availability}`, `availability ${node.availability}`);
+    if (node.availability !== 'active')
+      return NOT_ACTIVE[node.availability] ?? fixed(`avail-${node.availability}`, `availability ${node.availability}`);
     const cs = this.req.placement?.constraints;
     if (cs) {
       for (const c of cs) if (!constraintHolds(node, c)) return this.fx(`constraint ${c.text}`, `constraint ${c.text}`);
@@ -142,7 +150,8 @@ export class GroupFilter {
       if (refused !== undefined) return this.fx(`host path ${refused}`, `host path ${refused} not allowed`);
     }
     for (let i = 0; i < this.otherAffinity.length; i++) {
-      if (this.otherAffinity[i]![n.index] === 0) return this.fx(`affinity ${this.otherAffinityKeys[i]}`, `affinity: no task of ${this.otherAffinityKeys[i]}`);
+      if (this.otherAffinity[i]![n.index] === 0)
+        return this.fx(`affinity ${this.otherAffinityKeys[i]}`, `affinity: no task of ${this.otherAffinityKeys[i]}`);
     }
     for (let i = 0; i < this.otherAnti.length; i++) {
       if (this.otherAnti[i]![n.index]! > 0) return this.fx(`anti ${this.otherAntiKeys[i]}`, `anti-affinity: runs ${this.otherAntiKeys[i]}`);

@@ -34,7 +34,10 @@ class SpreadGroup implements HeapItem {
   /** Tasks of the service on every node of the group (feasible or not). */
   count = 0;
   readonly heap: IndexedHeap<RankedNode>;
-  constructor(readonly value: string, less: (a: RankedNode, b: RankedNode) => boolean) {
+  constructor(
+    readonly value: string,
+    less: (a: RankedNode, b: RankedNode) => boolean,
+  ) {
     this.heap = new IndexedHeap(less);
   }
 }
@@ -72,8 +75,14 @@ export function groupKey(t: PendingTask): string {
 
 /** Whether b's group key is a's without computing it: the fields it is made of are equal (ports by identity). */
 function sameKeyFields(a: PendingTask, b: PendingTask): boolean {
-  return a.serviceKey === b.serviceKey && a.revision === b.revision && a.resources.cpuMilli === b.resources.cpuMilli
-    && a.resources.memoryBytes === b.resources.memoryBytes && a.hostPorts === b.hostPorts && (a.targetNodeId === undefined) === (b.targetNodeId === undefined);
+  return (
+    a.serviceKey === b.serviceKey &&
+    a.revision === b.revision &&
+    a.resources.cpuMilli === b.resources.cpuMilli &&
+    a.resources.memoryBytes === b.resources.memoryBytes &&
+    a.hostPorts === b.hostPorts &&
+    (a.targetNodeId === undefined) === (b.targetNodeId === undefined)
+  );
 }
 
 export function groupTasks(pending: readonly PendingTask[]): TaskGroup[] {
@@ -167,11 +176,20 @@ export class GroupPlacer extends GroupFilter {
 }
 
 /** Global tasks: each may go to its one node only. */
-export function placePinned(g: GroupPlacer, group: TaskGroup, workById: ReadonlyMap<string, RankedNode>, nodeCount: number, plan: Plan): void {
+export function placePinned(
+  g: GroupPlacer,
+  group: TaskGroup,
+  workById: ReadonlyMap<string, RankedNode>,
+  nodeCount: number,
+  plan: Plan,
+): void {
   for (const t of group.tasks) {
     const n = workById.get(t.targetNodeId!);
     if (!n) {
-      plan.unplaced.push({ taskId: t.id, reason: nodeCount === 0 ? 'no nodes in the cluster' : `node ${t.targetNodeId} is not in the cluster` });
+      plan.unplaced.push({
+        taskId: t.id,
+        reason: nodeCount === 0 ? 'no nodes in the cluster' : `node ${t.targetNodeId} is not in the cluster`,
+      });
       continue;
     }
     g.rank(n);

@@ -15,7 +15,20 @@ import type { TaskRecord } from '../../../proto/src/model.js';
 import { RequirementCache } from './snapshot.js';
 import type { PendingTask, Plan, SchedNode, ScheduleOptions, Snapshot } from './types.js';
 
-export type { Assignment, HostPortRequest, NodeVerdict, PendingTask, Plan, PortUse, SchedNode, ScheduleOptions, ServiceExplain, Snapshot, TaskPlacement, Unplaced } from './types.js';
+export type {
+  Assignment,
+  HostPortRequest,
+  NodeVerdict,
+  PendingTask,
+  Plan,
+  PortUse,
+  SchedNode,
+  ScheduleOptions,
+  ServiceExplain,
+  Snapshot,
+  TaskPlacement,
+  Unplaced,
+} from './types.js';
 export { tieHash } from './placer.js';
 export { summarize } from './explain.js';
 
@@ -37,7 +50,13 @@ export function schedule(snapshot: Snapshot, pending: readonly PendingTask[], se
     const g = new GroupPlacer(group, counts);
     if (group.order === 0) placePinned(g, group, workById, works.length, plan);
     else placeFree(g, group, works, plan);
-    if (plan.explain) plan.explain.push(explainGroup({ serviceKey: group.serviceKey, pinned: group.order === 0, placedOn: g.placedOn, rejected: g.rejected, own: g.own }, works));
+    if (plan.explain)
+      plan.explain.push(
+        explainGroup(
+          { serviceKey: group.serviceKey, pinned: group.order === 0, placedOn: g.placedOn, rejected: g.rejected, own: g.own },
+          works,
+        ),
+      );
   }
   return plan;
 }

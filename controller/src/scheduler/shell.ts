@@ -39,7 +39,9 @@ export class SchedulerLoop {
   /** Everything is reported to the builder again (start, or the cache listed again). */
   private resyncAll = true;
 
-  constructor(private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink }) {}
+  constructor(
+    private readonly deps: { cache: ClusterCache; clock: Clock; log: Logger; metrics?: ControllerMetrics | undefined; events: EventSink },
+  ) {}
 
   trigger(): void {
     this.dirty = true;
@@ -48,26 +50,29 @@ export class SchedulerLoop {
 
   async start(signal: AbortSignal): Promise<void> {
     const { cache } = this.deps;
-    const off = [cache.tasks.addHandler({
-      onUpsert: (_k, t, old) => {
-        this.dirtyTasks.add(t.value.id);
-        if (t.value.nodeId === '' && t.value.desiredState === 'running') this.trigger();
-        else if (old && holdsResources(old.value) && !holdsResources(t.value)) this.trigger(); // capacity freed
-      },
-      onDelete: (_k, t) => {
-        this.dirtyTasks.add(t.value.id);
-        this.trigger();
-      },
-    }), cache.nodes.addHandler({
-      onUpsert: (_k, n) => {
-        this.dirtyNodes.add(n.value.id);
-        this.trigger();
-      },
-      onDelete: (_k, n) => {
-        this.dirtyNodes.add(n.value.id);
-        this.trigger();
-      },
-    })];
+    const off = [
+      cache.tasks.addHandler({
+        onUpsert: (_k, t, old) => {
+          this.dirtyTasks.add(t.value.id);
+          if (t.value.nodeId === '' && t.value.desiredState === 'running') this.trigger();
+          else if (old && holdsResources(old.value) && !holdsResources(t.value)) this.trigger(); // capacity freed
+        },
+        onDelete: (_k, t) => {
+          this.dirtyTasks.add(t.value.id);
+          this.trigger();
+        },
+      }),
+      cache.nodes.addHandler({
+        onUpsert: (_k, n) => {
+          this.dirtyNodes.add(n.value.id);
+          this.trigger();
+        },
+        onDelete: (_k, n) => {
+          this.dirtyNodes.add(n.value.id);
+          this.trigger();
+        },
+      }),
+    ];
     await cache.synced;
     const retry = setInterval(() => this.trigger(), PENDING_RETRY_MS);
     try {
@@ -152,13 +157,21 @@ export class SchedulerLoop {
     const end = metrics?.schedulingLatency.startTimer();
     const byId = new Map(pending.map((t) => [t.value.id, t]));
     const reqs = new RequirementCache();
-    const plan = schedule({ nodes }, pending.map((t) => reqs.pendingTask(t.value, t.value.avoidNodes)), this.seed++);
+    const plan = schedule(
+      { nodes },
+      pending.map((t) => reqs.pendingTask(t.value, t.value.avoidNodes)),
+      this.seed++,
+    );
     const now = clock.now();
     const writes: Array<() => Promise<void>> = [];
     for (const a of plan.assignments) {
       const t = byId.get(a.taskId)!;
       this.assume(a.taskId, a.nodeId);
-      const next: TaskRecord = { ...t.value, nodeId: a.nodeId, status: { state: 'assigned', message: `assigned to ${a.nodeId}`, timestampMs: now } };
+      const next: TaskRecord = {
+        ...t.value,
+        nodeId: a.nodeId,
+        status: { state: 'assigned', message: `assigned to ${a.nodeId}`, timestampMs: now },
+      };
       writes.push(async () => {
         try {
           await cache.store.commit([updateOp(cache.keys.task(a.taskId), taskCodec, next, t.modRevision)]);
@@ -181,7 +194,14 @@ export class SchedulerLoop {
           await cache.store.commit([updateOp(cache.keys.task(u.taskId), taskCodec, next, t.modRevision)]);
           if (this.lastReason.get(u.taskId) !== message) {
             this.lastReason.set(u.taskId, message);
-            this.deps.events.publish({ type: 'task.unschedulable', namespace: t.value.namespace, service: t.value.service, task: t.value.id, slot: t.value.slot, message });
+            this.deps.events.publish({
+              type: 'task.unschedulable',
+              namespace: t.value.namespace,
+              service: t.value.service,
+              task: t.value.id,
+              slot: t.value.slot,
+              message,
+            });
           }
         } catch (err) {
           if (!(err instanceof ConflictError)) throw err;

@@ -22,7 +22,8 @@ export function resolveServiceRef(ref: string, namespace: string): string {
 
 export function hostPortsOf(spec: ServiceSpec): HostPortRequest[] {
   const out: HostPortRequest[] = [];
-  for (const p of spec.ports ?? []) if (p.hostPort !== undefined) out.push({ protocol: p.protocol, port: p.hostPort, hostIp: p.hostIP ?? '' });
+  for (const p of spec.ports ?? [])
+    if (p.hostPort !== undefined) out.push({ protocol: p.protocol, port: p.hostPort, hostIp: p.hostIP ?? '' });
   return out;
 }
 
@@ -78,7 +79,11 @@ interface NodeTally {
  * Builds the scheduler's nodes. `placed` yields every task to count on a node: the tasks the
  * store shows on it, plus placements committed but not yet seen (the shell's assumptions).
  */
-export function buildNodes(nodes: readonly NodeRecord[], placed: Iterable<{ task: TaskRecord; nodeId: string }>, nowMs: number): SchedNode[] {
+export function buildNodes(
+  nodes: readonly NodeRecord[],
+  placed: Iterable<{ task: TaskRecord; nodeId: string }>,
+  nowMs: number,
+): SchedNode[] {
   const tally = new Map<string, NodeTally>();
   for (const { task: t, nodeId } of placed) {
     if (isTerminal(t.status.state)) continue;

@@ -127,4 +127,3 @@ export interface Rejection {
   text: (amount: number) => string;
   amount: number;
 }
-

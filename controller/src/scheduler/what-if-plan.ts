@@ -66,9 +66,18 @@ interface Want {
   targetNodeId?: string;
 }
 
-const free = (cap: Resources, used: Resources): Resources => ({ cpuMilli: cap.cpuMilli - used.cpuMilli, memoryBytes: cap.memoryBytes - used.memoryBytes });
+const free = (cap: Resources, used: Resources): Resources => ({
+  cpuMilli: cap.cpuMilli - used.cpuMilli,
+  memoryBytes: cap.memoryBytes - used.memoryBytes,
+});
 
-export function planWhatIf(input: { services: readonly WhatIfService[]; nodes: readonly NodeRecord[]; tasks: readonly TaskRecord[]; nowMs: number; seed: number }): WhatIf {
+export function planWhatIf(input: {
+  services: readonly WhatIfService[];
+  nodes: readonly NodeRecord[];
+  tasks: readonly TaskRecord[];
+  nowMs: number;
+  seed: number;
+}): WhatIf {
   const { nodes, tasks, nowMs } = input;
   const planned = new Map(input.services.map((s) => [serviceKey(s.record.meta.namespace, s.record.meta.name), s]));
   const placedNow = tasks.filter(holdsResources).map((t) => ({ task: t, nodeId: t.nodeId }));
@@ -78,7 +87,9 @@ export function planWhatIf(input: { services: readonly WhatIfService[]; nodes: r
   const wants: Want[] = [];
   for (const { record: svc } of input.services) {
     const sk = serviceKey(svc.meta.namespace, svc.meta.name);
-    const live = tasks.filter((t) => serviceKey(t.namespace, t.service) === sk && t.desiredState === 'running' && t.serviceUid === svc.meta.uid);
+    const live = tasks.filter(
+      (t) => serviceKey(t.namespace, t.service) === sk && t.desiredState === 'running' && t.serviceUid === svc.meta.uid,
+    );
     // The orchestrator's own rule (a changed spec, or a `rollout restart`), with its cached keys.
     const outdated = (t: TaskRecord): boolean => isOutdated(t, svc);
     if (modeOf(svc.spec) === 'global') {
@@ -116,14 +127,24 @@ export function planWhatIf(input: { services: readonly WhatIfService[]; nodes: r
   const pending: PendingTask[] = [];
   const wantById = new Map<string, Want>();
   for (const t of tasks) {
-    if (t.nodeId === '' && t.desiredState === 'running' && !planned.has(serviceKey(t.namespace, t.service))) pending.push(reqs.pendingTask(t));
+    if (t.nodeId === '' && t.desiredState === 'running' && !planned.has(serviceKey(t.namespace, t.service)))
+      pending.push(reqs.pendingTask(t));
   }
   wants.forEach((w, i) => {
     const id = `plan-${String(i).padStart(6, '0')}`;
     wantById.set(id, w);
     const draft: TaskRecord = {
-      id, namespace: w.svc.meta.namespace, service: w.svc.meta.name, serviceUid: w.svc.meta.uid, slot: w.slot, nodeId: '',
-      specRevision: w.svc.specRevision, desiredState: 'running', spec: w.svc.spec, containerName: '', createdAtMs: nowMs,
+      id,
+      namespace: w.svc.meta.namespace,
+      service: w.svc.meta.name,
+      serviceUid: w.svc.meta.uid,
+      slot: w.slot,
+      nodeId: '',
+      specRevision: w.svc.specRevision,
+      desiredState: 'running',
+      spec: w.svc.spec,
+      containerName: '',
+      createdAtMs: nowMs,
       status: { state: 'pending', message: '', timestampMs: nowMs },
       ...(w.targetNodeId !== undefined ? { targetNodeId: w.targetNodeId } : {}),
     };
@@ -132,24 +153,58 @@ export function planWhatIf(input: { services: readonly WhatIfService[]; nodes: r
   const remaining = placedNow.filter((p) => !stopped.has(p.task.id));
   const plan = schedule({ nodes: buildNodes(nodes, remaining, nowMs) }, pending, input.seed, { explain: true });
 
-  const out = new Map<string, NodeWhatIf>(nodes.map((n) => {
-    const b = before.get(n.id)!;
-    return [n.id, {
-      nodeId: n.id, hostname: n.description.hostname, state: n.state, availability: n.availability, capacity: n.description.capacity,
-      freeBefore: free(n.description.capacity, b.allocated), freeAfter: free(n.description.capacity, b.allocated),
-      start: [], stop: [], moveOut: [], moveIn: [], notChosen: [],
-    }];
-  }));
-  const summaries = new Map<string, ServiceWhatIf>(input.services.map((s) => [serviceKey(s.record.meta.namespace, s.record.meta.name), {
-    namespace: s.record.meta.namespace, name: s.record.meta.name, result: s.result, desired: 0, start: 0, stop: 0, move: 0, unplaced: 0, reason: '',
-  }]));
+  const out = new Map<string, NodeWhatIf>(
+    nodes.map((n) => {
+      const b = before.get(n.id)!;
+      return [
+        n.id,
+        {
+          nodeId: n.id,
+          hostname: n.description.hostname,
+          state: n.state,
+          availability: n.availability,
+          capacity: n.description.capacity,
+          freeBefore: free(n.description.capacity, b.allocated),
+          freeAfter: free(n.description.capacity, b.allocated),
+          start: [],
+          stop: [],
+          moveOut: [],
+          moveIn: [],
+          notChosen: [],
+        },
+      ];
+    }),
+  );
+  const summaries = new Map<string, ServiceWhatIf>(
+    input.services.map((s) => [
+      serviceKey(s.record.meta.namespace, s.record.meta.name),
+      {
+        namespace: s.record.meta.namespace,
+        name: s.record.meta.name,
+        result: s.result,
+        desired: 0,
+        start: 0,
+        stop: 0,
+        move: 0,
+        unplaced: 0,
+        reason: '',
+      },
+    ]),
+  );
   const adjust = (nodeId: string, t: Pick<TaskRecord, 'spec'>, sign: number): void => {
     const n = out.get(nodeId);
     if (!n) return;
     n.freeAfter.cpuMilli -= sign * t.spec.resources.cpu;
     n.freeAfter.memoryBytes -= sign * t.spec.resources.memory;
   };
-  const entry = (t: Pick<TaskRecord, 'namespace' | 'service' | 'slot'>, taskId: string, fromNode: string, toNode: string): PlannedTask => ({ namespace: t.namespace, service: t.service, slot: t.slot, taskId, fromNode, toNode });
+  const entry = (t: Pick<TaskRecord, 'namespace' | 'service' | 'slot'>, taskId: string, fromNode: string, toNode: string): PlannedTask => ({
+    namespace: t.namespace,
+    service: t.service,
+    slot: t.slot,
+    taskId,
+    fromNode,
+    toNode,
+  });
 
   const placedAt = new Map(plan.assignments.map((a) => [a.taskId, a.nodeId]));
   const movedOld = new Set<string>();

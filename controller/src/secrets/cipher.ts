@@ -37,10 +37,15 @@ export class SecretCipher {
       throw new Error(`--secret-key-file ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
     const text = raw.toString('utf8').trim();
-    const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex')
-      : /^[A-Za-z0-9+/]{43}=$/.test(text) ? Buffer.from(text, 'base64')
+    const key = /^[0-9a-fA-F]{64}$/.test(text)
+      ? Buffer.from(text, 'hex')
+      : /^[A-Za-z0-9+/]{43}=$/.test(text)
+        ? Buffer.from(text, 'base64')
         : raw;
-    if (key.length !== KEY_BYTES) throw new Error(`--secret-key-file ${path}: expected ${KEY_BYTES} bytes (base64, hex or raw); generate one with: openssl rand -base64 32`);
+    if (key.length !== KEY_BYTES)
+      throw new Error(
+        `--secret-key-file ${path}: expected ${KEY_BYTES} bytes (base64, hex or raw); generate one with: openssl rand -base64 32`,
+      );
     return new SecretCipher(key);
   }
 
@@ -49,12 +54,19 @@ export class SecretCipher {
     const c = createCipheriv('aes-256-gcm', this.key, iv);
     c.setAAD(Buffer.from(aad, 'utf8'));
     const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
-    return { alg: 'aes-256-gcm', keyId: this.keyId, iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), ciphertext: ciphertext.toString('base64') };
+    return {
+      alg: 'aes-256-gcm',
+      keyId: this.keyId,
+      iv: iv.toString('base64'),
+      tag: c.getAuthTag().toString('base64'),
+      ciphertext: ciphertext.toString('base64'),
+    };
   }
 
   open(sealed: SealedValue, aad: string): Buffer {
     if (sealed.alg !== 'aes-256-gcm') throw new SecretKeyMismatchError(`unknown algorithm ${JSON.stringify(sealed.alg)}`);
-    if (sealed.keyId !== this.keyId) throw new SecretKeyMismatchError(`sealed with key ${sealed.keyId}; this controller's key is ${this.keyId}`);
+    if (sealed.keyId !== this.keyId)
+      throw new SecretKeyMismatchError(`sealed with key ${sealed.keyId}; this controller's key is ${this.keyId}`);
     try {
       const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(sealed.iv, 'base64'));
       d.setAAD(Buffer.from(aad, 'utf8'));

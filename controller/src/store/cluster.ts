@@ -20,11 +20,26 @@ export class ClusterCache {
     readonly keys: Keys,
     log: Logger,
   ) {
-    this.services = new Informer<ServiceRecord>(store, keys.services, (kv) => serviceCodec.decode(kv), log.child({ loop: 'informer', kind: 'service' }));
+    this.services = new Informer<ServiceRecord>(
+      store,
+      keys.services,
+      (kv) => serviceCodec.decode(kv),
+      log.child({ loop: 'informer', kind: 'service' }),
+    );
     this.tasks = new Informer<TaskRecord>(store, keys.tasks, (kv) => taskCodec.decode(kv), log.child({ loop: 'informer', kind: 'task' }));
     this.nodes = new Informer<NodeRecord>(store, keys.nodes, (kv) => nodeCodec.decode(kv), log.child({ loop: 'informer', kind: 'node' }));
-    this.rollouts = new Informer<RolloutRecord>(store, keys.rollouts, (kv) => rolloutCodec.decode(kv), log.child({ loop: 'informer', kind: 'rollout' }));
-    this.registryCredentials = new Informer<RegistryCredentialRecord>(store, keys.registryCredentials, (kv) => registryCredentialCodec.decode(kv), log.child({ loop: 'informer', kind: 'registrycredential' }));
+    this.rollouts = new Informer<RolloutRecord>(
+      store,
+      keys.rollouts,
+      (kv) => rolloutCodec.decode(kv),
+      log.child({ loop: 'informer', kind: 'rollout' }),
+    );
+    this.registryCredentials = new Informer<RegistryCredentialRecord>(
+      store,
+      keys.registryCredentials,
+      (kv) => registryCredentialCodec.decode(kv),
+      log.child({ loop: 'informer', kind: 'registrycredential' }),
+    );
     this.tasks.addIndex('service', (t) => [serviceKey(t.namespace, t.service)]);
     this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
     this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));
@@ -38,16 +53,34 @@ export class ClusterCache {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.services.start(signal), this.tasks.start(signal), this.nodes.start(signal), this.rollouts.start(signal), this.registryCredentials.start(signal)]);
+    await Promise.all([
+      this.services.start(signal),
+      this.tasks.start(signal),
+      this.nodes.start(signal),
+      this.rollouts.start(signal),
+      this.registryCredentials.start(signal),
+    ]);
   }
 
   /** Every informer lists again; resolves when all hold their new listing. */
   refresh(): Promise<void> {
-    return Promise.all([this.services.refresh(), this.tasks.refresh(), this.nodes.refresh(), this.rollouts.refresh(), this.registryCredentials.refresh()]).then(() => undefined);
+    return Promise.all([
+      this.services.refresh(),
+      this.tasks.refresh(),
+      this.nodes.refresh(),
+      this.rollouts.refresh(),
+      this.registryCredentials.refresh(),
+    ]).then(() => undefined);
   }
 
   get synced(): Promise<void> {
-    return Promise.all([this.services.synced, this.tasks.synced, this.nodes.synced, this.rollouts.synced, this.registryCredentials.synced]).then(() => undefined);
+    return Promise.all([
+      this.services.synced,
+      this.tasks.synced,
+      this.nodes.synced,
+      this.rollouts.synced,
+      this.registryCredentials.synced,
+    ]).then(() => undefined);
   }
 
   service(namespace: string, name: string) {

@@ -57,7 +57,8 @@ function check(key: string, kind: string, shape: Shape, obj: Record<string, unkn
     const type = optional ? want.slice(0, -1) : want;
     if (v === undefined && optional) continue;
     if (v === undefined) throw new RecordDecodeError(key, kind, at, `missing (expected ${a(type)})`);
-    if (typeOf(v) !== type || (type === 'number' && !Number.isFinite(v))) throw new RecordDecodeError(key, kind, at, `expected ${a(type)}, got ${typeOf(v)}`);
+    if (typeOf(v) !== type || (type === 'number' && !Number.isFinite(v)))
+      throw new RecordDecodeError(key, kind, at, `expected ${a(type)}, got ${typeOf(v)}`);
   }
 }
 
@@ -81,7 +82,10 @@ export function defineCodec<T>(kind: string, shape: Shape): Codec<T> {
 }
 
 /** A stored record with the revisions it was read at. */
-export function decodeVersioned<T>(codec: Codec<T>, kv: { key: string; value: string; modRevision: number; createRevision: number }): Versioned<T> {
+export function decodeVersioned<T>(
+  codec: Codec<T>,
+  kv: { key: string; value: string; modRevision: number; createRevision: number },
+): Versioned<T> {
   return { value: codec.decode(kv), modRevision: kv.modRevision, createRevision: kv.createRevision };
 }
 
@@ -96,9 +100,23 @@ export function deepFreeze<T>(v: T): T {
 const meta: Shape = { name: 'string', namespace: 'string', labels: 'object', uid: 'string', createdAtMs: 'number', updatedAtMs: 'number' };
 const spec: Shape = { image: 'string', replicas: 'number', resources: 'object' };
 
-export const serviceCodec = defineCodec<ServiceRecord>('service', { meta, spec, specRevision: 'number', deleting: 'boolean', restartGeneration: 'number?' });
+export const serviceCodec = defineCodec<ServiceRecord>('service', {
+  meta,
+  spec,
+  specRevision: 'number',
+  deleting: 'boolean',
+  restartGeneration: 'number?',
+});
 
-export const revisionCodec = defineCodec<RevisionRecord>('revision', { namespace: 'string', name: 'string', specRevision: 'number', spec, labels: 'object', createdAtMs: 'number', cause: 'string' });
+export const revisionCodec = defineCodec<RevisionRecord>('revision', {
+  namespace: 'string',
+  name: 'string',
+  specRevision: 'number',
+  spec,
+  labels: 'object',
+  createdAtMs: 'number',
+  cause: 'string',
+});
 
 export const taskCodec = defineCodec<TaskRecord>('task', {
   id: 'string',
@@ -174,7 +192,12 @@ export interface MemberRecord {
   startedAtMs: number;
 }
 
-export const memberCodec = defineCodec<MemberRecord>('member', { id: 'string', apiAddress: 'string', metricsAddress: 'string', startedAtMs: 'number' });
+export const memberCodec = defineCodec<MemberRecord>('member', {
+  id: 'string',
+  apiAddress: 'string',
+  metricsAddress: 'string',
+  startedAtMs: 'number',
+});
 
 /** The election key's value: who leads, and which process of it (to clear its own stale key). */
 export interface LeaderRecord {

@@ -32,7 +32,8 @@ export function etcdClient(opts: EtcdStoreOptions): Etcd3 {
     dialTimeout: timeout,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: ETCD_BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(3) }),
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: ETCD_BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(3) }),
       // The client calls .next() on this (a backoff factory) although its typings ask for an
       // IBackoff instance, which is what its own default passes too.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: ETCD_WATCH_BACKOFF_MAX_MS }) as unknown as IBackoff<unknown>,
@@ -58,7 +59,12 @@ function prefixEnd(prefix: string): Buffer {
 }
 
 function toKv(kv: { key: Buffer; value: Buffer; create_revision: string; mod_revision: string }): KeyValue {
-  return { key: kv.key.toString(), value: kv.value.toString(), createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision) };
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+  };
 }
 
 export function classifyEtcdError(err: unknown): Error {
@@ -161,7 +167,9 @@ export class EtcdStore implements Store {
     // Find which conditions failed from the values read back in the failure branch.
     const moved: string[] = [];
     let current: number | undefined;
-    const conditional = ops.filter((op) => op.op !== 'deletePrefix' && op.op !== 'put' && !(op.op === 'delete' && op.modRevision === undefined));
+    const conditional = ops.filter(
+      (op) => op.op !== 'deletePrefix' && op.op !== 'put' && !(op.op === 'delete' && op.modRevision === undefined),
+    );
     conditional.forEach((op, i) => {
       const kv = res.responses[i]?.response_range?.kvs[0];
       const have = kv ? Number(kv.mod_revision) : 0;

@@ -29,7 +29,8 @@ export class MemberRegistry {
         await Promise.race([lost, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
         if (!signal.aborted) log.warn('membership lease lost; registering again');
       } catch (err) {
-        if (!signal.aborted) log.warn({ err: err instanceof Error ? err.message : String(err) }, 'membership registration failed; retrying');
+        if (!signal.aborted)
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'membership registration failed; retrying');
       } finally {
         await lease.revoke().catch(() => undefined);
       }

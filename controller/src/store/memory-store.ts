@@ -33,7 +33,10 @@ export class MemoryStore implements Store {
 
   async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
     this.assertOpen();
-    const items = [...this.data.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((kv) => ({ ...kv }));
+    const items = [...this.data.values()]
+      .filter((kv) => kv.key.startsWith(prefix))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map((kv) => ({ ...kv }));
     return { items, revision: this.revision };
   }
 
@@ -52,9 +55,11 @@ export class MemoryStore implements Store {
       if (op.op === 'deletePrefix' || op.op === 'put') continue;
       const have = this.data.get(op.key)?.modRevision ?? 0;
       const ok =
-        op.op === 'create' ? have === 0
-        : op.op === 'update' || op.op === 'check' ? have === op.modRevision
-        : op.modRevision === undefined || have === op.modRevision;
+        op.op === 'create'
+          ? have === 0
+          : op.op === 'update' || op.op === 'check'
+            ? have === op.modRevision
+            : op.modRevision === undefined || have === op.modRevision;
       if (!ok) {
         failed.push(op.key);
         current ??= have;

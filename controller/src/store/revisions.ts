@@ -24,11 +24,26 @@ export function revisionOps(keys: Keys, rev: RevisionRecord): WriteOp[] {
  * Ops that make `spec` (an earlier revision's, with today's replica count) the service's next
  * revision. Undo and the automatic rollback both use them: a rollback is a rollout like any other.
  */
-export function specChangeOps(keys: Keys, cur: Versioned<ServiceRecord>, spec: ServiceSpec, cause: string, nowMs: number, extra: Partial<ServiceRecord> = {}): { ops: WriteOp[]; record: ServiceRecord } {
+export function specChangeOps(
+  keys: Keys,
+  cur: Versioned<ServiceRecord>,
+  spec: ServiceSpec,
+  cause: string,
+  nowMs: number,
+  extra: Partial<ServiceRecord> = {},
+): { ops: WriteOp[]; record: ServiceRecord } {
   const svc = cur.value;
   const n = svc.specRevision + 1;
   const record: ServiceRecord = { ...svc, ...extra, spec, specRevision: n, meta: { ...svc.meta, updatedAtMs: nowMs } };
-  const rev: RevisionRecord = { namespace: svc.meta.namespace, name: svc.meta.name, specRevision: n, spec, labels: svc.meta.labels, createdAtMs: nowMs, cause };
+  const rev: RevisionRecord = {
+    namespace: svc.meta.namespace,
+    name: svc.meta.name,
+    specRevision: n,
+    spec,
+    labels: svc.meta.labels,
+    createdAtMs: nowMs,
+    cause,
+  };
   return {
     record,
     ops: [updateOp(keys.service(svc.meta.namespace, svc.meta.name), serviceCodec, record, cur.modRevision), ...revisionOps(keys, rev)],

@@ -4,7 +4,17 @@
 // agent/src/runtime/docker/create-options.ts. All are optional without defaults, so a spec
 // stored before a field existed stays canonical (re-applying it writes nothing).
 import {
-  ArraySchema, BoolSchema, type Ctx, MapSchema, StringSchema, UnitSchema, obj, optional, required, type Infer, type ObjectOf,
+  ArraySchema,
+  BoolSchema,
+  type Ctx,
+  MapSchema,
+  StringSchema,
+  UnitSchema,
+  obj,
+  optional,
+  required,
+  type Infer,
+  type ObjectOf,
 } from './dsl.js';
 import { formatBytes, parseBytes } from './units.js';
 
@@ -32,7 +42,8 @@ export function absolutePathProblem(s: string): string | undefined {
   return undefined;
 }
 
-const absolutePath = (): StringSchema => new StringSchema({ min: 1, max: MAX_PATH_CHARS, check: absolutePathProblem, typeName: 'absolute path' });
+const absolutePath = (): StringSchema =>
+  new StringSchema({ min: 1, max: MAX_PATH_CHARS, check: absolutePathProblem, typeName: 'absolute path' });
 
 // ---- volumes ----
 
@@ -44,18 +55,31 @@ const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,254}$/;
 /** tmpfs permission bits written as an octal string ("1777", "0755"), stored as a number. */
 function parseMode(input: unknown): number | string {
   if (typeof input === 'number') return `write the mode as a quoted octal string such as "1777" (YAML reads ${input} as a decimal number)`;
-  if (typeof input !== 'string' || !/^0?[0-7]{3,4}$/.test(input)) return `expected octal permission bits such as "1777" or "0755", got ${JSON.stringify(input)}`;
+  if (typeof input !== 'string' || !/^0?[0-7]{3,4}$/.test(input))
+    return `expected octal permission bits such as "1777" or "0755", got ${JSON.stringify(input)}`;
   return parseInt(input, 8);
 }
 const formatMode = (mode: number): string => mode.toString(8).padStart(4, '0');
 
 export const volumeSchema = obj({
-  type: required(new StringSchema({ oneOf: VOLUME_TYPES }), 'volume: a named (or anonymous) volume of the node\'s engine; bind: a path of the node (only under a path the node\'s agent allows with --allow-host-path); tmpfs: memory-backed, gone with the container.'),
-  source: optional(new StringSchema({ min: 1, max: MAX_PATH_CHARS }), 'volume: the volume\'s name (created on first use, kept when the service is deleted; omitted: an anonymous volume removed with its container). bind: the absolute path on the node. Not used by tmpfs.'),
+  type: required(
+    new StringSchema({ oneOf: VOLUME_TYPES }),
+    "volume: a named (or anonymous) volume of the node's engine; bind: a path of the node (only under a path the node's agent allows with --allow-host-path); tmpfs: memory-backed, gone with the container.",
+  ),
+  source: optional(
+    new StringSchema({ min: 1, max: MAX_PATH_CHARS }),
+    "volume: the volume's name (created on first use, kept when the service is deleted; omitted: an anonymous volume removed with its container). bind: the absolute path on the node. Not used by tmpfs.",
+  ),
   target: required(absolutePath(), 'Absolute path inside the container.'),
   readOnly: optional(new BoolSchema(), 'Mount read-only.'),
-  size: optional(new UnitSchema('size', parseBytes, formatBytes, { min: 1, max: 2 ** 50 }), 'tmpfs only: size limit (e.g. 64Mi); default: the engine\'s (half the node\'s memory).'),
-  mode: optional(new UnitSchema('octal mode', parseMode, formatMode), 'tmpfs only: permission bits of its root, as a quoted octal string ("1777"); default "1777".'),
+  size: optional(
+    new UnitSchema('size', parseBytes, formatBytes, { min: 1, max: 2 ** 50 }),
+    "tmpfs only: size limit (e.g. 64Mi); default: the engine's (half the node's memory).",
+  ),
+  mode: optional(
+    new UnitSchema('octal mode', parseMode, formatMode),
+    'tmpfs only: permission bits of its root, as a quoted octal string ("1777"); default "1777".',
+  ),
 }).refine((v, path, ctx) => {
   const at = (k: string): string => `${path}.${k}`;
   if (v.target === '/') ctx.add(at('target'), 'cannot mount over the root filesystem "/"');
@@ -66,7 +90,10 @@ export const volumeSchema = obj({
   switch (v.type) {
     case 'volume':
       if (v.source !== undefined && !VOLUME_NAME_RE.test(v.source)) {
-        ctx.add(at('source'), `${JSON.stringify(v.source)} is not a volume name: letters, digits, "_", "." and "-", at least two characters, starting with a letter or digit`);
+        ctx.add(
+          at('source'),
+          `${JSON.stringify(v.source)} is not a volume name: letters, digits, "_", "." and "-", at least two characters, starting with a letter or digit`,
+        );
       }
       break;
     case 'bind': {
@@ -94,37 +121,97 @@ const containerLabels = new MapSchema(
     min: 1,
     max: 253,
     pattern: CONTAINER_LABEL_KEY_RE,
-    patternHint: 'label keys are letters, digits, ".", "_", "-" and "/", starting and ending with a letter or digit (e.g. com.example.team)',
-    check: (k) => (k.toLowerCase().startsWith(RESERVED_LABEL_PREFIX) ? `the "${RESERVED_LABEL_PREFIX}" prefix is reserved for the labels Berth sets (berth.task, berth.service, …)` : undefined),
+    patternHint:
+      'label keys are letters, digits, ".", "_", "-" and "/", starting and ending with a letter or digit (e.g. com.example.team)',
+    check: (k) =>
+      k.toLowerCase().startsWith(RESERVED_LABEL_PREFIX)
+        ? `the "${RESERVED_LABEL_PREFIX}" prefix is reserved for the labels Berth sets (berth.task, berth.service, …)`
+        : undefined,
     typeName: 'label key',
   }),
-  new StringSchema({ max: 4096, coerceScalars: true, check: (s) => (CONTROL_CHARS.test(s) ? 'must not contain control characters' : undefined) }),
+  new StringSchema({
+    max: 4096,
+    coerceScalars: true,
+    check: (s) => (CONTROL_CHARS.test(s) ? 'must not contain control characters' : undefined),
+  }),
   { max: 128 },
 );
 
 export const loggingSchema = obj({
   driver: required(
-    new StringSchema({ min: 1, max: 128, pattern: /^[a-z0-9][a-z0-9_.:/-]*$/, patternHint: 'a log driver name such as json-file, local, syslog, journald, gelf, fluentd, none, or a plugin name', typeName: 'log driver' }),
+    new StringSchema({
+      min: 1,
+      max: 128,
+      pattern: /^[a-z0-9][a-z0-9_.:/-]*$/,
+      patternHint: 'a log driver name such as json-file, local, syslog, journald, gelf, fluentd, none, or a plugin name',
+      typeName: 'log driver',
+    }),
     'Log driver of the engine (json-file, local, syslog, journald, gelf, fluentd, none, or an installed plugin).',
   ),
   options: optional(
     new MapSchema(
-      new StringSchema({ min: 1, max: 128, pattern: /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, patternHint: 'option names are letters, digits, ".", "_" and "-" (e.g. max-size)', typeName: 'option name' }),
-      new StringSchema({ max: 4096, coerceScalars: true, check: (s) => (CONTROL_CHARS.test(s) ? 'must not contain control characters' : undefined) }),
+      new StringSchema({
+        min: 1,
+        max: 128,
+        pattern: /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/,
+        patternHint: 'option names are letters, digits, ".", "_" and "-" (e.g. max-size)',
+        typeName: 'option name',
+      }),
+      new StringSchema({
+        max: 4096,
+        coerceScalars: true,
+        check: (s) => (CONTROL_CHARS.test(s) ? 'must not contain control characters' : undefined),
+      }),
       { max: 64 },
     ),
-    'Options of the driver (e.g. max-size: 10m for json-file). The engine checks them when it creates the container; an unknown option rejects the task with the engine\'s message.',
+    "Options of the driver (e.g. max-size: 10m for json-file). The engine checks them when it creates the container; an unknown option rejects the task with the engine's message.",
   ),
 });
 
 /** Linux capabilities (capabilities(7)) as Docker names them, plus ALL. */
 export const CAPABILITIES = [
-  'ALL', 'AUDIT_CONTROL', 'AUDIT_READ', 'AUDIT_WRITE', 'BLOCK_SUSPEND', 'BPF', 'CHECKPOINT_RESTORE', 'CHOWN',
-  'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'IPC_LOCK', 'IPC_OWNER', 'KILL', 'LEASE',
-  'LINUX_IMMUTABLE', 'MAC_ADMIN', 'MAC_OVERRIDE', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE', 'NET_BROADCAST',
-  'NET_RAW', 'PERFMON', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYSLOG', 'SYS_ADMIN', 'SYS_BOOT',
-  'SYS_CHROOT', 'SYS_MODULE', 'SYS_NICE', 'SYS_PACCT', 'SYS_PTRACE', 'SYS_RAWIO', 'SYS_RESOURCE', 'SYS_TIME',
-  'SYS_TTY_CONFIG', 'WAKE_ALARM',
+  'ALL',
+  'AUDIT_CONTROL',
+  'AUDIT_READ',
+  'AUDIT_WRITE',
+  'BLOCK_SUSPEND',
+  'BPF',
+  'CHECKPOINT_RESTORE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'KILL',
+  'LEASE',
+  'LINUX_IMMUTABLE',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'MKNOD',
+  'NET_ADMIN',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_RAW',
+  'PERFMON',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYSLOG',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_CHROOT',
+  'SYS_MODULE',
+  'SYS_NICE',
+  'SYS_PACCT',
+  'SYS_PTRACE',
+  'SYS_RAWIO',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'WAKE_ALARM',
 ] as const;
 const canonicalCapability = (s: string): string => s.toUpperCase().replace(/^CAP_/, '');
 const capabilityList = (): ArraySchema<string> =>
@@ -133,7 +220,10 @@ const capabilityList = (): ArraySchema<string> =>
       min: 1,
       max: 64,
       typeName: 'capability',
-      check: (s) => ((CAPABILITIES as readonly string[]).includes(canonicalCapability(s)) ? undefined : `unknown capability ${JSON.stringify(s)}; use names such as NET_ADMIN, SYS_TIME, CHOWN or ALL (see capabilities(7))`),
+      check: (s) =>
+        (CAPABILITIES as readonly string[]).includes(canonicalCapability(s))
+          ? undefined
+          : `unknown capability ${JSON.stringify(s)}; use names such as NET_ADMIN, SYS_TIME, CHOWN or ALL (see capabilities(7))`,
       normalize: canonicalCapability,
     }),
     { max: CAPABILITIES.length },
@@ -144,20 +234,44 @@ export const NETWORK_MODES = ['bridge', 'host', 'none'] as const;
 // ---- the fields ----
 
 export const containerFields = {
-  args: optional(argList(), 'Arguments appended to the command line: after `command` if given, otherwise after the image\'s CMD (none when `entrypoint` is set, as Docker drops the image\'s CMD then). See "Command line" below.'),
-  workingDir: optional(absolutePath(), 'Working directory of the process; default: the image\'s WORKDIR.'),
+  args: optional(
+    argList(),
+    'Arguments appended to the command line: after `command` if given, otherwise after the image\'s CMD (none when `entrypoint` is set, as Docker drops the image\'s CMD then). See "Command line" below.',
+  ),
+  workingDir: optional(absolutePath(), "Working directory of the process; default: the image's WORKDIR."),
   user: optional(
-    new StringSchema({ min: 1, max: 256, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, patternHint: 'expected user[:group] as names or numeric ids, e.g. 1000, 1000:1000, app or app:staff', typeName: 'user[:group]' }),
-    'User (name or uid) and optional group the process runs as: 1000, 1000:1000, app:staff. Default: the image\'s USER.',
+    new StringSchema({
+      min: 1,
+      max: 256,
+      pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/,
+      patternHint: 'expected user[:group] as names or numeric ids, e.g. 1000, 1000:1000, app or app:staff',
+      typeName: 'user[:group]',
+    }),
+    "User (name or uid) and optional group the process runs as: 1000, 1000:1000, app:staff. Default: the image's USER.",
   ),
   volumes: optional(new ArraySchema(volumeSchema, { max: MAX_VOLUMES }), 'Mounts: named volumes, tmpfs, and host paths the node allows.'),
-  networkMode: optional(new StringSchema({ oneOf: NETWORK_MODES }), 'bridge (default: the engine\'s bridge network, ports published), host (the node\'s network stack; no ports to publish), none (loopback only).'),
-  labels: optional(containerLabels, `Labels set on every container of the service (visible in docker inspect / docker ps). Keys starting with "${RESERVED_LABEL_PREFIX}" are reserved.`),
-  logging: optional(loggingSchema, 'Log driver and its options; default: the engine\'s default driver.'),
+  networkMode: optional(
+    new StringSchema({ oneOf: NETWORK_MODES }),
+    "bridge (default: the engine's bridge network, ports published), host (the node's network stack; no ports to publish), none (loopback only).",
+  ),
+  labels: optional(
+    containerLabels,
+    `Labels set on every container of the service (visible in docker inspect / docker ps). Keys starting with "${RESERVED_LABEL_PREFIX}" are reserved.`,
+  ),
+  logging: optional(loggingSchema, "Log driver and its options; default: the engine's default driver."),
   init: optional(new BoolSchema(), 'Run an init process (docker-init) as PID 1 that forwards signals and reaps zombies.'),
-  readOnlyRootFilesystem: optional(new BoolSchema(), 'Mount the container\'s root filesystem read-only (write to volumes or tmpfs instead).'),
-  capAdd: optional(capabilityList(), 'Linux capabilities (capabilities(7) names; a CAP_ prefix and lower case are accepted and stored without) to add to the engine\'s default set (NET_ADMIN, SYS_TIME, …).'),
-  capDrop: optional(capabilityList(), 'Linux capabilities to drop from the engine\'s default set (ALL drops every one; combine with capAdd to keep a few).'),
+  readOnlyRootFilesystem: optional(
+    new BoolSchema(),
+    "Mount the container's root filesystem read-only (write to volumes or tmpfs instead).",
+  ),
+  capAdd: optional(
+    capabilityList(),
+    "Linux capabilities (capabilities(7) names; a CAP_ prefix and lower case are accepted and stored without) to add to the engine's default set (NET_ADMIN, SYS_TIME, …).",
+  ),
+  capDrop: optional(
+    capabilityList(),
+    "Linux capabilities to drop from the engine's default set (ALL drops every one; combine with capAdd to keep a few).",
+  ),
 };
 
 export type ContainerFields = ObjectOf<typeof containerFields>;
@@ -169,9 +283,12 @@ export const CONTAINER_RULES =
 export function refineContainer(spec: ContainerFields & { ports?: unknown[] | undefined }, path: string, ctx: Ctx): void {
   const at = (k: string): string => `${path}.${k}`;
   if ((spec.networkMode === 'host' || spec.networkMode === 'none') && (spec.ports?.length ?? 0) > 0) {
-    ctx.add(at('ports'), spec.networkMode === 'host'
-      ? 'cannot publish ports with networkMode host: the container listens on the node\'s own ports; remove ports'
-      : 'cannot publish ports with networkMode none: the container has no network; remove ports');
+    ctx.add(
+      at('ports'),
+      spec.networkMode === 'host'
+        ? "cannot publish ports with networkMode host: the container listens on the node's own ports; remove ports"
+        : 'cannot publish ports with networkMode none: the container has no network; remove ports',
+    );
   }
   const targets = new Map<string, number>();
   (spec.volumes ?? []).forEach((v, i) => {

@@ -6,7 +6,8 @@ import { docRows, docRules, type Schema } from './dsl.js';
 import { secretManifestSchema } from './secret.js';
 import { serviceManifestSchema } from './service.js';
 
-export const BEGIN_MARKER = '<!-- BEGIN GENERATED FIELD REFERENCE: npm run docs:manifest writes this part from proto/src/spec; do not edit -->';
+export const BEGIN_MARKER =
+  '<!-- BEGIN GENERATED FIELD REFERENCE: npm run docs:manifest writes this part from proto/src/spec; do not edit -->';
 export const END_MARKER = '<!-- END GENERATED FIELD REFERENCE -->';
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -229,7 +229,9 @@ export class ArraySchema<T> extends Schema<T[]> {
     return value.map((v) => this.item.format(v));
   }
   override constraint(): string {
-    return [range(this.opts.min, this.opts.max, ' items'), this.item.constraint() ? `each: ${this.item.constraint()}` : ''].filter(Boolean).join('; ');
+    return [range(this.opts.min, this.opts.max, ' items'), this.item.constraint() ? `each: ${this.item.constraint()}` : '']
+      .filter(Boolean)
+      .join('; ');
   }
 }
 
@@ -279,7 +281,13 @@ export class MapSchema<T> extends Schema<Record<string, T>> {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.value.format(v)]));
   }
   override constraint(): string {
-    return [range(undefined, this.opts.max, ' entries'), this.key.constraint() ? `keys: ${this.key.constraint()}` : '', this.value.constraint() ? `values: ${this.value.constraint()}` : ''].filter(Boolean).join('; ');
+    return [
+      range(undefined, this.opts.max, ' entries'),
+      this.key.constraint() ? `keys: ${this.key.constraint()}` : '',
+      this.value.constraint() ? `values: ${this.value.constraint()}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
   }
 }
 
@@ -317,7 +325,12 @@ export function withDefault<T>(schema: Schema<T>, defaultInput: unknown, doc: st
  * A field whose default follows from the object's other fields (parsed, defaults applied), e.g.
  * update.order from update.maxSurge. `deriveDoc` says the rule for the docs.
  */
-export function withDerivedDefault<T>(schema: Schema<T>, derive: (siblings: Record<string, unknown>) => T, deriveDoc: string, doc: string): Field<T, 'default'> {
+export function withDerivedDefault<T>(
+  schema: Schema<T>,
+  derive: (siblings: Record<string, unknown>) => T,
+  deriveDoc: string,
+  doc: string,
+): Field<T, 'default'> {
   return { schema, mode: 'default', derive, deriveDoc, doc };
 }
 
@@ -448,7 +461,7 @@ export function docRows(schema: Schema<unknown>, path: string): DocRow[] {
               ? `default: ${field.deriveDoc}`
               : field.mode === 'default'
                 ? `default ${JSON.stringify(field.schema.format(field.defaultValue))}`
-              : 'optional';
+                : 'optional';
         rows.push({ path: fp, type: field.schema.typeName, presence, constraint: field.schema.constraint(), doc: field.doc });
         visit(field.schema, fp);
       }
@@ -466,4 +479,5 @@ export function docRows(schema: Schema<unknown>, path: string): DocRow[] {
 export const port = (): IntSchema => new IntSchema({ min: 1, max: 65535 });
 
 /** A duration with units ("500ms", "1m"), canonical in milliseconds. */
-export const duration = (opts: { min?: number; max?: number } = {}): UnitSchema => new UnitSchema('duration', parseDuration, formatDuration, opts);
+export const duration = (opts: { min?: number; max?: number } = {}): UnitSchema =>
+  new UnitSchema('duration', parseDuration, formatDuration, opts);

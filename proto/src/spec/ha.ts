@@ -11,7 +11,7 @@ export const nodeLossFields = {
     'replace',
     'What happens to a replica whose node is lost. `replace` (at least once): after the node has been ' +
       'down for the grace period a replacement starts elsewhere; the old copy is stopped and removed when the ' +
-      'node returns. `waitForNode` (at most once): never two copies of a slot; the node\'s agent stops the ' +
+      "node returns. `waitForNode` (at most once): never two copies of a slot; the node's agent stops the " +
       'copy by itself once it has lost the controller for the fencing time (controller flag --fence-after), ' +
       'and the controller starts a replacement only after that time plus a margin.',
   ),

@@ -12,7 +12,13 @@ export const metricsSchema = obj({
     'Container port that serves the metrics. It must be published in spec.ports (tcp): Prometheus reaches each replica at its node address and host port.',
   ),
   path: withDefault(
-    new StringSchema({ min: 1, max: 255, pattern: METRICS_PATH_RE, patternHint: 'expected an absolute URL path such as /metrics (no query string)', typeName: 'URL path' }),
+    new StringSchema({
+      min: 1,
+      max: 255,
+      pattern: METRICS_PATH_RE,
+      patternHint: 'expected an absolute URL path such as /metrics (no query string)',
+      typeName: 'URL path',
+    }),
     '/metrics',
     'HTTP path of the metrics.',
   ),
@@ -20,7 +26,10 @@ export const metricsSchema = obj({
 
 /** Spread into serviceSpecSchema's fields. */
 export const observabilityFields = {
-  metrics: optional(metricsSchema, 'Prometheus metrics served by each replica; listed by the controller\'s service discovery (docs/observability.md).'),
+  metrics: optional(
+    metricsSchema,
+    "Prometheus metrics served by each replica; listed by the controller's service discovery (docs/observability.md).",
+  ),
 };
 
 /** Cross-field rule (added to serviceSpecSchema with refine): the metrics port must be published over tcp. */

@@ -45,13 +45,18 @@ const CONSTRAINT_RE = /^\s*([^\s=!]+)\s*(==|!=)\s*(.*?)\s*$/;
 /** `node.labels.zone == a` → Constraint, or an error message naming what is wrong. */
 export function parseConstraint(s: string): Constraint | { error: string } {
   const m = CONSTRAINT_RE.exec(s);
-  if (!m) return { error: `${JSON.stringify(s)} is not a constraint: write ATTRIBUTE == VALUE or ATTRIBUTE != VALUE, e.g. node.labels.zone == a` };
+  if (!m)
+    return {
+      error: `${JSON.stringify(s)} is not a constraint: write ATTRIBUTE == VALUE or ATTRIBUTE != VALUE, e.g. node.labels.zone == a`,
+    };
   const attribute = parseAttribute(m[1]!);
   if (typeof attribute !== 'string') return attribute;
   let value = m[3]!;
-  if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) value = value.slice(1, -1);
+  if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))))
+    value = value.slice(1, -1);
   if (value === '') return { error: `${JSON.stringify(s)}: the value after ${m[2]} is missing` };
-  if (/[\s=!]/.test(value) && !/^["'].*["']$/.test(m[3]!)) return { error: `${JSON.stringify(s)}: the value ${JSON.stringify(value)} contains spaces or operators; quote it` };
+  if (/[\s=!]/.test(value) && !/^["'].*["']$/.test(m[3]!))
+    return { error: `${JSON.stringify(s)}: the value ${JSON.stringify(value)} contains spaces or operators; quote it` };
   return { attribute, op: m[2] as '==' | '!=', value, text: s.trim() };
 }
 
@@ -91,27 +96,55 @@ const serviceRef = new StringSchema({
 });
 
 export const rebalanceSchema = obj({
-  maxMoving: withDefault(new IntSchema({ min: 1, max: 1000 }), 1, 'Disruption budget: at most this many replicas of the service move at the same time.'),
+  maxMoving: withDefault(
+    new IntSchema({ min: 1, max: 1000 }),
+    1,
+    'Disruption budget: at most this many replicas of the service move at the same time.',
+  ),
 });
 
 export const placementSchema = obj({
-  strategy: withDefault(new StringSchema({ oneOf: STRATEGIES }), 'spread', 'spread: fewest replicas of this service per node, then least loaded; binpack: the most allocated node that still fits.'),
-  constraints: optional(new ArraySchema(constraintSchema, { max: MAX_CONSTRAINTS }), 'Every one must hold on a node: `node.labels.zone == a`, `node.hostname != h3`, `node.arch == amd64` (attributes: node.id, node.hostname, node.os, node.arch, node.labels.<key>).'),
-  spreadBy: optional(attributeSchema, 'Spread replicas evenly over the values of this node attribute first (e.g. node.labels.zone); nodes without it form one group.'),
+  strategy: withDefault(
+    new StringSchema({ oneOf: STRATEGIES }),
+    'spread',
+    'spread: fewest replicas of this service per node, then least loaded; binpack: the most allocated node that still fits.',
+  ),
+  constraints: optional(
+    new ArraySchema(constraintSchema, { max: MAX_CONSTRAINTS }),
+    'Every one must hold on a node: `node.labels.zone == a`, `node.hostname != h3`, `node.arch == amd64` (attributes: node.id, node.hostname, node.os, node.arch, node.labels.<key>).',
+  ),
+  spreadBy: optional(
+    attributeSchema,
+    'Spread replicas evenly over the values of this node attribute first (e.g. node.labels.zone); nodes without it form one group.',
+  ),
   maxPerNode: optional(new IntSchema({ min: 1, max: 10_000 }), 'At most this many replicas of the service on one node.'),
-  affinity: optional(new ArraySchema(serviceRef, { max: MAX_AFFINITY_TERMS }), 'Only on nodes that run a task of each of these services (NAME or NAMESPACE/NAME).'),
-  antiAffinity: optional(new ArraySchema(serviceRef, { max: MAX_AFFINITY_TERMS }), 'Never on a node that runs a task of any of these services.'),
-  rebalance: optional(rebalanceSchema, 'Opt in to rebalancing: when a node joins or returns, replicas move onto it (start-first, within maxMoving, only while every replica runs). Spread strategy only.'),
+  affinity: optional(
+    new ArraySchema(serviceRef, { max: MAX_AFFINITY_TERMS }),
+    'Only on nodes that run a task of each of these services (NAME or NAMESPACE/NAME).',
+  ),
+  antiAffinity: optional(
+    new ArraySchema(serviceRef, { max: MAX_AFFINITY_TERMS }),
+    'Never on a node that runs a task of any of these services.',
+  ),
+  rebalance: optional(
+    rebalanceSchema,
+    'Opt in to rebalancing: when a node joins or returns, replicas move onto it (start-first, within maxMoving, only while every replica runs). Spread strategy only.',
+  ),
 }).refine((p, path, ctx) => {
-  if (p.strategy === 'binpack' && p.spreadBy !== undefined) ctx.add(`${path}.spreadBy`, 'spreadBy needs strategy spread (binpack fills nodes instead of spreading)');
-  if (p.strategy === 'binpack' && p.rebalance !== undefined) ctx.add(`${path}.rebalance`, 'rebalance needs strategy spread (binpack keeps replicas together)');
+  if (p.strategy === 'binpack' && p.spreadBy !== undefined)
+    ctx.add(`${path}.spreadBy`, 'spreadBy needs strategy spread (binpack fills nodes instead of spreading)');
+  if (p.strategy === 'binpack' && p.rebalance !== undefined)
+    ctx.add(`${path}.rebalance`, 'rebalance needs strategy spread (binpack keeps replicas together)');
 });
 
 export type Placement = Infer<typeof placementSchema>;
 
 /** The fields spread into serviceSpecSchema. */
 export const placementFields = {
-  mode: optional(new StringSchema({ oneOf: MODES }), 'replicated (default): `replicas` copies; global: one task on every eligible node, following nodes as they join, leave or change labels.'),
+  mode: optional(
+    new StringSchema({ oneOf: MODES }),
+    'replicated (default): `replicas` copies; global: one task on every eligible node, following nodes as they join, leave or change labels.',
+  ),
   placement: optional(placementSchema, 'Where replicas may run and how they are spread (docs/scheduling.md).'),
 };
 
@@ -119,9 +152,11 @@ export const placementFields = {
 export function checkPlacementSpec(spec: { mode?: string; replicas: number; placement?: Placement }, path: string, ctx: Ctx): void {
   if (spec.mode === 'global') {
     if (spec.replicas !== 1) ctx.add(`${path}.replicas`, 'must not be set with mode: global (one task runs on every eligible node)');
-    if (spec.placement?.maxPerNode !== undefined) ctx.add(`${path}.placement.maxPerNode`, 'does not apply to mode: global (one task per node)');
+    if (spec.placement?.maxPerNode !== undefined)
+      ctx.add(`${path}.placement.maxPerNode`, 'does not apply to mode: global (one task per node)');
     if (spec.placement?.spreadBy !== undefined) ctx.add(`${path}.placement.spreadBy`, 'does not apply to mode: global (one task per node)');
-    if (spec.placement?.rebalance !== undefined) ctx.add(`${path}.placement.rebalance`, 'does not apply to mode: global (one task per node)');
+    if (spec.placement?.rebalance !== undefined)
+      ctx.add(`${path}.placement.rebalance`, 'does not apply to mode: global (one task per node)');
   }
 }
 

@@ -12,7 +12,11 @@ class Stop extends Error {}
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-const LITERALS = [['true', true], ['false', false], ['null', null]] as const;
+const LITERALS = [
+  ['true', true],
+  ['false', false],
+  ['null', null],
+] as const;
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
@@ -21,7 +25,8 @@ const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBF
 /** Why a string is not clean Unicode text, or undefined. */
 export function textProblem(s: string): string | undefined {
   if (UNPAIRED_SURROGATE.test(s)) return 'contains an unpaired UTF-16 surrogate (not valid Unicode)';
-  if (s.includes('\uFFFD')) return 'contains U+FFFD, the replacement character: the text was not valid UTF-8 when it was sent, or was damaged on the way';
+  if (s.includes('\uFFFD'))
+    return 'contains U+FFFD, the replacement character: the text was not valid UTF-8 when it was sent, or was damaged on the way';
   return undefined;
 }
 
@@ -118,7 +123,12 @@ export function parseJsonDocument(text: string, limits: { maxBytes?: number; max
       i += m[0].length;
       return Number(m[0]);
     }
-    return fail(i >= text.length ? 'not valid JSON: unexpected end of input' : `not valid JSON: unexpected character ${JSON.stringify(text[i])} at ${where()}`, path);
+    return fail(
+      i >= text.length
+        ? 'not valid JSON: unexpected end of input'
+        : `not valid JSON: unexpected character ${JSON.stringify(text[i])} at ${where()}`,
+      path,
+    );
   };
 
   const readObject = (path: string, depth: number): Record<string, unknown> => {

@@ -24,7 +24,10 @@ const secretKey = (): StringSchema =>
 
 const base64Value = new StringSchema({
   max: Math.ceil(MAX_SECRET_BYTES / 3) * 4,
-  check: (s) => (BASE64_RE.test(s) ? undefined : 'not valid base64 (standard alphabet with = padding, no spaces or line breaks); put plain text in stringData instead'),
+  check: (s) =>
+    BASE64_RE.test(s)
+      ? undefined
+      : 'not valid base64 (standard alphabet with = padding, no spaces or line breaks); put plain text in stringData instead',
   typeName: 'base64',
 });
 
@@ -40,7 +43,8 @@ export const secretManifestSchema = obj({
 }).refine((s, path, ctx) => {
   const at = (k: string): string => (path ? `${path}.${k}` : k);
   for (const k of Object.keys(s.stringData ?? {})) {
-    if (s.data && Object.prototype.hasOwnProperty.call(s.data, k)) ctx.add(at(`stringData.${k}`), `the key ${k} is also in data; give each key once`);
+    if (s.data && Object.prototype.hasOwnProperty.call(s.data, k))
+      ctx.add(at(`stringData.${k}`), `the key ${k} is also in data; give each key once`);
   }
   const keys = Object.keys(s.data ?? {}).length + Object.keys(s.stringData ?? {}).length;
   if (keys > MAX_SECRET_KEYS) ctx.add(at('data'), `at most ${MAX_SECRET_KEYS} keys per secret (got ${keys})`);

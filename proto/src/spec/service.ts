@@ -2,8 +2,21 @@
 // docs/manifest.md. Add a field here and every consumer (API validation, `berth diff`, the docs
 // generator and the agent's container mapping) sees it.
 import {
-  ArraySchema, Ctx, INVALID, IntSchema, MapSchema, StringSchema, UnitSchema,
-  duration, obj, optional, port, required, withDefault, type Infer, type Issue,
+  ArraySchema,
+  Ctx,
+  INVALID,
+  IntSchema,
+  MapSchema,
+  StringSchema,
+  UnitSchema,
+  duration,
+  obj,
+  optional,
+  port,
+  required,
+  withDefault,
+  type Infer,
+  type Issue,
 } from './dsl.js';
 import { formatBytes, formatCpu, parseBytes, parseCpu } from './units.js';
 import { nodeLossFields } from './ha.js';
@@ -52,13 +65,18 @@ const labels = (): MapSchema<string> =>
   );
 
 function noControlChars(s: string): string | undefined {
-   
   return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(s) ? 'must not contain control characters' : undefined;
 }
 
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const env = new MapSchema(
-  new StringSchema({ min: 1, max: 255, pattern: ENV_NAME_RE, patternHint: 'environment variable names are letters, digits and "_" (not starting with a digit)', typeName: 'variable name' }),
+  new StringSchema({
+    min: 1,
+    max: 255,
+    pattern: ENV_NAME_RE,
+    patternHint: 'environment variable names are letters, digits and "_" (not starting with a digit)',
+    typeName: 'variable name',
+  }),
   new StringSchema({ max: 32 * 1024, coerceScalars: true, check: (s) => (s.includes('\u0000') ? 'must not contain NUL' : undefined) }),
   { max: 1000 },
 );
@@ -69,7 +87,10 @@ export const portSchema = obj({
   containerPort: required(port(), 'Port inside the container.'),
   hostPort: optional(port(), 'Port on the node. Omitted: the engine assigns a free one (see `berth get tasks`).'),
   protocol: withDefault(new StringSchema({ oneOf: ['tcp', 'udp'] as const }), 'tcp', 'Transport protocol.'),
-  hostIP: optional(new StringSchema({ pattern: IP_RE, patternHint: 'expected an IPv4 or IPv6 address', typeName: 'IP address' }), 'Node address to bind; default all of the engine\'s default addresses.'),
+  hostIP: optional(
+    new StringSchema({ pattern: IP_RE, patternHint: 'expected an IPv4 or IPv6 address', typeName: 'IP address' }),
+    "Node address to bind; default all of the engine's default addresses.",
+  ),
 });
 
 const memory = (): UnitSchema => new UnitSchema('size', parseBytes, formatBytes, { min: 0, max: 2 ** 50 });
@@ -86,15 +107,19 @@ export const resourcesSchema = obj({
     'Hard limits enforced by the engine.',
   ),
 }).refine((r, path, ctx) => {
-  if (r.limits?.cpu !== undefined && r.limits.cpu > 0 && r.limits.cpu < r.cpu) ctx.add(`${path}.limits.cpu`, 'must not be below the reservation resources.cpu');
-  if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < r.memory) ctx.add(`${path}.limits.memory`, 'must not be below the reservation resources.memory');
-  if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < 6 * 2 ** 20) ctx.add(`${path}.limits.memory`, 'must be at least 6Mi (the engine refuses less)');
+  if (r.limits?.cpu !== undefined && r.limits.cpu > 0 && r.limits.cpu < r.cpu)
+    ctx.add(`${path}.limits.cpu`, 'must not be below the reservation resources.cpu');
+  if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < r.memory)
+    ctx.add(`${path}.limits.memory`, 'must not be below the reservation resources.memory');
+  if (r.limits?.memory !== undefined && r.limits.memory > 0 && r.limits.memory < 6 * 2 ** 20)
+    ctx.add(`${path}.limits.memory`, 'must be at least 6Mi (the engine refuses less)');
 }, 'A limit (when not 0) is at least its reservation; a memory limit is at least 6Mi.');
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGPWR', 'SIGSTOP'] as const;
 const signal = new StringSchema({
   typeName: 'signal name',
-  check: (s) => (SIGNALS.includes(s as (typeof SIGNALS)[number]) ? undefined : `unknown signal ${JSON.stringify(s)}; use one of ${SIGNALS.join(', ')}`),
+  check: (s) =>
+    SIGNALS.includes(s as (typeof SIGNALS)[number]) ? undefined : `unknown signal ${JSON.stringify(s)}; use one of ${SIGNALS.join(', ')}`,
 });
 
 export const stopSchema = obj({
@@ -105,8 +130,14 @@ export const stopSchema = obj({
 export const serviceSpecSchema = obj({
   image: required(image, 'Image to run. An image already on the engine is used as it is; a missing one is pulled.'),
   replicas: withDefault(new IntSchema({ min: 0, max: MAX_REPLICAS }), 1, `Number of copies (0–${MAX_REPLICAS}).`),
-  entrypoint: optional(argList(), "Replaces the image's ENTRYPOINT (`docker run --entrypoint`, Compose `entrypoint`, Kubernetes `command`). Docker then also drops the image's CMD."),
-  command: optional(argList(), "Replaces the image's CMD, the words after the entrypoint (`docker run IMAGE COMMAND…`, Compose `command`, Kubernetes `args`)."),
+  entrypoint: optional(
+    argList(),
+    "Replaces the image's ENTRYPOINT (`docker run --entrypoint`, Compose `entrypoint`, Kubernetes `command`). Docker then also drops the image's CMD.",
+  ),
+  command: optional(
+    argList(),
+    "Replaces the image's CMD, the words after the entrypoint (`docker run IMAGE COMMAND…`, Compose `command`, Kubernetes `args`).",
+  ),
   env: optional(env, 'Environment variables.'),
   ports: optional(new ArraySchema(portSchema, { max: 100 }), 'Published ports.'),
   resources: withDefault(resourcesSchema, {}, 'Reservations (for placement) and limits (enforced by the engine).'),
@@ -116,23 +147,27 @@ export const serviceSpecSchema = obj({
   ...placementFields,
   ...containerFields,
   ...observabilityFields,
-}).refine(checkMetricsPort).refine((spec, path, ctx) => {
-  checkPlacementSpec(spec, path, ctx);
-  const seenContainer = new Map<string, number>();
-  const seenHost = new Map<string, number>();
-  (spec.ports ?? []).forEach((p, i) => {
-    const ck = `${p.containerPort}/${p.protocol}`;
-    const prev = seenContainer.get(ck);
-    if (prev !== undefined) ctx.add(`${path}.ports[${i}].containerPort`, `${ck} is already published by ports[${prev}]`);
-    seenContainer.set(ck, i);
-    if (p.hostPort !== undefined) {
-      const hk = `${p.hostIP ?? '*'}:${p.hostPort}/${p.protocol}`;
-      const prevH = seenHost.get(hk);
-      if (prevH !== undefined) ctx.add(`${path}.ports[${i}].hostPort`, `host port ${p.hostPort}/${p.protocol} is already used by ports[${prevH}]`);
-      seenHost.set(hk, i);
-    }
-  });
-}, 'Each containerPort/protocol is published once; each hostIP:hostPort/protocol is used once.').refine(refineContainer, CONTAINER_RULES);
+})
+  .refine(checkMetricsPort)
+  .refine((spec, path, ctx) => {
+    checkPlacementSpec(spec, path, ctx);
+    const seenContainer = new Map<string, number>();
+    const seenHost = new Map<string, number>();
+    (spec.ports ?? []).forEach((p, i) => {
+      const ck = `${p.containerPort}/${p.protocol}`;
+      const prev = seenContainer.get(ck);
+      if (prev !== undefined) ctx.add(`${path}.ports[${i}].containerPort`, `${ck} is already published by ports[${prev}]`);
+      seenContainer.set(ck, i);
+      if (p.hostPort !== undefined) {
+        const hk = `${p.hostIP ?? '*'}:${p.hostPort}/${p.protocol}`;
+        const prevH = seenHost.get(hk);
+        if (prevH !== undefined)
+          ctx.add(`${path}.ports[${i}].hostPort`, `host port ${p.hostPort}/${p.protocol} is already used by ports[${prevH}]`);
+        seenHost.set(hk, i);
+      }
+    });
+  }, 'Each containerPort/protocol is published once; each hostIP:hostPort/protocol is used once.')
+  .refine(refineContainer, CONTAINER_RULES);
 
 export type ServiceSpec = Infer<typeof serviceSpecSchema>;
 export type PortSpec = Infer<typeof portSchema>;

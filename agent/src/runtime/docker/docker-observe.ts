@@ -35,7 +35,9 @@ export class DockerObserveRuntime implements ObserveRuntime {
   async stats(containerId: string): Promise<ContainerStats | undefined> {
     try {
       // one-shot: one sample at once instead of waiting a second for a second one (API 1.41).
-      const doc = (await this.docker.getContainer(containerId).stats({ stream: false, 'one-shot': true } as { stream: false })) as DockerStatsDoc;
+      const doc = (await this.docker
+        .getContainer(containerId)
+        .stats({ stream: false, 'one-shot': true } as { stream: false })) as DockerStatsDoc;
       return parseStats(doc);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;

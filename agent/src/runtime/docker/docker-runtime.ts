@@ -3,8 +3,17 @@
 import type Docker from 'dockerode';
 import type { PortBinding } from '../../../../proto/src/model.js';
 import {
-  ContainerExistsError, EngineUnavailableError,
-  type ContainerEvent, type ContainerInfo, type EventFilter, type ContainerRuntime, type ContainerSummary, type CreateRequest, type EngineInfo, type ExecResult, type PullAuth,
+  ContainerExistsError,
+  EngineUnavailableError,
+  type ContainerEvent,
+  type ContainerInfo,
+  type EventFilter,
+  type ContainerRuntime,
+  type ContainerSummary,
+  type CreateRequest,
+  type EngineInfo,
+  type ExecResult,
+  type PullAuth,
 } from '../runtime.js';
 import { createOptions, needsImageCmd, type ImageDefaults } from './create-options.js';
 import { dockerClient, parseEngineAddress, type EngineAddress } from './docker-client.js';
@@ -22,7 +31,8 @@ export function classify(err: unknown): Error {
   if (e?.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) {
     return new EngineUnavailableError(`docker engine unavailable: ${e.code}`, { cause: err });
   }
-  if (e?.statusCode === 502 || e?.statusCode === 503) return new EngineUnavailableError(`docker engine unavailable: ${e.statusCode}`, { cause: err });
+  if (e?.statusCode === 502 || e?.statusCode === 503)
+    return new EngineUnavailableError(`docker engine unavailable: ${e.statusCode}`, { cause: err });
   const msg = e?.json?.message ?? e?.message ?? String(err);
   return err instanceof Error ? Object.assign(err, { message: msg }) : new Error(msg);
 }
@@ -75,8 +85,22 @@ export class DockerRuntime implements ContainerRuntime {
 
   async info(): Promise<EngineInfo> {
     try {
-      const i = (await this.docker.info()) as { Name: string; ServerVersion: string; OSType: string; Architecture: string; NCPU: number; MemTotal: number };
-      return { hostname: i.Name, engineVersion: i.ServerVersion, os: i.OSType, arch: i.Architecture === 'x86_64' ? 'amd64' : i.Architecture === 'aarch64' ? 'arm64' : i.Architecture, cpus: i.NCPU, memoryBytes: i.MemTotal };
+      const i = (await this.docker.info()) as {
+        Name: string;
+        ServerVersion: string;
+        OSType: string;
+        Architecture: string;
+        NCPU: number;
+        MemTotal: number;
+      };
+      return {
+        hostname: i.Name,
+        engineVersion: i.ServerVersion,
+        os: i.OSType,
+        arch: i.Architecture === 'x86_64' ? 'amd64' : i.Architecture === 'aarch64' ? 'arm64' : i.Architecture,
+        cpus: i.NCPU,
+        memoryBytes: i.MemTotal,
+      };
     } catch (err) {
       throw classify(err);
     }
@@ -96,7 +120,7 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       const opts: Record<string, unknown> = signal ? { abortSignal: signal } : {};
       if (auth) opts['authconfig'] = { username: auth.username, password: auth.password, serveraddress: auth.server };
-      const stream = (await this.docker.pull(ref, opts));
+      const stream = await this.docker.pull(ref, opts);
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
           const failed = out?.find((o) => o.error);
@@ -184,7 +208,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
-    let stream: NodeJS.ReadWriteStream & { destroy?: () => void } | undefined;
+    let stream: (NodeJS.ReadWriteStream & { destroy?: () => void }) | undefined;
     const run = async (): Promise<ExecResult> => {
       const exec = await this.docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
       stream = await exec.start({ hijack: true, stdin: false });
@@ -228,8 +252,17 @@ export class DockerRuntime implements ContainerRuntime {
 
   async summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
     try {
-      const found = await this.docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
-      return found.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, state: c.State, running: c.State === 'running' }));
+      const found = await this.docker.listContainers({
+        all: true,
+        filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+      });
+      return found.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? '').replace(/^\//, ''),
+        labels: c.Labels ?? {},
+        state: c.State,
+        running: c.State === 'running',
+      }));
     } catch (err) {
       throw classify(err);
     }
@@ -240,10 +273,10 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       // The engine filters: only these containers' events of these actions reach the agent.
       // (health_status matches the engine's `health_status: healthy` and the like.)
-      stream = (await this.streams.getEvents({
+      stream = await this.streams.getEvents({
         filters: { type: ['container'], label: Object.entries(filter.labels).map(([k, v]) => `${k}=${v}`), event: [...filter.actions] },
         abortSignal: signal,
-      } as Docker.GetEventsOptions));
+      } as Docker.GetEventsOptions);
     } catch (err) {
       if (signal.aborted) return;
       throw classify(err);
@@ -264,7 +297,11 @@ export class DockerRuntime implements ContainerRuntime {
           if (!line) continue;
           try {
             const ev = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-            onEvent({ action: (ev.Action ?? '').split(':')[0] ?? '', containerId: ev.Actor?.ID ?? ev.id ?? '', labels: ev.Actor?.Attributes ?? {} });
+            onEvent({
+              action: (ev.Action ?? '').split(':')[0] ?? '',
+              containerId: ev.Actor?.ID ?? ev.id ?? '',
+              labels: ev.Actor?.Attributes ?? {},
+            });
           } catch {
             // a partial or foreign line: ignore
           }
