@@ -22,17 +22,8 @@ import { sleep } from '../../proto/src/clock.js';
 import { LABEL_NODE, LABEL_ON_NODE_LOSS, LABEL_STOP_GRACE_MS } from '../../proto/src/labels.js';
 import type { Logger } from '../../proto/src/log.js';
 import { nodeLossMode } from '../../proto/src/spec/ha.js';
-import type {
-  ContainerEvent,
-  ContainerInfo,
-  ContainerRuntime,
-  ContainerSummary,
-  CreateRequest,
-  EngineInfo,
-  EventFilter,
-  ExecResult,
-  PullAuth,
-} from './runtime/runtime.js';
+import { passThrough } from './runtime/pass-through.js';
+import type { ContainerRuntime } from './runtime/runtime.js';
 
 /** How often the deadline is checked: bounds how late the fence acts (the margin covers it). */
 export const FENCE_CHECK_MS = 250;
@@ -205,10 +196,10 @@ export class Fence {
    * again once fenced for good. (Its fence labels come with the runner's container labels.)
    */
   wrap(runtime: ContainerRuntime): ContainerRuntime {
-    return new FencedRuntime(runtime, this);
+    return fencedRuntime(runtime, this);
   }
 
-  /** Throws FencedError when this container must not be started now (FencedRuntime.start). */
+  /** Throws FencedError when this container must not be started now (fencedRuntime: start). */
   async admitStart(id: string, runtime: ContainerRuntime): Promise<void> {
     if (this.fencedIds.has(id))
       throw new FencedError('fenced: this container was stopped when the agent lost the leader (onNodeLoss: waitForNode)');
@@ -222,7 +213,7 @@ export class Fence {
     }
   }
 
-  /** The container was removed: it is no longer fenced (FencedRuntime.remove). */
+  /** The container was removed: it is no longer fenced (fencedRuntime: remove). */
   forget(id: string): void {
     if (this.fencedIds.delete(id)) void this.persist(this.deps.now(), true);
   }
@@ -292,53 +283,19 @@ export class Fence {
 
 /**
  * The fence as a ContainerRuntime: start asks the fence first, remove forgets a fenced id, every
- * other call passes through. Each method is written out, so a method added to ContainerRuntime
- * does not compile until this wrapper decides what the fence does with it.
+ * other call passes through (a method added to ContainerRuntime does not compile until it is
+ * named here).
  */
-export class FencedRuntime implements ContainerRuntime {
-  constructor(
-    private readonly inner: ContainerRuntime,
-    private readonly fence: Fence,
-  ) {}
-
-  async start(id: string): Promise<void> {
-    await this.fence.admitStart(id, this.inner);
-    return this.inner.start(id);
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.inner.remove(id);
-    this.fence.forget(id);
-  }
-
-  info(): Promise<EngineInfo> {
-    return this.inner.info();
-  }
-  hasImage(ref: string): Promise<boolean> {
-    return this.inner.hasImage(ref);
-  }
-  pullImage(ref: string, signal?: AbortSignal, auth?: PullAuth): Promise<void> {
-    return this.inner.pullImage(ref, signal, auth);
-  }
-  create(req: CreateRequest): Promise<string> {
-    return this.inner.create(req);
-  }
-  stop(id: string, graceMs: number): Promise<void> {
-    return this.inner.stop(id, graceMs);
-  }
-  inspect(idOrName: string): Promise<ContainerInfo | undefined> {
-    return this.inner.inspect(idOrName);
-  }
-  execCheck(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
-    return this.inner.execCheck(id, command, timeoutMs);
-  }
-  list(labels: Record<string, string>): Promise<ContainerInfo[]> {
-    return this.inner.list(labels);
-  }
-  summaries(labels: Record<string, string>): Promise<ContainerSummary[]> {
-    return this.inner.summaries(labels);
-  }
-  events(filter: EventFilter, onEvent: (e: ContainerEvent) => void, signal: AbortSignal): Promise<void> {
-    return this.inner.events(filter, onEvent, signal);
-  }
+export function fencedRuntime(inner: ContainerRuntime, fence: Fence): ContainerRuntime {
+  return {
+    ...passThrough(inner, ['info', 'hasImage', 'pullImage', 'create', 'stop', 'inspect', 'execCheck', 'list', 'summaries', 'events']),
+    async start(id: string): Promise<void> {
+      await fence.admitStart(id, inner);
+      return inner.start(id);
+    },
+    async remove(id: string): Promise<void> {
+      await inner.remove(id);
+      fence.forget(id);
+    },
+  };
 }

@@ -159,6 +159,7 @@ export function taskFields({ task: t }: TaskData, now: number): Field[] {
   ];
   if (st?.err) fields.push(['Error', st.err]);
   if (st && ['failed', 'complete', 'shutdown'].includes(st.state)) fields.push(['Exit code', String(st.exitCode)]);
+  if (st?.oomKilled) fields.push(['OOM killed', 'yes (the container went past its memory limit)']);
   if (st?.health) fields.push(['Health', st.health]);
   if (st?.restarts) fields.push(['Restarts', `${st.restarts} (in place, on this node)`]);
   if (t.priorFailures) fields.push(['Prior failures', `${t.priorFailures} (of earlier tasks of this slot)`]);

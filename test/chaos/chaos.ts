@@ -13,6 +13,7 @@ import { LABEL_MANAGED, LABEL_SERVICE, LABEL_SLOT, LABEL_TASK } from '../../prot
 import { ROOT, TestCluster, image } from '../harness/cluster.js';
 import { seededRandom } from '../harness/random.js';
 import { parseDuration } from '../../proto/src/spec/units.js';
+import { jsonLines } from '../../proto/src/lines.js';
 import {
   describeHandovers,
   describeViolations,
@@ -293,35 +294,26 @@ export class Chaos {
           abortSignal: abort.signal,
         } as Parameters<TestCluster['hosts'][number]['docker']['getEvents']>[0]);
         await new Promise<void>((resolve) => {
-          let buf = '';
-          stream.on('data', (chunk: Buffer) => {
-            buf += chunk.toString();
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (!line) continue;
-              try {
-                const ev = JSON.parse(line) as {
-                  Action?: string;
-                  time?: number;
-                  timeNano?: number;
-                  Actor?: { ID?: string; Attributes?: Record<string, string> };
-                };
-                const id = ev.Actor?.ID ?? '';
-                const key = `${id}|${ev.Action}|${ev.timeNano}`;
-                if (!id || this.seenEvents.has(key)) continue;
-                this.seenEvents.add(key);
-                if (ev.time) sinceS = ev.time;
-                const r = this.record(host, id, ev.Actor?.Attributes ?? {}, ev.Actor?.Attributes?.['name'] ?? '');
-                const t = (ev.timeNano ?? 0) / 1e6;
-                if (r && ev.Action === 'start') Chaos.addStart(r, t);
-                else if (r && ev.Action === 'die') Chaos.addEnd(r, t);
-              } catch {
-                /* a partial line */
-              }
-            }
-          });
+          type EngineEvent = {
+            Action?: string;
+            time?: number;
+            timeNano?: number;
+            Actor?: { ID?: string; Attributes?: Record<string, string> };
+          };
+          stream.on(
+            'data',
+            jsonLines<EngineEvent>((ev) => {
+              const id = ev.Actor?.ID ?? '';
+              const key = `${id}|${ev.Action}|${ev.timeNano}`;
+              if (!id || this.seenEvents.has(key)) return;
+              this.seenEvents.add(key);
+              if (ev.time) sinceS = ev.time;
+              const r = this.record(host, id, ev.Actor?.Attributes ?? {}, ev.Actor?.Attributes?.['name'] ?? '');
+              const t = (ev.timeNano ?? 0) / 1e6;
+              if (r && ev.Action === 'start') Chaos.addStart(r, t);
+              else if (r && ev.Action === 'die') Chaos.addEnd(r, t);
+            }),
+          );
           stream.on('end', () => resolve());
           stream.on('close', () => resolve());
           stream.on('error', () => resolve());

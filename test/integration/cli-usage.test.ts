@@ -12,6 +12,8 @@ import { EXIT_FAILED, EXIT_USAGE } from '../../cli/src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-usage-'));
 const xdg = join(dir, 'xdg');
+/** berth up's folder in the usage rows: a refused command line creates nothing there. */
+const upData = join(dir, 'up-data');
 const good = join(dir, 'web.yaml');
 writeFileSync(
   good,
@@ -94,6 +96,14 @@ const USAGE_MISTAKES: Array<[string[], RegExp]> = [
   [['agent', '--label', 'bad'], /^error: --label: expected key=value, got "bad"$/m],
   [['agent', '--cpus', 'lots'], /^error: --cpus: /m],
   [['agent', '--memory', 'lots'], /^error: --memory: /m],
+  [
+    ['up', '--data', upData, '--etcd-port', 'x'],
+    /^error: --etcd-port: expected a port from 1 to 65534 \(berth up also uses port \+ 1\), got "x"$/m,
+  ],
+  [['up', '--data', upData, '--nats-port', '70000'], /^error: --nats-port: expected a port from 1 to 61535 /m],
+  [['up', '--data', upData, '--metrics-port', '0'], /^error: --metrics-port: expected a port from 1 to 65534 /m],
+  [['up', '--data', upData, '--api', '127.0.0.1:http'], /^error: --api: expected a port from 1 to 65535, got "http"$/m],
+  [['up', '--data', upData, '--example-timeout', 'soon'], /^error: --example-timeout: /m],
   [['controller', '--lease-ttl', '0'], /^error: --lease-ttl: must be a whole number of seconds ≥ 1$/m],
   [['controller', '--heartbeat-period', 'soon'], /^error: --heartbeat-period: /m],
   [['--controller', 'no-port', 'get', 'services'], /^error: --controller: "no-port" is not a controller address/m],
@@ -134,7 +144,7 @@ describe('berth exit codes for usage mistakes (the real binary)', () => {
       .filter(({ want, run }) => run.code !== EXIT_USAGE || !want.test(run.stderr) || run.stdout !== '')
       .map(({ args, run }) => ({ args: args.join(' '), code: run.code, stdout: run.stdout, stderr: run.stderr.slice(0, 300) }));
     expect(wrong).toEqual([]);
-    // None of them wrote the config file.
+    // None of them wrote the config file, or berth up's folder.
     expect(readdirSync(dir)).toEqual(['bad.yaml', 'web.yaml']);
   });
 

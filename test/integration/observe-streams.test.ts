@@ -1,6 +1,7 @@
 // Issue 7 on real components (etcd, NATS, two dockerd hosts, the built berth binary): exec in a
 // replica on the second host, events of a service's lifecycle in order, and logs of a 3-replica
 // service followed while the agent of one host is killed.
+import { lineSplitter } from '../../proto/src/lines.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,17 +38,7 @@ function live(args: string[]): Live {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Live = { child, stdout: [], stderr: [], exited: new Promise((r) => child.once('exit', (code) => r(code))) };
-  const lines = (into: Live['stdout']) => {
-    let buf = '';
-    return (chunk: Buffer): void => {
-      buf += chunk.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        into.push({ at: Date.now(), line: buf.slice(0, i) });
-        buf = buf.slice(i + 1);
-      }
-    };
-  };
+  const lines = (into: Live['stdout']) => lineSplitter((line) => into.push({ at: Date.now(), line }));
   child.stdout.on('data', lines(out.stdout));
   child.stderr.on('data', lines(out.stderr));
   return out;

@@ -20,7 +20,7 @@ import { BERTH_BIN, PID_REGISTRY, ROOT, unmountUnder, webManifest, type CliResul
 let dir: string;
 let data: string;
 let socket: string;
-let ports: { api: number; etcd: number; nats: number };
+let ports: { api: number; etcd: number; nats: number; metrics: number };
 /** docker0 is made by the first dockerd that runs without --bridge; removed after if we made it. */
 let hadDocker0: boolean;
 const seenPids = new Set<number>();
@@ -58,8 +58,9 @@ beforeAll(async () => {
   data = join(dir, 'data');
   socket = join(dir, 'docker.sock');
   hadDocker0 = hasLink('docker0');
-  // etcd takes the port after its client port for peers; NATS its port + 4000 for monitoring.
-  ports = { api: await freePort(), etcd: await freePort(), nats: await freePort() };
+  // etcd takes the port after its client port for peers; NATS its port + 4000 for monitoring; the
+  // agent's metrics the port after the controller's.
+  ports = { api: await freePort(), etcd: await freePort(), nats: await freePort(), metrics: await freePort() };
 });
 
 afterAll(() => {
@@ -91,6 +92,8 @@ function up(extra: string[] = []): Up {
       String(ports.etcd),
       '--nats-port',
       String(ports.nats),
+      '--metrics-port',
+      String(ports.metrics),
       '--node-id',
       'uptest',
       ...extra,

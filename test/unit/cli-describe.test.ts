@@ -93,6 +93,23 @@ describe('describe task and node', () => {
     expect(text).toContain('Spec:\n  image: berth-local/web:1\n');
   });
 
+  it('task: a container killed by its memory limit says so (docker inspect: State.OOMKilled)', async () => {
+    const svc = mockService();
+    const of = (oomKilled: boolean) =>
+      taskToPb(
+        mockTask(svc, {
+          state: 'failed',
+          status: { message: 'killed: out of memory (limit 8Mi)', exitCode: 137, ...(oomKilled ? { oomKilled } : {}) },
+        }),
+      );
+    const oom = of(true);
+    expect(await renderDescription(taskFields({ task: oom }, ctx.now), TASK_SECTIONS, { task: oom }, ctx)).toMatch(
+      /^OOM killed: +yes \(the container went past its memory limit\)$/m,
+    );
+    const plain = of(false);
+    expect(await renderDescription(taskFields({ task: plain }, ctx.now), TASK_SECTIONS, { task: plain }, ctx)).not.toContain('OOM killed');
+  });
+
   it('node: capacity and reservations in units, labels, its tasks', async () => {
     const n = nodeToPb(
       { ...mockNode('n1'), labels: { zone: 'a' } },

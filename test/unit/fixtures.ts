@@ -1,7 +1,7 @@
 // Fixture builders for unit tests: small, explicit defaults that a test overrides where it matters.
 import fc from 'fast-check';
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../proto/src/model.js';
-import type { ServiceSpec } from '../../proto/src/spec/service.js';
+import { validateServiceManifest, type ServiceSpec } from '../../proto/src/spec/service.js';
 import type { DesiredState, NodeAvailability, NodeState, TaskState } from '../../proto/src/types.js';
 import { containerName, taskId } from '../../controller/src/model/task-identity.js';
 
@@ -11,27 +11,20 @@ export const T0 = 1_700_000_000_000;
 export const MiB = 2 ** 20;
 export const GiB = 2 ** 30;
 
+/** What the validator fills in for a manifest that names only its image (the defaults test pins these values). */
+const DEFAULT_SPEC: ServiceSpec = (() => {
+  const r = validateServiceManifest({
+    apiVersion: 'berth.dev/v1',
+    kind: 'Service',
+    metadata: { name: 'fixture' },
+    spec: { image: 'berth-local/web:1' },
+  });
+  if (!r.ok) throw new Error(`fixtures: the minimal manifest is invalid: ${JSON.stringify(r.issues)}`);
+  return r.value.spec;
+})();
+
 export function mockSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    image: 'berth-local/web:1',
-    replicas: 1,
-    resources: { cpu: 0, memory: 0 },
-    stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
-    onNodeLoss: 'replace',
-    restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-    update: {
-      maxSurge: 1,
-      maxUnavailable: 0,
-      order: 'start-first',
-      monitor: 5_000,
-      delay: 0,
-      failureAction: 'rollback',
-      maxFailureRatio: 0,
-      progressDeadline: 120_000,
-    },
-    pullPolicy: 'ifNotPresent',
-    ...over,
-  };
+  return { ...structuredClone(DEFAULT_SPEC), ...over };
 }
 
 export interface MockServiceOptions {

@@ -75,4 +75,27 @@ describe('retryOnConflict', () => {
     expect(err).toBe(boom);
     expect(calls).toBe(3);
   });
+
+  it('waits delayMs(attempt) between conflicting attempts, and not after the last', async () => {
+    const asked: number[] = [];
+    let calls = 0;
+    const t0 = performance.now();
+    const err = await retryOnConflict(
+      async () => {
+        calls++;
+        throw new ConflictError('lost');
+      },
+      {
+        attempts: 3,
+        delayMs: (attempt) => {
+          asked.push(attempt);
+          return 10;
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(calls).toBe(3);
+    expect(asked).toEqual([1, 2]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(18);
+  });
 });

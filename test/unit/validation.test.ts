@@ -15,6 +15,23 @@ const manifest = (spec: Record<string, unknown> = {}, metadata: Record<string, u
   ...top,
 });
 
+/** The documented defaults of the lifecycle fields (docs/manifest.md); test/unit/fixtures.ts mockSpec builds on what the validator fills in. */
+const DEFAULT_LIFECYCLE = {
+  onNodeLoss: 'replace',
+  restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
+  update: {
+    maxSurge: 1,
+    maxUnavailable: 0,
+    order: 'start-first',
+    monitor: 5_000,
+    delay: 0,
+    failureAction: 'rollback',
+    maxFailureRatio: 0,
+    progressDeadline: 120_000,
+  },
+  pullPolicy: 'ifNotPresent',
+} as const;
+
 function issues(doc: unknown): Issue[] {
   const r = validateServiceManifest(doc);
   if (r.ok) throw new Error('expected the manifest to be invalid');
@@ -42,19 +59,7 @@ describe('validateServiceManifest', () => {
           replicas: 1,
           resources: { cpu: 0, memory: 0 },
           stop: { signal: 'SIGTERM', gracePeriod: 10_000 },
-          onNodeLoss: 'replace',
-          restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-          update: {
-            maxSurge: 1,
-            maxUnavailable: 0,
-            order: 'start-first',
-            monitor: 5_000,
-            delay: 0,
-            failureAction: 'rollback',
-            maxFailureRatio: 0,
-            progressDeadline: 120_000,
-          },
-          pullPolicy: 'ifNotPresent',
+          ...DEFAULT_LIFECYCLE,
         },
       },
     });
@@ -85,19 +90,7 @@ describe('validateServiceManifest', () => {
       ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp' }],
       resources: { cpu: 250, memory: 64 * 2 ** 20, limits: { cpu: 500, memory: 128 * 2 ** 20 } },
       stop: { signal: 'SIGINT', gracePeriod: 90_000 },
-      onNodeLoss: 'replace',
-      restart: { policy: 'always', backoff: { initial: 1_000, multiplier: 2, max: 300_000, resetAfter: 60_000 } },
-      update: {
-        maxSurge: 1,
-        maxUnavailable: 0,
-        order: 'start-first',
-        monitor: 5_000,
-        delay: 0,
-        failureAction: 'rollback',
-        maxFailureRatio: 0,
-        progressDeadline: 120_000,
-      },
-      pullPolicy: 'ifNotPresent',
+      ...DEFAULT_LIFECYCLE,
     });
     // And back to the form a person writes.
     expect(formatServiceSpec(r.value.spec)).toMatchObject({

@@ -148,6 +148,21 @@ async function stopStale(pidFile: string, log: (s: string) => void): Promise<voi
   }
 }
 
+/**
+ * A port flag: a whole number from 1 to 65535, leaving room for the ports berth up derives from
+ * it (`above`: the highest offset it adds). A usage error naming the flag otherwise.
+ */
+export function portFlag(flag: string, text: string, above = 0): number {
+  const n = /^\d{1,5}$/.test(text.trim()) ? Number(text) : NaN;
+  const max = 65_535 - above;
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new CliError(
+      `${flag}: expected a port from 1 to ${max}${above ? ` (berth up also uses port + ${above})` : ''}, got ${JSON.stringify(text)}`,
+      EXIT_USAGE,
+    );
+  return n;
+}
+
 export function registerUp(program: Command): void {
   program
     .command('up')
@@ -167,6 +182,7 @@ export function registerUp(program: Command): void {
     .option('--api <host:port>', 'controller API address', '127.0.0.1:7070')
     .option('--etcd-port <port>', 'etcd client port', '2379')
     .option('--nats-port <port>', 'NATS client port', '4222')
+    .option('--metrics-port <port>', "controller's Prometheus metrics port (the agent's is the next one)", '9470')
     .option('--node-id <id>', 'node id of the local agent', hostname())
     .option('--detach', 'start, apply, print, then leave the cluster running and exit')
     .action(
@@ -177,11 +193,17 @@ export function registerUp(program: Command): void {
         api: string;
         etcdPort: string;
         natsPort: string;
+        metricsPort: string;
         nodeId: string;
         detach?: boolean;
       }) => {
         const exampleTimeoutMs = parseTimeout(opts.exampleTimeout);
         if (typeof exampleTimeoutMs === 'string') throw new CliError(`--example-timeout: ${exampleTimeoutMs}`, EXIT_USAGE);
+        // Every flag is checked before anything is written or stopped.
+        const etcdPort = portFlag('--etcd-port', opts.etcdPort, 1);
+        const natsPort = portFlag('--nats-port', opts.natsPort, 4000);
+        const metricsPort = portFlag('--metrics-port', opts.metricsPort, 1);
+        const apiPort = portFlag('--api', opts.api.slice(opts.api.lastIndexOf(':') + 1));
         const data = resolve(opts.data);
         const logs = ensureDir(data, 'logs');
         const run = ensureDir(data, 'run');
@@ -195,15 +217,14 @@ export function registerUp(program: Command): void {
         };
         for (const name of ['agent', 'controller', 'nats', 'etcd', 'dockerd']) await stopStale(join(run, `${name}.pid`), say);
 
-        const etcdPort = Number(opts.etcdPort);
-        const natsPort = Number(opts.natsPort);
-        const apiPort = Number(opts.api.slice(opts.api.lastIndexOf(':') + 1));
         for (const [what, port] of [
           ['etcd', etcdPort],
           ['etcd peer', etcdPort + 1],
           ['NATS', natsPort],
           ['NATS monitor', natsPort + 4000],
           ['controller API', apiPort],
+          ['controller metrics', metricsPort],
+          ['agent metrics', metricsPort + 1],
         ] as const) {
           if (await portInUse(port))
             throw new CliError(
@@ -313,7 +334,7 @@ export function registerUp(program: Command): void {
               '--nats',
               nats.url,
               '--metrics',
-              '127.0.0.1:9470',
+              `127.0.0.1:${metricsPort}`,
               '--id',
               'local',
               '--secret-key-file',
@@ -343,7 +364,7 @@ export function registerUp(program: Command): void {
               '--address',
               '127.0.0.1',
               '--metrics',
-              '127.0.0.1:9471',
+              `127.0.0.1:${metricsPort + 1}`,
               '--state-dir',
               join(data, 'agent'),
             ],

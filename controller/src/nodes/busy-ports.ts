@@ -2,12 +2,12 @@
 // its host port is taken by some other process (ports.ts reads the engine's error), the node is
 // marked, so the scheduler keeps tasks that need the port off it for a while and names the
 // port as the reason. Level-triggered on task status; one conditional write per mark.
-import { sleep, type Clock } from '../../../proto/src/clock.js';
+import type { Clock } from '../../../proto/src/clock.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
-import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
 import { updateOp } from '../store/ops.js';
+import { retryOnConflict } from '../store/retry.js';
 import { nodeCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import type { HostPortRequest } from '../scheduler/types.js';
@@ -46,30 +46,29 @@ export class BusyPortMarker {
   private mark(nodeId: string, port: HostPortRequest, taskId: string): void {
     const { cache, clock, log, events } = this.deps;
     this.marks = this.marks.then(async () => {
-      for (let i = 0; i < PORT_MARK_ATTEMPTS; i++) {
-        const cur = cache.nodes.get(cache.keys.node(nodeId));
-        if (!cur) return;
-        const next: NodeRecord = { ...cur.value, unavailablePorts: holdPort(cur.value, port, clock.now()) };
-        try {
-          await cache.store.commit([updateOp(cache.keys.node(nodeId), nodeCodec, next, cur.modRevision)]);
-          log.info(
-            { node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId },
-            'host port held outside Berth; keeping tasks that need it off the node for a while',
-          );
-          events.publish({
-            type: 'node.state',
-            node: nodeId,
-            state: cur.value.state,
-            message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it`,
-          });
-          return;
-        } catch (err) {
-          if (!(err instanceof ConflictError)) {
-            log.warn({ node: nodeId, err: err instanceof Error ? err.message : String(err) }, 'marking a busy port failed');
-            return;
-          }
-          await sleep(20 * (i + 1));
-        }
+      try {
+        await retryOnConflict(
+          async () => {
+            const cur = cache.nodes.get(cache.keys.node(nodeId));
+            if (!cur) return;
+            const next: NodeRecord = { ...cur.value, unavailablePorts: holdPort(cur.value, port, clock.now()) };
+            await cache.store.commit([updateOp(cache.keys.node(nodeId), nodeCodec, next, cur.modRevision)]);
+            log.info(
+              { node: nodeId, port: `${port.port}/${port.protocol}`, task: taskId },
+              'host port held outside Berth; keeping tasks that need it off the node for a while',
+            );
+            events.publish({
+              type: 'node.state',
+              node: nodeId,
+              state: cur.value.state,
+              message: `port ${port.port}/${port.protocol} in use on the host (not by Berth); task ${taskId} could not bind it`,
+            });
+          },
+          // Read from the cache: after a conflict, give its watch time to bring the newer node.
+          { attempts: PORT_MARK_ATTEMPTS, delayMs: (attempt) => 20 * attempt },
+        );
+      } catch (err) {
+        log.warn({ node: nodeId, err: err instanceof Error ? err.message : String(err) }, 'marking a busy port failed');
       }
     });
   }

@@ -1,5 +1,6 @@
 // The one retry of a read-change-write that lost its race (ConflictError): read again, decide
 // again, write again at the new revision. Nothing else is retried here: other errors pass through.
+import { sleep } from '../../../proto/src/clock.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 
 /**
@@ -15,6 +16,12 @@ export interface RetryOptions {
   attempts?: number | undefined;
   /** The error thrown when every attempt conflicted (default: the last ConflictError). */
   exhausted?: ((last: ConflictError) => Error) | undefined;
+  /**
+   * How long to wait after a conflicting attempt before the next one (default: none). For a
+   * caller that decides from the informer cache: a conflict means the cache is behind the store,
+   * and the next attempt is only worth making once the watch has delivered the newer record.
+   */
+  delayMs?: ((attempt: number) => number) | undefined;
 }
 
 /**
@@ -29,6 +36,8 @@ export async function retryOnConflict<T>(fn: (attempt: number) => Promise<T>, op
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       if (attempt >= attempts) throw opts.exhausted ? opts.exhausted(err) : err;
+      const delay = opts.delayMs?.(attempt) ?? 0;
+      if (delay > 0) await sleep(delay);
     }
   }
 }

@@ -2,6 +2,7 @@
 // dockerode in the project.
 import type Docker from 'dockerode';
 import type { PortBinding } from '../../../../proto/src/model.js';
+import { jsonLines } from '../../../../proto/src/lines.js';
 import {
   ContainerExistsError,
   EngineUnavailableError,
@@ -282,31 +283,21 @@ export class DockerRuntime implements ContainerRuntime {
       throw classify(err);
     }
     await new Promise<void>((resolve, reject) => {
-      let buf = '';
       const onAbort = (): void => {
         (stream as unknown as { destroy?: () => void }).destroy?.();
         resolve();
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      stream.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line) continue;
-          try {
-            const ev = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-            onEvent({
-              action: (ev.Action ?? '').split(':')[0] ?? '',
-              containerId: ev.Actor?.ID ?? ev.id ?? '',
-              labels: ev.Actor?.Attributes ?? {},
-            });
-          } catch {
-            // a partial or foreign line: ignore
-          }
-        }
-      });
+      stream.on(
+        'data',
+        jsonLines<{ Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } }>((ev) =>
+          onEvent({
+            action: (ev.Action ?? '').split(':')[0] ?? '',
+            containerId: ev.Actor?.ID ?? ev.id ?? '',
+            labels: ev.Actor?.Attributes ?? {},
+          }),
+        ),
+      );
       stream.on('end', () => {
         signal.removeEventListener('abort', onAbort);
         if (signal.aborted) resolve();
