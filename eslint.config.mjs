@@ -89,6 +89,7 @@ export default tseslint.config(
       'proto/gen.mjs',
       'test/chaos/soak.mjs',
       'test/chaos/series.mjs',
+      'test/bench/compare.mjs',
       'eslint.config.mjs',
       '.berth/**',
       '.chaos/**',
