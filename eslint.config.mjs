@@ -90,6 +90,7 @@ export default tseslint.config(
       'test/chaos/soak.mjs',
       'test/chaos/series.mjs',
       'test/bench/compare.mjs',
+      'deploy/dev/check.mjs',
       'eslint.config.mjs',
       '.berth/**',
       '.chaos/**',

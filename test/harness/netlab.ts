@@ -4,7 +4,7 @@
 // outer end hangs on the bridge. Cutting a host's link sets the outer end down: packets vanish
 // silently (no reset), as on a pulled cable. Only addresses of these namespaces are ever used.
 import { randomBytes } from 'node:crypto';
-import { ip, usedSubnets } from './netns.js';
+import { ip, usedSubnets, withSubnetLock } from './netns.js';
 
 export interface NetHost {
   ns: string;
@@ -29,17 +29,27 @@ export class NetLab {
 
   static create(hosts: number): NetLab {
     const tag = randomBytes(3).toString('hex');
-    const used = usedSubnets();
-    let subnet: string | undefined;
-    for (let tries = 0; tries < 250 && !subnet; tries++) {
-      const third = 1 + ((randomBytes(1)[0]! + tries) % 250);
-      if (!used.has(`10.215.${third}`)) subnet = `10.215.${third}`;
-    }
-    if (!subnet) throw new Error('no free 10.215.x.0/24 for the test network');
-    const lab = new NetLab(`btl${tag}`, subnet);
+    // The subnet is chosen and its bridge address taken under the lock parallel test files share.
+    const lab = withSubnetLock(() => {
+      const used = usedSubnets();
+      let subnet: string | undefined;
+      for (let tries = 0; tries < 250 && !subnet; tries++) {
+        const third = 1 + ((randomBytes(1)[0]! + tries) % 250);
+        if (!used.has(`10.215.${third}`)) subnet = `10.215.${third}`;
+      }
+      if (!subnet) throw new Error('no free 10.215.x.0/24 for the test network');
+      const l = new NetLab(`btl${tag}`, subnet);
+      ip('link', 'add', 'name', l.bridge, 'type', 'bridge');
+      try {
+        ip('addr', 'add', `${l.gateway}/24`, 'dev', l.bridge);
+      } catch (err) {
+        ip('link', 'delete', l.bridge);
+        throw err;
+      }
+      return l;
+    });
+    const subnet = lab.subnet;
     try {
-      ip('link', 'add', 'name', lab.bridge, 'type', 'bridge');
-      ip('addr', 'add', `${lab.gateway}/24`, 'dev', lab.bridge);
       ip('link', 'set', lab.bridge, 'up');
       for (let i = 0; i < hosts; i++) {
         const h: NetHost = { ns: `btn${tag}h${i}`, outer: `bto${tag}${i}`, address: `${subnet}.${10 + i}` };
