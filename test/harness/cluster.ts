@@ -27,6 +27,17 @@ import { NetLab } from './netlab.js';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
 /** pids of every process a harness started in this vitest run; the global teardown kills leftovers. */
+/** A process's start time (clock ticks since boot, /proc/PID/stat field 22), or undefined once it is gone. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
 export const PID_REGISTRY = process.env['BERTH_PID_REGISTRY'] ?? `/tmp/berth-test-pids-${process.pid}`;
 
 export interface HostSpec {
@@ -110,7 +121,9 @@ export class TestCluster {
   /** Registers a process for cleanup (stop() and the global teardown). */
   track(p: Proc): Proc {
     this.procs.push(p);
-    appendFileSync(PID_REGISTRY, `${p.pid}\n`);
+    // With its start time: pids wrap (pid_max is often 32768), so the teardown kills a pid only
+    // while it is still this process.
+    appendFileSync(PID_REGISTRY, `${p.pid} ${procStartTime(p.pid) ?? ''}\n`);
     return p;
   }
 

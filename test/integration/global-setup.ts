@@ -1,8 +1,8 @@
 // Integration prerequisites: root (dockerd, bridges), the Debian binaries, a fresh build. At the
 // end, any process a harness started and did not stop (a crashed test) is killed by its pid.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { BERTH_BIN, ROOT, distIsFresh } from '../harness/cluster.js';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { BERTH_BIN, ROOT, distIsFresh, procStartTime } from '../harness/cluster.js';
 
 const PID_REGISTRY = `/tmp/berth-test-pids-${process.pid}`;
 // Workers inherit this: every harness of this run records its pids in one file.
@@ -22,14 +22,20 @@ export function setup(): void {
     execFileSync(process.execPath, [`${ROOT}/node_modules/typescript/bin/tsc`, '-p', `${ROOT}/tsconfig.build.json`], { stdio: 'inherit' });
   }
   if (!existsSync(BERTH_BIN)) throw new Error('build failed: no ' + BERTH_BIN);
-  rmSync(PID_REGISTRY, { force: true });
+  // A registry left by an earlier process with this pid goes; this run's own (both integration
+  // projects share this set-up, each calls it) stays.
+  const startedAt = Date.now() - process.uptime() * 1000;
+  if (existsSync(PID_REGISTRY) && statSync(PID_REGISTRY).mtimeMs < startedAt) rmSync(PID_REGISTRY, { force: true });
 }
 
 export function teardown(): void {
   if (!existsSync(PID_REGISTRY)) return;
   for (const line of readFileSync(PID_REGISTRY, 'utf8').split('\n')) {
-    const pid = Number(line);
-    if (!pid) continue;
+    const [pidText, startedAt] = line.split(' ');
+    const pid = Number(pidText);
+    // Only a process that is still the one the harness started (same start time): a pid that
+    // has been reused since belongs to someone else.
+    if (!pid || !startedAt || procStartTime(pid) !== startedAt) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
