@@ -15,6 +15,7 @@ import type { AgentMetrics } from './metrics/metrics.js';
 import { TASK_STATE_ORDER } from '../../proto/src/types.js';
 import { join } from 'node:path';
 import { Fence } from './fence.js';
+import { ImagePuller } from './images.js';
 
 /** Safety net for lost engine events: every task is looked at this often. */
 export const RESYNC_MS = 10_000;
@@ -64,8 +65,12 @@ export function createAgent(deps: {
     stateFile: config.stateDir ? join(config.stateDir, 'fence.json') : undefined,
     onChange: (on) => metrics?.fenced.set(on ? 1 : 0),
   });
+  const fenced = fence.wrap(runtime);
+  if (metrics) for (const o of ['pulled', 'failed', 'abandoned'] as const) metrics.imagePulls.labels(o).inc(0);
   const worker = new Worker({
-    runtime: fence.wrap(runtime),
+    runtime: fenced,
+    // One puller per node: concurrent tasks of one image share its pull.
+    puller: new ImagePuller(fenced, (outcome) => metrics?.imagePulls.labels(outcome).inc()),
     nodeId: config.nodeId,
     report: (taskId, status) => {
       session.report(taskId, status);

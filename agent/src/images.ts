@@ -21,10 +21,17 @@ interface SharedPull {
   waiters: number;
 }
 
+/** How a pull this node started ended: the image arrived, the engine failed it, or nobody waited for it any more. */
+export type PullOutcome = 'pulled' | 'failed' | 'abandoned';
+
 export class ImagePuller {
   private inflight = new Map<string, SharedPull>();
 
-  constructor(private readonly runtime: ContainerRuntime) {}
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    /** Told once per pull started, when it ends (the agent counts them: berth_agent_image_pulls_total). */
+    private readonly onOutcome?: (outcome: PullOutcome) => void,
+  ) {}
 
   /**
    * Makes `ref` present per policy. Throws ImageUnavailableError (pull refused, or missing with
@@ -40,7 +47,11 @@ export class ImagePuller {
     if (!p) {
       const abort = new AbortController();
       const done = this.runtime.pullImage(ref, abort.signal, auth).finally(() => this.inflight.delete(key));
-      done.catch(() => undefined); // every waiter sees the outcome; an abandoned pull's is nobody's
+      // Every waiter sees the outcome; an abandoned pull's is nobody's, but it is counted.
+      done.then(
+        () => this.onOutcome?.('pulled'),
+        () => this.onOutcome?.(abort.signal.aborted ? 'abandoned' : 'failed'),
+      );
       p = { done, abort, waiters: 0 };
       this.inflight.set(key, p);
     }

@@ -86,6 +86,12 @@ export class AgentMetrics {
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
+  readonly imagePulls = new Counter({
+    name: 'berth_agent_image_pulls_total',
+    help: 'Image pulls this agent started, by how they ended: pulled, failed (the engine or registry refused or broke it), abandoned (no task waited for it any more: its service was deleted or changed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly statsDuration = new Histogram({
     name: 'berth_agent_stats_collection_duration_seconds',
     help: 'Time to take one resource sample of every running container of this node.',
