@@ -140,6 +140,13 @@ export interface NodeRecord {
    */
   lastContactMs?: number;
   /**
+   * Set when the node left `ready` because its agent's session closed while its heartbeats were
+   * still current: the agent process ended (killed, crashed, restarting) while the host and its
+   * engine stayed up. Nothing fences that host's containers until an agent runs there again, so
+   * its waitForNode tasks wait for the node, however long it is down. Cleared when it is ready.
+   */
+  agentExited?: boolean;
+  /**
    * Host ports found held by something other than Berth (a task failed to bind them). The
    * scheduler keeps tasks needing them off the node until `untilMs`; see controller/src/scheduler/ports.ts.
    */

@@ -77,6 +77,18 @@ describe('decideLostTask', () => {
     });
   });
 
+  it('waitForNode on a node whose agent exited (host up, nothing fences): kept however long it is down; replace mode still replaced', () => {
+    // Issue 19's soak: an agent killed and restarted 16 s later (Node's start-up under load) came
+    // back after the leader's deadline; the replacement started 0.8 s before the restarted agent
+    // had stopped the old container. A dead agent fences nothing: only its return can.
+    const exited = { ...view('down'), agentExited: true };
+    const longAfter = fenceDeadline(T0, 2_000, cfg) + 3_600_000;
+    expect(decideLostTask(mockTask(waiting), exited, ok, longAfter, cfg)).toEqual({ action: 'keep' });
+    expect(decideLostTask(mockTask(svc), exited, ok, T0 + 1, cfg)).toMatchObject({ action: 'replace', status: { message: 'node down' } });
+    // The operator removing the node still releases the slot.
+    expect(decideLostTask(mockTask(waiting), undefined, ok, longAfter, cfg)).toMatchObject({ action: 'replace' });
+  });
+
   it('suspended: keeps every task, whatever the mode', () => {
     const s = { suspended: true, reason: 'x' };
     expect(decideLostTask(mockTask(svc), view('down'), s, T0 + 3_600_000, cfg)).toEqual({ action: 'keep' });

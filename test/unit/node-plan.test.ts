@@ -24,8 +24,15 @@ describe('planNodeStates', () => {
     expect(plan(node('ready'), { sessions: 1, lastHeartbeatMs: T0 - t.heartbeatGraceMs }, T0)).toEqual([]);
   });
 
-  it('ready → unknown at once when the session closes', () => {
+  it('ready → unknown at once when the session closes; closed while the heartbeats were current, the agent exited', () => {
     expect(plan(node('ready'), { sessions: 0, lastHeartbeatMs: T0 - 500, lostAtMs: T0 }, T0)).toEqual([
+      { nodeId: 'n1', state: 'unknown', message: 'agent session closed by the agent (its process ended)', agentExited: true },
+    ]);
+  });
+
+  it('a session closed only after the heartbeats were late (a silent link, closed by the keepalive) is not an exited agent', () => {
+    const lastHb = T0 - t.heartbeatGraceMs;
+    expect(plan(node('ready'), { sessions: 0, lastHeartbeatMs: lastHb, lostAtMs: T0 }, T0)).toEqual([
       { nodeId: 'n1', state: 'unknown', message: 'agent session closed' },
     ]);
   });
@@ -42,7 +49,7 @@ describe('planNodeStates', () => {
     const unknown = node('unknown', lostAt); // written when it was lost
     expect(plan(unknown, l, lostAt + t.downAfterMs - 1)).toEqual([]);
     expect(plan(unknown, l, lostAt + t.downAfterMs)).toEqual([
-      { nodeId: 'n1', state: 'down', message: 'agent session closed; unknown for 15s' },
+      { nodeId: 'n1', state: 'down', message: 'agent session closed by the agent (its process ended); unknown for 15s' },
     ]);
   });
 
@@ -140,7 +147,7 @@ describe('planNodeStates', () => {
       ['c', { sessions: 0, lastHeartbeatMs: 0, lostAtMs: T0 - 20_000 }],
     ]);
     expect(planNodeStates(nodes, l, T0, LEADER_SINCE, t)).toEqual([
-      { nodeId: 'b', state: 'unknown', message: 'agent session closed' },
+      { nodeId: 'b', state: 'unknown', message: 'agent session closed by the agent (its process ended)', agentExited: true },
       { nodeId: 'c', state: 'down', message: 'agent session closed; unknown for 20s' },
     ]);
   });
@@ -159,14 +166,14 @@ describe('planNodeStates under a mass node loss', () => {
     const hold = { suspended: false, resumedAtMs: resumed };
     expect(planNodeStates([unknown], live(lost), resumed + t.downAfterMs - 1, LEADER_SINCE, t, hold)).toEqual([]);
     expect(planNodeStates([unknown], live(lost), resumed + t.downAfterMs, LEADER_SINCE, t, hold)).toEqual([
-      { nodeId: 'n1', state: 'down', message: 'agent session closed; unknown for 75s' },
+      { nodeId: 'n1', state: 'down', message: 'agent session closed by the agent (its process ended); unknown for 75s' },
     ]);
   });
 
   it('still marks nodes unknown and brings them back to ready', () => {
     const hold = { suspended: true, resumedAtMs: 0 };
     expect(planNodeStates([node('ready')], live(lost), T0, LEADER_SINCE, t, hold)).toEqual([
-      { nodeId: 'n1', state: 'unknown', message: 'agent session closed' },
+      { nodeId: 'n1', state: 'unknown', message: 'agent session closed by the agent (its process ended)', agentExited: true },
     ]);
     expect(planNodeStates([unknown], live({ sessions: 1, lastHeartbeatMs: T0 }), T0, LEADER_SINCE, t, hold)).toEqual([
       { nodeId: 'n1', state: 'ready', message: 'agent connected' },

@@ -316,7 +316,10 @@ export class DispatcherServer {
           ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}),
         };
         // Ready again: the contact time of the outage is over (as the node lifecycle clears it).
-        if (next.state === 'ready') delete next.lastContactMs;
+        if (next.state === 'ready') {
+          delete next.lastContactMs;
+          delete next.agentExited;
+        }
         if (nodeCodec.encode(next) !== cur.value) await cache.store.commit([updateOp(key, nodeCodec, next, cur.modRevision)]);
         if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
       },

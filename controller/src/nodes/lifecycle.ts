@@ -102,8 +102,14 @@ export class NodeLifecycle {
           const cur = cache.nodes.get(cache.keys.node(tr.nodeId));
           if (!cur || cur.value.state === tr.state) continue;
           const next: NodeRecord = { ...cur.value, state: tr.state, message: tr.message, stateChangedAtMs: clock.now() };
-          if (tr.state === 'ready') delete next.lastContactMs;
-          else if (cur.value.state === 'ready') next.lastContactMs = this.lastContact(tr.nodeId);
+          if (tr.state === 'ready') {
+            delete next.lastContactMs;
+            delete next.agentExited;
+          } else if (cur.value.state === 'ready') {
+            next.lastContactMs = this.lastContact(tr.nodeId);
+            if (tr.agentExited) next.agentExited = true;
+            else delete next.agentExited;
+          }
           try {
             await cache.store.commit([updateOp(cache.keys.node(tr.nodeId), nodeCodec, next, cur.modRevision)]);
             this.deps.log.info({ node: tr.nodeId, from: cur.value.state, to: tr.state, reason: tr.message }, 'node state changed');

@@ -31,6 +31,11 @@ export interface NodeTransition {
   nodeId: string;
   state: NodeState;
   message: string;
+  /**
+   * Leaving ready: the session closed while the heartbeats were current (the agent process
+   * ended, the host did not go silent). See NodeRecord.agentExited.
+   */
+  agentExited?: boolean;
 }
 
 /**
@@ -62,6 +67,7 @@ export function planNodeStates(
     // Since when is it not alive, as far as this leader can tell?
     let since: number;
     let why: string;
+    let agentExited = false;
     if (l && l.sessions > 0) {
       since = l.lastHeartbeatMs + t.heartbeatGraceMs;
       why = 'heartbeats missed';
@@ -70,7 +76,10 @@ export function planNodeStates(
       // transport's keepalive only later): the node was lost at the earlier of the two, and a
       // late close must not restart the down-after count of a node already unknown.
       since = Math.min(l.lostAtMs, l.lastHeartbeatMs + t.heartbeatGraceMs);
-      why = 'agent session closed';
+      // Closed before the heartbeats were late: the agent's end closed it (its process ended; a
+      // silent link is closed only later, by the transport's keepalive, from this end).
+      agentExited = l.lostAtMs - l.lastHeartbeatMs < t.heartbeatGraceMs;
+      why = agentExited ? 'agent session closed by the agent (its process ended)' : 'agent session closed';
     } else {
       // Never seen by this leader: give it the heartbeat grace from the start of leadership.
       since = leaderSinceMs + t.heartbeatGraceMs;
@@ -78,7 +87,7 @@ export function planNodeStates(
       if (nowMs < since) continue;
     }
     since = Math.max(since, leaderSinceMs);
-    if (n.state === 'ready') out.push({ nodeId: n.id, state: 'unknown', message: why });
+    if (n.state === 'ready') out.push({ nodeId: n.id, state: 'unknown', message: why, ...(agentExited ? { agentExited } : {}) });
     else if (n.state === 'unknown' && !hold.suspended && nowMs - Math.max(since, n.stateChangedAtMs, hold.resumedAtMs) >= t.downAfterMs) {
       out.push({
         nodeId: n.id,

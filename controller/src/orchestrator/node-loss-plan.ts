@@ -8,7 +8,9 @@
 //   had no contact with the leader for `fenceAfterMs`. The task is given up only when the node is
 //   down AND that fencing deadline plus a margin (and the container's stop grace period) has
 //   passed, counted from the last contact any leader had with the node. Before that the slot
-//   waits: never two copies.
+//   waits: never two copies. A node lost because its agent process ended (its session closed
+//   while its heartbeats were current, the host still up) cannot fence: its waitForNode tasks
+//   wait until an agent runs there again, or until the operator removes the node.
 // - Mass loss: when most of the nodes that were alive dropped at once, the control plane is the
 //   likely one cut off; nothing is replaced until they come back (or the operator removes them).
 import type { NodeRecord, TaskRecord, TaskStatus } from '../../../proto/src/model.js';
@@ -36,7 +38,7 @@ export interface NodeLossConfig {
 export const DEFAULT_NODE_LOSS: NodeLossConfig = { fenceAfterMs: DEFAULT_FENCE_AFTER_MS };
 
 /** What the planner needs to know of a node. */
-export type NodeView = Pick<NodeRecord, 'state'> & Partial<Pick<NodeRecord, 'lastContactMs' | 'stateChangedAtMs'>>;
+export type NodeView = Pick<NodeRecord, 'state'> & Partial<Pick<NodeRecord, 'lastContactMs' | 'stateChangedAtMs' | 'agentExited'>>;
 
 export interface NodeLossAssessment {
   /** Replacement of lost nodes' tasks is suspended (most nodes dropped at once). */
@@ -98,6 +100,10 @@ export function decideLostTask(
   if (!node) return { action: 'replace', status: { ...task.status, state: 'orphaned', message: 'node removed', timestampMs: nowMs } };
   if (node.state !== 'down' || assessment.suspended) return { action: 'keep' };
   if (nodeLossMode(task.spec) === 'waitForNode') {
+    // Its agent ended while the host stayed up: nobody fences the container, which may well
+    // still run. The slot waits for an agent to run there again (it fences or adopts, then the
+    // task goes on or fails and is run anew), or for the operator to remove the node.
+    if (node.agentExited) return { action: 'keep' };
     const at = fenceDeadline(lostAt(node), task.spec.stop.gracePeriod, cfg);
     if (nowMs < at) return { action: 'wait', atMs: at };
     return {

@@ -147,6 +147,7 @@ export const nodeCodec = defineCodec<NodeRecord>('node', {
   stateChangedAtMs: 'number',
   message: 'string',
   lastContactMs: 'number?',
+  agentExited: 'boolean?',
   unavailablePorts: 'array?',
 });
 
