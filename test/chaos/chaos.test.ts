@@ -73,6 +73,25 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
     expect(await liveTasks()).toEqual(before);
   });
 
+  it('kill -9 of an agent kept away past the fencing deadline: its waitForNode slots wait for it, never two copies', async () => {
+    // A dead agent fences nothing: its containers may still run. The leader must wait for the
+    // node (NodeRecord.agentExited) instead of replacing at the deadline, as it does for a silent
+    // node whose agent fences itself. (Issue 19: replaced at the deadline, the slot ran twice.)
+    const tasks = await chaos.withClient((c) => c.listTasks({}));
+    const solo = tasks.find((t) => t.service === 'solo' && t.nodeId !== '');
+    expect(solo).toBeDefined();
+    const index = chaos.cluster.hosts.findIndex((h) => h.nodeId === solo!.nodeId);
+    // last contact + fence-after (10 s) + the task's stop grace (1 s) + margin (2 s), and then some.
+    const away = async (): Promise<void> => {
+      await new Promise((r) => setTimeout(r, 17_000));
+      const node = (await chaos.withClient((c) => c.listNodes())).find((n) => n.id === solo!.nodeId);
+      expect(node?.state, 'the node of the killed agent').toBe('down');
+      const now = (await chaos.withClient((c) => c.listTasks({ all: true }))).find((t) => t.id === solo!.id);
+      expect(now?.desiredState, `solo slot ${solo!.slot} while its agent is dead: ${now?.status?.message ?? ''}`).toBe('running');
+    };
+    await run('agent-kill', away, index);
+  });
+
   it('a cut link: replace slots replaced, waitForNode slots fenced before replaced, extras removed on return', async () => {
     const index = await chaos.busiestHost();
     const host = chaos.cluster.hosts[index]!;
