@@ -75,14 +75,25 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   usage.start();
   const t0 = Date.now();
   await cluster.berth(['apply', '-f', manifest('v2')]);
+  let rolledBack = '';
   await cluster.waitFor(
     async () => {
       const s = await rc.get('default', 'web');
-      return s.revision === 2 && s.state === 'completed';
+      if (s.state.startsWith('rollback') || s.state === 'rolled_back') rolledBack = `${s.state}: ${s.message ?? ''}`;
+      return (s.revision === 2 && s.state === 'completed') || rolledBack !== '';
     },
     'Berth rollout completed',
     600_000,
   );
+  if (rolledBack) {
+    // Keep what failed: the benchmark is no figure then, and the next run should not guess why.
+    const failed = (await cluster.client().listTasks({ service: 'web', all: true })).filter(
+      (t) => t.specRevision === 2 && ['failed', 'rejected', 'orphaned'].includes(t.status?.state ?? ''),
+    );
+    throw new Error(
+      `the rollout rolled back (${rolledBack}); failed new tasks: ${failed.map((t) => `${t.id} on ${t.nodeId}: ${t.status?.state} ${t.status?.message} (exit ${t.status?.exitCode}, ${t.status?.err ?? ''})`).join('; ') || 'none listed'}`,
+    );
+  }
   const ms = Date.now() - t0;
   const used = usage.report();
   sampling = false;
