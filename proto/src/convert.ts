@@ -7,7 +7,8 @@ import type {
 import type { Service as PbService } from '../gen/berth/v1/Service.js';
 import type { Task as PbTask, Task__Output as PbTaskOut } from '../gen/berth/v1/Task.js';
 import type { TaskStatus as PbTaskStatus, TaskStatus__Output as PbTaskStatusOut } from '../gen/berth/v1/TaskStatus.js';
-import type { NodeDescription, NodeRecord, Resources, ServiceRecord, TaskRecord, TaskStatus } from './model.js';
+import type { NodeDescription, NodeRecord, ObjectMeta, Resources, ServiceRecord, TaskRecord, TaskStatus } from './model.js';
+import type { ObjectMeta as PbObjectMeta } from '../gen/berth/v1/ObjectMeta.js';
 import type { ServiceSpec } from './spec/service.js';
 import { isContainerPhase, isTaskState, type DesiredState } from './types.js';
 
@@ -89,20 +90,18 @@ export function taskFromPb(t: PbTaskOut): TaskRecord {
   };
 }
 
+/** An object's metadata as the API carries it (services, secrets). */
+export function metaToPb(m: ObjectMeta): PbObjectMeta {
+  return { name: m.name, namespace: m.namespace, labels: m.labels, uid: m.uid, createdAtMs: m.createdAtMs, updatedAtMs: m.updatedAtMs };
+}
+
 export function serviceToPb(
   s: ServiceRecord,
   modRevision: number,
   status?: { desired: number; running: number; pending: number; message: string },
 ): PbService {
   return {
-    meta: {
-      name: s.meta.name,
-      namespace: s.meta.namespace,
-      labels: s.meta.labels,
-      uid: s.meta.uid,
-      createdAtMs: s.meta.createdAtMs,
-      updatedAtMs: s.meta.updatedAtMs,
-    },
+    meta: metaToPb(s.meta),
     specJson: JSON.stringify(s.spec),
     specRevision: s.specRevision,
     modRevision,

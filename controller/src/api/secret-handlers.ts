@@ -3,6 +3,7 @@ import type { Logger } from '../../../proto/src/log.js';
 import type { SecretAPIHandlers } from '../../../proto/gen/berth/v1/SecretAPI.js';
 import type { Secret } from '../../../proto/gen/berth/v1/Secret.js';
 import type { SecretRecord } from '../../../proto/src/model.js';
+import { metaToPb } from '../../../proto/src/convert.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { SecretApi } from './secrets.js';
 import type { ServiceApi } from './services.js';
@@ -10,14 +11,7 @@ import { unaryFactory } from './control.js';
 
 export function secretToPb(s: SecretRecord, modRevision: number): Secret {
   return {
-    meta: {
-      name: s.meta.name,
-      namespace: s.meta.namespace,
-      labels: s.meta.labels,
-      uid: s.meta.uid,
-      createdAtMs: s.meta.createdAtMs,
-      updatedAtMs: s.meta.updatedAtMs,
-    },
+    meta: metaToPb(s.meta),
     keys: s.keys.map((k) => ({ name: k.name, sizeBytes: k.sizeBytes })),
     version: s.version,
     modRevision,

@@ -15,6 +15,7 @@ import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import { nodeCodec } from '../store/codecs.js';
 import { createOp, updateOp } from '../store/ops.js';
+import { clearOutage } from '../model/node-attributes.js';
 import { retryOnConflict } from '../store/retry.js';
 import type { NodeLifecycle } from '../nodes/lifecycle.js';
 import type { EventSink } from '../events/events.js';
@@ -315,11 +316,7 @@ export class DispatcherServer {
           description,
           ...(old.state !== 'ready' ? { state: 'ready', stateChangedAtMs: now, message: 'agent connected' } : {}),
         };
-        // Ready again: the contact time of the outage is over (as the node lifecycle clears it).
-        if (next.state === 'ready') {
-          delete next.lastContactMs;
-          delete next.agentExited;
-        }
+        if (next.state === 'ready') clearOutage(next);
         if (nodeCodec.encode(next) !== cur.value) await cache.store.commit([updateOp(key, nodeCodec, next, cur.modRevision)]);
         if (old.state !== 'ready') ctx.events.publish({ type: 'node.state', node: nodeId, state: 'ready', message: 'agent connected' });
       },

@@ -65,3 +65,13 @@ export function eligibleNodes(svc: ServiceRecord, nodes: readonly NodeRecord[]):
   const cs = constraintsOf(svc);
   return nodes.filter((n) => n.state === 'ready' && n.availability === 'active' && meetsConstraints(n, cs));
 }
+
+/**
+ * A node ready again: what its outage recorded (last contact, an exited agent) no longer holds.
+ * Both writers of `ready` (the node lifecycle, the Dispatcher's register) call this, so a field
+ * added to the outage is cleared in one place.
+ */
+export function clearOutage(node: NodeRecord): void {
+  delete node.lastContactMs;
+  delete node.agentExited;
+}

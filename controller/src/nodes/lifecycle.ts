@@ -7,6 +7,7 @@ import type { NodeRecord } from '../../../proto/src/model.js';
 import { ConflictError } from '../../../proto/src/errors.js';
 import type { ClusterCache } from '../store/cluster.js';
 import { updateOp } from '../store/ops.js';
+import { clearOutage } from '../model/node-attributes.js';
 import { nodeCodec } from '../store/codecs.js';
 import type { EventSink } from '../events/events.js';
 import { planNodeStates, type Liveness, type NodeTimings } from './node-plan.js';
@@ -102,10 +103,8 @@ export class NodeLifecycle {
           const cur = cache.nodes.get(cache.keys.node(tr.nodeId));
           if (!cur || cur.value.state === tr.state) continue;
           const next: NodeRecord = { ...cur.value, state: tr.state, message: tr.message, stateChangedAtMs: clock.now() };
-          if (tr.state === 'ready') {
-            delete next.lastContactMs;
-            delete next.agentExited;
-          } else if (cur.value.state === 'ready') {
+          if (tr.state === 'ready') clearOutage(next);
+          else if (cur.value.state === 'ready') {
             next.lastContactMs = this.lastContact(tr.nodeId);
             if (tr.agentExited) next.agentExited = true;
             else delete next.agentExited;
