@@ -8,7 +8,6 @@ import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type Crypto = webcrypto.Crypto;
 type EcKeyAlgorithm = webcrypto.EcKeyAlgorithm;
 import * as x509 from '@peculiar/x509';
 import { identityUri, type Identity } from './identity.js';
