@@ -35,6 +35,7 @@ const LAYERS = {
     ['metrics'], // the prom-client registry and metric names
     ['secrets'], // sealing of secret values
     ['store'], // Store, etcd and memory stores, informers, keys, revision writes
+    ['security'], // the cluster CA, join tokens, certificates and their revocation
     ['events'], // event publisher, reader, recorder
     ['reconcile'], // work queue, runner, bounded concurrency
     ['scheduler', 'orchestrator'], // placement; service orchestrators (peers: neither imports the other)

@@ -14,6 +14,7 @@ import { Worker } from './worker.js';
 import type { AgentMetrics } from './metrics/metrics.js';
 import { TASK_STATE_ORDER } from '../../proto/src/types.js';
 import { join } from 'node:path';
+import type { Transport } from '../../proto/src/security/tls.js';
 import { Fence } from './fence.js';
 import { ImagePuller } from './images.js';
 
@@ -37,6 +38,8 @@ export interface AgentConfig {
   resyncMs?: number;
   /** Where the agent keeps state across restarts (the fence's last contact). */
   stateDir?: string | undefined;
+  /** How the session authenticates (default: plaintext, --insecure-dev). */
+  transport?: Transport | undefined;
 }
 
 export interface Agent {
@@ -102,6 +105,7 @@ export function createAgent(deps: {
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
     onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
+    transport: config.transport,
     now,
     log: log.child({ loop: 'session' }),
     onState: (state) => metrics?.sessionConnected.set(state === 'connected' ? 1 : 0),

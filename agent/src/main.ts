@@ -12,6 +12,11 @@ import { serveMetrics, splitHostPort } from '../../proto/src/metrics-http.js';
 import { serveAgentApi } from './observe/api-server.js';
 import { TaskObserver } from './observe/task-observer.js';
 import type { Advertise } from './node-info.js';
+import type { Transport } from '../../proto/src/security/tls.js';
+import { agentTransport, renewLoop } from './credentials.js';
+
+/** The --state-dir default (cli/src/commands/agent.ts passes it; also where credentials live). */
+export const DEFAULT_STATE_DIR = '/var/lib/berth/agent';
 
 export interface AgentOptions {
   nodeId?: string | undefined;
@@ -28,6 +33,10 @@ export interface AgentOptions {
   allowHostPaths?: string[] | undefined;
   /** host:port of the AgentAPI (logs, exec, stats); default: the node address, a port the system picks. */
   apiListen?: string | undefined;
+  /** A join token for the first start (--join); later starts use the credentials in the state dir. */
+  joinToken?: string | undefined;
+  /** Plaintext, no certificates (--insecure-dev). */
+  insecureDev?: boolean | undefined;
 }
 
 /**
@@ -43,6 +52,16 @@ export function advertisedAddress(bound: string, nodeAddress: string): string {
 export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise<void> {
   const nodeId = opts.nodeId ?? hostname();
   const log = logger('agent', { node: nodeId });
+  let transport: Transport;
+  if (opts.insecureDev) {
+    log.warn('--insecure-dev: plaintext gRPC; this agent trusts any controller and answers anyone; never use this on a network');
+    transport = { kind: 'insecure' };
+  } else {
+    const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    const tls = await agentTransport({ stateDir, nodeId, controllers: opts.controllers, token: opts.joinToken, log });
+    renewLoop({ source: tls.source, stateDir, nodeId, controllers: opts.controllers, log: log.child({ loop: 'certificate' }), signal });
+    transport = tls;
+  }
   const metrics = new AgentMetrics({ processMetrics: true });
   const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
   const runtime = guardHostPaths(
@@ -61,7 +80,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   const observer = new TaskObserver({ tasks: () => agent.worker.tasks(), runtime: observe, metrics, log: log.child({ loop: 'stats' }) });
   const agent = createAgent({
     metrics,
-    config: { nodeId, controllers: opts.controllers, stateDir: opts.stateDir, advertise },
+    config: { nodeId, controllers: opts.controllers, stateDir: opts.stateDir, advertise, transport },
     runtime,
     log,
     onReport: (taskId, status) => observer.onStatus(agent.worker.task(taskId), status),
@@ -69,15 +88,19 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   // Both listeners are bound before the session opens: Hello advertises their addresses.
   const http = opts.metricsListen ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected) : undefined;
   if (http) advertise.metricsAddress = advertisedAddress(http.address, opts.address);
-  const api = await serveAgentApi(opts.apiListen ?? `${opts.address.includes(':') ? `[${opts.address}]` : opts.address}:0`, {
-    nodeId,
-    tasks: () => agent.worker.tasks(),
-    runtime,
-    observe,
-    observer,
-    metrics,
-    log: log.child({ loop: 'api' }),
-  });
+  const api = await serveAgentApi(
+    opts.apiListen ?? `${opts.address.includes(':') ? `[${opts.address}]` : opts.address}:0`,
+    {
+      nodeId,
+      tasks: () => agent.worker.tasks(),
+      runtime,
+      observe,
+      observer,
+      metrics,
+      log: log.child({ loop: 'api' }),
+    },
+    transport,
+  );
   advertise.apiAddress = advertisedAddress(api.address, opts.address);
   log.info({ metrics: advertise.metricsAddress, api: advertise.apiAddress }, 'serving');
   try {

@@ -2,7 +2,8 @@
 // task status out. A broken session is reopened with capped, jittered backoff, against the next
 // known controller address (or the leader a follower points to). Assignments from an epoch older
 // than the newest one seen are refused: a deposed leader cannot command this agent.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { channelCredentials, expectController, TLS_CHANNEL_OPTIONS, type Transport } from '../../proto/src/security/tls.js';
 import { CHANNEL_OPTIONS, LEADER_METADATA, protos } from '../../proto/src/grpc.js';
 import { backoffMs, monotonicNow, sleep, type MonotonicNow } from '../../proto/src/clock.js';
 import { descriptionToPb, statusToPb, taskFromPb } from '../../proto/src/convert.js';
@@ -63,6 +64,8 @@ export interface SessionDeps {
    * keep a stalled one. Default: performance.now.
    */
   monotonic?: MonotonicNow;
+  /** mTLS with the agent's certificate (the controller must prove it is one), or plaintext (--insecure-dev). */
+  transport?: Transport | undefined;
   /** Notified on every state change (tests and metrics). */
   onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
 }
@@ -162,7 +165,12 @@ export class Session {
   private once(address: string, signal: AbortSignal): Promise<void> {
     const { dispatcher } = protos();
     this.deps.onState?.('connecting', { address });
-    const client = new dispatcher.berth.v1.Dispatcher(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    // Only a controller of the cluster CA is spoken to, here and at any leader address a follower names.
+    const transport = this.deps.transport ?? { kind: 'insecure' };
+    const client = new dispatcher.berth.v1.Dispatcher(address, channelCredentials(transport, expectController), {
+      ...CHANNEL_OPTIONS,
+      ...(transport.kind === 'tls' ? TLS_CHANNEL_OPTIONS : {}),
+    });
     return new Promise<void>((resolve, reject) => {
       let heartbeat: NodeJS.Timeout | undefined;
       let finished = false;

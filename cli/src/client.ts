@@ -3,7 +3,17 @@
 // a timeout or a refusal the same way. BerthClient (ControlAPI) is the client most commands use;
 // ManageClient, NodeClient and SecretClient extend it, RolloutClient and ObserveClient extend the
 // base.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import {
+  channelCredentials,
+  CredentialSource,
+  expectController,
+  TLS_CHANNEL_OPTIONS,
+  type Transport,
+} from '../../proto/src/security/tls.js';
+import type { Credentials } from '../../proto/src/security/pki.js';
 import { CHANNEL_OPTIONS, protos } from '../../proto/src/grpc.js';
 import type { ControlAPIClient } from '../../proto/gen/berth/v1/ControlAPI.js';
 import type { ApplyServiceRequest } from '../../proto/gen/berth/v1/ApplyServiceRequest.js';
@@ -52,6 +62,66 @@ export function toApiError(err: grpc.ServiceError, address: string, timeoutMs = 
   return new ApiError(err.code, msg, err.metadata);
 }
 
+/**
+ * How a client reaches the controller: mTLS with an operator's credential, plaintext against an
+ * --insecure-dev cluster, or neither (no credential found: every call fails saying what to do).
+ */
+export type ClientTransport = Transport | { kind: 'ca-only'; caPem: string } | { kind: 'none'; hint: string };
+
+let resolver: (() => ClientTransport | undefined) | undefined;
+let resolved: ClientTransport | undefined;
+
+/**
+ * How clients given no transport find theirs (the CLI sets it from --insecure-dev, the
+ * environment and the context); asked once, when the first client opens.
+ */
+export function setTransportResolver(r: () => ClientTransport | undefined): void {
+  resolver = r;
+  resolved = undefined;
+}
+
+/** BERTH_INSECURE_DEV=1 or BERTH_CREDENTIALS=DIR (ca.pem, cert.pem, key.pem), else none. */
+export function transportFromEnv(env: NodeJS.ProcessEnv = process.env): ClientTransport | undefined {
+  if (env['BERTH_INSECURE_DEV'] === '1' || env['BERTH_INSECURE_DEV'] === 'true') return { kind: 'insecure' };
+  const dir = env['BERTH_CREDENTIALS'];
+  if (dir) return { kind: 'tls', source: new CredentialSource(readCredentialDir(dir, 'BERTH_CREDENTIALS')) };
+  return undefined;
+}
+
+/** A credential folder (ca.pem, cert.pem, key.pem); a key other users can read is refused. */
+export function readCredentialDir(dir: string, what: string): Credentials {
+  const read = (f: string, secret: boolean): string => {
+    const path = join(dir, f);
+    let mode: number;
+    try {
+      mode = statSync(path).mode;
+    } catch {
+      throw new ApiError(
+        grpc.status.UNAUTHENTICATED,
+        `${what}: ${path} is missing (a credential folder holds ca.pem, cert.pem and key.pem)`,
+      );
+    }
+    if (secret && (mode & 0o077) !== 0)
+      throw new ApiError(
+        grpc.status.UNAUTHENTICATED,
+        `${what}: ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 it`,
+      );
+    return readFileSync(path, 'utf8');
+  };
+  return { caPem: read('ca.pem', false), certPem: read('cert.pem', false), keyPem: read('key.pem', true) };
+}
+
+function currentTransport(): ClientTransport {
+  resolved ??= resolver?.();
+  return (
+    resolved ??
+    transportFromEnv() ?? {
+      kind: 'none',
+      hint: 'no credential: log in with `berth login --token TOKEN --controller HOST:PORT`, set BERTH_CREDENTIALS, or pass --insecure-dev for a development cluster',
+    }
+  );
+}
+
 type Unary<Res> = (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
 
 /**
@@ -60,14 +130,25 @@ type Unary<Res> = (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.Ser
  */
 export abstract class ApiClient {
   private readonly stubs: grpc.Client[] = [];
+  readonly transport: ClientTransport;
 
-  constructor(readonly address: string) {}
+  constructor(
+    readonly address: string,
+    transport?: ClientTransport,
+  ) {
+    this.transport = transport ?? currentTransport();
+  }
 
   /** A stub of one API at this client's address (same credentials and channel options), closed with it. */
   protected open<C extends grpc.Client>(
     Stub: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => C,
   ): C {
-    const stub = new Stub(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const t = this.transport;
+    if (t.kind === 'none') throw new ApiError(grpc.status.UNAUTHENTICATED, t.hint);
+    const stub = new Stub(this.address, channelCredentials(t, expectController), {
+      ...CHANNEL_OPTIONS,
+      ...(t.kind === 'tls' ? TLS_CHANNEL_OPTIONS : {}),
+    });
     this.stubs.push(stub);
     return stub;
   }
@@ -95,8 +176,8 @@ export abstract class ApiClient {
 export class BerthClient extends ApiClient {
   readonly raw: ControlAPIClient;
 
-  constructor(address: string) {
-    super(address);
+  constructor(address: string, transport?: ClientTransport) {
+    super(address, transport);
     const { control } = protos();
     this.raw = this.open(control.berth.v1.ControlAPI);
   }

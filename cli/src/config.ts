@@ -7,7 +7,7 @@
 // The file is read only when the answer depends on it, so a broken file never gets in the way of
 // an explicit --controller or BERTH_CONTROLLER; when it is read, an invalid file is an error that
 // names the file and the field.
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
@@ -46,9 +46,25 @@ export function addressProblem(s: string): string | undefined {
 
 const address = (): StringSchema => new StringSchema({ min: 1, max: 260, check: addressProblem, typeName: 'host:port' });
 
+const pem = (label: string): StringSchema =>
+  new StringSchema({
+    min: 1,
+    max: 16 * 1024,
+    pattern: new RegExp(`^-----BEGIN ${label}-----`),
+    patternHint: `a PEM ${label.toLowerCase()}`,
+    typeName: 'PEM',
+  });
+
+export const credentialSchema = obj({
+  ca: required(pem('CERTIFICATE'), "The cluster CA's certificate (PEM): the controller must present a certificate it issued."),
+  cert: required(pem('CERTIFICATE'), 'Your client certificate (PEM), naming your user and role.'),
+  key: required(pem('PRIVATE KEY'), 'The key of cert (PEM). The file must be readable by you only.'),
+});
+
 export const contextSchema = obj({
   name: required(contextName(), 'Name of the context (berth config use-context NAME).'),
   controller: required(address(), 'Controller API address, host:port.'),
+  credential: optional(credentialSchema, 'The credential `berth login` stored: client certificate, key and the cluster CA.'),
 });
 
 export const configSchema = obj({
@@ -112,18 +128,28 @@ export function parseConfig(text: string, path: string): BerthConfig {
 export function loadConfig(path: string = configPath()): BerthConfig {
   if (!existsSync(path)) return emptyConfig();
   let text: string;
+  let mode: number;
   try {
     text = readFileSync(path, 'utf8');
+    mode = statSync(path).mode;
   } catch (err) {
     throw new ConfigError(`${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return parseConfig(text, path);
+  const cfg = parseConfig(text, path);
+  // Like ssh with a private key: a credential others can read is not used.
+  if ((mode & 0o077) !== 0 && cfg.contexts.some((c) => c.credential))
+    throw new ConfigError(`${path}: holds credentials but other users can read it (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  return cfg;
 }
 
 export function renderConfig(c: BerthConfig): string {
   const out: Record<string, unknown> = { apiVersion: c.apiVersion, kind: c.kind };
   if (c['current-context'] !== undefined) out['current-context'] = c['current-context'];
-  out['contexts'] = c.contexts.map((x) => ({ name: x.name, controller: x.controller }));
+  out['contexts'] = c.contexts.map((x) => ({
+    name: x.name,
+    controller: x.controller,
+    ...(x.credential ? { credential: x.credential } : {}),
+  }));
   return stringify(out);
 }
 
@@ -186,11 +212,16 @@ export function resolveController(input: ResolveInput): ResolvedController {
 }
 
 /** Adds or updates a context; the others and current-context stay as they are. */
-export function setContext(c: BerthConfig, name: string, controller: string): { config: BerthConfig; created: boolean } {
+export function setContext(
+  c: BerthConfig,
+  name: string,
+  controller: string,
+  credential?: Context['credential'],
+): { config: BerthConfig; created: boolean } {
   const existing = c.contexts.findIndex((x) => x.name === name);
   const contexts = [...c.contexts];
-  if (existing >= 0) contexts[existing] = { ...contexts[existing]!, controller };
-  else contexts.push({ name, controller });
+  if (existing >= 0) contexts[existing] = { ...contexts[existing]!, controller, ...(credential ? { credential } : {}) };
+  else contexts.push({ name, controller, ...(credential ? { credential } : {}) });
   return { config: { ...c, contexts }, created: existing < 0 };
 }
 

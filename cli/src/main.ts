@@ -28,6 +28,9 @@ import { CommandExit } from './commands/exec.js';
 import { registerRegistry, registerRollout } from './commands/rollout.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
+import { setTransportResolver } from './client.js';
+import { registerToken } from './commands/token.js';
+import { clientTransport } from './commands/common.js';
 import { CliError, EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE } from './errors.js';
 
 export const VERSION = BERTH_VERSION;
@@ -43,8 +46,11 @@ export function buildProgram(): Command {
       'controller address; agents take a comma-separated list (env BERTH_CONTROLLER; default: the current context, else 127.0.0.1:7070)',
     )
     .option('--context <name>', 'use this context of the config file (berth config get-contexts)')
+    .option('--insecure-dev', 'talk plaintext to a controller started with --insecure-dev (env BERTH_INSECURE_DEV=1)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Clients of every command find their credential the same way (read when the first one opens).
+    .hook('preAction', (_program, action) => setTransportResolver(() => clientTransport(action)));
   registerUp(program);
   registerNodes(program);
   registerPlan(program);
@@ -63,6 +69,7 @@ export function buildProgram(): Command {
   registerObserve(program);
   registerRollout(program);
   registerRegistry(program);
+  registerToken(program);
   // Every subcommand, at any depth, reports usage errors to main() (exit 2) instead of exiting itself.
   const overrideExit = (c: Command): void => {
     c.exitOverride();

@@ -7,13 +7,13 @@ import type { DiffServiceResponse__Output } from '../../proto/gen/berth/v1/DiffS
 import type { ScaleServiceRequest } from '../../proto/gen/berth/v1/ScaleServiceRequest.js';
 import type { ScaleServiceResponse__Output } from '../../proto/gen/berth/v1/ScaleServiceResponse.js';
 import type { VersionInfo__Output } from '../../proto/gen/berth/v1/VersionInfo.js';
-import { BerthClient } from './client.js';
+import { BerthClient, type ClientTransport } from './client.js';
 
 export class ManageClient extends BerthClient {
   readonly manage: ManageAPIClient;
 
-  constructor(address: string) {
-    super(address);
+  constructor(address: string, transport?: ClientTransport) {
+    super(address, transport);
     this.manage = this.open(loadProto<ManageProto>('manage').berth.v1.ManageAPI);
   }
 

@@ -10,13 +10,13 @@ import type { Event__Output } from '../../proto/gen/berth/v1/Event.js';
 import type { LogsRequest } from '../../proto/gen/berth/v1/LogsRequest.js';
 import type { LogLine__Output } from '../../proto/gen/berth/v1/LogLine.js';
 import type { TopResponse__Output } from '../../proto/gen/berth/v1/TopResponse.js';
-import { ApiClient } from './client.js';
+import { ApiClient, type ClientTransport } from './client.js';
 
 export class ObserveClient extends ApiClient {
   readonly raw: ObserveAPIClient;
 
-  constructor(address: string) {
-    super(address);
+  constructor(address: string, transport?: ClientTransport) {
+    super(address, transport);
     const proto = loadProto<ObserveProto>('observe');
     this.raw = this.open(proto.berth.v1.ObserveAPI);
   }

@@ -10,13 +10,13 @@ import type { RegistryCredential__Output } from '../../proto/gen/berth/v1/Regist
 import type { SetRegistryCredentialRequest } from '../../proto/gen/berth/v1/SetRegistryCredentialRequest.js';
 import type { ServiceWatchEvent__Output } from '../../proto/gen/berth/v1/ServiceWatchEvent.js';
 import { stuckNote } from '../../proto/src/convergence.js';
-import { ApiClient } from './client.js';
+import { ApiClient, type ClientTransport } from './client.js';
 
 export class RolloutClient extends ApiClient {
   readonly raw: RolloutAPIClient;
 
-  constructor(address: string) {
-    super(address);
+  constructor(address: string, transport?: ClientTransport) {
+    super(address, transport);
     this.raw = this.open(loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI);
   }
 

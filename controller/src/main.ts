@@ -12,6 +12,17 @@ import { SecretCipher } from './secrets/cipher.js';
 import { DEFAULT_NODE_TIMINGS, type NodeTimings } from './nodes/node-plan.js';
 import { EtcdStore, etcdClient } from './store/etcd-store.js';
 import { DEFAULT_PREFIX, Keys } from './store/keys.js';
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { Logger } from '../../proto/src/log.js';
+import { UnavailableError } from '../../proto/src/errors.js';
+import { CredentialSource } from '../../proto/src/security/tls.js';
+import { certInfo } from '../../proto/src/security/pki.js';
+import type { Store } from './store/store.js';
+import type { ControllerSecurity } from './manager.js';
+import { ClusterCa, renewAtMs } from './security/cluster-ca.js';
+import { CertificateService, DEFAULT_NODE_CERT_TTL_MS, DEFAULT_OPERATOR_CERT_TTL_MS, RevocationList } from './security/certificates.js';
+import { TokenStore } from './security/tokens.js';
 
 export interface ControllerOptions {
   id?: string | undefined;
@@ -26,6 +37,99 @@ export interface ControllerOptions {
   fenceAfterMs?: number | undefined;
   /** Key for secrets at rest (controller/src/secrets/cipher.ts); without it secrets are refused. */
   secretKeyFile?: string | undefined;
+  /** Plaintext and no identities (--insecure-dev): for development only. */
+  insecureDev?: boolean | undefined;
+  /** A CA to store when etcd holds none yet (--ca-cert, --ca-key). */
+  caCertFile?: string | undefined;
+  caKeyFile?: string | undefined;
+  /** Lifetime of agents' and controllers' certificates (--cert-ttl). */
+  certTtlMs?: number | undefined;
+  /** Lifetime of operators' certificates (--operator-cert-ttl). */
+  operatorCertTtlMs?: number | undefined;
+}
+
+/** The controller's PKI: the cluster CA from etcd, its own certificate (renewed), tokens, revocations. */
+async function openSecurity(
+  opts: ControllerOptions,
+  deps: { id: string; advertise: string; store: Store; keys: Keys; cipher: SecretCipher | undefined; log: Logger },
+  signal: AbortSignal,
+): Promise<ControllerSecurity | undefined> {
+  const { id, store, keys, cipher, log } = deps;
+  if (opts.insecureDev) {
+    log.warn('--insecure-dev: plaintext gRPC, and every caller acts as admin; never use this on a network');
+    return undefined;
+  }
+  if (!cipher)
+    throw new Error('--secret-key-file: required: it seals the cluster CA key in etcd (or run a development cluster with --insecure-dev)');
+  if ((opts.caCertFile === undefined) !== (opts.caKeyFile === undefined)) throw new Error('--ca-cert and --ca-key: give both or neither');
+  const importPair =
+    opts.caCertFile && opts.caKeyFile
+      ? { certPem: readPrivateFile(opts.caCertFile, '--ca-cert', false), keyPem: readPrivateFile(opts.caKeyFile, '--ca-key', true) }
+      : undefined;
+  // etcd may still be starting: wait for it as the informers do.
+  let ca: ClusterCa | undefined;
+  for (let delay = 200; !ca; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      ca = await ClusterCa.open({ store, keys, cipher, clock: systemClock, log, importPair });
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || signal.aborted) throw err;
+      log.warn({ err: err.message }, 'etcd unavailable: waiting to read the cluster CA');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  const nodeTtl = opts.certTtlMs ?? DEFAULT_NODE_CERT_TTL_MS;
+  const host = deps.advertise.slice(0, deps.advertise.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const ips = isIP(host) ? [host] : [];
+  const source = new CredentialSource(await ca.selfCredentials(id, nodeTtl, ips));
+  // Renewed at two thirds of its lifetime; a failure is retried a minute later.
+  const renew = (): void => {
+    const wait = Math.max(1_000, renewAtMs(source.current.certPem) - Date.now());
+    const t = setTimeout(() => {
+      ca.selfCredentials(id, nodeTtl, ips).then(
+        (c) => {
+          source.update(c);
+          log.info({ notAfter: certInfo(c.certPem).notAfter.toISOString() }, "renewed this controller's certificate");
+          renew();
+        },
+        (err: unknown) => {
+          log.error({ err: String(err) }, "renewing this controller's certificate failed");
+          setTimeout(renew, 60_000).unref();
+        },
+      );
+    }, wait);
+    signal.addEventListener('abort', () => clearTimeout(t), { once: true });
+  };
+  renew();
+  log.info({ ca: ca.digest.slice(0, 16) }, 'TLS on every listener; callers are authenticated by the cluster CA');
+  const tokens = new TokenStore({ store, keys, clock: systemClock, caDigest: ca.digest });
+  return {
+    ca,
+    source,
+    tokens,
+    certificates: new CertificateService({
+      ca,
+      tokens,
+      store,
+      keys,
+      clock: systemClock,
+      nodeCertTtlMs: nodeTtl,
+      operatorCertTtlMs: opts.operatorCertTtlMs ?? DEFAULT_OPERATOR_CERT_TTL_MS,
+    }),
+    revocations: new RevocationList(store, keys, log.child({ loop: 'revocations' })),
+  };
+}
+
+/** A PEM file; a private key readable by others is refused, as ssh refuses such a key. */
+function readPrivateFile(path: string, flag: string, secret: boolean): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new Error(`${flag} ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (secret && (st.mode & 0o077) !== 0)
+    throw new Error(`${flag} ${path}: readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+  return readFileSync(path, 'utf8');
 }
 
 export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
@@ -37,6 +141,14 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
   const client = etcdClient({ endpoints: opts.etcd });
   const metrics = new ControllerMetrics({ processMetrics: true });
   const store = new InstrumentedStore(new EtcdStore(client), metrics);
+  const keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
+  let security: ControllerSecurity | undefined;
+  try {
+    security = await openSecurity(opts, { id, advertise: opts.advertise ?? opts.listen, store, keys, cipher: secretCipher, log }, signal);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
   const publisher = opts.nats.length > 0 ? new NatsEventPublisher(opts.nats, log.child({ loop: 'events' })) : undefined;
   if (publisher) metrics.observeEvents(() => ({ published: publisher.published, dropped: publisher.dropped }));
   const manager = new Manager({
@@ -51,7 +163,8 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     },
     store,
     etcd: client,
-    keys: new Keys(opts.prefix ?? DEFAULT_PREFIX),
+    keys,
+    security,
     clock: systemClock,
     log,
     events: publisher ?? nullSink,

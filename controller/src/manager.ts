@@ -38,6 +38,15 @@ import { SchedulerLoop } from './scheduler/shell.js';
 import { wouldPlace } from './scheduler/scheduler.js';
 import { RebalanceLoop } from './orchestrator/rebalance.js';
 import { ClusterCache } from './store/cluster.js';
+import { Guard } from '../../proto/src/security/guard.js';
+import { certificateHandlers, tokenHandlers } from './api/security-handlers.js';
+import type { ProtoGrpcType as SecurityProto } from '../../proto/gen/security.js';
+import type { CredentialSource } from '../../proto/src/security/tls.js';
+import { channelCredentials, expectAgent, serverCredentials, TLS_CHANNEL_OPTIONS } from '../../proto/src/security/tls.js';
+import { describeIdentity } from '../../proto/src/security/identity.js';
+import type { ClusterCa } from './security/cluster-ca.js';
+import type { CertificateService, RevocationList } from './security/certificates.js';
+import type { TokenStore } from './security/tokens.js';
 import type { Keys } from './store/keys.js';
 import type { Store } from './store/store.js';
 
@@ -54,6 +63,16 @@ export interface ManagerConfig {
   fenceAfterMs?: number | undefined;
 }
 
+/** The controller's side of the cluster PKI (absent: --insecure-dev, plaintext and no identities). */
+export interface ControllerSecurity {
+  ca: ClusterCa;
+  /** This controller's own certificate (renewed by the composition root). */
+  source: CredentialSource;
+  tokens: TokenStore;
+  certificates: CertificateService;
+  revocations: RevocationList;
+}
+
 export interface ManagerDeps {
   config: ManagerConfig;
   store: Store;
@@ -68,6 +87,7 @@ export interface ManagerDeps {
   eventReader?: EventReader | undefined;
   /** Shared with the store's instrumentation when the composition root made one. */
   metrics?: ControllerMetrics | undefined;
+  security?: ControllerSecurity | undefined;
 }
 
 export class Manager {
@@ -97,6 +117,12 @@ export class Manager {
       metrics: this.metrics,
       log,
       isLeader: () => this.leading,
+      agentChannel: deps.security
+        ? (nodeId) => ({
+            credentials: channelCredentials({ kind: 'tls', source: deps.security!.source }, expectAgent(nodeId)),
+            options: TLS_CHANNEL_OPTIONS,
+          })
+        : undefined,
     });
     this.dispatcher = new DispatcherServer({
       controllerId: config.id,
@@ -126,16 +152,28 @@ export class Manager {
     const { config, log } = this.deps;
     const { control, dispatcher } = protos();
     const server = new grpc.Server(CHANNEL_OPTIONS);
-    server.addService(
+    const security = this.deps.security;
+    const guard = new Guard({
+      insecureDev: !security,
+      revocations: security?.revocations,
+      onDenied: (method, who, d) => log.warn({ method, caller: describeIdentity(who), code: d.code }, 'call refused'),
+    });
+    // Every service behind the guard: a method without an authorization rule fails here.
+    const add = <H extends object>(name: string, def: grpc.ServiceDefinition, handlers: H): void =>
+      server.addService(def, guard.wrap(name, def, handlers) as grpc.UntypedServiceImplementation);
+    add(
+      'ControlAPI',
       control.berth.v1.ControlAPI.service,
       controlHandlers(this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
     );
-    server.addService(dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
-    server.addService(
+    add('Dispatcher', dispatcher.berth.v1.Dispatcher.service, this.dispatcher.handlers());
+    add(
+      'SecretAPI',
       loadProto<SecretsProto>('secrets').berth.v1.SecretAPI.service,
       secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
     );
-    server.addService(
+    add(
+      'ManageAPI',
       loadProto<ManageProto>('manage').berth.v1.ManageAPI.service,
       manageHandlers(this.api, {
         log: log.child({ loop: 'api' }),
@@ -145,7 +183,8 @@ export class Manager {
       }),
     );
     const { store, keys, clock, events } = this.deps;
-    server.addService(
+    add(
+      'RolloutAPI',
       loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service,
       rolloutHandlers({
         rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
@@ -155,14 +194,35 @@ export class Manager {
         metrics: this.metrics,
       }),
     );
-    const nodeApi = new NodeApi({ store, keys, clock, services: this.api });
-    server.addService(
+    const nodeApi = new NodeApi({
+      store,
+      keys,
+      clock,
+      services: this.api,
+      revokeNodeOps: security ? (id) => security.certificates.revokeNodeOps(id) : undefined,
+    });
+    add(
+      'NodeAPI',
       loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service,
       nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
     );
-    server.addService(loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
+    add('ObserveAPI', loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
+    if (security) {
+      const sec = loadProto<SecurityProto>('security').berth.v1;
+      const apiLog = { log: log.child({ loop: 'api' }), metrics: this.metrics };
+      add('CertificateAPI', sec.CertificateAPI.service, certificateHandlers(security.certificates, apiLog));
+      add('TokenAPI', sec.TokenAPI.service, tokenHandlers(security.tokens, apiLog));
+    }
+
+    // Revoked certificates are known before the first call is served.
+    const revocationsRun = security?.revocations.start(signal);
+    if (security) await Promise.race([security.revocations.synced, revocationsRun]);
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(
+        config.listen,
+        serverCredentials(security ? { kind: 'tls', source: security.source } : { kind: 'insecure' }),
+        (err, p) => (err ? reject(err) : resolve(p)),
+      ),
     );
     this.server = server;
     this.boundAddress = `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
@@ -179,6 +239,7 @@ export class Manager {
     try {
       await Promise.all([
         this.cache.start(signal),
+        revocationsRun,
         this.deps.events.start?.(signal),
         this.observability.start({ apiAddress: config.advertise, metricsAddress: this.metricsAddress }, signal),
         this.elector.run(signal, (l) => this.lead(l.epoch, l.signal, l.valid)),

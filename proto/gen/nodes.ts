@@ -14,6 +14,7 @@ import type { PlanResponse as _berth_v1_PlanResponse, PlanResponse__Output as _b
 import type { PlannedTask as _berth_v1_PlannedTask, PlannedTask__Output as _berth_v1_PlannedTask__Output } from './berth/v1/PlannedTask.js';
 import type { PortBinding as _berth_v1_PortBinding, PortBinding__Output as _berth_v1_PortBinding__Output } from './berth/v1/PortBinding.js';
 import type { RegistryAuth as _berth_v1_RegistryAuth, RegistryAuth__Output as _berth_v1_RegistryAuth__Output } from './berth/v1/RegistryAuth.js';
+import type { RemoveNodeRequest as _berth_v1_RemoveNodeRequest, RemoveNodeRequest__Output as _berth_v1_RemoveNodeRequest__Output } from './berth/v1/RemoveNodeRequest.js';
 import type { Resources as _berth_v1_Resources, Resources__Output as _berth_v1_Resources__Output } from './berth/v1/Resources.js';
 import type { Service as _berth_v1_Service, Service__Output as _berth_v1_Service__Output } from './berth/v1/Service.js';
 import type { ServicePlan as _berth_v1_ServicePlan, ServicePlan__Output as _berth_v1_ServicePlan__Output } from './berth/v1/ServicePlan.js';
@@ -42,6 +43,7 @@ export interface ProtoGrpcType {
       PlannedTask: MessageTypeDefinition<_berth_v1_PlannedTask, _berth_v1_PlannedTask__Output>
       PortBinding: MessageTypeDefinition<_berth_v1_PortBinding, _berth_v1_PortBinding__Output>
       RegistryAuth: MessageTypeDefinition<_berth_v1_RegistryAuth, _berth_v1_RegistryAuth__Output>
+      RemoveNodeRequest: MessageTypeDefinition<_berth_v1_RemoveNodeRequest, _berth_v1_RemoveNodeRequest__Output>
       Resources: MessageTypeDefinition<_berth_v1_Resources, _berth_v1_Resources__Output>
       Service: MessageTypeDefinition<_berth_v1_Service, _berth_v1_Service__Output>
       ServicePlan: MessageTypeDefinition<_berth_v1_ServicePlan, _berth_v1_ServicePlan__Output>

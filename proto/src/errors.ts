@@ -43,3 +43,8 @@ export class UnavailableError extends Error {
     super(message, options);
   }
 }
+
+/** The caller's credential does not allow the call (or a token it presents is not valid). */
+export class PermissionDeniedError extends Error {
+  override readonly name = 'PermissionDeniedError';
+}

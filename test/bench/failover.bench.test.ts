@@ -70,7 +70,7 @@ afterAll(async () => {
 async function client(): Promise<BerthClient> {
   for (const c of cluster!.controllers) {
     if (!c.proc.isAlive()) continue;
-    const b = new BerthClient(c.address);
+    const b = new BerthClient(c.address, cluster!.transport);
     try {
       await b.listNodes();
       return b;
@@ -210,7 +210,7 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     const old = (await until(leader, 'a leader')).value;
     const idx = cluster.controllers.findIndex((x) => x.id === old);
     const other = cluster.controllers.find((x) => x.id !== old)!;
-    const watcher = new BerthClient(other.address);
+    const watcher = new BerthClient(other.address, cluster.transport);
     const seenStates = new Set<string>();
     let watching = true;
     const watch = (async () => {

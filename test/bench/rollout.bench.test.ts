@@ -41,7 +41,7 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function berth(): Promise<{ ms: number; minReady: number; profile: string }> {
-  const rc = new RolloutClient(cluster.controllers[0]!.address);
+  const rc = new RolloutClient(cluster.controllers[0]!.address, cluster.transport);
   const manifest = (v: string): string => {
     const f = join(cluster.dir, `bench-${v}.yaml`);
     writeFileSync(

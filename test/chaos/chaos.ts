@@ -139,7 +139,7 @@ export class Chaos {
     let last: unknown;
     for (const ctl of this.cluster.controllers) {
       if (!ctl.proc.isAlive() || this.paused.has(ctl.id)) continue;
-      const c = new BerthClient(ctl.address);
+      const c = new BerthClient(ctl.address, this.cluster.transport);
       try {
         return await fn(c);
       } catch (err) {

@@ -23,6 +23,10 @@ import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
+import { ensureLocalPki, type LocalPki } from '../../cli/src/local/pki.js';
+import { CredentialSource } from '../../proto/src/security/tls.js';
+import type { ClientTransport } from '../../cli/src/client.js';
+import { TokenClient } from '../../cli/src/security-client.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BERTH_BIN = join(ROOT, 'dist/cli/src/main.js');
@@ -76,6 +80,8 @@ export interface ClusterOptions {
   /** Controller flags --fence-after and --lease-ttl. */
   fenceAfter?: string;
   leaseTtl?: string;
+  /** Controller flag --cert-ttl (agents' and controllers' certificates; renewed at 2/3). */
+  certTtl?: string;
 }
 
 export interface CliResult {
@@ -98,6 +104,12 @@ export class TestCluster {
   private procs: Proc[] = [];
   private clients: BerthClient[] = [];
   private readonly runBase = randomRunBase();
+  /** The cluster CA and the admin credential the harness talks with (TLS on every listener). */
+  pki!: LocalPki;
+  /** The admin's transport, for clients made in the test process. */
+  transport!: ClientTransport;
+  /** The agent join token (made once the first controller is up). */
+  agentToken = '';
 
   private constructor(readonly opts: ClusterOptions) {
     this.dir = mkdtempSync('/tmp/bt-');
@@ -127,7 +139,14 @@ export class TestCluster {
     return p;
   }
 
+  /** Environment for the berth binary run against this cluster (controller and credential). */
+  get env(): NodeJS.ProcessEnv {
+    return { BERTH_CONTROLLER: this.controllers[0]!.address, BERTH_CREDENTIALS: this.pki.adminDir };
+  }
+
   private async boot(): Promise<void> {
+    this.pki = await ensureLocalPki(join(this.dir, 'tls'), { adminUser: 'test-admin' });
+    this.transport = { kind: 'tls', source: new CredentialSource(this.pki.admin) };
     const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
     if (this.opts.netns) this.net = NetLab.create(specs.length);
@@ -179,6 +198,12 @@ export class TestCluster {
     }
     await Promise.all(this.hosts.map((h) => ensureBusyboxImage(h.docker)));
     for (let i = 0; i < (this.opts.controllers ?? 1); i++) await this.startController(i);
+    const tokens = new TokenClient(this.controllers[0]!.address, this.transport);
+    try {
+      this.agentToken = (await tokens.create({ role: 'agent', ttlMs: 24 * 3600_000 })).secret;
+    } finally {
+      tokens.close();
+    }
     if (this.opts.agents !== false) {
       for (const h of this.hosts) await this.startAgent(h.index);
       await this.waitFor(
@@ -233,6 +258,11 @@ export class TestCluster {
           ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
           '--secret-key-file',
           this.secretKeyFile,
+          '--ca-cert',
+          this.pki.caCertFile,
+          '--ca-key',
+          this.pki.caKeyFile,
+          ...(this.opts.certTtl ? ['--cert-ttl', this.opts.certTtl] : []),
         ],
         {
           logFile: join(this.dir, `controller-${id}.log`),
@@ -244,7 +274,7 @@ export class TestCluster {
     const entry = { proc, address, metrics: `127.0.0.1:${metricsPort}`, id };
     if (existing >= 0) this.controllers[existing] = entry;
     else this.controllers.push(entry);
-    const client = new BerthClient(address);
+    const client = new BerthClient(address, this.transport);
     try {
       await waitUntil(async () => (await client.listNodes(), true), `controller ${id} API`, { proc, timeoutMs: 30_000 });
     } finally {
@@ -282,7 +312,8 @@ export class TestCluster {
     h.agent = this.track(
       spawnProc(`agent-${h.nodeId}`, cmd!, argv, {
         logFile: join(this.dir, `agent-${h.nodeId}.log`),
-        env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug' },
+        // The token is used on the first start only: later starts find their credentials in the state dir.
+        env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'debug', BERTH_JOIN_TOKEN: this.agentToken },
       }),
     );
     return h.agent;
@@ -298,7 +329,7 @@ export class TestCluster {
   }
 
   client(): BerthClient {
-    const c = new BerthClient(this.controllers[0]!.address);
+    const c = new BerthClient(this.controllers[0]!.address, this.transport);
     this.clients.push(c);
     return c;
   }
@@ -310,7 +341,7 @@ export class TestCluster {
         process.execPath,
         [BERTH_BIN, ...args],
         {
-          env: { ...process.env, BERTH_CONTROLLER: this.controllers[0]!.address, NO_COLOR: '1', ...opts.env },
+          env: { ...process.env, ...this.env, NO_COLOR: '1', ...opts.env },
           timeout: opts.timeoutMs ?? 120_000,
           maxBuffer: 64 * 1024 * 1024,
         },

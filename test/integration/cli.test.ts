@@ -402,7 +402,7 @@ describe('colors', () => {
     // `script` gives the command a pseudo-terminal, as a person's shell would.
     const onTty = (extra: NodeJS.ProcessEnv): string =>
       execFileSync('script', ['-qec', `${process.execPath} ${BERTH_BIN} get tasks web`, '/dev/null'], {
-        env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, TERM: 'xterm', NO_COLOR: '', ...extra },
+        env: { ...process.env, ...cluster.env, TERM: 'xterm', NO_COLOR: '', ...extra },
         encoding: 'utf8',
       });
     expect(onTty({})).toContain('\u001b[32mrunning');
@@ -481,7 +481,7 @@ describe('shell completion', () => {
     const complete = (words: string[]): string[] => {
       const prog = `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _berth; printf '%s\\n' "\${COMPREPLY[@]}"`;
       const out = execFileSync('bash', ['-c', prog], {
-        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, BERTH_CONTROLLER: cluster.controllers[0]!.address },
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, ...cluster.env },
         encoding: 'utf8',
       });
       return out.split('\n').filter(Boolean);

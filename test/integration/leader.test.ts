@@ -55,7 +55,7 @@ describe('leader election', () => {
     const failoverMs = Date.now() - t0;
     expect(failoverMs).toBeLessThan(10_000);
     // The agent follows the new leader; the new leader reconciles a change.
-    const client = new BerthClient(other.address);
+    const client = new BerthClient(other.address, cluster.transport);
     try {
       await cluster.waitFor(
         async () => (await client.listNodes()).every((n) => n.state === 'ready'),

@@ -17,7 +17,7 @@ let rollouts: RolloutClient;
 
 beforeAll(async () => {
   cluster = await TestCluster.start({ hosts: 1 });
-  rollouts = new RolloutClient(cluster.controllers[0]!.address);
+  rollouts = new RolloutClient(cluster.controllers[0]!.address, cluster.transport);
 });
 
 afterAll(async () => {

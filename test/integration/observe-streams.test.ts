@@ -34,7 +34,7 @@ interface Live {
 
 function live(args: string[]): Live {
   const child = spawn(process.execPath, [BERTH_BIN, ...args], {
-    env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address, NO_COLOR: '1' },
+    env: { ...process.env, ...cluster.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Live = { child, stdout: [], stderr: [], exited: new Promise((r) => child.once('exit', (code) => r(code))) };
@@ -118,7 +118,7 @@ describe('berth exec', () => {
     const tty = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const cmd = `${process.execPath} ${BERTH_BIN} exec -it sleeper/1 -- sh`;
       const child = spawn('script', ['-qec', cmd, '/dev/null'], {
-        env: { ...process.env, BERTH_CONTROLLER: cluster.controllers[0]!.address },
+        env: { ...process.env, ...cluster.env },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       let out = '';
@@ -218,7 +218,7 @@ describe('berth events', () => {
     expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
 
     // What `berth describe` shows of the service: its newest events, and those of one task.
-    const oc = new ObserveClient(cluster.controllers[0]!.address);
+    const oc = new ObserveClient(cluster.controllers[0]!.address, cluster.transport);
     try {
       const recent = await recentEvents(oc, { namespace: 'default', service: 'evt' }, 3);
       expect(recent.map((e) => e.seq)).toEqual(events.slice(-3).map((e) => e.seq));

@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmS
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthClient } from '../../cli/src/client.js';
+import { BerthClient, transportFromEnv, type ClientTransport } from '../../cli/src/client.js';
 import { freePort } from '../../cli/src/local/process.js';
 import { LABEL_MANAGED, LABEL_NODE } from '../../proto/src/labels.js';
 import { BERTH_BIN, PID_REGISTRY, ROOT, unmountUnder, webManifest, type CliResult } from '../harness/cluster.js';
@@ -102,7 +102,7 @@ function up(extra: string[] = []): Up {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, NO_COLOR: '1' },
+      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, NO_COLOR: '1', BERTH_CONFIG: join(dir, 'config.yaml') },
     },
   );
   appendFileSync(PID_REGISTRY, `${child.pid}\n`);
@@ -137,6 +137,9 @@ async function ctrlC(u: Up): Promise<number | string> {
 }
 
 /** Containers in the engine's data root (the engine itself is stopped by then). */
+/** The admin credential berth up made in its data folder. */
+const adminTransport = (): ClientTransport => transportFromEnv({ BERTH_CREDENTIALS: join(data, 'tls', 'admin') })!;
+
 const containerDirs = (): string[] => readdirSync(join(data, 'docker', 'containers'));
 
 /** The berth CLI, as a user runs it from another terminal while `berth up` runs. */
@@ -145,7 +148,8 @@ function berth(args: string[], input?: string): Promise<CliResult> {
     const child = execFile(
       process.execPath,
       [BERTH_BIN, '--controller', `127.0.0.1:${ports.api}`, ...args],
-      { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 },
+      // The credential is the one berth up stored in the context it made current.
+      { env: { ...process.env, NO_COLOR: '1', BERTH_CONFIG: join(dir, 'config.yaml') }, timeout: 120_000 },
       (err, stdout, stderr) => {
         resolve({
           code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0,
@@ -160,7 +164,7 @@ function berth(args: string[], input?: string): Promise<CliResult> {
 
 /** What is stored of a service (its spec revision, spec and last update), read through the API. */
 async function stored(namespace: string, name: string): Promise<{ specRevision: number; spec: { replicas: number }; updatedAtMs: number }> {
-  const c = new BerthClient(`127.0.0.1:${ports.api}`);
+  const c = new BerthClient(`127.0.0.1:${ports.api}`, adminTransport());
   try {
     const s = await c.getService(namespace, name);
     return {
@@ -175,7 +179,7 @@ async function stored(namespace: string, name: string): Promise<{ specRevision: 
 
 /** The running tasks of a namespace, as SERVICE.SLOT, read through the API. */
 async function runningIn(namespace: string): Promise<string[]> {
-  const c = new BerthClient(`127.0.0.1:${ports.api}`);
+  const c = new BerthClient(`127.0.0.1:${ports.api}`, adminTransport());
   try {
     return (await c.listTasks({ namespace }))
       .filter((t) => t.status?.state === 'running')

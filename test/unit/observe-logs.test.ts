@@ -47,7 +47,8 @@ interface Upstream {
 
 class FakeAgents {
   readonly opened: Upstream[] = [];
-  get(address: string) {
+  get(node: { description: { apiAddress?: string } }) {
+    const address = node.description.apiAddress!;
     return {
       Logs: (req: AgentLogsRequest) => {
         const stream = new PassThrough({ objectMode: true }) as PassThrough & { cancel(): void };

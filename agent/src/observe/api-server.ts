@@ -3,6 +3,9 @@
 // rather than multiplexing over the Dispatcher session). It acts only on containers carrying this
 // node's Berth labels, found by task id: a caller cannot name an arbitrary container.
 import * as grpc from '@grpc/grpc-js';
+import { serverCredentials, type Transport } from '../../../proto/src/security/tls.js';
+import { Guard } from '../../../proto/src/security/guard.js';
+import { describeIdentity } from '../../../proto/src/security/identity.js';
 import { CHANNEL_OPTIONS, loadProto } from '../../../proto/src/grpc.js';
 import { LABEL_NODE, LABEL_TASK, LABEL_TASK_CREATED } from '../../../proto/src/labels.js';
 import type { Logger } from '../../../proto/src/log.js';
@@ -175,12 +178,25 @@ export interface AgentApiServer {
   close(): Promise<void>;
 }
 
-export async function serveAgentApi(listen: string, deps: AgentApiDeps): Promise<AgentApiServer> {
+/**
+ * Serves the AgentAPI. With TLS it answers only certificates of the cluster's controllers (the
+ * guard's AgentAPI rules): no operator, agent or stranger reaches a container through it.
+ */
+export async function serveAgentApi(
+  listen: string,
+  deps: AgentApiDeps,
+  transport: Transport = { kind: 'insecure' },
+): Promise<AgentApiServer> {
   const proto = loadProto<ObserveProto>('observe');
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(proto.berth.v1.AgentAPI.service, agentApiHandlers(deps));
+  const guard = new Guard({
+    insecureDev: transport.kind === 'insecure',
+    onDenied: (method, who, d) => deps.log.warn({ method, caller: describeIdentity(who), code: d.code }, 'call refused'),
+  });
+  const def = proto.berth.v1.AgentAPI.service;
+  server.addService(def, guard.wrap('AgentAPI', def, agentApiHandlers(deps)));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, serverCredentials(transport), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const address = `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
   return {

@@ -33,9 +33,17 @@ export function registerAgent(program: Command): void {
       'state kept across restarts (last contact with the leader, for waitForNode fencing)',
       '/var/lib/berth/agent',
     )
+    .option(
+      '--join <token>',
+      'join token for the first start (berth token create --role agent; env BERTH_JOIN_TOKEN); later starts use the credentials in --state-dir',
+      process.env['BERTH_JOIN_TOKEN'],
+    )
+    .option('--insecure-dev', 'plaintext gRPC, no certificates: trusts any controller (development only; logs a warning)')
     .action(
       async (
         opts: {
+          join?: string;
+          insecureDev?: boolean;
           docker: string;
           nodeId?: string;
           address: string;
@@ -97,6 +105,8 @@ export function registerAgent(program: Command): void {
             stateDir: opts.stateDir,
             allowHostPaths,
             apiListen: opts.api,
+            joinToken: opts.join,
+            insecureDev: opts.insecureDev === true,
           },
           ac.signal,
         );

@@ -1,6 +1,7 @@
 // Options and helpers shared by the commands.
 import type { Command } from 'commander';
-import { BerthClient } from '../client.js';
+import { BerthClient, transportFromEnv, type ClientTransport } from '../client.js';
+import { CredentialSource } from '../../../proto/src/security/tls.js';
 import { ManageClient } from '../manage-client.js';
 import { CliError, EXIT_USAGE } from '../errors.js';
 import { addressProblem, configPath, loadConfig, resolveController, type ResolvedController } from '../config.js';
@@ -28,6 +29,27 @@ export function resolvedController(cmd: Command): ResolvedController {
     }
   }
   return r;
+}
+
+/**
+ * The transport of this command's clients: --insecure-dev or BERTH_INSECURE_DEV; BERTH_CREDENTIALS;
+ * else the credential of the context named by --context, or of the current context (also when
+ * --controller or BERTH_CONTROLLER names the address, as kubectl keeps the user of its context).
+ */
+export function clientTransport(cmd: Command): ClientTransport | undefined {
+  const opts = cmd.optsWithGlobals<{ insecureDev?: boolean; context?: string }>();
+  if (opts.insecureDev) return { kind: 'insecure' };
+  const fromEnv = transportFromEnv();
+  if (fromEnv) return fromEnv;
+  const path = configPath();
+  const cfg = loadConfig(path);
+  const name = opts.context ?? cfg['current-context'];
+  const ctx = cfg.contexts.find((c) => c.name === name);
+  if (!ctx?.credential) return undefined;
+  return {
+    kind: 'tls',
+    source: new CredentialSource({ caPem: ctx.credential.ca, certPem: ctx.credential.cert, keyPem: ctx.credential.key }),
+  };
 }
 
 /** The address (or, for agents, comma-separated addresses) this command talks to; see resolvedController. */

@@ -99,9 +99,14 @@ export function registerConfig(program: Command): void {
 
   config
     .command('view')
-    .description('Print the config file as Berth reads it (validated)')
+    .description('Print the config file as Berth reads it (validated; credentials shown as their certificates only)')
     .action(() => {
-      process.stdout.write(renderConfig(loadConfig()));
+      const cfg = loadConfig();
+      const shown = {
+        ...cfg,
+        contexts: cfg.contexts.map((c) => (c.credential ? { ...c, credential: { ...c.credential, key: 'REDACTED' } } : c)),
+      };
+      process.stdout.write(renderConfig(shown).replace(/key: REDACTED/g, 'key: REDACTED (in the file)'));
     });
 
   config

@@ -35,15 +35,28 @@ export function registerController(program: Command): void {
       'key that encrypts secrets at rest: 32 bytes, base64 (openssl rand -base64 32); the same on every controller (env BERTH_SECRET_KEY_FILE)',
       process.env['BERTH_SECRET_KEY_FILE'],
     )
-    .action(async (opts: Record<string, string | undefined>) => {
+    .option('--insecure-dev', 'plaintext gRPC and no authentication: every caller acts as admin (development only; logs a warning)')
+    .option('--ca-cert <file>', 'cluster CA certificate to store in etcd when it holds none yet (with --ca-key; default: make one)')
+    .option('--ca-key <file>', 'key of --ca-cert (mode 600); stored sealed with --secret-key-file')
+    .option('--cert-ttl <duration>', "lifetime of agents' and controllers' certificates (renewed at 2/3)", '24h')
+    .option('--operator-cert-ttl <duration>', "lifetime of operators' certificates", '720h')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      const str = (k: string): string | undefined => (typeof opts[k] === 'string' ? opts[k] : undefined);
       const ttl = Number(opts['leaseTtl']);
       if (!Number.isInteger(ttl) || ttl < 1) throw new CliError('--lease-ttl: must be a whole number of seconds ≥ 1', 2);
-      const heartbeatPeriodMs = duration('--heartbeat-period', opts['heartbeatPeriod'])!;
-      const fenceAfterMs = duration('--fence-after', opts['fenceAfter'])!;
+      const heartbeatPeriodMs = duration('--heartbeat-period', str('heartbeatPeriod'))!;
+      const fenceAfterMs = duration('--fence-after', str('fenceAfter'))!;
+      const certTtlMs = duration('--cert-ttl', str('certTtl'))!;
+      const operatorCertTtlMs = duration('--operator-cert-ttl', str('operatorCertTtl'))!;
+      // Renewal at two thirds needs some room; a CA issues nothing past its own expiry anyway.
+      if (certTtlMs < 30_000) throw new CliError('--cert-ttl: must be at least 30s', 2);
+      if (operatorCertTtlMs < 60_000) throw new CliError('--operator-cert-ttl: must be at least 1m', 2);
+      if ((opts['caCert'] === undefined) !== (opts['caKey'] === undefined))
+        throw new CliError('--ca-cert and --ca-key: give both or neither', 2);
       // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
       // containers on a single late answer.
       if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
@@ -51,21 +64,26 @@ export function registerController(program: Command): void {
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
         {
-          id: opts['id'],
-          listen: opts['listen']!,
-          advertise: opts['advertise'],
-          etcd: opts['etcd']!.split(',').filter(Boolean),
-          nats: (opts['nats'] ?? '').split(',').filter(Boolean),
-          metricsListen: opts['metrics'],
-          prefix: opts['prefix'],
+          id: str('id'),
+          listen: str('listen')!,
+          advertise: str('advertise'),
+          etcd: str('etcd')!.split(',').filter(Boolean),
+          nats: (str('nats') ?? '').split(',').filter(Boolean),
+          metricsListen: str('metrics'),
+          prefix: str('prefix'),
           timings: {
             heartbeatPeriodMs,
-            heartbeatGraceMs: duration('--heartbeat-grace', opts['heartbeatGrace'])!,
-            downAfterMs: duration('--down-after', opts['downAfter'])!,
+            heartbeatGraceMs: duration('--heartbeat-grace', str('heartbeatGrace'))!,
+            downAfterMs: duration('--down-after', str('downAfter'))!,
           },
           leaseTtlSec: ttl,
           fenceAfterMs,
-          secretKeyFile: opts['secretKeyFile'],
+          secretKeyFile: str('secretKeyFile'),
+          insecureDev: opts['insecureDev'] === true,
+          caCertFile: str('caCert'),
+          caKeyFile: str('caKey'),
+          certTtlMs,
+          operatorCertTtlMs,
         },
         ac.signal,
       );

@@ -51,6 +51,16 @@ export function registerNodes(program: Command): void {
     });
 
   nodes
+    .command('rm')
+    .description('Remove a node: its record goes and its certificates are refused (drain it and stop its agent first)')
+    .argument('<node>', 'node id')
+    .option('--force', 'remove a node that is ready or holds tasks (its tasks are replaced elsewhere at once)')
+    .action(async (node: string, opts: { force?: boolean }, cmd: Command) => {
+      const n = await withClient(cmd, (c) => c.removeNode(node, opts.force === true));
+      process.stdout.write(`node ${n.id} removed; its certificates are refused from now on\n`);
+    });
+
+  nodes
     .command('label')
     .description("Set (KEY=VALUE) or remove (KEY-) operator labels; they override the agent's labels")
     .argument('<node>', 'node id')

@@ -15,6 +15,11 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { ApiError, BerthClient } from '../client.js';
+import { TokenClient } from '../security-client.js';
+import { ensureLocalPki } from '../local/pki.js';
+import { CredentialSource } from '../../../proto/src/security/tls.js';
+import type { Credentials } from '../../../proto/src/security/pki.js';
+import { configPath, loadConfig, saveConfig, setContext, useContext } from '../config.js';
 import { loadManifests } from '../manifest.js';
 import { oneLine, servicesTable, taskAddresses, tasksTable } from '../output.js';
 import { LOCAL_IMAGE } from '../local/image.js';
@@ -161,6 +166,19 @@ export function portFlag(flag: string, text: string, above = 0): number {
       EXIT_USAGE,
     );
   return n;
+}
+
+/**
+ * Stores the admin credential in the context "local" and makes it the current one (as kind and
+ * minikube switch to the cluster they start); the config file stays mode 600.
+ */
+function saveLocalContext(api: string, admin: Credentials, say: (s: string) => void): void {
+  const path = configPath();
+  const cfg = loadConfig(path);
+  const prev = cfg['current-context'];
+  const { config } = setContext(cfg, 'local', api, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem });
+  saveConfig(useContext(config, 'local', path), path);
+  say(`context "local" of ${path} holds the admin credential${prev && prev !== 'local' ? ` (it is current now; it was "${prev}")` : ''}`);
 }
 
 export function registerUp(program: Command): void {
@@ -321,6 +339,11 @@ export function registerUp(program: Command): void {
           // The key that encrypts secrets at rest: made once, kept with the cluster's data (mode 0600).
           const secretKey = join(data, 'secret.key');
           if (ensureKeyFile(secretKey)) say(`generated the secret encryption key ${secretKey}`);
+          // TLS on every listener: a local CA (given to the controller, which seals it in etcd) and
+          // an admin credential, made once in the data folder; the CLI's context "local" holds it.
+          const pki = await ensureLocalPki(join(data, 'tls'), { adminUser: 'admin' });
+          const transport = { kind: 'tls' as const, source: new CredentialSource(pki.admin) };
+          saveLocalContext(opts.api, pki.admin, say);
           const controller = spawnProc(
             'controller',
             process.execPath,
@@ -339,16 +362,30 @@ export function registerUp(program: Command): void {
               'local',
               '--secret-key-file',
               secretKey,
+              '--ca-cert',
+              pki.caCertFile,
+              '--ca-key',
+              pki.caKeyFile,
             ],
             { logFile: join(logs, 'controller.log'), detached: true },
           );
           pid('controller', controller);
-          const c = new BerthClient(opts.api);
+          const c = new BerthClient(opts.api, transport);
           client = c;
           await waitUntil(async () => (await c.listNodes(), true), 'the controller API', { proc: controller, timeoutMs: 30_000 });
           say(`controller on ${opts.api} (logs: ${join(logs, 'controller.log')})`);
 
           check();
+          // The agent joins with a token on its first start; later starts use its stored credentials.
+          let joinToken = '';
+          if (!existsSync(join(data, 'agent', 'tls', 'cert.pem'))) {
+            const tokens = new TokenClient(opts.api, transport);
+            try {
+              joinToken = (await tokens.create({ role: 'agent', ttlMs: 3600_000 })).secret;
+            } finally {
+              tokens.close();
+            }
+          }
           const agent = spawnProc(
             'agent',
             process.execPath,
@@ -368,7 +405,7 @@ export function registerUp(program: Command): void {
               '--state-dir',
               join(data, 'agent'),
             ],
-            { logFile: join(logs, 'agent.log'), detached: true },
+            { logFile: join(logs, 'agent.log'), detached: true, env: { ...process.env, BERTH_JOIN_TOKEN: joinToken } },
           );
           pid('agent', agent);
           await waitUntil(

@@ -1,6 +1,13 @@
 // Typed errors → gRPC status, at the API edge only.
 import * as grpc from '@grpc/grpc-js';
-import { ConflictError, FailedPreconditionError, NotFoundError, UnavailableError, ValidationError } from '../../../proto/src/errors.js';
+import {
+  ConflictError,
+  FailedPreconditionError,
+  NotFoundError,
+  PermissionDeniedError,
+  UnavailableError,
+  ValidationError,
+} from '../../../proto/src/errors.js';
 
 /** Trailer naming the current revision when an update lost its race (ABORTED). */
 export const CURRENT_REVISION_METADATA = 'berth-current-revision';
@@ -15,6 +22,7 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   }
   if (err instanceof NotFoundError) return { code: grpc.status.NOT_FOUND, details: err.message, metadata };
   if (err instanceof FailedPreconditionError) return { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata };
+  if (err instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, details: err.message, metadata };
   if (err instanceof UnavailableError) return { code: grpc.status.UNAVAILABLE, details: err.message, metadata };
   return { code: grpc.status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}`, metadata };
 }

@@ -3,7 +3,7 @@
 // a revision), and `berth plan`, which runs the real scheduler on a snapshot read from the store.
 import type { Clock } from '../../../proto/src/clock.js';
 import { nodeToPb } from '../../../proto/src/convert.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { Logger } from '../../../proto/src/log.js';
 import type { NodeRecord, Versioned } from '../../../proto/src/model.js';
 import type { Issue } from '../../../proto/src/spec/dsl.js';
@@ -12,7 +12,7 @@ import type { NodeAPIHandlers } from '../../../proto/gen/berth/v1/NodeAPI.js';
 import type { Node } from '../../../proto/gen/berth/v1/Node.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
-import type { Store } from '../store/store.js';
+import type { Store, WriteOp } from '../store/store.js';
 import { decodeVersioned, nodeCodec, taskCodec } from '../store/codecs.js';
 import { updateOp } from '../store/ops.js';
 import { retryOnConflict } from '../store/retry.js';
@@ -42,7 +42,45 @@ export function validateNodeLabels(set: Record<string, string>, remove: readonly
 }
 
 export class NodeApi {
-  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; services: ServiceApi }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      keys: Keys;
+      clock: Clock;
+      services: ServiceApi;
+      /** The writes that revoke a node's certificates (absent under --insecure-dev: there are none). */
+      revokeNodeOps?: ((nodeId: string) => Promise<WriteOp[]>) | undefined;
+    },
+  ) {}
+
+  /**
+   * Removes a node: its record goes and its certificates are revoked, in one commit. Refused while
+   * the node is ready or still holds tasks (drain it and stop its agent first), unless forced:
+   * a forced removal orphans its tasks, which are replaced elsewhere at once.
+   */
+  async remove(nodeId: string, force: boolean): Promise<Versioned<NodeRecord>> {
+    const { store, keys } = this.deps;
+    return retryOnConflict(async () => {
+      const cur = await this.read(nodeId);
+      if (!force) {
+        if (cur.value.state === 'ready')
+          throw new FailedPreconditionError(
+            `node ${nodeId} is ready: drain it (berth nodes drain ${nodeId}), stop its agent, then remove it; or pass --force`,
+          );
+        const held = (await this.deps.services.tasks({ nodeId })).filter((t) => t.value.desiredState === 'running');
+        if (held.length > 0)
+          throw new FailedPreconditionError(
+            `node ${nodeId} still holds ${held.length} task(s) (${held
+              .slice(0, 3)
+              .map((t) => t.value.id)
+              .join(', ')}${held.length > 3 ? ', …' : ''}): drain it first, or pass --force`,
+          );
+      }
+      const revoke = (await this.deps.revokeNodeOps?.(nodeId)) ?? [];
+      await store.commit([{ op: 'delete', key: keys.node(nodeId), modRevision: cur.modRevision }, ...revoke]);
+      return cur;
+    });
+  }
 
   private async read(nodeId: string): Promise<Versioned<NodeRecord>> {
     const kv = await this.deps.store.get(this.deps.keys.node(nodeId));
@@ -134,6 +172,7 @@ export class NodeApi {
 export function nodeHandlers(api: NodeApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): NodeAPIHandlers {
   const unary = unaryFactory(deps);
   return {
+    RemoveNode: unary('RemoveNode', async (req) => api.view(await api.remove(req.nodeId, req.force))),
     LabelNode: unary('LabelNode', async (req) => api.view(await api.label(req.nodeId, req.set, req.remove, req.expectedRevision))),
     SetAvailability: unary('SetAvailability', async (req) => api.view(await api.setAvailability(req.nodeId, req.availability))),
     Plan: unary('Plan', async (req) => api.plan(req.manifestsJson, req.seed)),

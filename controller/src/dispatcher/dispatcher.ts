@@ -23,6 +23,7 @@ import type { StatusWriter } from './status-writer.js';
 import { diffAssignments, fullAssignments } from './assignments.js';
 import type { TaskRecord } from '../../../proto/src/model.js';
 import type { Task } from '../../../proto/gen/berth/v1/Task.js';
+import { callerOf } from '../../../proto/src/security/caller.js';
 
 /**
  * A task as its agent receives it: with the pull credentials its spec names (imagePullSecret),
@@ -224,6 +225,17 @@ export class DispatcherServer {
           call.emit('error', {
             code: grpc.status.INVALID_ARGUMENT,
             details: 'hello.nodeId: invalid node id',
+            metadata: new grpc.Metadata(),
+          });
+          return;
+        }
+        // The node is the one the agent's certificate names, never the one a message claims.
+        const who = callerOf(call);
+        if (who?.kind === 'agent' && who.nodeId !== nodeId) {
+          log.warn({ node: nodeId, identity: who.nodeId }, 'refused a session for another node');
+          call.emit('error', {
+            code: grpc.status.PERMISSION_DENIED,
+            details: `hello.nodeId: the certificate of agent ${who.nodeId} cannot open the session of node ${nodeId}`,
             metadata: new grpc.Metadata(),
           });
           return;

@@ -1,36 +1,48 @@
-// gRPC clients of the agents' AgentAPI, one channel per address, reused by every logs, exec and
-// top request of this controller.
+// gRPC clients of the agents' AgentAPI, one channel per node and address, reused by every logs,
+// exec and top request of this controller. With TLS the channel presents this controller's
+// certificate and accepts only the certificate of that node's agent, so a node record naming
+// another host's address reaches nothing.
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadProto } from '../../../proto/src/grpc.js';
 import type { NodeRecord } from '../../../proto/src/model.js';
 import type { ProtoGrpcType as ObserveProto } from '../../../proto/gen/observe.js';
 import type { AgentAPIClient } from '../../../proto/gen/berth/v1/AgentAPI.js';
 
-export class AgentClients {
-  private clients = new Map<string, AgentAPIClient>();
+/** How the channel to one node's agent authenticates (the composition root chooses). */
+export type AgentChannel = (nodeId: string) => { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
 
-  get(address: string): AgentAPIClient {
-    let c = this.clients.get(address);
+export const insecureAgentChannel: AgentChannel = () => ({ credentials: grpc.credentials.createInsecure(), options: {} });
+
+export class AgentClients {
+  private clients = new Map<string, { address: string; client: AgentAPIClient }>();
+
+  constructor(private readonly channel: AgentChannel = insecureAgentChannel) {}
+
+  get(node: NodeRecord): AgentAPIClient {
+    const address = node.description.apiAddress!;
+    const key = `${node.id}\n${address}`;
+    let c = this.clients.get(key);
     if (!c) {
       const proto = loadProto<ObserveProto>('observe');
-      c = new proto.berth.v1.AgentAPI(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.clients.set(address, c);
+      const { credentials, options } = this.channel(node.id);
+      c = { address, client: new proto.berth.v1.AgentAPI(address, credentials, { ...CHANNEL_OPTIONS, ...options }) };
+      this.clients.set(key, c);
     }
-    return c;
+    return c.client;
   }
 
   /** Closes the channels of addresses no node advertises any more (an agent restarted elsewhere). */
   prune(nodes: NodeRecord[]): void {
-    const used = new Set(nodes.map((n) => n.description.apiAddress).filter(Boolean));
-    for (const [address, c] of this.clients) {
-      if (used.has(address)) continue;
-      c.close();
-      this.clients.delete(address);
+    const used = new Set(nodes.filter((n) => n.description.apiAddress).map((n) => `${n.id}\n${n.description.apiAddress}`));
+    for (const [key, c] of this.clients) {
+      if (used.has(key)) continue;
+      c.client.close();
+      this.clients.delete(key);
     }
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of this.clients.values()) c.client.close();
     this.clients.clear();
   }
 }

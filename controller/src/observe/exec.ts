@@ -3,13 +3,14 @@
 // either side leaves. Until roles exist, whoever may call the API (and so apply) may exec.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../proto/src/log.js';
-import type { TaskRecord } from '../../../proto/src/model.js';
+import type { NodeRecord, TaskRecord } from '../../../proto/src/model.js';
 import { statusError } from '../../../proto/src/streams.js';
 import type { ExecClientMessage__Output } from '../../../proto/gen/berth/v1/ExecClientMessage.js';
 import type { ExecServerMessage, ExecServerMessage__Output } from '../../../proto/gen/berth/v1/ExecServerMessage.js';
 import type { ExecStart__Output } from '../../../proto/gen/berth/v1/ExecStart.js';
 import type { AgentAPIClient } from '../../../proto/gen/berth/v1/AgentAPI.js';
 import type { ClusterCache } from '../store/cluster.js';
+import { authorizeLater } from '../../../proto/src/security/guard.js';
 import { agentUnavailable, type AgentClients } from './agent-clients.js';
 
 /** The client must send ExecStart this soon after opening the stream. */
@@ -52,7 +53,7 @@ export function replicaName(service: string, slot: number, node: string): string
   return `replica ${service}${slot ? `/${slot}` : ''}${node ? `@${node}` : ''}`;
 }
 
-function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRecord; address: string } {
+function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRecord; node: NodeRecord } {
   const namespace = start.namespace || 'default';
   if (!start.service) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'service: required');
   if (start.command.length === 0) throw new ExecRefused(grpc.status.INVALID_ARGUMENT, 'command: must not be empty');
@@ -67,7 +68,7 @@ function resolve(cache: ClusterCache, start: ExecStart__Output): { task: TaskRec
   const node = cache.nodes.get(cache.keys.node(task.nodeId))?.value;
   const why = agentUnavailable(node, task.nodeId);
   if (why) throw new ExecRefused(grpc.status.UNAVAILABLE, `${replicaName(start.service, task.slot, task.nodeId)}: ${why}`);
-  return { task, address: node!.description.apiAddress! };
+  return { task, node: node! };
 }
 
 export function serveExec(deps: ExecDeps, call: Call, onDone: (code: grpc.status) => void): void {
@@ -97,18 +98,21 @@ export function serveExec(deps: ExecDeps, call: Call, onDone: (code: grpc.status
     }
     if (m.msg !== 'start' || !m.start) return finish(statusError(grpc.status.INVALID_ARGUMENT, 'the first message must be ExecStart'));
     clearTimeout(startTimer);
-    let target: { task: TaskRecord; address: string };
+    // The caller's role was checked when the stream opened; its namespace only now.
+    const allowed = authorizeLater(call, m.start.namespace || 'default');
+    if (!allowed.ok) return finish(statusError(grpc.status[allowed.code], allowed.message));
+    let target: { task: TaskRecord; node: NodeRecord };
     try {
       target = resolve(deps.cache, m.start);
     } catch (err) {
       return finish(err instanceof ExecRefused ? statusError(err.code, err.message) : statusError(grpc.status.INTERNAL, String(err)));
     }
-    const { task, address } = target;
+    const { task, node } = target;
     deps.log.info(
       { service: `${task.namespace}/${task.service}`, slot: task.slot, node: task.nodeId, command: m.start.command[0], tty: m.start.tty },
       'exec',
     );
-    const up = deps.agents.get(address).Exec();
+    const up = deps.agents.get(node).Exec();
     upstream = up;
     up.write({ start: { ...m.start, taskId: task.id } });
     call.write({ started: { taskId: task.id, slot: task.slot, node: task.nodeId } });

@@ -174,7 +174,7 @@ export class LogSession {
       return;
     }
     const follow = this.call.request.follow;
-    const upstream = agents.get(node!.description.apiAddress!).Logs({ taskId: t.id, follow, sinceMs: from.sinceMs, tail: from.tail });
+    const upstream = agents.get(node!).Logs({ taskId: t.id, follow, sinceMs: from.sinceMs, tail: from.tail });
     let cancelled = false;
     const entry = {
       nodeId: t.nodeId,

@@ -11,7 +11,7 @@ import { clusterState, observePlacements } from './cluster-state.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { ClusterCache } from '../store/cluster.js';
 import type { MemberRegistry } from '../store/members.js';
-import { AgentClients } from './agent-clients.js';
+import { AgentClients, type AgentChannel } from './agent-clients.js';
 import { agentTargets, controllerTargets, taskTargets, type TargetGroup } from './sd.js';
 import { observeHandlers } from './server.js';
 
@@ -28,13 +28,16 @@ export interface ObservabilityDeps {
   metrics: ControllerMetrics;
   log: Logger;
   isLeader: () => boolean;
+  /** How channels to agents authenticate (default: plaintext, --insecure-dev). */
+  agentChannel?: AgentChannel | undefined;
 }
 
 export class Observability {
-  readonly agents = new AgentClients();
+  readonly agents: AgentClients;
   private readonly members: MemberRegistry;
 
   constructor(private readonly deps: ObservabilityDeps) {
+    this.agents = new AgentClients(deps.agentChannel);
     this.members = deps.members;
     deps.metrics.observeCluster(() => (deps.isLeader() ? clusterState(deps.cache) : undefined));
   }

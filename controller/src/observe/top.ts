@@ -17,7 +17,7 @@ export async function topUsage(deps: { cache: ClusterCache; agents: AgentClients
       try {
         const res = await new Promise<AgentStatsResponse__Output>((resolve, reject) =>
           deps.agents
-            .get(node.description.apiAddress!)
+            .get(node)
             .Stats({}, { deadline: Date.now() + STATS_DEADLINE_MS }, (err, r) =>
               err || !r ? reject(err ?? new Error('no answer')) : resolve(r),
             ),

@@ -55,6 +55,29 @@ export class Keys {
   member(id: string): string {
     return `${this.members}${id}`;
   }
+  /** The cluster CA: its certificate and its key sealed with the key-encryption key. */
+  get ca(): string {
+    return `${this.prefix}security/ca`;
+  }
+  get tokens(): string {
+    return `${this.prefix}security/tokens/`;
+  }
+  token(id: string): string {
+    return `${this.tokens}${id}`;
+  }
+  /** Certificates issued to a node (serial → expiry), revoked when the node is removed. */
+  nodeCerts(nodeId: string): string {
+    return `${this.prefix}security/nodecerts/${nodeId}/`;
+  }
+  nodeCert(nodeId: string, serial: string): string {
+    return `${this.nodeCerts(nodeId)}${serial}`;
+  }
+  get revokedCerts(): string {
+    return `${this.prefix}security/revoked/`;
+  }
+  revokedCert(serial: string): string {
+    return `${this.revokedCerts}${serial}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

@@ -7,6 +7,7 @@ import type { LabelNodeRequest as _berth_v1_LabelNodeRequest, LabelNodeRequest__
 import type { Node as _berth_v1_Node, Node__Output as _berth_v1_Node__Output } from '../../berth/v1/Node.js';
 import type { PlanRequest as _berth_v1_PlanRequest, PlanRequest__Output as _berth_v1_PlanRequest__Output } from '../../berth/v1/PlanRequest.js';
 import type { PlanResponse as _berth_v1_PlanResponse, PlanResponse__Output as _berth_v1_PlanResponse__Output } from '../../berth/v1/PlanResponse.js';
+import type { RemoveNodeRequest as _berth_v1_RemoveNodeRequest, RemoveNodeRequest__Output as _berth_v1_RemoveNodeRequest__Output } from '../../berth/v1/RemoveNodeRequest.js';
 import type { SetAvailabilityRequest as _berth_v1_SetAvailabilityRequest, SetAvailabilityRequest__Output as _berth_v1_SetAvailabilityRequest__Output } from '../../berth/v1/SetAvailabilityRequest.js';
 
 export interface NodeAPIClient extends grpc.Client {
@@ -43,6 +44,25 @@ export interface NodeAPIClient extends grpc.Client {
   plan(argument: _berth_v1_PlanRequest, callback: grpc.requestCallback<_berth_v1_PlanResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Removes a node: its record goes and its certificates are refused from then on (it must join
+   * again with a token). Refused while the node is ready: drain it and stop its agent first, or
+   * pass force.
+   */
+  RemoveNode(argument: _berth_v1_RemoveNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  RemoveNode(argument: _berth_v1_RemoveNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  RemoveNode(argument: _berth_v1_RemoveNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  RemoveNode(argument: _berth_v1_RemoveNodeRequest, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  /**
+   * Removes a node: its record goes and its certificates are refused from then on (it must join
+   * again with a token). Refused while the node is ready: drain it and stop its agent first, or
+   * pass force.
+   */
+  removeNode(argument: _berth_v1_RemoveNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  removeNode(argument: _berth_v1_RemoveNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  removeNode(argument: _berth_v1_RemoveNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  removeNode(argument: _berth_v1_RemoveNodeRequest, callback: grpc.requestCallback<_berth_v1_Node__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * active: takes new tasks; pause: keeps its tasks, takes no new ones; drain: its tasks move
    * elsewhere (start-first), it takes no new ones.
    */
@@ -74,6 +94,13 @@ export interface NodeAPIHandlers extends grpc.UntypedServiceImplementation {
   Plan: grpc.handleUnaryCall<_berth_v1_PlanRequest__Output, _berth_v1_PlanResponse>;
   
   /**
+   * Removes a node: its record goes and its certificates are refused from then on (it must join
+   * again with a token). Refused while the node is ready: drain it and stop its agent first, or
+   * pass force.
+   */
+  RemoveNode: grpc.handleUnaryCall<_berth_v1_RemoveNodeRequest__Output, _berth_v1_Node>;
+  
+  /**
    * active: takes new tasks; pause: keeps its tasks, takes no new ones; drain: its tasks move
    * elsewhere (start-first), it takes no new ones.
    */
@@ -84,5 +111,6 @@ export interface NodeAPIHandlers extends grpc.UntypedServiceImplementation {
 export interface NodeAPIDefinition extends grpc.ServiceDefinition {
   LabelNode: MethodDefinition<_berth_v1_LabelNodeRequest, _berth_v1_Node, _berth_v1_LabelNodeRequest__Output, _berth_v1_Node__Output>
   Plan: MethodDefinition<_berth_v1_PlanRequest, _berth_v1_PlanResponse, _berth_v1_PlanRequest__Output, _berth_v1_PlanResponse__Output>
+  RemoveNode: MethodDefinition<_berth_v1_RemoveNodeRequest, _berth_v1_Node, _berth_v1_RemoveNodeRequest__Output, _berth_v1_Node__Output>
   SetAvailability: MethodDefinition<_berth_v1_SetAvailabilityRequest, _berth_v1_Node, _berth_v1_SetAvailabilityRequest__Output, _berth_v1_Node__Output>
 }
