@@ -58,10 +58,19 @@ export class NodeApi {
    * the node is ready or still holds tasks (drain it and stop its agent first), unless forced:
    * a forced removal orphans its tasks, which are replaced elsewhere at once.
    */
-  async remove(nodeId: string, force: boolean): Promise<Versioned<NodeRecord>> {
+  /** The removed record; undefined when the node had joined but never registered (only its certificates went). */
+  async remove(nodeId: string, force: boolean): Promise<Versioned<NodeRecord> | undefined> {
     const { store, keys } = this.deps;
     return retryOnConflict(async () => {
-      const cur = await this.read(nodeId);
+      const kv = await store.get(keys.node(nodeId));
+      if (!kv) {
+        // Joined (it holds a certificate) but never registered: only its certificates go.
+        const revoke = (await this.deps.revokeNodeOps?.(nodeId)) ?? [];
+        if (!revoke.some((op) => op.op === 'put')) throw new NotFoundError(`node ${nodeId}`);
+        await store.commit(revoke);
+        return undefined;
+      }
+      const cur = decodeVersioned(nodeCodec, kv);
       if (!force) {
         if (cur.value.state === 'ready')
           throw new FailedPreconditionError(
@@ -172,7 +181,10 @@ export class NodeApi {
 export function nodeHandlers(api: NodeApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): NodeAPIHandlers {
   const unary = unaryFactory(deps);
   return {
-    RemoveNode: unary('RemoveNode', async (req) => api.view(await api.remove(req.nodeId, req.force))),
+    RemoveNode: unary('RemoveNode', async (req) => {
+      const removed = await api.remove(req.nodeId, req.force);
+      return removed ? api.view(removed) : { id: req.nodeId };
+    }),
     LabelNode: unary('LabelNode', async (req) => api.view(await api.label(req.nodeId, req.set, req.remove, req.expectedRevision))),
     SetAvailability: unary('SetAvailability', async (req) => api.view(await api.setAvailability(req.nodeId, req.availability))),
     Plan: unary('Plan', async (req) => api.plan(req.manifestsJson, req.seed)),

@@ -133,6 +133,7 @@ export class DispatcherServer {
   private removeHandler: (() => void) | undefined;
   private removeCredentialHandler: (() => void) | undefined;
   private sessions = new Map<string, AgentSession>();
+  private removeNodeHandler: (() => void) | undefined;
   private leaderAddress = '';
 
   constructor(private readonly deps: { controllerId: string; log: Logger; clock: Clock; metrics?: ControllerMetrics | undefined }) {}
@@ -144,6 +145,8 @@ export class DispatcherServer {
     this.removeHandler = undefined;
     this.removeCredentialHandler?.();
     this.removeCredentialHandler = undefined;
+    this.removeNodeHandler?.();
+    this.removeNodeHandler = undefined;
     if (!ctx) {
       for (const s of this.sessions.values())
         s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
@@ -157,6 +160,18 @@ export class DispatcherServer {
         if (this.leader !== ctx) return;
         for (const s of this.sessions.values())
           s.resend((t) => t.namespace === c.value.namespace && t.spec.imagePullSecret === c.value.name);
+      },
+    });
+    // A removed node (berth nodes rm) loses its session at once; its certificates are refused, so
+    // it cannot open another.
+    this.removeNodeHandler = ctx.cache.nodes.addHandler({
+      onDelete: (_k, n) => {
+        if (this.leader !== ctx) return;
+        this.sessions.get(n.value.id)?.close({
+          code: grpc.status.PERMISSION_DENIED,
+          details: `node ${n.value.id} was removed from the cluster`,
+          metadata: new grpc.Metadata(),
+        });
       },
     });
     this.removeHandler = ctx.cache.tasks.addHandler({

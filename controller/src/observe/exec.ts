@@ -10,7 +10,7 @@ import type { ExecServerMessage, ExecServerMessage__Output } from '../../../prot
 import type { ExecStart__Output } from '../../../proto/gen/berth/v1/ExecStart.js';
 import type { AgentAPIClient } from '../../../proto/gen/berth/v1/AgentAPI.js';
 import type { ClusterCache } from '../store/cluster.js';
-import { authorizeLater } from '../../../proto/src/security/guard.js';
+import { authorizeLater, deniedStatus } from '../../../proto/src/security/guard.js';
 import { agentUnavailable, type AgentClients } from './agent-clients.js';
 
 /** The client must send ExecStart this soon after opening the stream. */
@@ -100,7 +100,7 @@ export function serveExec(deps: ExecDeps, call: Call, onDone: (code: grpc.status
     clearTimeout(startTimer);
     // The caller's role was checked when the stream opened; its namespace only now.
     const allowed = authorizeLater(call, m.start.namespace || 'default');
-    if (!allowed.ok) return finish(statusError(grpc.status[allowed.code], allowed.message));
+    if (!allowed.ok) return finish(deniedStatus(allowed));
     let target: { task: TaskRecord; node: NodeRecord };
     try {
       target = resolve(deps.cache, m.start);

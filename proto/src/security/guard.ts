@@ -35,8 +35,14 @@ type AnyCall = { getAuthContext(): AuthContext } & object;
 
 const laterRules = new WeakMap<object, { method: string; rule: Rule }>();
 
-function statusOf(d: Exclude<Decision, { ok: true }>): Partial<grpc.StatusObject> {
-  return { code: grpc.status[d.code], details: d.message };
+/** Trailer of every refusal the guard makes (so a client, and the authorization matrix, tell it from a handler's). */
+export const DENIED_METADATA = 'berth-authz';
+
+/** The status of a refusal, with the guard's trailer (for handlers that decide `later`). */
+export function deniedStatus(d: Exclude<Decision, { ok: true }>): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(DENIED_METADATA, 'denied');
+  return { code: grpc.status[d.code], details: d.message, metadata };
 }
 
 export { callerOf };
@@ -151,25 +157,25 @@ export class Guard {
       if (!def.requestStream && !def.responseStream) {
         out[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
           const d = this.check(method, rule, call, call.request);
-          if (!d.ok) return cb(statusOf(d), null);
+          if (!d.ok) return cb(deniedStatus(d), null);
           return fn.call(handlers, call, cb);
         };
       } else if (!def.requestStream) {
         out[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
           const d = this.check(method, rule, call, call.request);
-          if (!d.ok) return call.emit('error', statusOf(d));
+          if (!d.ok) return call.emit('error', deniedStatus(d));
           return fn.call(handlers, call);
         };
       } else if (!def.responseStream) {
         out[name] = (call: grpc.ServerReadableStream<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
           const d = this.check(method, rule, call, undefined);
-          if (!d.ok) return cb(statusOf(d), null);
+          if (!d.ok) return cb(deniedStatus(d), null);
           return fn.call(handlers, call, cb);
         };
       } else {
         out[name] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
           const d = this.check(method, rule, call, undefined);
-          if (!d.ok) return call.emit('error', statusOf(d));
+          if (!d.ok) return call.emit('error', deniedStatus(d));
           return fn.call(handlers, call);
         };
       }
