@@ -23,8 +23,12 @@ import type { Keys } from '../store/keys.js';
 
 /** The CA's lifetime when a controller creates it. */
 export const CA_VALIDITY_MS = 10 * 365 * 24 * 3600_000;
-/** Certificates start this long before they are issued (clocks of peers differ a little). */
+/**
+ * Certificates start this long before they are issued (clocks of peers differ a little), at most
+ * a tenth of their lifetime, so that renewal at two thirds still falls after the issue.
+ */
 const BACKDATE_MS = 5 * 60_000;
+const backdate = (ttlMs: number): number => Math.min(BACKDATE_MS, Math.floor(ttlMs / 10));
 const AAD = 'berth-cluster-ca';
 
 interface StoredCa {
@@ -104,7 +108,7 @@ export class ClusterCa {
       csrPem: opts.csrPem,
       dnsNames: opts.dnsNames,
       ips: opts.ips,
-      notBefore: new Date(now - BACKDATE_MS),
+      notBefore: new Date(now - backdate(ttlMs)),
       notAfter: new Date(now + ttlMs),
     });
   }
