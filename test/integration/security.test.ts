@@ -422,6 +422,24 @@ describe('tokens and nodes', () => {
   });
 });
 
+describe('berth ca init', () => {
+  it('writes a CA and an admin credential (keys mode 600), reuses them on a second run, refuses a bad name', async () => {
+    const dir = join(tmp, 'bootstrap');
+    const first = await cluster.berth(['ca', 'init', dir, '--admin', 'root']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/--ca-cert .*ca\.pem --ca-key .*ca-key\.pem/);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(dir, 'ca-key.pem')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'admin', 'key.pem')).mode & 0o777).toBe(0o600);
+    const ca = readFileSync(join(dir, 'ca.pem'), 'utf8');
+    expect((await cluster.berth(['ca', 'init', dir])).code).toBe(0);
+    expect(readFileSync(join(dir, 'ca.pem'), 'utf8')).toBe(ca);
+    const bad = await cluster.berth(['ca', 'init', join(tmp, 'b2'), '--admin', '-x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--admin: "-x"/);
+  });
+});
+
 describe('berth login', () => {
   it('stores a deployer credential in a context (mode 600) that works in its namespace only; a readable file is refused', async () => {
     const cfg = join(tmp, 'login.yaml');
