@@ -158,6 +158,22 @@ describe('SecretApi', () => {
     expect(store.currentRevision).toBe(rev);
   });
 
+  it('a dry run of an existing secret answers `updated` whatever the stored values are (no oracle for guesses)', async () => {
+    const { api, store } = setup();
+    await api.apply(secret());
+    const rev = store.currentRevision;
+    // The stored values exactly, and a wrong guess: the same answer, and nothing written.
+    const right = await api.apply(secret(), { dryRun: true });
+    const wrong = await api.apply(secret({ data: { password: b64('guess') } }), { dryRun: true });
+    expect(right.result).toBe('updated');
+    expect(wrong.result).toBe('updated');
+    expect(right.secret.value.version).toBe(wrong.secret.value.version);
+    expect(store.currentRevision).toBe(rev);
+    // A real apply of the same values still writes nothing.
+    expect((await api.apply(secret())).result).toBe('unchanged');
+    expect(store.currentRevision).toBe(rev);
+  });
+
   it('invalid input is a ValidationError and writes nothing', async () => {
     const { api, store } = setup();
     const rev = store.currentRevision;

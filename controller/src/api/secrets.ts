@@ -1,6 +1,7 @@
 // The secret API's logic, free of gRPC: apply (create-or-update with the same optimistic
 // concurrency as services; unchanged input writes nothing), get, list (names, keys and sizes,
-// never values) and delete. Values are sealed with the controller's key before they reach the
+// never values) and delete. A dry run never reads the stored values: its answer for an existing
+// secret is always `updated`, so it cannot serve as an oracle for guessing them. Values are sealed with the controller's key before they reach the
 // store; without a key the controller refuses to store secrets rather than keep them in the clear.
 import type { Clock } from '../../../proto/src/clock.js';
 import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
@@ -70,6 +71,17 @@ export class SecretApi {
       return { secret: { value: record, modRevision: r, createRevision: r }, result: 'created' };
     }
     const old = decodeVersioned(secretCodec, cur);
+    if (opts.dryRun) {
+      // Independent of the stored values (no decryption, no comparison): `unchanged` here would
+      // tell a caller who may apply but not read whether a guessed value is the stored one.
+      const record: SecretRecord = {
+        meta: { ...old.value.meta, labels, updatedAtMs: now },
+        keys: keyInfo,
+        version: old.value.version + 1,
+        sealed: cipher.seal(plaintext, aad),
+      };
+      return { secret: { ...old, value: record }, result: 'updated' };
+    }
     if (old.value.sealed.keyId === cipher.keyId && sameLabels(labels, old.value.meta.labels)) {
       let stored: Buffer;
       try {
@@ -90,7 +102,6 @@ export class SecretApi {
       version: old.value.version + 1,
       sealed: cipher.seal(plaintext, aad),
     };
-    if (opts.dryRun) return { secret: { ...old, value: record }, result: 'updated' };
     const r = await store.commit([updateOp(key, secretCodec, record, cur.modRevision)]);
     return { secret: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
   }

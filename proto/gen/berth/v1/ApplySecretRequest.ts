@@ -13,7 +13,8 @@ export interface ApplySecretRequest {
    */
   'expectedRevision'?: (number | string | Long);
   /**
-   * Validate and compare, write nothing.
+   * Validate, write nothing. The answer never depends on the stored values: an existing secret
+   * is always `updated` (a dry run must not tell whether a guessed value is the stored one).
    */
   'dryRun'?: (boolean);
 }
@@ -28,7 +29,8 @@ export interface ApplySecretRequest__Output {
    */
   'expectedRevision': (number);
   /**
-   * Validate and compare, write nothing.
+   * Validate, write nothing. The answer never depends on the stored values: an existing secret
+   * is always `updated` (a dry run must not tell whether a guessed value is the stored one).
    */
   'dryRun': (boolean);
 }

@@ -6,7 +6,7 @@ import type { Secret as _berth_v1_Secret, Secret__Output as _berth_v1_Secret__Ou
 export interface ApplySecretResponse {
   'secret'?: (_berth_v1_Secret | null);
   /**
-   * created | updated | unchanged
+   * created | updated | unchanged (never unchanged for a dry run)
    */
   'result'?: (string);
 }
@@ -14,7 +14,7 @@ export interface ApplySecretResponse {
 export interface ApplySecretResponse__Output {
   'secret': (_berth_v1_Secret__Output | null);
   /**
-   * created | updated | unchanged
+   * created | updated | unchanged (never unchanged for a dry run)
    */
   'result': (string);
 }
