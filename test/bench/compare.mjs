@@ -33,15 +33,16 @@ const BENCHES = {
   },
   rollout: {
     cmd: ['npx', 'vitest', 'run', '--config', 'test/bench/vitest.config.ts', 'test/bench/rollout.bench.test.ts'],
-    env: { BENCH_SWARM: '0' },
+    // Berth alone, with TLS (older trees print `Berth: …`, newer `Berth (tls): …`).
+    env: { BENCH_SWARM: '0', BENCH_PAIRS: '0' },
     figures(out) {
-      const m = /^Berth: ([\d.]+) s, fewest ready (\d+)/m.exec(out);
+      const m = /^Berth(?: \(tls\))?: ([\d.]+) s, fewest ready (\d+)/m.exec(out);
       return m ? { 'rolling update of 100 replicas (s)': { value: Number(m[1]), better: 'lower' } } : {};
     },
   },
   failover: {
-    cmd: ['npx', 'vitest', 'run', '--config', 'test/bench/vitest.config.ts', 'test/bench/failover.bench.test.ts', '-t', 'Berth:'],
-    env: {},
+    cmd: ['npx', 'vitest', 'run', '--config', 'test/bench/vitest.config.ts', 'test/bench/failover.bench.test.ts', '-t', 'Berth'],
+    env: { BENCH_TRANSPORT: 'tls' },
     figures(out) {
       const f = {};
       const dead = /kill → running (\d+) ms/.exec(out);

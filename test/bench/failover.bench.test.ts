@@ -120,8 +120,35 @@ async function settled(replicas: number): Promise<void> {
   }
 }
 
-it('Berth: dead agent, silent agent, leader kill', async () => {
-  cluster = await TestCluster.start({ hosts: 3, controllers: 2, netns: true, ...TIMINGS });
+type Mode = 'tls' | 'plaintext';
+/** Each mode's figures (ms), for the side-by-side table of TLS and plaintext. */
+const figures: Record<Mode, Map<string, number>> = { tls: new Map(), plaintext: new Map() };
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+// TLS (the default) and plaintext (--insecure-dev), each on a fresh cluster, in the same run:
+// BENCH_TRANSPORT=tls or plaintext measures one only; BENCH_ORDER=plaintext-first swaps them.
+const MODES: Mode[] = (() => {
+  const only = process.env['BENCH_TRANSPORT'];
+  if (only === 'tls' || only === 'plaintext') return [only];
+  return process.env['BENCH_ORDER'] === 'plaintext-first' ? ['plaintext', 'tls'] : ['tls', 'plaintext'];
+})();
+
+for (const mode of MODES) it(`Berth (${mode}): dead agent, silent agent, leader kill`, () => berthScenario(mode));
+
+it('Berth: TLS beside plaintext', () => {
+  if (MODES.length < 2) return;
+  const rows = [...figures.tls.keys()].map((k) => {
+    const t = figures.tls.get(k)!;
+    const p = figures.plaintext.get(k);
+    return `${k.padEnd(44)}${`${t} ms`.padEnd(12)}${(p === undefined ? '-' : `${p} ms`).padEnd(12)}${p ? (t / p).toFixed(2) : '-'}`;
+  });
+  say(`\nfigure${' '.repeat(38)}TLS         plaintext   TLS ÷ plaintext\n${rows.join('\n')}`);
+});
+
+async function berthScenario(mode: Mode): Promise<void> {
+  const fig = figures[mode];
+  say(`--- Berth, ${mode === 'tls' ? 'TLS (mTLS and authorization on every call)' : 'plaintext (--insecure-dev)'}`);
+  cluster = await TestCluster.start({ hosts: 3, controllers: 2, netns: true, ...TIMINGS, insecureDev: mode === 'plaintext' });
   const f = join(cluster.dir, 'web.yaml');
   writeFileSync(f, webManifest({ replicas: REPLICAS, port: false }));
   expect((await cluster.berth(['apply', '-f', f])).code).toBe(0);
@@ -155,6 +182,10 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
         ? true
         : undefined;
     }, 'replacements running');
+    fig.set('dead agent: kill → unknown', unknown.at - t0);
+    fig.set('dead agent: kill → down', downAt - t0);
+    fig.set('dead agent: down → replacements placed', committed.at - downAt);
+    fig.set('dead agent: kill → replacements running', running.at - t0);
     say(
       `dead agent (kill -9): unknown after ${unknown.at - t0} ms; down after ${downAt - t0} ms (grace ${TIMINGS.downAfter}); ` +
         `${lost.length} replacements committed and placed ${committed.at - downAt} ms after down; running ${running.at - committed.at} ms later; kill → running ${running.at - t0} ms`,
@@ -186,7 +217,8 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     const victim = cluster.hosts[1]!;
     const took: number[] = [];
     for (let trial = 0; trial < SILENT_TRIALS; trial++) {
-      await sleep(Math.random() * 1_000);
+      // Cuts spread evenly over a heartbeat period's worth of phases (the same in every mode).
+      await sleep((trial * 1_000) / SILENT_TRIALS);
       const t0 = Date.now();
       cluster.net!.cutLink(1);
       const unknown = await until(
@@ -198,6 +230,7 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
       await settled(REPLICAS);
     }
     took.sort((a, b) => a - b);
+    fig.set(`silent agent: cut → unknown (median of ${SILENT_TRIALS})`, median(took));
     say(
       `silent agent (link cut), ${SILENT_TRIALS} trials: unknown after ${took.join(', ')} ms (heartbeat grace ${TIMINGS.heartbeatGrace}; poll step ${POLL_MS} ms)`,
     );
@@ -246,6 +279,9 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
     await watch;
     const after = await containerStarts();
     const restarted = [...starts].filter(([id, s]) => after.get(id) !== s).length;
+    fig.set('leader kill: → new leader', elected.at - t0);
+    fig.set('leader kill: → change placed', reconciled.at - t0);
+    fig.set('leader kill: → change running', running.at - t0);
     say(
       `leader kill -9: new leader after ${elected.at - t0} ms; a change applied at the kill reconciled (placed) after ${reconciled.at - t0} ms, running after ${running.at - t0} ms; ` +
         `containers restarted: ${restarted}; nodes not ready meanwhile: ${seenStates.size === 0 ? 'none' : [...seenStates].join(', ')}`,
@@ -257,7 +293,7 @@ it('Berth: dead agent, silent agent, leader kill', async () => {
   }
   await cluster.stop();
   cluster = undefined;
-});
+}
 
 it('Docker Swarm mode: the same node kill (manager + two workers on extra dockerd instances)', async () => {
   const base = randomRunBase();

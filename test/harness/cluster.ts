@@ -82,6 +82,8 @@ export interface ClusterOptions {
   leaseTtl?: string;
   /** Controller flag --cert-ttl (agents' and controllers' certificates; renewed at 2/3). */
   certTtl?: string;
+  /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
+  insecureDev?: boolean;
 }
 
 export interface CliResult {
@@ -141,12 +143,13 @@ export class TestCluster {
 
   /** Environment for the berth binary run against this cluster (controller and credential). */
   get env(): NodeJS.ProcessEnv {
+    if (this.opts.insecureDev) return { BERTH_CONTROLLER: this.controllers[0]!.address, BERTH_INSECURE_DEV: '1' };
     return { BERTH_CONTROLLER: this.controllers[0]!.address, BERTH_CREDENTIALS: this.pki.adminDir };
   }
 
   private async boot(): Promise<void> {
     this.pki = await ensureLocalPki(join(this.dir, 'tls'), { adminUser: 'test-admin' });
-    this.transport = { kind: 'tls', source: new CredentialSource(this.pki.admin) };
+    this.transport = this.opts.insecureDev ? { kind: 'insecure' } : { kind: 'tls', source: new CredentialSource(this.pki.admin) };
     const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
     if (this.opts.netns) this.net = NetLab.create(specs.length);
@@ -198,11 +201,13 @@ export class TestCluster {
     }
     await Promise.all(this.hosts.map((h) => ensureBusyboxImage(h.docker)));
     for (let i = 0; i < (this.opts.controllers ?? 1); i++) await this.startController(i);
-    const tokens = new TokenClient(this.controllers[0]!.address, this.transport);
-    try {
-      this.agentToken = (await tokens.create({ role: 'agent', ttlMs: 24 * 3600_000 })).secret;
-    } finally {
-      tokens.close();
+    if (!this.opts.insecureDev) {
+      const tokens = new TokenClient(this.controllers[0]!.address, this.transport);
+      try {
+        this.agentToken = (await tokens.create({ role: 'agent', ttlMs: 24 * 3600_000 })).secret;
+      } finally {
+        tokens.close();
+      }
     }
     if (this.opts.agents !== false) {
       for (const h of this.hosts) await this.startAgent(h.index);
@@ -258,11 +263,15 @@ export class TestCluster {
           ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
           '--secret-key-file',
           this.secretKeyFile,
-          '--ca-cert',
-          this.pki.caCertFile,
-          '--ca-key',
-          this.pki.caKeyFile,
-          ...(this.opts.certTtl ? ['--cert-ttl', this.opts.certTtl] : []),
+          ...(this.opts.insecureDev
+            ? ['--insecure-dev']
+            : [
+                '--ca-cert',
+                this.pki.caCertFile,
+                '--ca-key',
+                this.pki.caKeyFile,
+                ...(this.opts.certTtl ? ['--cert-ttl', this.opts.certTtl] : []),
+              ]),
         ],
         {
           logFile: join(this.dir, `controller-${id}.log`),
@@ -302,6 +311,7 @@ export class TestCluster {
       `${h.address}:0`,
       '--state-dir',
       join(h.dir, 'agent-state'),
+      ...(this.opts.insecureDev ? ['--insecure-dev'] : []),
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
