@@ -10,6 +10,7 @@ import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { startDockerd, type Dockerd, type DockerdOptions } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { median } from './stats.js';
 import { TestCluster, unmountUnder, webManifest } from '../harness/cluster.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from '../harness/netns.js';
 
@@ -123,7 +124,6 @@ async function settled(replicas: number): Promise<void> {
 type Mode = 'tls' | 'plaintext';
 /** Each mode's figures (ms), for the side-by-side table of TLS and plaintext. */
 const figures: Record<Mode, Map<string, number>> = { tls: new Map(), plaintext: new Map() };
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // TLS (the default) and plaintext (--insecure-dev), each on a fresh cluster, in the same run:
 // BENCH_TRANSPORT=tls or plaintext measures one only; BENCH_ORDER=plaintext-first swaps them.

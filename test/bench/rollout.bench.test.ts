@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { median } from './stats.js';
 import { TestCluster, image } from '../harness/cluster.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
 import { ProcessUsage, RolloutProfile, createToStart, summarize } from './rollout-profile.js';
@@ -265,14 +266,10 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
     }
   }
   if (pairs > 0) {
-    const med = (xs: number[]): number => {
-      const s = [...xs].sort((x, y) => x - y);
-      return (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2;
-    };
     const fmt = (xs: number[]): string => xs.map((x) => (x / 1000).toFixed(1)).join(', ');
     process.stdout.write(
       `\nTLS beside plaintext (${pairs} pair(s), alternating order): TLS ${fmt(runs.tls)} s; plaintext ${fmt(runs.plaintext)} s; ` +
-        `median TLS ÷ plaintext ${(med(runs.tls) / med(runs.plaintext)).toFixed(3)}\n`,
+        `median TLS ÷ plaintext ${(median(runs.tls) / median(runs.plaintext)).toFixed(3)}\n`,
     );
   }
   if (!b) throw new Error('no TLS run');

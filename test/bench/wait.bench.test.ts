@@ -10,6 +10,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { quantile } from './stats.js';
 import { TestCluster, image } from '../harness/cluster.js';
 
 process.env['BERTH_LOG_LEVEL'] ??= 'info';
@@ -36,11 +37,6 @@ async function timed(args: string[]): Promise<number> {
   const ms = performance.now() - t0;
   expect(res.code, `berth ${args.join(' ')}: ${res.stderr}`).toBe(0);
   return ms;
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
 }
 
 const ms = (x: number): string => `${Math.round(x)} ms`;
