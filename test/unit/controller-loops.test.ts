@@ -11,7 +11,10 @@ import type { WriteOp } from '../../controller/src/store/store.js';
 import { Keys } from '../../controller/src/store/keys.js';
 import { ClusterCache } from '../../controller/src/store/cluster.js';
 import { ServiceApi } from '../../controller/src/api/services.js';
-import { ServiceOrchestrator, replicatedStrategy } from '../../controller/src/orchestrator/service-orchestrator.js';
+import { ServiceOrchestrator, applyPlan, replicatedStrategy } from '../../controller/src/orchestrator/service-orchestrator.js';
+import { decodeVersioned, rolloutCodec, serviceCodec } from '../../controller/src/store/codecs.js';
+import { rollbackRecord } from '../../controller/src/store/revisions.js';
+import { startRecord } from '../../controller/src/orchestrator/rollout-plan.js';
 import { SchedulerLoop } from '../../controller/src/scheduler/shell.js';
 import { MemorySink } from '../../controller/src/events/events.js';
 import type { NodeRecord, TaskRecord } from '../../proto/src/model.js';
@@ -177,5 +180,49 @@ describe('orchestrator + scheduler on the memory store', () => {
     } finally {
       await h.stop();
     }
+  });
+});
+
+// The service and rollout informers are separate watches: the rollout record an automatic
+// rollback writes with the service's new revision (one transaction) can reach a reconcile before
+// that revision does. A plan from the older service must not replace the rollback's record with a
+// plain rollout's (rollout status then said "revision 3 runs on every replica" instead of why it
+// rolled back): the record is written only while the service is still the one planned from.
+describe('the rollout record and a service seen late', () => {
+  it('a plan from an older service revision does not replace the record of a rollback', async () => {
+    const keys = new Keys();
+    const store = new MemoryStore();
+    const log = silentLogger();
+    const cache = new ClusterCache(store, keys, log);
+    const api = new ServiceApi({ store, keys, clock: systemClock, events: new MemorySink() });
+    await api.apply(manifest(1));
+    const svcKey = keys.service('default', 'web');
+    const seen = decodeVersioned(serviceCodec, (await store.get(svcKey))!);
+    // The rollback: the service's next revision and its rollback record, in one transaction.
+    const next = { ...seen.value, specRevision: seen.value.specRevision + 1 };
+    const rollback = rollbackRecord(seen.value, next.specRevision, 1, 'no progress for 5s (update.progressDeadline)', 1_000);
+    await store.commit([
+      { op: 'update', key: svcKey, value: serviceCodec.encode(next), modRevision: seen.modRevision },
+      { op: 'put', key: keys.rollout('default', 'web'), value: rolloutCodec.encode(rollback) },
+    ]);
+    const recKv = (await store.get(keys.rollout('default', 'web')))!;
+    const rec = decodeVersioned(rolloutCodec, recKv);
+    // A reconcile that has the new record but the old service plans a fresh rollout of it.
+    const plan = {
+      create: [],
+      update: [],
+      delete: [],
+      deleteService: false,
+      rollout: startRecord(seen.value, rec.value, 2_000),
+    };
+    await expect(
+      applyPlan({ cache, clock: new ManualClock(), log, events: new MemorySink() }, 'default/web', seen, new Map(), plan, rec),
+    ).rejects.toThrow(/conflict/);
+    const stored = decodeVersioned(rolloutCodec, (await store.get(keys.rollout('default', 'web')))!);
+    expect([stored.value.rollbackOf, stored.value.state, stored.modRevision]).toEqual([
+      seen.value.specRevision,
+      'rollback_started',
+      recKv.modRevision,
+    ]);
   });
 });

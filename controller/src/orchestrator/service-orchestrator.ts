@@ -222,7 +222,15 @@ export async function applyPlan(
   const rolloutOps: WriteOp[] = [];
   if (plan.rollout && !plan.rollbackTo) {
     const key = cache.keys.rollout(namespace, name);
-    rolloutOps.push(upsertOp(key, rolloutCodec, plan.rollout, rollout));
+    // The record follows the service's revision: written only while the service is still the one
+    // planned from. The service and rollout informers are separate watches, so the rollout record
+    // of an automatic rollback (written with the new revision in one transaction) can be seen
+    // before that revision; a plan from the older service would replace the rollback's record
+    // with a plain rollout's and lose why it rolled back.
+    rolloutOps.push(
+      { op: 'check', key: cache.keys.service(namespace, name), modRevision: svc.modRevision },
+      upsertOp(key, rolloutCodec, plan.rollout, rollout),
+    );
   }
   await commitPlan(deps, serviceKey, svc, byId, plan, rolloutOps);
   for (const e of plan.rolloutEvents ?? [])
