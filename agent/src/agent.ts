@@ -125,7 +125,9 @@ export function createAgent(deps: {
           { labels: { [LABEL_NODE]: config.nodeId }, actions: EVENTS_THAT_POKE },
           (e) => {
             const taskId = e.labels[LABEL_TASK];
-            if (taskId) worker.poke(taskId);
+            if (!taskId) return;
+            if (e.action === 'oom') worker.noteOom(taskId, e.containerId, e.timeMs);
+            worker.poke(taskId);
           },
           round.signal,
         );

@@ -14,6 +14,14 @@ export const RESTARTED_REPORT_SETTLE_MS = 1_000;
 /** Failed pulls are retried after 1s, 2s, 4s, ... at most this long apart. */
 export const PULL_RETRY_INITIAL_MS = 1_000;
 export const PULL_RETRY_MAX_MS = 30_000;
+/**
+ * How long after a memory-limited container's SIGKILL exit the agent waits for the engine's
+ * `oom` event before it judges the exit a plain kill. The engine can handle the exit first and
+ * then neither set State.OOMKilled nor ever correct it (docker 20.10, cgroup v2: 1 of 60
+ * restarts under load in a probe).
+ */
+export const OOM_EVENT_SETTLE_MS = 1_000;
+const SIGKILL_EXIT = 137;
 
 /** What the runner knows when it decides. */
 export interface Observation {
@@ -22,6 +30,8 @@ export interface Observation {
   last: TaskStatus | undefined;
   /** The task's container as inspected now; undefined: there is none. */
   container: ContainerInfo | undefined;
+  /** The engine's last `oom` event for this container (its clock, ms), when one came. */
+  oomEventAtMs?: number;
   /** The agent's own health check of the current run (only when the spec has one). */
   health?: { status: string; detail: string; healthySinceMs: number } | undefined;
 }
@@ -164,13 +174,22 @@ export function decideEnded(o: Observation, c: ContainerInfo, m: RunnerMemory, n
   const spec = o.task.spec;
   const healthySince = spec.health !== undefined ? (o.health?.healthySinceMs ?? 0) : c.startedAtMs;
   const ended = c.finishedAtMs || now;
+  const memoryLimitBytes = spec.resources.limits?.memory ?? 0;
+  // The engine's flag, or its `oom` event during this run: either alone misses some kills.
+  const oomEvent = o.oomEventAtMs !== undefined && o.oomEventAtMs >= c.startedAtMs;
   // OOMKilled with exit 0: a child was killed, the container itself ended well.
-  const oomKilled = c.oomKilled === true && c.exitCode !== 0;
+  const oomKilled = (c.oomKilled === true || oomEvent) && c.exitCode !== 0;
+  if (!oomKilled && c.exitCode === SIGKILL_EXIT && memoryLimitBytes > 0) {
+    // Killed, with a memory limit, and neither source says OOM yet: the engine may send the
+    // `oom` event after the exit. Judge once it had the time to.
+    const until = Math.min(ended, now) + OOM_EVENT_SETTLE_MS;
+    if (now < until) return { memory: m, action: { kind: 'wait', until } };
+  }
   const run: EndedRun = {
     exitCode: c.exitCode,
     unhealthy: false,
     oomKilled,
-    memoryLimitBytes: spec.resources.limits?.memory ?? 0,
+    memoryLimitBytes,
     healthyRunMs: healthySince ? ended - healthySince : 0,
   };
   const why = `${describeEnd(run)}${c.exitCode !== 0 && c.error ? `: ${c.error}` : ''}`;

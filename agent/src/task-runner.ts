@@ -117,6 +117,8 @@ export class TaskRunner {
   private pullAbort: AbortController | undefined;
   // health
   private tracker: HealthTracker | undefined;
+  /** The last `oom` event the engine sent for this task's container, with the engine's time. */
+  private lastOom: { containerId: string; atMs: number } | undefined;
   private trackedRun = '';
   private probeTimer: Timer | undefined;
   private lastInfo: ContainerInfo | undefined;
@@ -154,6 +156,15 @@ export class TaskRunner {
     if (JSON.stringify(task.pullAuth ?? null) !== prevAuth) this.mem.pullRetryAt = undefined;
     if (task.desiredState !== 'running') this.pullAbort?.abort();
     this.poke();
+  }
+
+  /**
+   * The engine's `oom` event for this task's container. State.OOMKilled alone misses some kills:
+   * the engine can handle the container's exit before its OOM event and never set the flag
+   * (seen on docker 20.10 with cgroup v2: the `oom` event arrives after `die`).
+   */
+  noteOom(containerId: string, atMs: number): void {
+    this.lastOom = { containerId, atMs };
   }
 
   poke(): void {
@@ -285,6 +296,7 @@ export class TaskRunner {
       task: this.task,
       last: this.last,
       container,
+      ...(container && this.lastOom?.containerId === container.id ? { oomEventAtMs: this.lastOom.atMs } : {}),
       ...(t ? { health: { status: t.status, detail: t.lastDetail, healthySinceMs: t.healthySinceMs } } : {}),
     };
   }

@@ -71,6 +71,11 @@ export class Worker {
     this.runners.get(taskId)?.poke();
   }
 
+  /** The engine's `oom` event for a task's container (a second source beside State.OOMKilled). */
+  noteOom(taskId: string, containerId: string, atMs: number): void {
+    this.runners.get(taskId)?.noteOom(containerId, atMs);
+  }
+
   /**
    * Look at every task again (periodic, and after the engine comes back). One listing finds
    * containers no runner owns; each runner inspects its own container.

@@ -19,11 +19,16 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Doubles a shell variable until the kernel kills the process: past any limit within a second. */
-const GROW = 'x=a; while true; do x="$x$x"; done';
+/**
+ * Doubles a shell variable until the kernel kills the process: past any limit within a second.
+ * After half a second: a process killed within milliseconds of its start can end before the
+ * engine watches its cgroup's OOM events, and then neither OOMKilled nor an `oom` event tells it
+ * (1 of 25 such starts in a probe). The agent cannot know of such a kill; it is a plain SIGKILL.
+ */
+const GROW = 'sleep 0.5; x=a; while true; do x="$x$x"; done';
 const OOM = /killed: out of memory \(limit 8Mi\)/;
 
-it('the engine itself marks such a container OOMKilled (the premise of what follows)', async () => {
+it('the engine itself tells such a kill, by OOMKilled or its oom event (the premise of what follows)', async () => {
   const docker = cluster.hosts[0]!.docker;
   const c = await docker.createContainer({
     Image: image(),
@@ -31,10 +36,17 @@ it('the engine itself marks such a container OOMKilled (the premise of what foll
     HostConfig: { Memory: 8 * 2 ** 20, MemorySwap: 8 * 2 ** 20 },
   });
   try {
+    const since = Math.floor(Date.now() / 1000) - 1;
     await c.start();
     await c.wait();
     const s = (await c.inspect()).State;
-    expect({ exitCode: s.ExitCode, oomKilled: s.OOMKilled }).toEqual({ exitCode: 137, oomKilled: true });
+    // The oom event may come after the exit (and then OOMKilled stays false): read the events
+    // up to a moment after it.
+    const until = Math.ceil(Date.now() / 1000) + 2;
+    const raw = await docker.getEvents({ since, until, filters: { container: [c.id], event: ['oom'] } });
+    let text = '';
+    for await (const chunk of raw) text += String(chunk);
+    expect({ exitCode: s.ExitCode, told: s.OOMKilled || text.includes('"oom"') }).toEqual({ exitCode: 137, told: true });
   } finally {
     await c.remove({ force: true });
   }
@@ -54,6 +66,10 @@ it('a replica killed by its memory limit: the reason in status, get, describe, e
       '  resources: { limits: { memory: 8Mi } }',
       '  restart: { policy: always, backoff: { initial: 200ms, multiplier: 2, max: 1s } }',
       '  stop: { gracePeriod: 1s }',
+      // Never healthy and never unhealthy: the container lives past the CLI's settle time (the
+      // sleep above), so without a check the first crash could come after apply --wait called
+      // the service converged.
+      '  health: { exec: { command: [test, -e, /never] }, interval: 1h, timeout: 1s, startPeriod: 1h }',
       '',
     ].join('\n'),
   );

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from '../../agent/src/worker.js';
 import { KEPT_FOR_LIMIT, LOCAL_RESTARTS_BEFORE_MOVE, decideRestart } from '../../agent/src/restart-plan.js';
 import { HealthTracker } from '../../agent/src/health/probe.js';
+import { OOM_EVENT_SETTLE_MS } from '../../agent/src/task-plan.js';
 import { ManualClock } from '../../proto/src/clock.js';
 import { statusOrder } from '../../proto/src/types.js';
 import { silentLogger } from '../../proto/src/log.js';
@@ -203,6 +204,55 @@ describe('in-place restarts', () => {
     expect(reports.at(-1)!.status.message).toMatch(
       /^exited with code 3; \d+ restarts in a row on this node: replaced, preferring another node$/,
     );
+  });
+
+  it("an OOM kill the engine reports only by an oom event after the exit (no OOMKilled) is still the memory limit's", async () => {
+    const { clock, rt, reports, worker, t } = setup({
+      restart: restart(),
+      resources: { cpu: 0, memory: 0, limits: { memory: 8 * 2 ** 20 } },
+    });
+    worker.apply({ full: true, upsert: [t], remove: [] });
+    await worker.settled();
+    const id = rt.byName(t.containerName)!.id;
+    for (let i = 1; i <= LOCAL_RESTARTS_BEFORE_MOVE + 1; i++) {
+      const starts = rt.callsOf('start').length;
+      clock.advance(100);
+      rt.exit(id, 137); // the engine's die, with OOMKilled false
+      worker.poke(t.id);
+      await worker.settled();
+      // Nothing is judged before the event had the time to come.
+      expect(reports.at(-1)!.status.restarts ?? 0).toBe(i - 1);
+      clock.advance(50);
+      worker.noteOom(t.id, id, clock.now());
+      worker.poke(t.id);
+      await worker.settled();
+      const ended = reports.at(-1)!.status;
+      expect(ended).toMatchObject({ state: 'running', container: 'backoff', restarts: i, exitCode: 137, oomKilled: true });
+      expect(ended.message).toMatch(/^killed: out of memory \(limit 8Mi\); restarting in /);
+      for (let waited = 0; rt.callsOf('start').length === starts; waited += 100) {
+        expect(waited).toBeLessThan(20_000);
+        clock.advance(100);
+        await settle(() => true);
+        await worker.settled();
+      }
+    }
+    expect(reports.at(-1)!.status.message).toContain(KEPT_FOR_LIMIT);
+    expect(rt.callsOf('create')).toHaveLength(1);
+    // The same exit and no event at all: a plain kill, judged after the settle time.
+    clock.advance(2_000);
+    await settle(() => true);
+    await worker.settled();
+    clock.advance(100);
+    rt.exit(id, 137);
+    worker.poke(t.id);
+    await worker.settled();
+    for (let waited = 0; reports.at(-1)!.status.state !== 'failed'; waited += 100) {
+      expect(waited).toBeLessThan(OOM_EVENT_SETTLE_MS + 500);
+      clock.advance(100);
+      await settle(() => true);
+      await worker.settled();
+    }
+    expect(reports.at(-1)!.status.message).toMatch(/^exited with code 137; \d+ restarts in a row on this node: replaced/);
   });
 });
 

@@ -6,6 +6,7 @@ import {
   decideStep,
   needsContainer,
   pullRetry,
+  OOM_EVENT_SETTLE_MS,
   RESTARTED_REPORT_SETTLE_MS,
   type Action,
   type Observation,
@@ -68,12 +69,14 @@ function obs(
     last?: TaskStatus;
     container?: ContainerInfo;
     health?: Observation['health'];
+    oomEventAtMs?: number;
   } = {},
 ): Observation {
   return {
     task: { desiredState: o.desired ?? 'running', spec: mockSpec(o.spec) },
     last: o.last,
     container: o.container,
+    ...(o.oomEventAtMs !== undefined ? { oomEventAtMs: o.oomEventAtMs } : {}),
     ...(o.health ? { health: o.health } : {}),
   };
 }
@@ -302,6 +305,54 @@ const rows: Row[] = [
       wakeAt: NOW + 8_000,
     },
     after: { restarts: 4, counters: { failuresInRow: 4, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE + 1 } },
+  },
+  {
+    name: 'killed (137) with a memory limit, no OOMKilled and no oom event yet: judged once the event had the time to come',
+    o: obs({ spec: { resources: { cpu: 0, memory: 0, limits: { memory: 8 * MiB } } }, container: exited({ exitCode: 137 }) }),
+    m: memory({ restarts: 3, counters: { failuresInRow: 3, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } }),
+    action: { kind: 'wait', until: NOW - 100 + OOM_EVENT_SETTLE_MS },
+    after: { restarts: 3, counters: { failuresInRow: 3, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } },
+  },
+  {
+    name: "the engine's oom event during this run, without OOMKilled (it came after the exit): killed by its limit, kept here",
+    o: obs({
+      spec: { resources: { cpu: 0, memory: 0, limits: { memory: 8 * MiB } } },
+      container: exited({ exitCode: 137 }),
+      oomEventAtMs: NOW - 90,
+    }),
+    m: memory({ restarts: 3, counters: { failuresInRow: 3, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } }),
+    action: {
+      kind: 'ended',
+      status: {
+        state: 'running',
+        message: `killed: out of memory (limit 8Mi); restarting in 8s (restart 4); ${KEPT_FOR_LIMIT}`,
+        extra: { containerId: 'c1', exitCode: 137, health: '', oomKilled: true, container: 'backoff' },
+      },
+      wakeAt: NOW + 8_000,
+    },
+  },
+  {
+    name: 'killed (137) with a memory limit, no oom event within the settle time: a plain kill, moved past the count',
+    o: obs({
+      spec: { resources: { cpu: 0, memory: 0, limits: { memory: 8 * MiB } } },
+      container: exited({ exitCode: 137, finishedAtMs: NOW - OOM_EVENT_SETTLE_MS }),
+      // An oom event of the run before this one does not count.
+      oomEventAtMs: NOW - 6_000,
+    }),
+    m: memory({ restarts: 3, counters: { failuresInRow: 3, localRestarts: LOCAL_RESTARTS_BEFORE_MOVE } }),
+    action: {
+      kind: 'ended',
+      status: {
+        state: 'failed',
+        message: 'exited with code 137; 3 restarts in a row on this node: replaced, preferring another node',
+        extra: { containerId: 'c1', exitCode: 137, health: '', err: 'exited with code 137' },
+      },
+    },
+  },
+  {
+    name: 'killed (137) without a memory limit: judged at once',
+    o: obs({ container: exited({ exitCode: 137 }) }),
+    action: { kind: 'ended', wakeAt: NOW + 1_000 },
   },
   {
     name: 'OOMKilled with exit 0 (a child was killed): an ordinary end',

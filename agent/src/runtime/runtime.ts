@@ -73,6 +73,8 @@ export interface ContainerEvent {
   action: string;
   containerId: string;
   labels: Record<string, string>;
+  /** When the engine recorded the event (its clock, ms); 0 when it did not say. */
+  timeMs: number;
 }
 
 /** The container exists already under that name (a retried create); `id` is the existing one. */

@@ -290,11 +290,18 @@ export class DockerRuntime implements ContainerRuntime {
       signal.addEventListener('abort', onAbort, { once: true });
       stream.on(
         'data',
-        jsonLines<{ Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } }>((ev) =>
+        jsonLines<{
+          Action?: string;
+          id?: string;
+          time?: number;
+          timeNano?: number;
+          Actor?: { ID?: string; Attributes?: Record<string, string> };
+        }>((ev) =>
           onEvent({
             action: (ev.Action ?? '').split(':')[0] ?? '',
             containerId: ev.Actor?.ID ?? ev.id ?? '',
             labels: ev.Actor?.Attributes ?? {},
+            timeMs: ev.timeNano ? Math.floor(ev.timeNano / 1e6) : (ev.time ?? 0) * 1000,
           }),
         ),
       );
