@@ -47,6 +47,7 @@ import { describeIdentity } from '../../proto/src/security/identity.js';
 import type { ClusterCa } from './security/cluster-ca.js';
 import type { CertificateService, RevocationList } from './security/certificates.js';
 import type { TokenStore } from './security/tokens.js';
+import { SecurityJanitor } from './security/janitor.js';
 import type { Keys } from './store/keys.js';
 import type { Store } from './store/store.js';
 
@@ -288,8 +289,13 @@ export class Manager {
     });
     this.dispatcher.setLeader({ epoch, cache, lifecycle, statusWriter, events, fenceAfterMs: nodeLoss.fenceAfterMs, valid });
     const stopObserving = this.observability.leading(cache);
+    // Revocations of expired certificates and long-expired tokens go (none under --insecure-dev).
+    const janitor = this.deps.security
+      ? new SecurityJanitor({ store: new FencedStore(store, keys.leader, epoch), keys, clock, log: log.child({ loop: 'security' }) })
+      : undefined;
     try {
       await Promise.all([
+        janitor?.start(signal),
         lifecycle.start(signal),
         orchestrator.start(signal),
         scheduler.start(signal),
