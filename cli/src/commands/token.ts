@@ -2,9 +2,8 @@
 // token exchanged for a client certificate, stored in a context of the config file.
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
-import { certDigest, createCsr } from '../../../proto/src/security/pki.js';
-import { ensureLocalPki } from '../local/pki.js';
-import { describeIdentity, nameProblem, parseIdentityUri } from '../../../proto/src/security/identity.js';
+import { createCsr } from '../../../proto/src/security/pki.js';
+import { describeIdentity, parseIdentityUri } from '../../../proto/src/security/identity.js';
 import { parseToken } from '../../../proto/src/security/tokens.js';
 import { fetchPinnedCa } from '../../../proto/src/security/tls.js';
 import type { JoinToken__Output } from '../../../proto/gen/berth/v1/JoinToken.js';
@@ -100,24 +99,6 @@ export function registerToken(program: Command): void {
         `token ${id} revoked; new token ${res.token!.id} (${grantOf(res.token!)}), expires ${when(res.token!.expiresAtMs)}\n`,
       );
       process.stdout.write(res.secret + '\n');
-    });
-
-  program
-    .command('ca')
-    .description('The cluster CA for bootstrapping a cluster by hand')
-    .command('init')
-    .description('Make a CA (ca.pem, ca-key.pem) and an admin credential (admin/) in DIR, or reuse those there')
-    .argument('<dir>', 'folder to write (created mode 700)')
-    .option('--admin <name>', 'user name of the admin credential', 'admin')
-    .action(async (dir: string, opts: { admin: string }) => {
-      const problem = nameProblem(opts.admin);
-      if (problem) throw new CliError(`--admin: ${problem}`, EXIT_USAGE);
-      const pki = await ensureLocalPki(dir, { adminUser: opts.admin });
-      process.stdout.write(
-        `CA ${pki.caCertFile} (key ${pki.caKeyFile}, mode 600; digest ${certDigest(pki.admin.caPem).slice(0, 16)}…)\n` +
-          `admin credential ${pki.adminDir} (use: BERTH_CREDENTIALS=${pki.adminDir})\n` +
-          `start the first controller with --ca-cert ${pki.caCertFile} --ca-key ${pki.caKeyFile}\n`,
-      );
     });
 
   program
