@@ -15,6 +15,8 @@ import type { EventSink } from '../events/events.js';
 import { revisionOps } from '../store/revisions.js';
 import { decodeVersioned, nodeCodec, serviceCodec, taskCodec } from '../store/codecs.js';
 import { createOp, updateOp } from '../store/ops.js';
+import { workloadViolations } from '../../../proto/src/security/workload-policy.js';
+import { namespaceGrants } from './policy-grants.js';
 
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
 /** Largest manifest document accepted. */
@@ -56,6 +58,9 @@ export class ServiceApi {
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
     const { metadata, spec } = v.value;
+    // The default-deny workload policy, with the exceptions the namespace's Policies allow.
+    const refused = workloadViolations(spec, metadata.namespace, await namespaceGrants(store, keys, metadata.namespace));
+    if (refused.length > 0) throw new ValidationError(refused.map((r) => ({ path: `spec.${r.path}`, message: r.message })));
     const labels = metadata.labels ?? {};
     const key = keys.service(metadata.namespace, metadata.name);
     const cur = await store.get(key);

@@ -30,7 +30,8 @@ import { callerOf } from '../../../proto/src/security/caller.js';
  * looked up when sent. Only assignments carry them; API listings never do.
  */
 function assignmentToPb(cache: ClusterCache, t: TaskRecord): Task {
-  const pb = taskToPb(t);
+  // What the namespace's Policies allow, for the agent's own check of the spec.
+  const pb = { ...taskToPb(t), policyGrantsJson: JSON.stringify(cache.grantsOf(t.namespace)) };
   const secret = t.spec.imagePullSecret;
   if (!secret) return pb;
   const cred = cache.registryCredentials.get(cache.keys.registryCredential(t.namespace, secret))?.value;

@@ -29,6 +29,12 @@ export class Keys {
   node(id: string): string {
     return `${this.nodes}${id}`;
   }
+  get policies(): string {
+    return `${this.prefix}policies/`;
+  }
+  policy(namespace: string, name: string): string {
+    return `${this.policies}${namespace}/${name}`;
+  }
   get secrets(): string {
     return `${this.prefix}secrets/`;
   }
