@@ -2,6 +2,7 @@
 // task status out. A broken session is reopened with capped, jittered backoff, against the next
 // known controller address (or the leader a follower points to). Assignments from an epoch older
 // than the newest one seen are refused: a deposed leader cannot command this agent.
+import { registryOf, sameRegistry } from '../../proto/src/spec/image-ref.js';
 import { NO_GRANTS, type PolicyGrants } from '../../proto/src/security/workload-policy.js';
 import type * as grpc from '@grpc/grpc-js';
 import { channelCredentials, expectController, TLS_CHANNEL_OPTIONS, type Transport } from '../../proto/src/security/tls.js';
@@ -19,8 +20,11 @@ import type { TaskRecord } from '../../proto/src/model.js';
 import type { RegistryAuth__Output } from '../../proto/gen/berth/v1/RegistryAuth.js';
 
 /** Attaches the pull credentials an assignment carries (kept in memory only, never logged). */
+/** A task with the credential sent beside it, only if it is for the registry the image is on (as the controller checks). */
 function withPullAuth(t: TaskRecord, auth: RegistryAuth__Output | null | undefined): AssignedTask {
-  return auth && auth.username ? { ...t, pullAuth: { server: auth.server, username: auth.username, password: auth.password } } : t;
+  return auth && auth.username && sameRegistry(registryOf(t.spec.image), auth.server)
+    ? { ...t, pullAuth: { server: auth.server, username: auth.username, password: auth.password } }
+    : t;
 }
 
 /** The grants sent beside a task; none (the baseline alone) when absent or unreadable. */

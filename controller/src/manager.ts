@@ -133,6 +133,7 @@ export class Manager {
       log: log.child({ loop: 'dispatcher' }),
       clock,
       metrics: this.metrics,
+      cipher: deps.secretCipher,
     });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
@@ -200,7 +201,7 @@ export class Manager {
       loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service,
       rolloutHandlers({
         rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
-        credentials: new RegistryCredentialApi({ store, keys, clock }),
+        credentials: new RegistryCredentialApi({ store, keys, clock, cipher: this.deps.secretCipher }),
         cache: this.cache,
         log: log.child({ loop: 'api' }),
         metrics: this.metrics,

@@ -189,7 +189,8 @@ export const registryCredentialCodec = defineCodec<RegistryCredentialRecord>('re
   name: 'string',
   server: 'string',
   username: 'string',
-  password: 'string',
+  sealed: 'object?',
+  password: 'string?',
   updatedAtMs: 'number',
 });
 
