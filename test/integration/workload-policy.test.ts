@@ -113,4 +113,29 @@ spec:
     for (const c of all)
       expect((await cluster.hosts[0]!.docker.getContainer(c.Id).inspect()).HostConfig.CapAdd ?? []).not.toContain('SYS_ADMIN');
   });
+
+  it('a quota: an apply over it exits non-zero naming the figure and the limit; nothing changes', async () => {
+    const dir = cluster.dir;
+    writeFileSync(
+      join(dir, 'quota.yaml'),
+      'apiVersion: berth.dev/v1\nkind: Policy\nmetadata: { name: limits, namespace: small }\nspec: { quota: { replicas: 2 } }\n',
+    );
+    expect((await cluster.berth(['apply', '-f', join(dir, 'quota.yaml')])).code).toBe(0);
+    expect((await cluster.berth(['get', 'policies', '-n', 'small'])).stdout).toMatch(/small\s+limits\s+quota replicas 2/);
+    const svc = (replicas: number) =>
+      `apiVersion: berth.dev/v1\nkind: Service\nmetadata: { name: web, namespace: small }\nspec:\n  image: ${LOCAL_IMAGE}\n  command: [sleep, "600"]\n  replicas: ${replicas}\n  stop: { gracePeriod: 1s }\n`;
+    writeFileSync(join(dir, 'small.yaml'), svc(3));
+    const over = await cluster.berth(['apply', '-f', join(dir, 'small.yaml')]);
+    expect(over.code).not.toBe(0);
+    expect(over.stderr).toContain(
+      'spec.replicas: namespace "small" would use 3 replicas (now 0); its quota is 2 (policy limits, spec.quota.replicas)',
+    );
+    expect(await cluster.client().listServices('small')).toEqual([]);
+    writeFileSync(join(dir, 'small.yaml'), svc(2));
+    expect((await cluster.berth(['apply', '-f', join(dir, 'small.yaml')])).code).toBe(0);
+    const scaled = await cluster.berth(['scale', 'web=3', '-n', 'small']);
+    expect(scaled.code).not.toBe(0);
+    expect(scaled.stderr).toContain('would use 3 replicas (now 2); its quota is 2');
+    expect((await cluster.client().getService('small', 'web')).specRevision).toBe(1);
+  });
 });

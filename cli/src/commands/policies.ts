@@ -1,7 +1,8 @@
-// `berth get policies` and `berth delete policy`: the workload exceptions of each namespace.
+// `berth get policies` and `berth delete policy`: the workload exceptions and quotas of each namespace.
 import type { Command } from 'commander';
 import type { Policy__Output } from '../../../proto/gen/berth/v1/Policy.js';
 import { age, table } from '../output.js';
+import { humanBytes } from '../../../proto/src/spec/units.js';
 import { SecretClient } from '../secret-client.js';
 import { matches, type Requirement } from '../selector.js';
 import { controllerAddress } from './common.js';
@@ -22,6 +23,13 @@ export function allowsOf(spec: Record<string, unknown>): string {
   if (spec['allowHostNetwork'] === true) out.push('host network');
   if (spec['allowPrivilegeEscalation'] === true) out.push('privilege escalation');
   if (spec['allowDockerSocket'] === true) out.push('docker socket');
+  const q = spec['quota'];
+  if (q && typeof q === 'object') {
+    const parts = Object.entries(q as Record<string, unknown>).map(([k, v]) =>
+      k === 'cpu' ? `cpu ${Number(v) / 1000}` : k === 'memory' ? `memory ${humanBytes(Number(v))}` : `${k} ${String(v)}`,
+    );
+    if (parts.length > 0) out.push(`quota ${parts.join(', ')}`);
+  }
   return out.join('; ') || '-';
 }
 

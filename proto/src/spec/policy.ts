@@ -1,8 +1,26 @@
 // The Policy manifest: what a namespace's workloads may do beyond the default-deny baseline
 // (docs/security.md, "Workload policy"). Admin only. Several policies of one namespace add up.
-import { BoolSchema, Ctx, INVALID, StringSchema, obj, optional, required, type Infer } from './dsl.js';
+import { BoolSchema, Ctx, INVALID, IntSchema, StringSchema, UnitSchema, obj, optional, required, type Infer } from './dsl.js';
+import { formatBytes, formatCpu, parseBytes, parseCpu } from './units.js';
 import { capabilityList } from './container.js';
 import { API_VERSION, metadataSchema, type Validated } from './service.js';
+
+const count = (): IntSchema => new IntSchema({ min: 0, max: 1_000_000 });
+
+export const quotaSchema = obj({
+  services: optional(count(), 'Services in the namespace, at most.'),
+  replicas: optional(count(), 'Replicas of all its services together (a global service counts one per node).'),
+  cpu: optional(
+    new UnitSchema('CPUs', parseCpu, formatCpu, { min: 0, max: 1024 * 1000 }),
+    'CPUs reserved (resources.cpu × replicas) by all its services together.',
+  ),
+  memory: optional(
+    new UnitSchema('size', parseBytes, formatBytes, { min: 0, max: 2 ** 50 }),
+    'Memory reserved (resources.memory × replicas) by all its services together.',
+  ),
+  secrets: optional(count(), 'Secrets in the namespace, at most.'),
+});
+export type QuotaSpec = Infer<typeof quotaSchema>;
 
 export const policySpecSchema = obj({
   allowCapabilities: optional(
@@ -14,6 +32,10 @@ export const policySpecSchema = obj({
   allowDockerSocket: optional(
     new BoolSchema(),
     "A bind volume of the engine's socket (or a folder holding it): root on the node. Allow it only for trusted tooling.",
+  ),
+  quota: optional(
+    quotaSchema,
+    "Limits of the namespace's use; an apply over one is refused. Each policy's quota holds (the smallest limit wins).",
   ),
 });
 export type PolicySpec = Infer<typeof policySpecSchema>;
