@@ -4,6 +4,7 @@ import { logger } from '../../proto/src/log.js';
 import { createAgent } from './agent.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
 import { guardHostPaths } from './host-path-guard.js';
+import { guardWorkloadPolicy } from './workload-guard.js';
 import { parseAllowedHostPaths } from './host-paths.js';
 import { DockerObserveRuntime } from './runtime/docker/docker-observe.js';
 import { instrument, instrumentObserve } from './instrumented-runtime.js';
@@ -64,9 +65,8 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
   }
   const metrics = new AgentMetrics({ processMetrics: true });
   const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
-  const runtime = guardHostPaths(
-    instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })),
-    allowHostPaths,
+  const runtime = guardWorkloadPolicy(
+    guardHostPaths(instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })), allowHostPaths),
   );
   const observe = instrumentObserve(DockerObserveRuntime.fromAddress(opts.docker), metrics);
   const advertise: Advertise = {

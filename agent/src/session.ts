@@ -2,6 +2,8 @@
 // task status out. A broken session is reopened with capped, jittered backoff, against the next
 // known controller address (or the leader a follower points to). Assignments from an epoch older
 // than the newest one seen are refused: a deposed leader cannot command this agent.
+import { registryOf, sameRegistry } from '../../proto/src/spec/image-ref.js';
+import { NO_GRANTS, type PolicyGrants } from '../../proto/src/security/workload-policy.js';
 import type * as grpc from '@grpc/grpc-js';
 import { channelCredentials, expectController, TLS_CHANNEL_OPTIONS, type Transport } from '../../proto/src/security/tls.js';
 import { CHANNEL_OPTIONS, LEADER_METADATA, protos } from '../../proto/src/grpc.js';
@@ -18,8 +20,28 @@ import type { TaskRecord } from '../../proto/src/model.js';
 import type { RegistryAuth__Output } from '../../proto/gen/berth/v1/RegistryAuth.js';
 
 /** Attaches the pull credentials an assignment carries (kept in memory only, never logged). */
+/** A task with the credential sent beside it, only if it is for the registry the image is on (as the controller checks). */
 function withPullAuth(t: TaskRecord, auth: RegistryAuth__Output | null | undefined): AssignedTask {
-  return auth && auth.username ? { ...t, pullAuth: { server: auth.server, username: auth.username, password: auth.password } } : t;
+  return auth && auth.username && sameRegistry(registryOf(t.spec.image), auth.server)
+    ? { ...t, pullAuth: { server: auth.server, username: auth.username, password: auth.password } }
+    : t;
+}
+
+/** The grants sent beside a task; none (the baseline alone) when absent or unreadable. */
+export function grantsFromPb(json: string): PolicyGrants {
+  if (!json) return NO_GRANTS;
+  try {
+    const g = JSON.parse(json) as Partial<PolicyGrants>;
+    return {
+      capabilities: Array.isArray(g.capabilities) ? g.capabilities.filter((c): c is string => typeof c === 'string') : [],
+      hostNetwork: g.hostNetwork === true,
+      privilegeEscalation: g.privilegeEscalation === true,
+      dockerSocket: g.dockerSocket === true,
+      policies: Array.isArray(g.policies) ? g.policies.filter((c): c is string => typeof c === 'string') : [],
+    };
+  } catch {
+    return NO_GRANTS;
+  }
 }
 import { LABEL_TASK } from '../../proto/src/labels.js';
 
@@ -249,7 +271,10 @@ export class Session {
           try {
             this.deps.onAssignments({
               full: a.full,
-              upsert: a.upsert.map((t) => withPullAuth(taskFromPb(t), t.registryAuth)),
+              upsert: a.upsert.map((t) => ({
+                ...withPullAuth(taskFromPb(t), t.registryAuth),
+                policyGrants: grantsFromPb(t.policyGrantsJson),
+              })),
               remove: a.remove,
             });
           } catch (err) {

@@ -18,6 +18,7 @@
 // What to do next is decided by task-plan.ts (pure: observed container, desired state, counters
 // and timers, now → one action); this file observes, performs that action and feeds the result
 // back (a start's outcome, a pull's failure).
+import { NO_GRANTS, type PolicyGrants } from '../../proto/src/security/workload-policy.js';
 import { systemClock, type Clock, type Timer } from '../../proto/src/clock.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { TaskRecord, TaskStatus } from '../../proto/src/model.js';
@@ -60,7 +61,8 @@ import {
 export type Report = (taskId: string, status: TaskStatus) => void;
 
 /** A task as assigned to this node: the record, plus pull credentials when its spec names some. */
-export type AssignedTask = TaskRecord & { pullAuth?: PullAuth };
+/** A task as assigned: with its pull credentials and what its namespace's Policies allow (only in assignments). */
+export type AssignedTask = TaskRecord & { pullAuth?: PullAuth; policyGrants?: PolicyGrants };
 
 export { PULL_RETRY_INITIAL_MS, PULL_RETRY_MAX_MS, RESTARTED_REPORT_SETTLE_MS } from './task-plan.js';
 /** The first health check of a run comes this soon (or after `interval`, if shorter). */
@@ -403,7 +405,13 @@ export class TaskRunner {
     this.mayExist = true; // from here on, a create may have happened (even if it fails)
     let id: string;
     try {
-      id = await runtime.create({ name: task.containerName, labels: containerLabels(task, this.deps.nodeId), spec: task.spec });
+      id = await runtime.create({
+        name: task.containerName,
+        labels: containerLabels(task, this.deps.nodeId),
+        spec: task.spec,
+        namespace: task.namespace,
+        grants: task.policyGrants ?? NO_GRANTS,
+      });
     } catch (err) {
       if (err instanceof EngineUnavailableError) throw err;
       if (!(err instanceof ContainerExistsError)) {

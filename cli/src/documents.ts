@@ -1,10 +1,11 @@
-// The documents of one `berth apply` (or delete): Services and Secrets, validated together
+// The documents of one `berth apply` (or delete): Services, Secrets and Policies, validated together
 // before anything is sent, so that one bad document applies none of them.
+import { validatePolicyManifest } from '../../proto/src/spec/policy.js';
 import { validateSecretManifest } from '../../proto/src/spec/secret.js';
 import { validateServiceManifest } from '../../proto/src/spec/service.js';
 import type { SourceDoc } from './manifest.js';
 
-export const KINDS = ['Service', 'Secret'] as const;
+export const KINDS = ['Service', 'Secret', 'Policy'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface CheckedDoc {
@@ -28,13 +29,18 @@ export function checkDocuments(docs: SourceDoc[]): { docs: CheckedDoc[]; problem
   const seen = new Map<string, SourceDoc>();
   for (const d of docs) {
     const kind = (d.doc as { kind?: unknown } | null)?.kind;
-    if (kind !== 'Service' && kind !== 'Secret') {
+    if (kind !== 'Service' && kind !== 'Secret' && kind !== 'Policy') {
       problems.push(
         `${describeDoc(d)}:\n  kind: ${kind === undefined ? 'required field is missing' : `unsupported kind ${JSON.stringify(kind)}; this version applies: ${KINDS.join(', ')}`}`,
       );
       continue;
     }
-    const v = kind === 'Service' ? validateServiceManifest(d.doc) : validateSecretManifest(d.doc);
+    const v =
+      kind === 'Service'
+        ? validateServiceManifest(d.doc)
+        : kind === 'Secret'
+          ? validateSecretManifest(d.doc)
+          : validatePolicyManifest(d.doc);
     if (!v.ok) {
       problems.push(`${describeDoc(d)}:\n${v.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
       continue;

@@ -3,7 +3,7 @@
 // verbs that take them. get, describe, delete and the completion script all read it, so a kind or
 // an alias added here is accepted, listed in help and errors, and completed everywhere at once.
 
-export type Kind = 'service' | 'task' | 'node' | 'secret';
+export type Kind = 'service' | 'task' | 'node' | 'secret' | 'policy';
 export type KindVerb = 'get' | 'describe' | 'delete';
 
 export interface KindInfo {
@@ -19,6 +19,7 @@ export const KINDS: readonly KindInfo[] = [
   { kind: 'task', plural: 'tasks', aliases: [], verbs: ['get', 'describe'] },
   { kind: 'node', plural: 'nodes', aliases: [], verbs: ['get', 'describe'] },
   { kind: 'secret', plural: 'secrets', aliases: [], verbs: ['get', 'delete'] },
+  { kind: 'policy', plural: 'policies', aliases: [], verbs: ['get', 'delete'] },
 ];
 
 /** Every word a kind may be written as: singular, plural, aliases. */

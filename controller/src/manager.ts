@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { CHANNEL_OPTIONS, loadProto, protos } from '../../proto/src/grpc.js';
 import type { ProtoGrpcType as SecretsProto } from '../../proto/gen/secrets.js';
+import type { ProtoGrpcType as PolicyProto } from '../../proto/gen/policy.js';
 import type { ProtoGrpcType as ManageProto } from '../../proto/gen/manage.js';
 import type { ProtoGrpcType as RolloutProto } from '../../proto/gen/rollout.js';
 import { rolloutHandlers } from './api/rollout-server.js';
@@ -20,6 +21,8 @@ import { NodeApi, nodeHandlers } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { SecretApi } from './api/secrets.js';
 import { secretHandlers } from './api/secret-handlers.js';
+import { policyHandlers } from './api/policy-handlers.js';
+import { PolicyApi } from './api/policies.js';
 import type { SecretCipher } from './secrets/cipher.js';
 import { StatusWriter } from './dispatcher/status-writer.js';
 import type { EventSink } from './events/events.js';
@@ -130,6 +133,7 @@ export class Manager {
       log: log.child({ loop: 'dispatcher' }),
       clock,
       metrics: this.metrics,
+      cipher: deps.secretCipher,
     });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
@@ -174,6 +178,14 @@ export class Manager {
       secretHandlers(this.secrets, this.api, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
     );
     add(
+      'PolicyAPI',
+      loadProto<PolicyProto>('policy').berth.v1.PolicyAPI.service,
+      policyHandlers(new PolicyApi({ store: this.deps.store, keys: this.deps.keys, clock: this.deps.clock }), this.api, {
+        log: log.child({ loop: 'api' }),
+        metrics: this.metrics,
+      }),
+    );
+    add(
       'ManageAPI',
       loadProto<ManageProto>('manage').berth.v1.ManageAPI.service,
       manageHandlers(this.api, {
@@ -189,7 +201,7 @@ export class Manager {
       loadProto<RolloutProto>('rollout').berth.v1.RolloutAPI.service,
       rolloutHandlers({
         rollouts: new RolloutApi({ store, keys, cache: this.cache, clock, events }),
-        credentials: new RegistryCredentialApi({ store, keys, clock }),
+        credentials: new RegistryCredentialApi({ store, keys, clock, cipher: this.deps.secretCipher }),
         cache: this.cache,
         log: log.child({ loop: 'api' }),
         metrics: this.metrics,

@@ -1,5 +1,5 @@
 // Records of rollouts and registry credentials, stored by the controller (keys.ts says where).
-import type { ServiceRecord, TaskRecord } from './model.js';
+import type { SealedValue, ServiceRecord, TaskRecord } from './model.js';
 import { taskSpecKey, type ServiceSpec } from './spec/service.js';
 
 /**
@@ -55,7 +55,10 @@ export interface RegistryCredentialRecord {
   name: string;
   server: string;
   username: string;
-  password: string;
+  /** The password, sealed with the controller's key (aad registry/<ns>/<name>). */
+  sealed?: SealedValue;
+  /** Records written before sealing held the password in the clear; setting it again seals it. */
+  password?: string;
   updatedAtMs: number;
 }
 

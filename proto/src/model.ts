@@ -1,4 +1,5 @@
 // The objects Berth stores (as JSON in etcd) and passes between its parts.
+import type { PolicySpec } from './spec/policy.js';
 import type { ContainerPhase, DesiredState, NodeAvailability, NodeState, TaskState } from './types.js';
 import type { ServiceSpec } from './spec/service.js';
 
@@ -188,6 +189,12 @@ export interface SealedValue {
   iv: string;
   tag: string;
   ciphertext: string;
+}
+
+/** A workload Policy as stored (policies/<ns>/<name>): the exceptions to the baseline it allows. */
+export interface PolicyRecord {
+  meta: ObjectMeta;
+  spec: PolicySpec;
 }
 
 /** A Secret as stored (secrets/<ns>/<name>): metadata in the clear, the values sealed. */

@@ -11,6 +11,7 @@ import { LABEL_SERVICE, LABEL_TASK } from '../../proto/src/labels.js';
 import { freePort } from '../../cli/src/local/process.js';
 import { LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { TestCluster } from '../harness/cluster.js';
+import { BASELINE_CAPABILITIES } from '../../proto/src/security/workload-policy.js';
 
 const MiB = 2 ** 20;
 let cluster: TestCluster;
@@ -36,6 +37,11 @@ afterAll(async () => {
 function manifests(): string {
   const addr = cluster.hosts[0]!.address;
   return `apiVersion: berth.dev/v1
+kind: Policy
+metadata: { name: fields-exceptions }
+spec: { allowCapabilities: [SYS_TIME], allowHostNetwork: true }
+---
+apiVersion: berth.dev/v1
 kind: Service
 metadata: { name: fields }
 spec:
@@ -215,8 +221,44 @@ describe('container fields on a real engine', () => {
     expect(c.HostConfig.Init).toBe(true);
     expect(c.HostConfig.ReadonlyRootfs).toBe(true);
     const caps = (l: string[] | null | undefined): string[] => (l ?? []).map((x) => x.replace(/^CAP_/, '')).sort();
-    expect(caps(c.HostConfig.CapDrop)).toEqual(['MKNOD', 'NET_RAW']);
-    expect(caps(c.HostConfig.CapAdd)).toEqual(['SYS_TIME']);
+    // Default-deny: every capability dropped, the baseline (less capDrop) and the Policy-allowed
+    // SYS_TIME given back; setuid programs gain nothing.
+    expect(caps(c.HostConfig.CapDrop)).toEqual(['ALL']);
+    expect(caps(c.HostConfig.CapAdd)).toEqual([...BASELINE_CAPABILITIES.filter((x) => x !== 'MKNOD'), 'SYS_TIME'].sort());
+    expect(c.HostConfig.SecurityOpt).toEqual(['no-new-privileges:true']);
+  });
+
+  it('the kernel agrees: the process holds exactly those capabilities and no-new-privileges', async () => {
+    const c = await inspectService('appended');
+    const exec = await cluster.hosts[0]!.docker.getContainer(c.Id).exec({
+      Cmd: ['sh', '-c', "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status"],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({});
+    let out = '';
+    for await (const chunk of stream) out += (chunk as Buffer).toString('latin1');
+    const field = (name: string): string => new RegExp(`${name}:\\s+(\\S+)`).exec(out)?.[1] ?? `no ${name} in ${out}`;
+    // capabilities(7) bit numbers of the baseline set.
+    const BIT: Record<string, number> = {
+      CHOWN: 0,
+      DAC_OVERRIDE: 1,
+      FOWNER: 3,
+      FSETID: 4,
+      KILL: 5,
+      SETGID: 6,
+      SETUID: 7,
+      SETPCAP: 8,
+      NET_BIND_SERVICE: 10,
+      SYS_CHROOT: 18,
+      MKNOD: 27,
+      AUDIT_WRITE: 29,
+      SETFCAP: 31,
+    };
+    const mask = BASELINE_CAPABILITIES.reduce((m, k) => m | (1n << BigInt(BIT[k]!)), 0n);
+    expect(BigInt(`0x${field('CapBnd')}`)).toBe(mask);
+    expect(BigInt(`0x${field('CapEff')}`) & ~mask).toBe(0n);
+    expect(field('NoNewPrivs')).toBe('1');
   });
 
   it('runs containers in the host and none network modes', async () => {

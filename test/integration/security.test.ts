@@ -107,6 +107,16 @@ const MATRIX: Record<string, { allow: Caller[]; req?: unknown }> = {
   'SecretAPI.GetSecret': { allow: readX, req: { namespace: 'x', name: 'nope' } },
   'SecretAPI.ListSecrets': { allow: readX, req: { namespace: 'x' } },
   'SecretAPI.DeleteSecret': { allow: writeX, req: { namespace: 'x', name: 'nope' } },
+  'PolicyAPI.ApplyPolicy': {
+    allow: adminOnly,
+    req: {
+      manifestJson: JSON.stringify({ apiVersion: 'berth.dev/v1', kind: 'Policy', metadata: { name: 'p', namespace: 'x' }, spec: {} }),
+      dryRun: true,
+    },
+  },
+  'PolicyAPI.GetPolicy': { allow: readX, req: { namespace: 'x', name: 'nope' } },
+  'PolicyAPI.ListPolicies': { allow: readX, req: { namespace: 'x' } },
+  'PolicyAPI.DeletePolicy': { allow: adminOnly, req: { namespace: 'x', name: 'nope' } },
   'CertificateAPI.Join': { allow: [...CALLERS], req: { token: 'not-a-token', csrPem: '' } },
   'CertificateAPI.Renew': { allow: anyIdentity, req: { csrPem: '' } },
   'TokenAPI.CreateToken': { allow: adminOnly, req: { role: 'nobody' } },
@@ -126,6 +136,7 @@ const SERVICES: Array<{ file: string; name: string; at: 'controller' | 'agent' }
   { file: 'observe', name: 'AgentAPI', at: 'agent' },
   { file: 'rollout', name: 'RolloutAPI', at: 'controller' },
   { file: 'secrets', name: 'SecretAPI', at: 'controller' },
+  { file: 'policy', name: 'PolicyAPI', at: 'controller' },
   { file: 'security', name: 'CertificateAPI', at: 'controller' },
   { file: 'security', name: 'TokenAPI', at: 'controller' },
 ];

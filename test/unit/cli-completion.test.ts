@@ -38,12 +38,12 @@ describe('completion', () => {
   it('a <kind> argument offers the kinds of its command, from the one kind registry (secrets too)', () => {
     const specs = collectSpecs(buildProgram());
     const kinds = (path: string) => specs.find((s) => s.path === path)!.kinds;
-    expect(kinds('get')).toEqual(['services', 'tasks', 'nodes', 'secrets']);
+    expect(kinds('get')).toEqual(['services', 'tasks', 'nodes', 'secrets', 'policies']);
     expect(kinds('describe')).toEqual(['services', 'tasks', 'nodes']);
-    expect(kinds('delete')).toEqual(['services', 'secrets']);
+    expect(kinds('delete')).toEqual(['services', 'secrets', 'policies']);
     expect(kinds('scale')).toEqual([]);
     const script = bashScript(buildProgram());
-    expect(script).toContain("'get:0') __berth_kind=kind; __berth_kinds='services tasks nodes secrets';;");
+    expect(script).toContain("'get:0') __berth_kind=kind; __berth_kinds='services tasks nodes secrets policies';;");
     // Names after a kind, for every way of writing every kind.
     for (const k of KINDS) expect(script).toContain(`${kindWords(k).join('|')}) names=$(__berth_names ${k.plural});;`);
     expect(script).toContain('secret|secrets) names=$(__berth_names secrets);;');
@@ -56,7 +56,7 @@ describe('completion', () => {
     expect(parseKind('delete', 'tasks')).toBeUndefined();
     expect(parseKind('delete', 'svc')).toBe('service');
     expect(parseKind('get', 'widget')).toBeUndefined();
-    expect(kindList('get', 'plural')).toBe('services, tasks, nodes or secrets');
+    expect(kindList('get', 'plural')).toBe('services, tasks, nodes, secrets or policies');
     expect(kindList('describe', 'singular')).toBe('service, task or node');
   });
 

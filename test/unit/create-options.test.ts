@@ -1,6 +1,7 @@
 // The pure mapping of a spec onto Docker's create options, field by field, from validated
 // manifests (so defaults and canonical units are those the agent really receives). The same
 // fields are checked against a real engine in test/integration/container-fields.test.ts.
+import { BASELINE_CAPABILITIES } from '../../proto/src/security/workload-policy.js';
 import { describe, expect, it } from 'vitest';
 import { commandLine, createOptions, needsImageCmd } from '../../agent/src/runtime/docker/create-options.js';
 import { hostPathRefusal, isUnder, parseAllowedHostPaths } from '../../agent/src/host-paths.js';
@@ -33,7 +34,13 @@ describe('createOptions', () => {
       ExposedPorts: {},
       StopSignal: 'SIGTERM',
       StopTimeout: 10,
-      HostConfig: { PortBindings: {}, RestartPolicy: { Name: 'no' } },
+      HostConfig: {
+        PortBindings: {},
+        RestartPolicy: { Name: 'no' },
+        CapDrop: ['ALL'],
+        CapAdd: [...BASELINE_CAPABILITIES].sort(),
+        SecurityOpt: ['no-new-privileges:true'],
+      },
     });
   });
 
@@ -127,8 +134,20 @@ describe('createOptions', () => {
       capAdd: ['cap_net_bind_service', 'CHOWN'],
     });
     expect(o).toMatchObject({ StopSignal: 'SIGQUIT', StopTimeout: 2 });
-    expect(o.HostConfig).toMatchObject({ Init: true, ReadonlyRootfs: true, CapDrop: ['ALL'], CapAdd: ['NET_BIND_SERVICE', 'CHOWN'] });
+    expect(o.HostConfig).toMatchObject({ Init: true, ReadonlyRootfs: true, CapDrop: ['ALL'], CapAdd: ['CHOWN', 'NET_BIND_SERVICE'] });
     expect(create({ init: false }).HostConfig?.Init).toBe(false);
+  });
+
+  it('default-deny: every capability dropped, the baseline given back (no NET_RAW), no-new-privileges on', () => {
+    const o = create({});
+    expect(o.HostConfig?.CapDrop).toEqual(['ALL']);
+    expect(o.HostConfig?.CapAdd).toEqual([...BASELINE_CAPABILITIES].sort());
+    expect(o.HostConfig?.CapAdd).not.toContain('NET_RAW');
+    expect(o.HostConfig?.SecurityOpt).toEqual(['no-new-privileges:true']);
+    const d = create({ capDrop: ['MKNOD', 'NET_RAW'], capAdd: ['SYS_TIME'] }).HostConfig!;
+    expect(d.CapAdd).toEqual([...BASELINE_CAPABILITIES.filter((c) => c !== 'MKNOD'), 'SYS_TIME'].sort());
+    expect(create({ capAdd: ['ALL'] }).HostConfig).toMatchObject({ CapDrop: [], CapAdd: ['ALL'] });
+    expect(create({ allowPrivilegeEscalation: true }).HostConfig?.SecurityOpt).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
 // ContainerRuntime: what the agent needs from a container engine. DockerRuntime (dockerode) is
 // the real one; tests and hollow agents use fakes. Narrow on purpose.
+import type { PolicyGrants } from '../../../proto/src/security/workload-policy.js';
 import type { PortBinding } from '../../../proto/src/model.js';
 import type { ServiceSpec } from '../../../proto/src/spec/service.js';
 
@@ -58,6 +59,9 @@ export interface CreateRequest {
   name: string;
   labels: Record<string, string>;
   spec: ServiceSpec;
+  /** The task's namespace and what its Policies allow: the agent checks the spec against them again. */
+  namespace?: string;
+  grants?: PolicyGrants;
 }
 
 /** Which container events to stream: the engine filters them (nothing else reaches the agent). */

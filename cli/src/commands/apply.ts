@@ -17,7 +17,9 @@ import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 export function registerApply(program: Command): void {
   program
     .command('apply')
-    .description('Create or update services and secrets from manifests or Compose files (YAML or JSON; files, directories or - for stdin)')
+    .description(
+      'Create or update services, secrets and policies from manifests or Compose files (YAML or JSON; files, directories or - for stdin)',
+    )
     .requiredOption('-f, --filename <path...>', 'manifest file, directory, or - for stdin (repeatable)')
     .option('--dry-run', 'validate and compare with what is stored, write nothing')
     .option(
@@ -40,7 +42,13 @@ export function registerApply(program: Command): void {
       const c = new SecretClient(controllerAddress(cmd));
       const applied: WaitTarget[] = [];
       try {
-        // Secrets first: services will refer to them.
+        // Policies first: services may need their exceptions. Then secrets: services refer to them.
+        for (const d of checked.docs.filter((x) => x.kind === 'Policy')) {
+          const res = await c.applyPolicy({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
+          const name = `${res.policy?.meta?.namespace}/${res.policy?.meta?.name}`;
+          const verb = res.result === 'unchanged' ? 'unchanged' : res.result === 'created' ? 'created' : 'configured';
+          process.stdout.write(oneLine(`policy/${name} ${verb}${opts.dryRun ? ' (dry run)' : ''}`) + '\n');
+        }
         for (const d of checked.docs.filter((x) => x.kind === 'Secret')) {
           const res = await c.applySecret({ manifestJson: JSON.stringify(d.source.doc), dryRun: !!opts.dryRun });
           const name = `${res.secret?.meta?.namespace}/${res.secret?.meta?.name}`;

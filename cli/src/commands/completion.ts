@@ -1,5 +1,5 @@
 // berth completion bash|zsh: print a completion script (../completion.ts). The hidden
-// `berth __complete services|tasks|nodes|secrets|namespaces|contexts [-n NS]` feeds it names
+// `berth __complete services|tasks|nodes|secrets|policies|namespaces|contexts [-n NS]` feeds it names
 // (the kinds are those of ../kinds.ts).
 import type { Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../completion.js';
@@ -65,6 +65,8 @@ async function listNames(what: string, namespace: string, c: SecretClient): Prom
       return (await c.listTasks({ namespace })).map(taskName);
     case 'secrets':
       return (await c.listSecrets(namespace)).map((s) => s.meta?.name ?? '');
+    case 'policies':
+      return (await c.listPolicies(namespace)).map((p) => p.meta?.name ?? '');
     default:
       return [];
   }

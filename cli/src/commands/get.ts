@@ -3,6 +3,7 @@
 // -l selects by labels, in the CLI (the controller lists, the CLI filters): services by their
 // labels, tasks by the labels of their service, nodes by their effective labels (agent labels,
 // overridden by operator labels). -o json|yaml print the shapes of ../views.ts (docs/cli.md).
+import { getPolicies } from './policies.js';
 import type { Command } from 'commander';
 import { nodesTable, servicesTable, tasksTable, toJson, toYaml } from '../output.js';
 import { matches, parseSelector, SelectorError, type Requirement } from '../selector.js';
@@ -64,6 +65,7 @@ export function registerGet(program: Command): void {
         const selector = selectorOption(opts.selector);
         const ns = opts.allNamespaces ? '' : opts.namespace;
         if (kind === 'secret') return getSecrets(cmd, ns, name, selector, (data, text) => emit(opts.output, data, text));
+        if (kind === 'policy') return getPolicies(cmd, ns, name, selector, (data, text) => emit(opts.output, data, text));
         const c = client(cmd);
         try {
           const wide = opts.output === 'wide';

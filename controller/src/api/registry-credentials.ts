@@ -1,7 +1,10 @@
-// Registry credentials held by the controller. The API never returns a password; the dispatcher
-// hands it only to the agent whose task pulls with it, inside that task's assignment.
+// Registry credentials held by the controller, their passwords sealed with the controller's key
+// like Secret values. The API never returns a password; the dispatcher hands it only to the agent
+// whose task pulls with it from the credential's own registry, inside that task's assignment.
 import type { Clock } from '../../../proto/src/clock.js';
-import { NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import { FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
+import type { SecretCipher } from '../secrets/cipher.js';
+import { registryAad } from '../secrets/registry-password.js';
 import type { Issue } from '../../../proto/src/spec/dsl.js';
 import type { RegistryCredentialRecord } from '../../../proto/src/lifecycle-model.js';
 import type { Keys } from '../store/keys.js';
@@ -12,15 +15,15 @@ import { deleteOp, putOp } from '../store/ops.js';
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SERVER_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/;
 
-export type CredentialView = Omit<RegistryCredentialRecord, 'password'>;
+export type CredentialView = Omit<RegistryCredentialRecord, 'password' | 'sealed'>;
 
 export function withoutPassword(r: RegistryCredentialRecord): CredentialView {
-  const { password: _password, ...rest } = r;
+  const { password: _password, sealed: _sealed, ...rest } = r;
   return rest;
 }
 
 export class RegistryCredentialApi {
-  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock }) {}
+  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; cipher: SecretCipher | undefined }) {}
 
   async set(req: { namespace: string; name: string; server: string; username: string; password: string }): Promise<CredentialView> {
     const issues: Issue[] = [];
@@ -35,7 +38,17 @@ export class RegistryCredentialApi {
     if (!req.password || req.password.length > 4096)
       issues.push({ path: 'password', message: 'must not be empty (at most 4096 characters)' });
     if (issues.length > 0) throw new ValidationError(issues, 'registry credential');
-    const record: RegistryCredentialRecord = { ...req, updatedAtMs: this.deps.clock.now() };
+    const { cipher } = this.deps;
+    if (!cipher)
+      throw new FailedPreconditionError(
+        'this controller has no secret key, and Berth stores registry passwords only encrypted: start every controller with --secret-key-file (berth up makes one in .berth/secret.key)',
+      );
+    const { password, ...rest } = req;
+    const record: RegistryCredentialRecord = {
+      ...rest,
+      sealed: cipher.seal(Buffer.from(password, 'utf8'), registryAad(req.namespace, req.name)),
+      updatedAtMs: this.deps.clock.now(),
+    };
     await this.deps.store.commit([putOp(this.deps.keys.registryCredential(req.namespace, req.name), registryCredentialCodec, record)]);
     return withoutPassword(record);
   }

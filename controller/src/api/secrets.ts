@@ -14,6 +14,8 @@ import type { Store } from '../store/store.js';
 import { decodeVersioned, secretCodec } from '../store/codecs.js';
 import { createOp, deleteOp, updateOp } from '../store/ops.js';
 import { newUid, sameLabels } from './services.js';
+import { namespaceRules, usageGuard } from './policy-grants.js';
+import { NO_USAGE, quotaViolations } from '../../../proto/src/security/quota.js';
 
 export type SecretApplyResult = 'created' | 'updated' | 'unchanged';
 
@@ -60,6 +62,18 @@ export class SecretApi {
     }
     const now = clock.now();
     if (!cur) {
+      // A new secret counts against the namespace's secrets quota (the guard serializes creations).
+      const rules = await namespaceRules(store, keys, metadata.namespace);
+      const guard = rules.quotas.length > 0 ? await usageGuard(store, keys, metadata.namespace, now) : undefined;
+      if (guard) {
+        const n = (await store.list(`${keys.secrets}${metadata.namespace}/`)).items.length;
+        const over = quotaViolations(metadata.namespace, { ...NO_USAGE, secrets: n }, { ...NO_USAGE, secrets: n + 1 }, rules.quotas);
+        if (over.length > 0)
+          throw new ValidationError(
+            over.map((v) => ({ path: 'metadata.name', message: v.message })),
+            'secret (over quota)',
+          );
+      }
       const record: SecretRecord = {
         meta: { name: metadata.name, namespace: metadata.namespace, labels, uid: newUid(), createdAtMs: now, updatedAtMs: now },
         keys: keyInfo,
@@ -67,7 +81,7 @@ export class SecretApi {
         sealed: cipher.seal(plaintext, aad),
       };
       if (opts.dryRun) return { secret: { value: record, modRevision: 0, createRevision: 0 }, result: 'created' };
-      const r = await store.commit([createOp(key, secretCodec, record)]);
+      const r = await store.commit([createOp(key, secretCodec, record), ...(guard ? [guard] : [])]);
       return { secret: { value: record, modRevision: r, createRevision: r }, result: 'created' };
     }
     const old = decodeVersioned(secretCodec, cur);

@@ -15,6 +15,10 @@ import type { EventSink } from '../events/events.js';
 import { revisionOps } from '../store/revisions.js';
 import { decodeVersioned, nodeCodec, serviceCodec, taskCodec } from '../store/codecs.js';
 import { createOp, updateOp } from '../store/ops.js';
+import { workloadViolations } from '../../../proto/src/security/workload-policy.js';
+import { namespaceRules, usageGuard, type NamespaceRules } from './policy-grants.js';
+import { NO_USAGE, addUsage, quotaViolations, serviceUsage } from '../../../proto/src/security/quota.js';
+import type { ServiceSpec } from '../../../proto/src/spec/service.js';
 
 /** Revisions kept per service: `berth rollout history` shows them, undo picks from them. */
 /** Largest manifest document accepted. */
@@ -56,9 +60,16 @@ export class ServiceApi {
     const v = validateServiceManifest(doc);
     if (!v.ok) throw new ValidationError(v.issues);
     const { metadata, spec } = v.value;
+    // The default-deny workload policy, with the exceptions the namespace's Policies allow.
+    const rules = await namespaceRules(store, keys, metadata.namespace);
+    const refused = workloadViolations(spec, metadata.namespace, rules.grants);
+    if (refused.length > 0) throw new ValidationError(refused.map((r) => ({ path: `spec.${r.path}`, message: r.message })));
     const labels = metadata.labels ?? {};
     const key = keys.service(metadata.namespace, metadata.name);
+    // Quotas: the guard is read before the use is counted, so a change committed in between conflicts.
+    const guard = rules.quotas.length > 0 ? await usageGuard(store, keys, metadata.namespace, clock.now()) : undefined;
     const cur = await store.get(key);
+    if (guard) await this.checkQuota(metadata.namespace, metadata.name, spec, rules);
     if (opts.expectedRevision && (cur?.modRevision ?? 0) !== opts.expectedRevision) {
       throw new ConflictError(
         `service ${metadata.namespace}/${metadata.name} changed since revision ${opts.expectedRevision}`,
@@ -85,7 +96,7 @@ export class ServiceApi {
         createdAtMs: now,
         cause: opts.cause ?? 'apply',
       };
-      const r = await store.commit([createOp(key, serviceCodec, record), ...revisionOps(keys, rev)]);
+      const r = await store.commit([createOp(key, serviceCodec, record), ...revisionOps(keys, rev), ...(guard ? [guard] : [])]);
       this.deps.events.publish({
         type: 'service.applied',
         namespace: metadata.namespace,
@@ -110,7 +121,7 @@ export class ServiceApi {
     const n = specChanged ? old.value.specRevision + 1 : old.value.specRevision;
     const record: ServiceRecord = { ...old.value, meta: { ...old.value.meta, labels, updatedAtMs: now }, spec, specRevision: n };
     if (opts.dryRun) return { service: { ...old, value: record }, result: 'updated' };
-    const ops: WriteOp[] = [updateOp(key, serviceCodec, record, cur.modRevision)];
+    const ops: WriteOp[] = [updateOp(key, serviceCodec, record, cur.modRevision), ...(guard ? [guard] : [])];
     if (specChanged) {
       const rev: RevisionRecord = {
         namespace: metadata.namespace,
@@ -131,6 +142,35 @@ export class ServiceApi {
       message: specChanged ? `updated to revision ${n}` : 'labels updated',
     });
     return { service: { value: record, modRevision: r, createRevision: old.createRevision }, result: 'updated' };
+  }
+
+  /** Refuses a spec that would take the namespace past a quota of its Policies (figure and limit named). */
+  private async checkQuota(namespace: string, name: string, spec: ServiceSpec, rules: NamespaceRules): Promise<void> {
+    const { store, keys } = this.deps;
+    const services = (await store.list(`${keys.services}${namespace}/`)).items.map((kv) => serviceCodec.decode(kv));
+    const nodes = [spec, ...services.map((s) => s.spec)].some((s) => modeOf(s) === 'global')
+      ? (await store.list(keys.nodes)).items.length
+      : 0;
+    let before = NO_USAGE;
+    let others = NO_USAGE;
+    for (const s of services) {
+      const u = serviceUsage({ ...s.spec, mode: modeOf(s.spec) }, nodes);
+      before = addUsage(before, u);
+      if (s.meta.name !== name) others = addUsage(others, u);
+    }
+    const after = addUsage(others, serviceUsage({ ...spec, mode: modeOf(spec) }, nodes));
+    const PATH: Record<string, string> = {
+      services: 'metadata.name',
+      replicas: 'spec.replicas',
+      cpu: 'spec.resources.cpu',
+      memory: 'spec.resources.memory',
+    };
+    const over = quotaViolations(namespace, before, after, rules.quotas);
+    if (over.length > 0)
+      throw new ValidationError(
+        over.map((v) => ({ path: PATH[v.field] ?? `spec.${v.field}`, message: v.message })),
+        'apply (over quota)',
+      );
   }
 
   async get(namespace: string, name: string): Promise<Versioned<ServiceRecord>> {

@@ -24,17 +24,24 @@ import { diffAssignments, fullAssignments } from './assignments.js';
 import type { TaskRecord } from '../../../proto/src/model.js';
 import type { Task } from '../../../proto/gen/berth/v1/Task.js';
 import { callerOf } from '../../../proto/src/security/caller.js';
+import { registryOf, sameRegistry } from '../../../proto/src/spec/image-ref.js';
+import { registryPassword } from '../secrets/registry-password.js';
+import type { SecretCipher } from '../secrets/cipher.js';
 
 /**
  * A task as its agent receives it: with the pull credentials its spec names (imagePullSecret),
- * looked up when sent. Only assignments carry them; API listings never do.
+ * looked up when sent, and only when the image is on that credential's registry (a service that
+ * names an attacker's registry gets nothing). Only assignments carry them; API listings never do.
  */
-function assignmentToPb(cache: ClusterCache, t: TaskRecord): Task {
-  const pb = taskToPb(t);
+export function assignmentToPb(cache: ClusterCache, t: TaskRecord, cipher?: SecretCipher): Task {
+  // What the namespace's Policies allow, for the agent's own check of the spec.
+  const pb = { ...taskToPb(t), policyGrantsJson: JSON.stringify(cache.grantsOf(t.namespace)) };
   const secret = t.spec.imagePullSecret;
   if (!secret) return pb;
   const cred = cache.registryCredentials.get(cache.keys.registryCredential(t.namespace, secret))?.value;
-  return cred ? { ...pb, registryAuth: { server: cred.server, username: cred.username, password: cred.password } } : pb;
+  if (!cred || !sameRegistry(registryOf(t.spec.image), cred.server)) return pb;
+  const password = registryPassword(cred, cipher);
+  return password === undefined ? pb : { ...pb, registryAuth: { server: cred.server, username: cred.username, password } };
 }
 
 /** An agent must say Hello this soon after opening its session. */
@@ -58,13 +65,21 @@ class AgentSession {
     private readonly cache: ClusterCache,
     /** False once this replica may no longer act as leader (lease not renewed in time). */
     private readonly valid: () => boolean,
+    /** Opens sealed registry passwords (none: they are not sent). */
+    private readonly cipher: SecretCipher | undefined,
   ) {}
 
   sendFull(): void {
     const { upsert, sent } = fullAssignments(this.cache.tasksOfNode(this.nodeId).map((t) => t.value));
     this.sent = sent;
     this.write({
-      assignments: { epoch: this.epoch, full: true, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove: [], seq: ++this.seq },
+      assignments: {
+        epoch: this.epoch,
+        full: true,
+        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher)),
+        remove: [],
+        seq: ++this.seq,
+      },
     });
   }
 
@@ -86,7 +101,13 @@ class AgentSession {
     this.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return;
     this.write({
-      assignments: { epoch: this.epoch, full: false, upsert: upsert.map((t) => assignmentToPb(this.cache, t)), remove, seq: ++this.seq },
+      assignments: {
+        epoch: this.epoch,
+        full: false,
+        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher)),
+        remove,
+        seq: ++this.seq,
+      },
     });
   }
 
@@ -136,7 +157,16 @@ export class DispatcherServer {
   private removeNodeHandler: (() => void) | undefined;
   private leaderAddress = '';
 
-  constructor(private readonly deps: { controllerId: string; log: Logger; clock: Clock; metrics?: ControllerMetrics | undefined }) {}
+  constructor(
+    private readonly deps: {
+      controllerId: string;
+      log: Logger;
+      clock: Clock;
+      metrics?: ControllerMetrics | undefined;
+      /** Opens registry passwords for assignments. */
+      cipher?: SecretCipher | undefined;
+    },
+  ) {}
 
   /** Called when this controller gains (ctx) or loses (undefined) leadership. */
   setLeader(ctx: LeaderContext | undefined): void {
@@ -256,7 +286,7 @@ export class DispatcherServer {
           return;
         }
         clearTimeout(helloTimer);
-        const s = new AgentSession(nodeId, call, ctx.epoch, ctx.cache, ctx.valid);
+        const s = new AgentSession(nodeId, call, ctx.epoch, ctx.cache, ctx.valid, this.deps.cipher);
         session = s;
         void this.register(ctx, nodeId, descriptionFromPb(hello.description ?? ({} as never)))
           .then(async () => {

@@ -1,12 +1,13 @@
 // The controller's shared caches: one informer per object kind, with the indexes the loops use.
 import type { Logger } from '../../../proto/src/log.js';
-import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
+import type { NodeRecord, PolicyRecord, ServiceRecord, TaskRecord } from '../../../proto/src/model.js';
 import type { RegistryCredentialRecord, RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 import { serviceKey } from '../model/task-identity.js';
 import { Informer } from './informer.js';
+import { mergeGrants, type PolicyGrants } from '../../../proto/src/security/workload-policy.js';
 import type { Keys } from './keys.js';
 import type { Store } from './store.js';
-import { nodeCodec, registryCredentialCodec, rolloutCodec, serviceCodec, taskCodec } from './codecs.js';
+import { nodeCodec, policyCodec, registryCredentialCodec, rolloutCodec, serviceCodec, taskCodec } from './codecs.js';
 
 export class ClusterCache {
   readonly services: Informer<ServiceRecord>;
@@ -14,6 +15,7 @@ export class ClusterCache {
   readonly nodes: Informer<NodeRecord>;
   readonly rollouts: Informer<RolloutRecord>;
   readonly registryCredentials: Informer<RegistryCredentialRecord>;
+  readonly policies: Informer<PolicyRecord>;
 
   constructor(
     readonly store: Store,
@@ -40,6 +42,13 @@ export class ClusterCache {
       (kv) => registryCredentialCodec.decode(kv),
       log.child({ loop: 'informer', kind: 'registrycredential' }),
     );
+    this.policies = new Informer<PolicyRecord>(
+      store,
+      keys.policies,
+      (kv) => policyCodec.decode(kv),
+      log.child({ loop: 'informer', kind: 'policy' }),
+    );
+    this.policies.addIndex('namespace', (p) => [p.meta.namespace]);
     this.tasks.addIndex('service', (t) => [serviceKey(t.namespace, t.service)]);
     this.tasks.addIndex('node', (t) => (t.nodeId ? [t.nodeId] : []));
     this.tasks.addIndex('unassigned', (t) => (t.nodeId === '' && t.desiredState === 'running' ? ['yes'] : []));
@@ -59,6 +68,7 @@ export class ClusterCache {
       this.nodes.start(signal),
       this.rollouts.start(signal),
       this.registryCredentials.start(signal),
+      this.policies.start(signal),
     ]);
   }
 
@@ -70,6 +80,7 @@ export class ClusterCache {
       this.nodes.refresh(),
       this.rollouts.refresh(),
       this.registryCredentials.refresh(),
+      this.policies.refresh(),
     ]).then(() => undefined);
   }
 
@@ -80,6 +91,7 @@ export class ClusterCache {
       this.nodes.synced,
       this.rollouts.synced,
       this.registryCredentials.synced,
+      this.policies.synced,
     ]).then(() => undefined);
   }
 
@@ -93,6 +105,11 @@ export class ClusterCache {
 
   rollout(namespace: string, name: string) {
     return this.rollouts.get(this.keys.rollout(namespace, name));
+  }
+
+  /** What the Policies of a namespace allow, merged. */
+  grantsOf(namespace: string): PolicyGrants {
+    return mergeGrants(this.policies.byIndex('namespace', namespace).map((p) => ({ name: p.value.meta.name, spec: p.value.spec })));
   }
 
   tasksOfNode(nodeId: string) {

@@ -4,7 +4,15 @@
 // present), so a bad record fails at the read, naming its key and the field, instead of somewhere
 // later as `undefined`. encode = JSON.stringify. The check is structural, not a validation of
 // values (states, ranges): records of a newer version with states this one does not know still read.
-import type { NodeRecord, RevisionRecord, SecretRecord, ServiceRecord, TaskRecord, Versioned } from '../../../proto/src/model.js';
+import type {
+  NodeRecord,
+  PolicyRecord,
+  RevisionRecord,
+  SecretRecord,
+  ServiceRecord,
+  TaskRecord,
+  Versioned,
+} from '../../../proto/src/model.js';
 import type { RegistryCredentialRecord, RolloutRecord } from '../../../proto/src/lifecycle-model.js';
 
 /** A stored value that is not the record its key says it is. */
@@ -174,12 +182,15 @@ export const secretCodec = defineCodec<SecretRecord>('secret', {
   sealed: { alg: 'string', keyId: 'string', iv: 'string', tag: 'string', ciphertext: 'string' },
 });
 
+export const policyCodec = defineCodec<PolicyRecord>('policy', { meta, spec: 'object' });
+
 export const registryCredentialCodec = defineCodec<RegistryCredentialRecord>('registry credential', {
   namespace: 'string',
   name: 'string',
   server: 'string',
   username: 'string',
-  password: 'string',
+  sealed: 'object?',
+  password: 'string?',
   updatedAtMs: 'number',
 });
 

@@ -29,6 +29,16 @@ export class Keys {
   node(id: string): string {
     return `${this.nodes}${id}`;
   }
+  get policies(): string {
+    return `${this.prefix}policies/`;
+  }
+  policy(namespace: string, name: string): string {
+    return `${this.policies}${namespace}/${name}`;
+  }
+  /** Bumped by every change of a namespace that has quotas: concurrent changes conflict instead of both passing the check. */
+  namespaceUsage(namespace: string): string {
+    return `${this.prefix}namespaces/${namespace}/usage`;
+  }
   get secrets(): string {
     return `${this.prefix}secrets/`;
   }

@@ -97,6 +97,12 @@ export const RULES: Readonly<Record<string, Rule>> = {
   'SecretAPI.ListSecrets': read(nsOrAll),
   'SecretAPI.DeleteSecret': write(ns),
 
+  // Exceptions to the workload baseline: changing them is admin's; readers of the namespace may see them.
+  'PolicyAPI.ApplyPolicy': admin,
+  'PolicyAPI.GetPolicy': read(ns),
+  'PolicyAPI.ListPolicies': read(nsOrAll),
+  'PolicyAPI.DeletePolicy': admin,
+
   'CertificateAPI.Join': { who: 'anyone' },
   'CertificateAPI.Renew': { who: 'authenticated' },
   'TokenAPI.CreateToken': admin,

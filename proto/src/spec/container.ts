@@ -214,7 +214,7 @@ export const CAPABILITIES = [
   'WAKE_ALARM',
 ] as const;
 const canonicalCapability = (s: string): string => s.toUpperCase().replace(/^CAP_/, '');
-const capabilityList = (): ArraySchema<string> =>
+export const capabilityList = (): ArraySchema<string> =>
   new ArraySchema(
     new StringSchema({
       min: 1,
@@ -266,11 +266,15 @@ export const containerFields = {
   ),
   capAdd: optional(
     capabilityList(),
-    "Linux capabilities (capabilities(7) names; a CAP_ prefix and lower case are accepted and stored without) to add to the engine's default set (NET_ADMIN, SYS_TIME, …).",
+    "Linux capabilities (capabilities(7) names; a CAP_ prefix and lower case are accepted and stored without) to add to the baseline set (docs/security.md: Docker's defaults without NET_RAW). One beyond the baseline needs a Policy of the namespace that allows it.",
   ),
   capDrop: optional(
     capabilityList(),
-    "Linux capabilities to drop from the engine's default set (ALL drops every one; combine with capAdd to keep a few).",
+    'Linux capabilities to drop from the baseline set (ALL drops every one; combine with capAdd to keep a few).',
+  ),
+  allowPrivilegeEscalation: optional(
+    new BoolSchema(),
+    'true: no-new-privileges is off, so setuid programs may gain privileges (default false). Needs a Policy of the namespace with allowPrivilegeEscalation.',
   ),
 };
 

@@ -1,9 +1,10 @@
-// The generated part of docs/manifest.md: every field of the Service and Secret manifests, with
+// The generated part of docs/manifest.md: every field of the Service, Secret and Policy manifests, with
 // type, presence or default, the limits checked and what it does, and the cross-field rules,
 // all read from the schemas themselves (dsl.ts docRows/docRules). `npm run docs:manifest`
 // writes it; a unit test fails when the file is stale.
 import { docRows, docRules, type Schema } from './dsl.js';
 import { secretManifestSchema } from './secret.js';
+import { policyManifestSchema } from './policy.js';
 import { serviceManifestSchema } from './service.js';
 
 export const BEGIN_MARKER =
@@ -30,7 +31,15 @@ function reference(title: string, schema: Schema<unknown>): string {
 
 /** The text between the markers (markers excluded). */
 export function manifestReference(): string {
-  return ['', reference('Service', serviceManifestSchema), '', reference('Secret', secretManifestSchema), ''].join('\n');
+  return [
+    '',
+    reference('Service', serviceManifestSchema),
+    '',
+    reference('Secret', secretManifestSchema),
+    '',
+    reference('Policy', policyManifestSchema),
+    '',
+  ].join('\n');
 }
 
 /** docs/manifest.md with its generated part replaced; throws when the markers are missing. */

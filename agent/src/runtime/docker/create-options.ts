@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { VolumeSpec, VolumeType } from '../../../../proto/src/spec/container.js';
 import type { ServiceSpec } from '../../../../proto/src/spec/service.js';
 import type { CreateRequest } from '../runtime.js';
+import { effectiveCapabilities } from '../../../../proto/src/security/workload-policy.js';
 
 /** Docker measures CPU in billionths. */
 const NANO_CPUS_PER_MILLI = 1_000_000;
@@ -61,6 +62,7 @@ export function createOptions(req: CreateRequest, image: ImageDefaults = {}): Do
     (bindings[k] ??= []).push({ HostIp: p.hostIP ?? '', HostPort: p.hostPort !== undefined ? String(p.hostPort) : '' });
   }
   const limits = spec.resources.limits;
+  const caps = effectiveCapabilities(spec);
   const hostConfig: Docker.HostConfig = {
     PortBindings: bindings,
     // Berth restarts through new tasks (the slot model); the engine must not restart on its own.
@@ -73,8 +75,11 @@ export function createOptions(req: CreateRequest, image: ImageDefaults = {}): Do
     ...(spec.logging ? { LogConfig: { Type: spec.logging.driver, Config: { ...(spec.logging.options ?? {}) } } } : {}),
     ...(spec.init !== undefined ? { Init: spec.init } : {}),
     ...(spec.readOnlyRootFilesystem !== undefined ? { ReadonlyRootfs: spec.readOnlyRootFilesystem } : {}),
-    ...(spec.capAdd ? { CapAdd: spec.capAdd } : {}),
-    ...(spec.capDrop ? { CapDrop: spec.capDrop } : {}),
+    // Default-deny: every capability dropped, the baseline and the spec's additions given back
+    // (workload-policy.ts); setuid programs gain nothing unless the spec (and its Policy) allow it.
+    CapDrop: caps.capDrop,
+    CapAdd: caps.capAdd,
+    SecurityOpt: spec.allowPrivilegeEscalation === true ? [] : ['no-new-privileges:true'],
   };
   const cmd = commandLine(spec, image);
   return {

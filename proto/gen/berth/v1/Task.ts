@@ -44,6 +44,11 @@ export interface Task {
    * Global services: the node this task belongs to (set before it is placed).
    */
   'targetNodeId'?: (string);
+  /**
+   * Set only in assignments: what the Policies of the task's namespace allow, as JSON
+   * (workload-policy.ts PolicyGrants); the agent checks the spec against it again before it runs.
+   */
+  'policyGrantsJson'?: (string);
 }
 
 export interface Task__Output {
@@ -85,4 +90,9 @@ export interface Task__Output {
    * Global services: the node this task belongs to (set before it is placed).
    */
   'targetNodeId': (string);
+  /**
+   * Set only in assignments: what the Policies of the task's namespace allow, as JSON
+   * (workload-policy.ts PolicyGrants); the agent checks the spec against it again before it runs.
+   */
+  'policyGrantsJson': (string);
 }
