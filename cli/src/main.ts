@@ -30,6 +30,7 @@ import { registerNodes } from './commands/nodes.js';
 import { registerPlan } from './commands/plan.js';
 import { setTransportResolver } from './client.js';
 import { registerToken } from './commands/token.js';
+import { registerAudit } from './commands/audit.js';
 import { clientTransport } from './commands/common.js';
 import { CliError, EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE } from './errors.js';
 
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
   registerRollout(program);
   registerRegistry(program);
   registerToken(program);
+  registerAudit(program);
   // Every subcommand, at any depth, reports usage errors to main() (exit 2) instead of exiting itself.
   const overrideExit = (c: Command): void => {
     c.exitOverride();
