@@ -110,8 +110,6 @@ export class AuditLog {
 
   private entry(s: Scope, result: { code: string; message: string; res?: unknown }): AuditEntry {
     const object = s.object ?? auditObject(s.spec, s.req, result.res);
-    const issued = (result.res as { identity?: unknown } | undefined)?.identity;
-    const detail = [s.detail, typeof issued === 'string' && issued ? `issued ${issued}` : ''].filter(Boolean).join(', ');
     return {
       timeMs: s.timeMs,
       ...callerFields(callerOf(s.call), serialOf(s.call)),
@@ -119,7 +117,7 @@ export class AuditLog {
       ...object,
       code: result.code,
       message: result.message ? redact(result.message, sensitiveValues(s.spec, s.req)) : '',
-      detail,
+      detail: s.detail,
     };
   }
 

@@ -146,8 +146,9 @@ export const AUDITED: Readonly<Record<string, AuditObject>> = {
   'RolloutAPI.DeleteRegistryCredential': { kind: 'RegistryCredential', name: 'name', namespace: 'namespace' },
   'SecretAPI.ApplySecret': { kind: 'Secret', manifest: 'manifestJson' },
   'SecretAPI.DeleteSecret': { kind: 'Secret', name: 'name', namespace: 'namespace' },
-  'CertificateAPI.Join': { kind: 'Node', name: 'nodeId' },
-  'CertificateAPI.Renew': { kind: 'Certificate' },
+  // The certificate issued, named by the identity it carries (the caller of a join has none yet).
+  'CertificateAPI.Join': { kind: 'Certificate', nameFromResponse: 'identity' },
+  'CertificateAPI.Renew': { kind: 'Certificate', nameFromResponse: 'identity' },
   'TokenAPI.CreateToken': { kind: 'Token', nameFromResponse: 'token.id' },
   'TokenAPI.RevokeToken': { kind: 'Token', name: 'id' },
   'TokenAPI.RotateToken': { kind: 'Token', name: 'id' },
