@@ -152,6 +152,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     keys,
     clock: systemClock,
     log: log.child({ loop: 'audit' }),
+    metrics,
   });
   const store = audit.store;
   let security: ControllerSecurity | undefined;

@@ -311,6 +311,7 @@ export class Manager {
       clock,
       log: log.child({ loop: 'audit' }),
       retention: this.deps.auditRetention,
+      metrics: this.metrics,
     });
     try {
       await Promise.all([

@@ -147,6 +147,13 @@ describe('berth audit', () => {
     const bad = await cluster.berth(['audit', '--since', 'yesterday']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--since: "yesterday" is neither a duration/);
+    // The controller's limits are checked before it starts.
+    const zero = await cluster.berth(['controller', '--audit-max-records', '0']);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toMatch(/--audit-max-records: must be a whole number ≥ 1, got "0"/);
+    const age = await cluster.berth(['controller', '--audit-max-age', 'forever']);
+    expect(age.code).toBe(2);
+    expect(age.stderr).toMatch(/--audit-max-age: "forever" is not a duration/);
     const notAdmin = await cluster.berth(['audit'], { env });
     expect(notAdmin.code).not.toBe(0);
     expect(notAdmin.stderr).toMatch(/needs the admin role/);
@@ -167,4 +174,26 @@ describe('berth audit', () => {
     // The oldest went first: none of the deployer's records (all older) is left.
     expect(kept.some((r) => r.name === 'nope-0')).toBe(false);
   }, 60_000);
+
+  it('the leader prunes by age: restarted with --audit-max-age 8s, every record older goes and new ones are kept', async () => {
+    const keyTime = (key: string): number => Number(/\/audit\/(\d+)-/.exec(key)![1]);
+    const before = await rawAudit();
+    const newest = Math.max(...before.map(({ key }) => keyTime(key)));
+    expect(before.length).toBeLessThanOrEqual(MAX_RECORDS); // the count alone would keep them all
+    cluster.opts.controllerArgs = ['--audit-max-records', String(MAX_RECORDS), '--audit-max-age', '8s', '--audit-prune-interval', '500ms'];
+    await cluster.controllers[0]!.proc.stop();
+    await cluster.startController(0);
+    await cluster.waitFor(
+      async () => (await rawAudit()).every(({ key }) => keyTime(key) > newest),
+      'audit records older than 8s pruned',
+      40_000,
+    );
+    const tokens = new TokenClient(cluster.controllers[0]!.address, cluster.transport);
+    try {
+      await tokens.revoke('fresh').catch(() => undefined);
+    } finally {
+      tokens.close();
+    }
+    expect((await rawAudit()).some(({ value }) => value.includes('"name":"fresh"'))).toBe(true);
+  }, 90_000);
 });

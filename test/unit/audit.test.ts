@@ -19,6 +19,7 @@ import { secretHandlers } from '../../controller/src/api/secret-handlers.js';
 import { SecretCipher } from '../../controller/src/secrets/cipher.js';
 import { MemorySink } from '../../controller/src/events/events.js';
 import { AuditLog, AuditPruner, auditHandlers } from '../../controller/src/audit/audit-log.js';
+import { ControllerMetrics } from '../../controller/src/metrics/metrics.js';
 import {
   auditObject,
   auditPrunePlan,
@@ -37,7 +38,8 @@ function setup() {
   const raw = new MemoryStore();
   const clock = new ManualClock(NOW);
   let n = 0;
-  const audit = new AuditLog({ store: raw, keys, clock, log: silentLogger(), newId: () => String(++n).padStart(4, '0') });
+  const metrics = new ControllerMetrics();
+  const audit = new AuditLog({ store: raw, keys, clock, log: silentLogger(), newId: () => String(++n).padStart(4, '0'), metrics });
   const store = audit.store;
   const services = new ServiceApi({ store, keys, clock, events: new MemorySink() });
   const secrets = new SecretApi({ store, keys, clock, cipher: new SecretCipher(Buffer.alloc(32, 7)) });
@@ -58,7 +60,7 @@ function setup() {
         resolve({ err: err as grpc.ServiceError | null, res }),
       );
     });
-  return { raw, clock, audit, call };
+  return { raw, clock, audit, call, metrics };
 }
 
 const secretManifest = (name: string, extra: Record<string, unknown> = {}) =>
@@ -147,7 +149,7 @@ describe('AuditLog', () => {
   });
 
   it('a call that writes nothing or fails is recorded after, with its code; the message is scrubbed', async () => {
-    const { audit, call } = setup();
+    const { audit, call, metrics } = setup();
     // Unchanged input: no write, still a record (revision 0).
     await call('ApplySecret', { manifestJson: secretManifest('db') });
     await call('ApplySecret', { manifestJson: secretManifest('db') });
@@ -164,6 +166,8 @@ describe('AuditLog', () => {
       ['SecretAPI.DeleteSecret', 'NOT_FOUND', false],
     ]);
     for (const r of list) expect(JSON.stringify(r)).not.toContain(SECRET);
+    const counts = Object.fromEntries((await metrics.auditRecords.get()).values.map((v) => [v.labels['result'], v.value]));
+    expect(counts).toEqual({ txn: 1, after: 3, error: 0 });
   });
 
   it('a call the guard refuses is recorded with the code, as anonymous when the caller has no identity', async () => {

@@ -93,6 +93,7 @@ export interface AuditLogDeps {
   log: Logger;
   /** Key suffixes (random by default; tests pass a counter). */
   newId?: () => string;
+  metrics?: Pick<ControllerMetrics, 'auditRecords'> | undefined;
 }
 
 export class AuditLog {
@@ -133,6 +134,7 @@ export class AuditLog {
     return {
       op,
       done: (revision) => {
+        if (!s.key) this.deps.metrics?.auditRecords.labels('txn').inc();
         s.key = key;
         s.revision = revision;
       },
@@ -153,7 +155,9 @@ export class AuditLog {
           ? { op: 'put', key: s.key, value: encodeAuditEntry(e) }
           : { op: 'create', key: this.newKey(s.timeMs), value: encodeAuditEntry(e) },
       ]);
+      if (!s.key) this.deps.metrics?.auditRecords.labels('after').inc();
     } catch (error) {
+      this.deps.metrics?.auditRecords.labels('error').inc();
       this.deps.log.error({ rpc: s.rpc, err: error instanceof Error ? error.message : String(error) }, 'audit record not written');
     }
   }
@@ -301,7 +305,16 @@ export interface AuditRetention extends AuditLimits {
 
 /** The leader's pruning of the audit log: by age, then by count, every intervalMs. */
 export class AuditPruner {
-  constructor(private readonly deps: { store: Store; keys: Keys; clock: Clock; log: Logger; retention: AuditRetention }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      keys: Keys;
+      clock: Clock;
+      log: Logger;
+      retention: AuditRetention;
+      metrics?: Pick<ControllerMetrics, 'auditPruned'> | undefined;
+    },
+  ) {}
 
   async start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
@@ -324,8 +337,11 @@ export class AuditPruner {
       clock.now(),
       retention,
     );
-    for (let i = 0; i < doomed.length; i += MAX_OPS_PER_TXN)
-      await store.commit(doomed.slice(i, i + MAX_OPS_PER_TXN).map((key): WriteOp => ({ op: 'delete', key })));
+    for (let i = 0; i < doomed.length; i += MAX_OPS_PER_TXN) {
+      const batch = doomed.slice(i, i + MAX_OPS_PER_TXN);
+      await store.commit(batch.map((key): WriteOp => ({ op: 'delete', key })));
+      this.deps.metrics?.auditPruned.inc(batch.length);
+    }
     if (doomed.length > 0) log.info({ removed: doomed.length, kept: items.length - doomed.length }, 'pruned the audit log');
     return doomed.length;
   }
