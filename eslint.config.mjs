@@ -43,6 +43,7 @@ const LAYERS = {
     ['dispatcher'], // agent sessions, assignments, status writes
     ['api'], // ControlAPI and the other user-facing APIs
     ['observe'], // logs, exec, top, service discovery, cluster-state metrics
+    ['audit'], // the audit log: records of mutating calls and exec, their listing and pruning
     ['*.ts'], // main.ts, manager.ts, leader.ts
   ],
   agent: [

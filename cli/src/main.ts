@@ -31,6 +31,7 @@ import { registerPlan } from './commands/plan.js';
 import { setTransportResolver } from './client.js';
 import { registerToken } from './commands/token.js';
 import { registerCa } from './commands/ca.js';
+import { registerAudit } from './commands/audit.js';
 import { clientTransport } from './commands/common.js';
 import { CliError, EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE } from './errors.js';
 
@@ -72,6 +73,7 @@ export function buildProgram(): Command {
   registerRegistry(program);
   registerToken(program);
   registerCa(program);
+  registerAudit(program);
   // Every subcommand, at any depth, reports usage errors to main() (exit 2) instead of exiting itself.
   const overrideExit = (c: Command): void => {
     c.exitOverride();

@@ -23,6 +23,8 @@ import type { ControllerSecurity } from './manager.js';
 import { ClusterCa, renewAtMs } from './security/cluster-ca.js';
 import { CertificateService, DEFAULT_NODE_CERT_TTL_MS, DEFAULT_OPERATOR_CERT_TTL_MS, RevocationList } from './security/certificates.js';
 import { TokenStore } from './security/tokens.js';
+import { AuditLog, type AuditRetention } from './audit/audit-log.js';
+import { DEFAULT_AUDIT_MAX_AGE_MS, DEFAULT_AUDIT_MAX_RECORDS, DEFAULT_AUDIT_PRUNE_INTERVAL_MS } from './audit/audit-plan.js';
 
 export interface ControllerOptions {
   id?: string | undefined;
@@ -46,6 +48,8 @@ export interface ControllerOptions {
   certTtlMs?: number | undefined;
   /** Lifetime of operators' certificates (--operator-cert-ttl). */
   operatorCertTtlMs?: number | undefined;
+  /** What the audit log keeps (--audit-max-records, --audit-max-age) and how often the leader prunes it. */
+  audit?: Partial<AuditRetention> | undefined;
 }
 
 /** The controller's PKI: the cluster CA from etcd, its own certificate (renewed), tokens, revocations. */
@@ -140,8 +144,17 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
   else log.warn('no --secret-key-file: this controller refuses to store secrets');
   const client = etcdClient({ endpoints: opts.etcd });
   const metrics = new ControllerMetrics({ processMetrics: true });
-  const store = new InstrumentedStore(new EtcdStore(client), metrics);
   const keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
+  // Every API (and the PKI's tokens and certificates) writes through the audit log's store, so an
+  // audited call's record rides in the transaction of its write.
+  const audit = new AuditLog({
+    store: new InstrumentedStore(new EtcdStore(client), metrics),
+    keys,
+    clock: systemClock,
+    log: log.child({ loop: 'audit' }),
+    metrics,
+  });
+  const store = audit.store;
   let security: ControllerSecurity | undefined;
   try {
     security = await openSecurity(opts, { id, advertise: opts.advertise ?? opts.listen, store, keys, cipher: secretCipher, log }, signal);
@@ -171,6 +184,12 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     eventReader: opts.nats.length > 0 ? new NatsEventReader(opts.nats, log.child({ loop: 'events-reader' })) : undefined,
     metrics,
     secretCipher,
+    audit,
+    auditRetention: {
+      maxRecords: opts.audit?.maxRecords ?? DEFAULT_AUDIT_MAX_RECORDS,
+      maxAgeMs: opts.audit?.maxAgeMs ?? DEFAULT_AUDIT_MAX_AGE_MS,
+      intervalMs: opts.audit?.intervalMs ?? DEFAULT_AUDIT_PRUNE_INTERVAL_MS,
+    },
   });
   try {
     await manager.start(signal);

@@ -53,6 +53,8 @@ import type { TokenStore } from './security/tokens.js';
 import { SecurityJanitor } from './security/janitor.js';
 import type { Keys } from './store/keys.js';
 import type { Store } from './store/store.js';
+import { AuditPruner, auditHandlers, type AuditLog, type AuditRetention } from './audit/audit-log.js';
+import type { ProtoGrpcType as AuditProto } from '../../proto/gen/audit.js';
 
 export interface ManagerConfig {
   id: string;
@@ -92,6 +94,9 @@ export interface ManagerDeps {
   /** Shared with the store's instrumentation when the composition root made one. */
   metrics?: ControllerMetrics | undefined;
   security?: ControllerSecurity | undefined;
+  /** The audit log; `store` must be its store (audit.store), so records ride in their writes' transactions. */
+  audit: AuditLog;
+  auditRetention: AuditRetention;
 }
 
 export class Manager {
@@ -163,9 +168,10 @@ export class Manager {
       revocations: security?.revocations,
       onDenied: (method, who, d) => log.warn({ method, caller: describeIdentity(who), code: d.code }, 'call refused'),
     });
-    // Every service behind the guard: a method without an authorization rule fails here.
+    // Every service behind the guard (a method without an authorization rule fails here), and
+    // the audit log around it, so that refused calls are recorded too.
     const add = <H extends object>(name: string, def: grpc.ServiceDefinition, handlers: H): void =>
-      server.addService(def, guard.wrap(name, def, handlers) as grpc.UntypedServiceImplementation);
+      server.addService(def, this.deps.audit.wrap(name, def, guard.wrap(name, def, handlers)) as grpc.UntypedServiceImplementation);
     add(
       'ControlAPI',
       control.berth.v1.ControlAPI.service,
@@ -226,6 +232,11 @@ export class Manager {
       add('CertificateAPI', sec.CertificateAPI.service, certificateHandlers(security.certificates, apiLog));
       add('TokenAPI', sec.TokenAPI.service, tokenHandlers(security.tokens, apiLog));
     }
+    add(
+      'AuditAPI',
+      loadProto<AuditProto>('audit').berth.v1.AuditAPI.service,
+      auditHandlers(this.deps.audit, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+    );
 
     // Revoked certificates are known before the first call is served.
     const revocationsRun = security?.revocations.start(signal);
@@ -305,8 +316,18 @@ export class Manager {
     const janitor = this.deps.security
       ? new SecurityJanitor({ store: new FencedStore(store, keys.leader, epoch), keys, clock, log: log.child({ loop: 'security' }) })
       : undefined;
+    // The audit log stays bounded by count and age.
+    const pruner = new AuditPruner({
+      store: new FencedStore(store, keys.leader, epoch),
+      keys,
+      clock,
+      log: log.child({ loop: 'audit' }),
+      retention: this.deps.auditRetention,
+      metrics: this.metrics,
+    });
     try {
       await Promise.all([
+        pruner.start(signal),
         janitor?.start(signal),
         lifecycle.start(signal),
         orchestrator.start(signal),

@@ -82,6 +82,8 @@ export interface ClusterOptions {
   leaseTtl?: string;
   /** Controller flag --cert-ttl (agents' and controllers' certificates; renewed at 2/3). */
   certTtl?: string;
+  /** More controller flags (e.g. --audit-max-records). */
+  controllerArgs?: string[];
   /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
   insecureDev?: boolean;
 }
@@ -261,6 +263,7 @@ export class TestCluster {
           this.opts.downAfter ?? '5s',
           ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
           ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
+          ...(this.opts.controllerArgs ?? []),
           '--secret-key-file',
           this.secretKeyFile,
           ...(this.opts.insecureDev

@@ -40,6 +40,9 @@ export function registerController(program: Command): void {
     .option('--ca-key <file>', 'key of --ca-cert (mode 600); stored sealed with --secret-key-file')
     .option('--cert-ttl <duration>', "lifetime of agents' and controllers' certificates (renewed at 2/3)", '24h')
     .option('--operator-cert-ttl <duration>', "lifetime of operators' certificates", '720h')
+    .option('--audit-max-records <n>', 'the audit log keeps at most this many records (the oldest go first)', '10000')
+    .option('--audit-max-age <duration>', 'audit records older than this go', '168h')
+    .option('--audit-prune-interval <duration>', 'how often the leader prunes the audit log', '5m')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -60,6 +63,13 @@ export function registerController(program: Command): void {
       // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
       // containers on a single late answer.
       if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
+      const auditMaxRecords = Number(opts['auditMaxRecords']);
+      if (!Number.isInteger(auditMaxRecords) || auditMaxRecords < 1)
+        throw new CliError(`--audit-max-records: must be a whole number ≥ 1, got ${JSON.stringify(opts['auditMaxRecords'])}`, 2);
+      const auditMaxAgeMs = duration('--audit-max-age', str('auditMaxAge'))!;
+      if (auditMaxAgeMs < 1_000) throw new CliError('--audit-max-age: must be at least 1s', 2);
+      const auditPruneIntervalMs = duration('--audit-prune-interval', str('auditPruneInterval'))!;
+      if (auditPruneIntervalMs < 100) throw new CliError('--audit-prune-interval: must be at least 100ms', 2);
       // Loaded on use: every other berth command starts without the daemon's code.
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
@@ -84,6 +94,7 @@ export function registerController(program: Command): void {
           caKeyFile: str('caKey'),
           certTtlMs,
           operatorCertTtlMs,
+          audit: { maxRecords: auditMaxRecords, maxAgeMs: auditMaxAgeMs, intervalMs: auditPruneIntervalMs },
         },
         ac.signal,
       );

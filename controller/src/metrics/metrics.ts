@@ -105,6 +105,17 @@ export class ControllerMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly auditRecords = new Counter({
+    name: 'berth_controller_audit_records_total',
+    help: "Audit records: written in the call's own transaction (txn), written after it (after), or lost (error).",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly auditPruned = new Counter({
+    name: 'berth_controller_audit_pruned_total',
+    help: 'Audit records the leader deleted, past --audit-max-age or beyond --audit-max-records.',
+    registers: [this.registry],
+  });
   readonly apiRequests = new Counter({
     name: 'berth_controller_api_requests_total',
     help: 'API requests (ControlAPI; ObserveAPI, whose streams count when they end) by method and gRPC code.',
@@ -230,6 +241,7 @@ export class ControllerMetrics {
       this.queueDepth.labels(loop).set(0);
     }
     for (const result of ['ok', 'conflict', 'stale', 'error']) this.statusWrites.labels(result).inc(0);
+    for (const result of ['txn', 'after', 'error']) this.auditRecords.labels(result).inc(0);
     this.isLeader.set(0);
     for (const op of ETCD_OPS) for (const result of ETCD_RESULTS) this.etcdRequests.labels(op, result).inc(0);
     for (const method of ['Events', 'Logs', 'Exec']) this.apiStreams.labels(method).set(0);

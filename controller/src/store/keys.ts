@@ -88,6 +88,14 @@ export class Keys {
   revokedCert(serial: string): string {
     return `${this.revokedCerts}${serial}`;
   }
+  /** The audit log: one record per mutating call or exec, keyed by time (controller/src/audit). */
+  get audit(): string {
+    return `${this.prefix}audit/`;
+  }
+  /** Zero-padded milliseconds first, so that keys sort in time order. */
+  auditRecord(timeMs: number, suffix: string): string {
+    return `${this.audit}${String(Math.max(0, Math.floor(timeMs))).padStart(15, '0')}-${suffix}`;
+  }
   get leader(): string {
     return `${this.prefix}leader`;
   }

@@ -113,6 +113,55 @@ export const RULES: Readonly<Record<string, Rule>> = {
   'AuditAPI.ListAudit': admin,
 };
 
+/**
+ * Where an audited call names its object: a kind, and the request fields of its name and
+ * namespace (or a manifest field, whose metadata says both). Only names are ever read.
+ */
+export interface AuditObject {
+  kind: string;
+  /** A request field holding a manifest (JSON): kind, metadata.name and metadata.namespace. */
+  manifest?: string;
+  /** Request field of the name. */
+  name?: string;
+  /** Response field path of the name (a token's id is known only once it is made). */
+  nameFromResponse?: string;
+  /** Request field of the namespace ("" means default); absent: a cluster object. */
+  namespace?: string;
+  /** A stream whose first message names the object (exec); the handler's messages tell. */
+  stream?: true;
+}
+
+/**
+ * The calls the audit log records (controller/src/audit): every call that changes state, and
+ * exec. Every write and exec rule above, and every admin change, has an entry (a unit test checks
+ * it). Not here: reads, and agents' Dispatcher sessions (status reports, not changes of intent).
+ */
+export const AUDITED: Readonly<Record<string, AuditObject>> = {
+  'ControlAPI.ApplyService': { kind: 'Service', manifest: 'manifestJson' },
+  'ControlAPI.DeleteService': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'ManageAPI.ScaleService': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'NodeAPI.LabelNode': { kind: 'Node', name: 'nodeId' },
+  'NodeAPI.SetAvailability': { kind: 'Node', name: 'nodeId' },
+  'NodeAPI.RemoveNode': { kind: 'Node', name: 'nodeId' },
+  'ObserveAPI.Exec': { kind: 'Service', stream: true },
+  'RolloutAPI.UndoRollout': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'RolloutAPI.RestartRollout': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'RolloutAPI.PauseRollout': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'RolloutAPI.ResumeRollout': { kind: 'Service', name: 'name', namespace: 'namespace' },
+  'RolloutAPI.SetRegistryCredential': { kind: 'RegistryCredential', name: 'name', namespace: 'namespace' },
+  'RolloutAPI.DeleteRegistryCredential': { kind: 'RegistryCredential', name: 'name', namespace: 'namespace' },
+  'SecretAPI.ApplySecret': { kind: 'Secret', manifest: 'manifestJson' },
+  'SecretAPI.DeleteSecret': { kind: 'Secret', name: 'name', namespace: 'namespace' },
+  'PolicyAPI.ApplyPolicy': { kind: 'Policy', manifest: 'manifestJson' },
+  'PolicyAPI.DeletePolicy': { kind: 'Policy', name: 'name', namespace: 'namespace' },
+  // The certificate issued, named by the identity it carries (the caller of a join has none yet).
+  'CertificateAPI.Join': { kind: 'Certificate', nameFromResponse: 'identity' },
+  'CertificateAPI.Renew': { kind: 'Certificate', nameFromResponse: 'identity' },
+  'TokenAPI.CreateToken': { kind: 'Token', nameFromResponse: 'token.id' },
+  'TokenAPI.RevokeToken': { kind: 'Token', name: 'id' },
+  'TokenAPI.RotateToken': { kind: 'Token', name: 'id' },
+};
+
 export type Decision = { ok: true } | { ok: false; code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED'; message: string };
 
 const ALLOW: Decision = { ok: true };
