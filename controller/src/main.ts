@@ -1,6 +1,7 @@
 // Composition root of the controller: real etcd, NATS and clock are chosen here, nowhere else.
 import { hostname } from 'node:os';
-import { systemClock } from '../../proto/src/clock.js';
+import { monotonicNow, systemClock } from '../../proto/src/clock.js';
+import type { ControllerLimits } from '../../proto/src/limits/defaults.js';
 import { logger } from '../../proto/src/log.js';
 import { NatsEventPublisher } from './events/nats-publisher.js';
 import { NatsEventReader } from './events/nats-reader.js';
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   certTtlMs?: number | undefined;
   /** Lifetime of operators' certificates (--operator-cert-ttl). */
   operatorCertTtlMs?: number | undefined;
+  /** --max-streams, --max-streams-per-identity, --plan-rate, --plan-burst, --max-agent-message. */
+  limits?: ControllerLimits | undefined;
 }
 
 /** The controller's PKI: the cluster CA from etcd, its own certificate (renewed), tokens, revocations. */
@@ -160,6 +163,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
       timings: { ...DEFAULT_NODE_TIMINGS, ...opts.timings },
       leaseTtlSec: opts.leaseTtlSec,
       fenceAfterMs: opts.fenceAfterMs,
+      limits: opts.limits,
     },
     store,
     etcd: client,
@@ -171,6 +175,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     eventReader: opts.nats.length > 0 ? new NatsEventReader(opts.nats, log.child({ loop: 'events-reader' })) : undefined,
     metrics,
     secretCipher,
+    monotonicNow,
   });
   try {
     await manager.start(signal);

@@ -11,12 +11,16 @@ import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
 import { RegistryCredentialApi } from './api/registry-credentials.js';
 import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
-import type { Clock } from '../../proto/src/clock.js';
+import { monotonicNow, type Clock, type MonotonicNow } from '../../proto/src/clock.js';
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from '../../proto/src/limits/defaults.js';
+import { controllerRequestLimits } from '../../proto/src/limits/message-limits.js';
+import { limitedServerOptions, limitRequests } from '../../proto/src/limits/grpc-limits.js';
+import { controllerStreamLimiter } from './observe/server.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { manageHandlers } from './api/manage.js';
 import { DispatcherServer } from './dispatcher/dispatcher.js';
-import { NodeApi, nodeHandlers } from './api/nodes.js';
+import { NodeApi, nodeHandlers, planRateLimiter } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { SecretApi } from './api/secrets.js';
 import { secretHandlers } from './api/secret-handlers.js';
@@ -61,6 +65,8 @@ export interface ManagerConfig {
   leaseTtlSec?: number | undefined;
   /** Agents fence waitForNode containers after this long without the leader (--fence-after). */
   fenceAfterMs?: number | undefined;
+  /** Stream caps, the plan rate and the agent message size (default DEFAULT_CONTROLLER_LIMITS). */
+  limits?: ControllerLimits | undefined;
 }
 
 /** The controller's side of the cluster PKI (absent: --insecure-dev, plaintext and no identities). */
@@ -88,6 +94,8 @@ export interface ManagerDeps {
   /** Shared with the store's instrumentation when the composition root made one. */
   metrics?: ControllerMetrics | undefined;
   security?: ControllerSecurity | undefined;
+  /** Monotonic ms for rate limits (default performance.now). */
+  monotonicNow?: MonotonicNow | undefined;
 }
 
 export class Manager {
@@ -151,7 +159,12 @@ export class Manager {
   async start(signal: AbortSignal): Promise<void> {
     const { config, log } = this.deps;
     const { control, dispatcher } = protos();
-    const server = new grpc.Server(CHANNEL_OPTIONS);
+    const limits = config.limits ?? DEFAULT_CONTROLLER_LIMITS;
+    // Each method takes messages up to its own size (an agent's up to --max-agent-message), not 64 MiB.
+    const requestLimits = controllerRequestLimits(limits.agentMessageBytes);
+    const server = new grpc.Server(limitedServerOptions(CHANNEL_OPTIONS, requestLimits, { 'Dispatcher.Session': '--max-agent-message' }));
+    // One count of long-lived streams for the ObserveAPI and the RolloutAPI's watches.
+    const streams = controllerStreamLimiter(limits.streams);
     const security = this.deps.security;
     const guard = new Guard({
       insecureDev: !security,
@@ -160,7 +173,7 @@ export class Manager {
     });
     // Every service behind the guard: a method without an authorization rule fails here.
     const add = <H extends object>(name: string, def: grpc.ServiceDefinition, handlers: H): void =>
-      server.addService(def, guard.wrap(name, def, handlers) as grpc.UntypedServiceImplementation);
+      server.addService(limitRequests(name, def, requestLimits), guard.wrap(name, def, handlers) as grpc.UntypedServiceImplementation);
     add(
       'ControlAPI',
       control.berth.v1.ControlAPI.service,
@@ -192,6 +205,7 @@ export class Manager {
         cache: this.cache,
         log: log.child({ loop: 'api' }),
         metrics: this.metrics,
+        streams,
       }),
     );
     const nodeApi = new NodeApi({
@@ -204,9 +218,13 @@ export class Manager {
     add(
       'NodeAPI',
       loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service,
-      nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+      nodeHandlers(nodeApi, {
+        log: log.child({ loop: 'api' }),
+        metrics: this.metrics,
+        planRate: { limiter: planRateLimiter(limits.planRate), now: this.deps.monotonicNow ?? monotonicNow },
+      }),
     );
-    add('ObserveAPI', loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
+    add('ObserveAPI', loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers(streams));
     if (security) {
       const sec = loadProto<SecurityProto>('security').berth.v1;
       const apiLog = { log: log.child({ loop: 'api' }), metrics: this.metrics };

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from '../errors.js';
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from '../../../proto/src/limits/defaults.js';
+import { bytesFlag, rateLimitFlags, streamLimitFlags } from './limit-flags.js';
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -40,6 +42,19 @@ export function registerController(program: Command): void {
     .option('--ca-key <file>', 'key of --ca-cert (mode 600); stored sealed with --secret-key-file')
     .option('--cert-ttl <duration>', "lifetime of agents' and controllers' certificates (renewed at 2/3)", '24h')
     .option('--operator-cert-ttl <duration>', "lifetime of operators' certificates", '720h')
+    .option(
+      '--max-streams <n>',
+      'events, logs, exec and watch streams this controller serves at once',
+      String(DEFAULT_CONTROLLER_LIMITS.streams.total),
+    )
+    .option(
+      '--max-streams-per-identity <n>',
+      'of --max-streams, the most one identity (operator, controller, agent) holds',
+      String(DEFAULT_CONTROLLER_LIMITS.streams.perIdentity),
+    )
+    .option('--plan-rate <per-second>', '`berth plan` calls a second per identity', String(DEFAULT_CONTROLLER_LIMITS.planRate.ratePerSec))
+    .option('--plan-burst <n>', '`berth plan` calls one identity may make at once', String(DEFAULT_CONTROLLER_LIMITS.planRate.burst))
+    .option('--max-agent-message <size>', 'largest Dispatcher message an agent may send (e.g. 4Mi)', '4Mi')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -60,6 +75,12 @@ export function registerController(program: Command): void {
       // An agent hears from the leader once per heartbeat: a shorter fencing time would stop
       // containers on a single late answer.
       if (fenceAfterMs < 3 * heartbeatPeriodMs) throw new CliError('--fence-after: must be at least 3 heartbeat periods', 2);
+      const limits: ControllerLimits = {
+        streams: streamLimitFlags('--max-streams', str('maxStreams')!, '--max-streams-per-identity', str('maxStreamsPerIdentity')!),
+        planRate: rateLimitFlags('--plan-rate', str('planRate')!, '--plan-burst', str('planBurst')!),
+        // At least what a Hello of a busy node needs; at most the 64 MiB gRPC clients send.
+        agentMessageBytes: bytesFlag('--max-agent-message', str('maxAgentMessage')!, 64 * 1024, 64 * 1024 * 1024),
+      };
       // Loaded on use: every other berth command starts without the daemon's code.
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
@@ -84,6 +105,7 @@ export function registerController(program: Command): void {
           caKeyFile: str('caKey'),
           certTtlMs,
           operatorCertTtlMs,
+          limits,
         },
         ac.signal,
       );
