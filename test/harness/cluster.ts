@@ -84,6 +84,9 @@ export interface ClusterOptions {
   certTtl?: string;
   /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
   insecureDev?: boolean;
+  /** More flags for every controller and every agent (e.g. the limits of docs/security.md). */
+  controllerArgs?: string[];
+  agentArgs?: string[];
 }
 
 export interface CliResult {
@@ -272,6 +275,7 @@ export class TestCluster {
                 this.pki.caKeyFile,
                 ...(this.opts.certTtl ? ['--cert-ttl', this.opts.certTtl] : []),
               ]),
+          ...(this.opts.controllerArgs ?? []),
         ],
         {
           logFile: join(this.dir, `controller-${id}.log`),
@@ -312,6 +316,7 @@ export class TestCluster {
       '--state-dir',
       join(h.dir, 'agent-state'),
       ...(this.opts.insecureDev ? ['--insecure-dev'] : []),
+      ...(this.opts.agentArgs ?? []),
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));
