@@ -289,6 +289,7 @@ describe('limit flags', () => {
       [['controller', '--plan-burst', '1.5'], '--plan-burst: must be a whole number ≥ 1; got "1.5"'],
       [['controller', '--max-agent-message', '1Ki'], '--max-agent-message: must be between 65536 and 67108864 bytes; got 1024'],
       [['agent', '--max-api-streams', '0'], '--max-api-streams: must be a whole number ≥ 1; got "0"'],
+      [['agent', '--label', `zone=${'z'.repeat(1025)}`], '--label zone: 1025 characters; at most 1024'],
     ];
     for (const [args, message] of cases) {
       const r = await cluster.berth(args);

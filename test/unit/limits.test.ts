@@ -10,6 +10,7 @@ import {
   agentMessageProblem,
   batches,
   clipStatusText,
+  helloLimitsProblem,
   MAX_HELLO_CONTAINERS,
   MAX_STATUS_TEXT_CHARS,
   MAX_STATUS_UPDATES,
@@ -308,5 +309,14 @@ describe('per-method message limits', () => {
       client.close();
       server.forceShutdown();
     }
+  });
+});
+
+describe("an agent's flags against the Hello limits", () => {
+  it('names the flag that would make a Hello the controller refuses', () => {
+    expect(helloLimitsProblem({ zone: 'a' }, ['/srv'])).toBeUndefined();
+    expect(helloLimitsProblem({ zone: 'v'.repeat(1025) }, [])).toBe('--label zone: 1025 characters; at most 1024');
+    const many = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`k${i}`, 'v']));
+    expect(helloLimitsProblem(many, [])).toBe('--label: 257 entries; at most 256');
   });
 });

@@ -6,6 +6,7 @@ import { collect, controllerAddress, parseKeyValue } from './common.js';
 import { CliError } from '../errors.js';
 import { DEFAULT_AGENT_STREAMS } from '../../../proto/src/limits/defaults.js';
 import { streamLimitFlags } from './limit-flags.js';
+import { helloLimitsProblem } from '../../../proto/src/limits/agent-messages.js';
 
 export function registerAgent(program: Command): void {
   program
@@ -98,6 +99,10 @@ export function registerAgent(program: Command): void {
           const [k, v] = parseKeyValue(l);
           labels[k] = v;
         }
+        // What the controller accepts in a Hello (proto/src/limits/agent-messages.ts): refused here
+        // rather than on every session the agent would open.
+        const problem = helloLimitsProblem(labels, allowHostPaths);
+        if (problem) throw new CliError(problem, 2);
         const ac = new AbortController();
         const stop = (): void => ac.abort();
         process.once('SIGINT', stop);

@@ -86,6 +86,20 @@ export function agentMessageProblem(m: AgentMessage__Output): string | undefined
   return undefined;
 }
 
+/** Why an agent's flags (--label, --allow-host-path) would make a Hello the controller refuses, or undefined. */
+export function helloLimitsProblem(labels: Record<string, string>, allowedHostPaths: readonly string[]): string | undefined {
+  const entries = Object.entries(labels);
+  return first([
+    tooMany('--label', entries.length, MAX_NODE_LABELS),
+    ...entries.flatMap(([k, v]) => [
+      tooLong(`--label ${k.slice(0, 64)}`, k, MAX_LABEL_KEY_CHARS),
+      tooLong(`--label ${k}`, v, MAX_LABEL_VALUE_CHARS),
+    ]),
+    tooMany('--allow-host-path', allowedHostPaths.length, MAX_HOST_PATHS),
+    ...allowedHostPaths.map((p) => tooLong('--allow-host-path', p, MAX_PATH_CHARS)),
+  ]);
+}
+
 /** A status text as the agent sends it: at most MAX_STATUS_TEXT_CHARS, marked when shortened. */
 export function clipStatusText(s: string): string {
   return s.length <= MAX_STATUS_TEXT_CHARS ? s : `${s.slice(0, MAX_STATUS_TEXT_CHARS - 13)}… (shortened)`;
