@@ -132,11 +132,12 @@ export default tseslint.config(
       'controller/src/**/*-plan.ts',
       'controller/src/dispatcher/assignments.ts',
       'proto/src/spec/**/*.ts',
+      'proto/src/limits/*.ts',
       'agent/src/runtime/docker/create-options.ts',
       'agent/src/task-plan.ts',
       'agent/src/restart-plan.ts',
     ],
-    ignores: ['controller/src/scheduler/shell.ts'],
+    ignores: ['controller/src/scheduler/shell.ts', 'proto/src/limits/grpc-limits.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

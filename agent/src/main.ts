@@ -10,7 +10,8 @@ import { DockerObserveRuntime } from './runtime/docker/docker-observe.js';
 import { instrument, instrumentObserve } from './instrumented-runtime.js';
 import { AgentMetrics } from './metrics/metrics.js';
 import { serveMetrics, splitHostPort } from '../../proto/src/metrics-http.js';
-import { serveAgentApi } from './observe/api-server.js';
+import { agentStreamLimiter, serveAgentApi } from './observe/api-server.js';
+import type { StreamLimits } from '../../proto/src/limits/stream-limiter.js';
 import { TaskObserver } from './observe/task-observer.js';
 import type { Advertise } from './node-info.js';
 import type { Transport } from '../../proto/src/security/tls.js';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   joinToken?: string | undefined;
   /** Plaintext, no certificates (--insecure-dev). */
   insecureDev?: boolean | undefined;
+  /** AgentAPI stream caps (--max-api-streams, --max-api-streams-per-controller). */
+  apiStreams?: StreamLimits | undefined;
 }
 
 /**
@@ -98,6 +101,7 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
       observer,
       metrics,
       log: log.child({ loop: 'api' }),
+      streams: agentStreamLimiter(opts.apiStreams),
     },
     transport,
   );

@@ -9,6 +9,7 @@ import { channelCredentials, expectController, TLS_CHANNEL_OPTIONS, type Transpo
 import { CHANNEL_OPTIONS, LEADER_METADATA, protos } from '../../proto/src/grpc.js';
 import { backoffMs, monotonicNow, sleep, type MonotonicNow } from '../../proto/src/clock.js';
 import { descriptionToPb, statusToPb, taskFromPb } from '../../proto/src/convert.js';
+import { batches, clipStatusText } from '../../proto/src/limits/agent-messages.js';
 import type { Logger } from '../../proto/src/log.js';
 import type { NodeDescription, TaskStatus } from '../../proto/src/model.js';
 import type { AgentMessage } from '../../proto/gen/berth/v1/AgentMessage.js';
@@ -310,8 +311,13 @@ export class Session {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (!this.connected || !this.stream || this.outbox.size === 0) return;
-    const updates = [...this.outbox.entries()].map(([taskId, status]) => ({ taskId, status: statusToPb(status) }));
+    // Inside what the controller accepts (proto/src/limits/agent-messages.ts): long texts
+    // shortened, a large outbox (every task after a reconnect) in several batches.
+    const updates = [...this.outbox.entries()].map(([taskId, status]) => {
+      const pb = statusToPb(status);
+      return { taskId, status: { ...pb, message: clipStatusText(pb.message ?? ''), err: clipStatusText(pb.err ?? '') } };
+    });
     this.outbox.clear();
-    this.stream.write({ status: { updates } });
+    for (const batch of batches(updates)) this.stream.write({ status: { updates: batch } });
   }
 }

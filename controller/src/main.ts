@@ -1,6 +1,7 @@
 // Composition root of the controller: real etcd, NATS and clock are chosen here, nowhere else.
 import { hostname } from 'node:os';
-import { systemClock } from '../../proto/src/clock.js';
+import { monotonicNow, systemClock } from '../../proto/src/clock.js';
+import type { ControllerLimits } from '../../proto/src/limits/defaults.js';
 import { logger } from '../../proto/src/log.js';
 import { NatsEventPublisher } from './events/nats-publisher.js';
 import { NatsEventReader } from './events/nats-reader.js';
@@ -50,6 +51,8 @@ export interface ControllerOptions {
   operatorCertTtlMs?: number | undefined;
   /** What the audit log keeps (--audit-max-records, --audit-max-age) and how often the leader prunes it. */
   audit?: Partial<AuditRetention> | undefined;
+  /** --max-streams, --max-streams-per-identity, --plan-rate, --plan-burst, --max-agent-message. */
+  limits?: ControllerLimits | undefined;
 }
 
 /** The controller's PKI: the cluster CA from etcd, its own certificate (renewed), tokens, revocations. */
@@ -173,6 +176,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
       timings: { ...DEFAULT_NODE_TIMINGS, ...opts.timings },
       leaseTtlSec: opts.leaseTtlSec,
       fenceAfterMs: opts.fenceAfterMs,
+      limits: opts.limits,
     },
     store,
     etcd: client,
@@ -190,6 +194,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
       maxAgeMs: opts.audit?.maxAgeMs ?? DEFAULT_AUDIT_MAX_AGE_MS,
       intervalMs: opts.audit?.intervalMs ?? DEFAULT_AUDIT_PRUNE_INTERVAL_MS,
     },
+    monotonicNow,
   });
   try {
     await manager.start(signal);

@@ -12,12 +12,16 @@ import { rolloutHandlers } from './api/rollout-server.js';
 import { RolloutApi } from './api/rollouts.js';
 import { RegistryCredentialApi } from './api/registry-credentials.js';
 import type { ProtoGrpcType as NodesProto } from '../../proto/gen/nodes.js';
-import type { Clock } from '../../proto/src/clock.js';
+import { monotonicNow, type Clock, type MonotonicNow } from '../../proto/src/clock.js';
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from '../../proto/src/limits/defaults.js';
+import { controllerRequestLimits } from '../../proto/src/limits/message-limits.js';
+import { limitedServerOptions, limitRequests } from '../../proto/src/limits/grpc-limits.js';
+import { controllerStreamLimiter } from './observe/server.js';
 import type { Logger } from '../../proto/src/log.js';
 import { controlHandlers } from './api/control.js';
 import { manageHandlers } from './api/manage.js';
 import { DispatcherServer } from './dispatcher/dispatcher.js';
-import { NodeApi, nodeHandlers } from './api/nodes.js';
+import { NodeApi, nodeHandlers, planRateLimiter } from './api/nodes.js';
 import { ServiceApi } from './api/services.js';
 import { SecretApi } from './api/secrets.js';
 import { secretHandlers } from './api/secret-handlers.js';
@@ -67,6 +71,8 @@ export interface ManagerConfig {
   leaseTtlSec?: number | undefined;
   /** Agents fence waitForNode containers after this long without the leader (--fence-after). */
   fenceAfterMs?: number | undefined;
+  /** Stream caps, the plan rate and the agent message size (default DEFAULT_CONTROLLER_LIMITS). */
+  limits?: ControllerLimits | undefined;
 }
 
 /** The controller's side of the cluster PKI (absent: --insecure-dev, plaintext and no identities). */
@@ -97,6 +103,8 @@ export interface ManagerDeps {
   /** The audit log; `store` must be its store (audit.store), so records ride in their writes' transactions. */
   audit: AuditLog;
   auditRetention: AuditRetention;
+  /** Monotonic ms for rate limits (default performance.now). */
+  monotonicNow?: MonotonicNow | undefined;
 }
 
 export class Manager {
@@ -161,7 +169,12 @@ export class Manager {
   async start(signal: AbortSignal): Promise<void> {
     const { config, log } = this.deps;
     const { control, dispatcher } = protos();
-    const server = new grpc.Server(CHANNEL_OPTIONS);
+    const limits = config.limits ?? DEFAULT_CONTROLLER_LIMITS;
+    // Each method takes messages up to its own size (an agent's up to --max-agent-message), not 64 MiB.
+    const requestLimits = controllerRequestLimits(limits.agentMessageBytes);
+    const server = new grpc.Server(limitedServerOptions(CHANNEL_OPTIONS, requestLimits, { 'Dispatcher.Session': '--max-agent-message' }));
+    // One count of long-lived streams for the ObserveAPI and the RolloutAPI's watches.
+    const streams = controllerStreamLimiter(limits.streams);
     const security = this.deps.security;
     const guard = new Guard({
       insecureDev: !security,
@@ -171,7 +184,10 @@ export class Manager {
     // Every service behind the guard (a method without an authorization rule fails here), and
     // the audit log around it, so that refused calls are recorded too.
     const add = <H extends object>(name: string, def: grpc.ServiceDefinition, handlers: H): void =>
-      server.addService(def, this.deps.audit.wrap(name, def, guard.wrap(name, def, handlers)) as grpc.UntypedServiceImplementation);
+      server.addService(
+        limitRequests(name, def, requestLimits),
+        this.deps.audit.wrap(name, def, guard.wrap(name, def, handlers)) as grpc.UntypedServiceImplementation,
+      );
     add(
       'ControlAPI',
       control.berth.v1.ControlAPI.service,
@@ -211,6 +227,7 @@ export class Manager {
         cache: this.cache,
         log: log.child({ loop: 'api' }),
         metrics: this.metrics,
+        streams,
       }),
     );
     const nodeApi = new NodeApi({
@@ -223,9 +240,13 @@ export class Manager {
     add(
       'NodeAPI',
       loadProto<NodesProto>('nodes').berth.v1.NodeAPI.service,
-      nodeHandlers(nodeApi, { log: log.child({ loop: 'api' }), metrics: this.metrics }),
+      nodeHandlers(nodeApi, {
+        log: log.child({ loop: 'api' }),
+        metrics: this.metrics,
+        planRate: { limiter: planRateLimiter(limits.planRate), now: this.deps.monotonicNow ?? monotonicNow },
+      }),
     );
-    add('ObserveAPI', loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers());
+    add('ObserveAPI', loadProto<ObserveProto>('observe').berth.v1.ObserveAPI.service, this.observability.handlers(streams));
     if (security) {
       const sec = loadProto<SecurityProto>('security').berth.v1;
       const apiLog = { log: log.child({ loop: 'api' }), metrics: this.metrics };

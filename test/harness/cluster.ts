@@ -82,10 +82,11 @@ export interface ClusterOptions {
   leaseTtl?: string;
   /** Controller flag --cert-ttl (agents' and controllers' certificates; renewed at 2/3). */
   certTtl?: string;
-  /** More controller flags (e.g. --audit-max-records). */
-  controllerArgs?: string[];
   /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
   insecureDev?: boolean;
+  /** More flags for every controller and every agent (e.g. --audit-max-records, the limits of docs/security.md). */
+  controllerArgs?: string[];
+  agentArgs?: string[];
 }
 
 export interface CliResult {
@@ -263,7 +264,6 @@ export class TestCluster {
           this.opts.downAfter ?? '5s',
           ...(this.opts.fenceAfter ? ['--fence-after', this.opts.fenceAfter] : []),
           ...(this.opts.leaseTtl ? ['--lease-ttl', this.opts.leaseTtl] : []),
-          ...(this.opts.controllerArgs ?? []),
           '--secret-key-file',
           this.secretKeyFile,
           ...(this.opts.insecureDev
@@ -275,6 +275,7 @@ export class TestCluster {
                 this.pki.caKeyFile,
                 ...(this.opts.certTtl ? ['--cert-ttl', this.opts.certTtl] : []),
               ]),
+          ...(this.opts.controllerArgs ?? []),
         ],
         {
           logFile: join(this.dir, `controller-${id}.log`),
@@ -315,6 +316,7 @@ export class TestCluster {
       '--state-dir',
       join(h.dir, 'agent-state'),
       ...(this.opts.insecureDev ? ['--insecure-dev'] : []),
+      ...(this.opts.agentArgs ?? []),
     ];
     for (const [k, v] of Object.entries(h.spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     if (h.spec.cpus !== undefined) args.push('--cpus', String(h.spec.cpus));

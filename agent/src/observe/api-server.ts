@@ -20,6 +20,10 @@ import type { AgentMetrics } from '../metrics/metrics.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ExecProcess, ObserveRuntime } from '../runtime/observe.js';
 import type { TaskObserver, TaskView } from './task-observer.js';
+import { DEFAULT_AGENT_STREAMS } from '../../../proto/src/limits/defaults.js';
+import { StreamLimiter, type StreamLimits } from '../../../proto/src/limits/stream-limiter.js';
+import { agentRequestLimits } from '../../../proto/src/limits/message-limits.js';
+import { limitedServerOptions, limitRequests, limitStream, type StreamCall } from '../../../proto/src/limits/grpc-limits.js';
 
 /** The controller must send ExecStart this soon after opening an exec stream. */
 const EXEC_START_TIMEOUT_MS = 10_000;
@@ -36,6 +40,18 @@ export interface AgentApiDeps {
   observer: Pick<TaskObserver, 'usage'>;
   metrics?: AgentMetrics | undefined;
   log: Logger;
+  /** Caps the logs and exec streams, in all and per calling controller; default agentStreamLimiter(). */
+  streams?: StreamLimiter | undefined;
+}
+
+/** The stream limiter of an agent's flags (--max-api-streams, --max-api-streams-per-controller). */
+export function agentStreamLimiter(limits: StreamLimits = DEFAULT_AGENT_STREAMS): StreamLimiter {
+  return new StreamLimiter(limits, {
+    what: 'logs and exec streams',
+    where: 'this agent',
+    totalFlag: '--max-api-streams',
+    perIdentityFlag: '--max-api-streams-per-controller',
+  });
 }
 
 class NotFound extends Error {}
@@ -57,6 +73,9 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
   const { metrics, log } = deps;
   const finished = (method: string, code: grpc.status): void =>
     void metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
+  const streams = deps.streams ?? agentStreamLimiter();
+  const limited = <C extends StreamCall>(method: string, handler: (call: C) => void): ((call: C) => void) =>
+    limitStream(streams, handler, () => finished(method, grpc.status.RESOURCE_EXHAUSTED));
   const fail = (err: unknown): Partial<grpc.StatusObject> =>
     err instanceof NotFound
       ? statusError(grpc.status.NOT_FOUND, err.message)
@@ -68,7 +87,7 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
       callback(null, { node: deps.nodeId, tasks: deps.observer.usage() });
     },
 
-    Logs: (call: grpc.ServerWritableStream<AgentLogsRequest__Output, LogLine>) => {
+    Logs: limited('Logs', (call: grpc.ServerWritableStream<AgentLogsRequest__Output, LogLine>) => {
       const req = call.request;
       const ac = new AbortController();
       call.on('cancelled', () => ac.abort());
@@ -94,9 +113,9 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
           },
         )
         .finally(() => metrics?.apiStreams.labels('Logs').dec());
-    },
+    }),
 
-    Exec: (call: grpc.ServerDuplexStream<ExecClientMessage__Output, ExecServerMessage>) => {
+    Exec: limited('Exec', (call: grpc.ServerDuplexStream<ExecClientMessage__Output, ExecServerMessage>) => {
       let proc: ExecProcess | undefined;
       let started = false;
       let ended = false;
@@ -168,7 +187,7 @@ export function agentApiHandlers(deps: AgentApiDeps): AgentAPIHandlers {
             return;
         }
       });
-    },
+    }),
   };
 }
 
@@ -188,13 +207,14 @@ export async function serveAgentApi(
   transport: Transport = { kind: 'insecure' },
 ): Promise<AgentApiServer> {
   const proto = loadProto<ObserveProto>('observe');
-  const server = new grpc.Server(CHANNEL_OPTIONS);
+  const limits = agentRequestLimits();
+  const server = new grpc.Server(limitedServerOptions(CHANNEL_OPTIONS, limits));
   const guard = new Guard({
     insecureDev: transport.kind === 'insecure',
     onDenied: (method, who, d) => deps.log.warn({ method, caller: describeIdentity(who), code: d.code }, 'call refused'),
   });
   const def = proto.berth.v1.AgentAPI.service;
-  server.addService(def, guard.wrap('AgentAPI', def, agentApiHandlers(deps)));
+  server.addService(limitRequests('AgentAPI', def, limits), guard.wrap('AgentAPI', def, agentApiHandlers(deps)));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, serverCredentials(transport), (err, p) => (err ? reject(err) : resolve(p))),
   );

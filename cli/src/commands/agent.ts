@@ -4,6 +4,9 @@ import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
 import { collect, controllerAddress, parseKeyValue } from './common.js';
 import { CliError } from '../errors.js';
+import { DEFAULT_AGENT_STREAMS } from '../../../proto/src/limits/defaults.js';
+import { streamLimitFlags } from './limit-flags.js';
+import { helloLimitsProblem } from '../../../proto/src/limits/agent-messages.js';
 
 export function registerAgent(program: Command): void {
   program
@@ -39,6 +42,12 @@ export function registerAgent(program: Command): void {
       process.env['BERTH_JOIN_TOKEN'],
     )
     .option('--insecure-dev', 'plaintext gRPC, no certificates: trusts any controller (development only; logs a warning)')
+    .option('--max-api-streams <n>', 'logs and exec streams the AgentAPI serves at once', String(DEFAULT_AGENT_STREAMS.total))
+    .option(
+      '--max-api-streams-per-controller <n>',
+      'of --max-api-streams, the most one controller holds',
+      String(DEFAULT_AGENT_STREAMS.perIdentity),
+    )
     .action(
       async (
         opts: {
@@ -55,6 +64,8 @@ export function registerAgent(program: Command): void {
           api?: string;
           allowHostPath: string[];
           stateDir: string;
+          maxApiStreams: string;
+          maxApiStreamsPerController: string;
         },
         cmd: Command,
       ) => {
@@ -77,11 +88,21 @@ export function registerAgent(program: Command): void {
         } catch (err) {
           throw new CliError(err instanceof Error ? err.message : String(err), 2);
         }
+        const apiStreams = streamLimitFlags(
+          '--max-api-streams',
+          opts.maxApiStreams,
+          '--max-api-streams-per-controller',
+          opts.maxApiStreamsPerController,
+        );
         const labels: Record<string, string> = {};
         for (const l of opts.label) {
           const [k, v] = parseKeyValue(l);
           labels[k] = v;
         }
+        // What the controller accepts in a Hello (proto/src/limits/agent-messages.ts): refused here
+        // rather than on every session the agent would open.
+        const problem = helloLimitsProblem(labels, allowHostPaths);
+        if (problem) throw new CliError(problem, 2);
         const ac = new AbortController();
         const stop = (): void => ac.abort();
         process.once('SIGINT', stop);
@@ -107,6 +128,7 @@ export function registerAgent(program: Command): void {
             apiListen: opts.api,
             joinToken: opts.join,
             insecureDev: opts.insecureDev === true,
+            apiStreams,
           },
           ac.signal,
         );

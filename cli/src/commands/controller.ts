@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from '../errors.js';
+import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from '../../../proto/src/limits/defaults.js';
+import { bytesFlag, rateLimitFlags, streamLimitFlags } from './limit-flags.js';
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -43,6 +45,19 @@ export function registerController(program: Command): void {
     .option('--audit-max-records <n>', 'the audit log keeps at most this many records (the oldest go first)', '10000')
     .option('--audit-max-age <duration>', 'audit records older than this go', '168h')
     .option('--audit-prune-interval <duration>', 'how often the leader prunes the audit log', '5m')
+    .option(
+      '--max-streams <n>',
+      'events, logs, exec and watch streams this controller serves at once',
+      String(DEFAULT_CONTROLLER_LIMITS.streams.total),
+    )
+    .option(
+      '--max-streams-per-identity <n>',
+      'of --max-streams, the most one identity (operator, controller, agent) holds',
+      String(DEFAULT_CONTROLLER_LIMITS.streams.perIdentity),
+    )
+    .option('--plan-rate <per-second>', '`berth plan` calls a second per identity', String(DEFAULT_CONTROLLER_LIMITS.planRate.ratePerSec))
+    .option('--plan-burst <n>', '`berth plan` calls one identity may make at once', String(DEFAULT_CONTROLLER_LIMITS.planRate.burst))
+    .option('--max-agent-message <size>', 'largest Dispatcher message an agent may send (e.g. 4Mi)', '4Mi')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
@@ -70,6 +85,12 @@ export function registerController(program: Command): void {
       if (auditMaxAgeMs < 1_000) throw new CliError('--audit-max-age: must be at least 1s', 2);
       const auditPruneIntervalMs = duration('--audit-prune-interval', str('auditPruneInterval'))!;
       if (auditPruneIntervalMs < 100) throw new CliError('--audit-prune-interval: must be at least 100ms', 2);
+      const limits: ControllerLimits = {
+        streams: streamLimitFlags('--max-streams', str('maxStreams')!, '--max-streams-per-identity', str('maxStreamsPerIdentity')!),
+        planRate: rateLimitFlags('--plan-rate', str('planRate')!, '--plan-burst', str('planBurst')!),
+        // At least what a Hello of a busy node needs; at most the 64 MiB gRPC clients send.
+        agentMessageBytes: bytesFlag('--max-agent-message', str('maxAgentMessage')!, 64 * 1024, 64 * 1024 * 1024),
+      };
       // Loaded on use: every other berth command starts without the daemon's code.
       const { runController } = await import('../../../controller/src/main.js');
       await runController(
@@ -95,6 +116,7 @@ export function registerController(program: Command): void {
           certTtlMs,
           operatorCertTtlMs,
           audit: { maxRecords: auditMaxRecords, maxAgeMs: auditMaxAgeMs, intervalMs: auditPruneIntervalMs },
+          limits,
         },
         ac.signal,
       );

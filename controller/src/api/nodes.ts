@@ -1,7 +1,12 @@
 // NodeAPI (every controller replica): operator labels and availability of nodes, written
 // conditionally (read, change, update-at-revision, retried on a lost race unless the caller named
 // a revision), and `berth plan`, which runs the real scheduler on a snapshot read from the store.
-import type { Clock } from '../../../proto/src/clock.js';
+import * as grpc from '@grpc/grpc-js';
+import type { Clock, MonotonicNow } from '../../../proto/src/clock.js';
+import { callerOf } from '../../../proto/src/security/caller.js';
+import { DEFAULT_PLAN_RATE } from '../../../proto/src/limits/defaults.js';
+import { RateLimiter, type RateLimit } from '../../../proto/src/limits/rate-limiter.js';
+import type { PlanRequest__Output } from '../../../proto/gen/berth/v1/PlanRequest.js';
 import { nodeToPb } from '../../../proto/src/convert.js';
 import { ConflictError, FailedPreconditionError, NotFoundError, ValidationError } from '../../../proto/src/errors.js';
 import type { Logger } from '../../../proto/src/log.js';
@@ -178,8 +183,22 @@ export class NodeApi {
   }
 }
 
-export function nodeHandlers(api: NodeApi, deps: { log: Logger; metrics?: ControllerMetrics | undefined }): NodeAPIHandlers {
+/** The rate limiter of NodeAPI.Plan (--plan-rate, --plan-burst). */
+export function planRateLimiter(limit: RateLimit = DEFAULT_PLAN_RATE): RateLimiter {
+  return new RateLimiter(limit, { what: 'plans', flags: '--plan-rate, --plan-burst' });
+}
+
+export function nodeHandlers(
+  api: NodeApi,
+  deps: {
+    log: Logger;
+    metrics?: ControllerMetrics | undefined;
+    /** Plans per caller identity, on a monotonic clock; absent: no limit. */
+    planRate?: { limiter: RateLimiter; now: MonotonicNow } | undefined;
+  },
+): NodeAPIHandlers {
   const unary = unaryFactory(deps);
+  const plan = unary('Plan', async (req: PlanRequest__Output) => api.plan(req.manifestsJson, req.seed));
   return {
     RemoveNode: unary('RemoveNode', async (req) => {
       const removed = await api.remove(req.nodeId, req.force);
@@ -187,6 +206,14 @@ export function nodeHandlers(api: NodeApi, deps: { log: Logger; metrics?: Contro
     }),
     LabelNode: unary('LabelNode', async (req) => api.view(await api.label(req.nodeId, req.set, req.remove, req.expectedRevision))),
     SetAvailability: unary('SetAvailability', async (req) => api.view(await api.setAvailability(req.nodeId, req.availability))),
-    Plan: unary('Plan', async (req) => api.plan(req.manifestsJson, req.seed)),
+    Plan: (call, callback) => {
+      const rate = deps.planRate;
+      const taken = rate?.limiter.take(callerOf(call), rate.now());
+      if (taken && !taken.ok) {
+        deps.metrics?.apiRequests.labels('Plan', 'RESOURCE_EXHAUSTED').inc();
+        return callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: taken.message, metadata: new grpc.Metadata() }, null);
+      }
+      return plan(call, callback);
+    },
   };
 }

@@ -14,6 +14,8 @@ import { toStatus } from './errors.js';
 import type { RegistryCredentialApi } from './registry-credentials.js';
 import type { RolloutApi, RolloutView } from './rollouts.js';
 import { RunningSince, watchService } from './service-watch.js';
+import type { StreamLimiter } from '../../../proto/src/limits/stream-limiter.js';
+import { limitStream, type StreamCall } from '../../../proto/src/limits/grpc-limits.js';
 
 /** A watch re-reads the state at least this often (a safety net for missed cache events). */
 const WATCH_TICK_MS = 1_000;
@@ -53,11 +55,15 @@ export function rolloutHandlers(deps: {
   metrics?: ControllerMetrics | undefined;
   /** Monotonic ms, for how long tasks have been seen running (WatchService); default performance.now. */
   monotonicNow?: () => number;
+  /** Caps the watch streams, with the ObserveAPI's (controller/src/observe/server.ts); absent: no cap. */
+  streams?: StreamLimiter | undefined;
 }): RolloutAPIHandlers {
   const { rollouts, credentials, cache } = deps;
   const running = new RunningSince(cache.tasks, deps.monotonicNow ?? (() => performance.now()));
   const unary = unaryFactory(deps);
   const ns = (req: { namespace: string }): string => req.namespace || 'default';
+  const limited = <C extends StreamCall>(method: string, handler: (call: C) => void): ((call: C) => void) =>
+    deps.streams ? limitStream(deps.streams, handler, () => deps.metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc()) : handler;
   const view = async (req: RolloutRequest__Output): Promise<RolloutStatus> => {
     await cache.synced;
     return statusOf(rollouts.view(ns(req), req.name));
@@ -65,7 +71,7 @@ export function rolloutHandlers(deps: {
 
   return {
     GetRollout: unary('GetRollout', view),
-    WatchRollout: (call) => {
+    WatchRollout: limited('WatchRollout', (call) => {
       const req = call.request;
       let last = '';
       let closed = false;
@@ -114,8 +120,10 @@ export function rolloutHandlers(deps: {
         }),
       );
       void cache.synced.then(send);
-    },
-    WatchService: (call) => watchService({ cache, running, rollout: (namespace, name) => statusOf(rollouts.view(namespace, name)) }, call),
+    }),
+    WatchService: limited('WatchService', (call) =>
+      watchService({ cache, running, rollout: (namespace, name) => statusOf(rollouts.view(namespace, name)) }, call),
+    ),
     ListRevisions: unary('ListRevisions', async (req: RolloutRequest__Output) => {
       const revisions = await rollouts.history(ns(req), req.name);
       const svc = cache.service(ns(req), req.name)?.value;

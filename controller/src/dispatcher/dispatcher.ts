@@ -27,6 +27,8 @@ import { callerOf } from '../../../proto/src/security/caller.js';
 import { registryOf, sameRegistry } from '../../../proto/src/spec/image-ref.js';
 import { registryPassword } from '../secrets/registry-password.js';
 import type { SecretCipher } from '../secrets/cipher.js';
+import { describeIdentity } from '../../../proto/src/security/identity.js';
+import { agentMessageProblem } from '../../../proto/src/limits/agent-messages.js';
 
 /**
  * A task as its agent receives it: with the pull credentials its spec names (imagePullSecret),
@@ -262,6 +264,16 @@ export class DispatcherServer {
     call.on('cancelled', closed);
     call.on('close', closed);
     call.on('data', (msg: AgentMessage__Output) => {
+      // Counts and lengths first (bytes were limited before decoding: --max-agent-message): a
+      // message beyond them ends the session, so nothing of it reaches the node record or etcd.
+      const problem = agentMessageProblem(msg);
+      if (problem !== undefined) {
+        const who = describeIdentity(callerOf(call));
+        log.warn({ caller: who, node: session?.nodeId, problem }, 'refused a message from an agent');
+        // Emitted on the call (not session.close()): the 'error' handler above unregisters the session.
+        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `${problem} (from ${who})`, metadata: new grpc.Metadata() });
+        return;
+      }
       if (msg.hello) {
         if (session) return;
         const hello = msg.hello;

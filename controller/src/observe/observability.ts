@@ -14,6 +14,7 @@ import type { MemberRegistry } from '../store/members.js';
 import { AgentClients, type AgentChannel } from './agent-clients.js';
 import { agentTargets, controllerTargets, taskTargets, type TargetGroup } from './sd.js';
 import { observeHandlers } from './server.js';
+import type { StreamLimiter } from '../../../proto/src/limits/stream-limiter.js';
 
 /** Paths of the HTTP service discovery, one per scrape job of deploy/prometheus/prometheus.yml. */
 export const SD_PATHS = { controllers: '/sd/controllers', agents: '/sd/agents', tasks: '/sd/tasks' } as const;
@@ -42,9 +43,10 @@ export class Observability {
     deps.metrics.observeCluster(() => (deps.isLeader() ? clusterState(deps.cache) : undefined));
   }
 
-  handlers(): ObserveAPIHandlers {
+  /** The ObserveAPI's handlers; `streams` caps their streams (default controllerStreamLimiter()). */
+  handlers(streams?: StreamLimiter): ObserveAPIHandlers {
     const { cache, events, log, metrics } = this.deps;
-    return observeHandlers({ cache, agents: this.agents, events, log: log.child({ loop: 'observe' }), metrics });
+    return observeHandlers({ cache, agents: this.agents, events, log: log.child({ loop: 'observe' }), metrics, streams });
   }
 
   routes(): Routes {

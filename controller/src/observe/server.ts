@@ -16,11 +16,24 @@ import type { AgentClients } from './agent-clients.js';
 import { serveExec } from './exec.js';
 import { LogSession } from './logs.js';
 import { topUsage } from './top.js';
+import { DEFAULT_CONTROLLER_STREAMS } from '../../../proto/src/limits/defaults.js';
+import { StreamLimiter, type StreamLimits } from '../../../proto/src/limits/stream-limiter.js';
+import { acquireStream } from '../../../proto/src/limits/grpc-limits.js';
 import { unaryFactory } from '../api/control.js';
 import type { TopRequest__Output } from '../../../proto/gen/berth/v1/TopRequest.js';
 
-/** Events, logs and exec streams one controller serves at once; more are refused (RESOURCE_EXHAUSTED). */
-export const MAX_OPEN_STREAMS = 256;
+/** Events, logs and exec streams one controller serves at once, by default; more are refused (RESOURCE_EXHAUSTED). */
+export const MAX_OPEN_STREAMS = DEFAULT_CONTROLLER_STREAMS.total;
+
+/** The stream limiter of a controller's flags (--max-streams, --max-streams-per-identity). */
+export function controllerStreamLimiter(limits: StreamLimits = DEFAULT_CONTROLLER_STREAMS): StreamLimiter {
+  return new StreamLimiter(limits, {
+    what: 'events, logs, exec and watch streams',
+    where: 'this controller',
+    totalFlag: '--max-streams',
+    perIdentityFlag: '--max-streams-per-identity',
+  });
+}
 
 export interface ObserveDeps {
   cache: ClusterCache;
@@ -29,6 +42,8 @@ export interface ObserveDeps {
   events: EventReader | undefined;
   log: Logger;
   metrics?: ControllerMetrics | undefined;
+  /** Caps the streams, in all and per caller identity (shared with the RolloutAPI's watches); default controllerStreamLimiter(). */
+  streams?: StreamLimiter | undefined;
 }
 
 export function eventToPb(e: StoredEvent): Event {
@@ -62,37 +77,33 @@ export function eventFilter(req: Pick<EventsRequest__Output, 'namespace' | 'serv
 
 export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
   const { metrics, log } = deps;
-  let open = 0;
-  const counted = (method: string): ((code: grpc.status) => void) => {
-    open++;
+  const streams = deps.streams ?? controllerStreamLimiter();
+  /** Takes a stream for the caller; undefined (and the call refused) beyond a limit. */
+  const counted = (
+    method: string,
+    call: { emit(event: 'error', st: Partial<grpc.StatusObject>): unknown },
+  ): ((code: grpc.status) => void) | undefined => {
+    const taken = acquireStream(streams, call);
+    if (!taken.ok) {
+      metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc();
+      call.emit('error', taken.status);
+      return undefined;
+    }
     metrics?.apiStreams.labels(method).inc();
     let once = false;
     return (code) => {
       if (once) return;
       once = true;
-      open--;
+      taken.release();
       metrics?.apiStreams.labels(method).dec();
       metrics?.apiRequests.labels(method, grpc.status[code] ?? 'UNKNOWN').inc();
     };
   };
-  /** Refuses a stream beyond MAX_OPEN_STREAMS; true when it was refused. */
-  const full = (method: string, call: { emit(event: 'error', st: Partial<grpc.StatusObject>): unknown }): boolean => {
-    if (open < MAX_OPEN_STREAMS) return false;
-    metrics?.apiRequests.labels(method, 'RESOURCE_EXHAUSTED').inc();
-    call.emit(
-      'error',
-      statusError(
-        grpc.status.RESOURCE_EXHAUSTED,
-        `this controller serves ${MAX_OPEN_STREAMS} events, logs and exec streams at most; try again later or ask another controller`,
-      ),
-    );
-    return true;
-  };
 
   return {
     Events: (call) => {
-      if (full('Events', call)) return;
-      const done = counted('Events');
+      const done = counted('Events', call);
+      if (!done) return;
       const filter = eventFilter(call.request);
       if (typeof filter === 'string') {
         done(grpc.status.INVALID_ARGUMENT);
@@ -125,11 +136,13 @@ export function observeHandlers(deps: ObserveDeps): ObserveAPIHandlers {
     },
 
     Logs: (call) => {
-      if (!full('Logs', call)) new LogSession(deps, call, counted('Logs')).start();
+      const done = counted('Logs', call);
+      if (done) new LogSession(deps, call, done).start();
     },
 
     Exec: (call) => {
-      if (!full('Exec', call)) serveExec(deps, call, counted('Exec'));
+      const done = counted('Exec', call);
+      if (done) serveExec(deps, call, done);
     },
 
     Top: unaryFactory({ log, metrics })('Top', (req: TopRequest__Output) => topUsage(deps, req.namespace)),
