@@ -14,6 +14,7 @@ import { TaskObserver } from './observe/task-observer.js';
 import type { Advertise } from './node-info.js';
 import type { Transport } from '../../proto/src/security/tls.js';
 import { agentTransport, renewLoop } from './credentials.js';
+import { describeIdentity, type Identity } from '../../proto/src/security/identity.js';
 
 /** The --state-dir default (cli/src/commands/agent.ts passes it; also where credentials live). */
 export const DEFAULT_STATE_DIR = '/var/lib/berth/agent';
@@ -86,7 +87,19 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
     onReport: (taskId, status) => observer.onStatus(agent.worker.task(taskId), status),
   });
   // Both listeners are bound before the session opens: Hello advertises their addresses.
-  const http = opts.metricsListen ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected) : undefined;
+  // /metrics over mTLS with the agent's own (renewed) certificate. No revocation list reaches the
+  // agent (docs/security.md): a certificate is refused here only once it expires.
+  const httpTls =
+    transport.kind === 'tls'
+      ? {
+          source: transport.source,
+          onDenied: (path: string, who: Identity | undefined, d: { code: string }) =>
+            log.warn({ path, caller: describeIdentity(who), code: d.code }, 'scrape refused'),
+        }
+      : undefined;
+  const http = opts.metricsListen
+    ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected, {}, httpTls)
+    : undefined;
   if (http) advertise.metricsAddress = advertisedAddress(http.address, opts.address);
   const api = await serveAgentApi(
     opts.apiListen ?? `${opts.address.includes(':') ? `[${opts.address}]` : opts.address}:0`,

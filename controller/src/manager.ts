@@ -232,6 +232,13 @@ export class Manager {
         this.metrics.registry,
         () => this.cache.services.hasSynced && this.cache.tasks.hasSynced,
         this.observability.routes(),
+        security
+          ? {
+              source: security.source,
+              revocations: security.revocations,
+              onDenied: (path, who, d) => log.warn({ path, caller: describeIdentity(who), code: d.code }, 'scrape refused'),
+            }
+          : undefined,
       );
       this.metricsAddress = this.http.address;
     }

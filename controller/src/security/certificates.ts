@@ -7,6 +7,7 @@ import type { Logger } from '../../../proto/src/log.js';
 import { FailedPreconditionError, ValidationError } from '../../../proto/src/errors.js';
 import { identityUri, type Identity } from '../../../proto/src/security/identity.js';
 import { Informer } from '../store/informer.js';
+import { AGENT_TLS_NAME } from '../../../proto/src/security/tls.js';
 import type { Keys } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
 import type { ClusterCa } from './cluster-ca.js';
@@ -76,7 +77,8 @@ export class CertificateService {
   ) {}
 
   private ttl(identity: Identity): number {
-    return identity.kind === 'operator' ? this.deps.operatorCertTtlMs : this.deps.nodeCertTtlMs;
+    // Operators and monitors do not renew by themselves (a person logs in again; a scraper's files are rewritten).
+    return identity.kind === 'operator' || identity.kind === 'monitor' ? this.deps.operatorCertTtlMs : this.deps.nodeCertTtlMs;
   }
 
   /** Exchanges a token and a request for a certificate. */
@@ -104,7 +106,12 @@ export class CertificateService {
     const { ca, store, keys, clock } = this.deps;
     let issued;
     try {
-      issued = await ca.issue(identity, this.ttl(identity), { csrPem });
+      // An agent's certificate also names AGENT_TLS_NAME: what Prometheus checks when it scrapes the agent.
+      issued = await ca.issue(
+        identity,
+        this.ttl(identity),
+        identity.kind === 'agent' ? { csrPem, dnsNames: [AGENT_TLS_NAME] } : { csrPem },
+      );
     } catch (err) {
       throw new ValidationError([{ path: 'csrPem', message: err instanceof Error ? err.message : String(err) }], 'certificate request');
     }
