@@ -129,6 +129,7 @@ export class Manager {
       log: log.child({ loop: 'dispatcher' }),
       clock,
       metrics: this.metrics,
+      revocations: deps.security?.revocations,
     });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });

@@ -6,7 +6,8 @@
 // viewer of every namespace scrape; any identity reads /healthz; a renewed certificate is served
 // from the next handshake on. Then a real cluster: a monitor credential made with `berth token
 // create --role monitor` and `berth login --out`, scraping the controller's /metrics and /sd and
-// the agent's /metrics, and refused by the controller once its serial is revoked in etcd.
+// the agent's /metrics, and refused by both once its serial is revoked in etcd (the agent learns it
+// from the leader over its Dispatcher session).
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
@@ -202,7 +203,7 @@ describe('a cluster: a monitor credential from a token, scraping controller and 
     await expect(httpGet(`http://${ctl}/metrics`)).rejects.toThrow();
   });
 
-  it('once its serial is revoked, the controller refuses the monitor (401)', async () => {
+  it('once its serial is revoked, the controller and the agent (told by the leader over its session) refuse the monitor (401)', async () => {
     const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
     try {
       const serial = normalSerial(certInfo(monitor.certPem).serial);
@@ -215,7 +216,15 @@ describe('a cluster: a monitor credential from a token, scraping controller and 
     const ctl = cluster.controllers[0]!.metrics;
     await cluster.waitFor(async () => (await httpGet(`https://${ctl}/metrics`, monitor)).status === 401, 'revocation seen', 10_000);
     expect((await httpGet(`https://${ctl}/sd/agents`, monitor)).status).toBe(401);
-    // The admin still scrapes.
+    const agent = (await cluster.client().listNodes())[0]!.description!.metricsAddress;
+    await cluster.waitFor(async () => (await httpGet(`https://${agent}/metrics`, monitor)).status === 401, 'the agent refuses it', 10_000);
+    expect((await httpGet(`https://${agent}/metrics`, monitor)).body).toMatch(/certificate revoked/);
+    // The agent keeps the list in its state dir (a restart refuses it before the session is back).
+    expect(readFileSync(join(cluster.hosts[0]!.dir, 'agent-state', 'tls', 'revoked.json'), 'utf8')).toContain(
+      normalSerial(certInfo(monitor.certPem).serial),
+    );
+    // The admin still scrapes both.
     expect((await cluster.httpGet(ctl, '/metrics')).status).toBe(200);
+    expect((await cluster.httpGet(agent, '/metrics')).status).toBe(200);
   });
 });

@@ -52,6 +52,21 @@ export class RevocationList {
     return this.informer.synced;
   }
 
+  /** The revoked serials of certificates that have not expired at `nowMs` (what agents are sent). */
+  serials(nowMs: number): string[] {
+    const prefix = this.keys.revokedCerts;
+    return this.informer
+      .keys()
+      .filter((k) => (this.informer.get(k)?.value.notAfterMs ?? 0) >= nowMs)
+      .map((k) => k.slice(prefix.length))
+      .sort();
+  }
+
+  /** Calls `fn` after every change of the list; returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    return this.informer.addHandler({ onUpsert: () => fn(), onDelete: () => fn() });
+  }
+
   refused(_identity: Identity, serial: string | undefined): string | undefined {
     if (!serial) return undefined;
     return this.informer.get(this.keys.revokedCert(normalSerial(serial))) ? 'certificate revoked' : undefined;
