@@ -122,6 +122,7 @@ const MATRIX: Record<string, { allow: Caller[]; req?: unknown }> = {
   'SecretAPI.DeleteSecret': { allow: writeX, req: { namespace: 'x', name: 'nope' } },
   'CertificateAPI.Join': { allow: [...CALLERS], req: { token: 'not-a-token', csrPem: '' } },
   'CertificateAPI.Renew': { allow: anyIdentity, req: { csrPem: '' } },
+  'CertificateAPI.RevokeCertificate': { allow: adminOnly, req: { serial: 'not-hex' } },
   'TokenAPI.CreateToken': { allow: adminOnly, req: { role: 'nobody' } },
   'TokenAPI.ListTokens': { allow: adminOnly, req: {} },
   'TokenAPI.RevokeToken': { allow: adminOnly, req: { id: 'nope' } },
@@ -432,7 +433,7 @@ describe('tokens and nodes', () => {
     expect(r.stderr).toMatch(/namespaces: required for deployer/);
     const bad = await cluster.berth(['token', 'create', '--role', 'king']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--role: must be agent or operator/);
+    expect(bad.stderr).toMatch(/--role: must be agent, operator or monitor/);
   });
 });
 

@@ -2,7 +2,7 @@
 // token exchanged for a client certificate, stored in a context of the config file.
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
-import { certDigest, createCsr } from '../../../proto/src/security/pki.js';
+import { certDigest, certInfo, createCsr } from '../../../proto/src/security/pki.js';
 import { checkOutDir, ensureLocalPki, writeCredentialDir } from '../local/pki.js';
 import { describeIdentity, nameProblem, parseIdentityUri } from '../../../proto/src/security/identity.js';
 import { parseToken } from '../../../proto/src/security/tokens.js';
@@ -29,6 +29,15 @@ function grantOf(t: JoinToken__Output): string {
   if (t.role === 'monitor') return `${t.user}: monitor (scrapes /metrics and /sd)`;
   return t.operatorRole === 'admin' ? `${t.user}: admin` : `${t.user}: ${t.operatorRole} of ${t.namespaces.join(',')}`;
 }
+
+/** A certificate's serial as the cluster stores it (what `berth ca revoke` takes). */
+function normalSerialOf(certPem: string): string {
+  return certInfo(certPem)
+    .serial.toLowerCase()
+    .replace(/^0+(?=.)/, '');
+}
+
+const say = (s: string): void => void process.stderr.write(oneLine(s) + '\n');
 
 function when(ms: number): string {
   return ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : 'never';
@@ -106,10 +115,22 @@ export function registerToken(program: Command): void {
       process.stdout.write(res.secret + '\n');
     });
 
-  program
-    .command('ca')
-    .description('The cluster CA for bootstrapping a cluster by hand')
-    .command('init')
+  const ca = program.command('ca').description('The cluster CA: bootstrapping a cluster by hand, revoking a certificate');
+  ca.command('revoke')
+    .description("Revoke one certificate (an operator's or a monitor's) by serial: every listener refuses it from now on (admin)")
+    .argument('<serial>', 'the serial, hex (berth login prints it)')
+    .action(async (serial: string, _opts: unknown, cmd: Command) => {
+      if (!/^[0-9a-fA-F]{1,40}$/.test(serial.trim()))
+        throw new CliError(`<serial>: ${JSON.stringify(serial)} is not a certificate serial (1–40 hex digits)`, EXIT_USAGE);
+      const c = new CertificateClient(controllerAddress(cmd));
+      try {
+        const res = await c.revoke(serial);
+        process.stdout.write(oneLine(`certificate ${res.serial} revoked`) + '\n');
+      } finally {
+        c.close();
+      }
+    });
+  ca.command('init')
     .description('Make a CA (ca.pem, ca-key.pem) and an admin credential (admin/) in DIR, or reuse those there')
     .argument('<dir>', 'folder to write (created mode 700)')
     .option('--admin <name>', 'user name of the admin credential', 'admin')
@@ -168,7 +189,7 @@ export function registerToken(program: Command): void {
         writeCredentialDir(opts.out, { caPem: res.caPem, certPem: res.certPem, keyPem });
         process.stdout.write(
           oneLine(
-            `credential of ${describeIdentity(id)} in ${opts.out} (ca.pem, cert.pem, key.pem), certificate valid until ${when(res.notAfterMs)}`,
+            `credential of ${describeIdentity(id)} in ${opts.out} (ca.pem, cert.pem, key.pem), certificate serial ${normalSerialOf(res.certPem)} valid until ${when(res.notAfterMs)}`,
           ) + '\n',
         );
         return;
@@ -177,6 +198,7 @@ export function registerToken(program: Command): void {
         throw new CliError(`a monitor token is a scrape credential, not a CLI login: write it to files with --out DIR`, EXIT_USAGE);
       if (id?.kind !== 'operator')
         throw new CliError(`the token is not an operator token (it grants ${res.identity}); agents join with berth agent --join`);
+      say(`certificate serial ${normalSerialOf(res.certPem)} (berth ca revoke SERIAL refuses it)`);
       const name = opts.name ?? `${id.user}@${address}`.replace(/[^A-Za-z0-9._@-]/g, '-');
       const path = configPath();
       const { config } = setContext(loadConfig(path), name, address, { ca: res.caPem, cert: res.certPem, key: keyPem });

@@ -72,6 +72,7 @@ export function certificateHandlers(
       if (!who) throw new PermissionDeniedError('renewal needs a current certificate of this cluster');
       return certs.renew(who, req.csrPem);
     }),
+    RevokeCertificate: unary('RevokeCertificate', async (req) => certs.revokeSerial(req.serial)),
   };
 }
 

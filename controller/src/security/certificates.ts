@@ -9,7 +9,7 @@ import { identityUri, type Identity } from '../../../proto/src/security/identity
 import { Informer } from '../store/informer.js';
 import { AGENT_TLS_NAME } from '../../../proto/src/security/tls.js';
 import type { Keys } from '../store/keys.js';
-import type { Store, WriteOp } from '../store/store.js';
+import { ConflictError, type Store, type WriteOp } from '../store/store.js';
 import type { ClusterCa } from './cluster-ca.js';
 import { grantedIdentity, type TokenStore } from './tokens.js';
 
@@ -145,6 +145,31 @@ export class CertificateService {
       await store.commit(ops);
     }
     return { certPem: issued.certPem, caPem: ca.certPem, identity: identityUri(identity), notAfterMs: issued.notAfter.getTime() };
+  }
+
+  /**
+   * Revokes one certificate by serial (an operator's or a monitor's credential). Its lifetime is
+   * not known here, so the record is kept as long as any operator or monitor certificate lives.
+   */
+  async revokeSerial(serial: string): Promise<{ serial: string; revokedAtMs: number }> {
+    const s = serial.trim();
+    if (!/^[0-9a-fA-F]{1,40}$/.test(s))
+      throw new ValidationError(
+        [{ path: 'serial', message: `${JSON.stringify(serial)}: expected a certificate serial (1–40 hex digits)` }],
+        'revoke request',
+      );
+    const { store, keys, clock } = this.deps;
+    const now = clock.now();
+    const key = keys.revokedCert(normalSerial(s));
+    const existing = await store.get(key);
+    if (existing) return { serial: normalSerial(s), revokedAtMs: (JSON.parse(existing.value) as RevokedRecord).revokedAtMs };
+    const rec: RevokedRecord = { notAfterMs: now + this.deps.operatorCertTtlMs, identity: '', revokedAtMs: now };
+    try {
+      await store.commit([{ op: 'create', key, value: JSON.stringify(rec) }]);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err; // revoked meanwhile: the same outcome
+    }
+    return { serial: normalSerial(s), revokedAtMs: now };
   }
 
   /** The writes that revoke every certificate issued to a node (for the commit that removes it). */

@@ -99,6 +99,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
 
   'CertificateAPI.Join': { who: 'anyone' },
   'CertificateAPI.Renew': { who: 'authenticated' },
+  'CertificateAPI.RevokeCertificate': admin,
   'TokenAPI.CreateToken': admin,
   'TokenAPI.ListTokens': admin,
   'TokenAPI.RevokeToken': admin,
