@@ -4,6 +4,7 @@
 // not checked: agents' certificates carry no address).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import type { Credentials } from '../../proto/src/security/pki.js';
 
 export interface HttpAnswer {
@@ -48,4 +49,28 @@ export async function scrapeText(url: string, creds?: Partial<Credentials> & { c
   const r = await httpGet(url, creds, timeoutMs);
   if (r.status !== 200) throw new Error(`GET ${url}: ${r.status} ${r.body.trim()}`);
   return r.body;
+}
+
+/** The serial (hex, as certInfo gives it) of the certificate a TLS endpoint presents now. */
+export function servedSerial(address: string, creds: Credentials): Promise<string> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect(
+      {
+        host: address.slice(0, i).replace(/^\[|\]$/g, ''),
+        port: Number(address.slice(i + 1)),
+        ca: creds.caPem,
+        cert: creds.certPem,
+        key: creds.keyPem,
+        servername: 'berth',
+        checkServerIdentity: () => undefined,
+      },
+      () => {
+        const serial = s.getPeerCertificate().serialNumber;
+        s.destroy();
+        resolve(serial);
+      },
+    );
+    s.on('error', reject);
+  });
 }
