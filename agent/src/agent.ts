@@ -57,6 +57,8 @@ export function createAgent(deps: {
   metrics?: AgentMetrics;
   /** Sees every status the agent reports (restart counting). */
   onReport?: (taskId: string, status: TaskStatus) => void;
+  /** Receives the cluster's revocation list from the session. */
+  onRevocations?: (serials: string[]) => void;
 }): Agent {
   const { config, runtime, log, metrics } = deps;
   const now = deps.now ?? Date.now;
@@ -105,6 +107,7 @@ export function createAgent(deps: {
     statuses: () => worker.statuses(),
     onAssignments: (set) => worker.apply(set),
     onContact: (fenceAfterMs) => fence.contact(fenceAfterMs),
+    onRevocations: deps.onRevocations,
     transport: config.transport,
     now,
     log: log.child({ loop: 'session' }),

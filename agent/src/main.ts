@@ -1,5 +1,6 @@
 // Composition root of the agent: the Docker engine and the system clock are chosen here.
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { logger } from '../../proto/src/log.js';
 import { createAgent } from './agent.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
@@ -16,6 +17,8 @@ import { TaskObserver } from './observe/task-observer.js';
 import type { Advertise } from './node-info.js';
 import type { Transport } from '../../proto/src/security/tls.js';
 import { agentTransport, renewLoop } from './credentials.js';
+import { AgentRevocations } from './revocations.js';
+import { describeIdentity, type Identity } from '../../proto/src/security/identity.js';
 
 /** The --state-dir default (cli/src/commands/agent.ts passes it; also where credentials live). */
 export const DEFAULT_STATE_DIR = '/var/lib/berth/agent';
@@ -67,6 +70,10 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
     transport = tls;
   }
   const metrics = new AgentMetrics({ processMetrics: true });
+  const revocations = new AgentRevocations({
+    file: opts.insecureDev ? undefined : join(opts.stateDir ?? DEFAULT_STATE_DIR, 'tls', 'revoked.json'),
+    log: log.child({ loop: 'revocations' }),
+  });
   const allowHostPaths = parseAllowedHostPaths(opts.allowHostPaths ?? []);
   const runtime = guardWorkloadPolicy(
     guardHostPaths(instrument(DockerRuntime.fromAddress(opts.docker), metrics, log.child({ loop: 'engine' })), allowHostPaths),
@@ -87,9 +94,23 @@ export async function runAgent(opts: AgentOptions, signal: AbortSignal): Promise
     runtime,
     log,
     onReport: (taskId, status) => observer.onStatus(agent.worker.task(taskId), status),
+    onRevocations: (serials) => revocations.replace(serials),
   });
   // Both listeners are bound before the session opens: Hello advertises their addresses.
-  const http = opts.metricsListen ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected) : undefined;
+  // /metrics over mTLS with the agent's own (renewed) certificate; revoked certificates refused
+  // from the list the leader sends over the session.
+  const httpTls =
+    transport.kind === 'tls'
+      ? {
+          source: transport.source,
+          revocations,
+          onDenied: (path: string, who: Identity | undefined, d: { code: string }) =>
+            log.warn({ path, caller: describeIdentity(who), code: d.code }, 'scrape refused'),
+        }
+      : undefined;
+  const http = opts.metricsListen
+    ? await serveMetrics(opts.metricsListen, metrics.registry, () => agent.session.connected, {}, httpTls)
+    : undefined;
   if (http) advertise.metricsAddress = advertisedAddress(http.address, opts.address);
   const api = await serveAgentApi(
     opts.apiListen ?? `${opts.address.includes(':') ? `[${opts.address}]` : opts.address}:0`,

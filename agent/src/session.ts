@@ -89,6 +89,8 @@ export interface SessionDeps {
   monotonic?: MonotonicNow;
   /** mTLS with the agent's certificate (the controller must prove it is one), or plaintext (--insecure-dev). */
   transport?: Transport | undefined;
+  /** The leader's complete revocation list (the agent's /metrics refuses those certificates). */
+  onRevocations?: ((serials: string[]) => void) | undefined;
   /** Notified on every state change (tests and metrics). */
   onState?: (state: 'connecting' | 'connected' | 'disconnected', info?: { epoch?: number; address?: string }) => void;
 }
@@ -262,6 +264,10 @@ export class Session {
             return;
           }
           this.deps.onContact?.(undefined);
+        } else if (msg.revocations) {
+          // Only from this session's leader: a deposed one's list may be older.
+          if (sessionEpoch === 0 || msg.revocations.epoch < this.epochSeen) return;
+          this.deps.onRevocations?.(msg.revocations.serials);
         } else if (msg.assignments) {
           const a = msg.assignments;
           if (a.epoch < sessionEpoch || a.epoch < this.epochSeen) {

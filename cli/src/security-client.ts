@@ -8,6 +8,7 @@ import type { CreateTokenRequest } from '../../proto/gen/berth/v1/CreateTokenReq
 import type { CreateTokenResponse__Output } from '../../proto/gen/berth/v1/CreateTokenResponse.js';
 import type { JoinToken__Output } from '../../proto/gen/berth/v1/JoinToken.js';
 import type { CertificateResponse__Output } from '../../proto/gen/berth/v1/CertificateResponse.js';
+import type { RevokeCertificateResponse__Output } from '../../proto/gen/berth/v1/RevokeCertificateResponse.js';
 import { ApiClient, type ClientTransport } from './client.js';
 
 export class TokenClient extends ApiClient {
@@ -45,5 +46,8 @@ export class CertificateClient extends ApiClient {
   }
   renew(csrPem: string): Promise<CertificateResponse__Output> {
     return this.call((md, o, cb) => this.raw.Renew({ csrPem }, md, o, cb));
+  }
+  revoke(serial: string): Promise<RevokeCertificateResponse__Output> {
+    return this.call((md, o, cb) => this.raw.RevokeCertificate({ serial }, md, o, cb));
   }
 }

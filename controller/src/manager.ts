@@ -147,6 +147,7 @@ export class Manager {
       clock,
       metrics: this.metrics,
       cipher: deps.secretCipher,
+      revocations: deps.security?.revocations,
     });
     this.api = new ServiceApi({ store, keys, clock, events });
     this.secrets = new SecretApi({ store, keys, clock, cipher: deps.secretCipher });
@@ -277,6 +278,13 @@ export class Manager {
         this.metrics.registry,
         () => this.cache.services.hasSynced && this.cache.tasks.hasSynced,
         this.observability.routes(),
+        security
+          ? {
+              source: security.source,
+              revocations: security.revocations,
+              onDenied: (path, who, d) => log.warn({ path, caller: describeIdentity(who), code: d.code }, 'scrape refused'),
+            }
+          : undefined,
       );
       this.metricsAddress = this.http.address;
     }

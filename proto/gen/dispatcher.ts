@@ -16,6 +16,7 @@ import type { ObjectMeta as _berth_v1_ObjectMeta, ObjectMeta__Output as _berth_v
 import type { PortBinding as _berth_v1_PortBinding, PortBinding__Output as _berth_v1_PortBinding__Output } from './berth/v1/PortBinding.js';
 import type { RegistryAuth as _berth_v1_RegistryAuth, RegistryAuth__Output as _berth_v1_RegistryAuth__Output } from './berth/v1/RegistryAuth.js';
 import type { Resources as _berth_v1_Resources, Resources__Output as _berth_v1_Resources__Output } from './berth/v1/Resources.js';
+import type { Revocations as _berth_v1_Revocations, Revocations__Output as _berth_v1_Revocations__Output } from './berth/v1/Revocations.js';
 import type { Service as _berth_v1_Service, Service__Output as _berth_v1_Service__Output } from './berth/v1/Service.js';
 import type { ServiceRevision as _berth_v1_ServiceRevision, ServiceRevision__Output as _berth_v1_ServiceRevision__Output } from './berth/v1/ServiceRevision.js';
 import type { ServiceStatus as _berth_v1_ServiceStatus, ServiceStatus__Output as _berth_v1_ServiceStatus__Output } from './berth/v1/ServiceStatus.js';
@@ -46,6 +47,7 @@ export interface ProtoGrpcType {
       PortBinding: MessageTypeDefinition<_berth_v1_PortBinding, _berth_v1_PortBinding__Output>
       RegistryAuth: MessageTypeDefinition<_berth_v1_RegistryAuth, _berth_v1_RegistryAuth__Output>
       Resources: MessageTypeDefinition<_berth_v1_Resources, _berth_v1_Resources__Output>
+      Revocations: MessageTypeDefinition<_berth_v1_Revocations, _berth_v1_Revocations__Output>
       Service: MessageTypeDefinition<_berth_v1_Service, _berth_v1_Service__Output>
       ServiceRevision: MessageTypeDefinition<_berth_v1_ServiceRevision, _berth_v1_ServiceRevision__Output>
       ServiceStatus: MessageTypeDefinition<_berth_v1_ServiceStatus, _berth_v1_ServiceStatus__Output>

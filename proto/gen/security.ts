@@ -11,6 +11,8 @@ import type { JoinToken as _berth_v1_JoinToken, JoinToken__Output as _berth_v1_J
 import type { ListTokensRequest as _berth_v1_ListTokensRequest, ListTokensRequest__Output as _berth_v1_ListTokensRequest__Output } from './berth/v1/ListTokensRequest.js';
 import type { ListTokensResponse as _berth_v1_ListTokensResponse, ListTokensResponse__Output as _berth_v1_ListTokensResponse__Output } from './berth/v1/ListTokensResponse.js';
 import type { RenewRequest as _berth_v1_RenewRequest, RenewRequest__Output as _berth_v1_RenewRequest__Output } from './berth/v1/RenewRequest.js';
+import type { RevokeCertificateRequest as _berth_v1_RevokeCertificateRequest, RevokeCertificateRequest__Output as _berth_v1_RevokeCertificateRequest__Output } from './berth/v1/RevokeCertificateRequest.js';
+import type { RevokeCertificateResponse as _berth_v1_RevokeCertificateResponse, RevokeCertificateResponse__Output as _berth_v1_RevokeCertificateResponse__Output } from './berth/v1/RevokeCertificateResponse.js';
 import type { RevokeTokenRequest as _berth_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _berth_v1_RevokeTokenRequest__Output } from './berth/v1/RevokeTokenRequest.js';
 import type { TokenAPIClient as _berth_v1_TokenAPIClient, TokenAPIDefinition as _berth_v1_TokenAPIDefinition } from './berth/v1/TokenAPI.js';
 
@@ -30,6 +32,8 @@ export interface ProtoGrpcType {
       ListTokensRequest: MessageTypeDefinition<_berth_v1_ListTokensRequest, _berth_v1_ListTokensRequest__Output>
       ListTokensResponse: MessageTypeDefinition<_berth_v1_ListTokensResponse, _berth_v1_ListTokensResponse__Output>
       RenewRequest: MessageTypeDefinition<_berth_v1_RenewRequest, _berth_v1_RenewRequest__Output>
+      RevokeCertificateRequest: MessageTypeDefinition<_berth_v1_RevokeCertificateRequest, _berth_v1_RevokeCertificateRequest__Output>
+      RevokeCertificateResponse: MessageTypeDefinition<_berth_v1_RevokeCertificateResponse, _berth_v1_RevokeCertificateResponse__Output>
       RevokeTokenRequest: MessageTypeDefinition<_berth_v1_RevokeTokenRequest, _berth_v1_RevokeTokenRequest__Output>
       TokenAPI: SubtypeConstructor<typeof grpc.Client, _berth_v1_TokenAPIClient> & { service: _berth_v1_TokenAPIDefinition }
     }

@@ -86,7 +86,7 @@ async function leader(): Promise<string | undefined> {
   for (const c of cluster!.controllers) {
     if (!c.proc.isAlive()) continue;
     try {
-      const text = await (await fetch(`http://${c.metrics}/metrics`, { signal: AbortSignal.timeout(500) })).text();
+      const text = await cluster!.scrape(c.metrics, '/metrics', 500);
       if (/^berth_controller_is_leader 1$/m.test(text)) return c.id;
     } catch {
       /* not answering */

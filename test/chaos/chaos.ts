@@ -159,7 +159,7 @@ export class Chaos {
     for (const c of this.cluster.controllers) {
       if (!c.proc.isAlive() || this.paused.has(c.id)) continue;
       try {
-        const text = await (await fetch(`http://${c.metrics}/metrics`, { signal: AbortSignal.timeout(1_000) })).text();
+        const text = await this.cluster.scrape(c.metrics, '/metrics', 1_000);
         if (/^berth_controller_is_leader 1$/m.test(text)) out.push(c.id);
       } catch {
         /* not answering */
@@ -437,7 +437,7 @@ export class Chaos {
     const id = await this.leader();
     const ctl = this.cluster.controllers.find((c) => c.id === id);
     if (!ctl) return -1;
-    const text = await (await fetch(`http://${ctl.metrics}/metrics`, { signal: AbortSignal.timeout(1_000) })).text();
+    const text = await this.cluster.scrape(ctl.metrics, '/metrics', 1_000);
     const m = /^berth_controller_agent_sessions (\d+)$/m.exec(text);
     return m ? Number(m[1]) : -1;
   }

@@ -24,6 +24,8 @@ import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
 import { ensureLocalPki, type LocalPki } from '../../cli/src/local/pki.js';
+import type { Credentials } from '../../proto/src/security/pki.js';
+import { httpGet, scrapeText, type HttpAnswer } from './scrape.js';
 import { CredentialSource } from '../../proto/src/security/tls.js';
 import type { ClientTransport } from '../../cli/src/client.js';
 import { TokenClient } from '../../cli/src/security-client.js';
@@ -142,6 +144,21 @@ export class TestCluster {
     // while it is still this process.
     appendFileSync(PID_REGISTRY, `${p.pid} ${procStartTime(p.pid) ?? ''}\n`);
     return p;
+  }
+
+  /** The scheme of the components' /metrics and /sd endpoints. */
+  get httpScheme(): 'http' | 'https' {
+    return this.opts.insecureDev ? 'http' : 'https';
+  }
+
+  /** GET `path` of a component's HTTP endpoint (host:port) as the harness's admin (mTLS). */
+  httpGet(address: string, path: string, creds: Credentials = this.pki.admin, timeoutMs = 5_000): Promise<HttpAnswer> {
+    return httpGet(`${this.httpScheme}://${address}${path}`, creds, timeoutMs);
+  }
+
+  /** The text of a component's /metrics (or another path), as the harness's admin; fails on any status but 200. */
+  scrape(address: string, path = '/metrics', timeoutMs = 5_000): Promise<string> {
+    return scrapeText(`${this.httpScheme}://${address}${path}`, this.pki.admin, timeoutMs);
   }
 
   /** Environment for the berth binary run against this cluster (controller and credential). */

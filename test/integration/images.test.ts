@@ -68,7 +68,7 @@ async function login(password: string): Promise<void> {
 /** berth_agent_image_pulls_total{outcome} of host h1's agent, from its metrics endpoint. */
 async function pulls(outcome: 'pulled' | 'failed' | 'abandoned'): Promise<number> {
   const node = (await cluster.client().listNodes()).find((n) => n.id === 'h1');
-  const text = await (await fetch(`http://${node!.description!.metricsAddress}/metrics`)).text();
+  const text = await cluster.scrape(node!.description!.metricsAddress);
   const m = new RegExp(`^berth_agent_image_pulls_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text);
   if (!m) throw new Error(`no berth_agent_image_pulls_total{outcome="${outcome}"} in h1's metrics`);
   return Number(m[1]);

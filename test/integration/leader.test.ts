@@ -10,7 +10,7 @@ let cluster: TestCluster;
 
 async function isLeader(metrics: string): Promise<boolean> {
   try {
-    const text = await (await fetch(`http://${metrics}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    const text = await cluster.scrape(metrics, '/metrics', 2000);
     return /^berth_controller_is_leader 1$/m.test(text);
   } catch {
     return false;

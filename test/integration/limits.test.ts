@@ -57,7 +57,7 @@ async function stillOpen(s: { outcome: Promise<unknown> }, ms = 1_500): Promise<
 }
 
 async function gauge(metricsAddress: string, name: string, method: string): Promise<number> {
-  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const text = await cluster.scrape(metricsAddress);
   const m = new RegExp(`^${name}\\{method="${method}"\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }

@@ -5,7 +5,7 @@
 // series. Also: promtool on the shipped rules and on what the components serve, /healthz and
 // /readyz, a crash loop counted per slot, `berth top`, every dashboard query accepted.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,23 +64,48 @@ function file(name: string, text: string): string {
   return f;
 }
 
-/** The shipped prometheus.yml, pointed at this cluster's controller, with 1s intervals. */
+interface TlsConfig {
+  ca_file: string;
+  cert_file: string;
+  key_file: string;
+  server_name?: string;
+}
+
+/**
+ * The shipped prometheus.yml, pointed at this cluster's controller, with 1s intervals, and the
+ * monitor credential the harness made (cluster.pki.monitorDir) in every tls_config: discovery
+ * and the scrapes of controllers and agents go over mTLS, as shipped.
+ */
 function prometheusConfig(): string {
   const cfg = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
     global: Record<string, string>;
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; http_sd_configs: Array<{ url: string; refresh_interval?: string }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      scheme?: string;
+      tls_config?: TlsConfig;
+      http_sd_configs: Array<{ url: string; refresh_interval?: string; tls_config?: TlsConfig }>;
+    }>;
   };
   cfg.global = { scrape_interval: '1s', evaluation_interval: '1s' };
   cfg.rule_files = cfg.rule_files.map((f) => join(ROOT, 'deploy/prometheus', f));
+  const credential = (t: TlsConfig): TlsConfig => ({
+    ...t,
+    ca_file: join(cluster.pki.monitorDir, 'ca.pem'),
+    cert_file: join(cluster.pki.monitorDir, 'cert.pem'),
+    key_file: join(cluster.pki.monitorDir, 'key.pem'),
+  });
   for (const job of cfg.scrape_configs) {
+    if (job.tls_config) job.tls_config = credential(job.tls_config);
     for (const sd of job.http_sd_configs) {
       const u = new URL(sd.url);
-      sd.url = `http://${cluster.controllers[0]!.metrics}${u.pathname}`;
+      expect(u.protocol, `${job.job_name}: discovery over https`).toBe('https:');
+      sd.url = `https://${cluster.controllers[0]!.metrics}${u.pathname}`;
       sd.refresh_interval = '1s';
+      sd.tls_config = credential(sd.tls_config!);
     }
   }
-  return stringify(cfg);
+  return stringify(cfg, { aliasDuplicateObjects: false });
 }
 
 beforeAll(async () => {
@@ -206,7 +231,7 @@ describe('endpoints and tools', () => {
     const endpoints = [cluster.controllers[0]!.metrics, ...nodes.map((n) => n.description!.metricsAddress)];
     expect(endpoints).toHaveLength(3);
     for (const e of endpoints) {
-      for (const path of ['/healthz', '/readyz']) expect((await fetch(`http://${e}${path}`)).status, `${e}${path}`).toBe(200);
+      for (const path of ['/healthz', '/readyz']) expect((await cluster.httpGet(e, path)).status, `${e}${path}`).toBe(200);
     }
   });
 
@@ -214,7 +239,17 @@ describe('endpoints and tools', () => {
     const promtool = (args: string[], input?: string): string =>
       execFileSync('promtool', args, { cwd: join(ROOT, 'deploy/prometheus'), encoding: 'utf8', input });
     expect(promtool(['check', 'rules', 'rules.yml'])).toContain('SUCCESS: 6 rules found');
-    expect(promtool(['check', 'config', 'prometheus.yml'])).toContain('is valid prometheus config file syntax');
+    // The shipped config as it is, in a copy of its folder where its relative credential paths
+    // (berth up's .berth/tls/prometheus/) name the harness's monitor credential.
+    const tree = join(cluster.dir, 'shipped');
+    mkdirSync(join(tree, 'deploy/prometheus'), { recursive: true });
+    mkdirSync(join(tree, '.berth/tls'), { recursive: true });
+    for (const f of ['prometheus.yml', 'rules.yml'])
+      writeFileSync(join(tree, 'deploy/prometheus', f), readFileSync(join(ROOT, 'deploy/prometheus', f)));
+    symlinkSync(cluster.pki.monitorDir, join(tree, '.berth/tls/prometheus'));
+    expect(
+      execFileSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: join(tree, 'deploy/prometheus'), encoding: 'utf8' }),
+    ).toContain('is valid prometheus config file syntax');
     expect(promtool(['test', 'rules', 'rules.test.yml'])).toContain('SUCCESS');
   });
 
@@ -227,7 +262,7 @@ describe('endpoints and tools', () => {
     for (const [e, expected] of served) {
       // prom-client's own nodejs_active_{handles,requests,resources}_total are gauges named
       // like counters upstream; everything else must pass.
-      const text = (await (await fetch(`http://${e}/metrics`)).text())
+      const text = (await cluster.scrape(e))
         .split('\n')
         .filter((l) => !/^(# (HELP|TYPE) )?berth_(controller|agent)_nodejs_active_(handles|requests|resources)_total\b/.test(l))
         .join('\n');

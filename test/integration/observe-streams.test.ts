@@ -72,8 +72,8 @@ async function apply(name: string, replicas: number, command: string): Promise<v
 }
 
 /** Open ObserveAPI and AgentAPI streams of a kind, read from the controller's and agents' /metrics. */
-async function openStreams(url: string, metric: string, method: string): Promise<number> {
-  const text = await (await fetch(url)).text();
+async function openStreams(address: string, metric: string, method: string): Promise<number> {
+  const text = await cluster.scrape(address);
   const m = new RegExp(`^${metric}\\{method="${method}"\\} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
@@ -426,17 +426,17 @@ describe('berth logs', () => {
 
     // The client leaves: every stream it held stops, on the controller and on the agent.
     const h1Agent = (await cluster.client().listNodes()).find((n) => n.id === 'h1')!.description!.metricsAddress;
-    expect(await openStreams(`http://${cluster.controllers[0]!.metrics}/metrics`, 'berth_controller_api_streams', 'Logs')).toBe(1);
-    expect(await openStreams(`http://${h1Agent}/metrics`, 'berth_agent_api_streams', 'Logs')).toBeGreaterThanOrEqual(3);
+    expect(await openStreams(cluster.controllers[0]!.metrics, 'berth_controller_api_streams', 'Logs')).toBe(1);
+    expect(await openStreams(h1Agent, 'berth_agent_api_streams', 'Logs')).toBeGreaterThanOrEqual(3);
     follower.child.kill('SIGKILL');
     await follower.exited;
     await cluster.waitFor(
-      async () => (await openStreams(`http://${cluster.controllers[0]!.metrics}/metrics`, 'berth_controller_api_streams', 'Logs')) === 0,
+      async () => (await openStreams(cluster.controllers[0]!.metrics, 'berth_controller_api_streams', 'Logs')) === 0,
       'controller streams closed',
       10_000,
     );
     await cluster.waitFor(
-      async () => (await openStreams(`http://${h1Agent}/metrics`, 'berth_agent_api_streams', 'Logs')) === 0,
+      async () => (await openStreams(h1Agent, 'berth_agent_api_streams', 'Logs')) === 0,
       'agent streams closed',
       10_000,
     );

@@ -128,7 +128,7 @@ it('a replica killed by its memory limit: the reason in status, get, describe, e
 
   // The agent counts those restarts as oom_killed, and no other reason.
   const [node] = await cluster.client().listNodes();
-  const text = await (await fetch(`http://${node!.description!.metricsAddress}/metrics`)).text();
+  const text = await cluster.scrape(node!.description!.metricsAddress);
   const count = (reason: string): number => {
     const m = new RegExp(`^berth_task_restarts_total\\{namespace="default",service="oom",slot="1",reason="${reason}"\\} (\\d+)$`, 'm').exec(
       text,

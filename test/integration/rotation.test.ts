@@ -1,11 +1,14 @@
 // Certificate renewal under a short lifetime (--cert-ttl 30s: renewed at about 20 s): agents and
 // the controller renew on their own, with no container restarted and no session dropped, and a
-// restarted agent comes back with the renewed credential it stored.
+// restarted agent comes back with the renewed credential it stored. The /metrics endpoints serve
+// the renewed certificates too.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, webManifest } from '../harness/cluster.js';
 import { certInfo } from '../../proto/src/security/pki.js';
+import { servedSerial } from '../harness/scrape.js';
+import { normalSerial } from '../../controller/src/security/certificates.js';
 
 let cluster: TestCluster;
 
@@ -52,6 +55,15 @@ describe('certificate rotation', () => {
     expect(notReady).toEqual([]);
     expect(count('controller-c1.log', /agent session closed/g)).toBe(closedBefore);
     expect(await started()).toEqual(before);
+    // /metrics follows renewal too: each agent and the controller present their current
+    // certificate (the first ones have expired by now) and answer a scrape.
+    const nodes = await cluster.client().listNodes();
+    for (const h of cluster.hosts) {
+      const at = nodes.find((n) => n.id === h.nodeId)!.description!.metricsAddress;
+      expect(normalSerial(await servedSerial(at, cluster.pki.admin)), h.nodeId).toBe(normalSerial(serialOnDisk(h.index)));
+      expect(await cluster.scrape(at)).toMatch(/berth_agent_/);
+    }
+    expect(await cluster.scrape(cluster.controllers[0]!.metrics)).toMatch(/berth_controller_/);
     // The certificate in use now is one the agent renewed: it outlives the first one by far.
     expect(
       certInfo(readFileSync(join(cluster.hosts[0]!.dir, 'agent-state', 'tls', 'cert.pem'), 'utf8')).notAfter.getTime(),

@@ -28,7 +28,18 @@ async function credential(id: Identity, from = T() - 60_000, to = T() + 3600_000
 }
 
 type Caller =
-  'none' | 'otherCa' | 'expired' | 'agentA' | 'agentB' | 'agentRevoked' | 'controller' | 'viewerX' | 'deployerX' | 'deployerY' | 'admin';
+  | 'none'
+  | 'otherCa'
+  | 'expired'
+  | 'agentA'
+  | 'agentB'
+  | 'agentRevoked'
+  | 'controller'
+  | 'viewerX'
+  | 'deployerX'
+  | 'deployerY'
+  | 'admin'
+  | 'monitor';
 const CALLERS: Caller[] = [
   'none',
   'otherCa',
@@ -41,6 +52,7 @@ const CALLERS: Caller[] = [
   'deployerX',
   'deployerY',
   'admin',
+  'monitor',
 ];
 const creds = new Map<Caller, grpc.ChannelCredentials>();
 
@@ -49,7 +61,8 @@ const writeX: Caller[] = ['deployerX', 'admin'];
 const clusterRead: Caller[] = ['controller', 'viewerX', 'deployerX', 'deployerY', 'admin'];
 const adminOnly: Caller[] = ['admin'];
 const agents: Caller[] = ['agentA', 'agentB'];
-const anyIdentity: Caller[] = ['agentA', 'agentB', 'controller', 'viewerX', 'deployerX', 'deployerY', 'admin'];
+// A monitor (a scrape credential) calls no API: it may only renew its certificate (and join, as anyone).
+const anyIdentity: Caller[] = ['agentA', 'agentB', 'controller', 'viewerX', 'deployerX', 'deployerY', 'admin', 'monitor'];
 
 const svcX = (extra: Record<string, unknown> = {}): string =>
   JSON.stringify({
@@ -119,6 +132,7 @@ const MATRIX: Record<string, { allow: Caller[]; req?: unknown }> = {
   'PolicyAPI.DeletePolicy': { allow: adminOnly, req: { namespace: 'x', name: 'nope' } },
   'CertificateAPI.Join': { allow: [...CALLERS], req: { token: 'not-a-token', csrPem: '' } },
   'CertificateAPI.Renew': { allow: anyIdentity, req: { csrPem: '' } },
+  'CertificateAPI.RevokeCertificate': { allow: adminOnly, req: { serial: 'not-hex' } },
   'TokenAPI.CreateToken': { allow: adminOnly, req: { role: 'nobody' } },
   'TokenAPI.ListTokens': { allow: adminOnly, req: {} },
   'TokenAPI.RevokeToken': { allow: adminOnly, req: { id: 'nope' } },
@@ -223,6 +237,7 @@ beforeAll(async () => {
   creds.set('deployerX', tls(await credential({ kind: 'operator', user: 'dan', role: 'deployer', namespaces: ['x'] })));
   creds.set('deployerY', tls(await credential({ kind: 'operator', user: 'yan', role: 'deployer', namespaces: ['y'] })));
   creds.set('admin', tls(cluster.pki.admin));
+  creds.set('monitor', tls(await credential({ kind: 'monitor', name: 'prom' })));
   // A revoked agent: joined with a real token (its serial recorded), then removed.
   const tokens = new TokenClient(cluster.controllers[0]!.address, cluster.transport);
   const token = (await tokens.create({ role: 'agent', ttlMs: 600_000 })).secret;
@@ -430,7 +445,7 @@ describe('tokens and nodes', () => {
     expect(r.stderr).toMatch(/namespaces: required for deployer/);
     const bad = await cluster.berth(['token', 'create', '--role', 'king']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--role: must be agent or operator/);
+    expect(bad.stderr).toMatch(/--role: must be agent, operator or monitor/);
   });
 });
 

@@ -16,6 +16,8 @@ import { BerthClient, transportFromEnv, type ClientTransport } from '../../cli/s
 import { freePort } from '../../cli/src/local/process.js';
 import { LABEL_MANAGED, LABEL_NODE } from '../../proto/src/labels.js';
 import { BERTH_BIN, PID_REGISTRY, ROOT, unmountUnder, webManifest, type CliResult } from '../harness/cluster.js';
+import { httpGet } from '../harness/scrape.js';
+import { parse as parseYaml } from 'yaml';
 
 let dir: string;
 let data: string;
@@ -230,6 +232,23 @@ describe('berth up', () => {
     expect(running).toHaveLength(3);
     // Published on loopback only: a local cluster is reachable from this machine, not the network.
     for (const c of running) expect(c.Ports.map((p) => p.IP)).toEqual(['127.0.0.1']);
+    // The Prometheus config berth up wrote: discovery and scrapes over mTLS with its monitor credential.
+    expect(out).toContain(`berth up: Prometheus: prometheus --config.file=${join(data, 'prometheus.yml')}`);
+    const prom = parseYaml(readFileSync(join(data, 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; http_sd_configs: Array<{ url: string; tls_config: Record<string, string> }> }>;
+    };
+    const sd = prom.scrape_configs.find((j) => j.job_name === 'berth-agents')!.http_sd_configs[0]!;
+    expect(sd.url).toBe(`https://127.0.0.1:${ports.metrics}/sd/agents`);
+    const monitor = {
+      caPem: readFileSync(sd.tls_config['ca_file']!, 'utf8'),
+      certPem: readFileSync(sd.tls_config['cert_file']!, 'utf8'),
+      keyPem: readFileSync(sd.tls_config['key_file']!, 'utf8'),
+    };
+    const agents = await httpGet(sd.url, monitor);
+    expect(agents.status).toBe(200);
+    const agentTarget = (JSON.parse(agents.body) as Array<{ targets: string[] }>)[0]!.targets[0]!;
+    expect((await httpGet(`https://${agentTarget}/metrics`, monitor)).body).toMatch(/berth_agent_/);
+    await expect(httpGet(sd.url, { caPem: monitor.caPem })).rejects.toThrow();
     const pids = [...new Set(runPids())]; // dockerd's own --pidfile is there too
     expect(pids).toHaveLength(5); // dockerd, etcd, NATS, controller, agent
 

@@ -2,7 +2,8 @@
 // token exchanged for a client certificate, stored in a context of the config file.
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
-import { createCsr } from '../../../proto/src/security/pki.js';
+import { certInfo, createCsr } from '../../../proto/src/security/pki.js';
+import { checkOutDir, writeCredentialDir } from '../local/pki.js';
 import { describeIdentity, parseIdentityUri } from '../../../proto/src/security/identity.js';
 import { parseToken } from '../../../proto/src/security/tokens.js';
 import { fetchPinnedCa } from '../../../proto/src/security/tls.js';
@@ -25,8 +26,18 @@ async function withTokens<T>(cmd: Command, fn: (c: TokenClient) => Promise<T>): 
 
 function grantOf(t: JoinToken__Output): string {
   if (t.role === 'agent') return 'agent';
+  if (t.role === 'monitor') return `${t.user}: monitor (scrapes /metrics and /sd)`;
   return t.operatorRole === 'admin' ? `${t.user}: admin` : `${t.user}: ${t.operatorRole} of ${t.namespaces.join(',')}`;
 }
+
+/** A certificate's serial as the cluster stores it (what `berth ca revoke` takes). */
+function normalSerialOf(certPem: string): string {
+  return certInfo(certPem)
+    .serial.toLowerCase()
+    .replace(/^0+(?=.)/, '');
+}
+
+const say = (s: string): void => void process.stderr.write(oneLine(s) + '\n');
 
 function when(ms: number): string {
   return ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : 'never';
@@ -38,14 +49,17 @@ export function registerToken(program: Command): void {
   token
     .command('create')
     .description('Create a join token; prints the token (shown once) on stdout')
-    .requiredOption('--role <role>', 'agent (berth agent --join) or operator (berth login --token)')
+    .requiredOption(
+      '--role <role>',
+      'agent (berth agent --join), operator (berth login --token) or monitor (a scrape credential: berth login --token --out DIR)',
+    )
     .option('--operator-role <role>', 'for operator tokens: admin | deployer | viewer')
     .option('-n, --namespace <ns>', 'for deployer and viewer tokens: a namespace they cover (repeatable; * for all)', collect, [])
-    .option('--user <name>', 'for operator tokens: the user the credential names')
+    .option('--user <name>', 'for operator and monitor tokens: the user (or monitor name) the credential names')
     .option('--ttl <duration>', 'refused after this long', '24h')
     .action(async (opts: { role: string; operatorRole?: string; namespace: string[]; user?: string; ttl: string }, cmd: Command) => {
-      if (opts.role !== 'agent' && opts.role !== 'operator')
-        throw new CliError(`--role: must be agent or operator, got ${JSON.stringify(opts.role)}`, EXIT_USAGE);
+      if (opts.role !== 'agent' && opts.role !== 'operator' && opts.role !== 'monitor')
+        throw new CliError(`--role: must be agent, operator or monitor, got ${JSON.stringify(opts.role)}`, EXIT_USAGE);
       const ttl = parseDuration(opts.ttl);
       if (typeof ttl === 'string') throw new CliError(`--ttl: ${ttl}`, EXIT_USAGE);
       if (ttl < 1000) throw new CliError('--ttl: must be at least 1s', EXIT_USAGE);
@@ -106,7 +120,13 @@ export function registerToken(program: Command): void {
     .description('Exchange an operator token for a client certificate, stored in a context of the config file (mode 600)')
     .requiredOption('--token <token>', 'operator token (berth token create --role operator); env BERTH_TOKEN', process.env['BERTH_TOKEN'])
     .option('--name <context>', 'context to store it in (default: USER@HOST:PORT of the controller)')
-    .action(async (opts: { token: string; name?: string }, cmd: Command) => {
+    .option(
+      '--out <dir>',
+      'write ca.pem, cert.pem and key.pem (key mode 600) to DIR instead of a context: for a monitor token, the files Prometheus scrapes with',
+    )
+    .action(async (opts: { token: string; name?: string; out?: string }, cmd: Command) => {
+      if (opts.out !== undefined && opts.name !== undefined)
+        throw new CliError('--out and --name: give one (files or a context)', EXIT_USAGE);
       let parsed;
       try {
         parsed = parseToken(opts.token);
@@ -121,6 +141,7 @@ export function registerToken(program: Command): void {
       } catch (err) {
         throw new CliError(err instanceof Error ? err.message : String(err), EXIT_UNAVAILABLE);
       }
+      if (opts.out !== undefined) checkOutDir(opts.out);
       const { csrPem, keyPem } = await createCsr('operator');
       const c = new CertificateClient(address, { kind: 'ca-only', caPem });
       let res;
@@ -130,8 +151,24 @@ export function registerToken(program: Command): void {
         c.close();
       }
       const id = parseIdentityUri(res.identity);
+      if (opts.out !== undefined) {
+        if (id?.kind !== 'operator' && id?.kind !== 'monitor')
+          throw new CliError(
+            `the token is not an operator or monitor token (it grants ${res.identity}); agents join with berth agent --join`,
+          );
+        writeCredentialDir(opts.out, { caPem: res.caPem, certPem: res.certPem, keyPem });
+        process.stdout.write(
+          oneLine(
+            `credential of ${describeIdentity(id)} in ${opts.out} (ca.pem, cert.pem, key.pem), certificate serial ${normalSerialOf(res.certPem)} valid until ${when(res.notAfterMs)}`,
+          ) + '\n',
+        );
+        return;
+      }
+      if (id?.kind === 'monitor')
+        throw new CliError(`a monitor token is a scrape credential, not a CLI login: write it to files with --out DIR`, EXIT_USAGE);
       if (id?.kind !== 'operator')
         throw new CliError(`the token is not an operator token (it grants ${res.identity}); agents join with berth agent --join`);
+      say(`certificate serial ${normalSerialOf(res.certPem)} (berth ca revoke SERIAL refuses it)`);
       const name = opts.name ?? `${id.user}@${address}`.replace(/[^A-Za-z0-9._@-]/g, '-');
       const path = configPath();
       const { config } = setContext(loadConfig(path), name, address, { ca: res.caPem, cert: res.certPem, key: keyPem });

@@ -17,6 +17,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { ApiError, BerthClient } from '../client.js';
 import { TokenClient } from '../security-client.js';
 import { ensureLocalPki } from '../local/pki.js';
+import { localPrometheusConfig } from '../local/prometheus.js';
 import { CredentialSource } from '../../../proto/src/security/tls.js';
 import type { Credentials } from '../../../proto/src/security/pki.js';
 import { configPath, loadConfig, saveConfig, setContext, useContext } from '../config.js';
@@ -414,6 +415,18 @@ export function registerUp(program: Command): void {
             { proc: agent, timeoutMs: 30_000 },
           );
           say(`agent for node ${opts.nodeId} ready (logs: ${join(logs, 'agent.log')})`);
+          // Prometheus: /metrics and /sd speak mTLS only; the monitor credential is in the data folder.
+          const promConfig = join(data, 'prometheus.yml');
+          const rules = fileURLToPath(new URL('../../../../deploy/prometheus/rules.yml', import.meta.url));
+          writeFileSync(
+            promConfig,
+            localPrometheusConfig({
+              controllerMetrics: `127.0.0.1:${metricsPort}`,
+              credentialDir: pki.monitorDir,
+              ruleFiles: existsSync(rules) ? [rules] : [],
+            }),
+          );
+          say(`Prometheus: prometheus --config.file=${promConfig} (scrapes over mTLS as monitor prometheus, credential ${pki.monitorDir})`);
         };
 
         try {

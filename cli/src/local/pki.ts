@@ -1,10 +1,13 @@
 // The TLS material of a local cluster (`berth up`, the test harness): a cluster CA, handed to the
-// first controller with --ca-cert/--ca-key (it stores it sealed in etcd), and an admin credential
-// issued from it, in a folder the CLI reads (BERTH_CREDENTIALS) and a context can hold. Made once
-// and reused: a restarted `berth up` keeps its CA, so agents' credentials stay valid.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// first controller with --ca-cert/--ca-key (it stores it sealed in etcd), an admin credential
+// issued from it, in a folder the CLI reads (BERTH_CREDENTIALS) and a context can hold, and a
+// monitor credential Prometheus scrapes /metrics and /sd with. Made once and reused: a restarted
+// `berth up` keeps its CA, so agents' credentials stay valid.
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, issueCertificate, type Credentials } from '../../../proto/src/security/pki.js';
+import type { Identity } from '../../../proto/src/security/identity.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
 
 export interface LocalPki {
   caCertFile: string;
@@ -12,7 +15,12 @@ export interface LocalPki {
   /** ca.pem, cert.pem, key.pem of the admin credential. */
   adminDir: string;
   admin: Credentials;
+  /** ca.pem, cert.pem, key.pem of the monitor credential `prometheus` (tls_config of deploy/prometheus/prometheus.yml). */
+  monitorDir: string;
 }
+
+/** The monitor a local cluster's Prometheus scrapes as. */
+export const LOCAL_MONITOR = 'prometheus';
 
 const YEAR_MS = 365 * 24 * 3600_000;
 
@@ -32,20 +40,45 @@ export async function ensureLocalPki(dir: string, opts: { adminUser?: string; no
     write(caCertFile, ca.certPem, 0o644);
   }
   const adminDir = join(dir, 'admin');
-  const files = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => join(adminDir, f));
-  if (!files.every((f) => existsSync(f))) {
-    mkdirSync(adminDir, { recursive: true, mode: 0o700 });
-    const ca = { certPem: readFileSync(caCertFile, 'utf8'), keyPem: readFileSync(caKeyFile, 'utf8') };
-    const issued = await issueCertificate({
-      ca,
-      identity: { kind: 'operator', user: opts.adminUser ?? 'admin', role: 'admin', namespaces: ['*'] },
-      notBefore: new Date(now - 300_000),
-      notAfter: new Date(now + YEAR_MS),
-    });
-    write(files[2]!, issued.keyPem!, 0o600);
-    write(files[1]!, issued.certPem, 0o644);
-    write(files[0]!, ca.certPem, 0o644);
-  }
-  const [caPem, certPem, keyPem] = files.map((f) => readFileSync(f, 'utf8')) as [string, string, string];
-  return { caCertFile, caKeyFile, adminDir, admin: { caPem, certPem, keyPem } };
+  const ca = (): { certPem: string; keyPem: string } => ({
+    certPem: readFileSync(caCertFile, 'utf8'),
+    keyPem: readFileSync(caKeyFile, 'utf8'),
+  });
+  await ensureIssued(adminDir, ca, { kind: 'operator', user: opts.adminUser ?? 'admin', role: 'admin', namespaces: ['*'] }, now);
+  const monitorDir = join(dir, LOCAL_MONITOR);
+  await ensureIssued(monitorDir, ca, { kind: 'monitor', name: LOCAL_MONITOR }, now);
+  return { caCertFile, caKeyFile, adminDir, admin: readCredentialDir(adminDir), monitorDir };
+}
+
+/** A credential for `identity` in `dir` (ca.pem, cert.pem, key.pem), issued from the CA unless all three are there. */
+async function ensureIssued(dir: string, ca: () => { certPem: string; keyPem: string }, identity: Identity, now: number): Promise<void> {
+  if (['ca.pem', 'cert.pem', 'key.pem'].every((f) => existsSync(join(dir, f)))) return;
+  const pair = ca();
+  const issued = await issueCertificate({ ca: pair, identity, notBefore: new Date(now - 300_000), notAfter: new Date(now + YEAR_MS) });
+  writeCredentialDir(dir, { caPem: pair.certPem, certPem: issued.certPem, keyPem: issued.keyPem! });
+}
+
+export function readCredentialDir(dir: string): Credentials {
+  const [caPem, certPem, keyPem] = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => readFileSync(join(dir, f), 'utf8')) as [
+    string,
+    string,
+    string,
+  ];
+  return { caPem, certPem, keyPem };
+}
+
+/** Refuses a --out that exists and is not a folder (before anything is asked of the controller). */
+export function checkOutDir(dir: string): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new CliError(`--out: ${dir} exists and is not a folder`, EXIT_USAGE);
+}
+
+/**
+ * Writes a credential as ca.pem, cert.pem and key.pem in `dir` (made mode 700): the key mode 600,
+ * the certificates 644. Prometheus reads such a folder (tls_config ca_file, cert_file, key_file).
+ */
+export function writeCredentialDir(dir: string, c: Credentials): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  write(join(dir, 'key.pem'), c.keyPem, 0o600);
+  write(join(dir, 'cert.pem'), c.certPem, 0o644);
+  write(join(dir, 'ca.pem'), c.caPem, 0o644);
 }

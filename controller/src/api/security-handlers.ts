@@ -10,7 +10,7 @@ import type { JoinToken } from '../../../proto/gen/berth/v1/JoinToken.js';
 import type { OperatorRole } from '../../../proto/src/security/identity.js';
 import type { ControllerMetrics } from '../metrics/metrics.js';
 import type { CertificateService } from '../security/certificates.js';
-import type { TokenRecord, TokenStore } from '../security/tokens.js';
+import type { TokenGrant, TokenRecord, TokenStore } from '../security/tokens.js';
 import { callerOf } from '../../../proto/src/security/guard.js';
 import { toStatus } from './errors.js';
 
@@ -72,6 +72,7 @@ export function certificateHandlers(
       if (!who) throw new PermissionDeniedError('renewal needs a current certificate of this cluster');
       return certs.renew(who, req.csrPem);
     }),
+    RevokeCertificate: unary('RevokeCertificate', async (req) => certs.revokeSerial(req.serial)),
   };
 }
 
@@ -81,7 +82,7 @@ export function tokenHandlers(tokens: TokenStore, deps: { log: Logger; metrics?:
     CreateToken: unary('CreateToken', async (req, call) => {
       const { record, token } = await tokens.create(
         {
-          role: req.role as 'agent' | 'operator',
+          role: req.role as TokenGrant['role'],
           operatorRole: (req.operatorRole || undefined) as OperatorRole | undefined,
           namespaces: req.namespaces,
           user: req.user || undefined,

@@ -65,6 +65,8 @@ export function callerFields(who: Identity | undefined, serial: string | undefin
       return { identity, user: who.nodeId, role: 'agent', serial: serial ?? '' };
     case 'controller':
       return { identity, user: who.id, role: 'controller', serial: serial ?? '' };
+    case 'monitor':
+      return { identity, user: who.name, role: 'monitor', serial: serial ?? '' };
   }
 }
 

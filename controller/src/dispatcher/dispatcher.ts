@@ -151,6 +151,12 @@ export interface LeaderContext {
   events: EventSink;
 }
 
+/** The serials the cluster refuses (controller/src/security/certificates.ts RevocationList). */
+export interface RevokedSerials {
+  serials(nowMs: number): string[];
+  onChange(fn: () => void): () => void;
+}
+
 export class DispatcherServer {
   private leader: LeaderContext | undefined;
   private removeHandler: (() => void) | undefined;
@@ -158,6 +164,9 @@ export class DispatcherServer {
   private sessions = new Map<string, AgentSession>();
   private removeNodeHandler: (() => void) | undefined;
   private leaderAddress = '';
+
+  private removeRevocationHandler: (() => void) | undefined;
+  private revocationsPending = false;
 
   constructor(
     private readonly deps: {
@@ -167,8 +176,15 @@ export class DispatcherServer {
       metrics?: ControllerMetrics | undefined;
       /** Opens registry passwords for assignments. */
       cipher?: SecretCipher | undefined;
+      /** The cluster's revocation list, which every agent is sent (absent: --insecure-dev). */
+      revocations?: RevokedSerials | undefined;
     },
   ) {}
+
+  /** The complete revocation list for agents of this leader. */
+  private revocationsMessage(epoch: number): ControllerMessage {
+    return { revocations: { epoch, serials: this.deps.revocations?.serials(this.deps.clock.now()) ?? [] } };
+  }
 
   /** Called when this controller gains (ctx) or loses (undefined) leadership. */
   setLeader(ctx: LeaderContext | undefined): void {
@@ -179,6 +195,8 @@ export class DispatcherServer {
     this.removeCredentialHandler = undefined;
     this.removeNodeHandler?.();
     this.removeNodeHandler = undefined;
+    this.removeRevocationHandler?.();
+    this.removeRevocationHandler = undefined;
     if (!ctx) {
       for (const s of this.sessions.values())
         s.close({ code: grpc.status.UNAVAILABLE, details: 'controller lost leadership', metadata: new grpc.Metadata() });
@@ -205,6 +223,18 @@ export class DispatcherServer {
           metadata: new grpc.Metadata(),
         });
       },
+    });
+    // A changed revocation list reaches every agent, complete, once per burst (a node's removal
+    // revokes several certificates in one commit, seen as one event each).
+    this.removeRevocationHandler = this.deps.revocations?.onChange(() => {
+      if (this.revocationsPending) return;
+      this.revocationsPending = true;
+      queueMicrotask(() => {
+        this.revocationsPending = false;
+        if (this.leader !== ctx || !ctx.valid()) return;
+        const msg = this.revocationsMessage(ctx.epoch);
+        for (const s of this.sessions.values()) s.write(msg);
+      });
     });
     this.removeHandler = ctx.cache.tasks.addHandler({
       onUpsert: (_k, t, old) => {
@@ -320,6 +350,7 @@ export class DispatcherServer {
                 fenceAfterMs: ctx.fenceAfterMs,
               },
             });
+            if (this.deps.revocations) s.write(this.revocationsMessage(ctx.epoch));
             await ctx.cache.synced;
             if (s.closed) return;
             s.sendFull();

@@ -7,8 +7,9 @@ import type { Logger } from '../../../proto/src/log.js';
 import { FailedPreconditionError, ValidationError } from '../../../proto/src/errors.js';
 import { identityUri, type Identity } from '../../../proto/src/security/identity.js';
 import { Informer } from '../store/informer.js';
+import { AGENT_TLS_NAME } from '../../../proto/src/security/tls.js';
 import type { Keys } from '../store/keys.js';
-import type { Store, WriteOp } from '../store/store.js';
+import { ConflictError, type Store, type WriteOp } from '../store/store.js';
 import type { ClusterCa } from './cluster-ca.js';
 import { grantedIdentity, type TokenStore } from './tokens.js';
 
@@ -51,6 +52,21 @@ export class RevocationList {
     return this.informer.synced;
   }
 
+  /** The revoked serials of certificates that have not expired at `nowMs` (what agents are sent). */
+  serials(nowMs: number): string[] {
+    const prefix = this.keys.revokedCerts;
+    return this.informer
+      .keys()
+      .filter((k) => (this.informer.get(k)?.value.notAfterMs ?? 0) >= nowMs)
+      .map((k) => k.slice(prefix.length))
+      .sort();
+  }
+
+  /** Calls `fn` after every change of the list; returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    return this.informer.addHandler({ onUpsert: () => fn(), onDelete: () => fn() });
+  }
+
   refused(_identity: Identity, serial: string | undefined): string | undefined {
     if (!serial) return undefined;
     return this.informer.get(this.keys.revokedCert(normalSerial(serial))) ? 'certificate revoked' : undefined;
@@ -76,7 +92,8 @@ export class CertificateService {
   ) {}
 
   private ttl(identity: Identity): number {
-    return identity.kind === 'operator' ? this.deps.operatorCertTtlMs : this.deps.nodeCertTtlMs;
+    // Operators and monitors do not renew by themselves (a person logs in again; a scraper's files are rewritten).
+    return identity.kind === 'operator' || identity.kind === 'monitor' ? this.deps.operatorCertTtlMs : this.deps.nodeCertTtlMs;
   }
 
   /** Exchanges a token and a request for a certificate. */
@@ -104,7 +121,12 @@ export class CertificateService {
     const { ca, store, keys, clock } = this.deps;
     let issued;
     try {
-      issued = await ca.issue(identity, this.ttl(identity), { csrPem });
+      // An agent's certificate also names AGENT_TLS_NAME: what Prometheus checks when it scrapes the agent.
+      issued = await ca.issue(
+        identity,
+        this.ttl(identity),
+        identity.kind === 'agent' ? { csrPem, dnsNames: [AGENT_TLS_NAME] } : { csrPem },
+      );
     } catch (err) {
       throw new ValidationError([{ path: 'csrPem', message: err instanceof Error ? err.message : String(err) }], 'certificate request');
     }
@@ -123,6 +145,31 @@ export class CertificateService {
       await store.commit(ops);
     }
     return { certPem: issued.certPem, caPem: ca.certPem, identity: identityUri(identity), notAfterMs: issued.notAfter.getTime() };
+  }
+
+  /**
+   * Revokes one certificate by serial (an operator's or a monitor's credential). Its lifetime is
+   * not known here, so the record is kept as long as any operator or monitor certificate lives.
+   */
+  async revokeSerial(serial: string): Promise<{ serial: string; revokedAtMs: number }> {
+    const s = serial.trim();
+    if (!/^[0-9a-fA-F]{1,40}$/.test(s))
+      throw new ValidationError(
+        [{ path: 'serial', message: `${JSON.stringify(serial)}: expected a certificate serial (1–40 hex digits)` }],
+        'revoke request',
+      );
+    const { store, keys, clock } = this.deps;
+    const now = clock.now();
+    const key = keys.revokedCert(normalSerial(s));
+    const existing = await store.get(key);
+    if (existing) return { serial: normalSerial(s), revokedAtMs: (JSON.parse(existing.value) as RevokedRecord).revokedAtMs };
+    const rec: RevokedRecord = { notAfterMs: now + this.deps.operatorCertTtlMs, identity: '', revokedAtMs: now };
+    try {
+      await store.commit([{ op: 'create', key, value: JSON.stringify(rec) }]);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err; // revoked meanwhile: the same outcome
+    }
+    return { serial: normalSerial(s), revokedAtMs: now };
   }
 
   /** The writes that revoke every certificate issued to a node (for the commit that removes it). */

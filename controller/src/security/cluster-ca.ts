@@ -17,6 +17,7 @@ import {
   type KeyPairPem,
 } from '../../../proto/src/security/pki.js';
 import type { Identity } from '../../../proto/src/security/identity.js';
+import { CONTROLLER_TLS_NAME } from '../../../proto/src/security/tls.js';
 import type { SecretCipher } from '../secrets/cipher.js';
 import { ConflictError, type Store } from '../store/store.js';
 import type { Keys } from '../store/keys.js';
@@ -115,7 +116,7 @@ export class ClusterCa {
 
   /** Credentials for this controller itself (a key made here). */
   async selfCredentials(id: string, ttlMs: number, ips: string[]): Promise<Credentials> {
-    const issued = await this.issue({ kind: 'controller', id }, ttlMs, { ips, dnsNames: ['localhost'] });
+    const issued = await this.issue({ kind: 'controller', id }, ttlMs, { ips, dnsNames: ['localhost', CONTROLLER_TLS_NAME] });
     return { caPem: this.pair.certPem, certPem: issued.certPem, keyPem: issued.keyPem! };
   }
 }

@@ -14,7 +14,8 @@ export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
 export const MAX_TOKEN_TTL_MS = 365 * 24 * 3600_000;
 
 export interface TokenGrant {
-  role: 'agent' | 'operator';
+  /** monitor: a scrape credential for /metrics and /sd (Prometheus), named by `user`. */
+  role: 'agent' | 'operator' | 'monitor';
   operatorRole?: OperatorRole | undefined;
   namespaces?: string[] | undefined;
   user?: string | undefined;
@@ -34,13 +35,23 @@ export interface TokenRecord extends TokenGrant {
 /** Why a grant is not one, per field (empty: it is one). */
 export function grantIssues(g: TokenGrant, ttlMs: number): Issue[] {
   const issues: Issue[] = [];
-  if (g.role !== 'agent' && g.role !== 'operator')
-    issues.push({ path: 'role', message: `${JSON.stringify(g.role)}: must be agent or operator` });
+  if (g.role !== 'agent' && g.role !== 'operator' && g.role !== 'monitor')
+    issues.push({ path: 'role', message: `${JSON.stringify(g.role)}: must be agent, operator or monitor` });
   if (!Number.isInteger(ttlMs) || ttlMs < 0 || ttlMs > MAX_TOKEN_TTL_MS)
     issues.push({ path: 'ttl', message: `must be between 1s and ${MAX_TOKEN_TTL_MS / 86_400_000}d (0: the default)` });
   if (g.role === 'agent') {
     if (g.operatorRole || (g.namespaces?.length ?? 0) > 0 || g.user)
       issues.push({ path: 'role', message: 'an agent token grants no operator role, namespaces or user' });
+    return issues;
+  }
+  if (g.role === 'monitor') {
+    if (g.operatorRole || (g.namespaces?.length ?? 0) > 0)
+      issues.push({ path: 'role', message: 'a monitor token grants no operator role or namespaces (it may scrape every namespace)' });
+    if (!g.user) issues.push({ path: 'user', message: 'required: the name the monitor credential carries (e.g. prometheus)' });
+    else {
+      const p = nameProblem(g.user);
+      if (p) issues.push({ path: 'user', message: p });
+    }
     return issues;
   }
   if (g.role !== 'operator') return issues;
@@ -82,6 +93,7 @@ export class TokenStore {
     const record: TokenRecord = {
       id: t.id,
       role: grant.role,
+      ...(grant.role === 'monitor' ? { user: grant.user } : {}),
       ...(grant.role === 'operator'
         ? {
             operatorRole: grant.operatorRole,
@@ -179,6 +191,7 @@ export function grantedIdentity(rec: TokenRecord, nodeId: string): Identity {
       );
     return { kind: 'agent', nodeId };
   }
+  if (rec.role === 'monitor') return { kind: 'monitor', name: rec.user! };
   return {
     kind: 'operator',
     user: rec.user!,

@@ -32,6 +32,8 @@ export function limitKey(who: Identity | undefined): string | undefined {
       return `agent/${who.nodeId}`;
     case 'operator':
       return `operator/${who.user}`;
+    case 'monitor':
+      return `monitor/${who.name}`;
   }
 }
 

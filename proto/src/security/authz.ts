@@ -105,6 +105,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
 
   'CertificateAPI.Join': { who: 'anyone' },
   'CertificateAPI.Renew': { who: 'authenticated' },
+  'CertificateAPI.RevokeCertificate': admin,
   'TokenAPI.CreateToken': admin,
   'TokenAPI.ListTokens': admin,
   'TokenAPI.RevokeToken': admin,
@@ -157,6 +158,7 @@ export const AUDITED: Readonly<Record<string, AuditObject>> = {
   // The certificate issued, named by the identity it carries (the caller of a join has none yet).
   'CertificateAPI.Join': { kind: 'Certificate', nameFromResponse: 'identity' },
   'CertificateAPI.Renew': { kind: 'Certificate', nameFromResponse: 'identity' },
+  'CertificateAPI.RevokeCertificate': { kind: 'Certificate', name: 'serial' },
   'TokenAPI.CreateToken': { kind: 'Token', nameFromResponse: 'token.id' },
   'TokenAPI.RevokeToken': { kind: 'Token', name: 'id' },
   'TokenAPI.RotateToken': { kind: 'Token', name: 'id' },
@@ -223,4 +225,25 @@ export function decide(method: string, rule: Rule, identity: Identity | undefine
         : `${method} in namespace ${JSON.stringify(namespace)}: you are ${who}`,
     );
   return ALLOW;
+}
+
+/**
+ * Who may read what on the HTTP endpoint of a component (controller or agent, served over mTLS:
+ * proto/src/metrics-http.ts). /metrics and /sd/* show every namespace's services, tasks and
+ * nodes, so they need a monitor identity (`berth token create --role monitor`), an admin, or an
+ * operator whose role covers every namespace (`*`); /healthz and /readyz say only whether the
+ * process answers and is ready, and answer any identity of the cluster. Agents and controllers
+ * do not scrape.
+ */
+export function decideHttp(path: string, identity: Identity | undefined): Decision {
+  if (!identity) return unauthenticated();
+  if (path === '/healthz' || path === '/readyz') return ALLOW;
+  const who = describeIdentity(identity);
+  if (identity.kind === 'monitor') return ALLOW;
+  if (identity.kind === 'operator' && (identity.role === 'admin' || covers(identity.namespaces, undefined))) return ALLOW;
+  return denied(
+    identity.kind === 'operator'
+      ? `${path} shows every namespace: it needs a monitor credential, an admin, or a role that covers every namespace (*); you are ${who}`
+      : `${path} is for monitoring credentials (berth token create --role monitor) and operators; you are ${who}`,
+  );
 }

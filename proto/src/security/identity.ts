@@ -4,6 +4,7 @@
 //   berth://controller/<id>
 //   berth://agent/<node id>
 //   berth://operator/<role>/<user>[?ns=<namespace>,<namespace>|*]
+//   berth://monitor/<name>      a scraper (Prometheus): /metrics and /sd only, no API call
 //
 // Pure: no I/O.
 
@@ -14,7 +15,9 @@ export type Identity =
   | { kind: 'controller'; id: string }
   | { kind: 'agent'; nodeId: string }
   /** namespaces: those the role covers; ['*'] covers all (admin always covers all). */
-  | { kind: 'operator'; user: string; role: OperatorRole; namespaces: string[] };
+  | { kind: 'operator'; user: string; role: OperatorRole; namespaces: string[] }
+  /** A monitoring system's credential: it may scrape /metrics and read /sd, and call no API. */
+  | { kind: 'monitor'; name: string };
 
 /** Node ids, controller ids and user names: what a CN and a URI path segment take unescaped. */
 const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9._@-]{0,251}[A-Za-z0-9])?$/;
@@ -40,17 +43,20 @@ export function identityUri(i: Identity): string {
       return `berth://agent/${i.nodeId}`;
     case 'operator':
       return `berth://operator/${i.role}/${i.user}${i.role === 'admin' ? '' : `?ns=${i.namespaces.join(',')}`}`;
+    case 'monitor':
+      return `berth://monitor/${i.name}`;
   }
 }
 
 /** The identity a URI names, or undefined for anything that is not exactly one of the forms above. */
 export function parseIdentityUri(uri: string): Identity | undefined {
-  const m = /^berth:\/\/(controller|agent|operator)\/([^?#]+)(?:\?ns=([^#]*))?$/.exec(uri);
+  const m = /^berth:\/\/(controller|agent|operator|monitor)\/([^?#]+)(?:\?ns=([^#]*))?$/.exec(uri);
   if (!m) return undefined;
   const [, kind, path, ns] = m;
   const parts = path!.split('/');
-  if (kind === 'controller' || kind === 'agent') {
+  if (kind === 'controller' || kind === 'agent' || kind === 'monitor') {
     if (parts.length !== 1 || ns !== undefined || nameProblem(parts[0]!)) return undefined;
+    if (kind === 'monitor') return { kind, name: parts[0]! };
     return kind === 'controller' ? { kind, id: parts[0]! } : { kind, nodeId: parts[0]! };
   }
   if (parts.length !== 2) return undefined;
@@ -79,5 +85,7 @@ export function describeIdentity(i: Identity | undefined): string {
       return `agent ${i.nodeId}`;
     case 'operator':
       return i.role === 'admin' ? `${i.user} (admin)` : `${i.user} (${i.role} of ${i.namespaces.join(', ')})`;
+    case 'monitor':
+      return `monitor ${i.name}`;
   }
 }

@@ -191,6 +191,8 @@ function identityName(i: Identity): string {
       return i.nodeId;
     case 'operator':
       return i.user;
+    case 'monitor':
+      return i.name;
   }
 }
 

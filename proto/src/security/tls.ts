@@ -25,6 +25,15 @@ import { describeIdentity, identityOf, type Identity } from './identity.js';
  */
 export const TLS_SERVER_NAME = 'berth';
 
+/**
+ * DNS names every controller's and every agent's certificate also carries, for clients that check
+ * a host name rather than a Berth identity: Prometheus scraping /metrics sets them as
+ * `tls_config.server_name` (deploy/prometheus/prometheus.yml). Only the CA puts them in a
+ * certificate, and only in a controller's or an agent's.
+ */
+export const CONTROLLER_TLS_NAME = 'controller.berth';
+export const AGENT_TLS_NAME = 'agent.berth';
+
 /** How a process speaks on the wire: mTLS with these credentials, or plaintext (--insecure-dev). */
 export type Transport = { kind: 'tls'; source: CredentialSource } | { kind: 'insecure' };
 
@@ -35,8 +44,15 @@ export type Transport = { kind: 'tls'; source: CredentialSource } | { kind: 'ins
 export class CredentialSource implements CertificateProvider {
   private caListeners = new Set<CaCertificateUpdateListener>();
   private idListeners = new Set<IdentityCertificateUpdateListener>();
+  private updateListeners = new Set<(creds: Credentials) => void>();
 
   constructor(private creds: Credentials) {}
+
+  /** Calls `fn` with every new set of credentials (not the current one); returns the unsubscribe. */
+  onUpdate(fn: (creds: Credentials) => void): () => void {
+    this.updateListeners.add(fn);
+    return () => void this.updateListeners.delete(fn);
+  }
 
   get current(): Credentials {
     return this.creds;
@@ -46,6 +62,7 @@ export class CredentialSource implements CertificateProvider {
     this.creds = creds;
     for (const l of this.caListeners) l({ caCertificate: Buffer.from(creds.caPem) });
     for (const l of this.idListeners) l(this.identityUpdate());
+    for (const l of this.updateListeners) l(creds);
   }
 
   private identityUpdate(): { certificate: Buffer; privateKey: Buffer } {

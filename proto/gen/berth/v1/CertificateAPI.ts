@@ -6,6 +6,8 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { CertificateResponse as _berth_v1_CertificateResponse, CertificateResponse__Output as _berth_v1_CertificateResponse__Output } from '../../berth/v1/CertificateResponse.js';
 import type { JoinRequest as _berth_v1_JoinRequest, JoinRequest__Output as _berth_v1_JoinRequest__Output } from '../../berth/v1/JoinRequest.js';
 import type { RenewRequest as _berth_v1_RenewRequest, RenewRequest__Output as _berth_v1_RenewRequest__Output } from '../../berth/v1/RenewRequest.js';
+import type { RevokeCertificateRequest as _berth_v1_RevokeCertificateRequest, RevokeCertificateRequest__Output as _berth_v1_RevokeCertificateRequest__Output } from '../../berth/v1/RevokeCertificateRequest.js';
+import type { RevokeCertificateResponse as _berth_v1_RevokeCertificateResponse, RevokeCertificateResponse__Output as _berth_v1_RevokeCertificateResponse__Output } from '../../berth/v1/RevokeCertificateResponse.js';
 
 export interface CertificateAPIClient extends grpc.Client {
   /**
@@ -42,6 +44,23 @@ export interface CertificateAPIClient extends grpc.Client {
   renew(argument: _berth_v1_RenewRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_CertificateResponse__Output>): grpc.ClientUnaryCall;
   renew(argument: _berth_v1_RenewRequest, callback: grpc.requestCallback<_berth_v1_CertificateResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Revokes one certificate by its serial (admin): every listener refuses it from then on (an
+   * operator's or a monitor's; a node's certificates are revoked by removing the node).
+   */
+  RevokeCertificate(argument: _berth_v1_RevokeCertificateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  RevokeCertificate(argument: _berth_v1_RevokeCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  RevokeCertificate(argument: _berth_v1_RevokeCertificateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  RevokeCertificate(argument: _berth_v1_RevokeCertificateRequest, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Revokes one certificate by its serial (admin): every listener refuses it from then on (an
+   * operator's or a monitor's; a node's certificates are revoked by removing the node).
+   */
+  revokeCertificate(argument: _berth_v1_RevokeCertificateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  revokeCertificate(argument: _berth_v1_RevokeCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  revokeCertificate(argument: _berth_v1_RevokeCertificateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  revokeCertificate(argument: _berth_v1_RevokeCertificateRequest, callback: grpc.requestCallback<_berth_v1_RevokeCertificateResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface CertificateAPIHandlers extends grpc.UntypedServiceImplementation {
@@ -57,9 +76,16 @@ export interface CertificateAPIHandlers extends grpc.UntypedServiceImplementatio
    */
   Renew: grpc.handleUnaryCall<_berth_v1_RenewRequest__Output, _berth_v1_CertificateResponse>;
   
+  /**
+   * Revokes one certificate by its serial (admin): every listener refuses it from then on (an
+   * operator's or a monitor's; a node's certificates are revoked by removing the node).
+   */
+  RevokeCertificate: grpc.handleUnaryCall<_berth_v1_RevokeCertificateRequest__Output, _berth_v1_RevokeCertificateResponse>;
+  
 }
 
 export interface CertificateAPIDefinition extends grpc.ServiceDefinition {
   Join: MethodDefinition<_berth_v1_JoinRequest, _berth_v1_CertificateResponse, _berth_v1_JoinRequest__Output, _berth_v1_CertificateResponse__Output>
   Renew: MethodDefinition<_berth_v1_RenewRequest, _berth_v1_CertificateResponse, _berth_v1_RenewRequest__Output, _berth_v1_CertificateResponse__Output>
+  RevokeCertificate: MethodDefinition<_berth_v1_RevokeCertificateRequest, _berth_v1_RevokeCertificateResponse, _berth_v1_RevokeCertificateRequest__Output, _berth_v1_RevokeCertificateResponse__Output>
 }

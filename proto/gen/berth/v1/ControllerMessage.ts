@@ -4,17 +4,20 @@
 import type { Welcome as _berth_v1_Welcome, Welcome__Output as _berth_v1_Welcome__Output } from '../../berth/v1/Welcome.js';
 import type { Assignments as _berth_v1_Assignments, Assignments__Output as _berth_v1_Assignments__Output } from '../../berth/v1/Assignments.js';
 import type { HeartbeatAck as _berth_v1_HeartbeatAck, HeartbeatAck__Output as _berth_v1_HeartbeatAck__Output } from '../../berth/v1/HeartbeatAck.js';
+import type { Revocations as _berth_v1_Revocations, Revocations__Output as _berth_v1_Revocations__Output } from '../../berth/v1/Revocations.js';
 
 export interface ControllerMessage {
   'welcome'?: (_berth_v1_Welcome | null);
   'assignments'?: (_berth_v1_Assignments | null);
   'heartbeatAck'?: (_berth_v1_HeartbeatAck | null);
-  'msg'?: "welcome"|"assignments"|"heartbeatAck";
+  'revocations'?: (_berth_v1_Revocations | null);
+  'msg'?: "welcome"|"assignments"|"heartbeatAck"|"revocations";
 }
 
 export interface ControllerMessage__Output {
   'welcome'?: (_berth_v1_Welcome__Output | null);
   'assignments'?: (_berth_v1_Assignments__Output | null);
   'heartbeatAck'?: (_berth_v1_HeartbeatAck__Output | null);
-  'msg'?: "welcome"|"assignments"|"heartbeatAck";
+  'revocations'?: (_berth_v1_Revocations__Output | null);
+  'msg'?: "welcome"|"assignments"|"heartbeatAck"|"revocations";
 }
