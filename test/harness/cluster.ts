@@ -23,7 +23,8 @@ import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
-import { ensureLocalPki, type LocalPki } from '../../cli/src/local/pki.js';
+import { ensureBackendPki, ensureLocalPki, type BackendPki, type LocalPki } from '../../cli/src/local/pki.js';
+import { controllerBackendFlags } from './backends.js';
 import { CredentialSource } from '../../proto/src/security/tls.js';
 import type { ClientTransport } from '../../cli/src/client.js';
 import { TokenClient } from '../../cli/src/security-client.js';
@@ -84,6 +85,8 @@ export interface ClusterOptions {
   certTtl?: string;
   /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
   insecureDev?: boolean;
+  /** etcd and NATS without TLS (default: TLS, client certificates required, on both). */
+  plaintextBackends?: boolean;
 }
 
 export interface CliResult {
@@ -108,6 +111,8 @@ export class TestCluster {
   private readonly runBase = randomRunBase();
   /** The cluster CA and the admin credential the harness talks with (TLS on every listener). */
   pki!: LocalPki;
+  /** The backends' CA, etcd's and nats-server's certificates and the client certificate controllers present to them. */
+  backends!: BackendPki;
   /** The admin's transport, for clients made in the test process. */
   transport!: ClientTransport;
   /** The agent join token (made once the first controller is up). */
@@ -153,8 +158,17 @@ export class TestCluster {
     const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
     if (this.opts.netns) this.net = NetLab.create(specs.length);
-    this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log') };
-    this.natsOptions = { dir: join(this.dir, 'nats'), port: natsPort, monitorPort: natsMon, logFile: join(this.dir, 'nats.log') };
+    this.backends = await ensureBackendPki(join(this.dir, 'tls', 'backends'));
+    const etcdTls = this.opts.plaintextBackends ? undefined : { server: this.backends.etcd, client: this.backends.client };
+    const natsTls = this.opts.plaintextBackends ? undefined : { server: this.backends.nats, client: this.backends.client };
+    this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log'), tls: etcdTls };
+    this.natsOptions = {
+      dir: join(this.dir, 'nats'),
+      port: natsPort,
+      monitorPort: natsMon,
+      logFile: join(this.dir, 'nats.log'),
+      tls: natsTls,
+    };
     const [etcd, nats, ...dockerds] = await Promise.all([
       startEtcd(this.etcdOptions),
       startNats(this.natsOptions),
@@ -245,10 +259,7 @@ export class TestCluster {
           'controller',
           '--listen',
           address,
-          '--etcd',
-          this.etcd.endpoint,
-          '--nats',
-          this.nats.url,
+          ...controllerBackendFlags(this.etcd, this.nats),
           '--metrics',
           `127.0.0.1:${metricsPort}`,
           '--id',
