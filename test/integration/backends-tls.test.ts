@@ -208,7 +208,26 @@ describe('clients without a certificate of the backends CA are refused', () => {
     expect(results.backendsCert).toBe('answered');
     for (const k of ['plaintext', 'noClientCert', 'agentCert'] as const) expect(results[k], k).not.toBe('answered');
     // etcd saw the TLS handshakes fail for want of a trusted client certificate.
-    expect(readFileSync(join(dir, 'etcd.log'), 'utf8')).toMatch(/rejected connection|bad certificate|certificate required|tls: /i);
+    const log = readFileSync(join(dir, 'etcd.log'), 'utf8');
+    expect(log).toContain('rejected connection from "127.0.0.1');
+    expect(log).toContain("tls: client didn't provide a certificate");
+    expect(log).toContain('x509: certificate signed by unknown authority');
+  });
+
+  it('etcd: a controller without a client certificate does not get in, and says etcd is unavailable', async () => {
+    const c = await startController('no-cert', ['--etcd', etcd.endpoint, '--etcd-cacert', backends.caFile, '--nats', ''], {
+      waitApi: false,
+    });
+    await waitUntil(
+      () => readFileSync(c.log, 'utf8').includes('etcd unavailable: waiting to read the cluster CA'),
+      'the controller to wait for etcd',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    );
+    expect(c.proc.isAlive()).toBe(true);
+    await c.proc.stop(5_000);
   });
 
   it('NATS: plaintext and TLS without a client certificate; a certificate without the nkey', async () => {
@@ -224,6 +243,7 @@ describe('clients without a certificate of the backends CA are refused', () => {
     expect(results.certAndNkey).toBe('connected');
     for (const k of ['plaintext', 'noClientCert', 'certNoNkey', 'otherNkey'] as const) expect(results[k], k).not.toBe('connected');
     expect(results.certNoNkey).toMatch(/AUTHORIZATION_VIOLATION|Authorization/i);
+    expect(readFileSync(join(dir, 'nats.log'), 'utf8')).toContain("TLS handshake error: tls: client didn't provide a certificate");
   });
 });
 
