@@ -123,6 +123,20 @@ async function openSecurity(
   };
 }
 
+/** One read, retried while etcd is unavailable: an EtcdAccessError (wrong user or password) ends it. */
+async function loginToEtcd(store: Store, keys: Keys, log: Logger, signal: AbortSignal): Promise<void> {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      await store.get(keys.leader);
+      return;
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || signal.aborted) throw err;
+      log.warn({ err: err.message }, 'etcd unavailable: waiting to log in');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
   const id = opts.id ?? `${hostname()}-${process.pid}`;
   const log = logger('controller', { controller: id });
@@ -147,6 +161,9 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
   const keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
   let security: ControllerSecurity | undefined;
   try {
+    // Credentials are checked before anything serves (openSecurity reads etcd first anyway; under
+    // --insecure-dev nothing else would, and a wrong password would only show in the loops' logs).
+    if (etcdAccess.auth && opts.insecureDev) await loginToEtcd(store, keys, log, signal);
     security = await openSecurity(opts, { id, advertise: opts.advertise ?? opts.listen, store, keys, cipher: secretCipher, log }, signal);
   } catch (err) {
     client.close();

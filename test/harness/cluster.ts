@@ -85,8 +85,6 @@ export interface ClusterOptions {
   certTtl?: string;
   /** Plaintext and no identities (controllers and agents run with --insecure-dev): for benchmarks that compare TLS with plaintext. */
   insecureDev?: boolean;
-  /** etcd and NATS without TLS (default: TLS, client certificates required, on both). */
-  plaintextBackends?: boolean;
 }
 
 export interface CliResult {
@@ -159,8 +157,9 @@ export class TestCluster {
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
     if (this.opts.netns) this.net = NetLab.create(specs.length);
     this.backends = await ensureBackendPki(join(this.dir, 'tls', 'backends'));
-    const etcdTls = this.opts.plaintextBackends ? undefined : { server: this.backends.etcd, client: this.backends.client };
-    const natsTls = this.opts.plaintextBackends ? undefined : { server: this.backends.nats, client: this.backends.client };
+    // etcd and NATS with TLS, taking only clients with a certificate of the backends CA.
+    const etcdTls = { server: this.backends.etcd, client: this.backends.client };
+    const natsTls = { server: this.backends.nats, client: this.backends.client };
     this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log'), tls: etcdTls };
     this.natsOptions = {
       dir: join(this.dir, 'nats'),

@@ -1,4 +1,5 @@
-// A real etcd for a test file: started before its tests in a temp dir, stopped and removed after.
+// A real etcd for a test file (TLS, client certificates required): started before its tests in a
+// temp dir, stopped and removed after.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -10,9 +11,9 @@ import { etcdStoreOptions } from './backends.js';
 
 /**
  * Registers the hooks; read `.endpoint` and `.options` (EtcdStore options with its client
- * certificate) inside tests. TLS with client certificates unless `plaintext`.
+ * certificate) inside tests. TLS, client certificates required.
  */
-export function useEtcd(opts: { plaintext?: boolean } = {}): {
+export function useEtcd(): {
   readonly endpoint: string;
   readonly options: EtcdStoreOptions;
   readonly etcd: Etcd;
@@ -21,13 +22,13 @@ export function useEtcd(opts: { plaintext?: boolean } = {}): {
   let dir = '';
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/bt-etcd-');
-    const pki = opts.plaintext ? undefined : await ensureBackendPki(join(dir, 'tls'));
+    const pki = await ensureBackendPki(join(dir, 'tls'));
     etcd = await startEtcd({
       dir: join(dir, 'data'),
       clientPort: await freePort(),
       peerPort: await freePort(),
       logFile: join(dir, 'etcd.log'),
-      tls: pki ? { server: pki.etcd, client: pki.client } : undefined,
+      tls: { server: pki.etcd, client: pki.client },
     });
   });
   afterAll(async () => {
