@@ -230,10 +230,23 @@ describe('clients without a certificate of the backends CA are refused', () => {
     await c.proc.stop(5_000);
   });
 
-  it('NATS: plaintext and TLS without a client certificate; a certificate without the nkey', async () => {
+  it('NATS: plaintext, TLS without a client certificate, an agent certificate of the cluster CA, a certificate without the nkey', async () => {
     const ca = readFileSync(backends.caFile, 'utf8');
     const withCert = natsClientOptions(nats);
+    const clusterCa = { certPem: readFileSync(pki.caCertFile, 'utf8'), keyPem: readFileSync(pki.caKeyFile, 'utf8') };
+    const agentCert = await issueCertificate({
+      ca: clusterCa,
+      identity: { kind: 'agent', nodeId: 'h1' },
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3600_000),
+    });
     const results = {
+      // An agent's certificate (and the nkey): the cluster CA is not the one nats-server trusts.
+      agentCert: await natsAttempt({
+        servers: nats.url,
+        tls: { ca, cert: agentCert.certPem, key: agentCert.keyPem! },
+        authenticator: nkeyAuthenticator(user.getSeed()),
+      }),
       plaintext: await natsAttempt({ servers: nats.url, tls: null }),
       noClientCert: await natsAttempt({ servers: nats.url, tls: { ca } }),
       certNoNkey: await natsAttempt(withCert),
@@ -241,9 +254,12 @@ describe('clients without a certificate of the backends CA are refused', () => {
       otherNkey: await natsAttempt({ ...withCert, authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()) }),
     };
     expect(results.certAndNkey).toBe('connected');
-    for (const k of ['plaintext', 'noClientCert', 'certNoNkey', 'otherNkey'] as const) expect(results[k], k).not.toBe('connected');
+    for (const k of ['agentCert', 'plaintext', 'noClientCert', 'certNoNkey', 'otherNkey'] as const)
+      expect(results[k], k).not.toBe('connected');
     expect(results.certNoNkey).toMatch(/AUTHORIZATION_VIOLATION|Authorization/i);
-    expect(readFileSync(join(dir, 'nats.log'), 'utf8')).toContain("TLS handshake error: tls: client didn't provide a certificate");
+    const log = readFileSync(join(dir, 'nats.log'), 'utf8');
+    expect(log).toContain("TLS handshake error: tls: client didn't provide a certificate");
+    expect(log).toContain('certificate signed by unknown authority');
   });
 });
 

@@ -76,7 +76,9 @@ export async function ensureBackendPki(dir: string, opts: { now?: number } = {})
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caFile = join(dir, 'ca.pem');
   const caKeyFile = join(dir, 'ca-key.pem');
-  if (!existsSync(caFile) || !existsSync(caKeyFile)) {
+  // A new CA invalidates whatever the folder still holds from an old one.
+  const newCa = !existsSync(caFile) || !existsSync(caKeyFile);
+  if (newCa) {
     const ca = await createCa({
       commonName: 'berth local etcd and NATS CA',
       notBefore: new Date(now - 300_000),
@@ -88,7 +90,7 @@ export async function ensureBackendPki(dir: string, opts: { now?: number } = {})
   const ca = { certPem: readFileSync(caFile, 'utf8'), keyPem: readFileSync(caKeyFile, 'utf8') };
   const issue = async (name: string, commonName: string, server: boolean): Promise<TlsFiles> => {
     const files = { caFile, certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}-key.pem`) };
-    if (existsSync(files.certFile) && existsSync(files.keyFile)) return files;
+    if (!newCa && existsSync(files.certFile) && existsSync(files.keyFile)) return files;
     const issued = await issueServiceCertificate({
       ca,
       commonName,
