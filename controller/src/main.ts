@@ -11,9 +11,9 @@ import { nullSink } from './events/events.js';
 import { Manager } from './manager.js';
 import { SecretCipher } from './secrets/cipher.js';
 import { DEFAULT_NODE_TIMINGS, type NodeTimings } from './nodes/node-plan.js';
-import { EtcdStore, etcdClient } from './store/etcd-store.js';
+import { EtcdAccessError, EtcdStore, etcdClient } from './store/etcd-store.js';
+import { etcdConnection, natsConnection, readFlagFile, type EtcdConnectionFlags, type NatsConnectionFlags } from './connections.js';
 import { DEFAULT_PREFIX, Keys } from './store/keys.js';
-import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from '../../proto/src/log.js';
 import { UnavailableError } from '../../proto/src/errors.js';
@@ -53,6 +53,10 @@ export interface ControllerOptions {
   audit?: Partial<AuditRetention> | undefined;
   /** --max-streams, --max-streams-per-identity, --plan-rate, --plan-burst, --max-agent-message. */
   limits?: ControllerLimits | undefined;
+  /** TLS and credentials for etcd (--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user, --etcd-password-file). */
+  etcdConnection?: EtcdConnectionFlags | undefined;
+  /** TLS and credentials for NATS (--nats-cacert, --nats-cert, --nats-key, --nats-nkey-seed-file, --nats-creds). */
+  natsConnection?: NatsConnectionFlags | undefined;
 }
 
 /** The controller's PKI: the cluster CA from etcd, its own certificate (renewed), tokens, revocations. */
@@ -71,7 +75,7 @@ async function openSecurity(
   if ((opts.caCertFile === undefined) !== (opts.caKeyFile === undefined)) throw new Error('--ca-cert and --ca-key: give both or neither');
   const importPair =
     opts.caCertFile && opts.caKeyFile
-      ? { certPem: readPrivateFile(opts.caCertFile, '--ca-cert', false), keyPem: readPrivateFile(opts.caKeyFile, '--ca-key', true) }
+      ? { certPem: readFlagFile(opts.caCertFile, '--ca-cert', false), keyPem: readFlagFile(opts.caKeyFile, '--ca-key', true) }
       : undefined;
   // etcd may still be starting: wait for it as the informers do.
   let ca: ClusterCa | undefined;
@@ -126,17 +130,18 @@ async function openSecurity(
   };
 }
 
-/** A PEM file; a private key readable by others is refused, as ssh refuses such a key. */
-function readPrivateFile(path: string, flag: string, secret: boolean): string {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (err) {
-    throw new Error(`${flag} ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+/** One read, retried while etcd is unavailable: an EtcdAccessError (wrong user or password) ends it. */
+async function loginToEtcd(store: Store, keys: Keys, log: Logger, signal: AbortSignal): Promise<void> {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      await store.get(keys.leader);
+      return;
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || signal.aborted) throw err;
+      log.warn({ err: err.message }, 'etcd unavailable: waiting to log in');
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
-  if (secret && (st.mode & 0o077) !== 0)
-    throw new Error(`${flag} ${path}: readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
-  return readFileSync(path, 'utf8');
 }
 
 export async function runController(opts: ControllerOptions, signal: AbortSignal): Promise<void> {
@@ -145,7 +150,19 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
   const secretCipher = opts.secretKeyFile ? SecretCipher.fromFile(opts.secretKeyFile) : undefined;
   if (secretCipher) log.info({ keyId: secretCipher.keyId }, 'secrets are sealed with the key of --secret-key-file');
   else log.warn('no --secret-key-file: this controller refuses to store secrets');
-  const client = etcdClient({ endpoints: opts.etcd });
+  // Every file a flag names is read (and checked) before anything connects.
+  const etcdAccess = etcdConnection(opts.etcd, opts.etcdConnection ?? {});
+  const natsAccess = natsConnection(opts.natsConnection ?? {});
+  log.info(
+    {
+      etcdTls: !!etcdAccess.tls,
+      etcdClientCert: !!etcdAccess.tls?.certPem,
+      etcdUser: etcdAccess.auth?.username,
+      natsTls: !!natsAccess.tls,
+    },
+    'connections to etcd and NATS',
+  );
+  const client = etcdClient({ endpoints: opts.etcd, ...etcdAccess });
   const metrics = new ControllerMetrics({ processMetrics: true });
   const keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
   // Every API (and the PKI's tokens and certificates) writes through the audit log's store, so an
@@ -160,12 +177,20 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
   const store = audit.store;
   let security: ControllerSecurity | undefined;
   try {
+    // Credentials are checked before anything serves (openSecurity reads etcd first anyway; under
+    // --insecure-dev nothing else would, and a wrong password would only show in the loops' logs).
+    if (etcdAccess.auth && opts.insecureDev) await loginToEtcd(store, keys, log, signal);
     security = await openSecurity(opts, { id, advertise: opts.advertise ?? opts.listen, store, keys, cipher: secretCipher, log }, signal);
   } catch (err) {
     client.close();
+    if (err instanceof EtcdAccessError)
+      throw new Error(
+        `${etcdAccess.auth ? `--etcd-user ${etcdAccess.auth.username} and --etcd-password-file` : 'no --etcd-user given'}: ${err.message}`,
+        { cause: err },
+      );
     throw err;
   }
-  const publisher = opts.nats.length > 0 ? new NatsEventPublisher(opts.nats, log.child({ loop: 'events' })) : undefined;
+  const publisher = opts.nats.length > 0 ? new NatsEventPublisher(opts.nats, log.child({ loop: 'events' }), natsAccess) : undefined;
   if (publisher) metrics.observeEvents(() => ({ published: publisher.published, dropped: publisher.dropped }));
   const manager = new Manager({
     config: {
@@ -185,7 +210,7 @@ export async function runController(opts: ControllerOptions, signal: AbortSignal
     clock: systemClock,
     log,
     events: publisher ?? nullSink,
-    eventReader: opts.nats.length > 0 ? new NatsEventReader(opts.nats, log.child({ loop: 'events-reader' })) : undefined,
+    eventReader: opts.nats.length > 0 ? new NatsEventReader(opts.nats, log.child({ loop: 'events-reader' }), natsAccess) : undefined,
     metrics,
     secretCipher,
     audit,

@@ -2,7 +2,8 @@
 // engine's container events are timestamped; afterwards every new task's path is split into
 // phases and printed as median / p90 / max. Used by `npm run bench:rollout`.
 import { readFileSync, readdirSync } from 'node:fs';
-import { Etcd3, type Watcher } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
+import { etcdClient, type EtcdStoreOptions } from '../../controller/src/store/etcd-store.js';
 import type Docker from 'dockerode';
 import type { TaskRecord } from '../../proto/src/model.js';
 
@@ -68,10 +69,10 @@ export class RolloutProfile {
   private readonly etcd: Etcd3;
 
   constructor(
-    endpoint: string,
+    etcd: EtcdStoreOptions,
     private readonly docker: Docker,
   ) {
-    this.etcd = new Etcd3({ hosts: endpoint });
+    this.etcd = etcdClient(etcd);
   }
 
   private tl(id: string): Timeline {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { median } from './stats.js';
 import { TestCluster, image } from '../harness/cluster.js';
+import { etcdStoreOptions } from '../harness/backends.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
 import { ProcessUsage, RolloutProfile, createToStart, summarize } from './rollout-profile.js';
 
@@ -72,7 +73,7 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
       await sleep(SAMPLE_MS);
     }
   })();
-  const profile = new RolloutProfile(cluster.etcd.endpoint, cluster.hosts[0]!.docker);
+  const profile = new RolloutProfile(etcdStoreOptions(cluster.etcd), cluster.hosts[0]!.docker);
   await profile.start();
   const usage = new ProcessUsage({
     'dockerd + containerd': cluster.hosts[0]!.dockerd.proc.pid,

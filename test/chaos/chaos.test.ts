@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../cli/src/client.js';
 import { LABEL_TASK } from '../../proto/src/labels.js';
 import { image } from '../harness/cluster.js';
+import { natsClientOptions } from '../harness/backends.js';
 import { BOUNDS, Chaos, SERVICES, type FaultKind } from './chaos.js';
 import { checkInvariants, describeHandovers, describeViolations, summary, type Violation } from './invariants.js';
 
@@ -207,7 +208,7 @@ describe('chaos: each fault once, invariants over the sampled history', () => {
         30_000,
       );
     });
-    const nc = await connect({ servers: chaos.cluster.nats.url });
+    const nc = await connect(natsClientOptions(chaos.cluster.nats));
     try {
       const jsm = await nc.jetstreamManager();
       const sc = StringCodec();

@@ -23,9 +23,10 @@ import { LABEL_MANAGED } from '../../proto/src/labels.js';
 import { ensureKeyFile } from '../../controller/src/secrets/cipher.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from './netns.js';
 import { NetLab } from './netlab.js';
-import { ensureLocalPki, type LocalPki } from '../../cli/src/local/pki.js';
+import { ensureBackendPki, ensureLocalPki, type BackendPki, type LocalPki } from '../../cli/src/local/pki.js';
 import type { Credentials } from '../../proto/src/security/pki.js';
 import { httpGet, scrapeText, type HttpAnswer } from './scrape.js';
+import { controllerBackendFlags } from './backends.js';
 import { CredentialSource } from '../../proto/src/security/tls.js';
 import type { ClientTransport } from '../../cli/src/client.js';
 import { TokenClient } from '../../cli/src/security-client.js';
@@ -113,6 +114,8 @@ export class TestCluster {
   private readonly runBase = randomRunBase();
   /** The cluster CA and the admin credential the harness talks with (TLS on every listener). */
   pki!: LocalPki;
+  /** The backends' CA, etcd's and nats-server's certificates and the client certificate controllers present to them. */
+  backends!: BackendPki;
   /** The admin's transport, for clients made in the test process. */
   transport!: ClientTransport;
   /** The agent join token (made once the first controller is up). */
@@ -173,8 +176,18 @@ export class TestCluster {
     const [etcdPort, peerPort, natsPort, natsMon] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const specs: HostSpec[] = typeof this.opts.hosts === 'number' ? Array.from({ length: this.opts.hosts }, () => ({})) : this.opts.hosts;
     if (this.opts.netns) this.net = NetLab.create(specs.length);
-    this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log') };
-    this.natsOptions = { dir: join(this.dir, 'nats'), port: natsPort, monitorPort: natsMon, logFile: join(this.dir, 'nats.log') };
+    this.backends = await ensureBackendPki(join(this.dir, 'tls', 'backends'));
+    // etcd and NATS with TLS, taking only clients with a certificate of the backends CA.
+    const etcdTls = { server: this.backends.etcd, client: this.backends.client };
+    const natsTls = { server: this.backends.nats, client: this.backends.client };
+    this.etcdOptions = { dir: join(this.dir, 'etcd'), clientPort: etcdPort, peerPort, logFile: join(this.dir, 'etcd.log'), tls: etcdTls };
+    this.natsOptions = {
+      dir: join(this.dir, 'nats'),
+      port: natsPort,
+      monitorPort: natsMon,
+      logFile: join(this.dir, 'nats.log'),
+      tls: natsTls,
+    };
     const [etcd, nats, ...dockerds] = await Promise.all([
       startEtcd(this.etcdOptions),
       startNats(this.natsOptions),
@@ -265,10 +278,7 @@ export class TestCluster {
           'controller',
           '--listen',
           address,
-          '--etcd',
-          this.etcd.endpoint,
-          '--nats',
-          this.nats.url,
+          ...controllerBackendFlags(this.etcd, this.nats),
           '--metrics',
           `127.0.0.1:${metricsPort}`,
           '--id',

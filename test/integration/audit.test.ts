@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, webManifest } from '../harness/cluster.js';
 import { etcdClient } from '../../controller/src/store/etcd-store.js';
+import { etcdStoreOptions } from '../harness/backends.js';
 import { TokenClient } from '../../cli/src/security-client.js';
 
 /** Small limits, so that pruning by count shows within the test. */
@@ -36,7 +37,7 @@ let tmp: string;
 let env: NodeJS.ProcessEnv;
 
 async function rawAudit(): Promise<Array<{ key: string; value: string }>> {
-  const etcd = etcdClient({ endpoints: [cluster.etcd.endpoint] });
+  const etcd = etcdClient(etcdStoreOptions(cluster.etcd));
   try {
     const all = await etcd.getAll().prefix('/berth/v1/audit/').strings();
     return Object.entries(all).map(([key, value]) => ({ key, value }));
@@ -112,7 +113,7 @@ describe('berth audit', () => {
     expect(denied.message).toMatch(/in namespace "default": you are dan \(deployer of x\)/);
 
     // The record rode in the write's transaction: etcd at that revision changed the secret.
-    const etcd = etcdClient({ endpoints: [cluster.etcd.endpoint] });
+    const etcd = etcdClient(etcdStoreOptions(cluster.etcd));
     try {
       const res = await etcd.kv.range({ key: Buffer.from('/berth/v1/secrets/x/db'), revision: String(secret.revision) });
       expect(Number(res.kvs[0]!.mod_revision)).toBe(secret.revision);

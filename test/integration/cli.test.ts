@@ -14,6 +14,7 @@ import { ApiError } from '../../cli/src/client.js';
 import type { RevisionRecord } from '../../proto/src/model.js';
 import type { ServiceSpec } from '../../proto/src/spec/service.js';
 import { BERTH_BIN, TestCluster, webManifest } from '../harness/cluster.js';
+import { etcdStoreOptions } from '../harness/backends.js';
 
 let cluster: TestCluster;
 
@@ -562,7 +563,7 @@ describe('200 parallel conflicting updates of one service', () => {
     expect(last.specRevision).toBe(final.specRevision);
     expect((JSON.parse(final.specJson) as ServiceSpec).env).toEqual({ WRITER: String(last.i) });
     // The kept revision records hold exactly what each winner wrote.
-    const store = EtcdStore.connect({ endpoints: [cluster.etcd.endpoint] });
+    const store = EtcdStore.connect(etcdStoreOptions(cluster.etcd));
     try {
       const keys = new Keys();
       for (const a of applied.filter((x) => x.specRevision > final.specRevision - 10)) {

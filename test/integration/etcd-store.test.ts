@@ -6,7 +6,7 @@ import { useEtcd } from '../harness/etcd.js';
 const etcd = useEtcd();
 
 storeContract('EtcdStore (real etcd)', async () => {
-  const store = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+  const store = EtcdStore.connect(etcd.options);
   return {
     store,
     cleanup: () => store.close(),

@@ -40,7 +40,7 @@ class FlakyStore implements Store {
 }
 
 it('lists once after its watch missed a compaction, then watches again', async () => {
-  const store = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+  const store = EtcdStore.connect(etcd.options);
   const flaky = new FlakyStore(store);
   const informer = new Informer<string>(flaky, '/t/', (kv) => kv.value, silentLogger());
   const ac = new AbortController();

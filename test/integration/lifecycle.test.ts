@@ -4,9 +4,10 @@
 import { jsonLines } from '../../proto/src/lines.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, image } from '../harness/cluster.js';
+import { etcdStoreOptions } from '../harness/backends.js';
+import { etcdClient } from '../../controller/src/store/etcd-store.js';
 import { ensureImageWithHealthcheck } from '../harness/images.js';
 import { RolloutClient } from '../../cli/src/rollout-client.js';
 import type { Task__Output } from '../../proto/gen/berth/v1/Task.js';
@@ -42,7 +43,7 @@ const ready = (t: Task__Output): boolean => t.status?.state === 'running' && (!t
 
 /** Every write of a task record, with the status it stored, from now until stop(). */
 async function watchTaskWrites(): Promise<{ writes: Array<{ task: string; status: TaskRecord['status'] }>; stop: () => Promise<void> }> {
-  const etcd = new Etcd3({ hosts: cluster.etcd.endpoint });
+  const etcd = etcdClient(etcdStoreOptions(cluster.etcd));
   const writes: Array<{ task: string; status: TaskRecord['status'] }> = [];
   const watcher = await etcd.watch().prefix('/berth/v1/tasks/').create();
   watcher.on('put', (kv) => {

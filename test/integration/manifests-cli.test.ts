@@ -12,6 +12,7 @@ import { LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { LABEL_SERVICE } from '../../proto/src/labels.js';
 import { ApiError } from '../../cli/src/client.js';
 import { TestCluster } from '../harness/cluster.js';
+import { etcdStoreOptions } from '../harness/backends.js';
 
 let cluster: TestCluster;
 
@@ -73,7 +74,7 @@ stringData:
       expect(out.stdout).toContain('password');
       for (const secret of ['s3cr3t-value', b64('s3cr3t-value'), 'admin-user', b64('admin-user')]) expect(out.stdout).not.toContain(secret);
     }
-    const etcd = etcdClient({ endpoints: [cluster.etcd.endpoint] });
+    const etcd = etcdClient(etcdStoreOptions(cluster.etcd));
     try {
       const raw = await etcd.get('/berth/v1/secrets/default/db').string();
       expect(raw).toBeTruthy();

@@ -19,7 +19,7 @@ let ownNats: Nats | undefined;
 async function restartNats(c: TestCluster): Promise<Nats> {
   const port = Number(new URL(c.nats.url).port);
   const monitorPort = Number(new URL(c.nats.monitor).port);
-  ownNats = await startNats({ dir: join(c.dir, 'nats'), port, monitorPort, logFile: join(c.dir, 'nats-2.log') });
+  ownNats = await startNats({ ...c.natsOptions, dir: join(c.dir, 'nats'), port, monitorPort, logFile: join(c.dir, 'nats-2.log') });
   appendFileSync(PID_REGISTRY, `${ownNats.proc.pid}\n`);
   return ownNats;
 }

@@ -14,6 +14,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient, transportFromEnv, type ClientTransport } from '../../cli/src/client.js';
 import { freePort } from '../../cli/src/local/process.js';
+import { etcdClient } from '../../controller/src/store/etcd-store.js';
+import { connect } from 'nats';
 import { LABEL_MANAGED, LABEL_NODE } from '../../proto/src/labels.js';
 import { BERTH_BIN, PID_REGISTRY, ROOT, unmountUnder, webManifest, type CliResult } from '../harness/cluster.js';
 import { httpGet } from '../harness/scrape.js';
@@ -251,6 +253,33 @@ describe('berth up', () => {
     await expect(httpGet(sd.url, { caPem: monitor.caPem })).rejects.toThrow();
     const pids = [...new Set(runPids())]; // dockerd's own --pidfile is there too
     expect(pids).toHaveLength(5); // dockerd, etcd, NATS, controller, agent
+    // etcd and NATS speak TLS and take only clients with a certificate of the backends CA.
+    expect(out).toContain(`berth up: etcd on https://127.0.0.1:${ports.etcd}`);
+    expect(out).toContain(`berth up: nats-server (JetStream) on tls://127.0.0.1:${ports.nats}`);
+    const tls = join(data, 'tls', 'backends');
+    const pem = (f: string): string => readFileSync(join(tls, f), 'utf8');
+    const etcdAnswers = async (opts: Parameters<typeof etcdClient>[0]): Promise<boolean> => {
+      const c = etcdClient({ ...opts, callTimeoutMs: 3_000 });
+      try {
+        await c.get('/probe').string();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    };
+    const endpoint = `https://127.0.0.1:${ports.etcd}`;
+    expect(await etcdAnswers({ endpoints: [endpoint], tls: { caPem: pem('ca.pem') } })).toBe(false);
+    expect(
+      await etcdAnswers({
+        endpoints: [endpoint],
+        tls: { caPem: pem('ca.pem'), certPem: pem('client.pem'), keyPem: pem('client-key.pem') },
+      }),
+    ).toBe(true);
+    await expect(
+      connect({ servers: `127.0.0.1:${ports.nats}`, tls: { ca: pem('ca.pem') }, reconnect: false, timeout: 3_000 }),
+    ).rejects.toThrow();
 
     const code = await ctrlC(u);
     expect(u.output()).toContain('berth up: removed 3 container(s)');

@@ -9,6 +9,7 @@ import { TestCluster } from '../harness/cluster.js';
 import { LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { LABEL_SERVICE } from '../../proto/src/labels.js';
 import { EtcdStore } from '../../controller/src/store/etcd-store.js';
+import { etcdStoreOptions } from '../harness/backends.js';
 import { Keys } from '../../controller/src/store/keys.js';
 import type { ServiceRecord } from '../../proto/src/model.js';
 
@@ -90,7 +91,7 @@ spec:
     expect((await cluster.berth(['apply', '-f', join(cluster.dir, 'plain.yaml'), '--wait', '--timeout', '60s'])).code).toBe(0);
     // What an attacker with etcd write access (or a corrupted record) would do: a new revision
     // with SYS_ADMIN, never checked by the API.
-    const store = EtcdStore.connect({ endpoints: [cluster.etcd.endpoint] });
+    const store = EtcdStore.connect(etcdStoreOptions(cluster.etcd));
     const keys = new Keys();
     try {
       const kv = (await store.get(keys.service('forged', 'plain')))!;

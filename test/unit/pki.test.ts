@@ -1,6 +1,7 @@
 // The cluster PKI and the TLS glue: certificates carry exactly one identity, requests must
 // verify, tokens parse strictly, and over real loopback gRPC a server sees the caller's identity
 // only when the cluster CA verified its certificate.
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -10,6 +11,7 @@ import {
   createCa,
   createCsr,
   issueCertificate,
+  issueServiceCertificate,
   PkiError,
   type Credentials,
 } from '../../proto/src/security/pki.js';
@@ -205,5 +207,29 @@ describe('TLS between Berth peers (real loopback gRPC)', () => {
     } finally {
       s.forceShutdown();
     }
+  });
+});
+
+describe('service certificates (etcd, nats-server, their clients)', () => {
+  it('carry no Berth identity, hold the names asked for, and were signed by the CA with the key made for them', async () => {
+    const ca = await createCa({ commonName: 'backends', notBefore: T0, notAfter: YEAR });
+    const issued = await issueServiceCertificate({
+      ca,
+      commonName: 'etcd',
+      notBefore: T0,
+      notAfter: YEAR,
+      dnsNames: ['localhost'],
+      ips: ['127.0.0.1'],
+    });
+    await checkPair({ certPem: issued.certPem, keyPem: issued.keyPem }, ca.certPem);
+    const info = certInfo(issued.certPem);
+    expect(info.uris).toEqual([]);
+    expect(identityOf(info.uris)).toBeUndefined();
+    const x = new X509Certificate(issued.certPem);
+    expect(x.subject).toContain('CN=etcd');
+    expect(x.subjectAltName).toBe('DNS:localhost, IP Address:127.0.0.1');
+    // A client certificate names nothing but its CN.
+    const client = await issueServiceCertificate({ ca, commonName: 'berth-controller', notBefore: T0, notAfter: YEAR });
+    expect(new X509Certificate(client.certPem).subjectAltName).toBeUndefined();
   });
 });

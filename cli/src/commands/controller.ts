@@ -40,6 +40,16 @@ export function registerController(program: Command): void {
     .option('--insecure-dev', 'plaintext gRPC and no authentication: every caller acts as admin (development only; logs a warning)')
     .option('--ca-cert <file>', 'cluster CA certificate to store in etcd when it holds none yet (with --ca-key; default: make one)')
     .option('--ca-key <file>', 'key of --ca-cert (mode 600); stored sealed with --secret-key-file')
+    .option('--etcd-cacert <file>', "CA certificate that signed etcd's server certificate (TLS to etcd; endpoints https://)")
+    .option('--etcd-cert <file>', 'client certificate for etcd (with --etcd-key)')
+    .option('--etcd-key <file>', 'key of --etcd-cert (mode 600)')
+    .option('--etcd-user <name>', "etcd user (etcd's own auth; with --etcd-password-file)")
+    .option('--etcd-password-file <file>', 'file holding the password of --etcd-user, one line (mode 600)')
+    .option('--nats-cacert <file>', "CA certificate that signed nats-server's certificate (TLS to NATS)")
+    .option('--nats-cert <file>', 'client certificate for NATS (with --nats-key)')
+    .option('--nats-key <file>', 'key of --nats-cert (mode 600)')
+    .option('--nats-nkey-seed-file <file>', "file holding this controller's NATS user nkey seed, SU… (mode 600)")
+    .option('--nats-creds <file>', 'NATS creds file: a user JWT and its nkey seed, as nsc writes them (mode 600)')
     .option('--cert-ttl <duration>', "lifetime of agents' and controllers' certificates (renewed at 2/3)", '24h')
     .option('--operator-cert-ttl <duration>', "lifetime of operators' certificates", '720h')
     .option('--audit-max-records <n>', 'the audit log keeps at most this many records (the oldest go first)', '10000')
@@ -117,6 +127,20 @@ export function registerController(program: Command): void {
           operatorCertTtlMs,
           audit: { maxRecords: auditMaxRecords, maxAgeMs: auditMaxAgeMs, intervalMs: auditPruneIntervalMs },
           limits,
+          etcdConnection: {
+            caFile: str('etcdCacert'),
+            certFile: str('etcdCert'),
+            keyFile: str('etcdKey'),
+            user: str('etcdUser'),
+            passwordFile: str('etcdPasswordFile'),
+          },
+          natsConnection: {
+            caFile: str('natsCacert'),
+            certFile: str('natsCert'),
+            keyFile: str('natsKey'),
+            nkeySeedFile: str('natsNkeySeedFile'),
+            credsFile: str('natsCreds'),
+          },
         },
         ac.signal,
       );

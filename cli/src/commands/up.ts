@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { ApiError, BerthClient } from '../client.js';
 import { TokenClient } from '../security-client.js';
-import { ensureLocalPki } from '../local/pki.js';
+import { ensureBackendPki, ensureLocalPki } from '../local/pki.js';
 import { localPrometheusConfig } from '../local/prometheus.js';
 import { CredentialSource } from '../../../proto/src/security/tls.js';
 import type { Credentials } from '../../../proto/src/security/pki.js';
@@ -316,12 +316,16 @@ export function registerUp(program: Command): void {
           say(`image ${LOCAL_IMAGE} ready`);
 
           check();
+          // etcd and nats-server speak TLS and take only clients with a certificate of a CA of
+          // their own (not the cluster CA, which signs agents' and operators' certificates).
+          const backends = await ensureBackendPki(join(data, 'tls', 'backends'));
           const etcd = await startEtcd({
             dir: join(data, 'etcd'),
             clientPort: etcdPort,
             peerPort: etcdPort + 1,
             logFile: join(logs, 'etcd.log'),
             detached: true,
+            tls: { server: backends.etcd, client: backends.client },
           });
           pid('etcd', etcd.proc);
           say(`etcd on ${etcd.endpoint}`);
@@ -332,6 +336,7 @@ export function registerUp(program: Command): void {
             monitorPort: natsPort + 4000,
             logFile: join(logs, 'nats.log'),
             detached: true,
+            tls: { server: backends.nats, client: backends.client },
           });
           pid('nats', nats.proc);
           say(`nats-server (JetStream) on ${nats.url}`);
@@ -355,8 +360,20 @@ export function registerUp(program: Command): void {
               opts.api,
               '--etcd',
               etcd.endpoint,
+              '--etcd-cacert',
+              backends.client.caFile,
+              '--etcd-cert',
+              backends.client.certFile,
+              '--etcd-key',
+              backends.client.keyFile,
               '--nats',
               nats.url,
+              '--nats-cacert',
+              backends.client.caFile,
+              '--nats-cert',
+              backends.client.certFile,
+              '--nats-key',
+              backends.client.keyFile,
               '--metrics',
               `127.0.0.1:${metricsPort}`,
               '--id',

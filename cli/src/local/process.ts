@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { request } from 'node:https';
 
 export interface Proc {
   name: string;
@@ -142,4 +143,21 @@ export async function httpOk(url: string, contains?: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   if (!res.ok) return false;
   return contains ? (await res.text()).includes(contains) : true;
+}
+
+/** GET over https with a client certificate (PEM files' contents): true on 200 (and `contains` in the body). */
+export function httpsOk(url: string, tls: { ca: string; cert: string; key: string }, contains?: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    // SNI takes no IP address: name the server by the name its certificate also holds.
+    const req = request(url, { ...tls, servername: 'localhost', timeout: 2_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 && (contains === undefined || body.includes(contains))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 2s`)));
+    req.on('error', reject);
+    req.end();
+  });
 }

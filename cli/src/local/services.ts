@@ -1,6 +1,6 @@
 // The real components the local cluster and the tests run: etcd, nats-server (JetStream) and
 // dockerd, each from Debian's packages, started with their data in a folder of ours.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 
@@ -8,11 +8,20 @@ import type Docker from 'dockerode';
 async function dockerode(): Promise<typeof Docker> {
   return (await import('dockerode')).default;
 }
-import { httpOk, spawnProc, waitUntil, type Proc } from './process.js';
+import { httpOk, httpsOk, spawnProc, waitUntil, type Proc } from './process.js';
+import type { TlsFiles } from './pki.js';
+
+/** TLS of a backend: its own certificate, and the client credential it is checked with (a health probe). */
+export interface BackendTls {
+  server: TlsFiles;
+  client: TlsFiles;
+}
 
 export interface Etcd {
   proc: Proc;
   endpoint: string;
+  /** With TLS: what a client presents (client certificate authentication is on). */
+  tls?: TlsFiles | undefined;
 }
 
 export async function startEtcd(opts: {
@@ -22,10 +31,15 @@ export async function startEtcd(opts: {
   logFile: string;
   name?: string;
   detached?: boolean;
+  /**
+   * https on the client port, and only clients with a certificate of the CA (--client-cert-auth).
+   * The peer port stays plain http on loopback: a cluster of one has no peers.
+   */
+  tls?: BackendTls | undefined;
 }): Promise<Etcd> {
   mkdirSync(opts.dir, { recursive: true });
   const name = opts.name ?? 'berth';
-  const client = `http://127.0.0.1:${opts.clientPort}`;
+  const client = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${opts.clientPort}`;
   const peer = `http://127.0.0.1:${opts.peerPort}`;
   const proc = spawnProc(
     'etcd',
@@ -52,17 +66,39 @@ export async function startEtcd(opts: {
       'periodic',
       '--auto-compaction-retention',
       '1h',
+      ...(opts.tls
+        ? [
+            '--cert-file',
+            opts.tls.server.certFile,
+            '--key-file',
+            opts.tls.server.keyFile,
+            '--trusted-ca-file',
+            opts.tls.server.caFile,
+            '--client-cert-auth',
+          ]
+        : []),
     ],
     { logFile: opts.logFile, detached: !!opts.detached },
   );
-  await waitUntil(() => httpOk(`${client}/health`, 'true'), 'etcd to be healthy', { proc, timeoutMs: 30_000 });
-  return { proc, endpoint: client };
+  const probe = opts.tls ? pemsOf(opts.tls.client) : undefined;
+  await waitUntil(() => (probe ? httpsOk(`${client}/health`, probe, 'true') : httpOk(`${client}/health`, 'true')), 'etcd to be healthy', {
+    proc,
+    timeoutMs: 30_000,
+  });
+  return { proc, endpoint: client, tls: opts.tls?.client };
+}
+
+function pemsOf(f: TlsFiles): { ca: string; cert: string; key: string } {
+  return { ca: readFileSync(f.caFile, 'utf8'), cert: readFileSync(f.certFile, 'utf8'), key: readFileSync(f.keyFile, 'utf8') };
 }
 
 export interface Nats {
   proc: Proc;
   url: string;
+  /** Plain http on loopback: health and server statistics, no message content. */
   monitor: string;
+  /** With TLS: what a client presents (client certificates are verified). */
+  tls?: TlsFiles | undefined;
 }
 
 export async function startNats(opts: {
@@ -71,17 +107,28 @@ export async function startNats(opts: {
   monitorPort: number;
   logFile: string;
   detached?: boolean;
+  /** TLS on the client port, and only clients with a certificate of the CA (--tlsverify). */
+  tls?: BackendTls | undefined;
+  /** A nats-server configuration file (authorization, accounts); the flags here win over it. */
+  configFile?: string | undefined;
 }): Promise<Nats> {
   mkdirSync(opts.dir, { recursive: true });
-  const proc = spawnProc(
-    'nats-server',
-    'nats-server',
-    ['-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir],
-    { logFile: opts.logFile, detached: !!opts.detached },
-  );
+  const args = ['-js', '-a', '127.0.0.1', '-p', String(opts.port), '-m', String(opts.monitorPort), '-sd', opts.dir];
+  if (opts.configFile) args.unshift('-c', opts.configFile);
+  if (opts.tls)
+    args.push(
+      '--tlsverify',
+      '--tlscert',
+      opts.tls.server.certFile,
+      '--tlskey',
+      opts.tls.server.keyFile,
+      '--tlscacert',
+      opts.tls.server.caFile,
+    );
+  const proc = spawnProc('nats-server', 'nats-server', args, { logFile: opts.logFile, detached: !!opts.detached });
   const monitor = `http://127.0.0.1:${opts.monitorPort}`;
   await waitUntil(() => httpOk(`${monitor}/healthz?js-enabled-only=true`), 'nats-server to be ready', { proc, timeoutMs: 30_000 });
-  return { proc, url: `nats://127.0.0.1:${opts.port}`, monitor };
+  return { proc, url: `${opts.tls ? 'tls' : 'nats'}://127.0.0.1:${opts.port}`, monitor, tls: opts.tls?.client };
 }
 
 export interface Dockerd {

@@ -1,7 +1,15 @@
 // Publishes events to NATS JetStream (stream BERTH_EVENTS, bounded by age and count). Publishing
 // never blocks a loop: events wait in a bounded buffer, and when NATS is away the oldest are
 // dropped (and counted) rather than slowing the control plane.
-import { connect, RetentionPolicy, DiscardPolicy, StorageType, type NatsConnection, type JetStreamClient } from 'nats';
+import {
+  connect,
+  RetentionPolicy,
+  DiscardPolicy,
+  StorageType,
+  type ConnectionOptions,
+  type NatsConnection,
+  type JetStreamClient,
+} from 'nats';
 import type { Logger } from '../../../proto/src/log.js';
 import { sleep, backoffMs, Notifier } from '../../../proto/src/clock.js';
 import { eventCodec, type BerthEvent, type EventSink } from './events.js';
@@ -13,6 +21,9 @@ export const EVENTS_MAX_MSGS = 100_000;
 /** Events buffered while NATS is unreachable. */
 const BUFFER_MAX = 10_000;
 
+/** What every NATS connection of the controller adds to its own options: TLS and credentials (controller/src/connections.ts). */
+export type NatsConnect = Pick<ConnectionOptions, 'tls' | 'authenticator'>;
+
 export class NatsEventPublisher implements EventSink {
   private buffer: BerthEvent[] = [];
   private wake = new Notifier();
@@ -22,6 +33,7 @@ export class NatsEventPublisher implements EventSink {
   constructor(
     private readonly servers: string[],
     private readonly log: Logger,
+    private readonly connectOptions: NatsConnect = {},
   ) {}
 
   publish(e: BerthEvent): void {
@@ -39,6 +51,7 @@ export class NatsEventPublisher implements EventSink {
       let nc: NatsConnection | undefined;
       try {
         nc = await connect({
+          ...this.connectOptions,
           servers: this.servers,
           reconnect: true,
           maxReconnectAttempts: -1,

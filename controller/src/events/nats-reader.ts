@@ -8,6 +8,7 @@ import { UnavailableError } from '../../../proto/src/errors.js';
 import type { Logger } from '../../../proto/src/log.js';
 import { eventCodec, type BerthEvent } from './events.js';
 import { filterSubject, matchesEvent, type EventFilter } from './filter.js';
+import type { NatsConnect } from './nats-publisher.js';
 
 /** Events sent from history when the request names no limit. */
 export const DEFAULT_EVENTS_LIMIT = 100;
@@ -39,11 +40,13 @@ export class NatsEventReader implements EventReader {
   constructor(
     private readonly servers: string[],
     private readonly log: Logger,
+    private readonly connectOptions: NatsConnect = {},
   ) {}
 
   private connection(): Promise<NatsConnection> {
     if (!this.conn) {
       const c = connect({
+        ...this.connectOptions,
         servers: this.servers,
         name: 'berth-controller-events-reader',
         timeout: CONNECT_TIMEOUT_MS,

@@ -3,7 +3,16 @@
 // reports their current revisions; watches resume from their last revision and report
 // compaction as CompactedError.
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, type IBackoff } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3';
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  EtcdUserNotFoundError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  isRecoverableError,
+  type IOptions,
+} from 'etcd3';
 import { ConflictError, UnavailableError } from '../../../proto/src/errors.js';
 import { CompactedError, type KeyValue, type Store, type Watch, type WatchEvent, type WatchHandler, type WriteOp } from './store.js';
 
@@ -20,9 +29,19 @@ const ETCD_BREAKER_HALF_OPEN_MS = 1_000;
 /** Longest wait between attempts to re-open broken watch streams (the client's default is 30 s). */
 const ETCD_WATCH_BACKOFF_MAX_MS = 2_000;
 
+/** TLS to etcd (PEM): the CA that signed etcd's certificate, and this client's certificate and key. */
+export interface EtcdTls {
+  caPem: string;
+  certPem?: string | undefined;
+  keyPem?: string | undefined;
+}
+
 export interface EtcdStoreOptions {
   endpoints: string[];
   callTimeoutMs?: number;
+  tls?: EtcdTls | undefined;
+  /** etcd's own users (`etcdctl user add`, `auth enable`): exchanged for a token on connect. */
+  auth?: { username: string; password: string } | undefined;
 }
 
 export function etcdClient(opts: EtcdStoreOptions): Etcd3 {
@@ -43,6 +62,14 @@ export function etcdClient(opts: EtcdStoreOptions): Etcd3 {
       'grpc.max_send_message_length': 16 * 1024 * 1024,
     },
   };
+  if (opts.tls) {
+    options.credentials = {
+      rootCertificate: Buffer.from(opts.tls.caPem),
+      ...(opts.tls.keyPem !== undefined ? { privateKey: Buffer.from(opts.tls.keyPem) } : {}),
+      ...(opts.tls.certPem !== undefined ? { certChain: Buffer.from(opts.tls.certPem) } : {}),
+    };
+  }
+  if (opts.auth) options.auth = { ...opts.auth, callOptions: () => ({ deadline: Date.now() + timeout }) };
   return new Etcd3(options);
 }
 
@@ -67,8 +94,24 @@ function toKv(kv: { key: Buffer; value: Buffer; create_revision: string; mod_rev
   };
 }
 
+/**
+ * etcd refused who this client is (wrong user or password, no user while auth is enabled, a
+ * user without permission): terminal, retrying changes nothing until the operator does.
+ */
+export class EtcdAccessError extends Error {
+  override readonly name = 'EtcdAccessError';
+}
+
 export function classifyEtcdError(err: unknown): Error {
-  if (err instanceof ConflictError || err instanceof UnavailableError) return err;
+  if (err instanceof ConflictError || err instanceof UnavailableError || err instanceof EtcdAccessError) return err;
+  if (
+    err instanceof EtcdAuthenticationFailedError ||
+    err instanceof EtcdPermissionDeniedError ||
+    err instanceof EtcdUserNotFoundError ||
+    /user name is empty|authentication failed|permission denied/i.test(err instanceof Error ? err.message : String(err))
+  ) {
+    return new EtcdAccessError(`etcd refused this client: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError) {
     return new UnavailableError(`etcd unavailable: ${err.message}`, { cause: err });
   }

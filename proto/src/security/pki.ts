@@ -149,6 +149,31 @@ export interface Issued {
 
 /** A certificate for one identity, signed by the CA: client and server use, identity in a URI SAN. */
 export async function issueCertificate(opts: IssueOptions): Promise<Issued> {
+  const names: x509.JsonGeneralName[] = [{ type: 'url', value: identityUri(opts.identity) }];
+  return sign(opts, cn(identityName(opts.identity)), names);
+}
+
+export interface ServiceIssueOptions {
+  ca: KeyPairPem;
+  /** What the certificate is for: informative (a CN), e.g. "etcd", "berth-controller". */
+  commonName: string;
+  notBefore: Date;
+  notAfter: Date;
+  dnsNames?: string[] | undefined;
+  ips?: string[] | undefined;
+}
+
+/**
+ * A certificate with no Berth identity (no berth:// URI SAN), for the backends and their clients:
+ * etcd's and nats-server's server certificates and the controller's client certificate for them.
+ * Berth's own listeners treat its holder as anonymous; its key is made here.
+ */
+export async function issueServiceCertificate(opts: ServiceIssueOptions): Promise<Issued & { keyPem: string }> {
+  const issued = await sign({ ...opts, csrPem: undefined }, cn(opts.commonName), []);
+  return { ...issued, keyPem: issued.keyPem! };
+}
+
+async function sign(opts: Omit<IssueOptions, 'identity'>, commonName: string, names: x509.JsonGeneralName[]): Promise<Issued> {
   const caCert = new x509.X509Certificate(opts.ca.certPem);
   const caKey = await importPrivateKey(opts.ca.keyPem);
   let publicKey: CryptoKey;
@@ -159,26 +184,26 @@ export async function issueCertificate(opts: IssueOptions): Promise<Issued> {
     publicKey = keys.publicKey;
     keyPem = await keyToPem(keys.privateKey);
   }
-  const names: x509.JsonGeneralName[] = [{ type: 'url', value: identityUri(opts.identity) }];
   for (const d of opts.dnsNames ?? []) names.push({ type: 'dns', value: d });
   for (const ip of opts.ips ?? []) names.push({ type: 'ip', value: ip });
   const sn = serial();
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+  ];
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  extensions.push(await x509.AuthorityKeyIdentifierExtension.create(caCert));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: sn,
-    subject: `CN=${cn(identityName(opts.identity))}, O=berth`,
+    subject: `CN=${commonName}, O=berth`,
     issuer: caCert.subject,
     notBefore: opts.notBefore,
     notAfter: opts.notAfter > caCert.notAfter ? caCert.notAfter : opts.notAfter,
     signingAlgorithm: SIGN,
     publicKey,
     signingKey: caKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert),
-    ],
+    extensions,
   });
   return { certPem: cert.toString('pem') + '\n', keyPem, serial: sn, notAfter: cert.notAfter };
 }
