@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
-import { collect, controllerAddress, parseKeyValue } from './common.js';
+import { collect, controllerAddress, insecureDevFlag, parseKeyValue } from './common.js';
 import { CliError } from '../errors.js';
 
 export function registerAgent(program: Command): void {
@@ -43,7 +43,6 @@ export function registerAgent(program: Command): void {
       async (
         opts: {
           join?: string;
-          insecureDev?: boolean;
           docker: string;
           nodeId?: string;
           address: string;
@@ -106,7 +105,7 @@ export function registerAgent(program: Command): void {
             allowHostPaths,
             apiListen: opts.api,
             joinToken: opts.join,
-            insecureDev: opts.insecureDev === true,
+            insecureDev: insecureDevFlag(cmd),
           },
           ac.signal,
         );

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from '../errors.js';
+import { insecureDevFlag } from './common.js';
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -40,7 +41,7 @@ export function registerController(program: Command): void {
     .option('--ca-key <file>', 'key of --ca-cert (mode 600); stored sealed with --secret-key-file')
     .option('--cert-ttl <duration>', "lifetime of agents' and controllers' certificates (renewed at 2/3)", '24h')
     .option('--operator-cert-ttl <duration>', "lifetime of operators' certificates", '720h')
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
+    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
@@ -79,7 +80,7 @@ export function registerController(program: Command): void {
           leaseTtlSec: ttl,
           fenceAfterMs,
           secretKeyFile: str('secretKeyFile'),
-          insecureDev: opts['insecureDev'] === true,
+          insecureDev: insecureDevFlag(cmd),
           caCertFile: str('caCert'),
           caKeyFile: str('caKey'),
           certTtlMs,
