@@ -151,6 +151,7 @@ async function berthScenario(mode: Mode): Promise<void> {
   writeFileSync(f, webManifest({ replicas: REPLICAS, port: false }));
   expect((await cluster.berth(['apply', '-f', f])).code).toBe(0);
   await settled(REPLICAS);
+  figures.runStarts(mode);
   say(
     `Berth test configuration: heartbeat ${TIMINGS.heartbeatPeriod}, grace ${TIMINGS.heartbeatGrace}, down after ${TIMINGS.downAfter}, lease TTL ${TIMINGS.leaseTtl}s; ${REPLICAS} replicas on 3 hosts`,
   );

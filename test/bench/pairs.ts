@@ -56,6 +56,11 @@ export class ModeFigures {
     f.runs[mode].push(value);
   }
 
+  /** Records the 1-minute load average as a run of `mode` starts (drift between the modes shows in its row). */
+  runStarts(mode: Mode): void {
+    this.add(mode, 'load average (1 min) as the run started', loadavg()[0]!, '', 1);
+  }
+
   /** True when both modes have figures (a side-by-side table makes sense). */
   get paired(): boolean {
     return [...this.figures.values()].some((f) => f.runs.tls.length > 0 && f.runs.plaintext.length > 0);

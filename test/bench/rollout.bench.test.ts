@@ -263,6 +263,7 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
   let b: BerthRun | undefined;
   for (const [i, mode] of order.entries()) {
     if (i > 0 || mode !== 'tls') await clusterIn(mode);
+    figs.runStarts(mode);
     const r = await berth();
     process.stdout.write(
       `\nBerth (${mode}): ${(r.ms / 1000).toFixed(1)} s, fewest ready ${r.minReady}; where a new task's time goes:\n${r.profile}\n`,
