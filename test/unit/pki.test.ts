@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context.js';
 import { Guard } from '../../proto/src/security/guard.js';
+import * as x509 from '@peculiar/x509';
 import {
   certDigest,
   certInfo,
+  certUris,
   checkPair,
   createCa,
   createCsr,
@@ -275,5 +277,28 @@ describe('Guard.identify', () => {
     expect(refusedSerials).toEqual([x.serialNumber.toLowerCase()]);
     expect(new Guard({ insecureDev: false }).identify(call)).toEqual({ kind: 'agent', nodeId: 'h1' });
     expect(reads).toBe(2);
+  });
+});
+
+describe('certUris', () => {
+  it('reads the URI names as @peculiar/x509 does, a quoted one (a namespace list has a comma) included', async () => {
+    const ca = await createCa({ commonName: 'cluster', notBefore: T0, notAfter: YEAR });
+    const ids: Identity[] = [
+      { kind: 'agent', nodeId: 'h1' },
+      { kind: 'controller', id: 'c-1.x' },
+      { kind: 'operator', user: 'al.ice@example', role: 'deployer', namespaces: ['team-a', 'b2'] },
+      { kind: 'operator', user: 'root', role: 'admin', namespaces: ['*'] },
+    ];
+    for (const identity of ids) {
+      const { csrPem } = await createCsr('x');
+      const { certPem } = await issueCertificate({ ca, csrPem, identity, notBefore: T0, notAfter: YEAR, dnsNames: ['berth', 'a.b'] });
+      const der = new X509Certificate(certPem).raw;
+      const peculiar = new x509.X509Certificate(der).getExtension(x509.SubjectAlternativeNameExtension)!;
+      const expected = peculiar.names.items.filter((n) => n.type === 'url').map((n) => n.value);
+      expect(certUris(der)).toEqual(expected);
+      expect(identityOf(certUris(der))).toEqual(identity);
+    }
+    // The CA's own certificate has no SAN: no names.
+    expect(certUris(new X509Certificate(ca.certPem).raw)).toEqual([]);
   });
 });
