@@ -10,6 +10,7 @@ import { BerthClient } from '../../cli/src/client.js';
 import { ensureBusyboxImage, LOCAL_IMAGE } from '../../cli/src/local/image.js';
 import { startDockerd, type Dockerd, type DockerdOptions } from '../../cli/src/local/services.js';
 import { LABEL_MANAGED } from '../../proto/src/labels.js';
+import { ModeFigures, modeTitle, runOrder, type Mode } from './pairs.js';
 import { median } from './stats.js';
 import { TestCluster, unmountUnder, webManifest } from '../harness/cluster.js';
 import { createBridge, deleteBridge, hostAddress, randomRunBase, type Bridge } from '../harness/netns.js';
@@ -121,38 +122,36 @@ async function settled(replicas: number): Promise<void> {
   }
 }
 
-type Mode = 'tls' | 'plaintext';
-/** Each mode's figures (ms), for the side-by-side table of TLS and plaintext. */
-const figures: Record<Mode, Map<string, number>> = { tls: new Map(), plaintext: new Map() };
+/** Each mode's figures (ms) over its runs, for the side-by-side table of TLS and plaintext. */
+const figures = new ModeFigures();
+// TLS (the default) and plaintext (--insecure-dev), each on a fresh cluster, in the same run, in
+// pairs alternating which goes first (BENCH_PAIRS, BENCH_TRANSPORT: pairs.ts).
+const ORDER = runOrder();
 
-// TLS (the default) and plaintext (--insecure-dev), each on a fresh cluster, in the same run:
-// BENCH_TRANSPORT=tls or plaintext measures one only; BENCH_ORDER=plaintext-first swaps them.
-const MODES: Mode[] = (() => {
-  const only = process.env['BENCH_TRANSPORT'];
-  if (only === 'tls' || only === 'plaintext') return [only];
-  return process.env['BENCH_ORDER'] === 'plaintext-first' ? ['plaintext', 'tls'] : ['tls', 'plaintext'];
-})();
-
-for (const mode of MODES) it(`Berth (${mode}): dead agent, silent agent, leader kill`, () => berthScenario(mode));
+for (const [i, mode] of ORDER.entries())
+  it(`Berth (${mode}, run ${i + 1} of ${ORDER.length}): dead agent, silent agent, leader kill`, () => berthScenario(mode));
 
 it('Berth: TLS beside plaintext', () => {
-  if (MODES.length < 2) return;
-  const rows = [...figures.tls.keys()].map((k) => {
-    const t = figures.tls.get(k)!;
-    const p = figures.plaintext.get(k);
-    return `${k.padEnd(44)}${`${t} ms`.padEnd(12)}${(p === undefined ? '-' : `${p} ms`).padEnd(12)}${p ? (t / p).toFixed(2) : '-'}`;
-  });
-  say(`\nfigure${' '.repeat(38)}TLS         plaintext   TLS ÷ plaintext\n${rows.join('\n')}`);
+  if (!figures.paired) return;
+  const pairs = ORDER.length / 2;
+  say(`\nTLS beside plaintext, ${pairs} pair(s) in the order ${ORDER.join(', ')}\n${figures.text()}`);
+  figures.append(
+    'TLS beside plaintext (bench:failover)',
+    `\`BENCH_PAIRS=${pairs} npm run bench:failover\`: dead agent, silent agent and leader kill on 3 hosts (netns) and 2 controllers, ` +
+      `heartbeat ${TIMINGS.heartbeatPeriod}, grace ${TIMINGS.heartbeatGrace}, down after ${TIMINGS.downAfter}, lease TTL ${TIMINGS.leaseTtl} s, polled every ${POLL_MS} ms; ` +
+      `${modeTitle('tls')} against ${modeTitle('plaintext')}, each on a fresh cluster, ${pairs} pair(s) in the order ${ORDER.join(', ')}; medians over the runs.`,
+  );
 });
 
 async function berthScenario(mode: Mode): Promise<void> {
-  const fig = figures[mode];
-  say(`--- Berth, ${mode === 'tls' ? 'TLS (mTLS and authorization on every call)' : 'plaintext (--insecure-dev)'}`);
+  const fig = { set: (name: string, ms: number): void => figures.add(mode, name, ms, 'ms') };
+  say(`--- Berth, ${modeTitle(mode)}`);
   cluster = await TestCluster.start({ hosts: 3, controllers: 2, netns: true, ...TIMINGS, insecureDev: mode === 'plaintext' });
   const f = join(cluster.dir, 'web.yaml');
   writeFileSync(f, webManifest({ replicas: REPLICAS, port: false }));
   expect((await cluster.berth(['apply', '-f', f])).code).toBe(0);
   await settled(REPLICAS);
+  figures.runStarts(mode);
   say(
     `Berth test configuration: heartbeat ${TIMINGS.heartbeatPeriod}, grace ${TIMINGS.heartbeatGrace}, down after ${TIMINGS.downAfter}, lease TTL ${TIMINGS.leaseTtl}s; ${REPLICAS} replicas on 3 hosts`,
   );
@@ -259,10 +258,14 @@ async function berthScenario(mode: Mode): Promise<void> {
     const t0 = Date.now();
     cluster.controllers[idx]!.proc.signal('SIGKILL');
     // A change made right after the kill, through the survivor (followers accept writes).
+    // The election is watched from the kill on, beside the CLI: awaited after it, the figure was the
+    // CLI process's time whenever that took longer than the election (under load, with TLS).
+    const electing = until(async () => ((await leader()) === other.id ? true : undefined), 'new leader');
     writeFileSync(f, webManifest({ replicas: REPLICAS + 1, port: false }));
     const applied = await cluster.berth(['apply', '-f', f], { env: { BERTH_CONTROLLER: other.address } });
+    const appliedAt = Date.now();
     expect(applied.code).toBe(0);
-    const elected = await until(async () => ((await leader()) === other.id ? true : undefined), 'new leader');
+    const elected = await electing;
     const reconciled = await until(async () => {
       const ts = await watcher.listTasks({ service: 'web' });
       return ts.length === REPLICAS + 1 && ts.every((t) => t.nodeId !== '') ? true : undefined;
@@ -279,12 +282,14 @@ async function berthScenario(mode: Mode): Promise<void> {
     await watch;
     const after = await containerStarts();
     const restarted = [...starts].filter(([id, s]) => after.get(id) !== s).length;
+    fig.set('leader kill: → the change applied (one CLI process)', appliedAt - t0);
     fig.set('leader kill: → new leader', elected.at - t0);
     fig.set('leader kill: → change placed', reconciled.at - t0);
     fig.set('leader kill: → change running', running.at - t0);
     say(
       `leader kill -9: new leader after ${elected.at - t0} ms; a change applied at the kill reconciled (placed) after ${reconciled.at - t0} ms, running after ${running.at - t0} ms; ` +
-        `containers restarted: ${restarted}; nodes not ready meanwhile: ${seenStates.size === 0 ? 'none' : [...seenStates].join(', ')}`,
+        `containers restarted: ${restarted}; nodes not ready meanwhile: ${seenStates.size === 0 ? 'none' : [...seenStates].join(', ')}; ` +
+        `the apply (a CLI process, through the survivor) returned ${appliedAt - t0} ms after the kill`,
     );
     expect(restarted).toBe(0);
     expect([...seenStates].filter((s) => s.endsWith('=down'))).toEqual([]);

@@ -111,8 +111,8 @@ export class RolloutProfile {
     this.etcd.close();
   }
 
-  /** Phases of the tasks of `revision` (new tasks), and how long old tasks took to go. */
-  report(revision: number): string {
+  /** Each phase's durations (ms) for the tasks of `revision` (new tasks), and how long old tasks took to go. */
+  phases(revision: number): Map<string, number[]> {
     const phases = new Map<string, number[]>();
     const add = (name: string, a: number | undefined, b: number | undefined): void => {
       if (a === undefined || b === undefined) return;
@@ -142,13 +142,16 @@ export class RolloutProfile {
     for (const t of old) {
       add('7 old told to stop → engine die', t.shutdownSeenMs, t.engineDieMs);
     }
+    return new Map([...phases].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** Phases of the tasks of `revision` (new tasks), and how long old tasks took to go. */
+  report(revision: number): string {
     const q = (l: number[], p: number): number => [...l].sort((a, b) => a - b)[Math.min(l.length - 1, Math.floor(p * l.length))]!;
-    const rows = [...phases.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(
-        ([name, l]) =>
-          `  ${name.padEnd(58)} n=${String(l.length).padEnd(4)} median ${String(q(l, 0.5)).padStart(6)} ms   p90 ${String(q(l, 0.9)).padStart(6)} ms   max ${String(Math.max(...l)).padStart(6)} ms`,
-      );
+    const rows = [...this.phases(revision).entries()].map(
+      ([name, l]) =>
+        `  ${name.padEnd(58)} n=${String(l.length).padEnd(4)} median ${String(q(l, 0.5)).padStart(6)} ms   p90 ${String(q(l, 0.9)).padStart(6)} ms   max ${String(Math.max(...l)).padStart(6)} ms`,
+    );
     return rows.join('\n');
   }
 }
@@ -187,6 +190,11 @@ export class ProcessUsage {
 
   start(): void {
     for (const [name, pid] of Object.entries(this.pids)) this.before.set(name, usageOf(pid));
+  }
+
+  /** CPU seconds each process used since start(). */
+  cpu(): Map<string, number> {
+    return new Map(Object.entries(this.pids).map(([name, pid]) => [name, usageOf(pid).cpuS - this.before.get(name)!.cpuS]));
   }
 
   report(): string {

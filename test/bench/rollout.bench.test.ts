@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ModeFigures, modeTitle, runOrder, type Mode } from './pairs.js';
 import { median } from './stats.js';
 import { TestCluster, image } from '../harness/cluster.js';
 import { etcdStoreOptions } from '../harness/backends.js';
@@ -30,7 +31,6 @@ let cluster: TestCluster;
 const docker = (...args: string[]) =>
   run('docker', ['-H', `unix://${cluster.hosts[0]!.dockerd.socket}`, ...args], { maxBuffer: 64 * 1024 * 1024 });
 
-type Mode = 'tls' | 'plaintext';
 /** A fresh one-host cluster in `mode` (TLS, the default, or plaintext: --insecure-dev), the last one stopped. */
 async function clusterIn(mode: Mode): Promise<void> {
   await cluster?.stop();
@@ -49,7 +49,17 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function berth(): Promise<{ ms: number; minReady: number; profile: string }> {
+interface BerthRun {
+  ms: number;
+  minReady: number;
+  profile: string;
+  /** Median of each phase of a new task (ms). */
+  phases: Map<string, number>;
+  /** CPU seconds of each process during the rollout. */
+  cpu: Map<string, number>;
+}
+
+async function berth(): Promise<BerthRun> {
   const rc = new RolloutClient(cluster.controllers[0]!.address, cluster.transport);
   const manifest = (v: string): string => {
     const f = join(cluster.dir, `bench-${v}.yaml`);
@@ -105,6 +115,7 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   }
   const ms = Date.now() - t0;
   const used = usage.report();
+  const cpu = usage.cpu();
   sampling = false;
   await sampler;
   rc.close();
@@ -113,7 +124,8 @@ async function berth(): Promise<{ ms: number; minReady: number; profile: string 
   await profile.stop();
   await cluster.berth(['delete', 'service', 'web']);
   await cluster.waitFor(async () => (await cluster.containers(0)).length === 0, 'Berth containers gone', 300_000);
-  return { ms, minReady, profile: `${profile.report(2)}\n resources used during the rollout:\n${used}` };
+  const phases = new Map([...profile.phases(2)].map(([name, l]) => [name, median(l)]));
+  return { ms, minReady, profile: `${profile.report(2)}\n resources used during the rollout:\n${used}`, phases, cpu };
 }
 
 async function runningOf(service: string): Promise<number> {
@@ -246,34 +258,34 @@ it('rolls 100 replicas faster than Docker Swarm at equal parallelism', async () 
   // first (the machine's load drifts over minutes: swapping the order shows how much that weighs).
   const swarmFirst = process.env['BENCH_ORDER'] === 'swarm-first';
   const s0 = swarmFirst && process.env['BENCH_SWARM'] !== '0' ? await swarmRound() : undefined;
-  // TLS and plaintext, each on a fresh cluster, BENCH_PAIRS times (default 1), alternating which
-  // goes first (TLS, plaintext, plaintext, TLS, …): load that drifts over minutes weighs on both.
-  const pairs = Number(process.env['BENCH_PAIRS'] ?? '1');
-  if (!Number.isInteger(pairs) || pairs < 0 || pairs > 5)
-    throw new Error(`BENCH_PAIRS: expected 0 to 5, got ${process.env['BENCH_PAIRS']}`);
-  const runs: Record<Mode, number[]> = { tls: [], plaintext: [] };
-  let b: Awaited<ReturnType<typeof berth>> | undefined;
-  for (let i = 0; i < Math.max(1, pairs); i++) {
-    const order: Mode[] = pairs === 0 ? ['tls'] : i % 2 === 0 ? ['tls', 'plaintext'] : ['plaintext', 'tls'];
-    for (const mode of order) {
-      if (i > 0 || mode !== 'tls') await clusterIn(mode);
-      const r = await berth();
-      runs[mode].push(r.ms);
-      process.stdout.write(
-        `\nBerth (${mode}): ${(r.ms / 1000).toFixed(1)} s, fewest ready ${r.minReady}; where a new task's time goes:\n${r.profile}\n`,
-      );
-      expect(r.minReady).toBeGreaterThanOrEqual(90);
-      if (mode === 'tls') b = r;
-    }
-  }
-  if (pairs > 0) {
-    const fmt = (xs: number[]): string => xs.map((x) => (x / 1000).toFixed(1)).join(', ');
+  // TLS and plaintext, each on a fresh cluster, in pairs alternating which goes first (pairs.ts).
+  const order = runOrder();
+  const figs = new ModeFigures();
+  let b: BerthRun | undefined;
+  for (const [i, mode] of order.entries()) {
+    if (i > 0 || mode !== 'tls') await clusterIn(mode);
+    figs.runStarts(mode);
+    const r = await berth();
     process.stdout.write(
-      `\nTLS beside plaintext (${pairs} pair(s), alternating order): TLS ${fmt(runs.tls)} s; plaintext ${fmt(runs.plaintext)} s; ` +
-        `median TLS ÷ plaintext ${(median(runs.tls) / median(runs.plaintext)).toFixed(3)}\n`,
+      `\nBerth (${mode}): ${(r.ms / 1000).toFixed(1)} s, fewest ready ${r.minReady}; where a new task's time goes:\n${r.profile}\n`,
+    );
+    expect(r.minReady).toBeGreaterThanOrEqual(90);
+    figs.add(mode, 'rollout: apply → completed', r.ms / 1000, 's', 1);
+    figs.add(mode, 'fewest ready (sampled)', r.minReady, '');
+    for (const [name, v] of r.phases) figs.add(mode, `new task ${name} (median)`, v, 'ms');
+    for (const [name, v] of r.cpu) figs.add(mode, `CPU during the rollout: ${name}`, v, 's', 1);
+    if (mode === 'tls' || order[0] !== 'tls') b ??= r;
+  }
+  if (figs.paired) {
+    const pairs = order.length / 2;
+    process.stdout.write(`\nTLS beside plaintext, ${pairs} pair(s) in the order ${order.join(', ')}\n${figs.text()}\n`);
+    figs.append(
+      'TLS beside plaintext (bench:rollout)',
+      `\`BENCH_PAIRS=${pairs} npm run bench:rollout\`: the rolling update of ${REPLICAS} replicas, ${modeTitle('tls')} against ${modeTitle('plaintext')}, ` +
+        `each on a fresh one-host cluster, ${pairs} pair(s) in the order ${order.join(', ')}; medians over the runs.`,
     );
   }
-  if (!b) throw new Error('no TLS run');
+  if (!b) throw new Error('no run');
   if (process.env['BENCH_SWARM'] === '0') return;
   const s = s0 ?? (await swarmRound());
   const f = await engineFloor();

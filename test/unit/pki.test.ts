@@ -4,9 +4,13 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context.js';
+import { Guard } from '../../proto/src/security/guard.js';
+import * as x509 from '@peculiar/x509';
 import {
   certDigest,
   certInfo,
+  certUris,
   checkPair,
   createCa,
   createCsr,
@@ -207,6 +211,96 @@ describe('TLS between Berth peers (real loopback gRPC)', () => {
     } finally {
       s.forceShutdown();
     }
+  });
+
+  it('the channels one process opens to one server share a TLS connection (as plaintext ones do)', async () => {
+    const ca = await createCa({ commonName: 'cluster', notBefore: T0, notAfter: YEAR });
+    const s = new grpc.Server();
+    // Answers with the caller's address: one connection, one client port.
+    s.addService(whoAmI, { WhoAmI: (c: grpc.ServerUnaryCall<string, string>, cb: grpc.sendUnaryData<string>) => cb(null, c.getPeer()) });
+    const server = serverCredentials({ kind: 'tls', source: new CredentialSource(await creds(ca, { kind: 'controller', id: 'c1' })) });
+    const port = await new Promise<number>((res, rej) => s.bindAsync('127.0.0.1:0', server, (e, p) => (e ? rej(e) : res(p))));
+    const t = { kind: 'tls' as const, source: new CredentialSource(await creds(ca, { kind: 'agent', nodeId: 'h1' })) };
+    // Two stubs open at once, as `berth apply --wait` holds ControlAPI and RolloutAPI ones.
+    const stubs = [0, 1].map(() => new Client(`127.0.0.1:${port}`, channelCredentials(t, expectController), TLS_CHANNEL_OPTIONS));
+    try {
+      const peers = await Promise.all(
+        stubs.map(
+          (c) =>
+            new Promise<string>((res, rej) =>
+              c.makeUnaryRequest(
+                '/test.Who/WhoAmI',
+                (v: string) => Buffer.from(v),
+                (b: Buffer) => b.toString(),
+                'who?',
+                { deadline: Date.now() + 5000 },
+                (err, v) => (err ? rej(err) : res(v!)),
+              ),
+            ),
+        ),
+      );
+      expect(peers[0]).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(peers[1]).toBe(peers[0]);
+    } finally {
+      for (const c of stubs) c.close();
+      s.forceShutdown();
+    }
+  });
+});
+
+describe('Guard.identify', () => {
+  it("reads the caller's certificate once per call (grpc-js decodes it anew at each getAuthContext) and honours revocations", async () => {
+    const ca = await createCa({ commonName: 'cluster', notBefore: T0, notAfter: YEAR });
+    const agent = await creds(ca, { kind: 'agent', nodeId: 'h1' });
+    const x = new X509Certificate(agent.certPem);
+    let reads = 0;
+    const call = {
+      getAuthContext: () => {
+        reads++;
+        return {
+          transportSecurityType: 'ssl',
+          sslPeerCertificate: { raw: x.raw, fingerprint256: x.fingerprint256, valid_from: x.validFrom, serialNumber: x.serialNumber },
+        } as unknown as AuthContext;
+      },
+    };
+    const refusedSerials: Array<string | undefined> = [];
+    const guard = new Guard({
+      insecureDev: false,
+      revocations: {
+        refused: (_id, serial) => {
+          refusedSerials.push(serial);
+          return serial === x.serialNumber.toLowerCase() ? 'revoked' : undefined;
+        },
+      },
+    });
+    expect(guard.identify(call)).toBeUndefined();
+    expect(reads).toBe(1);
+    expect(refusedSerials).toEqual([x.serialNumber.toLowerCase()]);
+    expect(new Guard({ insecureDev: false }).identify(call)).toEqual({ kind: 'agent', nodeId: 'h1' });
+    expect(reads).toBe(2);
+  });
+});
+
+describe('certUris', () => {
+  it('reads the URI names as @peculiar/x509 does, a quoted one (a namespace list has a comma) included', async () => {
+    const ca = await createCa({ commonName: 'cluster', notBefore: T0, notAfter: YEAR });
+    const ids: Identity[] = [
+      { kind: 'agent', nodeId: 'h1' },
+      { kind: 'controller', id: 'c-1.x' },
+      { kind: 'operator', user: 'al.ice@example', role: 'deployer', namespaces: ['team-a', 'b2'] },
+      { kind: 'operator', user: 'root', role: 'admin', namespaces: ['*'] },
+    ];
+    for (const identity of ids) {
+      const { csrPem } = await createCsr('x');
+      const { certPem } = await issueCertificate({ ca, csrPem, identity, notBefore: T0, notAfter: YEAR, dnsNames: ['berth', 'a.b'] });
+      const der = new X509Certificate(certPem).raw;
+      const peculiar = new x509.X509Certificate(der).getExtension(x509.SubjectAlternativeNameExtension)!;
+      const expected = peculiar.names.items.filter((n) => n.type === 'url').map((n) => n.value);
+      expect(certUris(der)).toEqual(expected);
+      expect(identityOf(certUris(der))).toEqual(identity);
+    }
+    // The CA's own certificate has no SAN: no names.
+    expect(certUris(new X509Certificate(ca.certPem).raw)).toEqual([]);
   });
 });
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parseBytes, parseCpu } from '../../../proto/src/spec/units.js';
 import { parseAllowedHostPaths } from '../../../agent/src/host-paths.js';
-import { collect, controllerAddress, parseKeyValue } from './common.js';
+import { collect, controllerAddress, insecureDevFlag, parseKeyValue } from './common.js';
 import { CliError } from '../errors.js';
 import { DEFAULT_AGENT_STREAMS } from '../../../proto/src/limits/defaults.js';
 import { streamLimitFlags } from './limit-flags.js';
@@ -52,7 +52,6 @@ export function registerAgent(program: Command): void {
       async (
         opts: {
           join?: string;
-          insecureDev?: boolean;
           docker: string;
           nodeId?: string;
           address: string;
@@ -127,7 +126,7 @@ export function registerAgent(program: Command): void {
             allowHostPaths,
             apiListen: opts.api,
             joinToken: opts.join,
-            insecureDev: opts.insecureDev === true,
+            insecureDev: insecureDevFlag(cmd),
             apiStreams,
           },
           ac.signal,

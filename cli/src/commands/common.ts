@@ -52,6 +52,15 @@ export function clientTransport(cmd: Command): ClientTransport | undefined {
   };
 }
 
+/**
+ * --insecure-dev of a daemon command (controller, agent). Commander hands an option that the root
+ * command also defines to the root wherever it stands (`berth controller --insecure-dev` sets the
+ * root's), so the command's own opts never see it: read it with the globals.
+ */
+export function insecureDevFlag(cmd: Command): boolean {
+  return cmd.optsWithGlobals<{ insecureDev?: boolean }>().insecureDev === true;
+}
+
 /** The address (or, for agents, comma-separated addresses) this command talks to; see resolvedController. */
 export function controllerAddress(cmd: Command): string {
   return resolvedController(cmd).address;

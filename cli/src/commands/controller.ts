@@ -4,6 +4,7 @@ import { parseDuration } from '../../../proto/src/spec/units.js';
 import { CliError } from '../errors.js';
 import { DEFAULT_CONTROLLER_LIMITS, type ControllerLimits } from '../../../proto/src/limits/defaults.js';
 import { bytesFlag, rateLimitFlags, streamLimitFlags } from './limit-flags.js';
+import { insecureDevFlag } from './common.js';
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -68,7 +69,7 @@ export function registerController(program: Command): void {
     .option('--plan-rate <per-second>', '`berth plan` calls a second per identity', String(DEFAULT_CONTROLLER_LIMITS.planRate.ratePerSec))
     .option('--plan-burst <n>', '`berth plan` calls one identity may make at once', String(DEFAULT_CONTROLLER_LIMITS.planRate.burst))
     .option('--max-agent-message <size>', 'largest Dispatcher message an agent may send (e.g. 4Mi)', '4Mi')
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
+    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
@@ -120,7 +121,7 @@ export function registerController(program: Command): void {
           leaseTtlSec: ttl,
           fenceAfterMs,
           secretKeyFile: str('secretKeyFile'),
-          insecureDev: opts['insecureDev'] === true,
+          insecureDev: insecureDevFlag(cmd),
           caCertFile: str('caCert'),
           caKeyFile: str('caKey'),
           certTtlMs,

@@ -104,11 +104,14 @@ export class Guard {
   /** The identity of a call, after the revocation check; undefined when it has none (or a refused one). */
   identify(call: AnyCall): Identity | undefined {
     if (this.opts.insecureDev) return INSECURE_DEV_IDENTITY;
-    const id = peerIdentity(call);
+    // Each getAuthContext() decodes the peer's certificate anew (grpc-js): once per call.
+    const auth = call.getAuthContext();
+    const once = { getAuthContext: () => auth };
+    const id = peerIdentity(once);
     if (!id || !this.opts.revocations) return id;
-    const cert = call.getAuthContext().sslPeerCertificate;
+    const cert = auth.sslPeerCertificate;
     const notBefore = cert?.valid_from ? Date.parse(cert.valid_from) : 0;
-    return this.opts.revocations.refused(id, peerSerial(call), notBefore) ? undefined : id;
+    return this.opts.revocations.refused(id, peerSerial(once), notBefore) ? undefined : id;
   }
 
   /** Decides a call before its handler runs; `later` rules are decided only as far as the identity goes. */

@@ -244,11 +244,36 @@ export function certInfo(certPem: string): CertInfo {
   };
 }
 
-/** The URI SANs of a DER certificate (what a TLS peer presented). */
+/**
+ * The URI SANs of a DER certificate (what a TLS peer presented), read by node's own X.509 parser:
+ * this runs at every handshake a client checks, and @peculiar/x509's parse took 25 ms a
+ * certificate on the loaded 2-core machine where node's takes 0.4 ms. Node lists the names as
+ * `TYPE:value` joined by ", ", a value with characters that need it as a JSON string
+ * (`URI:"berth://operator/deployer/al?ns=a\u002cb"`). A list that does not parse in full yields
+ * no name at all: the peer then has no identity.
+ */
 export function certUris(der: Buffer): string[] {
-  const c = new x509.X509Certificate(der);
-  const san = c.getExtension(x509.SubjectAlternativeNameExtension);
-  return (san?.names.items ?? []).filter((n) => n.type === 'url').map((n) => n.value);
+  const san = new X509Certificate(der).subjectAltName;
+  if (!san) return [];
+  const entry = /([A-Za-z][A-Za-z ]*):("(?:[^"\\]|\\.)*"|[^",]*)(, |$)/y;
+  const out: string[] = [];
+  let at = 0;
+  while (at < san.length) {
+    entry.lastIndex = at;
+    const m = entry.exec(san);
+    if (!m || (m[3] === '' && entry.lastIndex !== san.length)) return [];
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        return [];
+      }
+    }
+    if (m[1] === 'URI') out.push(value);
+    at = entry.lastIndex;
+  }
+  return out;
 }
 
 /** Checks that a certificate was signed by the CA and that the key belongs to it (for imported or stored material). */

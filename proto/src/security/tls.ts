@@ -125,10 +125,27 @@ export function channelCredentials(t: Transport | { kind: 'ca-only'; caPem: stri
       return grpc.credentials.createInsecure();
     case 'ca-only':
       return grpc.credentials.createSsl(Buffer.from(t.caPem), null, null, { checkServerIdentity: checkServer(check) });
-    case 'tls':
-      return createCertificateProviderChannelCredentials(t.source, t.source, { checkServerIdentity: checkServer(check) });
+    case 'tls': {
+      let bySource = sharedCredentials.get(t.source);
+      if (!bySource) sharedCredentials.set(t.source, (bySource = new WeakMap()));
+      let creds = bySource.get(check);
+      if (!creds) {
+        creds = createCertificateProviderChannelCredentials(t.source, t.source, { checkServerIdentity: checkServer(check) });
+        bySource.set(check, creds);
+      }
+      return creds;
+    }
   }
 }
+
+/**
+ * One ChannelCredentials per credential source and server check. grpc-js lets the channels of a
+ * process to one address share a connection only when their credentials are equal, and it
+ * compares checkServerIdentity by identity: with a fresh function per channel, every stub of a
+ * client (ControlAPI, RolloutAPI, SecretAPI of one `berth apply --wait`) opened a TLS connection
+ * and handshake of its own, where plaintext shares one.
+ */
+const sharedCredentials = new WeakMap<CredentialSource, WeakMap<ServerCheck, grpc.ChannelCredentials>>();
 
 const identityCache = new Map<string, Identity | null>();
 const IDENTITY_CACHE_MAX = 4096;
