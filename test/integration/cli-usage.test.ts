@@ -62,10 +62,10 @@ const USAGE_MISTAKES: Array<[string[], RegExp]> = [
   [['exec', 'web'], /error: missing required argument 'command'/],
   [['config', 'use-context'], /error: missing required argument 'context'/],
   // kinds
-  [['get', 'widgets'], /^error: unknown kind "widgets"; use services, tasks, nodes or secrets$/m],
+  [['get', 'widgets'], /^error: unknown kind "widgets"; use services, tasks, nodes, secrets or policies$/m],
   [['describe', 'secret', 'x'], /^error: unknown kind "secret"; use service, task or node$/m],
-  [['delete'], /^error: usage: berth delete service\|secret NAME\.\.\. \| berth delete -f FILE$/m],
-  [['delete', 'tasks', 'x'], /unknown kind "tasks"; use service or secret/],
+  [['delete'], /^error: usage: berth delete service\|secret\|policy NAME\.\.\. \| berth delete -f FILE$/m],
+  [['delete', 'tasks', 'x'], /unknown kind "tasks"; use service, secret or policy/],
   [['delete', 'service'], /^error: name the service\(s\) to delete$/m],
   [['delete', 'secret'], /^error: name the secret\(s\) to delete$/m],
   // bad flag values

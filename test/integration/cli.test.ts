@@ -488,8 +488,8 @@ describe('shell completion', () => {
       return out.split('\n').filter(Boolean);
     };
     expect(complete(['berth', 'ge'])).toEqual(['get']);
-    expect(complete(['berth', 'get', ''])).toEqual(['services', 'tasks', 'nodes', 'secrets']);
-    expect(complete(['berth', 'delete', ''])).toEqual(['services', 'secrets']);
+    expect(complete(['berth', 'get', ''])).toEqual(['services', 'tasks', 'nodes', 'secrets', 'policies']);
+    expect(complete(['berth', 'delete', ''])).toEqual(['services', 'secrets', 'policies']);
     expect(complete(['berth', 'get', 'services', '-o', ''])).toEqual(['wide', 'json', 'yaml']);
     expect(complete(['berth', 'apply', '--ti'])).toEqual(['--timeout']);
     expect(complete(['berth', 'describe', 'service', 'w'])).toEqual(['web']);
