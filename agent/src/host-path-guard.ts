@@ -4,7 +4,7 @@
 // symlinks, so a link under an allowed root cannot point the mount elsewhere.
 import { realpath } from 'node:fs/promises';
 import { bindSources, isAllowed, refusal } from './host-paths.js';
-import { passThrough } from './runtime/pass-through.js';
+import { ALL_BUT_CREATE, passThrough } from './runtime/pass-through.js';
 import type { ContainerRuntime, CreateRequest } from './runtime/runtime.js';
 
 export class HostPathRefusedError extends Error {
@@ -36,19 +36,7 @@ export function guardHostPaths(
   resolved: (path: string) => Promise<string | undefined> = resolvePath,
 ): ContainerRuntime {
   return {
-    ...passThrough(inner, [
-      'info',
-      'hasImage',
-      'pullImage',
-      'start',
-      'stop',
-      'remove',
-      'inspect',
-      'execCheck',
-      'list',
-      'summaries',
-      'events',
-    ]),
+    ...passThrough(inner, ALL_BUT_CREATE),
     async create(req: CreateRequest): Promise<string> {
       const sources = bindSources(req.spec);
       if (sources.length > 0) {

@@ -5,7 +5,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { NO_GRANTS, reachesEngineSocket, workloadViolations } from '../../proto/src/security/workload-policy.js';
 import { bindSources } from './host-paths.js';
-import { passThrough } from './runtime/pass-through.js';
+import { ALL_BUT_CREATE, passThrough } from './runtime/pass-through.js';
 import type { ContainerRuntime, CreateRequest } from './runtime/runtime.js';
 
 export class WorkloadRefusedError extends Error {
@@ -27,19 +27,7 @@ export function guardWorkloadPolicy(
   probe: (path: string) => Promise<{ real: string; socket: boolean } | undefined> = probePath,
 ): ContainerRuntime {
   return {
-    ...passThrough(inner, [
-      'info',
-      'hasImage',
-      'pullImage',
-      'start',
-      'stop',
-      'remove',
-      'inspect',
-      'execCheck',
-      'list',
-      'summaries',
-      'events',
-    ]),
+    ...passThrough(inner, ALL_BUT_CREATE),
     async create(req: CreateRequest): Promise<string> {
       const grants = req.grants ?? NO_GRANTS;
       const namespace = req.namespace ?? 'default';

@@ -12,3 +12,18 @@ export function passThrough<K extends RuntimeMethod>(inner: ContainerRuntime, me
   for (const m of methods) out[m] = (inner[m] as (...args: unknown[]) => unknown).bind(inner);
   return out as Pick<ContainerRuntime, K>;
 }
+
+/** Every method but create: for wrappers that check what is created (host paths, workload policy). */
+export const ALL_BUT_CREATE = [
+  'info',
+  'hasImage',
+  'pullImage',
+  'start',
+  'stop',
+  'remove',
+  'inspect',
+  'execCheck',
+  'list',
+  'summaries',
+  'events',
+] as const satisfies readonly RuntimeMethod[];
