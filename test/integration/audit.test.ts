@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, webManifest } from '../harness/cluster.js';
 import { etcdClient } from '../../controller/src/store/etcd-store.js';
+import type { AuditView } from '../../controller/src/audit/audit-plan.js';
 import { etcdStoreOptions } from '../harness/backends.js';
 import { TokenClient } from '../../cli/src/security-client.js';
 
@@ -15,22 +16,8 @@ const MAX_RECORDS = 40;
 const SECRET = 'zebra-4c9f-not-for-audit';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
-interface Rec {
-  id: string;
-  timeMs: number;
-  identity: string;
-  user: string;
-  role: string;
-  serial: string;
-  rpc: string;
-  kind: string;
-  namespace: string;
-  name: string;
-  code: string;
-  message: string;
-  revision: number;
-  detail: string;
-}
+/** A record as `berth audit -o json` prints it. */
+type Rec = AuditView;
 
 let cluster: TestCluster;
 let tmp: string;

@@ -6,6 +6,7 @@ import { humanBytes } from '../../../proto/src/spec/units.js';
 import { SecretClient } from '../secret-client.js';
 import { matches, type Requirement } from '../selector.js';
 import { controllerAddress } from './common.js';
+import { deleteEach } from './secrets.js';
 
 function specOf(p: Policy__Output): Record<string, unknown> {
   try {
@@ -59,14 +60,6 @@ export async function getPolicies(
   }
 }
 
-export async function deletePolicies(cmd: Command, targets: Array<{ namespace: string; name: string }>): Promise<void> {
-  const c = new SecretClient(controllerAddress(cmd));
-  try {
-    for (const t of targets) {
-      await c.deletePolicy(t.namespace, t.name);
-      process.stdout.write(`policy/${t.namespace}/${t.name} deleted\n`);
-    }
-  } finally {
-    c.close();
-  }
+export function deletePolicies(cmd: Command, targets: Array<{ namespace: string; name: string }>): Promise<void> {
+  return deleteEach(cmd, 'policy', targets, (c, ns, name) => c.deletePolicy(ns, name));
 }

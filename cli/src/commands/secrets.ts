@@ -49,14 +49,24 @@ export async function getSecrets(
   }
 }
 
-export async function deleteSecrets(cmd: Command, targets: Array<{ namespace: string; name: string }>): Promise<void> {
+/** Deletes each target with one client, printing `KIND/NS/NAME deleted` (secrets, policies). */
+export async function deleteEach(
+  cmd: Command,
+  kind: string,
+  targets: Array<{ namespace: string; name: string }>,
+  del: (c: SecretClient, namespace: string, name: string) => Promise<unknown>,
+): Promise<void> {
   const c = new SecretClient(controllerAddress(cmd));
   try {
     for (const t of targets) {
-      await c.deleteSecret(t.namespace, t.name);
-      process.stdout.write(`secret/${t.namespace}/${t.name} deleted\n`);
+      await del(c, t.namespace, t.name);
+      process.stdout.write(`${kind}/${t.namespace}/${t.name} deleted\n`);
     }
   } finally {
     c.close();
   }
+}
+
+export function deleteSecrets(cmd: Command, targets: Array<{ namespace: string; name: string }>): Promise<void> {
+  return deleteEach(cmd, 'secret', targets, (c, ns, name) => c.deleteSecret(ns, name));
 }

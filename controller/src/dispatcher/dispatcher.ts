@@ -35,9 +35,12 @@ import { agentMessageProblem } from '../../../proto/src/limits/agent-messages.js
  * looked up when sent, and only when the image is on that credential's registry (a service that
  * names an attacker's registry gets nothing). Only assignments carry them; API listings never do.
  */
-export function assignmentToPb(cache: ClusterCache, t: TaskRecord, cipher?: SecretCipher): Task {
-  // What the namespace's Policies allow, for the agent's own check of the spec.
-  const pb = { ...taskToPb(t), policyGrantsJson: JSON.stringify(cache.grantsOf(t.namespace)) };
+export function assignmentToPb(cache: ClusterCache, t: TaskRecord, cipher?: SecretCipher, grants = new Map<string, string>()): Task {
+  // What the namespace's Policies allow, for the agent's own check of the spec (once per
+  // namespace in one Assignments message: `grants` is that message's memo).
+  let policyGrantsJson = grants.get(t.namespace);
+  if (policyGrantsJson === undefined) grants.set(t.namespace, (policyGrantsJson = JSON.stringify(cache.grantsOf(t.namespace))));
+  const pb = { ...taskToPb(t), policyGrantsJson };
   const secret = t.spec.imagePullSecret;
   if (!secret) return pb;
   const cred = cache.registryCredentials.get(cache.keys.registryCredential(t.namespace, secret))?.value;
@@ -74,11 +77,12 @@ class AgentSession {
   sendFull(): void {
     const { upsert, sent } = fullAssignments(this.cache.tasksOfNode(this.nodeId).map((t) => t.value));
     this.sent = sent;
+    const memo = new Map<string, string>();
     this.write({
       assignments: {
         epoch: this.epoch,
         full: true,
-        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher)),
+        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher, memo)),
         remove: [],
         seq: ++this.seq,
       },
@@ -102,11 +106,12 @@ class AgentSession {
     );
     this.dirty.clear();
     if (upsert.length === 0 && remove.length === 0) return;
+    const memo = new Map<string, string>();
     this.write({
       assignments: {
         epoch: this.epoch,
         full: false,
-        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher)),
+        upsert: upsert.map((t) => assignmentToPb(this.cache, t, this.cipher, memo)),
         remove,
         seq: ++this.seq,
       },
